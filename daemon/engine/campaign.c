@@ -1,0 +1,178 @@
+/* Campaigns: create, update, end, look up, describe. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "hash.h"
+#include "util.h"
+
+#define MAX_HOLD_MS (INT64_C(7) * 24 * 3600 * 1000)
+
+pt_campaign *pt_campaign_find(pt_engine *e, pt_bytes id) {
+  if (!pt_id_valid(id)) return NULL;
+  return pt_map_get(&e->camp_map, pt_hash(e->cfg.hash_seed, id.p, id.len), id);
+}
+
+size_t pt_campaign_count(const pt_engine *e) { return e->ncamps; }
+pt_campaign *pt_campaign_at(pt_engine *e, size_t i) {
+  return i < e->ncamps ? e->camps[i] : NULL;
+}
+
+static uint32_t spec_fingerprint(const pt_campaign_spec *s) {
+  uint64_t a = (uint64_t)s->stock * 31 + (uint64_t)s->per_user_limit * 7 +
+               (uint64_t)s->kind * 3 + (s->waitlist ? 1 : 0);
+  uint64_t b = (uint64_t)s->start_ms * 31 + (uint64_t)s->end_ms * 7 + (uint64_t)s->hold_ms;
+  return idem_fingerprint(OP_CREATE, a, b, s->id);
+}
+
+static const char *spec_invalid(const pt_campaign_spec *s) {
+  if (!pt_id_valid(s->id)) return "campaign_id must be 1..64 bytes";
+  if (s->kind == PT_GROUP_BUY) return "GROUP_BUY campaigns are not supported by this version";
+  if (s->kind != PT_FLASH_SALE) return "kind must be FLASH_SALE or GROUP_BUY";
+  if (s->stock < 0 || s->stock > PT_MAX_STOCK) return "stock must be 0..2^40";
+  if (s->hold_ms <= 0 || s->hold_ms > MAX_HOLD_MS) return "hold_ms must be 1..7 days";
+  if (s->start_ms < 0 || s->end_ms < 0) return "times must be >= 0";
+  if (s->end_ms && s->end_ms <= s->start_ms) return "end_ms must be after start_ms";
+  return NULL;
+}
+
+void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
+                        const pt_campaign_spec *s, pt_result *r) {
+  now = eng_now(e, now);
+  memset(r, 0, sizeof(*r));
+  const char *bad = spec_invalid(s);
+  if (!bad && !pt_id_valid(rid)) bad = "request_id must be 1..64 bytes";
+  if (bad) return result_set(r, PT_INVALID_ARGUMENT, bad);
+  uint32_t fp = spec_fingerprint(s);
+  pt_campaign *c = pt_campaign_find(e, s->id);
+  if (c) {
+    camp_run_due(e, c, now);
+    if (!idem_replay(e, c, rid, OP_CREATE, fp, r))
+      result_set(r, PT_ALREADY_EXISTS, "campaign id already exists");
+    return;
+  }
+  c = pt_xcalloc(1, sizeof(*c) + s->id.len);
+  c->klen = (uint8_t)s->id.len;
+  memcpy(c->key, s->id.p, s->id.len);
+  c->key_hash = pt_hash(e->cfg.hash_seed, s->id.p, s->id.len);
+  c->kind = s->kind;
+  c->start_ms = s->start_ms;
+  c->end_ms = s->end_ms ? s->end_ms : PT_NEVER;
+  c->stock = c->available = s->stock;
+  c->per_user_limit = s->per_user_limit;
+  c->hold_ms = s->hold_ms;
+  c->waitlist = s->waitlist;
+  c->holdq = c->waitq = c->retireq = (pt_queue){PT_NIL, PT_NIL, 0};
+  c->deadline = PT_NEVER;
+  pt_map_init(&c->users, offsetof(pt_user, klen));
+  pt_map_init(&c->idem, offsetof(pt_idem, klen));
+  if (e->ncamps == e->camps_cap) {
+    e->camps_cap = e->camps_cap ? e->camps_cap * 2 : 16;
+    e->camps = pt_xrealloc(e->camps, e->camps_cap * sizeof(*e->camps));
+  }
+  c->index = e->ncamps;
+  e->camps[e->ncamps++] = c;
+  pt_map_put(&e->camp_map, c->key_hash, c);
+  camp_heap_add(e, c);
+  result_set(r, PT_OK, "campaign created");
+  emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+  idem_store(e, c, now, rid, OP_CREATE, fp, r);
+  camp_reschedule(e, c);
+}
+
+/* Shared preamble of campaign-scoped mutations: validates ids, runs what is
+ * due, and answers retries. Returns the campaign, or NULL when r is final. */
+static pt_campaign *admin_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
+                                int op, uint32_t fp, pt_result *r) {
+  memset(r, 0, sizeof(*r));
+  if (!pt_id_valid(rid)) {
+    result_set(r, PT_INVALID_ARGUMENT, "request_id must be 1..64 bytes");
+    return NULL;
+  }
+  pt_campaign *c = pt_campaign_find(e, cid);
+  if (!c) {
+    result_set(r, pt_id_valid(cid) ? PT_NOT_FOUND : PT_INVALID_ARGUMENT,
+               pt_id_valid(cid) ? "no such campaign" : "campaign_id must be 1..64 bytes");
+    return NULL;
+  }
+  camp_run_due(e, c, now);
+  if (idem_replay(e, c, rid, op, fp, r)) return NULL;
+  return c;
+}
+
+void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
+                        const pt_campaign_changes *u, pt_result *r) {
+  now = eng_now(e, now);
+  uint64_t a = (uint64_t)u->fields << 56 ^ (uint64_t)u->stock * 31 ^ u->per_user_limit ^
+               (u->waitlist ? 1ull << 50 : 0);
+  uint64_t b = (uint64_t)u->end_ms * 31 + (uint64_t)u->hold_ms;
+  uint32_t fp = idem_fingerprint(OP_UPDATE, a, b, cid);
+  pt_campaign *c = admin_begin(e, now, rid, cid, OP_UPDATE, fp, r);
+  if (!c) return;
+  const char *bad = NULL;
+  if ((u->fields & PT_UPD_STOCK) && (u->stock < 0 || u->stock > PT_MAX_STOCK))
+    bad = "stock must be 0..2^40";
+  else if ((u->fields & PT_UPD_HOLD) && (u->hold_ms <= 0 || u->hold_ms > MAX_HOLD_MS))
+    bad = "hold_ms must be 1..7 days";
+  else if ((u->fields & PT_UPD_END) && u->end_ms < 0)
+    bad = "end_ms must be >= 0";
+  else if ((u->fields & PT_UPD_END) && u->end_ms && u->end_ms <= c->start_ms)
+    bad = "end_ms must be after start_ms";
+  else if (u->fields == 0)
+    bad = "nothing to update";
+  if (bad) return result_set(r, PT_INVALID_ARGUMENT, bad); /* not remembered */
+  if ((u->fields & PT_UPD_STOCK) && u->stock < c->held + c->sold) {
+    result_set(r, PT_CONFLICT, "stock cannot drop below held + sold");
+  } else {
+    if (u->fields & PT_UPD_STOCK) {
+      c->available += u->stock - c->stock;
+      c->stock = u->stock;
+    }
+    if (u->fields & PT_UPD_END) c->end_ms = u->end_ms ? u->end_ms : PT_NEVER;
+    if (u->fields & PT_UPD_LIMIT) c->per_user_limit = u->per_user_limit;
+    if (u->fields & PT_UPD_HOLD) c->hold_ms = u->hold_ms;
+    if (u->fields & PT_UPD_WAITLIST) c->waitlist = u->waitlist;
+    result_set(r, PT_OK, "campaign updated");
+    emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+    flash_grant_waitlist(e, c, now); /* more stock may serve waiters */
+  }
+  idem_store(e, c, now, rid, OP_UPDATE, fp, r);
+  camp_run_due(e, c, now); /* an end in the past drops the waitlist now */
+  camp_reschedule(e, c);
+}
+
+void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_result *r) {
+  now = eng_now(e, now);
+  uint32_t fp = idem_fingerprint(OP_END, 0, 0, cid);
+  pt_campaign *c = admin_begin(e, now, rid, cid, OP_END, fp, r);
+  if (!c) return;
+  if (camp_ended(c, now)) {
+    result_set(r, PT_OK, "campaign had already ended");
+  } else {
+    c->end_ms = now;
+    result_set(r, PT_OK, "campaign ended");
+    emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+  }
+  idem_store(e, c, now, rid, OP_END, fp, r);
+  camp_reschedule(e, c);
+  camp_run_due(e, c, now);
+}
+
+void pt_campaign_info_get(const pt_engine *e, const pt_campaign *c, int64_t now,
+                          pt_campaign_info *o) {
+  (void)e;
+  memset(o, 0, sizeof(*o));
+  o->id = camp_id(c);
+  o->kind = c->kind;
+  o->start_ms = c->start_ms;
+  o->end_ms = c->end_ms == PT_NEVER ? 0 : c->end_ms;
+  o->stock = c->stock;
+  o->available = c->available;
+  o->held = c->held;
+  o->sold = c->sold;
+  o->per_user_limit = c->per_user_limit;
+  o->hold_ms = c->hold_ms;
+  o->waitlist = c->waitlist;
+  o->waitlist_length = c->waitq.n;
+  o->ended = camp_ended(c, now);
+}

@@ -1,0 +1,144 @@
+/* Engine lifecycle, the deadline heap over campaigns, time advance, effect
+ * emission and the status table. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "util.h"
+
+pt_engine *pt_engine_new(const pt_engine_config *cfg) {
+  pt_engine *e = pt_xcalloc(1, sizeof(*e));
+  e->cfg = *cfg;
+  if (e->cfg.idem_window_ms <= 0) e->cfg.idem_window_ms = 15 * 60 * 1000;
+  e->free_head = PT_NIL;
+  pt_map_init(&e->camp_map, offsetof(pt_campaign, klen));
+  return e;
+}
+
+void pt_engine_free(pt_engine *e) {
+  if (!e) return;
+  for (uint32_t i = 0; i < e->ncamps; i++) {
+    pt_campaign *c = e->camps[i];
+    pt_map_destroy(&c->users);
+    pt_arena_free_all(&c->user_arena);
+    idem_free_all(c);
+    free(c);
+  }
+  for (uint32_t p = 0; p < e->npages; p++) free(e->pages[p]);
+  free(e->pages);
+  free(e->camps);
+  free(e->heap);
+  pt_map_destroy(&e->camp_map);
+  free(e);
+}
+
+void pt_engine_set_idem_window(pt_engine *e, int64_t ms) {
+  if (ms > 0) e->cfg.idem_window_ms = ms;
+}
+
+/* ---- deadline heap: campaigns ordered by their earliest due work ---- */
+
+static void heap_swap(pt_engine *e, uint32_t a, uint32_t b) {
+  pt_campaign *t = e->heap[a];
+  e->heap[a] = e->heap[b];
+  e->heap[b] = t;
+  e->heap[a]->heap_pos = a;
+  e->heap[b]->heap_pos = b;
+}
+
+static void heap_fix(pt_engine *e, uint32_t i) {
+  while (i > 0 && e->heap[(i - 1) / 2]->deadline > e->heap[i]->deadline) {
+    heap_swap(e, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    uint32_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < e->heap_n && e->heap[l]->deadline < e->heap[m]->deadline) m = l;
+    if (r < e->heap_n && e->heap[r]->deadline < e->heap[m]->deadline) m = r;
+    if (m == i) return;
+    heap_swap(e, i, m);
+    i = m;
+  }
+}
+
+void camp_heap_add(pt_engine *e, pt_campaign *c) {
+  e->heap = pt_xrealloc(e->heap, (e->heap_n + 1) * sizeof(*e->heap));
+  c->heap_pos = e->heap_n;
+  e->heap[e->heap_n++] = c;
+  heap_fix(e, c->heap_pos);
+}
+
+void camp_reschedule(pt_engine *e, pt_campaign *c) {
+  int64_t d = q_head_at(e, &c->holdq);
+  int64_t t = q_head_at(e, &c->retireq);
+  if (t < d) d = t;
+  t = idem_next(c);
+  if (t < d) d = t;
+  if (c->waitq.n && c->end_ms < d) d = c->end_ms;
+  if (d != c->deadline) {
+    c->deadline = d;
+    heap_fix(e, c->heap_pos);
+  }
+}
+
+void camp_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
+  if (c->deadline > now) return;
+  flash_run_due(e, c, now);
+  idem_expire(e, c, now);
+  camp_reschedule(e, c);
+}
+
+int64_t pt_engine_next_deadline(const pt_engine *e) {
+  return e->heap_n ? e->heap[0]->deadline : PT_NEVER;
+}
+
+void pt_engine_advance(pt_engine *e, int64_t now) {
+  now = eng_now(e, now);
+  /* camp_run_due leaves every campaign with a deadline after now. */
+  while (e->heap_n && e->heap[0]->deadline <= now) camp_run_due(e, e->heap[0], now);
+}
+
+/* ---- effects ---- */
+
+void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
+              pt_bytes key, uint64_t rid) {
+  if (!e->cfg.sink.mutation) return;
+  pt_mutation m = {.kind = k, .deleted = deleted, .campaign = c, .key = key,
+                   .reservation_id = rid};
+  e->cfg.sink.mutation(e->cfg.sink.ctx, &m);
+}
+
+void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
+                const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires) {
+  e->st.events++;
+  e->event_seq++;
+  if (!e->cfg.sink.event) return;
+  pt_event ev = {.seq = e->event_seq, .type = t, .at_ms = now,
+                 .campaign_id = camp_id(c), .user_id = user_id(u),
+                 .reservation_id = rid, .quantity = qty, .expires_ms = expires};
+  e->cfg.sink.event(e->cfg.sink.ctx, &ev);
+}
+
+void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out) {
+  *out = e->st;
+  out->campaigns = e->ncamps;
+}
+
+bool pt_id_valid(pt_bytes id) { return id.len >= 1 && id.len <= PT_ID_MAX && id.p; }
+
+const char *pt_status_name(pt_status s) {
+  static const char *names[] = {
+      [PT_OK] = "OK", [PT_NOT_STARTED] = "NOT_STARTED", [PT_ENDED] = "ENDED",
+      [PT_SOLD_OUT] = "SOLD_OUT", [PT_WAITLISTED] = "WAITLISTED",
+      [PT_LIMIT_EXCEEDED] = "LIMIT_EXCEEDED", [PT_GROUP_FULL] = "GROUP_FULL",
+      [PT_GROUP_CLOSED] = "GROUP_CLOSED", [PT_ALREADY_MEMBER] = "ALREADY_MEMBER",
+      [PT_NOT_FOUND] = "NOT_FOUND", [PT_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
+      [PT_UNAUTHENTICATED] = "UNAUTHENTICATED", [PT_NOT_LEADER] = "NOT_LEADER",
+      [PT_UNAVAILABLE] = "UNAVAILABLE", [PT_OVERLOADED] = "OVERLOADED",
+      [PT_EXPIRED] = "EXPIRED", [PT_CONFLICT] = "CONFLICT",
+      [PT_ALREADY_EXISTS] = "ALREADY_EXISTS", [PT_NOT_NEW_USER] = "NOT_NEW_USER",
+      [PT_INTERNAL] = "INTERNAL",
+  };
+  if ((unsigned)s < sizeof(names) / sizeof(names[0]) && names[s]) return names[s];
+  return "STATUS_UNSPECIFIED";
+}

@@ -1,0 +1,229 @@
+/* The pintuan engine: campaigns, stock, holds, waitlists, idempotency and
+ * timers, in memory, with no I/O.
+ *
+ * Contract:
+ * - Time is a parameter (`now`, Unix ms). Callers must never pass a `now`
+ *   smaller than an earlier one; the engine clamps it if they do.
+ * - Every call is O(1) expected (hash lookups, intrusive FIFO queues), except
+ *   pt_engine_advance, which is O(work due) + O(log campaigns) per campaign
+ *   touched. No call allocates on the steady-state hot path once pools and
+ *   tables have grown.
+ * - Invariant, at every return: available + held + sold == stock for every
+ *   campaign, and no user holds more than the per-user limit.
+ * - Effects leave through pt_sink: a mutation names each entity whose stored
+ *   state changed (for the mirror), an event is an outcome storefronts act on.
+ *   Sinks are called synchronously and must not call back into the engine.
+ * - Strings in results point into engine memory and stay valid until the
+ *   next mutating call.
+ */
+#ifndef PT_ENGINE_H
+#define PT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PT_ID_MAX 64               /* longest campaign/user/request id */
+#define PT_NEVER INT64_MAX         /* "no deadline" */
+
+/* Values match pintuan.v1.Status on the wire. */
+typedef enum pt_status {
+  PT_OK = 1,
+  PT_NOT_STARTED = 2,
+  PT_ENDED = 3,
+  PT_SOLD_OUT = 4,
+  PT_WAITLISTED = 5,
+  PT_LIMIT_EXCEEDED = 6,
+  PT_GROUP_FULL = 7,
+  PT_GROUP_CLOSED = 8,
+  PT_ALREADY_MEMBER = 9,
+  PT_NOT_FOUND = 10,
+  PT_INVALID_ARGUMENT = 11,
+  PT_UNAUTHENTICATED = 12,
+  PT_NOT_LEADER = 13,
+  PT_UNAVAILABLE = 14,
+  PT_OVERLOADED = 15,
+  PT_EXPIRED = 16,
+  PT_CONFLICT = 17,
+  PT_ALREADY_EXISTS = 18,
+  PT_NOT_NEW_USER = 19,
+  PT_INTERNAL = 20,
+} pt_status;
+
+typedef enum pt_kind { PT_FLASH_SALE = 1, PT_GROUP_BUY = 2 } pt_kind;
+
+/* Values match pintuan.v1.HoldState. */
+typedef enum pt_hold_state {
+  PT_HOLD_FREE = 0, /* internal: slot unused */
+  PT_HELD = 1,
+  PT_SOLD = 2,
+  PT_RELEASED = 3,
+  PT_EXPIRED_HOLD = 4,
+  PT_WAITING = 5,
+} pt_hold_state;
+
+typedef struct pt_bytes {
+  const uint8_t *p;
+  size_t len;
+} pt_bytes;
+
+typedef struct pt_engine pt_engine;
+typedef struct pt_campaign pt_campaign;
+
+typedef struct pt_campaign_spec {
+  pt_bytes id;
+  pt_kind kind;
+  int64_t start_ms;        /* 0: already started */
+  int64_t end_ms;          /* 0: never ends */
+  int64_t stock;           /* >= 0 */
+  uint32_t per_user_limit; /* 0: unlimited */
+  int64_t hold_ms;         /* payment window, > 0 */
+  bool waitlist;
+} pt_campaign_spec;
+
+enum {
+  PT_UPD_STOCK = 1 << 0,
+  PT_UPD_END = 1 << 1,
+  PT_UPD_LIMIT = 1 << 2,
+  PT_UPD_HOLD = 1 << 3,
+  PT_UPD_WAITLIST = 1 << 4,
+};
+
+typedef struct pt_campaign_update {
+  unsigned fields; /* PT_UPD_* that are set */
+  int64_t stock, end_ms, hold_ms;
+  uint32_t per_user_limit;
+  bool waitlist;
+} pt_campaign_changes;
+
+typedef struct pt_campaign_info {
+  pt_bytes id;
+  pt_kind kind;
+  int64_t start_ms, end_ms; /* end_ms == 0: never ends */
+  int64_t stock, available, held, sold;
+  uint32_t per_user_limit;
+  int64_t hold_ms;
+  bool waitlist;
+  uint32_t waitlist_length;
+  bool ended;
+} pt_campaign_info;
+
+/* The answer to a request. Fields beyond status are set as the status and
+ * operation make meaningful (a reservation's id, expiry, ...). */
+typedef struct pt_result {
+  pt_status status;
+  bool replay;             /* the original answer to a retried request id */
+  const char *detail;      /* static string, never NULL */
+  uint64_t reservation_id;
+  int64_t expires_ms;
+  uint32_t quantity;
+  uint32_t position;       /* waitlist position, 1-based */
+  pt_hold_state state;
+} pt_result;
+
+typedef struct pt_reservation_info {
+  uint64_t reservation_id;
+  pt_bytes campaign_id, user_id;
+  uint32_t quantity;
+  pt_hold_state state;
+  int64_t expires_ms;
+} pt_reservation_info;
+
+typedef struct pt_holdings_info {
+  uint32_t held, sold, waiting, per_user_limit;
+} pt_holdings_info;
+
+/* ---- effects ---- */
+
+typedef enum pt_mut_kind {
+  PT_MUT_CAMPAIGN = 1, /* campaign record (spec and counters) changed */
+  PT_MUT_HOLD,         /* reservation_id changed state (or was forgotten) */
+  PT_MUT_USER,         /* a user's counters in a campaign changed */
+  PT_MUT_IDEM,         /* an idempotency record was stored (or forgotten) */
+} pt_mut_kind;
+
+typedef struct pt_mutation {
+  pt_mut_kind kind;
+  bool deleted;            /* the entity is gone */
+  const pt_campaign *campaign;
+  pt_bytes key;            /* user id or request id, as the kind says */
+  uint64_t reservation_id;
+} pt_mutation;
+
+typedef enum pt_event_type {
+  PT_EV_HOLD_EXPIRED = 1,
+  PT_EV_WAITLIST_GRANTED = 2,
+  PT_EV_WAITLIST_DROPPED = 3,
+} pt_event_type;
+
+typedef struct pt_event {
+  uint64_t seq; /* engine-wide, grows by one per event */
+  pt_event_type type;
+  int64_t at_ms;
+  pt_bytes campaign_id, user_id;
+  uint64_t reservation_id;
+  uint32_t quantity;
+  int64_t expires_ms;
+} pt_event;
+
+typedef struct pt_sink {
+  void (*mutation)(void *ctx, const pt_mutation *m); /* may be NULL */
+  void (*event)(void *ctx, const pt_event *ev);      /* may be NULL */
+  void *ctx;
+} pt_sink;
+
+typedef struct pt_engine_config {
+  int64_t idem_window_ms; /* how long request ids are remembered */
+  uint64_t hash_seed;     /* per-process random: hash flooding defence */
+  pt_sink sink;
+} pt_engine_config;
+
+typedef struct pt_engine_stats {
+  uint64_t campaigns, live_holds, waiting, idem_records, events;
+  uint64_t reserves, confirms, cancels, expiries, replays;
+} pt_engine_stats;
+
+pt_engine *pt_engine_new(const pt_engine_config *cfg);
+void pt_engine_free(pt_engine *e);
+void pt_engine_set_idem_window(pt_engine *e, int64_t ms);
+
+/* ---- campaigns ---- */
+void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes request_id,
+                        const pt_campaign_spec *spec, pt_result *r);
+void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes request_id,
+                        pt_bytes campaign_id, const pt_campaign_changes *u,
+                        pt_result *r);
+void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes request_id,
+                     pt_bytes campaign_id, pt_result *r);
+pt_campaign *pt_campaign_find(pt_engine *e, pt_bytes campaign_id);
+void pt_campaign_info_get(const pt_engine *e, const pt_campaign *c,
+                          int64_t now, pt_campaign_info *out);
+size_t pt_campaign_count(const pt_engine *e);
+pt_campaign *pt_campaign_at(pt_engine *e, size_t i); /* creation order */
+
+/* ---- flash sale ---- */
+void pt_reserve(pt_engine *e, int64_t now, pt_bytes request_id,
+                pt_bytes campaign_id, pt_bytes user_id, int64_t quantity,
+                pt_result *r);
+void pt_confirm(pt_engine *e, int64_t now, pt_bytes request_id,
+                pt_bytes campaign_id, uint64_t reservation_id, pt_result *r);
+void pt_cancel(pt_engine *e, int64_t now, pt_bytes request_id,
+               pt_bytes campaign_id, uint64_t reservation_id, pt_result *r);
+pt_status pt_reservation_get(pt_engine *e, pt_bytes campaign_id,
+                             uint64_t reservation_id, pt_reservation_info *out);
+pt_status pt_holdings_get(pt_engine *e, pt_bytes campaign_id, pt_bytes user_id,
+                          pt_holdings_info *out);
+
+/* ---- time ---- */
+/* Earliest instant at which pt_engine_advance has work; PT_NEVER if none. */
+int64_t pt_engine_next_deadline(const pt_engine *e);
+/* Runs everything due at or before now: hold expiry, waitlist grants,
+ * forgetting request ids and finished reservations. */
+void pt_engine_advance(pt_engine *e, int64_t now);
+
+void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
+
+const char *pt_status_name(pt_status s);
+bool pt_id_valid(pt_bytes id);
+
+#endif

@@ -1,0 +1,161 @@
+/* Engine internals shared by the engine's own files; nothing outside
+ * daemon/engine/ includes this. */
+#ifndef PT_ENGINE_INT_H
+#define PT_ENGINE_INT_H
+
+#include "arena.h"
+#include "engine.h"
+#include "map.h"
+
+#define PT_NIL UINT32_MAX
+#define PT_HOLD_PAGE_BITS 16
+#define PT_HOLD_PAGE (1u << PT_HOLD_PAGE_BITS)
+#define PT_MAX_QTY 1000000
+#define PT_MAX_STOCK (INT64_C(1) << 40)
+
+typedef struct pt_user {
+  pt_campaign *camp;
+  uint32_t held, sold, waiting; /* units, by hold state */
+  uint8_t klen;
+  uint8_t key[];
+} pt_user;
+
+/* A reservation. 32 bytes: a million live holds cost 32 MB here. It sits in
+ * exactly one of its campaign's queues (hold expiry, waitlist, retire) via
+ * prev/next, or, when free, on the engine's free list via next. */
+typedef struct pt_hold {
+  int64_t at_ms;   /* HELD: payment deadline; retired: when to forget it */
+  uint32_t prev, next;
+  pt_user *user;
+  uint32_t qty;
+  uint32_t gen_state; /* generation << 8 | pt_hold_state */
+} pt_hold;
+
+/* Intrusive doubly linked list of holds ordered by at_ms. */
+typedef struct pt_queue {
+  uint32_t head, tail, n;
+} pt_queue;
+
+enum pt_op { OP_CREATE = 1, OP_UPDATE, OP_END, OP_RESERVE, OP_CONFIRM, OP_CANCEL };
+
+/* What a request id remembers: enough to give the same answer again. */
+typedef struct pt_idem {
+  int64_t forget_ms;
+  uint64_t reservation_id;
+  int64_t expires_ms;
+  uint32_t fingerprint; /* of the operation and its parameters */
+  uint32_t quantity;
+  uint32_t position;
+  uint8_t status, state, op;
+  uint8_t klen;
+  uint8_t key[];
+} pt_idem;
+
+struct pt_campaign {
+  uint32_t index;    /* creation order */
+  uint32_t heap_pos; /* in the engine's deadline heap */
+  int64_t deadline;  /* earliest due work, PT_NEVER if none */
+  pt_kind kind;
+  int64_t start_ms, end_ms; /* end_ms PT_NEVER: no end */
+  int64_t stock, available, held, sold;
+  uint32_t per_user_limit; /* 0: unlimited */
+  int64_t hold_ms;
+  bool waitlist;
+  uint64_t waiting_units;
+  pt_queue holdq;   /* HELD, by payment deadline */
+  pt_queue waitq;   /* WAITING, first come first served */
+  pt_queue retireq; /* finished holds, by when to forget them */
+  pt_map users;
+  pt_arena user_arena;
+  pt_map idem;
+  pt_fifo idem_log; /* pt_idem records, oldest first */
+  uint32_t idem_count;
+  int64_t idem_tail_forget; /* forget time of the newest record */
+  uint64_t key_hash;
+  uint8_t klen;
+  uint8_t key[];
+};
+
+struct pt_engine {
+  pt_engine_config cfg;
+  int64_t now; /* latest time seen: never moves back */
+  pt_hold **pages;
+  uint32_t npages, nslots, free_head;
+  pt_campaign **camps;
+  uint32_t ncamps, camps_cap;
+  pt_map camp_map;
+  pt_campaign **heap; /* min-heap on deadline */
+  uint32_t heap_n;
+  uint64_t event_seq;
+  pt_engine_stats st;
+};
+
+static inline pt_bytes pt_key_of(uint8_t klen, const uint8_t *key) {
+  return (pt_bytes){key, klen};
+}
+static inline pt_bytes camp_id(const pt_campaign *c) { return pt_key_of(c->klen, c->key); }
+static inline pt_bytes user_id(const pt_user *u) { return pt_key_of(u->klen, u->key); }
+
+static inline int64_t eng_now(pt_engine *e, int64_t now) {
+  if (now > e->now) e->now = now;
+  return e->now;
+}
+
+/* holds.c */
+static inline pt_hold *hold_at(const pt_engine *e, uint32_t slot) {
+  return &e->pages[slot >> PT_HOLD_PAGE_BITS][slot & (PT_HOLD_PAGE - 1)];
+}
+static inline pt_hold_state hold_state(const pt_hold *h) {
+  return (pt_hold_state)(h->gen_state & 0xff);
+}
+static inline void hold_set_state(pt_hold *h, pt_hold_state s) {
+  h->gen_state = (h->gen_state & ~0xffu) | (uint32_t)s;
+}
+static inline uint64_t hold_rid(uint32_t slot, const pt_hold *h) {
+  return ((uint64_t)(h->gen_state >> 8) << 32) | ((uint64_t)slot + 1);
+}
+uint32_t hold_alloc(pt_engine *e);
+void hold_free(pt_engine *e, uint32_t slot);
+/* The hold named by a reservation id, if live and of campaign c. */
+pt_hold *hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot);
+void q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot);
+void q_push_back(pt_engine *e, pt_queue *q, uint32_t slot);
+void q_remove(pt_engine *e, pt_queue *q, uint32_t slot);
+static inline int64_t q_head_at(const pt_engine *e, const pt_queue *q) {
+  return q->head == PT_NIL ? PT_NEVER : hold_at(e, q->head)->at_ms;
+}
+
+/* idem.c */
+uint32_t idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s);
+/* Fills r with the remembered answer and returns true on a retry. */
+bool idem_replay(pt_engine *e, pt_campaign *c, pt_bytes rid, int op,
+                 uint32_t fp, pt_result *r);
+void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
+                uint32_t fp, const pt_result *r);
+void idem_expire(pt_engine *e, pt_campaign *c, int64_t now);
+int64_t idem_next(pt_campaign *c);
+void idem_free_all(pt_campaign *c);
+
+/* campaign.c */
+void camp_heap_add(pt_engine *e, pt_campaign *c);
+void camp_reschedule(pt_engine *e, pt_campaign *c);
+void camp_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+static inline bool camp_ended(const pt_campaign *c, int64_t now) {
+  return now >= c->end_ms;
+}
+void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
+              pt_bytes key, uint64_t rid);
+void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
+                const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires);
+
+/* flash.c */
+void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now);
+void flash_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
+
+static inline void result_set(pt_result *r, pt_status s, const char *detail) {
+  r->status = s;
+  r->detail = detail;
+}
+
+#endif

@@ -1,0 +1,329 @@
+/* Flash sale (秒杀): reserve, confirm, cancel, hold expiry and the waitlist.
+ * Every unit is in exactly one of available / held / sold, and moves only
+ * here, so `available + held + sold == stock` holds by construction. */
+#include <string.h>
+
+#include "engine_int.h"
+#include "hash.h"
+
+static pt_user *user_find(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h) {
+  (void)e;
+  return pt_map_get(&c->users, h, uid);
+}
+
+static pt_user *user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h) {
+  pt_user *u = user_find(e, c, uid, h);
+  if (u) return u;
+  u = pt_arena_alloc(&c->user_arena, sizeof(pt_user) + uid.len);
+  u->camp = c;
+  u->held = u->sold = u->waiting = 0;
+  u->klen = (uint8_t)uid.len;
+  memcpy(u->key, uid.p, uid.len);
+  pt_map_put(&c->users, h, u);
+  return u;
+}
+
+/* A finished hold stays queryable (and its id unreusable) for the request-id
+ * window, then its slot is recycled. */
+void flash_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  h->at_ms = now + e->cfg.idem_window_ms;
+  q_push_sorted(e, &c->retireq, slot);
+}
+
+static void hold_out(pt_engine *e, uint32_t slot, pt_result *r) {
+  pt_hold *h = hold_at(e, slot);
+  r->reservation_id = hold_rid(slot, h);
+  r->quantity = h->qty;
+  r->state = hold_state(h);
+}
+
+/* Serves the waitlist head first, in order, while stock allows. */
+void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now) {
+  while (c->waitq.n && !camp_ended(c, now)) {
+    uint32_t slot = c->waitq.head;
+    pt_hold *h = hold_at(e, slot);
+    if ((int64_t)h->qty > c->available) break;
+    q_remove(e, &c->waitq, slot);
+    c->waiting_units -= h->qty;
+    c->available -= h->qty;
+    c->held += h->qty;
+    h->user->waiting -= h->qty;
+    h->user->held += h->qty;
+    hold_set_state(h, PT_HELD);
+    h->at_ms = now + c->hold_ms;
+    q_push_sorted(e, &c->holdq, slot);
+    e->st.waiting--;
+    e->st.live_holds++;
+    uint64_t rid = hold_rid(slot, h);
+    emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), rid);
+    emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+    emit_event(e, PT_EV_WAITLIST_GRANTED, now, c, h->user, rid, h->qty, h->at_ms);
+  }
+}
+
+static void release_held(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
+                         pt_hold_state to) {
+  pt_hold *h = hold_at(e, slot);
+  q_remove(e, &c->holdq, slot);
+  c->held -= h->qty;
+  c->available += h->qty;
+  h->user->held -= h->qty;
+  hold_set_state(h, to);
+  e->st.live_holds--;
+  flash_retire(e, c, now, slot);
+  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
+  emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+}
+
+static void expire_hold(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  int64_t deadline = h->at_ms;
+  release_held(e, c, now, slot, PT_EXPIRED_HOLD);
+  e->st.expiries++;
+  emit_event(e, PT_EV_HOLD_EXPIRED, now, c, h->user, hold_rid(slot, h), h->qty, deadline);
+}
+
+static void drop_waiting(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
+                         pt_hold_state to) {
+  pt_hold *h = hold_at(e, slot);
+  q_remove(e, &c->waitq, slot);
+  c->waiting_units -= h->qty;
+  h->user->waiting -= h->qty;
+  hold_set_state(h, to);
+  e->st.waiting--;
+  flash_retire(e, c, now, slot);
+  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
+  emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+}
+
+void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
+  bool released = false;
+  while (c->holdq.head != PT_NIL && hold_at(e, c->holdq.head)->at_ms <= now) {
+    expire_hold(e, c, now, c->holdq.head);
+    released = true;
+  }
+  if (released) {
+    flash_grant_waitlist(e, c, now);
+    emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+  }
+  if (c->waitq.n && camp_ended(c, now)) {
+    while (c->waitq.head != PT_NIL) {
+      uint32_t slot = c->waitq.head;
+      pt_hold *h = hold_at(e, slot);
+      drop_waiting(e, c, now, slot, PT_EXPIRED_HOLD);
+      emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, h->user, hold_rid(slot, h), h->qty, 0);
+    }
+  }
+  while (c->retireq.head != PT_NIL && hold_at(e, c->retireq.head)->at_ms <= now) {
+    uint32_t slot = c->retireq.head;
+    pt_hold *h = hold_at(e, slot);
+    q_remove(e, &c->retireq, slot);
+    emit_mut(e, PT_MUT_HOLD, true, c, user_id(h->user), hold_rid(slot, h));
+    hold_free(e, slot);
+  }
+}
+
+/* Shared preamble of reserve/confirm/cancel. Returns the campaign, or NULL
+ * when r already holds the final answer (bad argument, unknown campaign,
+ * replay). Bad arguments and unknown campaigns are not remembered: nothing
+ * was decided. */
+static pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
+                             int op, uint32_t fp, pt_result *r) {
+  memset(r, 0, sizeof(*r));
+  if (!pt_id_valid(rid)) {
+    result_set(r, PT_INVALID_ARGUMENT, "request_id must be 1..64 bytes");
+    return NULL;
+  }
+  if (!pt_id_valid(cid)) {
+    result_set(r, PT_INVALID_ARGUMENT, "campaign_id must be 1..64 bytes");
+    return NULL;
+  }
+  pt_campaign *c = pt_campaign_find(e, cid);
+  if (!c) {
+    result_set(r, PT_NOT_FOUND, "no such campaign");
+    return NULL;
+  }
+  if (c->kind != PT_FLASH_SALE) {
+    result_set(r, PT_INVALID_ARGUMENT, "not a flash-sale campaign");
+    return NULL;
+  }
+  camp_run_due(e, c, now);
+  if (idem_replay(e, c, rid, op, fp, r)) return NULL;
+  return c;
+}
+
+static void op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
+                   uint32_t fp, pt_result *r) {
+  idem_store(e, c, now, rid, op, fp, r);
+  camp_reschedule(e, c);
+}
+
+void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid,
+                int64_t qty, pt_result *r) {
+  now = eng_now(e, now);
+  e->st.reserves++;
+  uint32_t fp = idem_fingerprint(OP_RESERVE, (uint64_t)qty, 0, uid);
+  pt_campaign *c = op_begin(e, now, rid, cid, OP_RESERVE, fp, r);
+  if (!c) return;
+  if (!pt_id_valid(uid)) return result_set(r, PT_INVALID_ARGUMENT, "user_id must be 1..64 bytes");
+  if (qty < 1 || qty > PT_MAX_QTY)
+    return result_set(r, PT_INVALID_ARGUMENT, "quantity must be 1..1000000");
+  /* Too early is not remembered: the same request may succeed at start. */
+  if (now < c->start_ms) return result_set(r, PT_NOT_STARTED, "campaign has not started");
+  r->quantity = (uint32_t)qty;
+  uint64_t uh = pt_hash(e->cfg.hash_seed, uid.p, uid.len);
+  if (camp_ended(c, now)) {
+    result_set(r, PT_ENDED, "campaign has ended");
+    return op_end(e, c, now, rid, OP_RESERVE, fp, r);
+  }
+  pt_user *u = user_find(e, c, uid, uh);
+  uint64_t mine = u ? (uint64_t)u->held + u->sold + u->waiting : 0;
+  if (c->per_user_limit && mine + (uint64_t)qty > c->per_user_limit) {
+    result_set(r, PT_LIMIT_EXCEEDED, "per-user limit reached");
+    return op_end(e, c, now, rid, OP_RESERVE, fp, r);
+  }
+  /* First come, first served: nobody overtakes a waiting user. */
+  bool fits = c->waitq.n == 0 && c->available >= qty;
+  if (!fits && !c->waitlist) {
+    result_set(r, PT_SOLD_OUT, "sold out");
+    return op_end(e, c, now, rid, OP_RESERVE, fp, r);
+  }
+  u = u ? u : user_get(e, c, uid, uh);
+  uint32_t slot = hold_alloc(e);
+  pt_hold *h = hold_at(e, slot);
+  h->user = u;
+  h->qty = (uint32_t)qty;
+  if (fits) {
+    hold_set_state(h, PT_HELD);
+    h->at_ms = now + c->hold_ms;
+    q_push_sorted(e, &c->holdq, slot);
+    c->available -= qty;
+    c->held += qty;
+    u->held += (uint32_t)qty;
+    e->st.live_holds++;
+    result_set(r, PT_OK, "held");
+    r->expires_ms = h->at_ms;
+  } else {
+    hold_set_state(h, PT_WAITING);
+    h->at_ms = 0;
+    q_push_back(e, &c->waitq, slot);
+    c->waiting_units += (uint64_t)qty;
+    u->waiting += (uint32_t)qty;
+    e->st.waiting++;
+    result_set(r, PT_WAITLISTED, "sold out: on the waitlist");
+    r->position = c->waitq.n;
+  }
+  hold_out(e, slot, r);
+  emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
+  emit_mut(e, PT_MUT_USER, false, c, uid, 0);
+  emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+  op_end(e, c, now, rid, OP_RESERVE, fp, r);
+}
+
+void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
+                pt_result *r) {
+  now = eng_now(e, now);
+  e->st.confirms++;
+  uint32_t fp = idem_fingerprint(OP_CONFIRM, resid, 0, cid);
+  pt_campaign *c = op_begin(e, now, rid, cid, OP_CONFIRM, fp, r);
+  if (!c) return;
+  uint32_t slot;
+  pt_hold *h = hold_lookup(e, c, resid, &slot);
+  if (!h) {
+    result_set(r, PT_NOT_FOUND, "no such reservation");
+    return op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+  }
+  hold_out(e, slot, r);
+  switch (hold_state(h)) {
+  case PT_HELD:
+    q_remove(e, &c->holdq, slot);
+    c->held -= h->qty;
+    c->sold += h->qty;
+    h->user->held -= h->qty;
+    h->user->sold += h->qty;
+    hold_set_state(h, PT_SOLD);
+    e->st.live_holds--;
+    flash_retire(e, c, now, slot);
+    emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), resid);
+    emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+    emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+    result_set(r, PT_OK, "sold");
+    r->state = PT_SOLD;
+    break;
+  case PT_SOLD: result_set(r, PT_CONFLICT, "reservation is already sold"); break;
+  case PT_RELEASED: result_set(r, PT_CONFLICT, "reservation was cancelled"); break;
+  case PT_EXPIRED_HOLD: result_set(r, PT_EXPIRED, "reservation expired"); break;
+  case PT_WAITING: result_set(r, PT_CONFLICT, "reservation is still on the waitlist"); break;
+  default: result_set(r, PT_INTERNAL, "reservation in unknown state"); break;
+  }
+  op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+}
+
+void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
+               pt_result *r) {
+  now = eng_now(e, now);
+  e->st.cancels++;
+  uint32_t fp = idem_fingerprint(OP_CANCEL, resid, 0, cid);
+  pt_campaign *c = op_begin(e, now, rid, cid, OP_CANCEL, fp, r);
+  if (!c) return;
+  uint32_t slot;
+  pt_hold *h = hold_lookup(e, c, resid, &slot);
+  if (!h) {
+    result_set(r, PT_NOT_FOUND, "no such reservation");
+    return op_end(e, c, now, rid, OP_CANCEL, fp, r);
+  }
+  hold_out(e, slot, r);
+  switch (hold_state(h)) {
+  case PT_HELD:
+    release_held(e, c, now, slot, PT_RELEASED);
+    flash_grant_waitlist(e, c, now);
+    emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+    result_set(r, PT_OK, "released");
+    r->state = PT_RELEASED;
+    break;
+  case PT_WAITING:
+    drop_waiting(e, c, now, slot, PT_RELEASED);
+    flash_grant_waitlist(e, c, now); /* the next waiter may fit now */
+    result_set(r, PT_OK, "left the waitlist");
+    r->state = PT_RELEASED;
+    break;
+  case PT_SOLD: result_set(r, PT_CONFLICT, "reservation is sold: refunds are the storefront's"); break;
+  case PT_RELEASED: result_set(r, PT_CONFLICT, "reservation was already cancelled"); break;
+  case PT_EXPIRED_HOLD: result_set(r, PT_EXPIRED, "reservation expired"); break;
+  default: result_set(r, PT_INTERNAL, "reservation in unknown state"); break;
+  }
+  op_end(e, c, now, rid, OP_CANCEL, fp, r);
+}
+
+pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
+                             pt_reservation_info *o) {
+  memset(o, 0, sizeof(*o));
+  pt_campaign *c = pt_campaign_find(e, cid);
+  if (!c) return pt_id_valid(cid) ? PT_NOT_FOUND : PT_INVALID_ARGUMENT;
+  uint32_t slot;
+  pt_hold *h = hold_lookup(e, c, resid, &slot);
+  if (!h) return PT_NOT_FOUND;
+  o->reservation_id = resid;
+  o->campaign_id = camp_id(c);
+  o->user_id = user_id(h->user);
+  o->quantity = h->qty;
+  o->state = hold_state(h);
+  o->expires_ms = o->state == PT_HELD ? h->at_ms : 0;
+  return PT_OK;
+}
+
+pt_status pt_holdings_get(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_holdings_info *o) {
+  memset(o, 0, sizeof(*o));
+  if (!pt_id_valid(cid) || !pt_id_valid(uid)) return PT_INVALID_ARGUMENT;
+  pt_campaign *c = pt_campaign_find(e, cid);
+  if (!c) return PT_NOT_FOUND;
+  o->per_user_limit = c->per_user_limit;
+  pt_user *u = user_find(e, c, uid, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
+  if (u) {
+    o->held = u->held;
+    o->sold = u->sold;
+    o->waiting = u->waiting;
+  }
+  return PT_OK;
+}

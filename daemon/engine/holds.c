@@ -1,0 +1,101 @@
+/* The reservation pool (pages of 64k fixed-size slots, a free list, ids that
+ * carry a generation so a stale id never names a reused slot) and the
+ * intrusive queues holds sit in. */
+#include <string.h>
+
+#include "engine_int.h"
+#include "util.h"
+
+uint32_t hold_alloc(pt_engine *e) {
+  if (e->free_head == PT_NIL) {
+    /* Grow by a page; pages never move, so pointers into them stay valid. */
+    uint32_t p = e->npages++;
+    e->pages = pt_xrealloc(e->pages, e->npages * sizeof(*e->pages));
+    e->pages[p] = pt_xcalloc(PT_HOLD_PAGE, sizeof(pt_hold));
+    uint32_t base = p << PT_HOLD_PAGE_BITS;
+    for (uint32_t i = PT_HOLD_PAGE; i-- > 0;) {
+      pt_hold *h = &e->pages[p][i];
+      h->gen_state = 1u << 8; /* generation 1, state FREE */
+      h->next = e->free_head;
+      e->free_head = base + i;
+    }
+    e->nslots += PT_HOLD_PAGE;
+  }
+  uint32_t slot = e->free_head;
+  pt_hold *h = hold_at(e, slot);
+  e->free_head = h->next;
+  h->prev = h->next = PT_NIL;
+  return slot;
+}
+
+void hold_free(pt_engine *e, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  uint32_t gen = (h->gen_state >> 8) + 1;
+  if (gen >= (1u << 24)) gen = 1; /* ids stay non-zero when it wraps */
+  h->gen_state = gen << 8;
+  h->user = NULL;
+  h->qty = 0;
+  h->prev = PT_NIL;
+  h->next = e->free_head;
+  e->free_head = slot;
+}
+
+pt_hold *hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot) {
+  uint64_t s = rid & 0xffffffffu;
+  if (s == 0 || s > e->nslots) return NULL;
+  pt_hold *h = hold_at(e, (uint32_t)(s - 1));
+  if (hold_state(h) == PT_HOLD_FREE || (h->gen_state >> 8) != (rid >> 32) ||
+      h->user->camp != c)
+    return NULL;
+  *slot = (uint32_t)(s - 1);
+  return h;
+}
+
+void q_push_back(pt_engine *e, pt_queue *q, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  h->next = PT_NIL;
+  h->prev = q->tail;
+  if (q->tail != PT_NIL)
+    hold_at(e, q->tail)->next = slot;
+  else
+    q->head = slot;
+  q->tail = slot;
+  q->n++;
+}
+
+/* Deadlines of one campaign's holds almost always arrive in order (same
+ * window, clock never goes back), so this is O(1) but for a window that was
+ * shortened, when it walks back from the tail. */
+void q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  uint32_t after = q->tail;
+  while (after != PT_NIL && hold_at(e, after)->at_ms > h->at_ms)
+    after = hold_at(e, after)->prev;
+  if (after == q->tail) {
+    q_push_back(e, q, slot);
+    return;
+  }
+  uint32_t before = after == PT_NIL ? q->head : hold_at(e, after)->next;
+  h->prev = after;
+  h->next = before;
+  hold_at(e, before)->prev = slot;
+  if (after != PT_NIL)
+    hold_at(e, after)->next = slot;
+  else
+    q->head = slot;
+  q->n++;
+}
+
+void q_remove(pt_engine *e, pt_queue *q, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  if (h->prev != PT_NIL)
+    hold_at(e, h->prev)->next = h->next;
+  else
+    q->head = h->next;
+  if (h->next != PT_NIL)
+    hold_at(e, h->next)->prev = h->prev;
+  else
+    q->tail = h->prev;
+  h->prev = h->next = PT_NIL;
+  q->n--;
+}

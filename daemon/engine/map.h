@@ -1,0 +1,35 @@
+/* Open-addressing hash table (linear probing, backward-shift deletion) from
+ * byte-string keys to records the caller owns. A record carries its key as
+ * `uint8_t klen; uint8_t key[];` at key_off; the table keeps the hash beside
+ * the pointer so probing and growing never touch the records' memory. */
+#ifndef PT_MAP_H
+#define PT_MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+typedef struct pt_map_slot {
+  uint64_t hash; /* 0 marks an empty slot; real hashes are forced non-zero */
+  void *rec;
+} pt_map_slot;
+
+typedef struct pt_map {
+  pt_map_slot *slots;
+  uint32_t mask;  /* capacity - 1, capacity a power of two */
+  uint32_t count;
+  uint32_t key_off;
+} pt_map;
+
+void pt_map_init(pt_map *m, size_t key_off);
+void pt_map_destroy(pt_map *m);
+static inline uint64_t pt_map_fix(uint64_t h) { return h ? h : 1; }
+void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key);
+/* The key must be absent. */
+void pt_map_put(pt_map *m, uint64_t h, void *rec);
+bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key);
+size_t pt_map_bytes(const pt_map *m);
+
+#endif

@@ -1,0 +1,13 @@
+/* Allocation that cannot fail quietly: out of memory is fatal, as in Redis'
+ * zmalloc, because a half-applied decision is worse than a restart from the
+ * mirror. */
+#ifndef PT_UTIL_H
+#define PT_UTIL_H
+
+#include <stddef.h>
+
+void *pt_xmalloc(size_t n);
+void *pt_xcalloc(size_t n, size_t size);
+void *pt_xrealloc(void *p, size_t n);
+
+#endif

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds the release and the
+# AddressSanitizer+UndefinedBehaviorSanitizer configurations, runs every test
+# in both, and ends with "N passed, N failed" (non-zero exit on any failure).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+run_config() { # name, meson setup args...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null || { failed=$((failed + 1)); echo "setup of $dir failed"; return; }
+  fi
+  if ! meson compile -C "$dir" >"$dir.compile.log" 2>&1; then
+    cat "$dir.compile.log"; failed=$((failed + 1)); echo "build of $dir failed"; return
+  fi
+  meson test -C "$dir" --print-errorlogs --num-processes 2 ${PT_TEST_ARGS:-}
+  read -r p f < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+p = f = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"): p += 1
+    elif r != "SKIP": f += 1
+print(p, f)
+PY
+)
+  passed=$((passed + p)); failed=$((failed + f))
+  echo "[$dir] $p passed, $f failed"
+}
+
+run_config build --buildtype=debugoptimized
+if [ "${PT_SKIP_SANITIZE:-0}" != 1 ]; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_config build-sanitize -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

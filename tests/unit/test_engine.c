@@ -1,0 +1,448 @@
+/* Engine unit tests: every status and rule of the flash sale, idempotency,
+ * timers and effects, on the pure engine with a hand-driven clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+
+#define B(s) ((pt_bytes){(const uint8_t *)(s), sizeof(s) - 1})
+#define T0 1700000000000LL
+#define MAX_EV 64
+
+typedef struct fx {
+  pt_engine *e;
+  pt_event ev[MAX_EV];
+  int nev;
+  int nmut, nmut_del;
+} fx;
+
+static void on_event(void *ctx, const pt_event *ev) {
+  fx *f = ctx;
+  if (f->nev < MAX_EV) f->ev[f->nev++] = *ev;
+}
+static void on_mut(void *ctx, const pt_mutation *m) {
+  fx *f = ctx;
+  f->nmut++;
+  if (m->deleted) f->nmut_del++;
+}
+
+static int setup(void **state) {
+  static fx f;
+  memset(&f, 0, sizeof(f));
+  pt_engine_config cfg = {.idem_window_ms = 60000, .hash_seed = 42,
+                          .sink = {.mutation = on_mut, .event = on_event, .ctx = &f}};
+  f.e = pt_engine_new(&cfg);
+  *state = &f;
+  return 0;
+}
+static int teardown(void **state) {
+  fx *f = *state;
+  pt_engine_free(f->e);
+  return 0;
+}
+
+static pt_campaign_spec spec(const char *id, int64_t stock, uint32_t limit) {
+  return (pt_campaign_spec){.id = {(const uint8_t *)id, strlen(id)}, .kind = PT_FLASH_SALE,
+                            .start_ms = T0, .end_ms = T0 + 3600000, .stock = stock,
+                            .per_user_limit = limit, .hold_ms = 1000};
+}
+
+static void mk(fx *f, const char *id, int64_t stock, uint32_t limit, bool waitlist) {
+  pt_campaign_spec s = spec(id, stock, limit);
+  s.waitlist = waitlist;
+  pt_result r;
+  char rid[80];
+  snprintf(rid, sizeof rid, "create-%s", id);
+  pt_campaign_create(f->e, T0 - 10000, (pt_bytes){(const uint8_t *)rid, strlen(rid)}, &s, &r);
+  assert_int_equal(r.status, PT_OK);
+}
+
+static pt_campaign_info info(fx *f, const char *id) {
+  pt_campaign *c = pt_campaign_find(f->e, (pt_bytes){(const uint8_t *)id, strlen(id)});
+  assert_non_null(c);
+  pt_campaign_info i;
+  pt_campaign_info_get(f->e, c, T0, &i);
+  assert_int_equal(i.available + i.held + i.sold, i.stock);
+  return i;
+}
+
+static pt_result reserve(fx *f, int64_t now, const char *rid, const char *c, const char *u,
+                         int64_t q) {
+  pt_result r;
+  pt_reserve(f->e, now, (pt_bytes){(const uint8_t *)rid, strlen(rid)},
+             (pt_bytes){(const uint8_t *)c, strlen(c)}, (pt_bytes){(const uint8_t *)u, strlen(u)},
+             q, &r);
+  return r;
+}
+static pt_result confirm(fx *f, int64_t now, const char *rid, const char *c, uint64_t res) {
+  pt_result r;
+  pt_confirm(f->e, now, (pt_bytes){(const uint8_t *)rid, strlen(rid)},
+             (pt_bytes){(const uint8_t *)c, strlen(c)}, res, &r);
+  return r;
+}
+static pt_result cancel(fx *f, int64_t now, const char *rid, const char *c, uint64_t res) {
+  pt_result r;
+  pt_cancel(f->e, now, (pt_bytes){(const uint8_t *)rid, strlen(rid)},
+            (pt_bytes){(const uint8_t *)c, strlen(c)}, res, &r);
+  return r;
+}
+
+static void test_create_rules(void **state) {
+  fx *f = *state;
+  pt_result r;
+  pt_campaign_spec s = spec("c1", 10, 1);
+  pt_campaign_create(f->e, T0, B("r1"), &s, &r);
+  assert_int_equal(r.status, PT_OK);
+  assert_false(r.replay);
+  pt_campaign_create(f->e, T0, B("r1"), &s, &r);
+  assert_int_equal(r.status, PT_OK);
+  assert_true(r.replay);
+  pt_campaign_create(f->e, T0, B("r2"), &s, &r);
+  assert_int_equal(r.status, PT_ALREADY_EXISTS);
+  s.stock = 11; /* same request id, different spec */
+  pt_campaign_create(f->e, T0, B("r1"), &s, &r);
+  assert_int_equal(r.status, PT_CONFLICT);
+  assert_int_equal(pt_campaign_count(f->e), 1);
+
+  struct { pt_campaign_spec s; } bad[7];
+  for (int i = 0; i < 7; i++) bad[i].s = spec("cx", 10, 1);
+  bad[0].s.id = B("");
+  bad[1].s.id = (pt_bytes){(const uint8_t *)"0123456789012345678901234567890123456789012345678901234567890123456789", 65};
+  bad[2].s.stock = -1;
+  bad[3].s.hold_ms = 0;
+  bad[4].s.end_ms = bad[4].s.start_ms;
+  bad[5].s.kind = PT_GROUP_BUY;
+  bad[6].s.kind = 9;
+  for (int i = 0; i < 7; i++) {
+    pt_campaign_create(f->e, T0, B("rb"), &bad[i].s, &r);
+    assert_int_equal(r.status, PT_INVALID_ARGUMENT);
+  }
+  pt_campaign_create(f->e, T0, B(""), &s, &r);
+  assert_int_equal(r.status, PT_INVALID_ARGUMENT);
+  assert_int_equal(pt_campaign_count(f->e), 1);
+}
+
+static void test_reserve_statuses(void **state) {
+  fx *f = *state;
+  mk(f, "c", 2, 1, false);
+  assert_int_equal(reserve(f, T0 - 1, "a", "c", "u1", 1).status, PT_NOT_STARTED);
+  /* NOT_STARTED is not remembered: the same request id works at start */
+  pt_result r = reserve(f, T0, "a", "c", "u1", 1);
+  assert_int_equal(r.status, PT_OK);
+  assert_false(r.replay);
+  assert_int_equal(r.expires_ms, T0 + 1000);
+  assert_int_equal(r.state, PT_HELD);
+  assert_int_not_equal(r.reservation_id, 0);
+  assert_int_equal(reserve(f, T0, "b", "c", "u1", 1).status, PT_LIMIT_EXCEEDED);
+  assert_int_equal(reserve(f, T0, "c", "c", "u2", 2).status, PT_LIMIT_EXCEEDED);
+  assert_int_equal(reserve(f, T0, "d", "c", "u2", 1).status, PT_OK);
+  assert_int_equal(reserve(f, T0, "e", "c", "u3", 1).status, PT_SOLD_OUT);
+  assert_int_equal(reserve(f, T0, "f", "nope", "u3", 1).status, PT_NOT_FOUND);
+  assert_int_equal(reserve(f, T0, "g", "c", "u3", 0).status, PT_INVALID_ARGUMENT);
+  assert_int_equal(reserve(f, T0, "h", "c", "u3", -5).status, PT_INVALID_ARGUMENT);
+  assert_int_equal(reserve(f, T0, "i", "c", "u3", 2000000).status, PT_INVALID_ARGUMENT);
+  assert_int_equal(reserve(f, T0, "j", "c", "", 1).status, PT_INVALID_ARGUMENT);
+  assert_int_equal(reserve(f, T0, "", "c", "u3", 1).status, PT_INVALID_ARGUMENT);
+  assert_int_equal(reserve(f, T0, "k", "", "u3", 1).status, PT_INVALID_ARGUMENT);
+  assert_int_equal(reserve(f, T0 + 3600000, "l", "c", "u4", 1).status, PT_ENDED);
+  pt_campaign_info i = info(f, "c"); /* both holds ran out meanwhile */
+  assert_int_equal(i.held, 0);
+  assert_int_equal(i.available, 2);
+}
+
+static void test_confirm_cancel(void **state) {
+  fx *f = *state;
+  mk(f, "c", 3, 0, false);
+  pt_result a = reserve(f, T0, "r1", "c", "u1", 2);
+  assert_int_equal(a.status, PT_OK);
+  pt_result r = confirm(f, T0 + 10, "c1", "c", a.reservation_id);
+  assert_int_equal(r.status, PT_OK);
+  assert_int_equal(r.state, PT_SOLD);
+  assert_int_equal(info(f, "c").sold, 2);
+  assert_int_equal(confirm(f, T0 + 10, "c2", "c", a.reservation_id).status, PT_CONFLICT);
+  assert_int_equal(cancel(f, T0 + 10, "x1", "c", a.reservation_id).status, PT_CONFLICT);
+  assert_int_equal(confirm(f, T0, "c3", "c", 12345).status, PT_NOT_FOUND);
+  assert_int_equal(confirm(f, T0, "c4", "nope", a.reservation_id).status, PT_NOT_FOUND);
+
+  pt_result b = reserve(f, T0 + 20, "r2", "c", "u2", 1);
+  assert_int_equal(b.status, PT_OK);
+  assert_int_equal(info(f, "c").available, 0);
+  r = cancel(f, T0 + 30, "x2", "c", b.reservation_id);
+  assert_int_equal(r.status, PT_OK);
+  assert_int_equal(r.state, PT_RELEASED);
+  assert_int_equal(info(f, "c").available, 1);
+  assert_int_equal(cancel(f, T0 + 30, "x3", "c", b.reservation_id).status, PT_CONFLICT);
+  assert_int_equal(confirm(f, T0 + 30, "c5", "c", b.reservation_id).status, PT_CONFLICT);
+
+  pt_holdings_info h;
+  assert_int_equal(pt_holdings_get(f->e, B("c"), B("u1"), &h), PT_OK);
+  assert_int_equal(h.sold, 2);
+  assert_int_equal(h.held, 0);
+  assert_int_equal(pt_holdings_get(f->e, B("c"), B("u2"), &h), PT_OK);
+  assert_int_equal(h.held + h.sold, 0);
+  assert_int_equal(pt_holdings_get(f->e, B("zz"), B("u2"), &h), PT_NOT_FOUND);
+  assert_int_equal(pt_holdings_get(f->e, B("c"), B(""), &h), PT_INVALID_ARGUMENT);
+}
+
+static void test_expiry_by_timer(void **state) {
+  fx *f = *state;
+  mk(f, "c", 1, 0, false);
+  pt_result a = reserve(f, T0 + 5, "r1", "c", "u1", 1);
+  assert_int_equal(pt_engine_next_deadline(f->e), T0 + 1005);
+  pt_engine_advance(f->e, T0 + 1004);
+  assert_int_equal(info(f, "c").held, 1);
+  assert_int_equal(f->nev, 0);
+  pt_engine_advance(f->e, T0 + 1005);
+  pt_campaign_info i = info(f, "c");
+  assert_int_equal(i.held, 0);
+  assert_int_equal(i.available, 1);
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(f->ev[0].type, PT_EV_HOLD_EXPIRED);
+  assert_int_equal(f->ev[0].reservation_id, a.reservation_id);
+  assert_int_equal(f->ev[0].seq, 1);
+  assert_int_equal(confirm(f, T0 + 1006, "c1", "c", a.reservation_id).status, PT_EXPIRED);
+  pt_reservation_info ri;
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, &ri), PT_OK);
+  assert_int_equal(ri.state, PT_EXPIRED_HOLD);
+  /* a hold due but not yet reaped by the timer is expired before confirm */
+  pt_result b = reserve(f, T0 + 2000, "r2", "c", "u2", 1);
+  assert_int_equal(confirm(f, T0 + 3000, "c2", "c", b.reservation_id).status, PT_EXPIRED);
+  assert_int_equal(info(f, "c").available, 1);
+  /* after the window the reservation is forgotten, its slot recycled */
+  pt_engine_advance(f->e, T0 + 3000 + 60000);
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, &ri), PT_NOT_FOUND);
+  pt_result c = reserve(f, T0 + 70000, "r3", "c", "u3", 1);
+  assert_int_equal(c.status, PT_OK);
+  assert_int_not_equal(c.reservation_id, a.reservation_id);
+  assert_int_equal(confirm(f, T0 + 70000, "c3", "c", a.reservation_id).status, PT_NOT_FOUND);
+}
+
+static void test_waitlist(void **state) {
+  fx *f = *state;
+  mk(f, "w", 2, 2, true);
+  pt_result a = reserve(f, T0, "r1", "w", "u1", 2);
+  assert_int_equal(a.status, PT_OK);
+  pt_result b = reserve(f, T0, "r2", "w", "u2", 2);
+  assert_int_equal(b.status, PT_WAITLISTED);
+  assert_int_equal(b.position, 1);
+  assert_int_equal(b.state, PT_WAITING);
+  pt_result c = reserve(f, T0, "r3", "w", "u3", 1);
+  assert_int_equal(c.status, PT_WAITLISTED);
+  assert_int_equal(c.position, 2);
+  /* waiting units count toward the limit */
+  assert_int_equal(reserve(f, T0, "r4", "w", "u2", 1).status, PT_LIMIT_EXCEEDED);
+  assert_int_equal(info(f, "w").waitlist_length, 2);
+  assert_int_equal(confirm(f, T0, "c0", "w", b.reservation_id).status, PT_CONFLICT);
+  /* release 2: u2 (head, wants 2) is granted first, u3 keeps waiting */
+  assert_int_equal(cancel(f, T0 + 10, "x1", "w", a.reservation_id).status, PT_OK);
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(f->ev[0].type, PT_EV_WAITLIST_GRANTED);
+  assert_int_equal(f->ev[0].reservation_id, b.reservation_id);
+  assert_int_equal(f->ev[0].expires_ms, T0 + 10 + 1000);
+  pt_campaign_info i = info(f, "w");
+  assert_int_equal(i.held, 2);
+  assert_int_equal(i.waitlist_length, 1);
+  assert_int_equal(confirm(f, T0 + 20, "c1", "w", b.reservation_id).status, PT_OK);
+  /* u3 leaves the waitlist */
+  assert_int_equal(cancel(f, T0 + 20, "x2", "w", c.reservation_id).status, PT_OK);
+  assert_int_equal(info(f, "w").waitlist_length, 0);
+  pt_holdings_info h;
+  pt_holdings_get(f->e, B("w"), B("u3"), &h);
+  assert_int_equal(h.waiting, 0);
+}
+
+static void test_waitlist_head_blocks_and_end_drops(void **state) {
+  fx *f = *state;
+  mk(f, "w", 2, 0, true);
+  pt_result a = reserve(f, T0, "r1", "w", "u1", 1);
+  pt_result a2 = reserve(f, T0, "r1b", "w", "u1b", 1);
+  pt_result b = reserve(f, T0, "r2", "w", "u2", 2);
+  assert_int_equal(b.status, PT_WAITLISTED);
+  assert_int_equal(cancel(f, T0, "x1", "w", a.reservation_id).status, PT_OK);
+  /* one unit free, but the head wants two: nobody jumps the queue */
+  assert_int_equal(info(f, "w").available, 1);
+  assert_int_equal(reserve(f, T0, "r3", "w", "u3", 1).status, PT_WAITLISTED);
+  assert_int_equal(f->nev, 0);
+  /* expiry of the other hold frees enough for the head */
+  pt_engine_advance(f->e, T0 + 1000);
+  assert_int_equal(f->ev[0].type, PT_EV_HOLD_EXPIRED);
+  assert_int_equal(f->ev[0].reservation_id, a2.reservation_id);
+  assert_int_equal(f->ev[1].type, PT_EV_WAITLIST_GRANTED);
+  assert_int_equal(f->ev[1].reservation_id, b.reservation_id);
+  assert_int_equal(f->ev[1].seq, f->ev[0].seq + 1);
+  /* ending the campaign drops who is still waiting, with an event */
+  pt_result r;
+  pt_campaign_end(f->e, T0 + 1500, B("end"), B("w"), &r);
+  assert_int_equal(r.status, PT_OK);
+  assert_int_equal(f->ev[2].type, PT_EV_WAITLIST_DROPPED);
+  assert_int_equal(info(f, "w").waitlist_length, 0);
+  assert_int_equal(reserve(f, T0 + 1600, "r9", "w", "u9", 1).status, PT_ENDED);
+  /* a hold made before the end can still be paid */
+  assert_int_equal(confirm(f, T0 + 1600, "c1", "w", b.reservation_id).status, PT_OK);
+}
+
+static void test_idempotency(void **state) {
+  fx *f = *state;
+  mk(f, "c", 5, 0, false);
+  pt_result a = reserve(f, T0, "o-1", "c", "u1", 2);
+  int nmut = f->nmut;
+  pt_result a2 = reserve(f, T0 + 1, "o-1", "c", "u1", 2);
+  assert_true(a2.replay);
+  assert_int_equal(a2.status, a.status);
+  assert_int_equal(a2.reservation_id, a.reservation_id);
+  assert_int_equal(a2.expires_ms, a.expires_ms);
+  assert_int_equal(a2.quantity, 2);
+  assert_int_equal(f->nmut, nmut); /* nothing changed */
+  assert_int_equal(info(f, "c").held, 2);
+  /* the same id with other parameters is refused */
+  pt_result a3 = reserve(f, T0 + 1, "o-1", "c", "u1", 3);
+  assert_int_equal(a3.status, PT_CONFLICT);
+  assert_int_equal(info(f, "c").held, 2);
+  /* a confirm retried is answered the same, even after the state moved on */
+  pt_result c1 = confirm(f, T0 + 2, "p-1", "c", a.reservation_id);
+  pt_result c2 = confirm(f, T0 + 3, "p-1", "c", a.reservation_id);
+  assert_int_equal(c1.status, PT_OK);
+  assert_int_equal(c2.status, PT_OK);
+  assert_true(c2.replay);
+  /* request ids are scoped to their campaign */
+  mk(f, "d", 5, 0, false);
+  pt_result d = reserve(f, T0 + 4, "o-1", "d", "u1", 2);
+  assert_false(d.replay);
+  assert_int_equal(d.status, PT_OK);
+  /* rejections are remembered too */
+  mk(f, "e", 0, 0, false);
+  assert_int_equal(reserve(f, T0 + 5, "s-1", "e", "u1", 1).status, PT_SOLD_OUT);
+  pt_campaign_changes u = {.fields = PT_UPD_STOCK, .stock = 5};
+  pt_result r;
+  pt_campaign_update(f->e, T0 + 6, B("upd"), B("e"), &u, &r);
+  assert_int_equal(r.status, PT_OK);
+  pt_result s2 = reserve(f, T0 + 7, "s-1", "e", "u1", 1);
+  assert_int_equal(s2.status, PT_SOLD_OUT);
+  assert_true(s2.replay);
+  /* past the window the id is forgotten and executes anew */
+  pt_engine_advance(f->e, T0 + 5 + 60000);
+  pt_result s3 = reserve(f, T0 + 5 + 60000, "s-1", "e", "u1", 1);
+  assert_false(s3.replay);
+  assert_int_equal(s3.status, PT_OK);
+  pt_engine_stats st;
+  pt_engine_stats_get(f->e, &st);
+  assert_true(st.replays >= 3);
+}
+
+static void test_update_and_end(void **state) {
+  fx *f = *state;
+  mk(f, "c", 2, 0, true);
+  pt_result a = reserve(f, T0, "r1", "c", "u1", 2);
+  pt_result b = reserve(f, T0, "r2", "c", "u2", 1);
+  assert_int_equal(b.status, PT_WAITLISTED);
+  pt_result r;
+  pt_campaign_changes u = {.fields = PT_UPD_STOCK, .stock = 1};
+  pt_campaign_update(f->e, T0, B("u1"), B("c"), &u, &r);
+  assert_int_equal(r.status, PT_CONFLICT);
+  assert_int_equal(info(f, "c").stock, 2);
+  u.stock = 3; /* one more unit goes straight to the waiter */
+  pt_campaign_update(f->e, T0, B("u2"), B("c"), &u, &r);
+  assert_int_equal(r.status, PT_OK);
+  assert_int_equal(f->ev[0].type, PT_EV_WAITLIST_GRANTED);
+  pt_campaign_info i = info(f, "c");
+  assert_int_equal(i.held, 3);
+  assert_int_equal(i.stock, 3);
+  u = (pt_campaign_changes){.fields = PT_UPD_LIMIT | PT_UPD_HOLD, .per_user_limit = 1, .hold_ms = 500};
+  pt_campaign_update(f->e, T0, B("u3"), B("c"), &u, &r);
+  assert_int_equal(r.status, PT_OK);
+  i = info(f, "c");
+  assert_int_equal(i.per_user_limit, 1);
+  assert_int_equal(i.hold_ms, 500);
+  u = (pt_campaign_changes){.fields = 0};
+  pt_campaign_update(f->e, T0, B("u4"), B("c"), &u, &r);
+  assert_int_equal(r.status, PT_INVALID_ARGUMENT);
+  u = (pt_campaign_changes){.fields = PT_UPD_HOLD, .hold_ms = -1};
+  pt_campaign_update(f->e, T0, B("u5"), B("c"), &u, &r);
+  assert_int_equal(r.status, PT_INVALID_ARGUMENT);
+  pt_campaign_update(f->e, T0, B("u6"), B("zz"), &u, &r);
+  assert_int_equal(r.status, PT_NOT_FOUND);
+  /* shortening the window: the new hold expires before older ones */
+  pt_campaign_changes more = {.fields = PT_UPD_STOCK, .stock = 4};
+  pt_campaign_update(f->e, T0, B("u7"), B("c"), &more, &r);
+  pt_result d = reserve(f, T0 + 1, "r3", "c", "u3", 1);
+  assert_int_equal(d.expires_ms, T0 + 501);
+  assert_int_equal(pt_engine_next_deadline(f->e), T0 + 501);
+  pt_engine_advance(f->e, T0 + 501);
+  assert_int_equal(info(f, "c").held, 3);
+  /* end by update, in the past */
+  u = (pt_campaign_changes){.fields = PT_UPD_END, .end_ms = T0 + 600};
+  pt_campaign_update(f->e, T0 + 700, B("u8"), B("c"), &u, &r);
+  assert_int_equal(r.status, PT_OK);
+  assert_int_equal(reserve(f, T0 + 700, "r4", "c", "u4", 1).status, PT_ENDED);
+  pt_campaign_end(f->e, T0 + 700, B("e1"), B("c"), &r);
+  assert_int_equal(r.status, PT_OK);
+  (void)a;
+}
+
+static void test_clock_never_goes_back(void **state) {
+  fx *f = *state;
+  mk(f, "c", 1, 0, false);
+  pt_result a = reserve(f, T0 + 5000, "r1", "c", "u1", 1);
+  assert_int_equal(a.expires_ms, T0 + 6000);
+  /* an earlier now is clamped: the hold cannot be confirmed "in the past" */
+  pt_engine_advance(f->e, T0 + 6000);
+  assert_int_equal(confirm(f, T0 + 100, "c1", "c", a.reservation_id).status, PT_EXPIRED);
+}
+
+static void test_mutations_and_many_holds(void **state) {
+  fx *f = *state;
+  mk(f, "big", 200000, 1, false);
+  int m0 = f->nmut;
+  char rid[32], uid[32];
+  for (int i = 0; i < 150000; i++) {
+    snprintf(rid, sizeof rid, "r%d", i);
+    snprintf(uid, sizeof uid, "u%d", i);
+    pt_result r = reserve(f, T0 + i / 1000, rid, "big", uid, 1);
+    assert_int_equal(r.status, PT_OK);
+  }
+  assert_true(f->nmut > m0 + 150000 * 3 - 1);
+  pt_campaign_info i = info(f, "big");
+  assert_int_equal(i.held, 150000);
+  pt_engine_advance(f->e, T0 + 100000);
+  i = info(f, "big");
+  assert_int_equal(i.held, 0);
+  assert_int_equal(i.available, 200000);
+  pt_engine_stats st;
+  pt_engine_stats_get(f->e, &st);
+  assert_int_equal(st.live_holds, 0);
+  assert_int_equal(st.expiries, 150000);
+  pt_engine_advance(f->e, T0 + 200000);
+  pt_engine_stats_get(f->e, &st);
+  assert_int_equal(st.idem_records, 0);
+  assert_true(f->nmut_del >= 150000 * 2);
+}
+
+static void test_status_names(void **state) {
+  (void)state;
+  assert_string_equal(pt_status_name(PT_SOLD_OUT), "SOLD_OUT");
+  assert_string_equal(pt_status_name(PT_NOT_LEADER), "NOT_LEADER");
+  assert_string_equal(pt_status_name((pt_status)999), "STATUS_UNSPECIFIED");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_create_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reserve_statuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_confirm_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_expiry_by_timer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_waitlist, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_waitlist_head_blocks_and_end_drops, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_update_and_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_clock_never_goes_back, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mutations_and_many_holds, setup, teardown),
+      cmocka_unit_test(test_status_names),
+  };
+  return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}

@@ -1,0 +1,540 @@
+/* pintuan-cli: every pintuan operation from a shell.
+ *
+ * Exit codes: 0 the daemon answered OK; 1 it answered with another status
+ * (a rejected request: SOLD_OUT, LIMIT_EXCEEDED, ...); 64 usage error;
+ * 69 the daemon could not be reached or the connection failed. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "pintuan.h"
+
+#define EXIT_REJECTED 1
+
+static struct {
+  const char *addr;
+  const char *token;
+  int timeout_ms;
+  int json;
+} g = {.addr = "127.0.0.1:7733", .timeout_ms = 5000};
+
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: pintuan-cli [global options] COMMAND [args] [options]\n"
+    "\n"
+    "global options:\n"
+    "  -a, --address HOST:PORT   daemon address (default 127.0.0.1:7733)\n"
+    "  -j, --json                print each reply as one JSON object\n"
+    "  -T, --token TOKEN         admin token (sent in a Hello first)\n"
+    "  -t, --timeout MS          per-reply timeout (default 5000)\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             print the version\n"
+    "\n"
+    "commands:\n"
+    "  ping\n"
+    "  campaign create ID --stock N [--kind flash] [--limit N] [--hold SECONDS]\n"
+    "                  [--start TIME] [--end TIME] [--waitlist] [--request-id R]\n"
+    "  campaign update ID [--stock N] [--limit N] [--hold SECONDS] [--end TIME]\n"
+    "                  [--waitlist on|off] [--request-id R]\n"
+    "  campaign end ID [--request-id R]\n"
+    "  campaign get ID\n"
+    "  campaign list\n"
+    "  reserve CAMPAIGN USER [--qty N] [--request-id R]\n"
+    "  confirm CAMPAIGN RESERVATION_ID [--request-id R]\n"
+    "  cancel CAMPAIGN RESERVATION_ID [--request-id R]\n"
+    "  reservation CAMPAIGN RESERVATION_ID\n"
+    "  holdings CAMPAIGN USER\n"
+    "\n"
+    "TIME is Unix epoch milliseconds, 'now', or relative: +30s, +5m, +2h, +500ms.\n"
+    "Without --request-id a random one is made; give your own to retry safely.\n"
+    "Exit status: 0 OK, 1 request rejected (any other status), 64 usage, 69 unreachable.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "pintuan-cli: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(see pintuan-cli --help)\n");
+  return EX_USAGE;
+}
+
+/* ---- argument parsing ---- */
+
+static int parse_i64(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end) return -1;
+  *out = v;
+  return 0;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "+30s" / "+5m" / "+2h" / "+500ms" / "now" / epoch ms */
+static int parse_time(const char *s, int64_t *out) {
+  if (!strcmp(s, "now")) return *out = now_ms(), 0;
+  if (s[0] != '+') return parse_i64(s, out);
+  char *end;
+  errno = 0;
+  double v = strtod(s + 1, &end);
+  if (errno || end == s + 1 || v < 0) return -1;
+  double mult;
+  if (!strcmp(end, "ms")) mult = 1;
+  else if (!strcmp(end, "s") || !*end) mult = 1000;
+  else if (!strcmp(end, "m")) mult = 60000;
+  else if (!strcmp(end, "h")) mult = 3600000;
+  else return -1;
+  *out = now_ms() + (int64_t)(v * mult);
+  return 0;
+}
+
+/* seconds, or with a unit: 300, 300s, 5m, 500ms */
+static int parse_duration_ms(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || v < 0) return -1;
+  double mult;
+  if (!*end || !strcmp(end, "s")) mult = 1000;
+  else if (!strcmp(end, "ms")) mult = 1;
+  else if (!strcmp(end, "m")) mult = 60000;
+  else if (!strcmp(end, "h")) mult = 3600000;
+  else return -1;
+  *out = (int64_t)(v * mult);
+  return 0;
+}
+
+static const char *random_request_id(void) {
+  static char buf[40];
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint64_t)now_ms() ^ (uint64_t)clock();
+  snprintf(buf, sizeof buf, "cli-%016llx", (unsigned long long)r);
+  return buf;
+}
+
+static ProtobufCBinaryData bin(const char *s) {
+  return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
+}
+
+/* ---- output ---- */
+
+static json_t *jbytes(ProtobufCBinaryData b) {
+  json_t *s = json_stringn((const char *)b.data, b.len);
+  if (s) return s;
+  /* not UTF-8: show hex */
+  char *hex = malloc(b.len * 2 + 5);
+  strcpy(hex, "hex:");
+  for (size_t i = 0; i < b.len; i++) sprintf(hex + 4 + 2 * i, "%02x", b.data[i]);
+  s = json_string(hex);
+  free(hex);
+  return s;
+}
+
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int v) {
+  const ProtobufCEnumValue *e = protobuf_c_enum_descriptor_get_value(d, v);
+  return e ? e->name : "UNSPECIFIED";
+}
+
+/* Generic: every present field of a message as a JSON member. */
+static json_t *msg_json(const ProtobufCMessage *m) {
+  json_t *o = json_object();
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    const uint8_t *base = (const uint8_t *)m;
+    const void *val = base + f->offset;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+      if (*(const uint32_t *)(base + f->quantifier_offset) != f->id) continue;
+    } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+               f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING) {
+      if (!*(const protobuf_c_boolean *)(base + f->quantifier_offset)) continue;
+    }
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)(base + f->quantifier_offset);
+      json_t *a = json_array();
+      for (size_t k = 0; k < n && f->type == PROTOBUF_C_TYPE_MESSAGE; k++)
+        json_array_append_new(a, msg_json((*(ProtobufCMessage * const **)val)[k]));
+      json_object_set_new(o, f->name, a);
+      continue;
+    }
+    json_t *j = NULL;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_UINT64: j = json_integer((json_int_t) * (const uint64_t *)val); break;
+    case PROTOBUF_C_TYPE_INT64: j = json_integer(*(const int64_t *)val); break;
+    case PROTOBUF_C_TYPE_UINT32: j = json_integer(*(const uint32_t *)val); break;
+    case PROTOBUF_C_TYPE_INT32: j = json_integer(*(const int32_t *)val); break;
+    case PROTOBUF_C_TYPE_BOOL: j = json_boolean(*(const protobuf_c_boolean *)val); break;
+    case PROTOBUF_C_TYPE_ENUM: j = json_string(enum_name(f->descriptor, *(const int *)val)); break;
+    case PROTOBUF_C_TYPE_BYTES: j = jbytes(*(const ProtobufCBinaryData *)val); break;
+    case PROTOBUF_C_TYPE_STRING:
+      if (*(char *const *)val) j = json_string(*(char *const *)val);
+      break;
+    case PROTOBUF_C_TYPE_MESSAGE:
+      if (*(ProtobufCMessage *const *)val) j = msg_json(*(ProtobufCMessage *const *)val);
+      break;
+    default: break;
+    }
+    if (j) json_object_set_new(o, f->name, j);
+  }
+  return o;
+}
+
+static void print_human(json_t *o, int indent, int top) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(o, k, v) {
+    if (top && (!strcmp(k, "id") || !strcmp(k, "status") || !strcmp(k, "detail")))
+      continue;
+    if (json_is_object(v)) {
+      printf("%*s%s:\n", indent, "", k);
+      print_human(v, indent + 2, 0);
+    } else if (json_is_array(v)) {
+      size_t i;
+      json_t *e;
+      json_array_foreach(v, i, e) {
+        printf("%*s%s[%zu]:\n", indent, "", k, i);
+        print_human(e, indent + 2, 0);
+      }
+    } else {
+      char *s = json_dumps(v, JSON_ENCODE_ANY);
+      const char *shown = json_is_string(v) ? json_string_value(v) : s;
+      if ((strstr(k, "_ms") && json_is_integer(v) && json_integer_value(v) > 1000000000000LL &&
+           strcmp(k, "hold_ms"))) {
+        time_t t = (time_t)(json_integer_value(v) / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char when[64];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        printf("%*s%s: %s (%s.%03lldZ)\n", indent, "", k, shown, when,
+               (long long)(json_integer_value(v) % 1000));
+      } else {
+        printf("%*s%s: %s\n", indent, "", k, shown);
+      }
+      free(s);
+    }
+  }
+}
+
+static int show(pt_response *r) {
+  json_t *o = msg_json(&r->base);
+  json_object_set_new(o, "status", json_string(pt_status_str(r->status)));
+  if (g.json) {
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    puts(s);
+    free(s);
+  } else {
+    printf("%s%s%s%s\n", pt_status_str(r->status), r->detail ? " " : "",
+           r->detail ? r->detail : "", r->has_replay && r->replay ? " (replay)" : "");
+    print_human(o, 2, 1);
+  }
+  json_decref(o);
+  fflush(stdout);
+  return r->status == PINTUAN__V1__STATUS__OK ? 0 : EXIT_REJECTED;
+}
+
+/* ---- commands ---- */
+
+static pt_client *cli;
+
+static int call(Pintuan__V1__Request *q) {
+  pt_response *r;
+  if (pt_client_call(cli, q, &r)) {
+    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    return EX_UNAVAILABLE;
+  }
+  int rc = show(r);
+  pt_response_free(r);
+  return rc;
+}
+
+/* Sub-options of a command: getopt_long over the words after the command. */
+enum { O_STOCK = 256, O_KIND, O_LIMIT, O_HOLD, O_START, O_END, O_WAITLIST, O_RID, O_QTY };
+static const struct option sub_opts[] = {
+    {"stock", required_argument, 0, O_STOCK}, {"kind", required_argument, 0, O_KIND},
+    {"limit", required_argument, 0, O_LIMIT}, {"hold", required_argument, 0, O_HOLD},
+    {"start", required_argument, 0, O_START}, {"end", required_argument, 0, O_END},
+    {"waitlist", optional_argument, 0, O_WAITLIST}, {"request-id", required_argument, 0, O_RID},
+    {"qty", required_argument, 0, O_QTY}, {0, 0, 0, 0}};
+
+typedef struct sub {
+  unsigned seen; /* bit per option */
+  int64_t stock, limit, hold_ms, start, end, qty;
+  int waitlist;
+  const char *kind, *rid;
+  char *pos[4];
+  int npos;
+} sub;
+
+static int parse_sub(int argc, char **argv, sub *s, unsigned allowed) {
+  memset(s, 0, sizeof(*s));
+  s->qty = 1;
+  optind = 1;
+  int o;
+  while ((o = getopt_long(argc, argv, "+", sub_opts, NULL)) != -1 || optind < argc) {
+    if (o == -1) { /* a positional word; keep parsing after it */
+      if (s->npos == 4) return usage_error("too many arguments: %s", argv[optind]);
+      s->pos[s->npos++] = argv[optind++];
+      continue;
+    }
+    if (o == '?') return EX_USAGE;
+    if (!(allowed & (1u << (o - O_STOCK)))) return usage_error("option not valid here: %s", argv[optind - 1]);
+    s->seen |= 1u << (o - O_STOCK);
+    int bad = 0;
+    switch (o) {
+    case O_STOCK: bad = parse_i64(optarg, &s->stock); break;
+    case O_LIMIT: bad = parse_i64(optarg, &s->limit) || s->limit < 0; break;
+    case O_QTY: bad = parse_i64(optarg, &s->qty); break;
+    case O_HOLD: bad = parse_duration_ms(optarg, &s->hold_ms); break;
+    case O_START: bad = parse_time(optarg, &s->start); break;
+    case O_END: bad = parse_time(optarg, &s->end); break;
+    case O_KIND: s->kind = optarg; break;
+    case O_RID: s->rid = optarg; break;
+    case O_WAITLIST:
+      if (!optarg || !strcmp(optarg, "on") || !strcmp(optarg, "true")) s->waitlist = 1;
+      else if (!strcmp(optarg, "off") || !strcmp(optarg, "false")) s->waitlist = 0;
+      else bad = 1;
+      break;
+    }
+    if (bad) return usage_error("bad value: %s", argv[optind - 1]);
+  }
+  if (!s->rid) s->rid = random_request_id();
+  return 0;
+}
+
+#define BIT(o) (1u << ((o) - O_STOCK))
+
+static int need_pos(const sub *s, int n, const char *what) {
+  if (s->npos != n) return usage_error("expected: %s", what);
+  return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-') return -1;
+  *out = v;
+  return 0;
+}
+
+static int cmd_campaign(int argc, char **argv) {
+  if (argc < 2) return usage_error("campaign needs a subcommand: %s", "create|update|end|get|list");
+  const char *what = argv[1];
+  sub s;
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  int rc;
+  if (!strcmp(what, "create")) {
+    if ((rc = parse_sub(argc - 1, argv + 1, &s,
+                        BIT(O_STOCK) | BIT(O_KIND) | BIT(O_LIMIT) | BIT(O_HOLD) | BIT(O_START) |
+                            BIT(O_END) | BIT(O_WAITLIST) | BIT(O_RID))))
+      return rc;
+    if ((rc = need_pos(&s, 1, "campaign create ID --stock N"))) return rc;
+    if (!(s.seen & BIT(O_STOCK))) return usage_error("campaign create needs %s", "--stock N");
+    Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
+    Pintuan__V1__CampaignSpec sp = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
+    sp.has_campaign_id = 1, sp.campaign_id = bin(s.pos[0]);
+    sp.has_kind = 1;
+    if (!s.kind || !strcmp(s.kind, "flash") || !strcmp(s.kind, "flash_sale"))
+      sp.kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
+    else if (!strcmp(s.kind, "group") || !strcmp(s.kind, "group_buy"))
+      sp.kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY;
+    else
+      return usage_error("--kind must be flash or group, not %s", s.kind);
+    sp.has_stock = 1, sp.stock = s.stock;
+    sp.has_hold_ms = 1, sp.hold_ms = (s.seen & BIT(O_HOLD)) ? s.hold_ms : 300000;
+    if (s.seen & BIT(O_LIMIT)) sp.has_per_user_limit = 1, sp.per_user_limit = (uint32_t)s.limit;
+    if (s.seen & BIT(O_START)) sp.has_start_ms = 1, sp.start_ms = s.start;
+    if (s.seen & BIT(O_END)) sp.has_end_ms = 1, sp.end_ms = s.end;
+    if (s.seen & BIT(O_WAITLIST)) sp.has_waitlist = 1, sp.waitlist = s.waitlist;
+    m.has_request_id = 1, m.request_id = bin(s.rid);
+    m.spec = &sp;
+    q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
+    return call(&q);
+  }
+  if (!strcmp(what, "update")) {
+    if ((rc = parse_sub(argc - 1, argv + 1, &s,
+                        BIT(O_STOCK) | BIT(O_LIMIT) | BIT(O_HOLD) | BIT(O_END) | BIT(O_WAITLIST) |
+                            BIT(O_RID))))
+      return rc;
+    if ((rc = need_pos(&s, 1, "campaign update ID [options]"))) return rc;
+    Pintuan__V1__UpdateCampaign m = PINTUAN__V1__UPDATE_CAMPAIGN__INIT;
+    m.has_request_id = 1, m.request_id = bin(s.rid);
+    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
+    if (s.seen & BIT(O_STOCK)) m.has_stock = 1, m.stock = s.stock;
+    if (s.seen & BIT(O_LIMIT)) m.has_per_user_limit = 1, m.per_user_limit = (uint32_t)s.limit;
+    if (s.seen & BIT(O_HOLD)) m.has_hold_ms = 1, m.hold_ms = s.hold_ms;
+    if (s.seen & BIT(O_END)) m.has_end_ms = 1, m.end_ms = s.end;
+    if (s.seen & BIT(O_WAITLIST)) m.has_waitlist = 1, m.waitlist = s.waitlist;
+    q.op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q.update_campaign = &m;
+    return call(&q);
+  }
+  if (!strcmp(what, "end")) {
+    if ((rc = parse_sub(argc - 1, argv + 1, &s, BIT(O_RID)))) return rc;
+    if ((rc = need_pos(&s, 1, "campaign end ID"))) return rc;
+    Pintuan__V1__EndCampaign m = PINTUAN__V1__END_CAMPAIGN__INIT;
+    m.has_request_id = 1, m.request_id = bin(s.rid);
+    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
+    q.op_case = PINTUAN__V1__REQUEST__OP_END_CAMPAIGN, q.end_campaign = &m;
+    return call(&q);
+  }
+  if (!strcmp(what, "get")) {
+    if ((rc = parse_sub(argc - 1, argv + 1, &s, 0))) return rc;
+    if ((rc = need_pos(&s, 1, "campaign get ID"))) return rc;
+    Pintuan__V1__GetCampaign m = PINTUAN__V1__GET_CAMPAIGN__INIT;
+    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
+    q.op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q.get_campaign = &m;
+    return call(&q);
+  }
+  if (!strcmp(what, "list")) {
+    Pintuan__V1__ListCampaigns m = PINTUAN__V1__LIST_CAMPAIGNS__INIT;
+    q.op_case = PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS, q.list_campaigns = &m;
+    return call(&q);
+  }
+  return usage_error("unknown campaign subcommand: %s", what);
+}
+
+static int cmd_reserve(int argc, char **argv) {
+  sub s;
+  int rc;
+  if ((rc = parse_sub(argc, argv, &s, BIT(O_QTY) | BIT(O_RID)))) return rc;
+  if ((rc = need_pos(&s, 2, "reserve CAMPAIGN USER [--qty N] [--request-id R]"))) return rc;
+  if (s.qty < INT32_MIN || s.qty > INT32_MAX) return usage_error("--qty out of range%s", "");
+  Pintuan__V1__Request q;
+  Pintuan__V1__Reserve m;
+  pt_request_reserve(&q, &m, s.pos[0], s.pos[1], (int32_t)s.qty, s.rid);
+  return call(&q);
+}
+
+static int cmd_confirm_cancel(int argc, char **argv, int confirm) {
+  sub s;
+  int rc;
+  if ((rc = parse_sub(argc, argv, &s, BIT(O_RID)))) return rc;
+  if ((rc = need_pos(&s, 2, "confirm|cancel CAMPAIGN RESERVATION_ID [--request-id R]"))) return rc;
+  uint64_t res;
+  if (parse_u64(s.pos[1], &res)) return usage_error("bad reservation id: %s", s.pos[1]);
+  pt_response *r;
+  int fail = confirm ? pt_confirm(cli, s.pos[0], res, s.rid, &r)
+                     : pt_cancel(cli, s.pos[0], res, s.rid, &r);
+  if (fail) {
+    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    return EX_UNAVAILABLE;
+  }
+  rc = show(r);
+  pt_response_free(r);
+  return rc;
+}
+
+static int cmd_reservation(int argc, char **argv) {
+  sub s;
+  int rc;
+  if ((rc = parse_sub(argc, argv, &s, 0))) return rc;
+  if ((rc = need_pos(&s, 2, "reservation CAMPAIGN RESERVATION_ID"))) return rc;
+  uint64_t res;
+  if (parse_u64(s.pos[1], &res)) return usage_error("bad reservation id: %s", s.pos[1]);
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__GetReservation m = PINTUAN__V1__GET_RESERVATION__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
+  m.has_reservation_id = 1, m.reservation_id = res;
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_RESERVATION, q.get_reservation = &m;
+  return call(&q);
+}
+
+static int cmd_holdings(int argc, char **argv) {
+  sub s;
+  int rc;
+  if ((rc = parse_sub(argc, argv, &s, 0))) return rc;
+  if ((rc = need_pos(&s, 2, "holdings CAMPAIGN USER"))) return rc;
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
+  m.has_user_id = 1, m.user_id = bin(s.pos[1]);
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
+  return call(&q);
+}
+
+static int cmd_ping(void) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Ping m = PINTUAN__V1__PING__INIT;
+  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &m;
+  return call(&q);
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"address", required_argument, 0, 'a'}, {"json", no_argument, 0, 'j'},
+      {"token", required_argument, 0, 'T'},   {"timeout", required_argument, 0, 't'},
+      {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+      {0, 0, 0, 0}};
+  int o;
+  /* "+": stop at the command word; what follows belongs to the command */
+  while ((o = getopt_long(argc, argv, "+a:jT:t:hV", opts, NULL)) != -1) {
+    switch (o) {
+    case 'a': g.addr = optarg; break;
+    case 'j': g.json = 1; break;
+    case 'T': g.token = optarg; break;
+    case 't': {
+      int64_t t;
+      if (parse_i64(optarg, &t) || t < 1 || t > 3600000) return usage_error("bad --timeout: %s", optarg);
+      g.timeout_ms = (int)t;
+      break;
+    }
+    case 'h': usage(stdout); return EX_OK;
+    case 'V': printf("pintuan-cli %s\n", PT_VERSION); return EX_OK;
+    default: usage(stderr); return EX_USAGE;
+    }
+  }
+  if (optind >= argc) {
+    usage(stderr);
+    return EX_USAGE;
+  }
+  char **cargv = argv + optind;
+  int cargc = argc - optind;
+  const char *cmd = cargv[0];
+  static const char *known[] = {"ping", "campaign", "reserve", "confirm", "cancel",
+                                "reservation", "holdings", NULL};
+  int ok = 0;
+  for (int i = 0; known[i]; i++) ok |= !strcmp(cmd, known[i]);
+  if (!ok) return usage_error("unknown command: %s", cmd);
+
+  char err[256];
+  cli = pt_client_connect(g.addr, g.timeout_ms, err, sizeof err);
+  if (!cli) {
+    fprintf(stderr, "pintuan-cli: %s\n", err);
+    return EX_UNAVAILABLE;
+  }
+  int rc;
+  if (g.token) {
+    pt_response *r;
+    if (pt_hello(cli, g.token, &r)) {
+      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+      pt_client_close(cli);
+      return EX_UNAVAILABLE;
+    }
+    if (r->status != PINTUAN__V1__STATUS__OK) {
+      rc = show(r);
+      pt_response_free(r);
+      pt_client_close(cli);
+      return rc;
+    }
+    pt_response_free(r);
+  }
+  if (!strcmp(cmd, "ping")) rc = cmd_ping();
+  else if (!strcmp(cmd, "campaign")) rc = cmd_campaign(cargc, cargv);
+  else if (!strcmp(cmd, "reserve")) rc = cmd_reserve(cargc, cargv);
+  else if (!strcmp(cmd, "confirm")) rc = cmd_confirm_cancel(cargc, cargv, 1);
+  else if (!strcmp(cmd, "cancel")) rc = cmd_confirm_cancel(cargc, cargv, 0);
+  else if (!strcmp(cmd, "reservation")) rc = cmd_reservation(cargc, cargv);
+  else rc = cmd_holdings(cargc, cargv);
+  pt_client_close(cli);
+  return rc;
+}

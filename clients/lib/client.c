@@ -1,0 +1,330 @@
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pintuan.h"
+
+#define MAX_REPLY (64u << 20)
+
+struct pt_client {
+  int fd;
+  int timeout_ms;
+  uint64_t next_id;
+  uint8_t *out;
+  size_t out_len, out_cap;
+  uint8_t *in;
+  size_t in_len, in_off, in_cap;
+  char err[256];
+};
+
+static int fail(pt_client *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->err, sizeof c->err, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+const char *pt_client_error(const pt_client *c) { return c->err; }
+void pt_client_set_timeout(pt_client *c, int ms) { c->timeout_ms = ms; }
+int pt_client_fd(const pt_client *c) { return c->fd; }
+
+static int split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen) {
+  const char *h = addr, *p = NULL;
+  size_t hl;
+  if (addr[0] == '[') {
+    const char *end = strchr(addr, ']');
+    if (!end) return -1;
+    h = addr + 1;
+    hl = (size_t)(end - h);
+    if (end[1] == ':') p = end + 2;
+    else if (end[1]) return -1;
+  } else {
+    const char *colon = strrchr(addr, ':');
+    if (colon && strchr(addr, ':') != colon) colon = NULL; /* bare IPv6 */
+    hl = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (colon) p = colon + 1;
+  }
+  if (hl == 0 || hl >= hostlen) return -1;
+  memcpy(host, h, hl);
+  host[hl] = 0;
+  snprintf(port, portlen, "%s", p && *p ? p : "7733");
+  return 0;
+}
+
+static int wait_fd(pt_client *c, short ev) {
+  struct pollfd p = {.fd = c->fd, .events = ev};
+  for (;;) {
+    int n = poll(&p, 1, c->timeout_ms);
+    if (n > 0) return 0;
+    if (n == 0) return fail(c, "timed out after %d ms", c->timeout_ms);
+    if (errno != EINTR) return fail(c, "poll: %s", strerror(errno));
+  }
+}
+
+pt_client *pt_client_connect(const char *addr, int timeout_ms, char *err, size_t errlen) {
+  char host[256], port[16];
+  if (split_addr(addr, host, sizeof host, port, sizeof port)) {
+    snprintf(err, errlen, "bad address %s (want HOST:PORT)", addr);
+    return NULL;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
+  int rc = getaddrinfo(host, port, &hints, &res);
+  if (rc) {
+    snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
+    return NULL;
+  }
+  pt_client *c = calloc(1, sizeof(*c));
+  if (!c) {
+    freeaddrinfo(res);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  c->timeout_ms = timeout_ms;
+  c->fd = -1;
+  snprintf(err, errlen, "connect %s: no address", addr);
+  for (ai = res; ai; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    c->fd = fd;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+        (errno == EINPROGRESS && wait_fd(c, POLLOUT) == 0)) {
+      int so = 0;
+      socklen_t sl = sizeof so;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
+      if (so == 0) break;
+      errno = so;
+    }
+    snprintf(err, errlen, "connect %s: %s", addr, c->err[0] ? c->err : strerror(errno));
+    close(fd);
+    c->fd = -1;
+    c->err[0] = 0;
+  }
+  freeaddrinfo(res);
+  if (c->fd < 0) {
+    free(c);
+    return NULL;
+  }
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return c;
+}
+
+void pt_client_close(pt_client *c) {
+  if (!c) return;
+  if (c->fd >= 0) close(c->fd);
+  free(c->out);
+  free(c->in);
+  free(c);
+}
+
+static int reserve_buf(uint8_t **p, size_t *cap, size_t need) {
+  if (*cap >= need) return 0;
+  size_t n = *cap ? *cap : 4096;
+  while (n < need) n *= 2;
+  uint8_t *q = realloc(*p, n);
+  if (!q) return -1;
+  *p = q;
+  *cap = n;
+  return 0;
+}
+
+int pt_client_send(pt_client *c, Pintuan__V1__Request *req) {
+  if (c->fd < 0) return fail(c, "not connected");
+  if (!req->has_id || req->id == 0) req->has_id = 1, req->id = ++c->next_id;
+  size_t n = pintuan__v1__request__get_packed_size(req);
+  if (reserve_buf(&c->out, &c->out_cap, c->out_len + 4 + n)) return fail(c, "out of memory");
+  uint8_t *p = c->out + c->out_len;
+  p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
+  pintuan__v1__request__pack(req, p + 4);
+  c->out_len += 4 + n;
+  return 0;
+}
+
+int pt_client_flush(pt_client *c) {
+  size_t off = 0;
+  while (off < c->out_len) {
+    ssize_t w = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
+    if (w > 0) {
+      off += (size_t)w;
+    } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* the daemon is not reading: drain our input meanwhile so neither
+       * side's buffers deadlock on a long pipeline */
+      if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
+      ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+      if (r > 0) { c->in_len += (size_t)r; continue; }
+      if (r == 0) return fail(c, "connection closed by the daemon");
+      struct pollfd p = {.fd = c->fd, .events = POLLOUT | POLLIN};
+      int n = poll(&p, 1, c->timeout_ms);
+      if (n == 0) return fail(c, "timed out writing after %d ms", c->timeout_ms);
+      if (n < 0 && errno != EINTR) return fail(c, "poll: %s", strerror(errno));
+    } else if (w < 0 && errno != EINTR) {
+      return fail(c, "send: %s", strerror(errno));
+    }
+  }
+  c->out_len = 0;
+  return 0;
+}
+
+int pt_client_recv(pt_client *c, pt_response **out) {
+  *out = NULL;
+  for (;;) {
+    size_t avail = c->in_len - c->in_off;
+    if (avail >= 4) {
+      const uint8_t *p = c->in + c->in_off;
+      uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+      if (n > MAX_REPLY) return fail(c, "reply frame of %u bytes is too large", n);
+      if (avail >= 4 + (size_t)n) {
+        pt_response *r = pintuan__v1__response__unpack(NULL, n, p + 4);
+        if (!r) return fail(c, "undecodable reply from the daemon");
+        c->in_off += 4 + n;
+        if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
+        *out = r;
+        return 0;
+      }
+      if (reserve_buf(&c->in, &c->in_cap, c->in_off + 4 + n)) return fail(c, "out of memory");
+    }
+    if (c->in_off && c->in_off == c->in_len) c->in_off = c->in_len = 0;
+    if (c->in_off > c->in_cap / 2) {
+      memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+      c->in_len -= c->in_off;
+      c->in_off = 0;
+    }
+    if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
+    ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (r > 0) {
+      c->in_len += (size_t)r;
+    } else if (r == 0) {
+      return fail(c, "connection closed by the daemon");
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (wait_fd(c, POLLIN)) return -1;
+    } else if (errno != EINTR) {
+      return fail(c, "recv: %s", strerror(errno));
+    }
+  }
+}
+
+void pt_response_free(pt_response *r) {
+  if (r) pintuan__v1__response__free_unpacked(r, NULL);
+}
+
+int pt_client_call(pt_client *c, Pintuan__V1__Request *req, pt_response **out) {
+  *out = NULL;
+  if (pt_client_send(c, req) || pt_client_flush(c)) return -1;
+  for (;;) {
+    pt_response *r;
+    if (pt_client_recv(c, &r)) return -1;
+    if (r->id == req->id) {
+      *out = r;
+      return 0;
+    }
+    if (r->id == 0 && r->status != PINTUAN__V1__STATUS__OK &&
+        r->result_case != PINTUAN__V1__RESPONSE__RESULT_EVENT) {
+      /* the daemon rejected the stream itself */
+      *out = r;
+      return 0;
+    }
+    pt_response_free(r); /* a reply to an earlier pipelined request, or an event */
+  }
+}
+
+const char *pt_status_str(int s) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&pintuan__v1__status__descriptor, s);
+  return v ? v->name : "STATUS_UNSPECIFIED";
+}
+
+const char *pt_hold_state_str(int s) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&pintuan__v1__hold_state__descriptor, s);
+  return v ? v->name : "HOLD_STATE_UNSPECIFIED";
+}
+
+/* ---- helpers ---- */
+
+static ProtobufCBinaryData bin(const char *s) {
+  return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
+}
+
+int pt_hello(pt_client *c, const char *token, pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Hello m = PINTUAN__V1__HELLO__INIT;
+  if (token) m.has_token = 1, m.token = bin(token);
+  m.has_protocol_version = 1, m.protocol_version = 1;
+  m.client_name = (char *)"libpintuan";
+  q.op_case = PINTUAN__V1__REQUEST__OP_HELLO, q.hello = &m;
+  return pt_client_call(c, &q, out);
+}
+
+int pt_ping(pt_client *c, pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Ping m = PINTUAN__V1__PING__INIT;
+  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &m;
+  return pt_client_call(c, &q, out);
+}
+
+void pt_request_reserve(Pintuan__V1__Request *q, Pintuan__V1__Reserve *m, const char *campaign,
+                        const char *user, int32_t qty, const char *request_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__reserve__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  m->has_user_id = 1, m->user_id = bin(user);
+  m->has_quantity = 1, m->quantity = qty;
+  m->has_request_id = 1, m->request_id = bin(request_id);
+  q->op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q->reserve = m;
+}
+
+int pt_reserve(pt_client *c, const char *campaign, const char *user, int32_t qty,
+               const char *request_id, pt_response **out) {
+  Pintuan__V1__Request q;
+  Pintuan__V1__Reserve m;
+  pt_request_reserve(&q, &m, campaign, user, qty, request_id);
+  return pt_client_call(c, &q, out);
+}
+
+int pt_confirm(pt_client *c, const char *campaign, uint64_t rid, const char *request_id,
+               pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Confirm m = PINTUAN__V1__CONFIRM__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
+  m.has_reservation_id = 1, m.reservation_id = rid;
+  m.has_request_id = 1, m.request_id = bin(request_id);
+  q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &m;
+  return pt_client_call(c, &q, out);
+}
+
+int pt_cancel(pt_client *c, const char *campaign, uint64_t rid, const char *request_id,
+              pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Cancel m = PINTUAN__V1__CANCEL__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
+  m.has_reservation_id = 1, m.reservation_id = rid;
+  m.has_request_id = 1, m.request_id = bin(request_id);
+  q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &m;
+  return pt_client_call(c, &q, out);
+}
+
+int pt_get_campaign(pt_client *c, const char *campaign, pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__GetCampaign m = PINTUAN__V1__GET_CAMPAIGN__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q.get_campaign = &m;
+  return pt_client_call(c, &q, out);
+}
+
+int pt_get_holdings(pt_client *c, const char *campaign, const char *user, pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
+  m.has_user_id = 1, m.user_id = bin(user);
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
+  return pt_client_call(c, &q, out);
+}

@@ -1,0 +1,185 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+static void defaults(pt_config *c) {
+  memset(c, 0, sizeof(*c));
+  snprintf(c->host, sizeof c->host, "127.0.0.1");
+  c->port = PT_DEFAULT_PORT;
+  c->max_frame = 64 * 1024;
+  c->max_clients = 20000;
+  c->out_high = 1 << 20;
+  c->out_hard = 16 << 20;
+  c->idem_window_ms = 15 * 60 * 1000;
+  c->log_level = PT_LOG_INFO;
+  c->ready_fd = -1;
+}
+
+int pt_config_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s || (size_t)(colon - s) >= hostlen) return -1;
+  char *end;
+  errno = 0;
+  long p = strtol(colon + 1, &end, 10);
+  if (errno || *end || p < 0 || p > 65535 || end == colon + 1) return -1;
+  const char *h = s;
+  size_t n = (size_t)(colon - s);
+  if (n >= 2 && h[0] == '[' && h[n - 1] == ']') h++, n -= 2; /* [::1]:7733 */
+  memcpy(host, h, n);
+  host[n] = 0;
+  *port = (int)p;
+  return 0;
+}
+
+static int parse_size(const char *v, long long min, long long max, long long *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno || end == v || *end || n < min || n > max) return -1;
+  *out = n;
+  return 0;
+}
+
+/* One setting, from the file ("section.name") or a flag (same names). */
+static int apply(pt_config *c, const char *key, const char *v) {
+  long long n;
+  if (!strcmp(key, "server.listen"))
+    return pt_config_parse_hostport(v, c->host, sizeof c->host, &c->port);
+  if (!strcmp(key, "server.max_frame")) {
+    if (parse_size(v, 64, 16 << 20, &n)) return -1;
+    c->max_frame = (size_t)n;
+  } else if (!strcmp(key, "server.max_clients")) {
+    if (parse_size(v, 1, 1000000, &n)) return -1;
+    c->max_clients = (unsigned)n;
+  } else if (!strcmp(key, "server.output_high_water")) {
+    if (parse_size(v, 4096, 1LL << 32, &n)) return -1;
+    c->out_high = (size_t)n;
+  } else if (!strcmp(key, "server.output_hard_limit")) {
+    if (parse_size(v, 4096, 1LL << 34, &n)) return -1;
+    c->out_hard = (size_t)n;
+  } else if (!strcmp(key, "engine.idempotency_window_ms")) {
+    if (parse_size(v, 1000, 7LL * 24 * 3600 * 1000, &n)) return -1;
+    c->idem_window_ms = n;
+  } else if (!strcmp(key, "security.admin_token")) {
+    if (strlen(v) >= sizeof c->admin_token) return -1;
+    snprintf(c->admin_token, sizeof c->admin_token, "%s", v);
+  } else if (!strcmp(key, "log.level")) {
+    return pt_log_parse_level(v, &c->log_level);
+  } else {
+    return -2;
+  }
+  return 0;
+}
+
+typedef struct { pt_config *c; int bad; } ini_ctx;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value) {
+  ini_ctx *x = user;
+  char key[128];
+  snprintf(key, sizeof key, "%s.%s", section, name);
+  int rc = apply(x->c, key, value);
+  if (rc == -2) fprintf(stderr, "pintuand: %s: unknown setting [%s] %s\n", x->c->config_path, section, name);
+  else if (rc) fprintf(stderr, "pintuand: %s: bad value for [%s] %s: %s\n", x->c->config_path, section, name, value);
+  if (rc) x->bad = 1;
+  return 1;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: pintuand [options]\n"
+    "  -c, --config FILE           INI configuration file (default " PT_DEFAULT_CONFIG " if it exists)\n"
+    "  -l, --listen HOST:PORT      address to serve (default 127.0.0.1:%d)\n"
+    "      --admin-token TOKEN     require Hello with this token for admin operations\n"
+    "      --idempotency-window MS how long request ids are remembered (default 900000)\n"
+    "      --max-frame BYTES       largest request frame (default 65536)\n"
+    "      --max-clients N         connections served at once (default 20000)\n"
+    "      --log-level LEVEL       debug, info, warn, error (default info)\n"
+    "      --ready-fd FD           write the bound port to FD once listening, then close it\n"
+    "  -t, --test-config           check the configuration and exit\n"
+    "  -h, --help                  this text\n"
+    "  -V, --version               print the version\n", PT_DEFAULT_PORT);
+}
+
+static const struct option opts[] = {
+    {"config", required_argument, 0, 'c'}, {"listen", required_argument, 0, 'l'},
+    {"admin-token", required_argument, 0, 1}, {"idempotency-window", required_argument, 0, 2},
+    {"max-frame", required_argument, 0, 3}, {"max-clients", required_argument, 0, 4},
+    {"log-level", required_argument, 0, 5}, {"ready-fd", required_argument, 0, 6},
+    {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+
+int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
+  *exit_now = 0;
+  defaults(c);
+  /* pass 1: where is the file, and the one-shot flags */
+  const char *path = NULL;
+  int o;
+  optind = 1;
+  opterr = 1;
+  while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
+    switch (o) {
+    case 'c': path = optarg; break;
+    case 't': c->test_only = 1; break;
+    case 'h': usage(stdout); *exit_now = EX_OK + 1; return 0;
+    case 'V': printf("pintuand %s\n", PT_VERSION); *exit_now = EX_OK + 1; return 0;
+    case '?': usage(stderr); return -1;
+    default: break;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "pintuand: unexpected argument: %s\n", argv[optind]);
+    return -1;
+  }
+  FILE *f = NULL;
+  if (path) {
+    f = fopen(path, "r");
+    if (!f) {
+      fprintf(stderr, "pintuand: cannot open %s: %s\n", path, strerror(errno));
+      return -1;
+    }
+  } else if ((f = fopen(PT_DEFAULT_CONFIG, "r"))) {
+    path = PT_DEFAULT_CONFIG;
+  }
+  if (f) {
+    snprintf(c->config_path, sizeof c->config_path, "%s", path);
+    ini_ctx x = {c, 0};
+    int line = ini_parse_file(f, on_ini, &x);
+    fclose(f);
+    if (line > 0) fprintf(stderr, "pintuand: %s:%d: syntax error\n", path, line);
+    if (line || x.bad) return -1;
+  }
+  /* pass 2: flags override the file */
+  optind = 1;
+  opterr = 0;
+  static const char *keys[] = {[1] = "security.admin_token", [2] = "engine.idempotency_window_ms",
+                               [3] = "server.max_frame", [4] = "server.max_clients",
+                               [5] = "log.level"};
+  while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
+    const char *key = NULL;
+    if (o == 'l') key = "server.listen";
+    else if (o >= 1 && o <= 5) key = keys[o];
+    else if (o == 6) {
+      long long fd;
+      if (parse_size(optarg, 0, 1 << 20, &fd)) {
+        fprintf(stderr, "pintuand: bad --ready-fd: %s\n", optarg);
+        return -1;
+      }
+      c->ready_fd = (int)fd;
+    }
+    if (key && apply(c, key, optarg)) {
+      fprintf(stderr, "pintuand: bad value for --%s: %s\n", o == 'l' ? "listen" : opts[o + 1].name, optarg);
+      return -1;
+    }
+  }
+  if (c->out_hard < c->out_high) {
+    fprintf(stderr, "pintuand: output_hard_limit must be >= output_high_water\n");
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,33 @@
+/* pintuand configuration: defaults < config file (INI) < command-line flags.
+ * SIGHUP re-reads the file; only the fields marked "reloadable" change, and a
+ * bad file leaves the running configuration as it was. */
+#ifndef PT_CONFIG_H
+#define PT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define PT_DEFAULT_PORT 7733
+#define PT_DEFAULT_CONFIG "/etc/pintuan/pintuan.conf"
+
+typedef struct pt_config {
+  char config_path[512];  /* empty: no file */
+  char host[64];
+  int port;
+  size_t max_frame;
+  unsigned max_clients;
+  size_t out_high, out_hard;
+  int64_t idem_window_ms;  /* reloadable */
+  char admin_token[256];   /* reloadable; empty: admin operations open */
+  pt_log_level log_level;  /* reloadable */
+  int ready_fd;            /* write the bound port here once listening */
+  int test_only;           /* -t: check the configuration and exit */
+} pt_config;
+
+/* Returns 0, or -1 after printing why; *exit_now is set for --help/--version. */
+int pt_config_load(pt_config *cfg, int argc, char **argv, int *exit_now);
+int pt_config_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

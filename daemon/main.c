@@ -1,0 +1,173 @@
+/* pintuand: wiring. Config, the engine, the TCP server and the one loop
+ * timer that drives the engine's own deadline structure; signals for
+ * shutdown (SIGINT/SIGTERM) and reload (SIGHUP). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "net/server.h"
+#include "service.h"
+
+typedef struct daemon {
+  uv_loop_t loop;
+  pt_config cfg;
+  int argc;
+  char **argv;
+  pt_engine *engine;
+  pt_service svc;
+  pt_server *server;
+  uv_timer_t timer;
+  int64_t armed; /* deadline the timer is set for, PT_NEVER if stopped */
+  uv_signal_t sig_int, sig_term, sig_hup;
+  int stopping;
+} daemon_t;
+
+static void on_event(void *ctx, const pt_event *ev) {
+  (void)ctx;
+  pt_debug("event seq=%llu type=%d campaign=%.*s user=%.*s reservation=%llu qty=%u",
+           (unsigned long long)ev->seq, ev->type, (int)ev->campaign_id.len,
+           (const char *)ev->campaign_id.p, (int)ev->user_id.len, (const char *)ev->user_id.p,
+           (unsigned long long)ev->reservation_id, ev->quantity);
+}
+
+static void on_timer(uv_timer_t *t) {
+  daemon_t *d = t->data;
+  d->armed = PT_NEVER;
+  pt_engine_advance(d->engine, pt_service_now(&d->svc));
+}
+
+/* Before each flush: point the one timer at the engine's next deadline. */
+static void before_flush(void *ctx) {
+  daemon_t *d = ctx;
+  if (d->stopping) return;
+  int64_t next = pt_engine_next_deadline(d->engine);
+  if (next == d->armed) return;
+  d->armed = next;
+  if (next == PT_NEVER) {
+    uv_timer_stop(&d->timer);
+    return;
+  }
+  int64_t now = pt_service_now(&d->svc);
+  uv_timer_start(&d->timer, on_timer, next > now ? (uint64_t)(next - now) : 0, 0);
+}
+
+static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
+  pt_service_on_frame(&((daemon_t *)ctx)->svc, c, msg, len);
+}
+static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail) {
+  pt_service_on_protocol_error(&((daemon_t *)ctx)->svc, c, status, detail);
+}
+
+static void on_server_stopped(void *arg) {
+  daemon_t *d = arg;
+  d->server = NULL;
+  pt_info("all connections closed");
+}
+
+static void shutdown_daemon(daemon_t *d, const char *why) {
+  if (d->stopping) return;
+  d->stopping = 1;
+  pt_info("shutting down (%s)", why);
+  if (d->server) pt_server_stop(d->server, on_server_stopped, d);
+  uv_close((uv_handle_t *)&d->timer, NULL);
+  uv_close((uv_handle_t *)&d->sig_int, NULL);
+  uv_close((uv_handle_t *)&d->sig_term, NULL);
+  uv_close((uv_handle_t *)&d->sig_hup, NULL);
+}
+
+static void reload(daemon_t *d) {
+  pt_config n;
+  int exit_now;
+  if (pt_config_load(&n, d->argc, d->argv, &exit_now) != 0) {
+    pt_error("reload: configuration is bad, keeping the running one");
+    return;
+  }
+  d->cfg.log_level = n.log_level;
+  d->cfg.idem_window_ms = n.idem_window_ms;
+  memcpy(d->cfg.admin_token, n.admin_token, sizeof n.admin_token);
+  pt_log_set_level(d->cfg.log_level);
+  pt_engine_set_idem_window(d->engine, d->cfg.idem_window_ms);
+  pt_info("reloaded %s", d->cfg.config_path[0] ? d->cfg.config_path : "(flags only)");
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  daemon_t *d = h->data;
+  if (signum == SIGHUP)
+    reload(d);
+  else
+    shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int main(int argc, char **argv) {
+  static daemon_t d;
+  int exit_now;
+  d.argc = argc;
+  d.argv = argv;
+  if (pt_config_load(&d.cfg, argc, argv, &exit_now) != 0) return EX_CONFIG;
+  if (exit_now) return EX_OK;
+  if (d.cfg.test_only) {
+    printf("configuration ok\n");
+    return EX_OK;
+  }
+  pt_log_set_level(d.cfg.log_level);
+  signal(SIGPIPE, SIG_IGN);
+
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
+  pt_engine_config ecfg = {.idem_window_ms = d.cfg.idem_window_ms, .hash_seed = seed,
+                           .sink = {.event = on_event, .ctx = &d}};
+  d.engine = pt_engine_new(&ecfg);
+  d.svc.engine = d.engine;
+  d.svc.admin_token = d.cfg.admin_token;
+  d.armed = PT_NEVER;
+
+  uv_loop_init(&d.loop);
+  pt_server_config scfg = {.host = d.cfg.host, .port = d.cfg.port, .max_frame = d.cfg.max_frame,
+                           .out_high = d.cfg.out_high, .out_hard = d.cfg.out_hard,
+                           .max_clients = d.cfg.max_clients};
+  pt_server_hooks hooks = {.on_frame = on_frame, .on_protocol_error = on_protocol_error,
+                           .before_flush = before_flush, .ctx = &d};
+  char err[256];
+  d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);
+  int rc = EX_OK;
+  if (!d.server) {
+    pt_error("%s", err);
+    uv_run(&d.loop, UV_RUN_DEFAULT); /* let the failed listener close */
+    rc = EX_UNAVAILABLE;
+    goto out_engine;
+  }
+  uv_timer_init(&d.loop, &d.timer);
+  d.timer.data = &d;
+  uv_signal_init(&d.loop, &d.sig_int);
+  uv_signal_init(&d.loop, &d.sig_term);
+  uv_signal_init(&d.loop, &d.sig_hup);
+  d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
+  uv_signal_start(&d.sig_int, on_signal, SIGINT);
+  uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+  uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+
+  pt_info("pintuand %s listening on %s:%d (memory-only)", PT_VERSION, d.cfg.host,
+          pt_server_port(d.server));
+  if (d.cfg.ready_fd >= 0) {
+    dprintf(d.cfg.ready_fd, "%d\n", pt_server_port(d.server));
+    close(d.cfg.ready_fd);
+  }
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+
+out_engine:
+  pt_engine_free(d.engine);
+  if (uv_loop_close(&d.loop) != 0) {
+    pt_error("event loop still had open handles at exit");
+    return EX_SOFTWARE;
+  }
+  if (rc == EX_OK) pt_info("stopped cleanly");
+  return rc;
+}

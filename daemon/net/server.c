@@ -1,0 +1,404 @@
+/* Connection life cycle:
+ *   accepted -> reading <-> paused (output over the high mark)
+ *            -> draining (close_after_flush: no reads, remaining output sent)
+ *            -> closing (uv_close issued) -> freed (handle closed and every
+ *               write callback returned)
+ * All output of one loop turn goes out in one uv_write per connection from
+ * the prepare callback, which runs right before the loop blocks. */
+#include "server.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define RBUF_SIZE (64 * 1024)
+#define SPARE_MAX 64
+#define SPARE_CAP (256 * 1024)
+
+typedef struct pt_buf {
+  uint8_t *p;
+  size_t len, cap;
+} pt_buf;
+
+struct pt_conn {
+  uv_tcp_t tcp;
+  pt_server *srv;
+  uint64_t id;
+  pt_conn *prev, *next;             /* every live connection */
+  pt_conn *dirty_prev, *dirty_next; /* connections with output this turn */
+  bool dirty, paused, draining, closing, handle_closed;
+  pt_buf in;       /* an incomplete frame, only while one is pending */
+  pt_buf out;      /* this turn's replies */
+  size_t inflight; /* bytes handed to uv_write and not yet completed */
+  unsigned writes; /* outstanding uv_write requests */
+  uint32_t flags;
+};
+
+typedef struct wreq {
+  uv_write_t req;
+  pt_conn *c;
+  pt_buf buf;
+} wreq;
+
+struct pt_server {
+  uv_loop_t *loop;
+  pt_server_config cfg;
+  pt_server_hooks hooks;
+  uv_tcp_t listener;
+  uv_prepare_t flusher;
+  pt_conn *conns, *dirty;
+  uint64_t next_id;
+  pt_server_stats st;
+  uint8_t *spare[SPARE_MAX]; /* recycled output buffers of SPARE_CAP */
+  unsigned nspare;
+  unsigned open_handles;
+  bool stopping;
+  void (*done)(void *);
+  void *done_arg;
+  int port;
+  uint8_t rbuf[RBUF_SIZE]; /* shared by all reads: libuv reads synchronously */
+};
+
+static void conn_close(pt_conn *c);
+static void conn_resume(pt_conn *c);
+static void maybe_finish_stop(pt_server *s);
+
+static size_t pending(const pt_conn *c) { return c->out.len + c->inflight; }
+
+static void buf_reserve(pt_server *s, pt_buf *b, size_t need) {
+  if (b->cap >= need) return;
+  if (!b->p && need <= SPARE_CAP && s->nspare) {
+    b->p = s->spare[--s->nspare];
+    b->cap = SPARE_CAP;
+    return;
+  }
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < need) cap *= 2;
+  b->p = pt_xrealloc(b->p, cap);
+  b->cap = cap;
+}
+
+static void buf_release(pt_server *s, pt_buf *b) {
+  if (b->p && b->cap == SPARE_CAP && s->nspare < SPARE_MAX)
+    s->spare[s->nspare++] = b->p;
+  else
+    free(b->p);
+  *b = (pt_buf){0};
+}
+
+static void dirty_add(pt_conn *c) {
+  if (c->dirty) return;
+  pt_server *s = c->srv;
+  c->dirty = true;
+  c->dirty_prev = NULL;
+  c->dirty_next = s->dirty;
+  if (s->dirty) s->dirty->dirty_prev = c;
+  s->dirty = c;
+}
+
+static void dirty_remove(pt_conn *c) {
+  if (!c->dirty) return;
+  if (c->dirty_prev)
+    c->dirty_prev->dirty_next = c->dirty_next;
+  else
+    c->srv->dirty = c->dirty_next;
+  if (c->dirty_next) c->dirty_next->dirty_prev = c->dirty_prev;
+  c->dirty = false;
+}
+
+uint8_t *pt_conn_reply(pt_conn *c, size_t len) {
+  pt_server *s = c->srv;
+  buf_reserve(s, &c->out, c->out.len + 4 + len);
+  uint8_t *p = c->out.p + c->out.len;
+  p[0] = (uint8_t)(len >> 24);
+  p[1] = (uint8_t)(len >> 16);
+  p[2] = (uint8_t)(len >> 8);
+  p[3] = (uint8_t)len;
+  c->out.len += 4 + len;
+  if (!c->closing) dirty_add(c);
+  return p + 4;
+}
+
+uint32_t *pt_conn_flags(pt_conn *c) { return &c->flags; }
+uint64_t pt_conn_id(const pt_conn *c) { return c->id; }
+
+static void conn_free(pt_conn *c) {
+  pt_server *s = c->srv;
+  dirty_remove(c);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  buf_release(s, &c->out);
+  free(c->in.p);
+  free(c);
+  s->st.closed++;
+  s->st.clients--;
+  s->open_handles--;
+  maybe_finish_stop(s);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+  pt_conn *c = h->data;
+  c->handle_closed = true;
+  if (c->srv->hooks.on_close) c->srv->hooks.on_close(c->srv->hooks.ctx, c);
+  if (c->writes == 0) conn_free(c);
+}
+
+static void conn_close(pt_conn *c) {
+  if (c->closing) return;
+  c->closing = true;
+  if (c->paused) c->srv->st.paused--;
+  c->paused = false;
+  dirty_remove(c);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  pt_conn *c = w->c;
+  pt_server *s = c->srv;
+  c->writes--;
+  c->inflight -= w->buf.len;
+  s->st.bytes_out += status == 0 ? w->buf.len : 0;
+  buf_release(s, &w->buf);
+  free(w);
+  if (c->handle_closed) {
+    if (c->writes == 0) conn_free(c);
+    return;
+  }
+  if (c->closing) return;
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->draining && pending(c) == 0) {
+    conn_close(c);
+    return;
+  }
+  conn_resume(c);
+}
+
+static void flush_conn(pt_conn *c) {
+  if (c->out.len == 0) return;
+  wreq *w = pt_xmalloc(sizeof(*w));
+  w->c = c;
+  w->buf = c->out;
+  c->out = (pt_buf){0};
+  uv_buf_t b = uv_buf_init((char *)w->buf.p, (unsigned)w->buf.len);
+  c->writes++;
+  c->inflight += w->buf.len;
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc < 0) { /* no callback will come */
+    c->writes--;
+    c->inflight -= w->buf.len;
+    buf_release(c->srv, &w->buf);
+    free(w);
+    conn_close(c);
+  }
+}
+
+static void on_prepare(uv_prepare_t *h) {
+  pt_server *s = h->data;
+  if (s->hooks.before_flush) s->hooks.before_flush(s->hooks.ctx);
+  while (s->dirty) {
+    pt_conn *c = s->dirty;
+    dirty_remove(c);
+    flush_conn(c);
+    if (!c->closing && c->draining && pending(c) == 0) conn_close(c);
+  }
+}
+
+void pt_conn_close_after_flush(pt_conn *c) {
+  if (c->closing || c->draining) return;
+  c->draining = true;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (pending(c) == 0) conn_close(c);
+}
+
+/* Hands each complete frame in p[0..n) to the protocol layer; returns how
+ * many bytes were consumed. */
+static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
+  pt_server *s = c->srv;
+  size_t off = 0;
+  while (n - off >= 4 && !c->closing && !c->draining) {
+    uint32_t len = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 |
+                   (uint32_t)p[off + 2] << 8 | p[off + 3];
+    if (len > s->cfg.max_frame) {
+      char detail[96];
+      snprintf(detail, sizeof detail, "frame of %u bytes exceeds the limit of %zu", len,
+               s->cfg.max_frame);
+      s->st.protocol_errors++;
+      s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
+      pt_conn_close_after_flush(c);
+      return n;
+    }
+    if (n - off - 4 < len) break;
+    s->st.frames_in++;
+    s->hooks.on_frame(s->hooks.ctx, c, p + off + 4, len);
+    off += 4 + (size_t)len;
+  }
+  return off;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+  (void)suggested;
+  pt_conn *c = h->data;
+  b->base = (char *)c->srv->rbuf;
+  b->len = RBUF_SIZE;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  pt_conn *c = st->data;
+  pt_server *s = c->srv;
+  if (n < 0) { /* EOF or error: an incomplete frame is simply dropped */
+    conn_close(c);
+    return;
+  }
+  if (n == 0) return;
+  s->st.bytes_in += (uint64_t)n;
+  const uint8_t *data = (const uint8_t *)b->base;
+  if (c->in.len == 0) {
+    size_t used = parse_frames(c, data, (size_t)n);
+    if (used < (size_t)n && !c->closing && !c->draining) {
+      c->in.p = pt_xmalloc((size_t)n - used);
+      c->in.cap = (size_t)n - used;
+      memcpy(c->in.p, data + used, (size_t)n - used);
+      c->in.len = (size_t)n - used;
+    }
+  } else {
+    if (c->in.cap < c->in.len + (size_t)n) {
+      c->in.cap = c->in.len + (size_t)n;
+      c->in.p = pt_xrealloc(c->in.p, c->in.cap);
+    }
+    memcpy(c->in.p + c->in.len, data, (size_t)n);
+    c->in.len += (size_t)n;
+    size_t used = parse_frames(c, c->in.p, c->in.len);
+    c->in.len -= used;
+    if (c->in.len == 0 || c->closing || c->draining) {
+      free(c->in.p); /* idle connections hold no input buffer */
+      c->in = (pt_buf){0};
+    } else if (used) {
+      memmove(c->in.p, c->in.p + used, c->in.len);
+    }
+  }
+  if (c->closing) return;
+  if (pending(c) > s->cfg.out_hard) {
+    s->st.dropped_slow++;
+    conn_close(c);
+  } else if (pending(c) > s->cfg.out_high && !c->paused && !c->draining) {
+    c->paused = true;
+    s->st.paused++;
+    uv_read_stop(st);
+  }
+}
+
+static void conn_resume(pt_conn *c) {
+  if (c->paused && pending(c) <= c->srv->cfg.out_high / 2) {
+    c->paused = false;
+    c->srv->st.paused--;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  }
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  pt_server *s = l->data;
+  if (status < 0 || s->stopping) return;
+  pt_conn *c = pt_xcalloc(1, sizeof(*c));
+  c->srv = s;
+  c->id = ++s->next_id;
+  c->tcp.data = c;
+  uv_tcp_init(s->loop, &c->tcp);
+  s->open_handles++;
+  s->st.clients++;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
+    conn_close(c);
+    return;
+  }
+  s->st.accepted++;
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (s->st.clients > s->cfg.max_clients) {
+    s->st.refused++;
+    s->hooks.on_protocol_error(s->hooks.ctx, c, 15 /* OVERLOADED */, "too many clients");
+    pt_conn_close_after_flush(c);
+    return;
+  }
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
+                           const pt_server_hooks *hooks, char *err, size_t errlen) {
+  pt_server *s = pt_xcalloc(1, sizeof(*s));
+  s->loop = loop;
+  s->cfg = *cfg;
+  s->hooks = *hooks;
+  struct sockaddr_storage addr;
+  int rc = uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr);
+  if (rc < 0) rc = uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&addr);
+  if (rc < 0) {
+    snprintf(err, errlen, "bad listen address %s: give a numeric IPv4 or IPv6 address", cfg->host);
+    free(s);
+    return NULL;
+  }
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  s->open_handles++;
+  rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
+  if (rc < 0) {
+    snprintf(err, errlen, "listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
+    /* closed and freed by the caller's loop run via pt_server_stop */
+    s->stopping = true;
+    uv_prepare_init(loop, &s->flusher);
+    s->flusher.data = s;
+    s->open_handles++;
+    pt_server_stop(s, NULL, NULL);
+    return NULL;
+  }
+  struct sockaddr_storage bound;
+  int blen = sizeof(bound);
+  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+  s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
+  uv_prepare_init(loop, &s->flusher);
+  s->flusher.data = s;
+  s->open_handles++;
+  uv_prepare_start(&s->flusher, on_prepare);
+  return s;
+}
+
+int pt_server_port(const pt_server *s) { return s->port; }
+
+void pt_server_stats_get(const pt_server *s, pt_server_stats *out) { *out = s->st; }
+
+static void maybe_finish_stop(pt_server *s) {
+  if (!s->stopping || s->open_handles) return;
+  for (unsigned i = 0; i < s->nspare; i++) free(s->spare[i]);
+  void (*done)(void *) = s->done;
+  void *arg = s->done_arg;
+  free(s);
+  if (done) done(arg);
+}
+
+static void on_server_handle_closed(uv_handle_t *h) {
+  pt_server *s = h->data;
+  s->open_handles--;
+  maybe_finish_stop(s);
+}
+
+void pt_server_stop(pt_server *s, void (*done)(void *), void *arg) {
+  s->stopping = true;
+  s->done = done;
+  s->done_arg = arg;
+  for (pt_conn *c = s->conns; c; c = c->next) conn_close(c);
+  uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+  uv_close((uv_handle_t *)&s->flusher, on_server_handle_closed);
+}

@@ -1,0 +1,71 @@
+/* TCP server for length-prefixed frames (4-byte big-endian length, then the
+ * message), on one libuv loop.
+ *
+ * Contract:
+ * - Each complete inbound frame is handed to the frame callback, in order,
+ *   with the bytes valid only during the call.
+ * - Replies are appended to the connection's output with pt_conn_reply and
+ *   written once per loop turn (a uv_prepare handle flushes every connection
+ *   that has output, in one uv_write each).
+ * - Backpressure: a connection whose unsent output passes out_high stops
+ *   being read until it drains below half of that; past out_hard it is
+ *   dropped. Partial frames are kept per connection only while incomplete,
+ *   so idle connections hold no buffers.
+ * - A frame over max_frame is answered with INVALID_ARGUMENT (via the
+ *   protocol-error callback) and the connection closed once that is sent.
+ */
+#ifndef PT_SERVER_H
+#define PT_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct pt_server pt_server;
+typedef struct pt_conn pt_conn;
+
+typedef struct pt_server_config {
+  const char *host;
+  int port;             /* 0: any free port (see pt_server_port) */
+  size_t max_frame;     /* largest message accepted */
+  size_t out_high;      /* stop reading above this many unsent bytes */
+  size_t out_hard;      /* drop the client above this many */
+  unsigned max_clients; /* further connections are refused */
+} pt_server_config;
+
+typedef struct pt_server_hooks {
+  void (*on_frame)(void *ctx, pt_conn *c, const uint8_t *msg, size_t len);
+  /* The stream is broken (frame too large) or the client is refused: write
+   * a last error reply with this status (a pintuan.v1.Status value). */
+  void (*on_protocol_error)(void *ctx, pt_conn *c, int status, const char *detail);
+  void (*on_close)(void *ctx, pt_conn *c); /* before the connection is freed */
+  /* Once per loop turn, before replies are flushed: a place for work that
+   * must precede the flush (e.g. queued mirror writes). May be NULL. */
+  void (*before_flush)(void *ctx);
+  void *ctx;
+} pt_server_hooks;
+
+typedef struct pt_server_stats {
+  uint64_t accepted, closed, refused, dropped_slow, frames_in, bytes_in, bytes_out,
+      protocol_errors;
+  unsigned clients, paused;
+} pt_server_stats;
+
+/* Binds and listens; returns NULL with a message in err on failure. */
+pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
+                           const pt_server_hooks *hooks, char *err, size_t errlen);
+int pt_server_port(const pt_server *s);
+/* Stops listening, closes every connection; done is called once all handles
+ * are closed and memory is freed. */
+void pt_server_stop(pt_server *s, void (*done)(void *arg), void *arg);
+void pt_server_stats_get(const pt_server *s, pt_server_stats *out);
+
+/* Space for a reply frame of `len` bytes (the length prefix is written); the
+ * caller fills it before returning to the loop. */
+uint8_t *pt_conn_reply(pt_conn *c, size_t len);
+/* Stop reading; close once everything queued is written. */
+void pt_conn_close_after_flush(pt_conn *c);
+uint32_t *pt_conn_flags(pt_conn *c); /* free for the protocol layer's use */
+uint64_t pt_conn_id(const pt_conn *c);
+
+#endif

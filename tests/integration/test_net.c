@@ -1,0 +1,460 @@
+/* Integration over real TCP against a real pintuand: pipelining, a race of
+ * hundreds of clients for the last units, retries, admin auth, and bad
+ * input, which must get a clear error, change nothing and leave everyone
+ * else served. Every test ends by stopping the daemon and asserting a clean
+ * exit (the daemon checks uv_loop_close() == 0 itself). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define OK PINTUAN__V1__STATUS__OK
+
+static pt_daemon D;
+
+static int start_plain(void **state) {
+  (void)state;
+  return daemon_start(&D, NULL);
+}
+static int stop_clean(void **state) {
+  (void)state;
+  int rc = daemon_stop(&D);
+  if (rc != 0) fprintf(stderr, "daemon exit status %d\n", rc);
+  return rc;
+}
+
+static int64_t held_of(pt_client *c, const char *id) {
+  pt_response *r;
+  int64_t h = get_campaign(c, id, &r)->held;
+  pt_response_free(r);
+  return h;
+}
+
+static void assert_ping(void) {
+  pt_client *c = connect_or_die(&D);
+  pt_response *r;
+  assert_int_equal(pt_ping(c, &r), 0);
+  assert_int_equal(r->status, OK);
+  pt_response_free(r);
+  pt_client_close(c);
+}
+
+/* ---- pipelining ---- */
+
+static void test_pipelining(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "pipe", 600, 1, 60000, 0), OK);
+  enum { N = 1000 };
+  static char users[N][16], rids[N][16];
+  uint64_t ids[N];
+  for (int i = 0; i < N; i++) {
+    snprintf(users[i], 16, "u%d", i);
+    snprintf(rids[i], 16, "r%d", i);
+    Pintuan__V1__Request q;
+    Pintuan__V1__Reserve m;
+    pt_request_reserve(&q, &m, "pipe", users[i], 1, rids[i]);
+    assert_int_equal(pt_client_send(c, &q), 0);
+    ids[i] = q.id;
+  }
+  assert_int_equal(pt_client_flush(c), 0);
+  int ok = 0, sold_out = 0;
+  for (int i = 0; i < N; i++) {
+    pt_response *r;
+    assert_int_equal(pt_client_recv(c, &r), 0);
+    assert_int_equal(r->id, ids[i]); /* replies in request order */
+    if (r->status == OK) ok++;
+    if (r->status == PINTUAN__V1__STATUS__SOLD_OUT) {
+      sold_out++;
+      assert_true(i >= 600); /* first come, first served */
+    }
+    pt_response_free(r);
+  }
+  assert_int_equal(ok, 600);
+  assert_int_equal(sold_out, 400);
+  assert_int_equal(held_of(c, "pipe"), 600);
+  pt_client_close(c);
+}
+
+/* ---- the race for the last units ---- */
+
+enum { RACERS = 240, RACE_STOCK = 50, RACE_USERS = 120 };
+static pthread_barrier_t race_barrier;
+static int race_status[RACERS];
+static uint64_t race_res[RACERS];
+
+static void *racer(void *arg) {
+  int i = (int)(intptr_t)arg;
+  pt_client *c = connect_or_die(&D);
+  char user[16], rid[16];
+  snprintf(user, sizeof user, "user%d", i % RACE_USERS); /* two racers per user */
+  snprintf(rid, sizeof rid, "race-%d", i);
+  pthread_barrier_wait(&race_barrier);
+  pt_response *r;
+  if (pt_reserve(c, "race", user, 1, rid, &r) == 0) {
+    race_status[i] = r->status;
+    race_res[i] = r->reservation ? r->reservation->reservation_id : 0;
+    pt_response_free(r);
+  } else {
+    race_status[i] = -1;
+  }
+  pt_client_close(c);
+  return NULL;
+}
+
+static void test_race_for_last_units(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "race", RACE_STOCK, 1, 60000, 0), OK);
+  pthread_t t[RACERS];
+  pthread_barrier_init(&race_barrier, NULL, RACERS);
+  for (int i = 0; i < RACERS; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, racer, (void *)(intptr_t)i), 0);
+  for (int i = 0; i < RACERS; i++) pthread_join(t[i], NULL);
+  pthread_barrier_destroy(&race_barrier);
+  int ok = 0, per_user[RACE_USERS] = {0};
+  for (int i = 0; i < RACERS; i++) {
+    int s = race_status[i];
+    assert_true(s == OK || s == PINTUAN__V1__STATUS__SOLD_OUT ||
+                s == PINTUAN__V1__STATUS__LIMIT_EXCEEDED);
+    if (s == OK) {
+      ok++;
+      per_user[i % RACE_USERS]++;
+      for (int j = 0; j < i; j++) /* no unit handed out twice */
+        if (race_status[j] == OK) assert_int_not_equal(race_res[j], race_res[i]);
+    }
+  }
+  assert_int_equal(ok, RACE_STOCK);
+  for (int u = 0; u < RACE_USERS; u++) assert_true(per_user[u] <= 1);
+  pt_response *r;
+  Pintuan__V1__Campaign *cp = get_campaign(c, "race", &r);
+  assert_int_equal(cp->held, RACE_STOCK);
+  assert_int_equal(cp->available, 0);
+  assert_int_equal(cp->available + cp->held + cp->sold, cp->stock);
+  pt_response_free(r);
+  for (int u = 0; u < RACE_USERS; u++) {
+    char user[16];
+    snprintf(user, sizeof user, "user%d", u);
+    assert_int_equal(pt_get_holdings(c, "race", user, &r), 0);
+    assert_true(r->holdings->held <= 1);
+    assert_int_equal(r->holdings->held, (uint32_t)per_user[u]);
+    pt_response_free(r);
+  }
+  pt_client_close(c);
+}
+
+/* ---- retries ---- */
+
+static void test_retry_same_request_id(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "retry", 5, 2, 60000, 0), OK);
+  pt_response *a, *b, *x;
+  assert_int_equal(pt_reserve(c, "retry", "alice", 2, "order-1", &a), 0);
+  assert_int_equal(a->status, OK);
+  assert_false(a->replay);
+  pt_client_close(c);
+  c = connect_or_die(&D); /* a retry after a reconnect */
+  assert_int_equal(pt_reserve(c, "retry", "alice", 2, "order-1", &b), 0);
+  assert_int_equal(b->status, OK);
+  assert_true(b->has_replay && b->replay);
+  assert_int_equal(b->reservation->reservation_id, a->reservation->reservation_id);
+  assert_int_equal(b->reservation->expires_ms, a->reservation->expires_ms);
+  assert_int_equal(held_of(c, "retry"), 2);
+  /* confirm, retried: same answer, sold once */
+  assert_int_equal(pt_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
+  assert_int_equal(x->status, OK);
+  pt_response_free(x);
+  assert_int_equal(pt_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
+  assert_int_equal(x->status, OK);
+  assert_true(x->replay);
+  pt_response_free(x);
+  pt_response *cr;
+  Pintuan__V1__Campaign *cp = get_campaign(c, "retry", &cr);
+  assert_int_equal(cp->sold, 2);
+  assert_int_equal(cp->held, 0);
+  pt_response_free(cr);
+  /* the same id for a different request is refused, nothing changes */
+  assert_int_equal(pt_reserve(c, "retry", "alice", 1, "order-1", &x), 0);
+  assert_int_equal(x->status, PINTUAN__V1__STATUS__CONFLICT);
+  pt_response_free(x);
+  pt_response_free(a);
+  pt_response_free(b);
+  pt_client_close(c);
+}
+
+/* ---- hold expiry driven by the daemon's timer ---- */
+
+static void test_hold_expires(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "exp", 1, 1, 300, 0), OK);
+  pt_response *a, *r;
+  assert_int_equal(pt_reserve(c, "exp", "bob", 1, "e-1", &a), 0);
+  assert_int_equal(a->status, OK);
+  int64_t expires = a->reservation->expires_ms;
+  /* waiting on time itself: poll the state until the deadline has passed */
+  int state_seen = 0;
+  for (int i = 0; i < 300; i++) {
+    assert_int_equal(pt_ping(c, &r), 0);
+    int64_t now = r->pong->now_ms;
+    pt_response_free(r);
+    int64_t held = held_of(c, "exp");
+    if (now < expires) assert_int_equal(held, 1);
+    if (held == 0) {
+      state_seen = 1;
+      assert_true(now >= expires);
+      break;
+    }
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  assert_true(state_seen);
+  assert_int_equal(pt_confirm(c, "exp", a->reservation->reservation_id, "e-pay", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__EXPIRED);
+  pt_response_free(r);
+  pt_response_free(a);
+  pt_client_close(c);
+}
+
+/* ---- bad input ---- */
+
+static void test_frame_over_limit(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "bad", 10, 0, 60000, 0), OK);
+  int fd = raw_connect(&D);
+  uint8_t prefix[4] = {0x00, 0x10, 0x00, 0x01}; /* 1 MiB + 1 */
+  assert_int_equal(raw_send(fd, prefix, 4), 0);
+  int eof;
+  pt_response *r = raw_recv(fd, 5000, &eof);
+  assert_non_null(r);
+  assert_int_equal(r->id, 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  assert_non_null(strstr(r->detail, "exceeds the limit"));
+  pt_response_free(r);
+  assert_null(raw_recv(fd, 5000, &eof));
+  assert_int_equal(eof, 1); /* and the stream is closed */
+  close(fd);
+  assert_int_equal(held_of(c, "bad"), 0);
+  assert_ping();
+  pt_client_close(c);
+}
+
+static void test_garbage_and_missing_fields(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "bad2", 10, 0, 60000, 0), OK);
+  int fd = raw_connect(&D);
+  /* a well-framed message that is not a Request */
+  uint8_t garbage[] = {0, 0, 0, 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  assert_int_equal(raw_send(fd, garbage, sizeof garbage), 0);
+  int eof;
+  pt_response *r = raw_recv(fd, 5000, &eof);
+  assert_non_null(r);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  assert_non_null(strstr(r->detail, "malformed"));
+  pt_response_free(r);
+
+  struct { const char *what; int qty; int no_user; int no_id; const char *campaign; int want; const char *detail; } cases[] = {
+      {"missing user_id", 1, 1, 0, "bad2", PINTUAN__V1__STATUS__INVALID_ARGUMENT, "missing field: user_id"},
+      {"negative quantity", -3, 0, 0, "bad2", PINTUAN__V1__STATUS__INVALID_ARGUMENT, "quantity"},
+      {"zero quantity", 0, 0, 0, "bad2", PINTUAN__V1__STATUS__INVALID_ARGUMENT, "quantity"},
+      {"missing correlation id", 1, 0, 1, "bad2", PINTUAN__V1__STATUS__INVALID_ARGUMENT, "missing field: id"},
+      {"unknown campaign", 1, 0, 0, "nope", PINTUAN__V1__STATUS__NOT_FOUND, "no such campaign"},
+      {"campaign id too long", 1, 0, 0,
+       "0123456789012345678901234567890123456789012345678901234567890123456789",
+       PINTUAN__V1__STATUS__INVALID_ARGUMENT, "1..64"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    Pintuan__V1__Request q;
+    Pintuan__V1__Reserve m;
+    pt_request_reserve(&q, &m, cases[i].campaign, "u1", cases[i].qty, "rq");
+    if (cases[i].no_user) m.has_user_id = 0;
+    q.has_id = !cases[i].no_id;
+    q.id = 100 + i;
+    assert_int_equal(raw_send_request(fd, &q), 0);
+    r = raw_recv(fd, 5000, &eof);
+    assert_non_null(r);
+    if ((int)r->status != cases[i].want || !strstr(r->detail, cases[i].detail))
+      fail_msg("%s: got %s \"%s\"", cases[i].what, pt_status_str(r->status), r->detail);
+    pt_response_free(r);
+  }
+  /* a request with no op at all */
+  Pintuan__V1__Request empty = PINTUAN__V1__REQUEST__INIT;
+  empty.has_id = 1, empty.id = 7;
+  assert_int_equal(raw_send_request(fd, &empty), 0);
+  r = raw_recv(fd, 5000, &eof);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  assert_int_equal(r->id, 7);
+  pt_response_free(r);
+  /* nothing changed, and this very connection still works */
+  assert_int_equal(held_of(c, "bad2"), 0);
+  Pintuan__V1__Request q;
+  Pintuan__V1__Reserve m;
+  pt_request_reserve(&q, &m, "bad2", "u1", 1, "good");
+  q.has_id = 1, q.id = 99;
+  assert_int_equal(raw_send_request(fd, &q), 0);
+  r = raw_recv(fd, 5000, &eof);
+  assert_int_equal(r->status, OK);
+  pt_response_free(r);
+  close(fd);
+  assert_int_equal(held_of(c, "bad2"), 1);
+  pt_client_close(c);
+}
+
+static void test_truncated_frame(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "trunc", 10, 0, 60000, 0), OK);
+  Pintuan__V1__Request q;
+  Pintuan__V1__Reserve m;
+  pt_request_reserve(&q, &m, "trunc", "u1", 1, "t-1");
+  q.has_id = 1, q.id = 1;
+  size_t n = pintuan__v1__request__get_packed_size(&q);
+  uint8_t buf[256];
+  buf[0] = 0, buf[1] = 0, buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
+  pintuan__v1__request__pack(&q, buf + 4);
+  int fd = raw_connect(&D);
+  assert_int_equal(raw_send(fd, buf, 4 + n / 2), 0); /* half a frame, then hang up */
+  int other = raw_connect(&D); /* meanwhile another client is served */
+  pt_client_close(c);
+  c = connect_or_die(&D);
+  assert_ping();
+  close(fd);
+  close(other);
+  assert_int_equal(held_of(c, "trunc"), 0);
+  /* the same request, whole, is new: the partial one decided nothing */
+  pt_response *r;
+  assert_int_equal(pt_reserve(c, "trunc", "u1", 1, "t-1", &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_false(r->replay);
+  pt_response_free(r);
+  pt_client_close(c);
+}
+
+static void test_slow_reader_is_bounded(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "slow", 10, 0, 60000, 0), OK);
+  long rss0 = daemon_rss_kb(&D);
+  /* A client that pipelines pings and never reads its replies. */
+  int fd = raw_connect(&D);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Ping p = PINTUAN__V1__PING__INIT;
+  uint8_t payload[64];
+  memset(payload, 'x', sizeof payload);
+  p.has_payload = 1, p.payload = (ProtobufCBinaryData){sizeof payload, payload};
+  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &p;
+  q.has_id = 1, q.id = 1;
+  uint8_t frame[256];
+  size_t n = pintuan__v1__request__get_packed_size(&q);
+  frame[0] = 0, frame[1] = 0, frame[2] = (uint8_t)(n >> 8), frame[3] = (uint8_t)n;
+  pintuan__v1__request__pack(&q, frame + 4);
+  uint8_t block[64 * 1024];
+  size_t per = sizeof block / (n + 4), blen = per * (n + 4);
+  for (size_t i = 0; i < per; i++) memcpy(block + i * (n + 4), frame, n + 4);
+  size_t sent = 0, limit = 200u << 20;
+  int stalled_rounds = 0;
+  while (sent < limit && stalled_rounds < 20) {
+    ssize_t w = send(fd, block, blen, MSG_NOSIGNAL);
+    if (w > 0) {
+      sent += (size_t)w;
+      stalled_rounds = 0;
+    } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      stalled_rounds++; /* the daemon has stopped reading us */
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    } else {
+      break; /* dropped: also acceptable */
+    }
+  }
+  print_message("slow reader: %zu bytes sent before the daemon stopped reading\n", sent);
+  assert_true(sent < limit); /* backpressure stopped us well before 200 MiB */
+  assert_ping();             /* everyone else is still served */
+  long rss1 = daemon_rss_kb(&D);
+  assert_true(rss1 - rss0 < 64 * 1024); /* the daemon did not buffer it all */
+  close(fd);
+  pt_client_close(c);
+}
+
+static void test_max_clients(void **state) {
+  (void)state;
+  assert_int_equal(daemon_stop(&D), 0);
+  const char *args[] = {"--max-clients", "2", NULL};
+  assert_int_equal(daemon_start(&D, args), 0);
+  pt_client *a = connect_or_die(&D), *b = connect_or_die(&D);
+  pt_response *r;
+  assert_int_equal(pt_ping(a, &r), 0);
+  pt_response_free(r);
+  assert_int_equal(pt_ping(b, &r), 0);
+  pt_response_free(r);
+  int fd = raw_connect(&D), eof;
+  r = raw_recv(fd, 5000, &eof);
+  assert_non_null(r);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__OVERLOADED);
+  pt_response_free(r);
+  assert_null(raw_recv(fd, 5000, &eof));
+  assert_int_equal(eof, 1);
+  close(fd);
+  assert_int_equal(pt_ping(a, &r), 0); /* existing clients unaffected */
+  assert_int_equal(r->status, OK);
+  pt_response_free(r);
+  pt_client_close(a);
+  pt_client_close(b);
+}
+
+static void test_admin_token(void **state) {
+  (void)state;
+  assert_int_equal(daemon_stop(&D), 0);
+  const char *args[] = {"--admin-token", "s3cret", NULL};
+  assert_int_equal(daemon_start(&D, args), 0);
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "adm", 1, 0, 1000, 0), PINTUAN__V1__STATUS__UNAUTHENTICATED);
+  pt_response *r;
+  assert_int_equal(pt_hello(c, "wrong", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__UNAUTHENTICATED);
+  pt_response_free(r);
+  assert_int_equal(create_flash(c, "adm", 1, 0, 1000, 0), PINTUAN__V1__STATUS__UNAUTHENTICATED);
+  assert_int_equal(pt_hello(c, "s3cret", &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_true(r->hello->admin);
+  pt_response_free(r);
+  assert_int_equal(create_flash(c, "adm", 1, 0, 1000, 0), OK);
+  /* shoppers need no token */
+  pt_client *s = connect_or_die(&D);
+  assert_int_equal(pt_reserve(s, "adm", "u", 1, "x", &r), 0);
+  assert_int_equal(r->status, OK);
+  pt_response_free(r);
+  pt_client_close(s);
+  pt_client_close(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_pipelining, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_race_for_last_units, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_retry_same_request_id, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_hold_expires, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_frame_over_limit, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_garbage_and_missing_fields, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_truncated_frame, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_slow_reader_is_bounded, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_max_clients, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_admin_token, start_plain, stop_clean),
+  };
+  return cmocka_run_group_tests_name("net", tests, NULL, NULL);
+}

@@ -1,0 +1,435 @@
+/* Randomized model test: long random sequences of reserve / confirm / cancel
+ * / retry / stock update / end / bad input / clock jumps against the engine
+ * and against a deliberately naive reference model (arrays and linear
+ * scans). Every answer is compared, and after every step every invariant:
+ * stock conserved, counters equal to the model's, no user over the limit,
+ * events counted and sequenced.
+ *
+ * Usage: test_model [SEEDS [STEPS [FIRST_SEED]]]; a failure prints the seed. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define NC 3
+#define NU 6
+#define MAXR 4096
+#define MAXQ 8192
+#define WINDOW 5000
+#define T0 1700000000000LL
+
+typedef struct {
+  char id[8];
+  int64_t start, end; /* end PT_NEVER: none */
+  int64_t stock, available, held, sold;
+  uint32_t limit;
+  int64_t hold_ms;
+  bool waitlist;
+} mcamp;
+
+typedef struct {
+  uint64_t rid;
+  int c, u, qty;
+  pt_hold_state state;
+  int64_t expires;   /* HELD */
+  int64_t retire_at; /* terminal: forgotten from then on */
+  long wait_seq;     /* WAITING: arrival order */
+} mres;
+
+typedef struct {
+  char key[24];
+  int c, op, u;
+  int64_t qty;
+  uint64_t res;
+  pt_result r;
+  int64_t forget_at;
+} mreq;
+
+static mcamp C[NC];
+static mres R[MAXR];
+static int nres;
+static mreq Q[MAXQ];
+static int nreq;
+static long wait_counter;
+static uint64_t rng;
+static int64_t now;
+static long ev_expired, ev_granted, ev_dropped, m_expired, m_granted, m_dropped;
+static uint64_t last_seq;
+static unsigned seed_now;
+static long step_now;
+
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+static int64_t rr(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+
+#define CHECK(cond, ...)                                                            \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      fprintf(stderr, "seed %u step %ld: %s: ", seed_now, step_now, #cond);         \
+      fprintf(stderr, __VA_ARGS__);                                                 \
+      fprintf(stderr, "\n");                                                        \
+      exit(1);                                                                      \
+    }                                                                               \
+  } while (0)
+
+static void on_event(void *ctx, const pt_event *ev) {
+  (void)ctx;
+  CHECK(ev->seq == last_seq + 1, "event seq %" PRIu64 " after %" PRIu64, ev->seq, last_seq);
+  last_seq = ev->seq;
+  if (ev->type == PT_EV_HOLD_EXPIRED) ev_expired++;
+  if (ev->type == PT_EV_WAITLIST_GRANTED) ev_granted++;
+  if (ev->type == PT_EV_WAITLIST_DROPPED) ev_dropped++;
+}
+
+static pt_bytes S(const char *s) { return (pt_bytes){(const uint8_t *)s, strlen(s)}; }
+static char UID[NU][8];
+
+/* ---- the model ---- */
+
+static bool ended(const mcamp *c) { return now >= c->end; }
+
+static void m_units(int c, int u, int64_t *held, int64_t *sold, int64_t *waiting) {
+  *held = *sold = *waiting = 0;
+  for (int i = 0; i < nres; i++) { /* forgotten reservations keep their units */
+    if (R[i].c != c || R[i].u != u) continue;
+    if (R[i].state == PT_HELD) *held += R[i].qty;
+    if (R[i].state == PT_SOLD) *sold += R[i].qty;
+    if (R[i].state == PT_WAITING) *waiting += R[i].qty;
+  }
+}
+
+static mres *waitlist_head(int c) {
+  mres *h = NULL;
+  for (int i = 0; i < nres; i++)
+    if (R[i].c == c && R[i].state == PT_WAITING && (!h || R[i].wait_seq < h->wait_seq)) h = &R[i];
+  return h;
+}
+
+static int waitlist_len(int c) {
+  int n = 0;
+  for (int i = 0; i < nres; i++) n += R[i].c == c && R[i].state == PT_WAITING;
+  return n;
+}
+
+static void m_grant(int c) {
+  mcamp *k = &C[c];
+  mres *h;
+  while (!ended(k) && (h = waitlist_head(c)) && h->qty <= k->available) {
+    h->state = PT_HELD;
+    h->expires = now + k->hold_ms;
+    k->available -= h->qty;
+    k->held += h->qty;
+    m_granted++;
+  }
+}
+
+static void m_run_due(int c) {
+  mcamp *k = &C[c];
+  bool released = false;
+  for (int i = 0; i < nres; i++)
+    if (R[i].c == c && R[i].state == PT_HELD && R[i].expires <= now) {
+      R[i].state = PT_EXPIRED_HOLD;
+      R[i].retire_at = now + WINDOW;
+      k->held -= R[i].qty;
+      k->available += R[i].qty;
+      m_expired++;
+      released = true;
+    }
+  if (released) m_grant(c);
+  if (ended(k))
+    for (int i = 0; i < nres; i++)
+      if (R[i].c == c && R[i].state == PT_WAITING) {
+        R[i].state = PT_EXPIRED_HOLD;
+        R[i].retire_at = now + WINDOW;
+        m_dropped++;
+      }
+}
+
+static mreq *m_find_req(int c, const char *key) {
+  for (int i = nreq - 1; i >= 0; i--)
+    if (Q[i].c == c && !strcmp(Q[i].key, key) && Q[i].forget_at > now) return &Q[i];
+  return NULL;
+}
+
+static mres *m_find_res(int c, uint64_t rid) {
+  for (int i = 0; i < nres; i++)
+    if (R[i].rid == rid && R[i].c == c && R[i].retire_at > now) return &R[i];
+  return NULL;
+}
+
+static void remember(int c, const char *key, int op, int u, int64_t qty, uint64_t res,
+                     const pt_result *r) {
+  CHECK(nreq < MAXQ, "model request table full");
+  mreq *q = &Q[nreq++];
+  snprintf(q->key, sizeof q->key, "%s", key);
+  q->c = c, q->op = op, q->u = u, q->qty = qty, q->res = res, q->r = *r;
+  q->forget_at = now + WINDOW;
+}
+
+/* Compares a replay: same status and reservation, marked as a replay. */
+static void check_replay(const pt_result *got, const mreq *q, int op, int u, int64_t qty, uint64_t res) {
+  CHECK(got->replay, "retry not marked replay");
+  if (q->op != op || q->u != u || q->qty != qty || q->res != res) {
+    CHECK(got->status == PT_CONFLICT, "reuse with other params gave %s", pt_status_name(got->status));
+    return;
+  }
+  CHECK(got->status == q->r.status, "replay %s != original %s", pt_status_name(got->status),
+        pt_status_name(q->r.status));
+  CHECK(got->reservation_id == q->r.reservation_id, "replay reservation id differs");
+  CHECK(got->expires_ms == q->r.expires_ms, "replay expiry differs");
+}
+
+/* ---- operations on both ---- */
+
+static pt_engine *E;
+
+static void do_reserve(int c, int u, int64_t qty, const char *key) {
+  mcamp *k = &C[c];
+  pt_result got;
+  pt_reserve(E, now, S(key), S(k->id), S(UID[u]), qty, &got);
+  m_run_due(c);
+  mreq *q = m_find_req(c, key);
+  if (q) return check_replay(&got, q, 4, u, qty, 0);
+  CHECK(!got.replay, "fresh request marked replay");
+  pt_status want;
+  if (qty < 1 || qty > 1000000) {
+    CHECK(got.status == PT_INVALID_ARGUMENT, "bad qty gave %s", pt_status_name(got.status));
+    return;
+  }
+  if (now < k->start) {
+    CHECK(got.status == PT_NOT_STARTED, "want NOT_STARTED got %s", pt_status_name(got.status));
+    return;
+  }
+  int64_t h, s, w;
+  m_units(c, u, &h, &s, &w);
+  bool fits = waitlist_len(c) == 0 && k->available >= qty;
+  if (ended(k)) want = PT_ENDED;
+  else if (k->limit && h + s + w + qty > k->limit) want = PT_LIMIT_EXCEEDED;
+  else if (fits) want = PT_OK;
+  else if (k->waitlist) want = PT_WAITLISTED;
+  else want = PT_SOLD_OUT;
+  CHECK(got.status == want, "reserve c%d u%d q%" PRId64 ": want %s got %s", c, u, qty,
+        pt_status_name(want), pt_status_name(got.status));
+  if (want == PT_OK || want == PT_WAITLISTED) {
+    CHECK(nres < MAXR, "model reservation table full");
+    for (int i = 0; i < nres; i++) CHECK(R[i].rid != got.reservation_id || R[i].retire_at <= now,
+                                         "reservation id reused while still known");
+    mres *m = &R[nres++];
+    *m = (mres){.rid = got.reservation_id, .c = c, .u = u, .qty = (int)qty,
+                .retire_at = PT_NEVER};
+    if (want == PT_OK) {
+      m->state = PT_HELD;
+      m->expires = now + k->hold_ms;
+      CHECK(got.expires_ms == m->expires, "expiry %" PRId64 " != %" PRId64, got.expires_ms, m->expires);
+      k->available -= qty;
+      k->held += qty;
+    } else {
+      m->state = PT_WAITING;
+      m->wait_seq = wait_counter++;
+      CHECK((int)got.position == waitlist_len(c), "waitlist position %u", got.position);
+    }
+  }
+  remember(c, key, 4, u, qty, 0, &got);
+}
+
+static void do_confirm_cancel(int c, uint64_t res, const char *key, bool confirm) {
+  mcamp *k = &C[c];
+  pt_result got;
+  if (confirm)
+    pt_confirm(E, now, S(key), S(k->id), res, &got);
+  else
+    pt_cancel(E, now, S(key), S(k->id), res, &got);
+  m_run_due(c);
+  int op = confirm ? 5 : 6;
+  mreq *q = m_find_req(c, key);
+  if (q) return check_replay(&got, q, op, -1, 0, res);
+  mres *m = m_find_res(c, res);
+  pt_status want;
+  if (!m) want = PT_NOT_FOUND;
+  else if (m->state == PT_EXPIRED_HOLD) want = PT_EXPIRED;
+  else if (m->state == PT_HELD) want = PT_OK;
+  else if (m->state == PT_WAITING) want = confirm ? PT_CONFLICT : PT_OK;
+  else want = PT_CONFLICT;
+  CHECK(got.status == want, "%s c%d: want %s got %s", confirm ? "confirm" : "cancel", c,
+        pt_status_name(want), pt_status_name(got.status));
+  if (want == PT_OK) {
+    if (confirm) {
+      m->state = PT_SOLD;
+      k->held -= m->qty;
+      k->sold += m->qty;
+    } else if (m->state == PT_HELD) {
+      m->state = PT_RELEASED;
+      k->held -= m->qty;
+      k->available += m->qty;
+    } else {
+      m->state = PT_RELEASED;
+    }
+    m->retire_at = now + WINDOW;
+    if (!confirm) m_grant(c);
+  }
+  remember(c, key, op, -1, 0, res, &got);
+}
+
+static void do_update_stock(int c, int64_t stock, const char *key) {
+  mcamp *k = &C[c];
+  pt_campaign_changes u = {.fields = PT_UPD_STOCK, .stock = stock};
+  pt_result got;
+  pt_campaign_update(E, now, S(key), S(k->id), &u, &got);
+  m_run_due(c);
+  if (m_find_req(c, key)) {
+    CHECK(got.replay, "update retry not a replay");
+    return;
+  }
+  pt_status want = stock < k->held + k->sold ? PT_CONFLICT : PT_OK;
+  CHECK(got.status == want, "update: want %s got %s", pt_status_name(want), pt_status_name(got.status));
+  if (want == PT_OK) {
+    k->available += stock - k->stock;
+    k->stock = stock;
+    m_grant(c);
+  }
+  remember(c, key, 2, -2, stock, 0, &got);
+  m_run_due(c);
+}
+
+static void do_end(int c, const char *key) {
+  mcamp *k = &C[c];
+  pt_result got;
+  pt_campaign_end(E, now, S(key), S(k->id), &got);
+  m_run_due(c);
+  if (m_find_req(c, key)) return;
+  CHECK(got.status == PT_OK, "end gave %s", pt_status_name(got.status));
+  if (!ended(k)) k->end = now;
+  remember(c, key, 3, -3, 0, 0, &got);
+  m_run_due(c);
+}
+
+static void check_all(void) {
+  for (int c = 0; c < NC; c++) {
+    mcamp *k = &C[c];
+    pt_campaign *ec = pt_campaign_find(E, S(k->id));
+    pt_campaign_info i;
+    pt_campaign_info_get(E, ec, now, &i);
+    CHECK(i.available + i.held + i.sold == i.stock, "stock not conserved");
+    CHECK(i.available >= 0 && i.held >= 0 && i.sold >= 0, "negative counter");
+    CHECK(i.stock == k->stock && i.available == k->available && i.held == k->held &&
+              i.sold == k->sold,
+          "c%d engine %" PRId64 "/%" PRId64 "/%" PRId64 "/%" PRId64 " model %" PRId64 "/%" PRId64
+          "/%" PRId64 "/%" PRId64,
+          c, i.stock, i.available, i.held, i.sold, k->stock, k->available, k->held, k->sold);
+    CHECK((int)i.waitlist_length == waitlist_len(c), "waitlist length %u vs %d", i.waitlist_length,
+          waitlist_len(c));
+    for (int u = 0; u < NU; u++) {
+      pt_holdings_info h;
+      CHECK(pt_holdings_get(E, S(k->id), S(UID[u]), &h) == PT_OK, "holdings");
+      int64_t mh, ms, mw;
+      m_units(c, u, &mh, &ms, &mw);
+      CHECK(h.held == mh && h.sold == ms && h.waiting == mw,
+            "user %d in c%d: engine %u/%u/%u model %" PRId64 "/%" PRId64 "/%" PRId64, u, c, h.held,
+            h.sold, h.waiting, mh, ms, mw);
+      if (k->limit) CHECK(h.held + h.sold + h.waiting <= k->limit, "user over the limit");
+    }
+  }
+  CHECK(ev_expired == m_expired, "expired events %ld vs model %ld", ev_expired, m_expired);
+  CHECK(ev_granted == m_granted, "granted events %ld vs model %ld", ev_granted, m_granted);
+  CHECK(ev_dropped == m_dropped, "dropped events %ld vs model %ld", ev_dropped, m_dropped);
+}
+
+static void run(unsigned seed, long steps) {
+  seed_now = seed;
+  rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
+  if (!rng) rng = 1;
+  nres = nreq = 0;
+  wait_counter = 0;
+  ev_expired = ev_granted = ev_dropped = m_expired = m_granted = m_dropped = 0;
+  last_seq = 0;
+  now = T0;
+  pt_engine_config cfg = {.idem_window_ms = WINDOW, .hash_seed = seed,
+                          .sink = {.event = on_event}};
+  E = pt_engine_new(&cfg);
+  for (int c = 0; c < NC; c++) {
+    mcamp *k = &C[c];
+    snprintf(k->id, sizeof k->id, "c%d", c);
+    k->start = T0 + rr(0, 1500);
+    k->end = rnd() % 3 ? k->start + rr(4000, 30000) : PT_NEVER;
+    k->stock = k->available = rr(0, 12);
+    k->held = k->sold = 0;
+    k->limit = (uint32_t)rr(0, 3);
+    k->hold_ms = rr(50, 800);
+    k->waitlist = rnd() % 2;
+    pt_campaign_spec s = {.id = S(k->id), .kind = PT_FLASH_SALE, .start_ms = k->start,
+                          .end_ms = k->end == PT_NEVER ? 0 : k->end, .stock = k->stock,
+                          .per_user_limit = k->limit, .hold_ms = k->hold_ms, .waitlist = k->waitlist};
+    pt_result r;
+    char key[16];
+    snprintf(key, sizeof key, "mk%d", c);
+    pt_campaign_create(E, now, S(key), &s, &r);
+    CHECK(r.status == PT_OK, "create");
+    mreq *q = &Q[nreq++]; /* the create's request id is remembered too */
+    snprintf(q->key, sizeof q->key, "%s", key);
+    q->c = c, q->op = 1, q->forget_at = now + WINDOW;
+  }
+  long keyno = 0;
+  for (step_now = 0; step_now < steps; step_now++) {
+    if (nres > MAXR - 8 || nreq > MAXQ - 8) break;
+    int c = (int)rr(0, NC - 1);
+    char key[24];
+    snprintf(key, sizeof key, "k%ld", keyno++);
+    int64_t roll = rr(0, 99);
+    if (roll < 35) {
+      int64_t qty = rnd() % 20 ? rr(1, 3) : rr(-2, 0);
+      do_reserve(c, (int)rr(0, NU - 1), qty, key);
+    } else if (roll < 65) {
+      uint64_t res;
+      if (nres && rnd() % 8) res = R[rr(0, nres - 1)].rid;
+      else res = rnd();
+      do_confirm_cancel(c, res, key, roll < 50);
+    } else if (roll < 80) {
+      /* land on boundaries too: a deadline, the instant before it, a start */
+      int64_t next = pt_engine_next_deadline(E), pick = rr(0, 9);
+      int64_t st = C[rr(0, NC - 1)].start;
+      if (pick < 2 && next != PT_NEVER && next - 1 > now) now = next - 1;
+      else if (pick < 4 && next != PT_NEVER && next > now) now = next;
+      else if (pick == 4 && st - 1 > now) now = st - 1;
+      else if (pick == 5 && st > now) now = st;
+      else now += rnd() % 5 ? rr(0, 300) : rr(300, 6000);
+      pt_engine_advance(E, now);
+      for (int k2 = 0; k2 < NC; k2++) m_run_due(k2);
+      /* a clock that steps back is clamped by the engine: changes nothing */
+      if (rnd() % 4 == 0) pt_engine_advance(E, now - rr(1, 5000));
+    } else if (roll < 92 && nreq) {
+      /* a retry: the same request id, usually the same parameters */
+      mreq q = Q[rr(0, nreq - 1)];
+      if (q.op == 4) do_reserve(q.c, rnd() % 10 ? q.u : (q.u + 1) % NU, q.qty, q.key);
+      else if (q.op == 5 || q.op == 6) do_confirm_cancel(q.c, q.res, q.key, q.op == 5);
+    } else if (roll < 97) {
+      do_update_stock(c, rr(0, 15), key);
+    } else if (roll < 98) {
+      do_end(c, key);
+    } else {
+      pt_result r; /* bad ids change nothing */
+      pt_reserve(E, now, S(""), S(C[c].id), S(UID[0]), 1, &r);
+      CHECK(r.status == PT_INVALID_ARGUMENT, "empty request id accepted");
+      pt_reserve(E, now, S(key), S("no-such"), S(UID[0]), 1, &r);
+      CHECK(r.status == PT_NOT_FOUND, "unknown campaign gave %s", pt_status_name(r.status));
+    }
+    check_all();
+  }
+  pt_engine_free(E);
+}
+
+int main(int argc, char **argv) {
+  long seeds = argc > 1 ? atol(argv[1]) : 600;
+  long steps = argc > 2 ? atol(argv[2]) : 3000;
+  unsigned first = argc > 3 ? (unsigned)atol(argv[3]) : 1;
+  for (int u = 0; u < NU; u++) snprintf(UID[u], sizeof UID[u], "u%d", u);
+  for (long s = 0; s < seeds; s++) run(first + (unsigned)s, steps);
+  printf("model test: %ld seeds x %ld steps agree with the engine\n", seeds, steps);
+  return 0;
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# pintuan-cli against a real pintuand: the README tour, exit codes (0 OK,
+# 1 rejected, 64 usage, 69 unreachable), --json output, and the daemon's
+# config checks. TAP output.
+set -uo pipefail
+PINTUAND=${PINTUAND:?} CLI=${PINTUAN_CLI:?}
+tmp=$(mktemp -d)
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+
+exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>>"$tmp/log")
+DPID=$!
+read -r PORT <&$PF
+cleanup() { kill "$DPID" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+C() { "$CLI" -a "127.0.0.1:$PORT" "$@"; }
+J() { "$CLI" -a "127.0.0.1:$PORT" --json "$@"; }
+field() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(eval('d' + sys.argv[1]))" "$1"; }
+
+C ping >/dev/null; check "ping exits 0" test $? -eq 0
+out=$(J campaign create c1 --kind flash --stock 2 --limit 1 --hold 300); rc=$?
+check "campaign create exits 0" test $rc -eq 0
+check "create reply is OK" test "$(echo "$out" | field '["status"]')" = OK
+check "campaign stock is 2" test "$(echo "$out" | field '["campaign"]["stock"]')" = 2
+
+out=$(J reserve c1 user42 --qty 1 --request-id o-1); rc=$?
+check "reserve exits 0" test $rc -eq 0
+res=$(echo "$out" | field '["reservation"]["reservation_id"]')
+check "reserve returns a reservation id" test -n "$res"
+out2=$(J reserve c1 user42 --qty 1 --request-id o-1); rc=$?
+check "retry exits 0" test $rc -eq 0
+check "retry is marked replay" test "$(echo "$out2" | field '["replay"]')" = True
+check "retry returns the same reservation" test "$(echo "$out2" | field '["reservation"]["reservation_id"]')" = "$res"
+
+out=$(J reserve c1 user42 --request-id o-2); rc=$?
+check "over the limit exits 1" test $rc -eq 1
+check "over the limit is LIMIT_EXCEEDED" test "$(echo "$out" | field '["status"]')" = LIMIT_EXCEEDED
+J reserve c1 user43 --request-id o-3 >/dev/null
+out=$(J reserve c1 user44 --request-id o-4); rc=$?
+check "sold out exits 1" test $rc -eq 1
+check "sold out prints \"status\":\"SOLD_OUT\"" grep -q '"status":"SOLD_OUT"' <<<"$out"
+
+C confirm c1 "$res" --request-id pay-1 >/dev/null; check "confirm exits 0" test $? -eq 0
+out=$(J campaign get c1)
+check "campaign shows sold 1" test "$(echo "$out" | field '["campaign"]["sold"]')" = 1
+check "campaign shows held 1" test "$(echo "$out" | field '["campaign"]["held"]')" = 1
+check "campaign shows available 0" test "$(echo "$out" | field '["campaign"]["available"]')" = 0
+out=$(J holdings c1 user42)
+check "holdings show sold 1" test "$(echo "$out" | field '["holdings"]["sold"]')" = 1
+C cancel c1 "$res" --request-id c-1 >/dev/null; check "cancel of a sold reservation exits 1" test $? -eq 1
+out=$(J reservation c1 "$res")
+check "reservation state is SOLD" test "$(echo "$out" | field '["reservation"]["state"]')" = SOLD
+out=$(J reserve c1 user45 --qty -1 --request-id o-5); rc=$?
+check "negative quantity exits 1" test $rc -eq 1
+check "negative quantity is INVALID_ARGUMENT" test "$(echo "$out" | field '["status"]')" = INVALID_ARGUMENT
+out=$(J campaign list)
+check "campaign list has c1" test "$(echo "$out" | field '["campaigns"]["campaigns"][0]["campaign_id"]')" = c1
+C campaign update c1 --stock 5 >/dev/null; check "campaign update exits 0" test $? -eq 0
+C campaign end c1 >/dev/null; check "campaign end exits 0" test $? -eq 0
+out=$(J reserve c1 user46 --request-id o-6)
+check "reserve after end is ENDED" test "$(echo "$out" | field '["status"]')" = ENDED
+
+C reserve c1 >/dev/null 2>&1; check "missing arguments exit 64" test $? -eq 64
+C frobnicate >/dev/null 2>&1; check "unknown command exits 64" test $? -eq 64
+"$CLI" --help | grep -q "usage:"; check "--help prints usage to stdout" test $? -eq 0
+"$CLI" --version | grep -q "pintuan-cli"; check "--version exits 0" test $? -eq 0
+"$CLI" -a 127.0.0.1:1 ping >/dev/null 2>&1; check "unreachable daemon exits 69" test $? -eq 69
+
+printf '[server]\nlisten = 127.0.0.1:7733\n[engine]\nidempotency_window_ms = 60000\n' >"$tmp/good.conf"
+"$PINTUAND" -t -c "$tmp/good.conf" | grep -q "configuration ok"; check "pintuand -t accepts a good config" test $? -eq 0
+printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"
+"$PINTUAND" -t -c "$tmp/bad.conf" 2>/dev/null; check "pintuand -t rejects a bad config (EX_CONFIG)" test $? -eq 78
+printf '[server]\nbogus = 1\n' >"$tmp/bad2.conf"
+"$PINTUAND" -t -c "$tmp/bad2.conf" 2>/dev/null; check "pintuand -t rejects an unknown setting" test $? -eq 78
+
+kill -TERM "$DPID"; wait "$DPID"; rc=$?
+check "daemon exits 0 on SIGTERM" test $rc -eq 0
+echo "1..$n"
+[ $failed -eq 0 ]

@@ -1,4 +1,5 @@
-/* Open-addressing hash table (linear probing, backward-shift deletion) from
+/* Open-addressing hash table (Robin Hood linear probing, backward-shift
+ * deletion) from
  * byte-string keys to records the caller owns. A record carries its key as
  * `uint8_t klen; uint8_t key[];` at key_off; the table keeps the hash beside
  * the pointer so probing and growing never touch the records' memory. */

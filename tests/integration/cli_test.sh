@@ -72,6 +72,7 @@ printf '[server]\nlisten = 127.0.0.1:7733\n[engine]\nidempotency_window_ms = 600
 "$PINTUAND" -t -c "$tmp/good.conf" | grep -q "configuration ok"; check "pintuand -t accepts a good config" test $? -eq 0
 printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"
 "$PINTUAND" -t -c "$tmp/bad.conf" 2>/dev/null; check "pintuand -t rejects a bad config (EX_CONFIG)" test $? -eq 78
+"$PINTUAND" -t -c "$(dirname "$0")/../../deploy/pintuan.conf" >/dev/null; check "the shipped example config is valid" test $? -eq 0
 printf '[server]\nbogus = 1\n' >"$tmp/bad2.conf"
 "$PINTUAND" -t -c "$tmp/bad2.conf" 2>/dev/null; check "pintuand -t rejects an unknown setting" test $? -eq 78
 

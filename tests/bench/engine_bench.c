@@ -1,0 +1,177 @@
+/* Engine micro-benchmark, one core, no I/O. Prints figures; asserts nothing
+ * about speed (machines here are noisy: medians of several runs).
+ *
+ *   reserve+confirm  cycles with unique request ids (both idempotency records
+ *                    kept for a 1 s window of simulated time)
+ *   reserve+expire   holds that run out and are reaped by the timer
+ *   memory           bytes per live hold with 1M holds (1M users, 1M
+ *                    request ids), from malloc's own accounting
+ *
+ * Usage: engine_bench [RUNS] [OPS]   (default 5 runs of 2M operations) */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+#define T0 1700000000000LL
+
+static double secs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Ids made up front so the timing is the engine's alone. */
+typedef struct ids {
+  char *buf;
+  pt_bytes *v;
+  size_t n;
+} ids;
+
+static ids make_ids(const char *prefix, size_t n) {
+  ids x = {malloc(n * 24), malloc(n * sizeof(pt_bytes)), n};
+  for (size_t i = 0; i < n; i++) {
+    int len = snprintf(x.buf + i * 24, 24, "%s%zu", prefix, i);
+    x.v[i] = (pt_bytes){(const uint8_t *)x.buf + i * 24, (size_t)len};
+  }
+  return x;
+}
+static void free_ids(ids *x) {
+  free(x->buf);
+  free(x->v);
+}
+
+static pt_engine *mk_engine(int64_t window) {
+  pt_engine_config cfg = {.idem_window_ms = window, .hash_seed = 7};
+  return pt_engine_new(&cfg);
+}
+
+static void mk_campaign(pt_engine *e, const char *id, int64_t stock, uint32_t limit, int64_t hold) {
+  pt_campaign_spec s = {.id = {(const uint8_t *)id, strlen(id)}, .kind = PT_FLASH_SALE,
+                        .stock = stock, .per_user_limit = limit, .hold_ms = hold};
+  pt_result r;
+  pt_campaign_create(e, T0, (pt_bytes){(const uint8_t *)"mk", 2}, &s, &r);
+  if (r.status != PT_OK) abort();
+}
+
+static const pt_bytes CID = {(const uint8_t *)"sku", 3};
+
+/* A working set: how many users take part, and how many request ids are
+ * live at once (the idempotency window, in operations). Simulated time runs
+ * at 64 operations per millisecond. */
+typedef struct scenario {
+  const char *name;
+  size_t users, live_ids;
+} scenario;
+
+#define OPS_PER_MS 64
+
+static int64_t window_ms(const scenario *sc) { return (int64_t)(sc->live_ids / OPS_PER_MS) + 1; }
+
+/* ops/s for reserve+confirm in steady state: every reserve and every
+ * confirm is one op; a warm-up of two windows runs first, untimed. */
+static double run_reserve_confirm(const scenario *sc, size_t cycles, ids *users, ids *rids) {
+  pt_engine *e = mk_engine(window_ms(sc));
+  mk_campaign(e, "sku", INT64_C(1) << 40, 0, 60000);
+  int64_t now = T0;
+  size_t warm = sc->live_ids, k = 0, nids = rids->n / 2;
+  double t = 0;
+  for (size_t i = 0; i < warm + cycles; i++, k = (k + 1) % nids) {
+    if (i == warm) t = secs();
+    if (i % (OPS_PER_MS / 2) == 0) pt_engine_advance(e, ++now);
+    pt_result r;
+    pt_reserve(e, now, rids->v[2 * k], CID, users->v[i % sc->users], 1, &r);
+    pt_confirm(e, now, rids->v[2 * k + 1], CID, r.reservation_id, &r);
+    if (r.status != PT_OK) abort();
+  }
+  double dt = secs() - t;
+  pt_engine_free(e);
+  return 2.0 * (double)cycles / dt;
+}
+
+/* ops/s for reserve+expire in steady state: every reserve and every expiry
+ * is one op (holds last 50 ms of simulated time). */
+static double run_reserve_expire(const scenario *sc, size_t n, ids *users, ids *rids) {
+  pt_engine *e = mk_engine(window_ms(sc));
+  mk_campaign(e, "sku", INT64_C(1) << 40, 0, 50);
+  int64_t now = T0;
+  size_t warm = sc->live_ids, k = 0;
+  double t = 0;
+  pt_engine_stats st0 = {0}, st;
+  for (size_t i = 0; i < warm + n; i++, k = (k + 1) % rids->n) {
+    if (i == warm) {
+      t = secs();
+      pt_engine_stats_get(e, &st0);
+    }
+    if (i % OPS_PER_MS == 0) pt_engine_advance(e, ++now);
+    pt_result r;
+    pt_reserve(e, now, rids->v[k], CID, users->v[i % sc->users], 1, &r);
+    if (r.status != PT_OK) abort();
+  }
+  double dt = secs() - t;
+  pt_engine_stats_get(e, &st);
+  pt_engine_free(e);
+  return (double)(n + st.expiries - st0.expiries) / dt;
+}
+
+static size_t heap_in_use(void) {
+  struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+static double bytes_per_hold(size_t n, ids *users, ids *rids) {
+  size_t before = heap_in_use();
+  pt_engine *e = mk_engine(15 * 60 * 1000);
+  mk_campaign(e, "sku", INT64_C(1) << 40, 1, 15 * 60 * 1000);
+  for (size_t i = 0; i < n; i++) {
+    pt_result r;
+    pt_reserve(e, T0, rids->v[i], CID, users->v[i], 1, &r);
+    if (r.status != PT_OK) abort();
+  }
+  size_t after = heap_in_use();
+  pt_engine_free(e);
+  return (double)(after - before) / (double)n;
+}
+
+int main(int argc, char **argv) {
+  int runs = argc > 1 ? atoi(argv[1]) : 5;
+  size_t ops = argc > 2 ? (size_t)atol(argv[2]) : 2000000;
+  if (runs < 1) runs = 1;
+  size_t cycles = ops / 2;
+  /* Request ids are reused only after far more than a window has passed. */
+  ids users = make_ids("user-", 1000000);
+  ids rids = make_ids("order-", 8000000);
+  static const scenario scs[] = {
+      {"hot  (10k users, 16k live request ids)", 10000, 16384},
+      {"sale (1M users, 2M live request ids)", 1000000, 2000000},
+  };
+  if (runs > 64) runs = 64;
+  printf("engine micro-benchmark: %d runs of %zu ops each, one core, steady state\n", runs, ops);
+  for (size_t s = 0; s < sizeof scs / sizeof scs[0]; s++) {
+    double rc[64], re[64];
+    for (int i = 0; i < runs; i++) {
+      rc[i] = run_reserve_confirm(&scs[s], cycles, &users, &rids);
+      re[i] = run_reserve_expire(&scs[s], cycles, &users, &rids);
+    }
+    qsort(rc, (size_t)runs, sizeof(double), cmp_d);
+    qsort(re, (size_t)runs, sizeof(double), cmp_d);
+    printf("%s\n", scs[s].name);
+    printf("  reserve+confirm  %6.2f M ops/s median  (min %.2f, max %.2f)\n", rc[runs / 2] / 1e6,
+           rc[0] / 1e6, rc[runs - 1] / 1e6);
+    printf("  reserve+expire   %6.2f M ops/s median  (min %.2f, max %.2f)\n", re[runs / 2] / 1e6,
+           re[0] / 1e6, re[runs - 1] / 1e6);
+  }
+  printf("memory           %6.1f bytes per live hold (1M holds, each with its user and request id)\n",
+         bytes_per_hold(1000000, &users, &rids));
+  free_ids(&users);
+  free_ids(&rids);
+  return 0;
+}

@@ -22,13 +22,25 @@ static uint32_t spec_fingerprint(const pt_campaign_spec *s) {
   uint64_t a = (uint64_t)s->stock * 31 + (uint64_t)s->per_user_limit * 7 +
                (uint64_t)s->kind * 3 + (s->waitlist ? 1 : 0);
   uint64_t b = (uint64_t)s->start_ms * 31 + (uint64_t)s->end_ms * 7 + (uint64_t)s->hold_ms;
+  a = a * 131 + s->group_size * 17 + s->simulate_min_paid * 5 + (s->new_users_only ? 2 : 0);
+  b = b * 131 + (uint64_t)s->group_ttl_ms * 3 + (uint64_t)s->match_margin_ms;
   return idem_fingerprint(OP_CREATE, a, b, s->id);
 }
 
 static const char *spec_invalid(const pt_campaign_spec *s) {
   if (!pt_id_valid(s->id)) return "campaign_id must be 1..64 bytes";
-  if (s->kind == PT_GROUP_BUY) return "GROUP_BUY campaigns are not supported by this version";
-  if (s->kind != PT_FLASH_SALE) return "kind must be FLASH_SALE or GROUP_BUY";
+  if (s->kind != PT_FLASH_SALE && s->kind != PT_GROUP_BUY) return "kind must be FLASH_SALE or GROUP_BUY";
+  if (s->kind == PT_GROUP_BUY) {
+    if (s->group_size < 2 || s->group_size > PT_GROUP_MAX) return "group_size must be 2..64";
+    if (s->group_ttl_ms <= 0 || s->group_ttl_ms > MAX_HOLD_MS) return "group_ttl_ms must be 1..7 days";
+    if (s->simulate_min_paid >= s->group_size) return "simulate_min_paid must be below group_size";
+    if (s->match_margin_ms < 0 || s->match_margin_ms >= s->group_ttl_ms)
+      return "match_margin_ms must be 0..group_ttl_ms";
+    if (s->waitlist) return "a group buy has no waitlist";
+  } else if (s->group_size || s->group_ttl_ms || s->new_users_only || s->simulate_min_paid ||
+             s->match_margin_ms) {
+    return "group settings are for GROUP_BUY campaigns";
+  }
   if (s->stock < 0 || s->stock > PT_MAX_STOCK) return "stock must be 0..2^40";
   if (s->hold_ms <= 0 || s->hold_ms > MAX_HOLD_MS) return "hold_ms must be 1..7 days";
   if (s->start_ms < 0 || s->end_ms < 0) return "times must be >= 0";
@@ -62,6 +74,14 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
   c->per_user_limit = s->per_user_limit;
   c->hold_ms = s->hold_ms;
   c->waitlist = s->waitlist;
+  if (s->kind == PT_GROUP_BUY) {
+    c->group_size = s->group_size;
+    c->group_ttl_ms = s->group_ttl_ms;
+    c->new_users_only = s->new_users_only;
+    c->simulate_min_paid = s->simulate_min_paid;
+    c->match_margin_ms = s->match_margin_ms;
+    c->buckets = pt_xcalloc(s->group_size + 1, sizeof(*c->buckets));
+  }
   c->holdq = c->waitq = c->retireq = (pt_queue){PT_NIL, PT_NIL, 0};
   c->deadline = PT_NEVER;
   pt_map_init(&c->users, offsetof(pt_user, klen));
@@ -114,6 +134,8 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
     bad = "stock must be 0..2^40";
   else if ((u->fields & PT_UPD_HOLD) && (u->hold_ms <= 0 || u->hold_ms > MAX_HOLD_MS))
     bad = "hold_ms must be 1..7 days";
+  else if ((u->fields & PT_UPD_WAITLIST) && u->waitlist && c->kind == PT_GROUP_BUY)
+    bad = "a group buy has no waitlist";
   else if ((u->fields & PT_UPD_END) && u->end_ms < 0)
     bad = "end_ms must be >= 0";
   else if ((u->fields & PT_UPD_END) && u->end_ms && u->end_ms <= c->start_ms)
@@ -175,4 +197,10 @@ void pt_campaign_info_get(const pt_engine *e, const pt_campaign *c, int64_t now,
   o->waitlist = c->waitlist;
   o->waitlist_length = c->waitq.n;
   o->ended = camp_ended(c, now);
+  o->group_size = c->group_size;
+  o->group_ttl_ms = c->group_ttl_ms;
+  o->new_users_only = c->new_users_only;
+  o->simulate_min_paid = c->simulate_min_paid;
+  o->match_margin_ms = c->match_margin_ms;
+  o->open_groups = c->groupq.n;
 }

@@ -22,8 +22,12 @@ void pt_engine_free(pt_engine *e) {
     pt_map_destroy(&c->users);
     pt_arena_free_all(&c->user_arena);
     idem_free_all(c);
+    if (c->buckets)
+      for (uint32_t k = 0; k <= c->group_size; k++) free(c->buckets[k].v);
+    free(c->buckets);
     free(c);
   }
+  group_free_all(e);
   for (uint32_t p = 0; p < e->npages; p++) free(e->pages[p]);
   free(e->pages);
   free(e->camps);
@@ -75,6 +79,8 @@ void camp_reschedule(pt_engine *e, pt_campaign *c) {
   t = idem_next(c);
   if (t < d) d = t;
   if (c->waitq.n && c->end_ms < d) d = c->end_ms;
+  t = group_next(c);
+  if (t < d) d = t;
   if (d != c->deadline) {
     c->deadline = d;
     heap_fix(e, c->heap_pos);
@@ -83,7 +89,11 @@ void camp_reschedule(pt_engine *e, pt_campaign *c) {
 
 void camp_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   if (c->deadline > now) return;
-  flash_run_due(e, c, now);
+  if (c->kind == PT_GROUP_BUY)
+    group_run_due(e, c, now);
+  else
+    flash_run_due(e, c, now);
+  retire_due(e, c, now);
   idem_expire(e, c, now);
   camp_reschedule(e, c);
 }

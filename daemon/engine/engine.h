@@ -60,7 +60,26 @@ typedef enum pt_hold_state {
   PT_RELEASED = 3,
   PT_EXPIRED_HOLD = 4,
   PT_WAITING = 5,
+  PT_PAID = 6,         /* group seat paid, group not complete yet */
+  PT_SEAT_FAILED = 7,  /* seat of a group that failed: refund it if paid */
 } pt_hold_state;
+
+/* Values match pintuan.v1.GroupState. */
+typedef enum pt_group_state {
+  PT_GS_OPEN = 1,      /* taking members */
+  PT_GS_COMPLETED = 2, /* 成团: every seat paid (or simulated) */
+  PT_GS_FAILED = 3,    /* deadline passed incomplete: units returned */
+  PT_GS_CLOSED = 4,    /* its last member left */
+} pt_group_state;
+
+/* Values match pintuan.v1.JoinMode. */
+typedef enum pt_join_mode {
+  PT_JOIN_OPEN = 1,  /* open a new group as its leader (团长) */
+  PT_JOIN_GROUP = 2, /* join the given group (the shared link) */
+  PT_JOIN_AUTO = 3,  /* 凑团: the best open group, or a new one */
+} pt_join_mode;
+
+#define PT_GROUP_MAX 64 /* largest group size */
 
 typedef struct pt_bytes {
   const uint8_t *p;
@@ -78,7 +97,13 @@ typedef struct pt_campaign_spec {
   int64_t stock;           /* >= 0 */
   uint32_t per_user_limit; /* 0: unlimited */
   int64_t hold_ms;         /* payment window, > 0 */
-  bool waitlist;
+  bool waitlist;           /* flash sale only */
+  /* group buy only */
+  uint32_t group_size;       /* N, 2..PT_GROUP_MAX */
+  int64_t group_ttl_ms;      /* a group's deadline is its opening + this */
+  bool new_users_only;       /* 老带新: joiners (not leaders) must be new */
+  uint32_t simulate_min_paid; /* 模拟成团 at the deadline with >= M paid; 0 off */
+  int64_t match_margin_ms;   /* AUTO skips groups closer than this to deadline */
 } pt_campaign_spec;
 
 enum {
@@ -106,6 +131,10 @@ typedef struct pt_campaign_info {
   bool waitlist;
   uint32_t waitlist_length;
   bool ended;
+  uint32_t group_size, simulate_min_paid;
+  int64_t group_ttl_ms, match_margin_ms;
+  bool new_users_only;
+  uint32_t open_groups;
 } pt_campaign_info;
 
 /* The answer to a request. Fields beyond status are set as the status and
@@ -119,6 +148,9 @@ typedef struct pt_result {
   uint32_t quantity;
   uint32_t position;       /* waitlist position, 1-based */
   pt_hold_state state;
+  uint64_t group_id;       /* group buy: the seat's group */
+  pt_group_state group_state;
+  bool opened;             /* join: a new group was opened */
 } pt_result;
 
 typedef struct pt_reservation_info {
@@ -127,7 +159,25 @@ typedef struct pt_reservation_info {
   uint32_t quantity;
   pt_hold_state state;
   int64_t expires_ms;
+  uint64_t group_id; /* 0 for flash-sale holds */
 } pt_reservation_info;
+
+typedef struct pt_member_info {
+  pt_bytes user_id;
+  uint64_t seat_id;
+  pt_hold_state state;
+  int64_t expires_ms; /* payment deadline while HELD */
+} pt_member_info;
+
+typedef struct pt_group_info {
+  uint64_t group_id;
+  pt_bytes campaign_id;
+  pt_group_state state;
+  uint32_t size, members, paid;
+  int64_t opened_ms, deadline_ms;
+  bool simulated;              /* completed by 模拟成团 */
+  pt_member_info member[PT_GROUP_MAX]; /* join order; member[0] leads */
+} pt_group_info;
 
 typedef struct pt_holdings_info {
   uint32_t held, sold, waiting, per_user_limit;
@@ -154,6 +204,9 @@ typedef enum pt_event_type {
   PT_EV_HOLD_EXPIRED = 1,
   PT_EV_WAITLIST_GRANTED = 2,
   PT_EV_WAITLIST_DROPPED = 3,
+  PT_EV_GROUP_COMPLETED = 4,
+  PT_EV_GROUP_FAILED = 5,
+  PT_EV_SEAT_EXPIRED = 6,
 } pt_event_type;
 
 typedef struct pt_event {
@@ -164,6 +217,10 @@ typedef struct pt_event {
   uint64_t reservation_id;
   uint32_t quantity;
   int64_t expires_ms;
+  uint64_t group_id;        /* group events and seat expiry */
+  bool simulated;           /* GROUP_COMPLETED by 模拟成团 */
+  size_t n_members;         /* GROUP_COMPLETED / GROUP_FAILED: who sat */
+  const pt_bytes *members;  /* user ids, valid during the callback */
 } pt_event;
 
 typedef struct pt_sink {
@@ -181,6 +238,7 @@ typedef struct pt_engine_config {
 typedef struct pt_engine_stats {
   uint64_t campaigns, live_holds, waiting, idem_records, events;
   uint64_t reserves, confirms, cancels, expiries, replays;
+  uint64_t joins, open_groups, groups_completed, groups_failed;
 } pt_engine_stats;
 
 pt_engine *pt_engine_new(const pt_engine_config *cfg);
@@ -213,6 +271,17 @@ pt_status pt_reservation_get(pt_engine *e, pt_bytes campaign_id,
                              uint64_t reservation_id, pt_reservation_info *out);
 pt_status pt_holdings_get(pt_engine *e, pt_bytes campaign_id, pt_bytes user_id,
                           pt_holdings_info *out);
+
+/* ---- group buy ---- */
+/* Join a group-buy campaign. r->reservation_id is the seat (confirm and
+ * cancel it like a reservation), r->group_id its group. group_id is used by
+ * PT_JOIN_GROUP only; new_user is the storefront's word for 老带新.
+ * AUTO matching is O(log open groups): see group.c. */
+void pt_join(pt_engine *e, int64_t now, pt_bytes request_id, pt_bytes campaign_id,
+             pt_bytes user_id, pt_join_mode mode, uint64_t group_id, bool new_user,
+             pt_result *r);
+pt_status pt_group_get(pt_engine *e, pt_bytes campaign_id, uint64_t group_id,
+                       pt_group_info *out);
 
 /* ---- time ---- */
 /* Earliest instant at which pt_engine_advance has work; PT_NEVER if none. */

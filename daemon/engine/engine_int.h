@@ -27,26 +27,58 @@ typedef struct pt_hold {
   int64_t at_ms;   /* HELD: payment deadline; retired: when to forget it */
   uint32_t prev, next;
   pt_user *user;
-  uint32_t qty;
+  union {
+    uint32_t qty;   /* flash sale: units held */
+    uint32_t group; /* group buy: slot of the seat's group; a seat is one unit */
+  };
   uint32_t gen_state; /* generation << 8 | pt_hold_state */
 } pt_hold;
+
+/* A group buy instance. Seats are holds; seats[] keeps them in join order,
+ * so seats[0] is the leader (团长) and a leaving leader passes the lead to
+ * the earliest remaining member. */
+typedef struct pt_group {
+  pt_campaign *camp;
+  int64_t opened_ms;
+  int64_t at_ms; /* open: deadline; ended: when to forget it */
+  int64_t deadline_ms;
+  struct pt_group *prev, *next; /* campaign's open list or retire list */
+  uint32_t slot, gen;
+  uint32_t heap_pos; /* in the matching bucket of its member count, or PT_NIL */
+  uint8_t state, members, paid;
+  bool simulated;
+  bool matchable; /* AUTO may still pick it: not too close to its deadline */
+  uint32_t seats[];
+} pt_group;
+
+typedef struct pt_glist {
+  pt_group *head, *tail;
+  uint32_t n;
+} pt_glist;
+
+/* Open groups with the same member count, a min-heap on deadline. */
+typedef struct pt_gheap {
+  pt_group **v;
+  uint32_t n, cap;
+} pt_gheap;
 
 /* Intrusive doubly linked list of holds ordered by at_ms. */
 typedef struct pt_queue {
   uint32_t head, tail, n;
 } pt_queue;
 
-enum pt_op { OP_CREATE = 1, OP_UPDATE, OP_END, OP_RESERVE, OP_CONFIRM, OP_CANCEL };
+enum pt_op { OP_CREATE = 1, OP_UPDATE, OP_END, OP_RESERVE, OP_CONFIRM, OP_CANCEL, OP_JOIN };
 
 /* What a request id remembers: enough to give the same answer again. */
 typedef struct pt_idem {
   int64_t forget_ms;
   uint64_t reservation_id;
   int64_t expires_ms;
+  uint64_t group_id;
   uint32_t fingerprint; /* of the operation and its parameters */
   uint32_t quantity;
   uint32_t position;
-  uint8_t status, state, op;
+  uint8_t status, state, op, group_state, opened;
   uint8_t klen;
   uint8_t key[];
 } pt_idem;
@@ -65,6 +97,14 @@ struct pt_campaign {
   pt_queue holdq;   /* HELD, by payment deadline */
   pt_queue waitq;   /* WAITING, first come first served */
   pt_queue retireq; /* finished holds, by when to forget them */
+  /* group buy */
+  uint32_t group_size, simulate_min_paid;
+  int64_t group_ttl_ms, match_margin_ms;
+  bool new_users_only;
+  pt_glist groupq;   /* open groups by deadline */
+  pt_glist gretireq; /* ended groups by when to forget them */
+  pt_gheap *buckets; /* [members]: open groups AUTO may pick */
+  uint64_t bucket_bits; /* bit k: buckets[k] is not empty */
   pt_map users;
   pt_arena user_arena;
   pt_map idem;
@@ -88,6 +128,11 @@ struct pt_engine {
   uint32_t heap_n;
   uint64_t event_seq;
   pt_engine_stats st;
+  pt_group **groups; /* by slot; NULL when free */
+  uint32_t *group_gen;
+  uint32_t ngroups, groups_cap;
+  uint32_t *group_free;
+  uint32_t ngroup_free;
 };
 
 static inline pt_bytes pt_key_of(uint8_t klen, const uint8_t *key) {
@@ -148,10 +193,28 @@ void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
 void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
                 const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires);
 
-/* flash.c */
+/* flash.c: the preamble and epilogue every campaign-scoped mutation shares */
+pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
+                      uint32_t fp, pt_result *r);
+void op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
+            pt_result *r);
+pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h);
+pt_user *user_get(pt_campaign *c, pt_bytes uid, uint64_t h);
+
+/* group.c */
+void group_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+void group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
+void group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
+pt_group *group_of(const pt_engine *e, const pt_hold *h);
+uint64_t group_id(const pt_group *g);
+int64_t group_next(const pt_campaign *c);
+void group_free_all(pt_engine *e);
+
+
 void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now);
 void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now);
 void flash_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
+void retire_due(pt_engine *e, pt_campaign *c, int64_t now);
 
 static inline void result_set(pt_result *r, pt_status s, const char *detail) {
   r->status = s;

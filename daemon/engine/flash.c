@@ -6,13 +6,12 @@
 #include "engine_int.h"
 #include "hash.h"
 
-static pt_user *user_find(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h) {
-  (void)e;
+pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h) {
   return pt_map_get(&c->users, h, uid);
 }
 
-static pt_user *user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h) {
-  pt_user *u = user_find(e, c, uid, h);
+pt_user *user_get(pt_campaign *c, pt_bytes uid, uint64_t h) {
+  pt_user *u = user_find(c, uid, h);
   if (u) return u;
   u = pt_arena_alloc(&c->user_arena, sizeof(pt_user) + uid.len);
   u->camp = c;
@@ -115,6 +114,9 @@ void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
       emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, h->user, hold_rid(slot, h), h->qty, 0);
     }
   }
+}
+
+void retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
   while (c->retireq.head != PT_NIL && hold_at(e, c->retireq.head)->at_ms <= now) {
     uint32_t slot = c->retireq.head;
     pt_hold *h = hold_at(e, slot);
@@ -128,8 +130,8 @@ void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
  * when r already holds the final answer (bad argument, unknown campaign,
  * replay). Bad arguments and unknown campaigns are not remembered: nothing
  * was decided. */
-static pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
-                             int op, uint32_t fp, pt_result *r) {
+pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
+                      uint32_t fp, pt_result *r) {
   memset(r, 0, sizeof(*r));
   if (!pt_id_valid(rid)) {
     result_set(r, PT_INVALID_ARGUMENT, "request_id must be 1..64 bytes");
@@ -144,17 +146,13 @@ static pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes c
     result_set(r, PT_NOT_FOUND, "no such campaign");
     return NULL;
   }
-  if (c->kind != PT_FLASH_SALE) {
-    result_set(r, PT_INVALID_ARGUMENT, "not a flash-sale campaign");
-    return NULL;
-  }
   camp_run_due(e, c, now);
   if (idem_replay(e, c, rid, op, fp, r)) return NULL;
   return c;
 }
 
-static void op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
-                   uint32_t fp, pt_result *r) {
+void op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
+            pt_result *r) {
   idem_store(e, c, now, rid, op, fp, r);
   camp_reschedule(e, c);
 }
@@ -166,6 +164,8 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   uint32_t fp = idem_fingerprint(OP_RESERVE, (uint64_t)qty, 0, uid);
   pt_campaign *c = op_begin(e, now, rid, cid, OP_RESERVE, fp, r);
   if (!c) return;
+  if (c->kind != PT_FLASH_SALE)
+    return result_set(r, PT_INVALID_ARGUMENT, "a group-buy campaign: use join");
   if (!pt_id_valid(uid)) return result_set(r, PT_INVALID_ARGUMENT, "user_id must be 1..64 bytes");
   if (qty < 1 || qty > PT_MAX_QTY)
     return result_set(r, PT_INVALID_ARGUMENT, "quantity must be 1..1000000");
@@ -177,7 +177,7 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
     result_set(r, PT_ENDED, "campaign has ended");
     return op_end(e, c, now, rid, OP_RESERVE, fp, r);
   }
-  pt_user *u = user_find(e, c, uid, uh);
+  pt_user *u = user_find(c, uid, uh);
   uint64_t mine = u ? (uint64_t)u->held + u->sold + u->waiting : 0;
   if (c->per_user_limit && mine + (uint64_t)qty > c->per_user_limit) {
     result_set(r, PT_LIMIT_EXCEEDED, "per-user limit reached");
@@ -189,7 +189,7 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
     result_set(r, PT_SOLD_OUT, "sold out");
     return op_end(e, c, now, rid, OP_RESERVE, fp, r);
   }
-  u = u ? u : user_get(e, c, uid, uh);
+  u = u ? u : user_get(c, uid, uh);
   uint32_t slot = hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
   h->user = u;
@@ -228,6 +228,10 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
   uint32_t fp = idem_fingerprint(OP_CONFIRM, resid, 0, cid);
   pt_campaign *c = op_begin(e, now, rid, cid, OP_CONFIRM, fp, r);
   if (!c) return;
+  if (c->kind == PT_GROUP_BUY) {
+    group_confirm(e, c, now, resid, r);
+    return op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+  }
   uint32_t slot;
   pt_hold *h = hold_lookup(e, c, resid, &slot);
   if (!h) {
@@ -267,6 +271,10 @@ void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t r
   uint32_t fp = idem_fingerprint(OP_CANCEL, resid, 0, cid);
   pt_campaign *c = op_begin(e, now, rid, cid, OP_CANCEL, fp, r);
   if (!c) return;
+  if (c->kind == PT_GROUP_BUY) {
+    group_cancel(e, c, now, resid, r);
+    return op_end(e, c, now, rid, OP_CANCEL, fp, r);
+  }
   uint32_t slot;
   pt_hold *h = hold_lookup(e, c, resid, &slot);
   if (!h) {
@@ -307,9 +315,10 @@ pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
   o->reservation_id = resid;
   o->campaign_id = camp_id(c);
   o->user_id = user_id(h->user);
-  o->quantity = h->qty;
+  o->quantity = c->kind == PT_GROUP_BUY ? 1 : h->qty;
   o->state = hold_state(h);
   o->expires_ms = o->state == PT_HELD ? h->at_ms : 0;
+  if (c->kind == PT_GROUP_BUY) o->group_id = group_id(group_of(e, h));
   return PT_OK;
 }
 
@@ -319,7 +328,7 @@ pt_status pt_holdings_get(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_holdings_
   pt_campaign *c = pt_campaign_find(e, cid);
   if (!c) return PT_NOT_FOUND;
   o->per_user_limit = c->per_user_limit;
-  pt_user *u = user_find(e, c, uid, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
+  pt_user *u = user_find(c, uid, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
   if (u) {
     o->held = u->held;
     o->sold = u->sold;

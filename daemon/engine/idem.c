@@ -31,6 +31,9 @@ bool idem_replay(pt_engine *e, pt_campaign *c, pt_bytes rid, int op,
   r->quantity = d->quantity;
   r->position = d->position;
   r->state = (pt_hold_state)d->state;
+  r->group_id = d->group_id;
+  r->group_state = (pt_group_state)d->group_state;
+  r->opened = d->opened;
   return true;
 }
 
@@ -49,6 +52,9 @@ void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
   d->status = (uint8_t)r->status;
   d->state = (uint8_t)r->state;
   d->op = (uint8_t)op;
+  d->group_id = r->group_id;
+  d->group_state = (uint8_t)r->group_state;
+  d->opened = r->opened;
   d->klen = (uint8_t)rid.len;
   memcpy(d->key, rid.p, rid.len);
   pt_map_put(&c->idem, pt_hash(e->cfg.hash_seed, rid.p, rid.len), d);

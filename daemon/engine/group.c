@@ -1,0 +1,515 @@
+/* Group buy (拼团): groups, seats, AUTO matching (凑团), completion (成团),
+ * failure at the deadline, simulated completion (模拟成团).
+ *
+ * Accounting: a seat is one unit of the campaign's stock. A HELD or PAID
+ * seat of an open group counts as `held`; the seats of a completed group as
+ * `sold`; an expired, cancelled or failed seat returns its unit to
+ * `available`. So available + held + sold == stock throughout.
+ *
+ * AUTO matching is O(log n) in the open groups: open groups that AUTO may
+ * pick sit in one min-heap per member count (keyed by deadline, then id),
+ * and a bitmap says which counts are non-empty. The fullest bucket with a
+ * group the user is not in wins; the earliest deadline breaks ties. Groups
+ * found too close to their deadline are dropped from matching for good
+ * (time only moves forward), so each costs one pop over its whole life. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "hash.h"
+#include "util.h"
+
+/* ---- group slots and ids ---- */
+
+uint64_t group_id(const pt_group *g) {
+  return g ? ((uint64_t)g->gen << 32) | ((uint64_t)g->slot + 1) : 0;
+}
+
+pt_group *group_of(const pt_engine *e, const pt_hold *h) {
+  pt_group *g = h->group < e->ngroups ? e->groups[h->group] : NULL;
+  return g && g->camp == h->user->camp ? g : NULL;
+}
+
+static pt_group *group_lookup(pt_engine *e, const pt_campaign *c, uint64_t id) {
+  uint64_t s = id & 0xffffffffu;
+  if (s == 0 || s > e->ngroups) return NULL;
+  pt_group *g = e->groups[s - 1];
+  if (!g || g->gen != (uint32_t)(id >> 32) || g->camp != c) return NULL;
+  return g;
+}
+
+static pt_group *group_new(pt_engine *e, pt_campaign *c, int64_t now) {
+  uint32_t slot;
+  if (e->ngroup_free) {
+    slot = e->group_free[--e->ngroup_free];
+  } else {
+    if (e->ngroups == e->groups_cap) {
+      e->groups_cap = e->groups_cap ? e->groups_cap * 2 : 64;
+      e->groups = pt_xrealloc(e->groups, e->groups_cap * sizeof(*e->groups));
+      e->group_gen = pt_xrealloc(e->group_gen, e->groups_cap * sizeof(*e->group_gen));
+      e->group_free = pt_xrealloc(e->group_free, e->groups_cap * sizeof(*e->group_free));
+    }
+    slot = e->ngroups++;
+    e->group_gen[slot] = 0;
+  }
+  pt_group *g = pt_xcalloc(1, sizeof(*g) + c->group_size * sizeof(uint32_t));
+  g->camp = c;
+  g->slot = slot;
+  g->gen = ++e->group_gen[slot];
+  if (g->gen == 0) g->gen = e->group_gen[slot] = 1;
+  g->opened_ms = now;
+  g->deadline_ms = g->at_ms = now + c->group_ttl_ms;
+  g->heap_pos = PT_NIL;
+  g->state = PT_GS_OPEN;
+  g->matchable = true;
+  e->groups[slot] = g;
+  /* same ttl, clock never back: deadlines arrive in order */
+  g->prev = c->groupq.tail;
+  if (c->groupq.tail) c->groupq.tail->next = g;
+  else c->groupq.head = g;
+  c->groupq.tail = g;
+  c->groupq.n++;
+  e->st.open_groups++;
+  return g;
+}
+
+static void glist_remove(pt_glist *l, pt_group *g) {
+  if (g->prev) g->prev->next = g->next;
+  else l->head = g->next;
+  if (g->next) g->next->prev = g->prev;
+  else l->tail = g->prev;
+  g->prev = g->next = NULL;
+  l->n--;
+}
+
+int64_t group_next(const pt_campaign *c) {
+  int64_t d = c->groupq.head ? c->groupq.head->at_ms : PT_NEVER;
+  if (c->gretireq.head && c->gretireq.head->at_ms < d) d = c->gretireq.head->at_ms;
+  return d;
+}
+
+void group_free_all(pt_engine *e) {
+  for (uint32_t i = 0; i < e->ngroups; i++) free(e->groups[i]);
+  free(e->groups);
+  free(e->group_gen);
+  free(e->group_free);
+}
+
+/* ---- matching buckets ---- */
+
+static bool g_before(const pt_group *a, const pt_group *b) {
+  if (a->deadline_ms != b->deadline_ms) return a->deadline_ms < b->deadline_ms;
+  return group_id(a) < group_id(b);
+}
+
+static void gh_set(pt_gheap *h, uint32_t i, pt_group *g) {
+  h->v[i] = g;
+  g->heap_pos = i;
+}
+
+static void gh_fix(pt_gheap *h, uint32_t i) {
+  pt_group *g = h->v[i];
+  while (i > 0 && g_before(g, h->v[(i - 1) / 2])) {
+    gh_set(h, i, h->v[(i - 1) / 2]);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    uint32_t l = 2 * i + 1, r = l + 1, m = i;
+    pt_group *best = g;
+    if (l < h->n && g_before(h->v[l], best)) m = l, best = h->v[l];
+    if (r < h->n && g_before(h->v[r], best)) m = r;
+    if (m == i) break;
+    gh_set(h, i, h->v[m]);
+    i = m;
+  }
+  gh_set(h, i, g);
+}
+
+static void gh_push(pt_gheap *h, pt_group *g) {
+  if (h->n == h->cap) {
+    h->cap = h->cap ? h->cap * 2 : 16;
+    h->v = pt_xrealloc(h->v, h->cap * sizeof(*h->v));
+  }
+  gh_set(h, h->n++, g);
+  gh_fix(h, h->n - 1);
+}
+
+static void gh_remove(pt_gheap *h, pt_group *g) {
+  uint32_t i = g->heap_pos;
+  g->heap_pos = PT_NIL;
+  pt_group *last = h->v[--h->n];
+  if (i < h->n) {
+    gh_set(h, i, last);
+    gh_fix(h, i);
+  }
+}
+
+static void match_remove(pt_campaign *c, pt_group *g) {
+  if (g->heap_pos == PT_NIL) return;
+  pt_gheap *h = &c->buckets[g->members];
+  gh_remove(h, g);
+  if (h->n == 0) c->bucket_bits &= ~(1ull << g->members);
+}
+
+/* (Re)enters g into matching under its current member count. */
+static void match_insert(pt_campaign *c, pt_group *g, int64_t now) {
+  if (g->state != PT_GS_OPEN || !g->matchable || g->members == 0 ||
+      g->members >= c->group_size)
+    return;
+  if (g->deadline_ms < now + c->match_margin_ms) {
+    g->matchable = false;
+    return;
+  }
+  gh_push(&c->buckets[g->members], g);
+  c->bucket_bits |= 1ull << g->members;
+}
+
+static bool is_member(const pt_engine *e, const pt_group *g, const pt_user *u) {
+  if (!u) return false;
+  for (uint32_t i = 0; i < g->members; i++)
+    if (hold_at(e, g->seats[i])->user == u) return true;
+  return false;
+}
+
+/* The open group closest to completion that u may join, or NULL. */
+static pt_group *match_auto(pt_engine *e, pt_campaign *c, const pt_user *u, int64_t now) {
+  enum { SKIP_MAX = 64 };
+  for (uint64_t bits = c->bucket_bits; bits;) {
+    uint32_t k = 63u - (uint32_t)__builtin_clzll(bits);
+    bits &= ~(1ull << k);
+    pt_gheap *h = &c->buckets[k];
+    pt_group *skipped[SKIP_MAX], *found = NULL;
+    uint32_t nskip = 0;
+    while (h->n) {
+      pt_group *g = h->v[0];
+      if (g->deadline_ms < now + c->match_margin_ms) { /* about to expire */
+        gh_remove(h, g);
+        g->matchable = false;
+        continue;
+      }
+      if (!is_member(e, g, u)) {
+        found = g;
+        break;
+      }
+      if (nskip == SKIP_MAX) break; /* the user sits in many: look elsewhere */
+      gh_remove(h, g);
+      skipped[nskip++] = g;
+    }
+    while (nskip) gh_push(h, skipped[--nskip]);
+    if (h->n == 0) c->bucket_bits &= ~(1ull << k);
+    if (found) return found;
+  }
+  return NULL;
+}
+
+/* ---- seats ---- */
+
+static void seat_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
+                        pt_hold_state to) {
+  pt_hold *h = hold_at(e, slot);
+  hold_set_state(h, to);
+  flash_retire(e, c, now, slot);
+  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
+  emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+}
+
+/* Gives a seat's unit back to stock; the seat leaves its holds queue. */
+static void seat_release_unit(pt_engine *e, pt_campaign *c, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  if (hold_state(h) == PT_HELD) {
+    q_remove(e, &c->holdq, slot);
+    e->st.live_holds--;
+  }
+  c->held--;
+  c->available++;
+  h->user->held--;
+}
+
+static void group_end(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now, pt_group_state st) {
+  match_remove(c, g);
+  glist_remove(&c->groupq, g);
+  g->state = (uint8_t)st;
+  int64_t at = now + e->cfg.idem_window_ms;
+  if (c->gretireq.tail && c->gretireq.tail->at_ms > at) at = c->gretireq.tail->at_ms;
+  g->at_ms = at;
+  g->prev = c->gretireq.tail;
+  if (c->gretireq.tail) c->gretireq.tail->next = g;
+  else c->gretireq.head = g;
+  c->gretireq.tail = g;
+  c->gretireq.n++;
+  e->st.open_groups--;
+  emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+}
+
+static void emit_group_event(pt_engine *e, pt_event_type t, int64_t now, pt_campaign *c,
+                             pt_group *g, const uint32_t *seats, uint32_t n) {
+  pt_bytes members[PT_GROUP_MAX];
+  for (uint32_t i = 0; i < n; i++) members[i] = user_id(hold_at(e, seats[i])->user);
+  e->st.events++;
+  e->event_seq++;
+  if (!e->cfg.sink.event) return;
+  const pt_user *leader = n ? hold_at(e, seats[0])->user : NULL;
+  pt_event ev = {.seq = e->event_seq, .type = t, .at_ms = now, .campaign_id = camp_id(c),
+                 .user_id = leader ? user_id(leader) : (pt_bytes){0},
+                 .quantity = n, .group_id = group_id(g), .simulated = g->simulated,
+                 .n_members = n, .members = members};
+  e->cfg.sink.event(e->cfg.sink.ctx, &ev);
+}
+
+/* 成团: paid seats become sold; unpaid ones (simulated completion only)
+ * give their unit back. */
+static void group_complete(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now, bool simulated) {
+  uint32_t paid[PT_GROUP_MAX], np = 0;
+  g->simulated = simulated;
+  for (uint32_t i = 0; i < g->members; i++) {
+    uint32_t slot = g->seats[i];
+    pt_hold *h = hold_at(e, slot);
+    if (hold_state(h) == PT_PAID) {
+      c->held--;
+      c->sold++;
+      h->user->held--;
+      h->user->sold++;
+      seat_retire(e, c, now, slot, PT_SOLD);
+      paid[np++] = slot;
+    } else {
+      seat_release_unit(e, c, slot);
+      seat_retire(e, c, now, slot, PT_EXPIRED_HOLD);
+    }
+  }
+  group_end(e, c, g, now, PT_GS_COMPLETED);
+  e->st.groups_completed++;
+  emit_group_event(e, PT_EV_GROUP_COMPLETED, now, c, g, paid, np);
+}
+
+static void group_fail(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {
+  for (uint32_t i = 0; i < g->members; i++) {
+    seat_release_unit(e, c, g->seats[i]);
+    seat_retire(e, c, now, g->seats[i], PT_SEAT_FAILED);
+  }
+  group_end(e, c, g, now, PT_GS_FAILED);
+  e->st.groups_failed++;
+  emit_group_event(e, PT_EV_GROUP_FAILED, now, c, g, g->seats, g->members);
+}
+
+/* A seat leaves an open group (cancel or expiry): its place and unit are
+ * freed; the earliest remaining member leads; an empty group is closed. */
+static void seat_leave(pt_engine *e, pt_campaign *c, pt_group *g, uint32_t slot, int64_t now,
+                       pt_hold_state to) {
+  match_remove(c, g);
+  uint32_t i = 0;
+  while (i < g->members && g->seats[i] != slot) i++;
+  memmove(&g->seats[i], &g->seats[i + 1], (g->members - i - 1) * sizeof(uint32_t));
+  g->members--;
+  if (hold_state(hold_at(e, slot)) == PT_PAID) g->paid--;
+  seat_release_unit(e, c, slot);
+  seat_retire(e, c, now, slot, to);
+  if (g->members == 0)
+    group_end(e, c, g, now, PT_GS_CLOSED);
+  else
+    match_insert(c, g, now);
+}
+
+static void seat_expire(pt_engine *e, pt_campaign *c, uint32_t slot, int64_t now) {
+  pt_hold *h = hold_at(e, slot);
+  pt_group *g = group_of(e, h);
+  int64_t deadline = h->at_ms;
+  seat_leave(e, c, g, slot, now, PT_EXPIRED_HOLD);
+  e->st.expiries++;
+  e->st.events++;
+  e->event_seq++;
+  if (e->cfg.sink.event) {
+    pt_event x = {.seq = e->event_seq, .type = PT_EV_SEAT_EXPIRED, .at_ms = now,
+                  .campaign_id = camp_id(c), .user_id = user_id(h->user),
+                  .reservation_id = hold_rid(slot, h), .quantity = 1, .expires_ms = deadline,
+                  .group_id = group_id(g)};
+    e->cfg.sink.event(e->cfg.sink.ctx, &x);
+  }
+}
+
+static void group_deadline(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {
+  if (c->simulate_min_paid && g->paid >= c->simulate_min_paid)
+    group_complete(e, c, g, now, true);
+  else
+    group_fail(e, c, g, now);
+}
+
+void group_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
+  /* seat expiries and group deadlines, in time order */
+  for (;;) {
+    int64_t ts = q_head_at(e, &c->holdq);
+    int64_t tg = c->groupq.head ? c->groupq.head->at_ms : PT_NEVER;
+    if (ts > now && tg > now) break;
+    if (tg <= ts)
+      group_deadline(e, c, c->groupq.head, now);
+    else
+      seat_expire(e, c, c->holdq.head, now);
+  }
+  while (c->gretireq.head && c->gretireq.head->at_ms <= now) {
+    pt_group *g = c->gretireq.head;
+    glist_remove(&c->gretireq, g);
+    e->groups[g->slot] = NULL;
+    e->group_free[e->ngroup_free++] = g->slot;
+    free(g);
+  }
+}
+
+/* ---- operations ---- */
+
+static void seat_out(pt_engine *e, const pt_group *g, uint32_t slot, pt_result *r) {
+  pt_hold *h = hold_at(e, slot);
+  r->reservation_id = hold_rid(slot, h);
+  r->quantity = 1;
+  r->state = hold_state(h);
+  r->expires_ms = r->state == PT_HELD ? h->at_ms : 0;
+  r->group_id = group_id(g);
+  r->group_state = (pt_group_state)g->state;
+}
+
+void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid,
+             pt_join_mode mode, uint64_t gid, bool new_user, pt_result *r) {
+  now = eng_now(e, now);
+  e->st.joins++;
+  uint64_t a = (uint64_t)mode << 1 | (new_user ? 1 : 0);
+  uint32_t fp = idem_fingerprint(OP_JOIN, a, mode == PT_JOIN_GROUP ? gid : 0, uid);
+  pt_campaign *c = op_begin(e, now, rid, cid, OP_JOIN, fp, r);
+  if (!c) return;
+  if (c->kind != PT_GROUP_BUY)
+    return result_set(r, PT_INVALID_ARGUMENT, "a flash-sale campaign: use reserve");
+  if (!pt_id_valid(uid)) return result_set(r, PT_INVALID_ARGUMENT, "user_id must be 1..64 bytes");
+  if (mode != PT_JOIN_OPEN && mode != PT_JOIN_GROUP && mode != PT_JOIN_AUTO)
+    return result_set(r, PT_INVALID_ARGUMENT, "mode must be OPEN, JOIN or AUTO");
+  if (now < c->start_ms) return result_set(r, PT_NOT_STARTED, "campaign has not started");
+  pt_status st = PT_OK;
+  const char *why = NULL;
+  uint64_t uh = pt_hash(e->cfg.hash_seed, uid.p, uid.len);
+  pt_user *u = user_find(c, uid, uh);
+  pt_group *g = NULL;
+  if (camp_ended(c, now)) {
+    st = PT_ENDED, why = "campaign has ended";
+  } else if (c->per_user_limit && u && u->held + u->sold + 1 > c->per_user_limit) {
+    st = PT_LIMIT_EXCEEDED, why = "per-user group limit reached";
+  } else if (mode == PT_JOIN_GROUP) {
+    g = group_lookup(e, c, gid);
+    if (!g) st = PT_NOT_FOUND, why = "no such group";
+    else if (g->state != PT_GS_OPEN) st = PT_GROUP_CLOSED, why = "group is no longer open";
+    else if (g->members >= c->group_size) st = PT_GROUP_FULL, why = "group is full";
+    else if (is_member(e, g, u)) st = PT_ALREADY_MEMBER, why = "already in this group";
+    else if (c->new_users_only && !new_user)
+      st = PT_NOT_NEW_USER, why = "this group buy admits new users only";
+  } else if (mode == PT_JOIN_AUTO && (!c->new_users_only || new_user)) {
+    g = match_auto(e, c, u, now); /* NULL: open a new one */
+  }
+  if (st == PT_OK && c->available < 1) st = PT_SOLD_OUT, why = "sold out";
+  if (st != PT_OK) {
+    result_set(r, st, why);
+    if (st == PT_ALREADY_MEMBER || st == PT_GROUP_FULL || st == PT_GROUP_CLOSED)
+      r->group_id = gid;
+    return op_end(e, c, now, rid, OP_JOIN, fp, r);
+  }
+  if (!g) {
+    g = group_new(e, c, now);
+    r->opened = true;
+  }
+  match_remove(c, g);
+  u = u ? u : user_get(c, uid, uh);
+  uint32_t slot = hold_alloc(e);
+  pt_hold *h = hold_at(e, slot);
+  h->user = u;
+  h->group = g->slot;
+  hold_set_state(h, PT_HELD);
+  h->at_ms = now + c->hold_ms;
+  q_push_sorted(e, &c->holdq, slot);
+  g->seats[g->members++] = slot;
+  c->available--;
+  c->held++;
+  u->held++;
+  e->st.live_holds++;
+  match_insert(c, g, now);
+  result_set(r, PT_OK, r->opened ? "seated: opened a new group" : "seated");
+  seat_out(e, g, slot, r);
+  emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
+  emit_mut(e, PT_MUT_USER, false, c, uid, 0);
+  emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+  op_end(e, c, now, rid, OP_JOIN, fp, r);
+}
+
+static pt_hold *seat_lookup(pt_engine *e, pt_campaign *c, uint64_t resid, uint32_t *slot,
+                            pt_group **g, pt_result *r) {
+  pt_hold *h = hold_lookup(e, c, resid, slot);
+  if (!h) {
+    result_set(r, PT_NOT_FOUND, "no such seat");
+    return NULL;
+  }
+  *g = group_of(e, h);
+  seat_out(e, *g, *slot, r);
+  return h;
+}
+
+/* Answers for seats past the point of no return. */
+static void seat_final_state(pt_hold *h, bool confirm, pt_result *r) {
+  switch (hold_state(h)) {
+  case PT_PAID: result_set(r, PT_CONFLICT, confirm ? "seat is already paid" : "seat is paid: the group is not complete yet"); break;
+  case PT_SOLD: result_set(r, PT_CONFLICT, "group is complete: the seat is sold"); break;
+  case PT_RELEASED: result_set(r, PT_CONFLICT, "seat was cancelled"); break;
+  case PT_EXPIRED_HOLD: result_set(r, PT_EXPIRED, "seat expired"); break;
+  case PT_SEAT_FAILED: result_set(r, PT_GROUP_CLOSED, "group failed"); break;
+  default: result_set(r, PT_INTERNAL, "seat in unknown state"); break;
+  }
+}
+
+void group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
+  uint32_t slot;
+  pt_group *g;
+  pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
+  if (!h) return;
+  if (hold_state(h) != PT_HELD) return seat_final_state(h, true, r);
+  q_remove(e, &c->holdq, slot);
+  e->st.live_holds--;
+  hold_set_state(h, PT_PAID);
+  g->paid++;
+  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), resid);
+  if (g->paid == c->group_size) /* 成团 the moment the last seat is paid */
+    group_complete(e, c, g, now, false);
+  result_set(r, PT_OK, g->state == PT_GS_COMPLETED ? "paid: the group is complete" : "paid");
+  seat_out(e, g, slot, r);
+}
+
+void group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
+  uint32_t slot;
+  pt_group *g;
+  pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
+  if (!h) return;
+  pt_hold_state s = hold_state(h);
+  if ((s != PT_HELD && s != PT_PAID) || g->state != PT_GS_OPEN)
+    return seat_final_state(h, false, r);
+  seat_leave(e, c, g, slot, now, PT_RELEASED);
+  result_set(r, PT_OK, g->state == PT_GS_CLOSED ? "left: the group is closed" : "left the group");
+  seat_out(e, g, slot, r);
+}
+
+pt_status pt_group_get(pt_engine *e, pt_bytes cid, uint64_t gid, pt_group_info *o) {
+  memset(o, 0, sizeof(*o));
+  pt_campaign *c = pt_campaign_find(e, cid);
+  if (!c) return pt_id_valid(cid) ? PT_NOT_FOUND : PT_INVALID_ARGUMENT;
+  pt_group *g = group_lookup(e, c, gid);
+  if (!g) return PT_NOT_FOUND;
+  o->group_id = gid;
+  o->campaign_id = camp_id(c);
+  o->state = (pt_group_state)g->state;
+  o->size = c->group_size;
+  o->members = g->members;
+  o->paid = g->paid;
+  o->opened_ms = g->opened_ms;
+  o->deadline_ms = g->deadline_ms;
+  o->simulated = g->simulated;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < g->members; i++) {
+    pt_hold *h = hold_at(e, g->seats[i]);
+    if (hold_state(h) == PT_HOLD_FREE || group_of(e, h) != g) continue; /* forgotten */
+    o->member[n++] = (pt_member_info){.user_id = user_id(h->user), .seat_id = hold_rid(g->seats[i], h),
+                                    .state = hold_state(h),
+                                    .expires_ms = hold_state(h) == PT_HELD ? h->at_ms : 0};
+  }
+  o->members = n;
+  return PT_OK;
+}

@@ -424,6 +424,148 @@ static void run(unsigned seed, long steps) {
   pt_engine_free(E);
 }
 
+/* ---- group buys: random joins / pays / leaves / clock jumps, invariants ----
+ * seats <= N, no duplicate member, stock conserved, units held == seats of
+ * open groups, sold == seats of completed groups, every group ends exactly
+ * once (one COMPLETED/FAILED event, or closed empty), users within limit. */
+
+#define MAXG 4096
+static uint64_t G_id[MAXG];
+static int G_ends[MAXG];
+static int nG;
+static long g_sold_units;
+static uint64_t S_seat[MAXR];
+static int nS;
+
+static int g_index(uint64_t id) {
+  for (int i = 0; i < nG; i++)
+    if (G_id[i] == id) return i;
+  return -1;
+}
+
+static void on_group_event(void *ctx, const pt_event *ev) {
+  (void)ctx;
+  CHECK(ev->seq == last_seq + 1, "event seq");
+  last_seq = ev->seq;
+  if (ev->type == PT_EV_GROUP_COMPLETED || ev->type == PT_EV_GROUP_FAILED) {
+    int i = g_index(ev->group_id);
+    CHECK(i >= 0, "event for an unknown group");
+    G_ends[i]++;
+    CHECK(G_ends[i] == 1, "group %" PRIu64 " ended twice", ev->group_id);
+    if (ev->type == PT_EV_GROUP_COMPLETED) g_sold_units += (long)ev->n_members;
+    for (size_t a = 0; a < ev->n_members; a++)
+      for (size_t b = a + 1; b < ev->n_members; b++)
+        CHECK(ev->members[a].len != ev->members[b].len ||
+                  memcmp(ev->members[a].p, ev->members[b].p, ev->members[a].len),
+              "duplicate member in an event");
+  }
+}
+
+static void g_check(uint32_t size, uint32_t limit, bool final) {
+  pt_campaign *ec = pt_campaign_find(E, S("gb"));
+  pt_campaign_info ci;
+  pt_campaign_info_get(E, ec, now, &ci);
+  CHECK(ci.available + ci.held + ci.sold == ci.stock, "stock not conserved");
+  CHECK(ci.available >= 0 && ci.held >= 0, "negative counter");
+  CHECK(ci.sold == g_sold_units, "sold %" PRId64 " vs completed seats %ld", ci.sold, g_sold_units);
+  int64_t seats_open = 0;
+  for (int i = 0; i < nG; i++) {
+    pt_group_info gi;
+    if (pt_group_get(E, S("gb"), G_id[i], &gi) != PT_OK) {
+      CHECK(G_ends[i] <= 1, "forgotten group ended twice");
+      continue;
+    }
+    CHECK(gi.members <= size, "group over its size");
+    CHECK(gi.paid <= gi.members || gi.state != PT_GS_OPEN, "more paid than members");
+    for (uint32_t a = 0; a < gi.members; a++)
+      for (uint32_t b = a + 1; b < gi.members; b++)
+        CHECK(gi.member[a].user_id.len != gi.member[b].user_id.len ||
+                  memcmp(gi.member[a].user_id.p, gi.member[b].user_id.p, gi.member[a].user_id.len),
+              "a user sits twice in one group");
+    if (gi.state == PT_GS_OPEN) {
+      seats_open += gi.members;
+      CHECK(gi.members > 0, "an open group without members");
+      CHECK(G_ends[i] == 0, "an open group has ended");
+      CHECK(!final, "group still open after every deadline");
+    } else if (gi.state == PT_GS_CLOSED) {
+      CHECK(G_ends[i] == 0, "a closed group also completed or failed");
+    } else {
+      CHECK(G_ends[i] == 1, "group ended without its event");
+    }
+  }
+  CHECK(ci.held == seats_open, "held %" PRId64 " vs seats in open groups %" PRId64, ci.held, seats_open);
+  for (int u = 0; u < NU; u++) {
+    pt_holdings_info h;
+    pt_holdings_get(E, S("gb"), S(UID[u]), &h);
+    if (limit) CHECK(h.held + h.sold <= limit, "user over the group limit");
+  }
+}
+
+static void run_groups(unsigned seed, long steps) {
+  seed_now = seed;
+  rng = 0x51ed270b8a3f9c11ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
+  nG = nS = 0;
+  g_sold_units = 0;
+  last_seq = 0;
+  now = T0;
+  pt_engine_config cfg = {.idem_window_ms = WINDOW, .hash_seed = seed,
+                          .sink = {.event = on_group_event}};
+  E = pt_engine_new(&cfg);
+  uint32_t size = (uint32_t)rr(2, 5), limit = (uint32_t)rr(0, 3);
+  pt_campaign_spec sp = {.id = S("gb"), .kind = PT_GROUP_BUY, .start_ms = T0,
+                         .stock = rr(0, 30), .per_user_limit = limit, .hold_ms = rr(100, 2000),
+                         .group_size = size, .group_ttl_ms = rr(500, 4000),
+                         .new_users_only = rnd() % 4 == 0,
+                         .simulate_min_paid = rnd() % 2 ? (uint32_t)rr(1, size - 1) : 0};
+  sp.match_margin_ms = rnd() % 2 ? rr(0, sp.group_ttl_ms / 2) : 0;
+  pt_result r;
+  pt_campaign_create(E, now, S("mk"), &sp, &r);
+  CHECK(r.status == PT_OK, "create group campaign");
+  long keyno = 0;
+  for (step_now = 0; step_now < steps && nG < MAXG - 1 && nS < MAXR - 1; step_now++) {
+    char key[24];
+    snprintf(key, sizeof key, "g%ld", keyno++);
+    int64_t roll = rr(0, 99);
+    if (roll < 40) {
+      pt_join_mode m = (pt_join_mode)rr(1, 3);
+      uint64_t gid = nG && rnd() % 8 ? G_id[rr(0, nG - 1)] : rnd();
+      int u = (int)rr(0, NU - 1);
+      pt_join(E, now, S(key), S("gb"), S(UID[u]), m, gid, rnd() % 3 != 0, &r);
+      CHECK(r.status == PT_OK || r.status == PT_SOLD_OUT || r.status == PT_LIMIT_EXCEEDED ||
+                r.status == PT_GROUP_FULL || r.status == PT_GROUP_CLOSED ||
+                r.status == PT_ALREADY_MEMBER || r.status == PT_NOT_FOUND ||
+                r.status == PT_NOT_NEW_USER,
+            "join gave %s", pt_status_name(r.status));
+      if (r.status == PT_OK) {
+        if (g_index(r.group_id) < 0) {
+          CHECK(r.opened || m != PT_JOIN_GROUP, "joined an unknown group");
+          G_id[nG] = r.group_id, G_ends[nG++] = 0;
+        }
+        S_seat[nS++] = r.reservation_id;
+        pt_result again; /* a retry changes nothing */
+        pt_join(E, now, S(key), S("gb"), S(UID[u]), m, gid, true, &again);
+        CHECK(again.replay, "join retry not a replay");
+      }
+    } else if (roll < 75 && nS) {
+      uint64_t seat = S_seat[rr(0, nS - 1)];
+      if (roll < 60) pt_confirm(E, now, S(key), S("gb"), seat, &r);
+      else pt_cancel(E, now, S(key), S("gb"), seat, &r);
+      CHECK(r.status != PT_INTERNAL && r.status != PT_INVALID_ARGUMENT, "seat op gave %s",
+            pt_status_name(r.status));
+    } else {
+      now += rnd() % 4 ? rr(0, 300) : rr(300, 3000);
+      if (rnd() % 3 == 0 && pt_engine_next_deadline(E) > now && pt_engine_next_deadline(E) != PT_NEVER)
+        now = pt_engine_next_deadline(E);
+      pt_engine_advance(E, now);
+    }
+    g_check(size, limit, false);
+  }
+  now += sp.group_ttl_ms; /* past every deadline, within the window */
+  pt_engine_advance(E, now);
+  g_check(size, limit, true);
+  pt_engine_free(E);
+}
+
 int main(int argc, char **argv) {
   long seeds = argc > 1 ? atol(argv[1]) : 600;
   long steps = argc > 2 ? atol(argv[2]) : 3000;
@@ -431,5 +573,7 @@ int main(int argc, char **argv) {
   for (int u = 0; u < NU; u++) snprintf(UID[u], sizeof UID[u], "u%d", u);
   for (long s = 0; s < seeds; s++) run(first + (unsigned)s, steps);
   printf("model test: %ld seeds x %ld steps agree with the engine\n", seeds, steps);
+  for (long s = 0; s < seeds / 2; s++) run_groups(first + (unsigned)s, steps / 2);
+  printf("group invariants: %ld seeds x %ld steps hold\n", seeds / 2, steps / 2);
   return 0;
 }

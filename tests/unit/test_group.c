@@ -1,0 +1,362 @@
+/* Group-buy unit tests: every join mode and status, seats, completion,
+ * expiry, failure, simulated completion, leadership, AUTO matching order
+ * and the deadline margin, idempotent joins, events. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+
+#define T0 1700000000000LL
+#define MAX_EV 64
+
+typedef struct fx {
+  pt_engine *e;
+  pt_event ev[MAX_EV];
+  char members[MAX_EV][PT_GROUP_MAX][16]; /* copies: events' strings are transient */
+  int nev;
+  int keyno;
+} fx;
+
+static void on_event(void *ctx, const pt_event *ev) {
+  fx *f = ctx;
+  if (f->nev >= MAX_EV) return;
+  f->ev[f->nev] = *ev;
+  for (size_t i = 0; i < ev->n_members && i < PT_GROUP_MAX; i++)
+    snprintf(f->members[f->nev][i], 16, "%.*s", (int)ev->members[i].len,
+             (const char *)ev->members[i].p);
+  f->ev[f->nev].members = NULL;
+  f->nev++;
+}
+
+static int setup(void **state) {
+  static fx f;
+  memset(&f, 0, sizeof(f));
+  pt_engine_config cfg = {.idem_window_ms = 60000, .hash_seed = 3,
+                          .sink = {.event = on_event, .ctx = &f}};
+  f.e = pt_engine_new(&cfg);
+  *state = &f;
+  return 0;
+}
+static int teardown(void **state) {
+  pt_engine_free(((fx *)*state)->e);
+  return 0;
+}
+
+static pt_bytes S(const char *s) { return (pt_bytes){(const uint8_t *)s, strlen(s)}; }
+
+typedef struct gspec {
+  int64_t stock;
+  uint32_t size, limit, sim;
+  int64_t ttl, hold, margin;
+  bool new_only;
+} gspec;
+
+static pt_status mkg(fx *f, const char *id, gspec g) {
+  pt_campaign_spec s = {.id = S(id), .kind = PT_GROUP_BUY, .start_ms = T0, .end_ms = T0 + 3600000,
+                        .stock = g.stock, .per_user_limit = g.limit, .hold_ms = g.hold ? g.hold : 1000,
+                        .group_size = g.size, .group_ttl_ms = g.ttl ? g.ttl : 10000,
+                        .new_users_only = g.new_only, .simulate_min_paid = g.sim,
+                        .match_margin_ms = g.margin};
+  pt_result r;
+  pt_campaign_create(f->e, T0 - 1000, S(id), &s, &r);
+  return r.status;
+}
+
+static pt_result join(fx *f, int64_t now, const char *c, const char *u, pt_join_mode m,
+                      uint64_t gid) {
+  char key[16];
+  snprintf(key, sizeof key, "j%d", f->keyno++);
+  pt_result r;
+  pt_join(f->e, now, S(key), S(c), S(u), m, gid, true, &r);
+  return r;
+}
+static pt_result join_old(fx *f, int64_t now, const char *c, const char *u, pt_join_mode m,
+                          uint64_t gid) {
+  char key[16];
+  snprintf(key, sizeof key, "j%d", f->keyno++);
+  pt_result r;
+  pt_join(f->e, now, S(key), S(c), S(u), m, gid, false, &r);
+  return r;
+}
+static pt_status pay(fx *f, int64_t now, const char *c, uint64_t seat) {
+  char key[16];
+  snprintf(key, sizeof key, "p%d", f->keyno++);
+  pt_result r;
+  pt_confirm(f->e, now, S(key), S(c), seat, &r);
+  return r.status;
+}
+static pt_status leave(fx *f, int64_t now, const char *c, uint64_t seat) {
+  char key[16];
+  snprintf(key, sizeof key, "x%d", f->keyno++);
+  pt_result r;
+  pt_cancel(f->e, now, S(key), S(c), seat, &r);
+  return r.status;
+}
+static pt_campaign_info info(fx *f, const char *c) {
+  pt_campaign_info i;
+  pt_campaign_info_get(f->e, pt_campaign_find(f->e, S(c)), T0, &i);
+  assert_int_equal(i.available + i.held + i.sold, i.stock);
+  return i;
+}
+static pt_group_info *ginfo(fx *f, const char *c, uint64_t gid) {
+  static pt_group_info g;
+  assert_int_equal(pt_group_get(f->e, S(c), gid, &g), PT_OK);
+  return &g;
+}
+
+static void test_create_validation(void **state) {
+  fx *f = *state;
+  assert_int_equal(mkg(f, "g", (gspec){.stock = 10, .size = 3}), PT_OK);
+  assert_int_equal(mkg(f, "b1", (gspec){.stock = 10, .size = 1}), PT_INVALID_ARGUMENT);
+  assert_int_equal(mkg(f, "b2", (gspec){.stock = 10, .size = 65}), PT_INVALID_ARGUMENT);
+  assert_int_equal(mkg(f, "b3", (gspec){.stock = 10, .size = 3, .sim = 3}), PT_INVALID_ARGUMENT);
+  assert_int_equal(mkg(f, "b4", (gspec){.stock = 10, .size = 3, .ttl = 100, .margin = 100}),
+                   PT_INVALID_ARGUMENT);
+  pt_campaign_info i = info(f, "g");
+  assert_int_equal(i.kind, PT_GROUP_BUY);
+  assert_int_equal(i.group_size, 3);
+  /* flash operations do not apply */
+  pt_result r;
+  pt_reserve(f->e, T0, S("r"), S("g"), S("u"), 1, &r);
+  assert_int_equal(r.status, PT_INVALID_ARGUMENT);
+}
+
+static void test_open_join_complete(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 10, .size = 3});
+  assert_int_equal(join(f, T0 - 1, "g", "a", PT_JOIN_OPEN, 0).status, PT_NOT_STARTED);
+  pt_result a = join(f, T0, "g", "a", PT_JOIN_OPEN, 0);
+  assert_int_equal(a.status, PT_OK);
+  assert_true(a.opened);
+  assert_int_equal(a.state, PT_HELD);
+  assert_int_equal(a.expires_ms, T0 + 1000);
+  uint64_t gid = a.group_id;
+  assert_int_not_equal(gid, 0);
+  pt_result b = join(f, T0 + 1, "g", "b", PT_JOIN_GROUP, gid);
+  assert_int_equal(b.status, PT_OK);
+  assert_false(b.opened);
+  assert_int_equal(b.group_id, gid);
+  assert_int_equal(join(f, T0 + 1, "g", "b", PT_JOIN_GROUP, gid).status, PT_ALREADY_MEMBER);
+  assert_int_equal(join(f, T0 + 1, "g", "z", PT_JOIN_GROUP, gid + 7).status, PT_NOT_FOUND);
+  pt_result c = join(f, T0 + 2, "g", "c", PT_JOIN_GROUP, gid);
+  assert_int_equal(c.status, PT_OK);
+  assert_int_equal(join(f, T0 + 2, "g", "d", PT_JOIN_GROUP, gid).status, PT_GROUP_FULL);
+  pt_campaign_info i = info(f, "g");
+  assert_int_equal(i.held, 3);
+  assert_int_equal(i.available, 7);
+  assert_int_equal(pay(f, T0 + 3, "g", a.reservation_id), PT_OK);
+  assert_int_equal(pay(f, T0 + 3, "g", a.reservation_id), PT_CONFLICT);
+  assert_int_equal(pay(f, T0 + 3, "g", b.reservation_id), PT_OK);
+  assert_int_equal(f->nev, 0);
+  assert_int_equal(ginfo(f, "g", gid)->paid, 2);
+  assert_int_equal(ginfo(f, "g", gid)->state, PT_GS_OPEN);
+  assert_int_equal(pay(f, T0 + 4, "g", c.reservation_id), PT_OK); /* 成团 */
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(f->ev[0].type, PT_EV_GROUP_COMPLETED);
+  assert_int_equal(f->ev[0].group_id, gid);
+  assert_int_equal(f->ev[0].n_members, 3);
+  assert_string_equal(f->members[0][0], "a");
+  assert_string_equal(f->members[0][2], "c");
+  assert_false(f->ev[0].simulated);
+  i = info(f, "g");
+  assert_int_equal(i.sold, 3);
+  assert_int_equal(i.held, 0);
+  pt_group_info *g = ginfo(f, "g", gid);
+  assert_int_equal(g->state, PT_GS_COMPLETED);
+  assert_int_equal(g->member[0].state, PT_SOLD);
+  assert_int_equal(join(f, T0 + 5, "g", "d", PT_JOIN_GROUP, gid).status, PT_GROUP_CLOSED);
+  assert_int_equal(leave(f, T0 + 5, "g", a.reservation_id), PT_CONFLICT);
+  pt_holdings_info h;
+  pt_holdings_get(f->e, S("g"), S("a"), &h);
+  assert_int_equal(h.sold, 1);
+  /* no group ends twice: its deadline passes quietly */
+  pt_engine_advance(f->e, T0 + 20000);
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(join(f, T0 + 3600000, "g", "e", PT_JOIN_OPEN, 0).status, PT_ENDED);
+}
+
+static void test_limits_stock_new_users(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 3, .size = 2, .limit = 1, .new_only = true});
+  pt_result a = join_old(f, T0, "g", "old", PT_JOIN_OPEN, 0); /* a leader may be anyone */
+  assert_int_equal(a.status, PT_OK);
+  assert_int_equal(join(f, T0, "g", "old", PT_JOIN_OPEN, 0).status, PT_LIMIT_EXCEEDED);
+  assert_int_equal(join_old(f, T0, "g", "old2", PT_JOIN_GROUP, a.group_id).status, PT_NOT_NEW_USER);
+  /* an old user's AUTO opens a group of their own */
+  pt_result b = join_old(f, T0, "g", "old3", PT_JOIN_AUTO, 0);
+  assert_int_equal(b.status, PT_OK);
+  assert_true(b.opened);
+  pt_result c = join(f, T0, "g", "new1", PT_JOIN_AUTO, 0);
+  assert_int_equal(c.status, PT_OK);
+  assert_false(c.opened);
+  assert_int_equal(join(f, T0, "g", "new2", PT_JOIN_AUTO, 0).status, PT_SOLD_OUT);
+  assert_int_equal(info(f, "g").available, 0);
+}
+
+static void test_seat_expiry_and_leadership(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 10, .size = 3, .hold = 500});
+  pt_result a = join(f, T0, "g", "a", PT_JOIN_OPEN, 0);
+  pt_result b = join(f, T0 + 100, "g", "b", PT_JOIN_GROUP, a.group_id);
+  pt_result c = join(f, T0 + 200, "g", "c", PT_JOIN_GROUP, a.group_id);
+  assert_int_equal(pay(f, T0 + 300, "g", b.reservation_id), PT_OK);
+  /* the leader leaves: the earliest remaining member leads */
+  assert_int_equal(leave(f, T0 + 300, "g", a.reservation_id), PT_OK);
+  pt_group_info *g = ginfo(f, "g", a.group_id);
+  assert_int_equal(g->members, 2);
+  assert_memory_equal(g->member[0].user_id.p, "b", 1);
+  assert_int_equal(info(f, "g").held, 2);
+  /* c never pays: the seat expires and frees its place */
+  pt_engine_advance(f->e, T0 + 700);
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(f->ev[0].type, PT_EV_SEAT_EXPIRED);
+  assert_int_equal(f->ev[0].reservation_id, c.reservation_id);
+  assert_int_equal(f->ev[0].group_id, a.group_id);
+  assert_int_equal(ginfo(f, "g", a.group_id)->members, 1);
+  assert_int_equal(info(f, "g").available, 9);
+  assert_int_equal(pay(f, T0 + 700, "g", c.reservation_id), PT_EXPIRED);
+  /* someone else takes the place */
+  assert_int_equal(join(f, T0 + 800, "g", "d", PT_JOIN_GROUP, a.group_id).status, PT_OK);
+  /* a paid seat may leave an open group: its unit returns */
+  assert_int_equal(leave(f, T0 + 900, "g", b.reservation_id), PT_OK);
+  pt_holdings_info h;
+  pt_holdings_get(f->e, S("g"), S("b"), &h);
+  assert_int_equal(h.held + h.sold, 0);
+}
+
+static void test_last_member_closes(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 10, .size = 2});
+  pt_result a = join(f, T0, "g", "a", PT_JOIN_OPEN, 0);
+  assert_int_equal(leave(f, T0, "g", a.reservation_id), PT_OK);
+  assert_int_equal(ginfo(f, "g", a.group_id)->state, PT_GS_CLOSED);
+  assert_int_equal(info(f, "g").open_groups, 0);
+  assert_int_equal(join(f, T0, "g", "b", PT_JOIN_GROUP, a.group_id).status, PT_GROUP_CLOSED);
+  assert_int_equal(info(f, "g").available, 10);
+  pt_engine_advance(f->e, T0 + 20000);
+  assert_int_equal(f->nev, 0); /* a closed group does not fail later */
+}
+
+static void test_deadline_failure_returns_stock(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 5, .size = 3, .ttl = 2000, .hold = 5000});
+  pt_result a = join(f, T0, "g", "a", PT_JOIN_OPEN, 0);
+  pt_result b = join(f, T0, "g", "b", PT_JOIN_GROUP, a.group_id);
+  assert_int_equal(pay(f, T0 + 10, "g", a.reservation_id), PT_OK);
+  assert_int_equal(pt_engine_next_deadline(f->e), T0 + 2000);
+  pt_engine_advance(f->e, T0 + 1999);
+  assert_int_equal(f->nev, 0);
+  pt_engine_advance(f->e, T0 + 2000);
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(f->ev[0].type, PT_EV_GROUP_FAILED);
+  assert_int_equal(f->ev[0].n_members, 2);
+  pt_campaign_info i = info(f, "g");
+  assert_int_equal(i.available, 5); /* paid and unpaid units alike */
+  assert_int_equal(i.held, 0);
+  assert_int_equal(ginfo(f, "g", a.group_id)->state, PT_GS_FAILED);
+  assert_int_equal(ginfo(f, "g", a.group_id)->member[0].state, PT_SEAT_FAILED);
+  assert_int_equal(pay(f, T0 + 2001, "g", b.reservation_id), PT_GROUP_CLOSED);
+  pt_holdings_info h;
+  pt_holdings_get(f->e, S("g"), S("a"), &h);
+  assert_int_equal(h.held + h.sold, 0);
+}
+
+static void test_simulated_completion(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 5, .size = 4, .ttl = 2000, .hold = 5000, .sim = 2});
+  pt_result a = join(f, T0, "g", "a", PT_JOIN_OPEN, 0);
+  pt_result b = join(f, T0, "g", "b", PT_JOIN_GROUP, a.group_id);
+  pt_result c = join(f, T0, "g", "c", PT_JOIN_GROUP, a.group_id);
+  assert_int_equal(pay(f, T0, "g", a.reservation_id), PT_OK);
+  assert_int_equal(pay(f, T0, "g", c.reservation_id), PT_OK);
+  /* a second group with only one payer fails */
+  pt_result d = join(f, T0, "g", "d", PT_JOIN_OPEN, 0);
+  assert_int_equal(pay(f, T0, "g", d.reservation_id), PT_OK);
+  pt_engine_advance(f->e, T0 + 2000);
+  assert_int_equal(f->nev, 2);
+  assert_int_equal(f->ev[0].type, PT_EV_GROUP_COMPLETED);
+  assert_true(f->ev[0].simulated);
+  assert_int_equal(f->ev[0].n_members, 2); /* the paid ones */
+  assert_string_equal(f->members[0][0], "a");
+  assert_string_equal(f->members[0][1], "c");
+  assert_int_equal(f->ev[1].type, PT_EV_GROUP_FAILED);
+  pt_campaign_info i = info(f, "g");
+  assert_int_equal(i.sold, 2);
+  assert_int_equal(i.available, 3);
+  assert_true(ginfo(f, "g", a.group_id)->simulated);
+  assert_int_equal(pay(f, T0 + 2001, "g", b.reservation_id), PT_EXPIRED);
+}
+
+static void test_auto_matching_order(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 100, .size = 4, .ttl = 10000, .margin = 3000, .hold = 60000});
+  /* g1: 1 member (oldest), g2: 2 members, g3: 2 members (younger), g4: 3
+   * members but within the margin by the time we match */
+  pt_result g4 = join(f, T0, "g", "u40", PT_JOIN_OPEN, 0);
+  join(f, T0, "g", "u41", PT_JOIN_GROUP, g4.group_id);
+  join(f, T0, "g", "u42", PT_JOIN_GROUP, g4.group_id);
+  pt_result g1 = join(f, T0 + 4000, "g", "u10", PT_JOIN_OPEN, 0);
+  pt_result g2 = join(f, T0 + 4100, "g", "u20", PT_JOIN_OPEN, 0);
+  join(f, T0 + 4100, "g", "u21", PT_JOIN_GROUP, g2.group_id);
+  pt_result g3 = join(f, T0 + 4200, "g", "u30", PT_JOIN_OPEN, 0);
+  join(f, T0 + 4200, "g", "u31", PT_JOIN_GROUP, g3.group_id);
+  int64_t now = T0 + 7500; /* g4's deadline T0+10000 is within the 3000 margin */
+  /* fullest eligible: g2 and g3 (2 members); g2's deadline is earlier */
+  pt_result r = join(f, now, "g", "x1", PT_JOIN_AUTO, 0);
+  assert_int_equal(r.group_id, g2.group_id);
+  /* now g2 has 3: it is the fullest */
+  r = join(f, now, "g", "x2", PT_JOIN_AUTO, 0);
+  assert_int_equal(r.group_id, g2.group_id);
+  /* g2 is full; g3 is next, but u30 sits in it: u30 goes to g1 */
+  r = join(f, now, "g", "u30", PT_JOIN_AUTO, 0);
+  assert_int_equal(r.group_id, g1.group_id);
+  /* g1 and g3 both have 2 now: g1's deadline is earlier */
+  r = join(f, now, "g", "x3", PT_JOIN_AUTO, 0);
+  assert_int_equal(r.group_id, g1.group_id);
+  /* g4 stays joinable by its link though AUTO skips it */
+  assert_int_equal(join(f, now, "g", "x4", PT_JOIN_GROUP, g4.group_id).status, PT_OK);
+  r = join(f, now, "g", "u31", PT_JOIN_AUTO, 0); /* g1 (3) before g3 (2) */
+  assert_int_equal(r.group_id, g1.group_id);
+  r = join(f, now, "g", "u10", PT_JOIN_AUTO, 0); /* g1 is full now: g3 */
+  assert_int_equal(r.group_id, g3.group_id);
+  r = join(f, now, "g", "u10", PT_JOIN_AUTO, 0); /* nothing fits: a new group */
+  assert_true(r.opened);
+}
+
+static void test_idempotent_join(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 10, .size = 2});
+  pt_result a, b, c;
+  pt_join(f->e, T0, S("k1"), S("g"), S("a"), PT_JOIN_AUTO, 0, true, &a);
+  pt_join(f->e, T0 + 5, S("k1"), S("g"), S("a"), PT_JOIN_AUTO, 0, true, &b);
+  assert_true(b.replay);
+  assert_int_equal(b.status, PT_OK);
+  assert_int_equal(b.reservation_id, a.reservation_id);
+  assert_int_equal(b.group_id, a.group_id);
+  assert_true(b.opened);
+  assert_int_equal(info(f, "g").held, 1);
+  pt_join(f->e, T0 + 5, S("k1"), S("g"), S("b"), PT_JOIN_AUTO, 0, true, &c);
+  assert_int_equal(c.status, PT_CONFLICT);
+  assert_int_equal(info(f, "g").held, 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_join_complete, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_limits_stock_new_users, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seat_expiry_and_leadership, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_last_member_closes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deadline_failure_returns_stock, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_simulated_completion, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_auto_matching_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idempotent_join, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("group", tests, NULL, NULL);
+}

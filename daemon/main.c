@@ -31,7 +31,8 @@ typedef struct daemon {
 } daemon_t;
 
 static void on_event(void *ctx, const pt_event *ev) {
-  (void)ctx;
+  daemon_t *d = ctx;
+  pt_service_on_event(&d->svc, ev);
   pt_debug("event seq=%llu type=%d campaign=%.*s user=%.*s reservation=%llu qty=%u",
            (unsigned long long)ev->seq, ev->type, (int)ev->campaign_id.len,
            (const char *)ev->campaign_id.p, (int)ev->user_id.len, (const char *)ev->user_id.p,
@@ -64,6 +65,10 @@ static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
 }
 static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail) {
   pt_service_on_protocol_error(&((daemon_t *)ctx)->svc, c, status, detail);
+}
+
+static void on_conn_close(void *ctx, pt_conn *c) {
+  pt_service_on_close(&((daemon_t *)ctx)->svc, c);
 }
 
 static void on_server_stopped(void *arg) {
@@ -134,7 +139,7 @@ int main(int argc, char **argv) {
                            .out_high = d.cfg.out_high, .out_hard = d.cfg.out_hard,
                            .max_clients = d.cfg.max_clients};
   pt_server_hooks hooks = {.on_frame = on_frame, .on_protocol_error = on_protocol_error,
-                           .before_flush = before_flush, .ctx = &d};
+                           .on_close = on_conn_close, .before_flush = before_flush, .ctx = &d};
   char err[256];
   d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);
   int rc = EX_OK;
@@ -163,6 +168,7 @@ int main(int argc, char **argv) {
   uv_run(&d.loop, UV_RUN_DEFAULT);
 
 out_engine:
+  pt_service_free(&d.svc);
   pt_engine_free(d.engine);
   if (uv_loop_close(&d.loop) != 0) {
     pt_error("event loop still had open handles at exit");

@@ -9,6 +9,7 @@
 #include "pintuan.pb-c.h"
 
 #define CONN_ADMIN 1u
+#define CONN_SUB 2u
 #define SCRATCH (256 * 1024)
 #define MAX_LIST 10000
 
@@ -16,6 +17,10 @@ _Static_assert((int)PT_NOT_LEADER == (int)PINTUAN__V1__STATUS__NOT_LEADER, "stat
 _Static_assert((int)PT_INTERNAL == (int)PINTUAN__V1__STATUS__INTERNAL, "status values");
 _Static_assert((int)PT_WAITING == (int)PINTUAN__V1__HOLD_STATE__WAITING, "hold states");
 _Static_assert((int)PT_EXPIRED_HOLD == (int)PINTUAN__V1__HOLD_STATE__EXPIRED_HOLD, "hold states");
+_Static_assert((int)PT_SEAT_FAILED == (int)PINTUAN__V1__HOLD_STATE__SEAT_FAILED, "hold states");
+_Static_assert((int)PT_GS_CLOSED == (int)PINTUAN__V1__GROUP_STATE__GROUP_STATE_CLOSED, "group states");
+_Static_assert((int)PT_JOIN_AUTO == (int)PINTUAN__V1__JOIN_MODE__JOIN_AUTO, "join modes");
+_Static_assert((int)PT_EV_SEAT_EXPIRED == (int)PINTUAN__V1__EVENT_TYPE__SEAT_EXPIRED, "events");
 
 /* ---- decoding without malloc: a bump arena reset after every request ---- */
 
@@ -101,6 +106,9 @@ static void fill_reservation(Pintuan__V1__Reservation *o, pt_bytes cid, const pt
   if (res->state) o->has_state = 1, o->state = (Pintuan__V1__HoldState)res->state;
   if (res->expires_ms) o->has_expires_ms = 1, o->expires_ms = res->expires_ms;
   if (res->position) o->has_waitlist_position = 1, o->waitlist_position = res->position;
+  if (res->group_id) o->has_group_id = 1, o->group_id = res->group_id;
+  if (res->group_state) o->has_group_state = 1, o->group_state = (Pintuan__V1__GroupState)res->group_state;
+  if (res->opened) o->has_opened = 1, o->opened = 1;
 }
 
 static void fill_campaign(Pintuan__V1__Campaign *o, const pt_campaign_info *i) {
@@ -118,6 +126,14 @@ static void fill_campaign(Pintuan__V1__Campaign *o, const pt_campaign_info *i) {
   o->has_waitlist = 1, o->waitlist = i->waitlist;
   o->has_waitlist_length = 1, o->waitlist_length = i->waitlist_length;
   o->has_ended = 1, o->ended = i->ended;
+  if (i->kind == PT_GROUP_BUY) {
+    o->has_group_size = 1, o->group_size = i->group_size;
+    o->has_group_ttl_ms = 1, o->group_ttl_ms = i->group_ttl_ms;
+    o->has_new_users_only = 1, o->new_users_only = i->new_users_only;
+    o->has_simulate_min_paid = 1, o->simulate_min_paid = i->simulate_min_paid;
+    o->has_match_margin_ms = 1, o->match_margin_ms = i->match_margin_ms;
+    o->has_open_groups = 1, o->open_groups = i->open_groups;
+  }
 }
 
 static bool is_admin(pt_service *s, pt_conn *c) {
@@ -146,6 +162,9 @@ typedef struct ctx {
   Pintuan__V1__Reservation reservation;
   Pintuan__V1__Holdings holdings;
   Pintuan__V1__CampaignList list;
+  Pintuan__V1__Group group;
+  Pintuan__V1__Member members[PT_GROUP_MAX];
+  Pintuan__V1__Member *member_ptrs[PT_GROUP_MAX];
 } ctx;
 
 static bool op_hello(ctx *x, const Pintuan__V1__Hello *m) {
@@ -212,7 +231,13 @@ static bool op_create(ctx *x, const Pintuan__V1__CreateCampaign *m) {
       .id = B(sp->campaign_id), .kind = (pt_kind)sp->kind,
       .start_ms = sp->has_start_ms ? sp->start_ms : 0, .end_ms = sp->has_end_ms ? sp->end_ms : 0,
       .stock = sp->stock, .per_user_limit = sp->per_user_limit, .hold_ms = sp->hold_ms,
-      .waitlist = sp->has_waitlist && sp->waitlist};
+      .waitlist = sp->has_waitlist && sp->waitlist, .group_size = sp->group_size,
+      .group_ttl_ms = sp->group_ttl_ms, .new_users_only = sp->has_new_users_only && sp->new_users_only,
+      .simulate_min_paid = sp->simulate_min_paid, .match_margin_ms = sp->match_margin_ms};
+  if (spec.kind == PT_GROUP_BUY) {
+    NEED(sp, group_size, "spec.group_size");
+    NEED(sp, group_ttl_ms, "spec.group_ttl_ms");
+  }
   pt_result res;
   pt_campaign_create(x->s->engine, x->now, B(m->request_id), &spec, &res);
   fill_result(r, &res);
@@ -368,6 +393,153 @@ static bool op_holdings(ctx *x, const Pintuan__V1__GetHoldings *m) {
   return true;
 }
 
+static bool op_join(ctx *x, const Pintuan__V1__Join *m) {
+  Pintuan__V1__Response *r = x->r;
+  NEED(m, request_id, "request_id");
+  NEED(m, campaign_id, "campaign_id");
+  NEED(m, user_id, "user_id");
+  NEED(m, mode, "mode");
+  if (m->mode == PINTUAN__V1__JOIN_MODE__JOIN_GROUP) NEED(m, group_id, "group_id");
+  pt_result res;
+  pt_join(x->s->engine, x->now, B(m->request_id), B(m->campaign_id), B(m->user_id),
+          (pt_join_mode)m->mode, m->group_id, m->has_new_user && m->new_user, &res);
+  fill_result(r, &res);
+  if (res.reservation_id || res.group_id) {
+    reply_reservation(x, B(m->campaign_id), &res);
+    if (res.reservation_id) x->reservation.has_user_id = 1, x->reservation.user_id = m->user_id;
+  }
+  return true;
+}
+
+static bool op_get_group(ctx *x, const Pintuan__V1__GetGroup *m) {
+  Pintuan__V1__Response *r = x->r;
+  NEED(m, campaign_id, "campaign_id");
+  NEED(m, group_id, "group_id");
+  static pt_group_info g;
+  pt_status st = pt_group_get(x->s->engine, B(m->campaign_id), m->group_id, &g);
+  if (st != PT_OK) {
+    set_status(r, st, st == PT_NOT_FOUND ? "no such group" : "campaign_id must be 1..64 bytes");
+    return true;
+  }
+  Pintuan__V1__Group *o = &x->group;
+  pintuan__v1__group__init(o);
+  o->has_campaign_id = 1, o->campaign_id = m->campaign_id;
+  o->has_group_id = 1, o->group_id = g.group_id;
+  o->has_state = 1, o->state = (Pintuan__V1__GroupState)g.state;
+  o->has_size = 1, o->size = g.size;
+  o->has_paid = 1, o->paid = g.paid;
+  o->has_opened_ms = 1, o->opened_ms = g.opened_ms;
+  o->has_deadline_ms = 1, o->deadline_ms = g.deadline_ms;
+  o->has_simulated = 1, o->simulated = g.simulated;
+  for (uint32_t i = 0; i < g.members; i++) {
+    Pintuan__V1__Member *mb = &x->members[i];
+    pintuan__v1__member__init(mb);
+    mb->has_user_id = 1, mb->user_id = PB(g.member[i].user_id);
+    mb->has_seat_id = 1, mb->seat_id = g.member[i].seat_id;
+    mb->has_state = 1, mb->state = (Pintuan__V1__HoldState)g.member[i].state;
+    if (g.member[i].expires_ms) mb->has_expires_ms = 1, mb->expires_ms = g.member[i].expires_ms;
+    x->member_ptrs[i] = mb;
+  }
+  o->n_members = g.members;
+  o->members = x->member_ptrs;
+  r->result_case = PINTUAN__V1__RESPONSE__RESULT_GROUP;
+  r->group = o;
+  set_status(r, PT_OK, "group");
+  return true;
+}
+
+static pt_sub **sub_find(pt_service *s, pt_conn *c) {
+  pt_sub **p = &s->subs;
+  while (*p && (*p)->conn != c) p = &(*p)->next;
+  return p;
+}
+
+static bool op_subscribe(ctx *x, const Pintuan__V1__Subscribe *m) {
+  Pintuan__V1__Response *r = x->r;
+  if (m->n_campaign_ids > 64) return bad(r, "at most 64 campaign_ids");
+  for (size_t i = 0; i < m->n_campaign_ids; i++)
+    if (!pt_id_valid(B(m->campaign_ids[i]))) return bad(r, "campaign_ids must be 1..64 bytes");
+  pt_sub **p = sub_find(x->s, x->c), *sub = *p;
+  if (!sub) {
+    sub = calloc(1, sizeof(*sub));
+    if (!sub) {
+      set_status(r, PT_INTERNAL, "out of memory");
+      return true;
+    }
+    sub->conn = x->c;
+    sub->next = x->s->subs;
+    x->s->subs = sub;
+    *pt_conn_flags(x->c) |= CONN_SUB;
+  }
+  sub->n = (uint32_t)m->n_campaign_ids;
+  for (size_t i = 0; i < m->n_campaign_ids; i++) {
+    memcpy(sub->store + 64 * i, m->campaign_ids[i].data, m->campaign_ids[i].len);
+    sub->ids[i] = (pt_bytes){sub->store + 64 * i, m->campaign_ids[i].len};
+  }
+  set_status(r, PT_OK, sub->n ? "subscribed to the given campaigns" : "subscribed to every campaign");
+  return true;
+}
+
+void pt_service_on_close(pt_service *s, pt_conn *c) {
+  if (!(*pt_conn_flags(c) & CONN_SUB)) return;
+  pt_sub **p = sub_find(s, c);
+  if (*p) {
+    pt_sub *dead = *p;
+    *p = dead->next;
+    free(dead);
+  }
+}
+
+void pt_service_free(pt_service *s) {
+  while (s->subs) {
+    pt_sub *n = s->subs->next;
+    free(s->subs);
+    s->subs = n;
+  }
+}
+
+static bool sub_wants(const pt_sub *sub, pt_bytes cid) {
+  if (sub->n == 0) return true;
+  for (uint32_t i = 0; i < sub->n; i++)
+    if (sub->ids[i].len == cid.len && memcmp(sub->ids[i].p, cid.p, cid.len) == 0) return true;
+  return false;
+}
+
+void pt_service_on_event(pt_service *s, const pt_event *ev) {
+  if (!s->subs) return;
+  Pintuan__V1__Event e = PINTUAN__V1__EVENT__INIT;
+  ProtobufCBinaryData members[PT_GROUP_MAX];
+  e.has_seq = 1, e.seq = ev->seq;
+  e.has_type = 1, e.type = (Pintuan__V1__EventType)ev->type;
+  e.has_at_ms = 1, e.at_ms = ev->at_ms;
+  e.has_campaign_id = 1, e.campaign_id = PB(ev->campaign_id);
+  if (ev->user_id.len) e.has_user_id = 1, e.user_id = PB(ev->user_id);
+  if (ev->reservation_id) e.has_reservation_id = 1, e.reservation_id = ev->reservation_id;
+  if (ev->quantity) e.has_quantity = 1, e.quantity = ev->quantity;
+  if (ev->expires_ms) e.has_expires_ms = 1, e.expires_ms = ev->expires_ms;
+  if (ev->group_id) e.has_group_id = 1, e.group_id = ev->group_id;
+  if (ev->simulated) e.has_simulated = 1, e.simulated = 1;
+  for (size_t i = 0; i < ev->n_members && i < PT_GROUP_MAX; i++) members[i] = PB(ev->members[i]);
+  e.n_members = ev->n_members < PT_GROUP_MAX ? ev->n_members : PT_GROUP_MAX;
+  e.members = members;
+  Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
+  r.has_id = 1, r.id = 0;
+  set_status(&r, PT_OK, "event");
+  r.result_case = PINTUAN__V1__RESPONSE__RESULT_EVENT;
+  r.event = &e;
+  /* packed once, copied to each subscriber */
+  size_t n = pintuan__v1__response__get_packed_size(&r);
+  uint8_t local[8192], *frame = n <= sizeof local ? local : malloc(n);
+  if (!frame) return;
+  pintuan__v1__response__pack(&r, frame);
+  for (pt_sub *sub = s->subs; sub; sub = sub->next) {
+    if (!sub_wants(sub, ev->campaign_id)) continue;
+    memcpy(pt_conn_reply(sub->conn, n), frame, n);
+    s->events_pushed++;
+  }
+  if (frame != local) free(frame);
+}
+
 static void dispatch(ctx *x, const Pintuan__V1__Request *q) {
   switch (q->op_case) {
   case PINTUAN__V1__REQUEST__OP_HELLO: op_hello(x, q->hello); break;
@@ -392,6 +564,9 @@ static void dispatch(ctx *x, const Pintuan__V1__Request *q) {
   }
   case PINTUAN__V1__REQUEST__OP_GET_RESERVATION: op_get_reservation(x, q->get_reservation); break;
   case PINTUAN__V1__REQUEST__OP_GET_HOLDINGS: op_holdings(x, q->get_holdings); break;
+  case PINTUAN__V1__REQUEST__OP_JOIN: op_join(x, q->join); break;
+  case PINTUAN__V1__REQUEST__OP_GET_GROUP: op_get_group(x, q->get_group); break;
+  case PINTUAN__V1__REQUEST__OP_SUBSCRIBE: op_subscribe(x, q->subscribe); break;
   default: bad(x->r, "missing or unknown op"); break;
   }
 }

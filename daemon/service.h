@@ -13,8 +13,19 @@ typedef struct pt_service_stats {
   uint64_t requests, malformed, by_status[32];
 } pt_service_stats;
 
+/* A connection that asked for events, and for which campaigns. */
+typedef struct pt_sub {
+  pt_conn *conn;
+  struct pt_sub *next;
+  uint32_t n;         /* 0: every campaign */
+  pt_bytes ids[64];   /* point into store */
+  uint8_t store[64 * 64];
+} pt_sub;
+
 typedef struct pt_service {
   pt_engine *engine;
+  pt_sub *subs;
+  uint64_t events_pushed;
   const char *admin_token; /* NULL or "": admin operations open to all */
   int64_t last_now;        /* the clock fed to the engine never goes back */
   pt_service_stats st;
@@ -23,5 +34,9 @@ typedef struct pt_service {
 int64_t pt_service_now(pt_service *s);
 void pt_service_on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len);
 void pt_service_on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail);
+/* An engine event: pushed to every subscriber that wants its campaign. */
+void pt_service_on_event(pt_service *s, const pt_event *ev);
+void pt_service_on_close(pt_service *s, pt_conn *c);
+void pt_service_free(pt_service *s);
 
 #endif

@@ -50,6 +50,14 @@ static void usage(FILE *f) {
     "  cancel CAMPAIGN RESERVATION_ID [--request-id R]\n"
     "  reservation CAMPAIGN RESERVATION_ID\n"
     "  holdings CAMPAIGN USER\n"
+    "  join CAMPAIGN USER [--mode open|join|auto] [--group GROUP_ID] [--old-user]\n"
+    "                  [--request-id R]         (default --mode auto)\n"
+    "  group get CAMPAIGN GROUP_ID\n"
+    "  subscribe [CAMPAIGN...] [--count N]       print events as they arrive\n"
+    "\n"
+    "group buys: campaign create ID --kind group --stock N --group-size N\n"
+    "  --group-ttl DURATION [--hold DURATION] [--limit GROUPS] [--new-users-only]\n"
+    "  [--simulate-min-paid M] [--match-margin DURATION]\n"
     "\n"
     "TIME is Unix epoch milliseconds, 'now', or relative: +30s, +5m, +2h, +500ms.\n"
     "Without --request-id a random one is made; give your own to retry safely.\n"
@@ -162,8 +170,12 @@ static json_t *msg_json(const ProtobufCMessage *m) {
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
       size_t n = *(const size_t *)(base + f->quantifier_offset);
       json_t *a = json_array();
-      for (size_t k = 0; k < n && f->type == PROTOBUF_C_TYPE_MESSAGE; k++)
-        json_array_append_new(a, msg_json((*(ProtobufCMessage * const **)val)[k]));
+      for (size_t k = 0; k < n; k++) {
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+          json_array_append_new(a, msg_json((*(ProtobufCMessage * const **)val)[k]));
+        else if (f->type == PROTOBUF_C_TYPE_BYTES)
+          json_array_append_new(a, jbytes((*(ProtobufCBinaryData * const *)val)[k]));
+      }
       json_object_set_new(o, f->name, a);
       continue;
     }
@@ -202,8 +214,12 @@ static void print_human(json_t *o, int indent, int top) {
       size_t i;
       json_t *e;
       json_array_foreach(v, i, e) {
-        printf("%*s%s[%zu]:\n", indent, "", k, i);
-        print_human(e, indent + 2, 0);
+        if (json_is_object(e)) {
+          printf("%*s%s[%zu]:\n", indent, "", k, i);
+          print_human(e, indent + 2, 0);
+        } else {
+          printf("%*s%s[%zu]: %s\n", indent, "", k, i, json_is_string(e) ? json_string_value(e) : "?");
+        }
       }
     } else {
       char *s = json_dumps(v, JSON_ENCODE_ANY);
@@ -258,18 +274,26 @@ static int call(Pintuan__V1__Request *q) {
 }
 
 /* Sub-options of a command: getopt_long over the words after the command. */
-enum { O_STOCK = 256, O_KIND, O_LIMIT, O_HOLD, O_START, O_END, O_WAITLIST, O_RID, O_QTY };
+enum { O_STOCK = 256, O_KIND, O_LIMIT, O_HOLD, O_START, O_END, O_WAITLIST, O_RID, O_QTY,
+       O_GSIZE, O_GTTL, O_NEWONLY, O_SIM, O_MARGIN, O_MODE, O_GROUP, O_OLD, O_COUNT };
 static const struct option sub_opts[] = {
     {"stock", required_argument, 0, O_STOCK}, {"kind", required_argument, 0, O_KIND},
     {"limit", required_argument, 0, O_LIMIT}, {"hold", required_argument, 0, O_HOLD},
     {"start", required_argument, 0, O_START}, {"end", required_argument, 0, O_END},
     {"waitlist", optional_argument, 0, O_WAITLIST}, {"request-id", required_argument, 0, O_RID},
-    {"qty", required_argument, 0, O_QTY}, {0, 0, 0, 0}};
+    {"qty", required_argument, 0, O_QTY}, {"group-size", required_argument, 0, O_GSIZE},
+    {"group-ttl", required_argument, 0, O_GTTL}, {"new-users-only", no_argument, 0, O_NEWONLY},
+    {"simulate-min-paid", required_argument, 0, O_SIM},
+    {"match-margin", required_argument, 0, O_MARGIN}, {"mode", required_argument, 0, O_MODE},
+    {"group", required_argument, 0, O_GROUP}, {"old-user", no_argument, 0, O_OLD},
+    {"count", required_argument, 0, O_COUNT}, {0, 0, 0, 0}};
 
 typedef struct sub {
   unsigned seen; /* bit per option */
   int64_t stock, limit, hold_ms, start, end, qty;
-  int waitlist;
+  int64_t gsize, gttl, sim, margin, count;
+  uint64_t group;
+  int waitlist, mode;
   const char *kind, *rid;
   char *pos[4];
   int npos;
@@ -298,6 +322,25 @@ static int parse_sub(int argc, char **argv, sub *s, unsigned allowed) {
     case O_START: bad = parse_time(optarg, &s->start); break;
     case O_END: bad = parse_time(optarg, &s->end); break;
     case O_KIND: s->kind = optarg; break;
+    case O_GSIZE: bad = parse_i64(optarg, &s->gsize) || s->gsize < 0; break;
+    case O_GTTL: bad = parse_duration_ms(optarg, &s->gttl); break;
+    case O_SIM: bad = parse_i64(optarg, &s->sim) || s->sim < 0; break;
+    case O_MARGIN: bad = parse_duration_ms(optarg, &s->margin); break;
+    case O_COUNT: bad = parse_i64(optarg, &s->count) || s->count < 1; break;
+    case O_NEWONLY: case O_OLD: break;
+    case O_GROUP: {
+      char *end;
+      errno = 0;
+      s->group = strtoull(optarg, &end, 10);
+      bad = errno || *end || end == optarg || optarg[0] == '-';
+      break;
+    }
+    case O_MODE:
+      if (!strcmp(optarg, "open")) s->mode = PINTUAN__V1__JOIN_MODE__JOIN_OPEN;
+      else if (!strcmp(optarg, "join")) s->mode = PINTUAN__V1__JOIN_MODE__JOIN_GROUP;
+      else if (!strcmp(optarg, "auto")) s->mode = PINTUAN__V1__JOIN_MODE__JOIN_AUTO;
+      else bad = 1;
+      break;
     case O_RID: s->rid = optarg; break;
     case O_WAITLIST:
       if (!optarg || !strcmp(optarg, "on") || !strcmp(optarg, "true")) s->waitlist = 1;
@@ -336,7 +379,8 @@ static int cmd_campaign(int argc, char **argv) {
   if (!strcmp(what, "create")) {
     if ((rc = parse_sub(argc - 1, argv + 1, &s,
                         BIT(O_STOCK) | BIT(O_KIND) | BIT(O_LIMIT) | BIT(O_HOLD) | BIT(O_START) |
-                            BIT(O_END) | BIT(O_WAITLIST) | BIT(O_RID))))
+                            BIT(O_END) | BIT(O_WAITLIST) | BIT(O_RID) | BIT(O_GSIZE) |
+                            BIT(O_GTTL) | BIT(O_NEWONLY) | BIT(O_SIM) | BIT(O_MARGIN))))
       return rc;
     if ((rc = need_pos(&s, 1, "campaign create ID --stock N"))) return rc;
     if (!(s.seen & BIT(O_STOCK))) return usage_error("campaign create needs %s", "--stock N");
@@ -356,6 +400,11 @@ static int cmd_campaign(int argc, char **argv) {
     if (s.seen & BIT(O_START)) sp.has_start_ms = 1, sp.start_ms = s.start;
     if (s.seen & BIT(O_END)) sp.has_end_ms = 1, sp.end_ms = s.end;
     if (s.seen & BIT(O_WAITLIST)) sp.has_waitlist = 1, sp.waitlist = s.waitlist;
+    if (s.seen & BIT(O_GSIZE)) sp.has_group_size = 1, sp.group_size = (uint32_t)s.gsize;
+    if (s.seen & BIT(O_GTTL)) sp.has_group_ttl_ms = 1, sp.group_ttl_ms = s.gttl;
+    if (s.seen & BIT(O_NEWONLY)) sp.has_new_users_only = 1, sp.new_users_only = 1;
+    if (s.seen & BIT(O_SIM)) sp.has_simulate_min_paid = 1, sp.simulate_min_paid = (uint32_t)s.sim;
+    if (s.seen & BIT(O_MARGIN)) sp.has_match_margin_ms = 1, sp.match_margin_ms = s.margin;
     m.has_request_id = 1, m.request_id = bin(s.rid);
     m.spec = &sp;
     q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
@@ -462,6 +511,78 @@ static int cmd_holdings(int argc, char **argv) {
   return call(&q);
 }
 
+static int cmd_join(int argc, char **argv) {
+  sub s;
+  int rc;
+  if ((rc = parse_sub(argc, argv, &s, BIT(O_MODE) | BIT(O_GROUP) | BIT(O_OLD) | BIT(O_RID)))) return rc;
+  if ((rc = need_pos(&s, 2, "join CAMPAIGN USER [--mode open|join|auto] [--group ID]"))) return rc;
+  int mode = s.mode ? s.mode : PINTUAN__V1__JOIN_MODE__JOIN_AUTO;
+  if ((s.seen & BIT(O_GROUP)) && !(s.seen & BIT(O_MODE))) mode = PINTUAN__V1__JOIN_MODE__JOIN_GROUP;
+  if (mode == PINTUAN__V1__JOIN_MODE__JOIN_GROUP && !(s.seen & BIT(O_GROUP)))
+    return usage_error("--mode join needs %s", "--group GROUP_ID");
+  pt_response *r;
+  if (pt_join(cli, s.pos[0], s.pos[1], mode, s.group, !(s.seen & BIT(O_OLD)), s.rid, &r)) {
+    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    return EX_UNAVAILABLE;
+  }
+  rc = show(r);
+  pt_response_free(r);
+  return rc;
+}
+
+static int cmd_group(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "get")) return usage_error("expected: %s", "group get CAMPAIGN GROUP_ID");
+  sub s;
+  int rc;
+  if ((rc = parse_sub(argc - 1, argv + 1, &s, 0))) return rc;
+  if ((rc = need_pos(&s, 2, "group get CAMPAIGN GROUP_ID"))) return rc;
+  uint64_t gid;
+  if (parse_u64(s.pos[1], &gid)) return usage_error("bad group id: %s", s.pos[1]);
+  pt_response *r;
+  if (pt_get_group(cli, s.pos[0], gid, &r)) {
+    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    return EX_UNAVAILABLE;
+  }
+  rc = show(r);
+  pt_response_free(r);
+  return rc;
+}
+
+/* Prints events until --count of them arrived (or forever). */
+static int cmd_subscribe(int argc, char **argv) {
+  sub s;
+  int rc;
+  if ((rc = parse_sub(argc, argv, &s, BIT(O_COUNT)))) return rc;
+  const char *ids[5] = {0};
+  for (int i = 0; i < s.npos; i++) ids[i] = s.pos[i];
+  pt_response *r;
+  if (pt_subscribe(cli, ids, &r)) {
+    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    return EX_UNAVAILABLE;
+  }
+  if (r->status != PINTUAN__V1__STATUS__OK) {
+    rc = show(r);
+    pt_response_free(r);
+    return rc;
+  }
+  if (!g.json) printf("subscribed; waiting for events\n");
+  fflush(stdout);
+  pt_response_free(r);
+  pt_client_set_timeout(cli, -1);
+  for (int64_t n = 0; !s.count || n < s.count;) {
+    if (pt_client_recv(cli, &r)) {
+      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+      return EX_UNAVAILABLE;
+    }
+    if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_EVENT) {
+      show(r);
+      n++;
+    }
+    pt_response_free(r);
+  }
+  return 0;
+}
+
 static int cmd_ping(void) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__Ping m = PINTUAN__V1__PING__INIT;
@@ -500,8 +621,8 @@ int main(int argc, char **argv) {
   char **cargv = argv + optind;
   int cargc = argc - optind;
   const char *cmd = cargv[0];
-  static const char *known[] = {"ping", "campaign", "reserve", "confirm", "cancel",
-                                "reservation", "holdings", NULL};
+  static const char *known[] = {"ping", "campaign", "reserve", "confirm", "cancel", "reservation",
+                                "holdings", "join", "group", "subscribe", NULL};
   int ok = 0;
   for (int i = 0; known[i]; i++) ok |= !strcmp(cmd, known[i]);
   if (!ok) return usage_error("unknown command: %s", cmd);
@@ -534,6 +655,9 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "confirm")) rc = cmd_confirm_cancel(cargc, cargv, 1);
   else if (!strcmp(cmd, "cancel")) rc = cmd_confirm_cancel(cargc, cargv, 0);
   else if (!strcmp(cmd, "reservation")) rc = cmd_reservation(cargc, cargv);
+  else if (!strcmp(cmd, "join")) rc = cmd_join(cargc, cargv);
+  else if (!strcmp(cmd, "group")) rc = cmd_group(cargc, cargv);
+  else if (!strcmp(cmd, "subscribe")) rc = cmd_subscribe(cargc, cargv);
   else rc = cmd_holdings(cargc, cargv);
   pt_client_close(cli);
   return rc;

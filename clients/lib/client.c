@@ -328,3 +328,41 @@ int pt_get_holdings(pt_client *c, const char *campaign, const char *user, pt_res
   q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
   return pt_client_call(c, &q, out);
 }
+
+int pt_join(pt_client *c, const char *campaign, const char *user, int mode, uint64_t group_id,
+            int new_user, const char *request_id, pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Join m = PINTUAN__V1__JOIN__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
+  m.has_user_id = 1, m.user_id = bin(user);
+  m.has_mode = 1, m.mode = (Pintuan__V1__JoinMode)mode;
+  if (group_id) m.has_group_id = 1, m.group_id = group_id;
+  m.has_new_user = 1, m.new_user = new_user != 0;
+  m.has_request_id = 1, m.request_id = bin(request_id);
+  q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &m;
+  return pt_client_call(c, &q, out);
+}
+
+int pt_get_group(pt_client *c, const char *campaign, uint64_t group_id, pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__GetGroup m = PINTUAN__V1__GET_GROUP__INIT;
+  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
+  m.has_group_id = 1, m.group_id = group_id;
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q.get_group = &m;
+  return pt_client_call(c, &q, out);
+}
+
+int pt_subscribe(pt_client *c, const char *const *campaigns, pt_response **out) {
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Subscribe m = PINTUAN__V1__SUBSCRIBE__INIT;
+  ProtobufCBinaryData ids[64];
+  size_t n = 0;
+  while (campaigns && campaigns[n] && n < 64) {
+    ids[n] = bin(campaigns[n]);
+    n++;
+  }
+  m.n_campaign_ids = n;
+  m.campaign_ids = ids;
+  q.op_case = PINTUAN__V1__REQUEST__OP_SUBSCRIBE, q.subscribe = &m;
+  return pt_client_call(c, &q, out);
+}

@@ -54,6 +54,13 @@ int pt_cancel(pt_client *c, const char *campaign, uint64_t reservation_id,
               const char *request_id, pt_response **out);
 int pt_get_campaign(pt_client *c, const char *campaign, pt_response **out);
 int pt_get_holdings(pt_client *c, const char *campaign, const char *user, pt_response **out);
+/* Group buy: mode is a Pintuan__V1__JoinMode; group_id for JOIN_GROUP. */
+int pt_join(pt_client *c, const char *campaign, const char *user, int mode, uint64_t group_id,
+            int new_user, const char *request_id, pt_response **out);
+int pt_get_group(pt_client *c, const char *campaign, uint64_t group_id, pt_response **out);
+/* Subscribes this connection to events (campaigns NULL-ended, or NULL for
+ * all); then pt_client_recv() returns them as replies with id 0. */
+int pt_subscribe(pt_client *c, const char *const *campaigns, pt_response **out);
 
 /* Fills a Request for reserve without allocating: the strings must outlive
  * the send. For pipelining many requests. */

@@ -118,7 +118,12 @@ uint8_t *pt_conn_reply(pt_conn *c, size_t len) {
   p[2] = (uint8_t)(len >> 8);
   p[3] = (uint8_t)len;
   c->out.len += 4 + len;
-  if (!c->closing) dirty_add(c);
+  if (c->closing) return p + 4;
+  dirty_add(c);
+  if (pending(c) > s->cfg.out_hard) { /* a reader that stopped reading */
+    s->st.dropped_slow++;
+    conn_close(c); /* the buffer stays valid until the close callback */
+  }
   return p + 4;
 }
 
@@ -288,10 +293,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     }
   }
   if (c->closing) return;
-  if (pending(c) > s->cfg.out_hard) {
-    s->st.dropped_slow++;
-    conn_close(c);
-  } else if (pending(c) > s->cfg.out_high && !c->paused && !c->draining) {
+  if (pending(c) > s->cfg.out_high && !c->paused && !c->draining) {
     c->paused = true;
     s->st.paused++;
     uv_read_stop(st);

@@ -8,8 +8,8 @@
  *   written once per loop turn (a uv_prepare handle flushes every connection
  *   that has output, in one uv_write each).
  * - Backpressure: a connection whose unsent output passes out_high stops
- *   being read until it drains below half of that; past out_hard it is
- *   dropped. Partial frames are kept per connection only while incomplete,
+ *   being read until it drains below half of that; past out_hard (also by
+ *   pushed messages it does not read) it is dropped. Partial frames are kept per connection only while incomplete,
  *   so idle connections hold no buffers.
  * - A frame over max_frame is answered with INVALID_ARGUMENT (via the
  *   protocol-error callback) and the connection closed once that is sent.

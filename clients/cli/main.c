@@ -560,14 +560,9 @@ static int cmd_subscribe(int argc, char **argv) {
     fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
     return EX_UNAVAILABLE;
   }
-  if (r->status != PINTUAN__V1__STATUS__OK) {
-    rc = show(r);
-    pt_response_free(r);
-    return rc;
-  }
-  if (!g.json) printf("subscribed; waiting for events\n");
-  fflush(stdout);
+  rc = show(r); /* the acknowledgement first: then events follow */
   pt_response_free(r);
+  if (rc) return rc;
   pt_client_set_timeout(cli, -1);
   for (int64_t n = 0; !s.count || n < s.count;) {
     if (pt_client_recv(cli, &r)) {

@@ -62,6 +62,38 @@ C campaign end c1 >/dev/null; check "campaign end exits 0" test $? -eq 0
 out=$(J reserve c1 user46 --request-id o-6)
 check "reserve after end is ENDED" test "$(echo "$out" | field '["status"]')" = ENDED
 
+# group buys: join, group get, subscribe
+out=$(J campaign create g1 --kind group --stock 4 --group-size 2 --group-ttl 60s --hold 30s); rc=$?
+check "group campaign create exits 0" test $rc -eq 0
+check "group size shown" test "$(echo "$out" | field '["campaign"]["group_size"]')" = 2
+mkfifo "$tmp/events"
+J subscribe g1 --count 1 >"$tmp/events" &
+SUB=$!
+exec {EV}<"$tmp/events"
+read -r ack <&$EV # the subscription is in place once acknowledged
+check "subscribe is acknowledged" test "$(echo "$ack" | field '["status"]')" = OK
+out=$(J join g1 ann --mode open --request-id gj-1); rc=$?
+check "join --mode open exits 0" test $rc -eq 0
+check "join opened a group" test "$(echo "$out" | field '["reservation"]["opened"]')" = True
+gid=$(echo "$out" | field '["reservation"]["group_id"]')
+seat1=$(echo "$out" | field '["reservation"]["reservation_id"]')
+out=$(J join g1 ann --group "$gid" --request-id gj-2); rc=$?
+check "joining twice exits 1" test $rc -eq 1
+check "joining twice is ALREADY_MEMBER" test "$(echo "$out" | field '["status"]')" = ALREADY_MEMBER
+out=$(J join g1 ben --request-id gj-3)
+check "auto join lands in the open group" test "$(echo "$out" | field '["reservation"]["group_id"]')" = "$gid"
+seat2=$(echo "$out" | field '["reservation"]["reservation_id"]')
+out=$(J group get g1 "$gid")
+check "group get lists 2 members" test "$(echo "$out" | field '["group"]["members"].__len__()')" = 2
+check "the opener leads" test "$(echo "$out" | field '["group"]["members"][0]["user_id"]')" = ann
+C confirm g1 "$seat1" >/dev/null && C confirm g1 "$seat2" >/dev/null
+check "paying both seats exits 0" test $? -eq 0
+read -r ev <&$EV
+wait "$SUB"
+check "subscribe printed the completion" test "$(echo "$ev" | field '["event"]["type"]')" = GROUP_COMPLETED
+check "the event names the group" test "$(echo "$ev" | field '["event"]["group_id"]')" = "$gid"
+C group get g1 999 >/dev/null; check "unknown group exits 1" test $? -eq 1
+
 C reserve c1 >/dev/null 2>&1; check "missing arguments exit 64" test $? -eq 64
 C frobnicate >/dev/null 2>&1; check "unknown command exits 64" test $? -eq 64
 "$CLI" --help | grep -q "usage:"; check "--help prints usage to stdout" test $? -eq 0

@@ -41,6 +41,9 @@ ProtobufCBinaryData pt_bin(const char *s);
 /* Creates a started flash-sale campaign; returns the reply status. */
 int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist);
+/* Creates a started group-buy campaign; returns the reply status. */
+int create_group(pt_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
+                 int64_t hold_ms, uint32_t limit);
 /* The campaign's counters via GetCampaign; aborts if it cannot be read. */
 Pintuan__V1__Campaign *get_campaign(pt_client *c, const char *id, pt_response **keep);
 #endif

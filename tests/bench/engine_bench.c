@@ -7,7 +7,10 @@
  *   memory           bytes per live hold with 1M holds (1M users, 1M
  *                    request ids), from malloc's own accounting
  *
- * Usage: engine_bench [RUNS] [OPS]   (default 5 runs of 2M operations) */
+ *   auto joins       AUTO group-buy joins against 1k/10k/100k open groups
+ *
+ * Usage: engine_bench [RUNS] [OPS] [flash|group|memory]
+ *        (default 5 runs of 2M operations, every part) */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +125,38 @@ static double run_reserve_expire(const scenario *sc, size_t n, ids *users, ids *
   return (double)(n + st.expiries - st0.expiries) / dt;
 }
 
+/* AUTO joins/s with `groups` open groups of random fill (group size 10):
+ * each join picks the fullest group the user is not in, O(log groups). */
+static double run_auto_joins(size_t groups, size_t joins, ids *users, ids *rids) {
+  pt_engine *e = mk_engine(60000);
+  pt_campaign_spec s = {.id = CID, .kind = PT_GROUP_BUY, .stock = INT64_C(1) << 40,
+                        .hold_ms = 600000, .group_size = 10, .group_ttl_ms = 3600000};
+  pt_result r;
+  pt_campaign_create(e, T0, (pt_bytes){(const uint8_t *)"mk", 2}, &s, &r);
+  if (r.status != PT_OK) abort();
+  uint64_t x = 88172645463325252ULL;
+  size_t k = 0, u = 0;
+  for (size_t g = 0; g < groups; g++) { /* untimed: the open groups */
+    pt_join(e, T0, rids->v[k++], CID, users->v[u++ % users->n], PT_JOIN_OPEN, 0, true, &r);
+    uint64_t gid = r.group_id;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    for (size_t m = x % 8; m > 0; m--)
+      pt_join(e, T0, rids->v[k++], CID, users->v[u++ % users->n], PT_JOIN_GROUP, gid, true, &r);
+  }
+  pt_engine_stats st0, st1;
+  pt_engine_stats_get(e, &st0);
+  double t = secs();
+  for (size_t j = 0; j < joins; j++) {
+    pt_join(e, T0, rids->v[k++ % rids->n], CID, users->v[u++ % users->n], PT_JOIN_AUTO, 0, true, &r);
+    if (r.status != PT_OK) abort();
+  }
+  double dt = secs() - t;
+  pt_engine_stats_get(e, &st1);
+  if (st1.open_groups < groups / 2) abort(); /* still measuring against many groups */
+  pt_engine_free(e);
+  return (double)joins / dt;
+}
+
 static size_t heap_in_use(void) {
   struct mallinfo2 m = mallinfo2();
   return m.uordblks + m.hblkhd;
@@ -146,6 +181,8 @@ int main(int argc, char **argv) {
   size_t ops = argc > 2 ? (size_t)atol(argv[2]) : 2000000;
   if (runs < 1) runs = 1;
   size_t cycles = ops / 2;
+  const char *only = argc > 3 ? argv[3] : "";
+#define PART(name) (!*only || !strcmp(only, name))
   /* Request ids are reused only after far more than a window has passed. */
   ids users = make_ids("user-", 1000000);
   ids rids = make_ids("order-", 8000000);
@@ -155,7 +192,7 @@ int main(int argc, char **argv) {
   };
   if (runs > 64) runs = 64;
   printf("engine micro-benchmark: %d runs of %zu ops each, one core, steady state\n", runs, ops);
-  for (size_t s = 0; s < sizeof scs / sizeof scs[0]; s++) {
+  for (size_t s = 0; PART("flash") && s < sizeof scs / sizeof scs[0]; s++) {
     double rc[64], re[64];
     for (int i = 0; i < runs; i++) {
       rc[i] = run_reserve_confirm(&scs[s], cycles, &users, &rids);
@@ -169,8 +206,19 @@ int main(int argc, char **argv) {
     printf("  reserve+expire   %6.2f M ops/s median  (min %.2f, max %.2f)\n", re[runs / 2] / 1e6,
            re[0] / 1e6, re[runs - 1] / 1e6);
   }
-  printf("memory           %6.1f bytes per live hold (1M holds, each with its user and request id)\n",
-         bytes_per_hold(1000000, &users, &rids));
+  static const size_t ngroups[] = {1000, 10000, 100000};
+  printf("group buy: AUTO joins, group size 10, groups of random fill (joins per run: %zu)\n",
+         cycles / 5);
+  for (size_t gi = 0; PART("group") && gi < 3; gi++) {
+    double aj[64];
+    for (int i = 0; i < runs; i++) aj[i] = run_auto_joins(ngroups[gi], cycles / 5, &users, &rids);
+    qsort(aj, (size_t)runs, sizeof(double), cmp_d);
+    printf("  %6zu open groups  %6.2f M joins/s median  (min %.2f, max %.2f)\n", ngroups[gi],
+           aj[runs / 2] / 1e6, aj[0] / 1e6, aj[runs - 1] / 1e6);
+  }
+  if (PART("memory"))
+    printf("memory           %6.1f bytes per live hold (1M holds, each with its user and request id)\n",
+           bytes_per_hold(1000000, &users, &rids));
   free_ids(&users);
   free_ids(&rids);
   return 0;

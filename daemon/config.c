@@ -19,6 +19,7 @@ static void defaults(pt_config *c) {
   c->idem_window_ms = 15 * 60 * 1000;
   c->log_level = PT_LOG_INFO;
   c->ready_fd = -1;
+  c->capture_max_bytes = 1ull << 30;
 }
 
 int pt_config_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
@@ -69,6 +70,12 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "security.admin_token")) {
     if (strlen(v) >= sizeof c->admin_token) return -1;
     snprintf(c->admin_token, sizeof c->admin_token, "%s", v);
+  } else if (!strcmp(key, "capture.file")) {
+    if (strlen(v) >= sizeof c->capture_path) return -1;
+    snprintf(c->capture_path, sizeof c->capture_path, "%s", v);
+  } else if (!strcmp(key, "capture.max_bytes")) {
+    if (parse_size(v, 1 << 16, 1LL << 40, &n)) return -1;
+    c->capture_max_bytes = (uint64_t)n;
   } else if (!strcmp(key, "log.level")) {
     return pt_log_parse_level(v, &c->log_level);
   } else {
@@ -101,6 +108,8 @@ static void usage(FILE *f) {
     "      --max-clients N         connections served at once (default 20000)\n"
     "      --log-level LEVEL       debug, info, warn, error (default info)\n"
     "      --ready-fd FD           write the bound port to FD once listening, then close it\n"
+    "      --capture FILE          record requests and replies for pintuan-bench --replay\n"
+    "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
     "  -t, --test-config           check the configuration and exit\n"
     "  -h, --help                  this text\n"
     "  -V, --version               print the version\n", PT_DEFAULT_PORT);
@@ -111,6 +120,7 @@ static const struct option opts[] = {
     {"admin-token", required_argument, 0, 1}, {"idempotency-window", required_argument, 0, 2},
     {"max-frame", required_argument, 0, 3}, {"max-clients", required_argument, 0, 4},
     {"log-level", required_argument, 0, 5}, {"ready-fd", required_argument, 0, 6},
+    {"capture", required_argument, 0, 7}, {"capture-max-bytes", required_argument, 0, 8},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -159,11 +169,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
   opterr = 0;
   static const char *keys[] = {[1] = "security.admin_token", [2] = "engine.idempotency_window_ms",
                                [3] = "server.max_frame", [4] = "server.max_clients",
-                               [5] = "log.level"};
+                               [5] = "log.level", [7] = "capture.file",
+                               [8] = "capture.max_bytes"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if (o >= 1 && o <= 5) key = keys[o];
+    else if ((o >= 1 && o <= 5) || o == 7 || o == 8) key = keys[o];
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

@@ -23,6 +23,8 @@ typedef struct pt_config {
   char admin_token[256];   /* reloadable; empty: admin operations open */
   pt_log_level log_level;  /* reloadable */
   int ready_fd;            /* write the bound port here once listening */
+  char capture_path[512];  /* record traffic for replay; empty: off */
+  uint64_t capture_max_bytes;
   int test_only;           /* -t: check the configuration and exit */
 } pt_config;
 

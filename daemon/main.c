@@ -1,6 +1,7 @@
 /* pintuand: wiring. Config, the engine, the TCP server and the one loop
  * timer that drives the engine's own deadline structure; signals for
  * shutdown (SIGINT/SIGTERM) and reload (SIGHUP). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,15 @@ int main(int argc, char **argv) {
   d.engine = pt_engine_new(&ecfg);
   d.svc.engine = d.engine;
   d.svc.admin_token = d.cfg.admin_token;
+  if (d.cfg.capture_path[0]) {
+    d.svc.capture = pt_capture_open(d.cfg.capture_path, d.cfg.capture_max_bytes);
+    if (!d.svc.capture) {
+      pt_error("cannot open capture file %s: %s", d.cfg.capture_path, strerror(errno));
+      pt_engine_free(d.engine);
+      return EX_CANTCREAT;
+    }
+    pt_info("capturing traffic to %s", d.cfg.capture_path);
+  }
   d.armed = PT_NEVER;
 
   uv_loop_init(&d.loop);

@@ -72,10 +72,18 @@ static ProtobufCBinaryData PB(pt_bytes b) {
   return (ProtobufCBinaryData){b.len, (uint8_t *)b.p};
 }
 
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r) {
   s->st.by_status[r->status < 32 ? r->status : 0]++;
   size_t n = pintuan__v1__response__get_packed_size(r);
-  pintuan__v1__response__pack(r, pt_conn_reply(c, n));
+  uint8_t *p = pt_conn_reply(c, n);
+  pintuan__v1__response__pack(r, p);
+  if (s->capture) pt_capture_write(s->capture, PT_CAP_REPLY, pt_conn_id(c), now_us(), p, n);
 }
 
 static void set_status(Pintuan__V1__Response *r, pt_status st, const char *detail) {
@@ -481,6 +489,7 @@ static bool op_subscribe(ctx *x, const Pintuan__V1__Subscribe *m) {
 }
 
 void pt_service_on_close(pt_service *s, pt_conn *c) {
+  if (s->capture) pt_capture_write(s->capture, PT_CAP_CLOSE, pt_conn_id(c), now_us(), NULL, 0);
   if (!(*pt_conn_flags(c) & CONN_SUB)) return;
   pt_sub **p = sub_find(s, c);
   if (*p) {
@@ -491,6 +500,8 @@ void pt_service_on_close(pt_service *s, pt_conn *c) {
 }
 
 void pt_service_free(pt_service *s) {
+  pt_capture_close(s->capture);
+  s->capture = NULL;
   while (s->subs) {
     pt_sub *n = s->subs->next;
     free(s->subs);
@@ -574,6 +585,7 @@ static void dispatch(ctx *x, const Pintuan__V1__Request *q) {
 void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
   pt_service *s = vs;
   s->st.requests++;
+  if (s->capture) pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), now_us(), msg, len);
   Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
   r.has_id = 1;
   Pintuan__V1__Request *q = pintuan__v1__request__unpack(&arena, len, msg);

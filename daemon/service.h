@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "capture.h"
 #include "engine.h"
 #include "net/server.h"
 
@@ -28,6 +29,7 @@ typedef struct pt_service {
   uint64_t events_pushed;
   const char *admin_token; /* NULL or "": admin operations open to all */
   int64_t last_now;        /* the clock fed to the engine never goes back */
+  pt_capture *capture;     /* --capture: requests and replies to a file */
   pt_service_stats st;
 } pt_service;
 

@@ -7,15 +7,18 @@
 
 #define MIN_CAP 16
 
+#define MOVE_BUDGET 64 /* old slots visited per put/delete while growing */
+
 void pt_map_init(pt_map *m, size_t key_off) {
   memset(m, 0, sizeof(*m));
   m->key_off = (uint32_t)key_off;
 }
 
 void pt_map_destroy(pt_map *m) {
-  free(m->slots);
-  m->slots = NULL;
-  m->mask = 0;
+  free(m->cur.slots);
+  free(m->old.slots);
+  memset(&m->cur, 0, sizeof m->cur);
+  memset(&m->old, 0, sizeof m->old);
   m->count = 0;
 }
 
@@ -28,75 +31,117 @@ static bool key_eq(const pt_map *m, const void *rec, pt_bytes key) {
  * than the entries it passed, so a lookup stops as soon as it meets an
  * entry closer to home than itself. Misses (every new request id) cost
  * about as much as hits, even at high load. */
-static inline uint32_t dist(const pt_map *m, uint32_t i, uint64_t h) {
-  return (i - (uint32_t)h) & m->mask;
-}
+static inline uint32_t dist(uint32_t mask, uint32_t i, uint64_t h) { return (i - (uint32_t)h) & mask; }
 
-void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key) {
-  if (!m->slots) return NULL;
-  h = pt_map_fix(h);
-  for (uint32_t d = 0, i = (uint32_t)h & m->mask;; d++, i = (i + 1) & m->mask) {
-    const pt_map_slot *s = &m->slots[i];
-    if (s->hash == 0 || dist(m, i, s->hash) < d) return NULL;
+static void *tab_get(const pt_map *m, const pt_map_tab *t, uint64_t h, pt_bytes key) {
+  if (!t->slots) return NULL;
+  for (uint32_t d = 0, i = (uint32_t)h & t->mask;; d++, i = (i + 1) & t->mask) {
+    const pt_map_slot *s = &t->slots[i];
+    if (s->hash == 0 || dist(t->mask, i, s->hash) < d) return NULL;
     if (s->hash == h && key_eq(m, s->rec, key)) return s->rec;
   }
 }
 
-static void insert_slot(pt_map_slot *slots, uint32_t mask, uint64_t h, void *rec) {
+static void tab_insert(pt_map_tab *t, uint64_t h, void *rec) {
   pt_map_slot cur = {h, rec};
-  for (uint32_t d = 0, i = (uint32_t)h & mask;; d++, i = (i + 1) & mask) {
-    if (slots[i].hash == 0) {
-      slots[i] = cur;
+  for (uint32_t d = 0, i = (uint32_t)h & t->mask;; d++, i = (i + 1) & t->mask) {
+    if (t->slots[i].hash == 0) {
+      t->slots[i] = cur;
+      t->count++;
       return;
     }
-    uint32_t their = (i - (uint32_t)slots[i].hash) & mask;
+    uint32_t their = dist(t->mask, i, t->slots[i].hash);
     if (their < d) { /* take from the rich: swap and carry theirs on */
-      pt_map_slot t = slots[i];
-      slots[i] = cur;
-      cur = t;
+      pt_map_slot x = t->slots[i];
+      t->slots[i] = cur;
+      cur = x;
       d = their;
     }
   }
 }
 
-static void grow(pt_map *m) {
-  uint32_t cap = m->slots ? (m->mask + 1) * 2 : MIN_CAP;
-  pt_map_slot *ns = pt_xcalloc(cap, sizeof(*ns));
-  if (m->slots) {
-    for (uint32_t i = 0; i <= m->mask; i++)
-      if (m->slots[i].hash) insert_slot(ns, cap - 1, m->slots[i].hash, m->slots[i].rec);
-    free(m->slots);
+static bool tab_del(const pt_map *m, pt_map_tab *t, uint64_t h, pt_bytes key) {
+  if (!t->slots) return false;
+  uint32_t i = (uint32_t)h & t->mask;
+  for (uint32_t d = 0;; d++, i = (i + 1) & t->mask) {
+    pt_map_slot *s = &t->slots[i];
+    if (s->hash == 0 || dist(t->mask, i, s->hash) < d) return false;
+    if (s->hash == h && key_eq(m, s->rec, key)) break;
   }
-  m->slots = ns;
-  m->mask = cap - 1;
+  /* Backward shift: pull the following displaced entries one step home. */
+  for (uint32_t j = (i + 1) & t->mask; t->slots[j].hash && dist(t->mask, j, t->slots[j].hash) > 0;
+       i = j, j = (j + 1) & t->mask)
+    t->slots[i] = t->slots[j];
+  t->slots[i].hash = 0;
+  t->slots[i].rec = NULL;
+  t->count--;
+  return true;
+}
+
+/* Moves whole clusters from old to cur: a cluster is self-contained (no
+ * probe crosses an empty slot), so the rest of old stays searchable. */
+static void move_some(pt_map *m, uint32_t budget) {
+  pt_map_tab *o = &m->old;
+  while (o->count && budget) {
+    uint32_t i = m->move_pos;
+    if (o->slots[i].hash == 0) {
+      m->move_pos = (i + 1) & o->mask;
+      budget--;
+      continue;
+    }
+    while (o->slots[i].hash) {
+      tab_insert(&m->cur, o->slots[i].hash, o->slots[i].rec);
+      o->slots[i].hash = 0;
+      o->slots[i].rec = NULL;
+      o->count--;
+      i = (i + 1) & o->mask;
+      if (budget) budget--;
+    }
+    m->move_pos = i;
+  }
+  if (o->count == 0 && o->slots) {
+    free(o->slots);
+    memset(o, 0, sizeof(*o));
+  }
+}
+
+static void grow(pt_map *m) {
+  if (m->old.slots) move_some(m, UINT32_MAX); /* growth outran the moving */
+  uint32_t cap = m->cur.slots ? (m->cur.mask + 1) * 2 : MIN_CAP;
+  m->old = m->cur;
+  m->cur.slots = pt_xcalloc(cap, sizeof(pt_map_slot));
+  m->cur.mask = cap - 1;
+  m->cur.count = 0;
+  m->move_pos = 0;
+  if (m->old.slots) /* start at an empty slot: then always at a cluster start */
+    while (m->old.slots[m->move_pos].hash) m->move_pos = (m->move_pos + 1) & m->old.mask;
+  else
+    memset(&m->old, 0, sizeof m->old);
+}
+
+void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key) {
+  h = pt_map_fix(h);
+  void *r = tab_get(m, &m->cur, h, key);
+  return r || !m->old.count ? r : tab_get(m, &m->old, h, key);
 }
 
 void pt_map_put(pt_map *m, uint64_t h, void *rec) {
   /* Keep the load under 7/8: Robin Hood keeps probes short up to there. */
-  if (!m->slots || (m->count + 1) * 8 > (m->mask + 1) * 7) grow(m);
-  insert_slot(m->slots, m->mask, pt_map_fix(h), rec);
+  if (!m->cur.slots || (m->cur.count + 1) * 8 > (m->cur.mask + 1) * 7) grow(m);
+  tab_insert(&m->cur, pt_map_fix(h), rec);
   m->count++;
+  if (m->old.count) move_some(m, MOVE_BUDGET);
 }
 
 bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key) {
-  if (!m->slots) return false;
   h = pt_map_fix(h);
-  uint32_t i = (uint32_t)h & m->mask;
-  for (uint32_t d = 0;; d++, i = (i + 1) & m->mask) {
-    pt_map_slot *s = &m->slots[i];
-    if (s->hash == 0 || dist(m, i, s->hash) < d) return false;
-    if (s->hash == h && key_eq(m, s->rec, key)) break;
-  }
-  /* Backward shift: pull the following displaced entries one step home. */
-  for (uint32_t j = (i + 1) & m->mask; m->slots[j].hash && dist(m, j, m->slots[j].hash) > 0;
-       i = j, j = (j + 1) & m->mask)
-    m->slots[i] = m->slots[j];
-  m->slots[i].hash = 0;
-  m->slots[i].rec = NULL;
-  m->count--;
-  return true;
+  bool found = tab_del(m, &m->cur, h, key) || (m->old.count && tab_del(m, &m->old, h, key));
+  if (found) m->count--;
+  if (m->old.count) move_some(m, MOVE_BUDGET);
+  return found;
 }
 
 size_t pt_map_bytes(const pt_map *m) {
-  return m->slots ? (size_t)(m->mask + 1) * sizeof(pt_map_slot) : 0;
+  return ((m->cur.slots ? (size_t)m->cur.mask + 1 : 0) + (m->old.slots ? (size_t)m->old.mask + 1 : 0)) *
+         sizeof(pt_map_slot);
 }

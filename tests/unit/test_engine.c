@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "map.h"
 
 #define B(s) ((pt_bytes){(const uint8_t *)(s), sizeof(s) - 1})
 #define T0 1700000000000LL
@@ -423,6 +424,52 @@ static void test_mutations_and_many_holds(void **state) {
   assert_true(f->nmut_del >= 150000 * 2);
 }
 
+/* The table against a plain array: random puts and deletes across many
+ * incremental growths, every key checked present or absent. */
+typedef struct krec {
+  uint8_t klen;
+  uint8_t key[8];
+} krec;
+
+static void test_map_incremental_growth(void **state) {
+  (void)state;
+  enum { N = 200000 };
+  static krec recs[N];
+  static bool in[N];
+  pt_map m;
+  pt_map_init(&m, offsetof(krec, klen));
+  uint64_t x = 99;
+  size_t live = 0;
+  for (int step = 0; step < 600000; step++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint32_t k = (uint32_t)(x % N);
+    recs[k].klen = 4;
+    memcpy(recs[k].key, &k, 4);
+    pt_bytes key = {recs[k].key, 4};
+    uint64_t h = (uint64_t)k * 0x9e3779b97f4a7c15ULL; /* clusters on purpose */
+    if (x % 4) { /* deletes all along: also while a growth is moving entries */
+      if (!in[k]) pt_map_put(&m, h, &recs[k]), in[k] = true, live++;
+    } else if (in[k]) {
+      assert_true(pt_map_del(&m, h, key));
+      in[k] = false, live--;
+    } else {
+      assert_false(pt_map_del(&m, h, key));
+    }
+    assert_int_equal(m.count, live);
+    if (step % 1000 == 0)
+      for (uint32_t j = 0; j < N; j += 97) {
+        pt_bytes kj = {(const uint8_t *)&j, 4};
+        void *got = pt_map_get(&m, (uint64_t)j * 0x9e3779b97f4a7c15ULL, kj);
+        assert_true(in[j] ? got == &recs[j] : got == NULL);
+      }
+  }
+  for (uint32_t j = 0; j < N; j++) {
+    pt_bytes kj = {(const uint8_t *)&j, 4};
+    assert_true((pt_map_get(&m, (uint64_t)j * 0x9e3779b97f4a7c15ULL, kj) != NULL) == in[j]);
+  }
+  pt_map_destroy(&m);
+}
+
 static void test_status_names(void **state) {
   (void)state;
   assert_string_equal(pt_status_name(PT_SOLD_OUT), "SOLD_OUT");
@@ -442,6 +489,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_update_and_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clock_never_goes_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mutations_and_many_holds, setup, teardown),
+      cmocka_unit_test(test_map_incremental_growth),
       cmocka_unit_test(test_status_names),
   };
   return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 #include <uv.h>
@@ -125,6 +126,16 @@ int main(int argc, char **argv) {
   }
   pt_log_set_level(d.cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
+  /* every client is a descriptor: take the soft limit up to the hard one */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < (rlim_t)d.cfg.max_clients + 64)
+    pt_warn("open-file limit %llu is below max_clients %u: raise it (LimitNOFILE=, ulimit -n)",
+            (unsigned long long)rl.rlim_cur, d.cfg.max_clients);
 
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;

@@ -1001,12 +1001,14 @@ int main(int argc, char **argv) {
   pt_hist_reset(&lat_raw);
   pt_hist_reset(&sec_hist);
 
-  pt_client *admin = admin_client();
-  if (!admin) return EX_UNAVAILABLE;
   if (o.scenario == SC_REPLAY) {
     if (load_replay(o.replay)) return EX_DATAERR;
     o.conns = replay_conns ? replay_conns : 1;
-  } else if (create_campaigns(admin)) {
+  }
+  pt_client *admin = admin_client();
+  if (!admin) return EX_UNAVAILABLE;
+  if (o.scenario != SC_REPLAY && create_campaigns(admin)) {
+    pt_client_close(admin);
     return 1;
   }
 
@@ -1019,6 +1021,7 @@ int main(int argc, char **argv) {
   if (colon) port = atoi(colon + 1);
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) && uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa)) {
     fprintf(stderr, "pintuan-bench: give a numeric address, not %s\n", o.addr);
+    pt_client_close(admin);
     return EX_USAGE;
   }
   conns = calloc((size_t)o.conns, sizeof(*conns));
@@ -1034,17 +1037,20 @@ int main(int argc, char **argv) {
     k->creq.data = k;
     if (uv_tcp_connect(&k->creq, &k->tcp, (struct sockaddr *)&sa, on_connect) < 0) {
       fprintf(stderr, "pintuan-bench: cannot start connection %d\n", i);
+      pt_client_close(admin);
       return EX_UNAVAILABLE;
     }
   }
   uv_run(loop, UV_RUN_DEFAULT);
   if (conn_failed) {
     fprintf(stderr, "pintuan-bench: %d of %d connections failed\n", conn_failed, o.conns);
+    pt_client_close(admin);
     return EX_UNAVAILABLE;
   }
   pt_verdict v;
   if (run_verdict(admin, &v)) {
     fprintf(stderr, "pintuan-bench: verdict queries failed: %s\n", pt_client_error(admin));
+    pt_client_close(admin);
     return EX_UNAVAILABLE;
   }
   print_report(&v);

@@ -214,41 +214,33 @@ static void flush_all(uv_prepare_t *h) {
   }
 }
 
+/* Room for one frame of n bytes at the end of c's output (prefix written). */
+static uint8_t *frame_append(conn *c, size_t n) {
+  if (c->out_len + n + 4 > c->out_cap) {
+    c->out_cap = (c->out_len + n + 4) * 2 + 4096;
+    c->out = realloc(c->out, c->out_cap);
+  }
+  uint8_t *p = c->out + c->out_len;
+  p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
+  c->out_len += n + 4;
+  if (!c->dirty) {
+    c->dirty = true;
+    c->next_dirty = dirty;
+    dirty = c;
+  }
+  sent_total++;
+  return p + 4;
+}
+
 static void queue_frame(conn *c, Pintuan__V1__Request *q) {
   q->has_id = 1;
   q->id = ++c->next_id;
   size_t n = pintuan__v1__request__get_packed_size(q);
-  if (c->out_len + n + 4 > c->out_cap) {
-    c->out_cap = (c->out_len + n + 4) * 2 + 4096;
-    c->out = realloc(c->out, c->out_cap);
-  }
-  uint8_t *p = c->out + c->out_len;
-  p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
-  pintuan__v1__request__pack(q, p + 4);
-  c->out_len += n + 4;
-  if (!c->dirty) {
-    c->dirty = true;
-    c->next_dirty = dirty;
-    dirty = c;
-  }
-  sent_total++;
+  pintuan__v1__request__pack(q, frame_append(c, n));
 }
 
 static void queue_raw(conn *c, const uint8_t *msg, size_t n) {
-  if (c->out_len + n + 4 > c->out_cap) {
-    c->out_cap = (c->out_len + n + 4) * 2 + 4096;
-    c->out = realloc(c->out, c->out_cap);
-  }
-  uint8_t *p = c->out + c->out_len;
-  p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
-  memcpy(p + 4, msg, n);
-  c->out_len += n + 4;
-  if (!c->dirty) {
-    c->dirty = true;
-    c->next_dirty = dirty;
-    dirty = c;
-  }
-  sent_total++;
+  memcpy(frame_append(c, n), msg, n);
 }
 
 /* ---- synthetic requests ---- */

@@ -158,27 +158,32 @@ pt_response *raw_recv(int fd, int timeout_ms, int *eof) {
   return r;
 }
 
-int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
-                 int waitlist) {
+/* CreateCampaign with a request id derived from the campaign id. */
+static int create_campaign(pt_client *c, Pintuan__V1__CampaignSpec *s) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
-  Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
   char rid[96];
-  snprintf(rid, sizeof rid, "create-%s", id);
-  s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
-  s.has_kind = 1, s.kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
-  s.has_stock = 1, s.stock = stock;
-  s.has_per_user_limit = 1, s.per_user_limit = limit;
-  s.has_hold_ms = 1, s.hold_ms = hold_ms;
-  s.has_waitlist = 1, s.waitlist = waitlist;
+  snprintf(rid, sizeof rid, "create-%.*s", (int)s->campaign_id.len, (const char *)s->campaign_id.data);
   m.has_request_id = 1, m.request_id = pt_bin(rid);
-  m.spec = &s;
+  m.spec = s;
   q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
   pt_response *r;
   if (pt_client_call(c, &q, &r)) return -1;
   int st = r->status;
   pt_response_free(r);
   return st;
+}
+
+int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
+                 int waitlist) {
+  Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
+  s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
+  s.has_kind = 1, s.kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
+  s.has_stock = 1, s.stock = stock;
+  s.has_per_user_limit = 1, s.per_user_limit = limit;
+  s.has_hold_ms = 1, s.hold_ms = hold_ms;
+  s.has_waitlist = 1, s.waitlist = waitlist;
+  return create_campaign(c, &s);
 }
 
 Pintuan__V1__Campaign *get_campaign(pt_client *c, const char *id, pt_response **keep) {
@@ -191,11 +196,7 @@ Pintuan__V1__Campaign *get_campaign(pt_client *c, const char *id, pt_response **
 
 int create_group(pt_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
                  int64_t hold_ms, uint32_t limit) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
   Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-  char rid[96];
-  snprintf(rid, sizeof rid, "create-%s", id);
   s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
   s.has_kind = 1, s.kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY;
   s.has_stock = 1, s.stock = stock;
@@ -203,12 +204,5 @@ int create_group(pt_client *c, const char *id, int64_t stock, uint32_t size, int
   s.has_hold_ms = 1, s.hold_ms = hold_ms;
   s.has_group_size = 1, s.group_size = size;
   s.has_group_ttl_ms = 1, s.group_ttl_ms = ttl_ms;
-  m.has_request_id = 1, m.request_id = pt_bin(rid);
-  m.spec = &s;
-  q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
-  pt_response *r;
-  if (pt_client_call(c, &q, &r)) return -1;
-  int st = r->status;
-  pt_response_free(r);
-  return st;
+  return create_campaign(c, &s);
 }

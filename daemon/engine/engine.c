@@ -118,15 +118,17 @@ void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
   e->cfg.sink.mutation(e->cfg.sink.ctx, &m);
 }
 
+void emit(pt_engine *e, pt_event *ev) {
+  e->st.events++;
+  ev->seq = ++e->event_seq;
+  if (e->cfg.sink.event) e->cfg.sink.event(e->cfg.sink.ctx, ev);
+}
+
 void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
                 const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires) {
-  e->st.events++;
-  e->event_seq++;
-  if (!e->cfg.sink.event) return;
-  pt_event ev = {.seq = e->event_seq, .type = t, .at_ms = now,
-                 .campaign_id = camp_id(c), .user_id = user_id(u),
+  pt_event ev = {.type = t, .at_ms = now, .campaign_id = camp_id(c), .user_id = user_id(u),
                  .reservation_id = rid, .quantity = qty, .expires_ms = expires};
-  e->cfg.sink.event(e->cfg.sink.ctx, &ev);
+  emit(e, &ev);
 }
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out) {

@@ -190,6 +190,8 @@ static inline bool camp_ended(const pt_campaign *c, int64_t now) {
 }
 void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
               pt_bytes key, uint64_t rid);
+/* Numbers an event (seq grows by one) and hands it to the sink. */
+void emit(pt_engine *e, pt_event *ev);
 void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
                 const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires);
 
@@ -213,7 +215,7 @@ void group_free_all(pt_engine *e);
 
 void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now);
 void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now);
-void flash_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
+void hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
 void retire_due(pt_engine *e, pt_campaign *c, int64_t now);
 
 static inline void result_set(pt_result *r, pt_status s, const char *detail) {

@@ -22,14 +22,6 @@ pt_user *user_get(pt_campaign *c, pt_bytes uid, uint64_t h) {
   return u;
 }
 
-/* A finished hold stays queryable (and its id unreusable) for the request-id
- * window, then its slot is recycled. */
-void flash_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
-  pt_hold *h = hold_at(e, slot);
-  h->at_ms = now + e->cfg.idem_window_ms;
-  q_push_sorted(e, &c->retireq, slot);
-}
-
 static void hold_out(pt_engine *e, uint32_t slot, pt_result *r) {
   pt_hold *h = hold_at(e, slot);
   r->reservation_id = hold_rid(slot, h);
@@ -70,7 +62,7 @@ static void release_held(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slo
   h->user->held -= h->qty;
   hold_set_state(h, to);
   e->st.live_holds--;
-  flash_retire(e, c, now, slot);
+  hold_retire(e, c, now, slot);
   emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
   emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
 }
@@ -91,7 +83,7 @@ static void drop_waiting(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slo
   h->user->waiting -= h->qty;
   hold_set_state(h, to);
   e->st.waiting--;
-  flash_retire(e, c, now, slot);
+  hold_retire(e, c, now, slot);
   emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
   emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
 }
@@ -248,7 +240,7 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
     h->user->sold += h->qty;
     hold_set_state(h, PT_SOLD);
     e->st.live_holds--;
-    flash_retire(e, c, now, slot);
+    hold_retire(e, c, now, slot);
     emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), resid);
     emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
     emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);

@@ -208,7 +208,7 @@ static void seat_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot
                         pt_hold_state to) {
   pt_hold *h = hold_at(e, slot);
   hold_set_state(h, to);
-  flash_retire(e, c, now, slot);
+  hold_retire(e, c, now, slot);
   emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
   emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
 }
@@ -245,15 +245,11 @@ static void emit_group_event(pt_engine *e, pt_event_type t, int64_t now, pt_camp
                              pt_group *g, const uint32_t *seats, uint32_t n) {
   pt_bytes members[PT_GROUP_MAX];
   for (uint32_t i = 0; i < n; i++) members[i] = user_id(hold_at(e, seats[i])->user);
-  e->st.events++;
-  e->event_seq++;
-  if (!e->cfg.sink.event) return;
-  const pt_user *leader = n ? hold_at(e, seats[0])->user : NULL;
-  pt_event ev = {.seq = e->event_seq, .type = t, .at_ms = now, .campaign_id = camp_id(c),
-                 .user_id = leader ? user_id(leader) : (pt_bytes){0},
+  pt_event ev = {.type = t, .at_ms = now, .campaign_id = camp_id(c),
+                 .user_id = n ? members[0] : (pt_bytes){0}, /* the leader */
                  .quantity = n, .group_id = group_id(g), .simulated = g->simulated,
                  .n_members = n, .members = members};
-  e->cfg.sink.event(e->cfg.sink.ctx, &ev);
+  emit(e, &ev);
 }
 
 /* 成团: paid seats become sold; unpaid ones (simulated completion only)
@@ -315,15 +311,10 @@ static void seat_expire(pt_engine *e, pt_campaign *c, uint32_t slot, int64_t now
   int64_t deadline = h->at_ms;
   seat_leave(e, c, g, slot, now, PT_EXPIRED_HOLD);
   e->st.expiries++;
-  e->st.events++;
-  e->event_seq++;
-  if (e->cfg.sink.event) {
-    pt_event x = {.seq = e->event_seq, .type = PT_EV_SEAT_EXPIRED, .at_ms = now,
-                  .campaign_id = camp_id(c), .user_id = user_id(h->user),
-                  .reservation_id = hold_rid(slot, h), .quantity = 1, .expires_ms = deadline,
-                  .group_id = group_id(g)};
-    e->cfg.sink.event(e->cfg.sink.ctx, &x);
-  }
+  pt_event ev = {.type = PT_EV_SEAT_EXPIRED, .at_ms = now, .campaign_id = camp_id(c),
+                 .user_id = user_id(h->user), .reservation_id = hold_rid(slot, h),
+                 .quantity = 1, .expires_ms = deadline, .group_id = group_id(g)};
+  emit(e, &ev);
 }
 
 static void group_deadline(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {

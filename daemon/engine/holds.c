@@ -99,3 +99,11 @@ void q_remove(pt_engine *e, pt_queue *q, uint32_t slot) {
   h->prev = h->next = PT_NIL;
   q->n--;
 }
+
+/* A finished hold stays queryable (and its id unreusable) for the request-id
+ * window, then its slot is recycled. */
+void hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  h->at_ms = now + e->cfg.idem_window_ms;
+  q_push_sorted(e, &c->retireq, slot);
+}

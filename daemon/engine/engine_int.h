@@ -161,6 +161,8 @@ static inline uint64_t hold_rid(uint32_t slot, const pt_hold *h) {
 }
 uint32_t hold_alloc(pt_engine *e);
 void hold_free(pt_engine *e, uint32_t slot);
+/* A finished hold: kept queryable for the request-id window, then freed. */
+void hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
 /* The hold named by a reservation id, if live and of campaign c. */
 pt_hold *hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot);
 void q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot);
@@ -215,7 +217,6 @@ void group_free_all(pt_engine *e);
 
 void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now);
 void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now);
-void hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
 void retire_due(pt_engine *e, pt_campaign *c, int64_t now);
 
 static inline void result_set(pt_result *r, pt_status s, const char *detail) {

@@ -65,6 +65,9 @@ static void before_flush(void *ctx) {
 static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
   pt_service_on_frame(&((daemon_t *)ctx)->svc, c, msg, len);
 }
+static void on_lookahead(void *ctx, const uint8_t *msg, size_t len) {
+  pt_service_lookahead(&((daemon_t *)ctx)->svc, msg, len);
+}
 static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail) {
   pt_service_on_protocol_error(&((daemon_t *)ctx)->svc, c, status, detail);
 }
@@ -159,7 +162,8 @@ int main(int argc, char **argv) {
   pt_server_config scfg = {.host = d.cfg.host, .port = d.cfg.port, .max_frame = d.cfg.max_frame,
                            .out_high = d.cfg.out_high, .out_hard = d.cfg.out_hard,
                            .max_clients = d.cfg.max_clients};
-  pt_server_hooks hooks = {.on_frame = on_frame, .on_protocol_error = on_protocol_error,
+  pt_server_hooks hooks = {.on_frame = on_frame, .on_lookahead = on_lookahead,
+                           .on_protocol_error = on_protocol_error,
                            .on_close = on_conn_close, .before_flush = before_flush, .ctx = &d};
   char err[256];
   d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);

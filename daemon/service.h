@@ -35,6 +35,9 @@ typedef struct pt_service {
 
 int64_t pt_service_now(pt_service *s);
 void pt_service_on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len);
+/* A frame coming soon: peek at a Reserve's or Join's ids (no decoding, no
+ * allocation) and have the engine start loading what it will look up. */
+void pt_service_lookahead(void *ctx, const uint8_t *msg, size_t len);
 void pt_service_on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail);
 /* An engine event: pushed to every subscriber that wants its campaign. */
 void pt_service_on_event(pt_service *s, const pt_event *ev);

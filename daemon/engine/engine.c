@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine_int.h"
+#include "hash.h"
 #include "util.h"
 
 pt_engine *pt_engine_new(const pt_engine_config *cfg) {
@@ -129,6 +130,13 @@ void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c
   pt_event ev = {.type = t, .at_ms = now, .campaign_id = camp_id(c), .user_id = user_id(u),
                  .reservation_id = rid, .quantity = qty, .expires_ms = expires};
   emit(e, &ev);
+}
+
+void pt_engine_prefetch(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_bytes rid) {
+  pt_campaign *c = pt_campaign_find(e, cid);
+  if (!c) return;
+  if (pt_id_valid(uid)) pt_map_prefetch(&c->users, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
+  if (pt_id_valid(rid)) pt_map_prefetch(&c->idem, pt_hash(e->cfg.hash_seed, rid.p, rid.len));
 }
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out) {

@@ -291,6 +291,10 @@ int64_t pt_engine_next_deadline(const pt_engine *e);
 void pt_engine_advance(pt_engine *e, int64_t now);
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
+/* A hint, no effect on state: a request for (campaign, user, request id) is
+ * coming; start loading what it will look up. Lets the daemon overlap the
+ * cache misses of a batch of pipelined requests. */
+void pt_engine_prefetch(pt_engine *e, pt_bytes campaign_id, pt_bytes user_id, pt_bytes request_id);
 
 const char *pt_status_name(pt_status s);
 bool pt_id_valid(pt_bytes id);

@@ -228,10 +228,34 @@ void pt_conn_close_after_flush(pt_conn *c) {
 
 /* Hands each complete frame in p[0..n) to the protocol layer; returns how
  * many bytes were consumed. */
+#define LOOKAHEAD 4 /* frames whose lookups are started ahead of their turn */
+
+/* The offset of the complete frame after the one at off, or 0 if none. */
+static size_t next_frame(const pt_server *s, const uint8_t *p, size_t n, size_t off) {
+  if (n - off < 4) return 0;
+  uint32_t len = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 |
+                 (uint32_t)p[off + 2] << 8 | p[off + 3];
+  if (len > s->cfg.max_frame || n - off - 4 < len) return 0;
+  return off + 4 + len;
+}
+
 static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   pt_server *s = c->srv;
   size_t off = 0;
+  size_t ahead = 0; /* frames before this offset have been looked ahead at */
+  unsigned nahead = 0;
   while (n - off >= 4 && !c->closing && !c->draining) {
+    if (s->hooks.on_lookahead) {
+      if (ahead < off) ahead = off, nahead = 0;
+      while (nahead < LOOKAHEAD) {
+        size_t nx = next_frame(s, p, n, ahead);
+        if (!nx) break;
+        s->hooks.on_lookahead(s->hooks.ctx, p + ahead + 4, nx - ahead - 4);
+        ahead = nx;
+        nahead++;
+      }
+      nahead = nahead ? nahead - 1 : 0; /* the frame at off is consumed below */
+    }
     uint32_t len = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 |
                    (uint32_t)p[off + 2] << 8 | p[off + 3];
     if (len > s->cfg.max_frame) {

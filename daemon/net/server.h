@@ -35,6 +35,9 @@ typedef struct pt_server_config {
 
 typedef struct pt_server_hooks {
   void (*on_frame)(void *ctx, pt_conn *c, const uint8_t *msg, size_t len);
+  /* Optional: a frame that will be handed to on_frame soon (a few frames
+   * ahead in the same read), for prefetching. Must not change state. */
+  void (*on_lookahead)(void *ctx, const uint8_t *msg, size_t len);
   /* The stream is broken (frame too large) or the client is refused: write
    * a last error reply with this status (a pintuan.v1.Status value). */
   void (*on_protocol_error)(void *ctx, pt_conn *c, int status, const char *detail);

@@ -391,6 +391,87 @@ static void test_slow_reader_is_bounded(void **state) {
   pt_client_close(c);
 }
 
+/* Mutation fuzzing over the wire: valid requests of every kind, bit-flipped,
+ * truncated or spliced, pipelined in bursts. Every frame gets exactly one
+ * reply, the daemon keeps serving, and the stock is still conserved. */
+static void test_mutated_frames(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "fz", 100, 2, 60000, 1), OK);
+  assert_int_equal(create_group(c, "fg", 100, 3, 60000, 60000, 2), OK);
+  int fd = raw_connect(&D);
+  uint64_t x = 0x1234567;
+  enum { ROUNDS = 40, BURST = 100 };
+  static uint8_t burst[BURST * 600];
+  for (int round = 0; round < ROUNDS; round++) {
+    size_t off = 0;
+    for (int k = 0; k < BURST; k++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      uint8_t body[512];
+      char rid[16], user[16];
+      snprintf(rid, sizeof rid, "f%llu", (unsigned long long)(x % 5000));
+      snprintf(user, sizeof user, "u%llu", (unsigned long long)(x % 50));
+      Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+      Pintuan__V1__Reserve rs;
+      Pintuan__V1__Join jn = PINTUAN__V1__JOIN__INIT;
+      Pintuan__V1__Confirm cf = PINTUAN__V1__CONFIRM__INIT;
+      Pintuan__V1__GetGroup gg = PINTUAN__V1__GET_GROUP__INIT;
+      switch (x % 4) {
+      case 0: pt_request_reserve(&q, &rs, "fz", user, (int32_t)(x % 3), rid); break;
+      case 1:
+        jn.has_request_id = 1, jn.request_id = pt_bin(rid);
+        jn.has_campaign_id = 1, jn.campaign_id = pt_bin("fg");
+        jn.has_user_id = 1, jn.user_id = pt_bin(user);
+        jn.has_mode = 1, jn.mode = (Pintuan__V1__JoinMode)(x % 5);
+        jn.has_group_id = 1, jn.group_id = x % 8 + (1ull << 32);
+        q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &jn;
+        break;
+      case 2:
+        cf.has_request_id = 1, cf.request_id = pt_bin(rid);
+        cf.has_campaign_id = 1, cf.campaign_id = pt_bin(x % 2 ? "fz" : "fg");
+        cf.has_reservation_id = 1, cf.reservation_id = (x % 64) + (1ull << 32);
+        q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
+        break;
+      default:
+        gg.has_campaign_id = 1, gg.campaign_id = pt_bin("fg");
+        gg.has_group_id = 1, gg.group_id = x % 8 + (1ull << 32);
+        q.op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q.get_group = &gg;
+      }
+      q.has_id = 1, q.id = (uint64_t)round * BURST + (uint64_t)k + 1;
+      size_t n = pintuan__v1__request__pack(&q, body);
+      switch ((x >> 8) % 4) { /* mutate */
+      case 0: body[(x >> 16) % n] ^= (uint8_t)(1u << ((x >> 24) % 8)); break;
+      case 1: n = (x >> 16) % (n + 1); break;
+      case 2: body[(x >> 16) % n] = (uint8_t)(x >> 32); body[(x >> 40) % n] = (uint8_t)(x >> 48); break;
+      default: break; /* some stay valid */
+      }
+      burst[off] = 0, burst[off + 1] = 0, burst[off + 2] = (uint8_t)(n >> 8), burst[off + 3] = (uint8_t)n;
+      memcpy(burst + off + 4, body, n);
+      off += 4 + n;
+    }
+    assert_int_equal(raw_send(fd, burst, off), 0);
+    for (int k = 0; k < BURST; k++) {
+      int eof;
+      pt_response *r = raw_recv(fd, 10000, &eof);
+      if (!r) fail_msg("round %d frame %d: no reply (eof %d)", round, k, eof);
+      assert_true(r->status >= PINTUAN__V1__STATUS__OK && r->status <= PINTUAN__V1__STATUS__INTERNAL);
+      assert_int_not_equal(r->status, PINTUAN__V1__STATUS__INTERNAL);
+      pt_response_free(r);
+    }
+  }
+  close(fd);
+  assert_ping();
+  pt_response *r;
+  const char *ids[] = {"fz", "fg"};
+  for (int i = 0; i < 2; i++) {
+    Pintuan__V1__Campaign *cp = get_campaign(c, ids[i], &r);
+    assert_int_equal(cp->available + cp->held + cp->sold, cp->stock);
+    assert_true(cp->available >= 0 && cp->held >= 0);
+    pt_response_free(r);
+  }
+  pt_client_close(c);
+}
+
 static void test_max_clients(void **state) {
   (void)state;
   assert_int_equal(daemon_stop(&D), 0);
@@ -453,6 +534,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_garbage_and_missing_fields, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_truncated_frame, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_slow_reader_is_bounded, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_mutated_frames, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_max_clients, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_admin_token, start_plain, stop_clean),
   };

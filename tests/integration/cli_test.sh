@@ -108,6 +108,27 @@ printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"
 printf '[server]\nbogus = 1\n' >"$tmp/bad2.conf"
 "$PINTUAND" -t -c "$tmp/bad2.conf" 2>/dev/null; check "pintuand -t rejects an unknown setting" test $? -eq 78
 
+# SIGHUP reload: a good file changes the admin token, a bad one changes nothing
+printf '[security]\nadmin_token = first\n' >"$tmp/reload.conf"
+exec {RF}< <(exec "$PINTUAND" -c "$tmp/reload.conf" --listen 127.0.0.1:0 --ready-fd 3 3>&1 1>/dev/null 2>>"$tmp/reload.log")
+RPID=$!
+read -r RPORT <&$RF
+R() { "$CLI" -a "127.0.0.1:$RPORT" "$@"; }
+R -T first campaign create r1 --stock 1 >/dev/null; check "admin token from the file works" test $? -eq 0
+R -T second campaign create r2 --stock 1 >/dev/null 2>&1; check "another token is refused" test $? -eq 1
+printf '[security]\nadmin_token = second\n' >"$tmp/reload.conf"
+kill -HUP "$RPID"
+# the signal is handled by the loop at its own pace: wait for its log line
+timeout 5 grep -m1 -q "reloaded" <(tail -n +1 -f "$tmp/reload.log")
+R -T second campaign create r3 --stock 1 >/dev/null; check "after SIGHUP the new token works" test $? -eq 0
+R -T first campaign create r4 --stock 1 >/dev/null 2>&1; check "after SIGHUP the old token is refused" test $? -eq 1
+printf '[security]\nadmin_token = third\n[bogus]\nx = 1\n' >"$tmp/reload.conf"
+kill -HUP "$RPID"
+timeout 5 grep -m1 -q "keeping the running one" <(tail -n +1 -f "$tmp/reload.log")
+check "a bad file on SIGHUP is reported" test $? -eq 0
+R -T second campaign create r5 --stock 1 >/dev/null; check "and the running token stays" test $? -eq 0
+kill -TERM "$RPID"; wait "$RPID"
+
 kill -TERM "$DPID"; wait "$DPID"; rc=$?
 check "daemon exits 0 on SIGTERM" test $rc -eq 0
 echo "1..$n"

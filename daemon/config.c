@@ -16,6 +16,7 @@ static void defaults(pt_config *c) {
   c->max_clients = 20000;
   c->out_high = 1 << 20;
   c->out_hard = 16 << 20;
+  c->frame_timeout_ms = 10000;
   c->idem_window_ms = 15 * 60 * 1000;
   c->log_level = PT_LOG_INFO;
   c->ready_fd = -1;
@@ -64,6 +65,9 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "server.output_hard_limit")) {
     if (parse_size(v, 4096, 1LL << 34, &n)) return -1;
     c->out_hard = (size_t)n;
+  } else if (!strcmp(key, "server.frame_timeout_ms")) {
+    if (parse_size(v, 10, 3600000, &n)) return -1;
+    c->frame_timeout_ms = (uint64_t)n;
   } else if (!strcmp(key, "engine.idempotency_window_ms")) {
     if (parse_size(v, 1000, 7LL * 24 * 3600 * 1000, &n)) return -1;
     c->idem_window_ms = n;
@@ -108,6 +112,7 @@ static void usage(FILE *f) {
     "      --max-clients N         connections served at once (default 20000)\n"
     "      --log-level LEVEL       debug, info, warn, error (default info)\n"
     "      --ready-fd FD           write the bound port to FD once listening, then close it\n"
+    "      --frame-timeout MS      close a client whose frame stays incomplete this long (default 10000)\n"
     "      --capture FILE          record requests and replies for pintuan-bench --replay\n"
     "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
     "  -t, --test-config           check the configuration and exit\n"
@@ -121,6 +126,7 @@ static const struct option opts[] = {
     {"max-frame", required_argument, 0, 3}, {"max-clients", required_argument, 0, 4},
     {"log-level", required_argument, 0, 5}, {"ready-fd", required_argument, 0, 6},
     {"capture", required_argument, 0, 7}, {"capture-max-bytes", required_argument, 0, 8},
+    {"frame-timeout", required_argument, 0, 9},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -170,11 +176,11 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
   static const char *keys[] = {[1] = "security.admin_token", [2] = "engine.idempotency_window_ms",
                                [3] = "server.max_frame", [4] = "server.max_clients",
                                [5] = "log.level", [7] = "capture.file",
-                               [8] = "capture.max_bytes"};
+                               [8] = "capture.max_bytes", [9] = "server.frame_timeout_ms"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || o == 7 || o == 8) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9)) key = keys[o];
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

@@ -19,6 +19,7 @@ typedef struct pt_config {
   size_t max_frame;
   unsigned max_clients;
   size_t out_high, out_hard;
+  uint64_t frame_timeout_ms;
   int64_t idem_window_ms;  /* reloadable */
   char admin_token[256];   /* reloadable; empty: admin operations open */
   pt_log_level log_level;  /* reloadable */

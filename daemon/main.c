@@ -161,7 +161,8 @@ int main(int argc, char **argv) {
   uv_loop_init(&d.loop);
   pt_server_config scfg = {.host = d.cfg.host, .port = d.cfg.port, .max_frame = d.cfg.max_frame,
                            .out_high = d.cfg.out_high, .out_hard = d.cfg.out_hard,
-                           .max_clients = d.cfg.max_clients};
+                           .max_clients = d.cfg.max_clients,
+                           .frame_timeout_ms = d.cfg.frame_timeout_ms};
   pt_server_hooks hooks = {.on_frame = on_frame, .on_lookahead = on_lookahead,
                            .on_protocol_error = on_protocol_error,
                            .on_close = on_conn_close, .before_flush = before_flush, .ctx = &d};

@@ -31,6 +31,7 @@ struct pt_conn {
   pt_conn *dirty_prev, *dirty_next; /* connections with output this turn */
   bool dirty, paused, draining, closing, handle_closed;
   pt_buf in;       /* an incomplete frame, only while one is pending */
+  uint64_t in_since; /* loop time the pending incomplete frame began */
   pt_buf out;      /* this turn's replies */
   size_t inflight; /* bytes handed to uv_write and not yet completed */
   unsigned writes; /* outstanding uv_write requests */
@@ -49,6 +50,7 @@ struct pt_server {
   pt_server_hooks hooks;
   uv_tcp_t listener;
   uv_prepare_t flusher;
+  uv_timer_t sweeper; /* closes connections stuck in the middle of a frame */
   pt_conn *conns, *dirty;
   uint64_t next_id;
   pt_server_stats st;
@@ -295,6 +297,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   if (c->in.len == 0) {
     size_t used = parse_frames(c, data, (size_t)n);
     if (used < (size_t)n && !c->closing && !c->draining) {
+      c->in_since = uv_now(s->loop);
       c->in.p = pt_xmalloc((size_t)n - used);
       c->in.cap = (size_t)n - used;
       memcpy(c->in.p, data + used, (size_t)n - used);
@@ -314,6 +317,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
       c->in = (pt_buf){0};
     } else if (used) {
       memmove(c->in.p, c->in.p + used, c->in.len);
+      c->in_since = uv_now(s->loop); /* a new frame began */
     }
   }
   if (c->closing) return;
@@ -329,6 +333,21 @@ static void conn_resume(pt_conn *c) {
     c->paused = false;
     c->srv->st.paused--;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  }
+}
+
+static void on_sweep(uv_timer_t *t) {
+  pt_server *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  for (pt_conn *c = s->conns; c; c = c->next) {
+    if (c->closing || c->draining || c->in.len == 0 || now - c->in_since < s->cfg.frame_timeout_ms)
+      continue;
+    char detail[96];
+    snprintf(detail, sizeof detail, "incomplete frame for over %llu ms",
+             (unsigned long long)s->cfg.frame_timeout_ms);
+    s->st.protocol_errors++;
+    s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
+    pt_conn_close_after_flush(c);
   }
 }
 
@@ -398,6 +417,12 @@ pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
   s->flusher.data = s;
   s->open_handles++;
   uv_prepare_start(&s->flusher, on_prepare);
+  uv_timer_init(loop, &s->sweeper);
+  s->sweeper.data = s;
+  s->open_handles++;
+  if (!s->cfg.frame_timeout_ms) s->cfg.frame_timeout_ms = 10000;
+  uint64_t every = s->cfg.frame_timeout_ms / 4 ? s->cfg.frame_timeout_ms / 4 : 1;
+  uv_timer_start(&s->sweeper, on_sweep, every, every);
   return s;
 }
 
@@ -427,4 +452,6 @@ void pt_server_stop(pt_server *s, void (*done)(void *), void *arg) {
   for (pt_conn *c = s->conns; c; c = c->next) conn_close(c);
   uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
   uv_close((uv_handle_t *)&s->flusher, on_server_handle_closed);
+  if (s->sweeper.data == s) /* initialized: the listen succeeded */
+    uv_close((uv_handle_t *)&s->sweeper, on_server_handle_closed);
 }

@@ -12,7 +12,9 @@
  *   pushed messages it does not read) it is dropped. Partial frames are kept per connection only while incomplete,
  *   so idle connections hold no buffers.
  * - A frame over max_frame is answered with INVALID_ARGUMENT (via the
- *   protocol-error callback) and the connection closed once that is sent.
+ *   protocol-error callback) and the connection closed once that is sent;
+ *   so is a frame left incomplete for frame_timeout_ms (a slow or stuck
+ *   client cannot pin a buffer forever).
  */
 #ifndef PT_SERVER_H
 #define PT_SERVER_H
@@ -31,6 +33,7 @@ typedef struct pt_server_config {
   size_t out_high;      /* stop reading above this many unsent bytes */
   size_t out_hard;      /* drop the client above this many */
   unsigned max_clients; /* further connections are refused */
+  uint64_t frame_timeout_ms; /* an incomplete frame older than this: error, close */
 } pt_server_config;
 
 typedef struct pt_server_hooks {

@@ -345,6 +345,36 @@ static void test_truncated_frame(void **state) {
   pt_client_close(c);
 }
 
+static void test_stuck_frame_times_out(void **state) {
+  (void)state;
+  assert_int_equal(daemon_stop(&D), 0);
+  const char *args[] = {"--frame-timeout", "300", NULL};
+  assert_int_equal(daemon_start(&D, args), 0);
+  int fd = raw_connect(&D);
+  uint8_t half[] = {0, 0, 0, 40, 0x08, 0x01}; /* 40 bytes announced, 2 sent */
+  assert_int_equal(raw_send(fd, half, sizeof half), 0);
+  int idle = raw_connect(&D); /* an idle client with nothing pending stays */
+  int eof;
+  pt_response *r = raw_recv(fd, 5000, &eof); /* awaits the daemon's verdict */
+  assert_non_null(r);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  assert_non_null(strstr(r->detail, "incomplete frame"));
+  pt_response_free(r);
+  assert_null(raw_recv(fd, 5000, &eof));
+  assert_int_equal(eof, 1);
+  close(fd);
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Ping p = PINTUAN__V1__PING__INIT;
+  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &p;
+  q.has_id = 1, q.id = 5;
+  assert_int_equal(raw_send_request(idle, &q), 0);
+  r = raw_recv(idle, 5000, &eof);
+  assert_non_null(r);
+  assert_int_equal(r->id, 5);
+  pt_response_free(r);
+  close(idle);
+}
+
 static void test_slow_reader_is_bounded(void **state) {
   (void)state;
   pt_client *c = connect_or_die(&D);
@@ -535,6 +565,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_truncated_frame, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_slow_reader_is_bounded, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_mutated_frames, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_stuck_frame_times_out, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_max_clients, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_admin_token, start_plain, stop_clean),
   };

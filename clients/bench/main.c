@@ -649,10 +649,9 @@ static void on_tick(uv_timer_t *h) {
   double el = (double)(t - t_start) / 1e9;
   uint64_t done = completed - sec_done;
   sec_done = completed;
-  fprintf(stderr, "[%5.1fs] %s %9llu req/s  p99 %8.3f ms  in flight %zu%s\n", el,
+  fprintf(stderr, "[%5.1fs] %s %9llu req/s  p99 %8.3f ms  in flight %zu\n", el,
           t < t_measure ? "warm-up" : t < t_end ? "measure" : "drain  ", (unsigned long long)done,
-          (double)pt_hist_percentile(&sec_hist, 99) / 1e6, in_flight(),
-          o.scenario == SC_REPLAY ? "" : "");
+          (double)pt_hist_percentile(&sec_hist, 99) / 1e6, in_flight());
   pt_hist_reset(&sec_hist);
 }
 

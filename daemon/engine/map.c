@@ -140,8 +140,3 @@ bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key) {
   if (m->old.count) move_some(m, MOVE_BUDGET);
   return found;
 }
-
-size_t pt_map_bytes(const pt_map *m) {
-  return ((m->cur.slots ? (size_t)m->cur.mask + 1 : 0) + (m->old.slots ? (size_t)m->old.mask + 1 : 0)) *
-         sizeof(pt_map_slot);
-}

@@ -43,7 +43,6 @@ void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key);
 /* The key must be absent. */
 void pt_map_put(pt_map *m, uint64_t h, void *rec);
 bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key);
-size_t pt_map_bytes(const pt_map *m);
 
 /* A hint: start loading the slot a lookup of h will read first. */
 static inline void pt_map_prefetch(const pt_map *m, uint64_t h) {

@@ -832,8 +832,9 @@ static void print_report(const pt_verdict *v) {
   static const char *pn[] = {"50", "90", "99", "99.9", "99.99", "max"};
   if (o.json) {
     printf("{\"scenario\":\"%s\",\"connections\":%d,\"pipeline\":%d,\"rate\":%.0f,\"duration_s\":%.3f,"
-           "\"requests\":%llu,\"throughput_rps\":%.1f,",
-           SC_NAMES[o.scenario], o.conns, o.depth, o.rate, secs, (unsigned long long)measured, tput);
+           "\"requests\":%llu,\"sent\":%llu,\"throughput_rps\":%.1f,",
+           SC_NAMES[o.scenario], o.conns, o.depth, o.rate, secs, (unsigned long long)measured,
+           (unsigned long long)sent_total, tput);
     for (int k = 0; k < 2; k++) {
       const pt_hist *h = k ? &lat_raw : &lat;
       printf("\"%s\":{", k ? "uncorrected_latency_us" : "latency_us");
@@ -863,7 +864,8 @@ static void print_report(const pt_verdict *v) {
          SC_NAMES[o.scenario], o.conns, o.depth, o.rate > 0 ? "open loop" : "closed loop", secs,
          o.scenario == SC_REPLAY ? 0 : o.warmup);
   if (o.rate > 0) printf("  target rate %.0f req/s\n", o.rate);
-  printf("  %llu requests, %.0f req/s\n", (unsigned long long)measured, tput);
+  printf("  %llu requests measured (%llu sent in all, warm-up included), %.0f req/s\n",
+         (unsigned long long)measured, (unsigned long long)sent_total, tput);
   printf("  latency (ms)   %10s %10s\n", "corrected", "uncorrected");
   for (int i = 0; i < 6; i++)
     printf("  %-12s   %10.3f %10.3f\n", pn[i], (double)pt_hist_percentile(&lat, ps[i]) / 1e6,

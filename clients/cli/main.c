@@ -263,20 +263,21 @@ static int show(pt_response *r) {
 static pt_client *cli;
 
 /* The exit status of one request: what the daemon answered, or 69 when the
- * call failed. `failed` is a libpintuan call's return value. */
-static int answer(int failed, pt_response *r) {
+ * call failed. `failed` is a libpintuan call's return value; the reply is
+ * read through r only after that call has returned. */
+static int answer(int failed, pt_response **r) {
   if (failed) {
     fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
     return EX_UNAVAILABLE;
   }
-  int rc = show(r);
-  pt_response_free(r);
+  int rc = show(*r);
+  pt_response_free(*r);
   return rc;
 }
 
 static int call(Pintuan__V1__Request *q) {
   pt_response *r;
-  return answer(pt_client_call(cli, q, &r), r);
+  return answer(pt_client_call(cli, q, &r), &r);
 }
 
 /* Sub-options of a command: getopt_long over the words after the command. */
@@ -479,7 +480,7 @@ static int cmd_confirm_cancel(int argc, char **argv, int confirm) {
   if (parse_u64(s.pos[1], &res)) return usage_error("bad reservation id: %s", s.pos[1]);
   pt_response *r;
   return answer(confirm ? pt_confirm(cli, s.pos[0], res, s.rid, &r)
-                        : pt_cancel(cli, s.pos[0], res, s.rid, &r), r);
+                        : pt_cancel(cli, s.pos[0], res, s.rid, &r), &r);
 }
 
 static int cmd_reservation(int argc, char **argv) {
@@ -520,7 +521,7 @@ static int cmd_join(int argc, char **argv) {
   if (mode == PINTUAN__V1__JOIN_MODE__JOIN_GROUP && !(s.seen & BIT(O_GROUP)))
     return usage_error("--mode join needs %s", "--group GROUP_ID");
   pt_response *r;
-  return answer(pt_join(cli, s.pos[0], s.pos[1], mode, s.group, !(s.seen & BIT(O_OLD)), s.rid, &r), r);
+  return answer(pt_join(cli, s.pos[0], s.pos[1], mode, s.group, !(s.seen & BIT(O_OLD)), s.rid, &r), &r);
 }
 
 static int cmd_group(int argc, char **argv) {
@@ -532,7 +533,7 @@ static int cmd_group(int argc, char **argv) {
   uint64_t gid;
   if (parse_u64(s.pos[1], &gid)) return usage_error("bad group id: %s", s.pos[1]);
   pt_response *r;
-  return answer(pt_get_group(cli, s.pos[0], gid, &r), r);
+  return answer(pt_get_group(cli, s.pos[0], gid, &r), &r);
 }
 
 /* Prints events until --count of them arrived (or forever). */
@@ -544,7 +545,7 @@ static int cmd_subscribe(int argc, char **argv) {
   for (int i = 0; i < s.npos; i++) ids[i] = s.pos[i];
   pt_response *r;
   /* the acknowledgement is printed first: then events follow */
-  if ((rc = answer(pt_subscribe(cli, ids, &r), r))) return rc;
+  if ((rc = answer(pt_subscribe(cli, ids, &r), &r))) return rc;
   pt_client_set_timeout(cli, -1);
   for (int64_t n = 0; !s.count || n < s.count;) {
     if (pt_client_recv(cli, &r)) {

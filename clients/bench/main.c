@@ -372,6 +372,42 @@ static bool same_reply(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
   return same;
 }
 
+/* Captured connection id -> replay connection index: open addressing,
+ * doubled at half load. */
+typedef struct connmap {
+  uint64_t *key;
+  uint32_t *val;
+  size_t cap, n;
+} connmap;
+
+static size_t connmap_slot(const connmap *m, uint64_t k) {
+  size_t i = (size_t)((k * 0x9e3779b97f4a7c15ULL) >> 17) & (m->cap - 1);
+  while (m->key[i] && m->key[i] != k) i = (i + 1) & (m->cap - 1);
+  return i;
+}
+
+/* The index for k (k + 1 is stored so that 0 marks a free slot). */
+static uint32_t connmap_get(connmap *m, uint64_t k, uint32_t next, bool *fresh) {
+  k += 1;
+  if ((m->n + 1) * 2 > m->cap) {
+    connmap old = *m;
+    m->cap = m->cap ? m->cap * 2 : 64;
+    m->key = calloc(m->cap, sizeof(*m->key));
+    m->val = calloc(m->cap, sizeof(*m->val));
+    for (size_t i = 0; i < old.cap; i++)
+      if (old.key[i]) {
+        size_t j = connmap_slot(m, old.key[i]);
+        m->key[j] = old.key[i], m->val[j] = old.val[i];
+      }
+    free(old.key);
+    free(old.val);
+  }
+  size_t i = connmap_slot(m, k);
+  *fresh = !m->key[i];
+  if (*fresh) m->key[i] = k, m->val[i] = next, m->n++;
+  return m->val[i];
+}
+
 static int load_replay(const char *path) {
   pt_cap_reader rd;
   char err[256];
@@ -381,7 +417,7 @@ static int load_replay(const char *path) {
   }
   /* capture connection id -> replay connection; per connection, the
    * requests still waiting for their recorded reply (append, pop front) */
-  uint64_t *ids = NULL;
+  connmap conns_by_id = {0};
   size_t nids = 0, cap = 0;
   size_t *phead = NULL, *plen = NULL, *pcap = NULL;
   size_t **pq = NULL;
@@ -390,19 +426,20 @@ static int load_replay(const char *path) {
   int rc;
   while ((rc = pt_cap_read(&rd, &rec, err, sizeof err)) == 1) {
     if (rec.kind == PT_CAP_CLOSE) continue;
-    size_t ci = 0;
-    while (ci < nids && ids[ci] != rec.conn) ci++;
-    if (ci == nids) {
-      if (rec.kind != PT_CAP_REQUEST) continue;
+    bool fresh;
+    if (rec.kind != PT_CAP_REQUEST) { /* a reply on a connection never seen asking: skip */
+      size_t i = conns_by_id.cap ? connmap_slot(&conns_by_id, rec.conn + 1) : 0;
+      if (!conns_by_id.cap || !conns_by_id.key[i]) continue;
+    }
+    size_t ci = connmap_get(&conns_by_id, rec.conn, (uint32_t)nids, &fresh);
+    if (fresh) {
       if (nids == cap) {
         cap = cap ? cap * 2 : 64;
-        ids = realloc(ids, cap * sizeof(*ids));
         phead = realloc(phead, cap * sizeof(*phead));
         plen = realloc(plen, cap * sizeof(*plen));
         pcap = realloc(pcap, cap * sizeof(*pcap));
         pq = realloc(pq, cap * sizeof(*pq));
       }
-      ids[nids] = rec.conn;
       phead[nids] = plen[nids] = pcap[nids] = 0;
       pq[nids] = NULL;
       nids++;
@@ -438,7 +475,8 @@ static int load_replay(const char *path) {
     }
   }
   for (size_t i = 0; i < nids; i++) free(pq[i]);
-  free(pq), free(phead), free(plen), free(pcap), free(ids);
+  free(pq), free(phead), free(plen), free(pcap);
+  free(conns_by_id.key), free(conns_by_id.val);
   pt_cap_reader_close(&rd);
   if (rc < 0) {
     fprintf(stderr, "pintuan-bench: %s: %s\n", path, err);

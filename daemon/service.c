@@ -371,7 +371,8 @@ static bool op_get_reservation(ctx *x, const Pintuan__V1__GetReservation *m) {
     return true;
   }
   pt_result res = {.reservation_id = i.reservation_id, .quantity = i.quantity,
-                   .state = i.state, .expires_ms = i.expires_ms};
+                   .state = i.state, .expires_ms = i.expires_ms, .group_id = i.group_id,
+                   .group_state = i.group_state};
   reply_reservation(x, B(m->campaign_id), &res);
   x->reservation.has_user_id = 1, x->reservation.user_id = PB(i.user_id);
   set_status(r, PT_OK, "reservation");
@@ -465,8 +466,13 @@ static pt_sub **sub_find(pt_service *s, pt_conn *c) {
 static bool op_subscribe(ctx *x, const Pintuan__V1__Subscribe *m) {
   Pintuan__V1__Response *r = x->r;
   if (m->n_campaign_ids > 64) return bad(r, "at most 64 campaign_ids");
-  for (size_t i = 0; i < m->n_campaign_ids; i++)
+  for (size_t i = 0; i < m->n_campaign_ids; i++) {
     if (!pt_id_valid(B(m->campaign_ids[i]))) return bad(r, "campaign_ids must be 1..64 bytes");
+    if (!pt_campaign_find(x->s->engine, B(m->campaign_ids[i]))) {
+      set_status(r, PT_NOT_FOUND, "no such campaign: subscribe to campaigns that exist");
+      return true;
+    }
+  }
   pt_sub **p = sub_find(x->s, x->c), *sub = *p;
   if (!sub) {
     sub = calloc(1, sizeof(*sub));

@@ -59,11 +59,13 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
   pt_campaign *c = pt_campaign_find(e, s->id);
   if (c) {
     camp_run_due(e, c, now);
-    if (!idem_replay(e, c, rid, OP_CREATE, fp, r))
+    if (!idem_replay(e, c, now, rid, OP_CREATE, fp, r))
       result_set(r, PT_ALREADY_EXISTS, "campaign id already exists");
     return;
   }
-  c = pt_xcalloc(1, sizeof(*c) + s->id.len);
+  uint32_t cref;
+  c = pt_store_alloc(&e->camp_store, sizeof(*c) + s->id.len, &cref);
+  memset(c, 0, sizeof(*c));
   c->klen = (uint8_t)s->id.len;
   memcpy(c->key, s->id.p, s->id.len);
   c->key_hash = pt_hash(e->cfg.hash_seed, s->id.p, s->id.len);
@@ -80,19 +82,19 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
     c->new_users_only = s->new_users_only;
     c->simulate_min_paid = s->simulate_min_paid;
     c->match_margin_ms = s->match_margin_ms;
-    c->buckets = pt_xcalloc(s->group_size + 1, sizeof(*c->buckets));
+    c->buckets = pt_xmalloc((s->group_size + 1) * sizeof(*c->buckets));
+    for (uint32_t k = 0; k <= s->group_size; k++) c->buckets[k] = PT_ONIL;
   }
   c->holdq = c->waitq = c->retireq = (pt_queue){PT_NIL, PT_NIL, 0};
   c->deadline = PT_NEVER;
-  pt_map_init(&c->users, offsetof(pt_user, klen));
-  pt_map_init(&c->idem, offsetof(pt_idem, klen));
+  pt_map_init(&c->users, &e->users, offsetof(pt_user, klen));
   if (e->ncamps == e->camps_cap) {
     e->camps_cap = e->camps_cap ? e->camps_cap * 2 : 16;
     e->camps = pt_xrealloc(e->camps, e->camps_cap * sizeof(*e->camps));
   }
   c->index = e->ncamps;
   e->camps[e->ncamps++] = c;
-  pt_map_put(&e->camp_map, c->key_hash, c);
+  pt_map_put(&e->camp_map, c->key_hash, cref);
   camp_heap_add(e, c);
   result_set(r, PT_OK, "campaign created");
   emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
@@ -116,7 +118,7 @@ static pt_campaign *admin_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_byte
     return NULL;
   }
   camp_run_due(e, c, now);
-  if (idem_replay(e, c, rid, op, fp, r)) return NULL;
+  if (idem_replay(e, c, now, rid, op, fp, r)) return NULL;
   return c;
 }
 

@@ -11,8 +11,14 @@ pt_engine *pt_engine_new(const pt_engine_config *cfg) {
   pt_engine *e = pt_xcalloc(1, sizeof(*e));
   e->cfg = *cfg;
   if (e->cfg.idem_window_ms <= 0) e->cfg.idem_window_ms = 15 * 60 * 1000;
+  if (e->cfg.max_remembered == 0) e->cfg.max_remembered = PT_DEFAULT_MAX_REMEMBERED;
   e->free_head = PT_NIL;
-  pt_map_init(&e->camp_map, offsetof(pt_campaign, klen));
+  pt_store_init(&e->users);
+  pt_store_init(&e->camp_store);
+  e->camp_store.align8 = 1;
+  pt_map_init(&e->camp_map, &e->camp_store, offsetof(pt_campaign, klen));
+  e->onodes.free_head = PT_ONIL;
+  idem_init(e);
   return e;
 }
 
@@ -21,14 +27,13 @@ void pt_engine_free(pt_engine *e) {
   for (uint32_t i = 0; i < e->ncamps; i++) {
     pt_campaign *c = e->camps[i];
     pt_map_destroy(&c->users);
-    pt_arena_free_all(&c->user_arena);
-    idem_free_all(c);
-    if (c->buckets)
-      for (uint32_t k = 0; k <= c->group_size; k++) free(c->buckets[k].v);
     free(c->buckets);
-    free(c);
   }
+  idem_free_all(e);
   group_free_all(e);
+  pt_opool_free(&e->onodes);
+  pt_store_free(&e->users);
+  pt_store_free(&e->camp_store);
   for (uint32_t p = 0; p < e->npages; p++) free(e->pages[p]);
   free(e->pages);
   free(e->camps);
@@ -77,8 +82,6 @@ void camp_reschedule(pt_engine *e, pt_campaign *c) {
   int64_t d = q_head_at(e, &c->holdq);
   int64_t t = q_head_at(e, &c->retireq);
   if (t < d) d = t;
-  t = idem_next(c);
-  if (t < d) d = t;
   if (c->waitq.n && c->end_ms < d) d = c->end_ms;
   t = group_next(c);
   if (t < d) d = t;
@@ -95,18 +98,20 @@ void camp_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   else
     flash_run_due(e, c, now);
   retire_due(e, c, now);
-  idem_expire(e, c, now);
   camp_reschedule(e, c);
 }
 
 int64_t pt_engine_next_deadline(const pt_engine *e) {
-  return e->heap_n ? e->heap[0]->deadline : PT_NEVER;
+  int64_t d = e->heap_n ? e->heap[0]->deadline : PT_NEVER;
+  int64_t t = idem_next((pt_engine *)e);
+  return t < d ? t : d;
 }
 
 void pt_engine_advance(pt_engine *e, int64_t now) {
   now = eng_now(e, now);
   /* camp_run_due leaves every campaign with a deadline after now. */
   while (e->heap_n && e->heap[0]->deadline <= now) camp_run_due(e, e->heap[0], now);
+  idem_expire(e, now);
 }
 
 /* ---- effects ---- */
@@ -136,7 +141,7 @@ void pt_engine_prefetch(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_bytes rid) 
   pt_campaign *c = pt_campaign_find(e, cid);
   if (!c) return;
   if (pt_id_valid(uid)) pt_map_prefetch(&c->users, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
-  if (pt_id_valid(rid)) pt_map_prefetch(&c->idem, pt_hash(e->cfg.hash_seed, rid.p, rid.len));
+  if (pt_id_valid(rid)) idem_prefetch(e, c, rid);
 }
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out) {

@@ -15,6 +15,11 @@
  *   Sinks are called synchronously and must not call back into the engine.
  * - Strings in results point into engine memory and stay valid until the
  *   next mutating call.
+ * - Idempotency: an answer that had an effect (OK, or WAITLISTED for a
+ *   reserve) is remembered by (campaign, request id) for the window, at
+ *   most max_remembered of them (oldest evicted first, counted); a retry
+ *   gets it back marked replay. Answers that changed nothing are not
+ *   remembered: a retry is decided afresh.
  */
 #ifndef PT_ENGINE_H
 #define PT_ENGINE_H
@@ -159,7 +164,8 @@ typedef struct pt_reservation_info {
   uint32_t quantity;
   pt_hold_state state;
   int64_t expires_ms;
-  uint64_t group_id; /* 0 for flash-sale holds */
+  uint64_t group_id;          /* 0 for flash-sale holds */
+  pt_group_state group_state; /* the seat's group, now */
 } pt_reservation_info;
 
 typedef struct pt_member_info {
@@ -229,8 +235,11 @@ typedef struct pt_sink {
   void *ctx;
 } pt_sink;
 
+#define PT_DEFAULT_MAX_REMEMBERED 10000000u
+
 typedef struct pt_engine_config {
-  int64_t idem_window_ms; /* how long request ids are remembered */
+  int64_t idem_window_ms; /* how long effects are remembered by request id */
+  uint64_t max_remembered; /* hard cap on remembered effects; 0: the default */
   uint64_t hash_seed;     /* per-process random: hash flooding defence */
   pt_sink sink;
 } pt_engine_config;
@@ -239,11 +248,19 @@ typedef struct pt_engine_stats {
   uint64_t campaigns, live_holds, waiting, idem_records, events;
   uint64_t reserves, confirms, cancels, expiries, replays;
   uint64_t joins, open_groups, groups_completed, groups_failed;
+  uint64_t idem_evictions; /* remembered effects dropped by the cap, oldest first */
 } pt_engine_stats;
+
+/* Bytes the engine holds, by part (chunk and table memory, not malloc's). */
+typedef struct pt_engine_memory {
+  size_t holds, users, user_tables, remembered, remembered_table, groups, campaigns;
+} pt_engine_memory;
 
 pt_engine *pt_engine_new(const pt_engine_config *cfg);
 void pt_engine_free(pt_engine *e);
 void pt_engine_set_idem_window(pt_engine *e, int64_t ms);
+/* A lower cap evicts the oldest remembered effects at the next store. */
+void pt_engine_set_max_remembered(pt_engine *e, uint64_t n);
 
 /* ---- campaigns ---- */
 void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes request_id,
@@ -291,6 +308,7 @@ int64_t pt_engine_next_deadline(const pt_engine *e);
 void pt_engine_advance(pt_engine *e, int64_t now);
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
+void pt_engine_memory_get(const pt_engine *e, pt_engine_memory *out);
 /* A hint, no effect on state: a request for (campaign, user, request id) is
  * coming; start loading what it will look up. Lets the daemon overlap the
  * cache misses of a batch of pipelined requests. */

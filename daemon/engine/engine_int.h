@@ -3,9 +3,10 @@
 #ifndef PT_ENGINE_INT_H
 #define PT_ENGINE_INT_H
 
-#include "arena.h"
 #include "engine.h"
 #include "map.h"
+#include "otree.h"
+#include "store.h"
 
 #define PT_NIL UINT32_MAX
 #define PT_HOLD_PAGE_BITS 16
@@ -13,12 +14,18 @@
 #define PT_MAX_QTY 1000000
 #define PT_MAX_STOCK (INT64_C(1) << 40)
 
+/* A user's counters in one campaign, in the engine's user store (13 bytes
+ * plus the id: no back-pointer, the hold knows its campaign). */
 typedef struct pt_user {
-  pt_campaign *camp;
-  uint32_t held, sold, waiting; /* units, by hold state */
+  uint32_t held, sold; /* units (seats), by hold state; group buy: held counts PAID too */
+  union {
+    uint32_t waiting; /* flash sale: units on the waitlist */
+    uint32_t groups;  /* group buy: tree of the matchable groups the user sits in */
+  };
   uint8_t klen;
   uint8_t key[];
 } pt_user;
+#define PT_USER_SIZE(len) (offsetof(pt_user, key) + (len))
 
 /* A reservation. 32 bytes: a million live holds cost 32 MB here. It sits in
  * exactly one of its campaign's queues (hold expiry, waitlist, retire) via
@@ -26,13 +33,15 @@ typedef struct pt_user {
 typedef struct pt_hold {
   int64_t at_ms;   /* HELD: payment deadline; retired: when to forget it */
   uint32_t prev, next;
-  pt_user *user;
+  uint32_t user;   /* its pt_user in the engine's user store */
+  uint32_t camp;   /* its campaign's index */
   union {
     uint32_t qty;   /* flash sale: units held */
     uint32_t group; /* group buy: slot of the seat's group; a seat is one unit */
   };
   uint32_t gen_state; /* generation << 8 | pt_hold_state */
 } pt_hold;
+_Static_assert(sizeof(pt_hold) == 32, "a hold is 32 bytes");
 
 /* A group buy instance. Seats are holds; seats[] keeps them in join order,
  * so seats[0] is the leader (团长) and a leaving leader passes the lead to
@@ -43,11 +52,14 @@ typedef struct pt_group {
   int64_t at_ms; /* open: deadline; ended: when to forget it */
   int64_t deadline_ms;
   struct pt_group *prev, *next; /* campaign's open list or retire list */
+  uint64_t seq;  /* opening order in its campaign: also deadline order */
   uint32_t slot, gen;
-  uint32_t heap_pos; /* in the matching bucket of its member count, or PT_NIL */
+  uint32_t bnode; /* its node in the bucket tree of its member count, or PT_ONIL */
   uint8_t state, members, paid;
   bool simulated;
   bool matchable; /* AUTO may still pick it: not too close to its deadline */
+  /* seats[group_size], then mnode[group_size]: while bnode is set, member
+   * i's node in that user's tree of groups */
   uint32_t seats[];
 } pt_group;
 
@@ -56,32 +68,12 @@ typedef struct pt_glist {
   uint32_t n;
 } pt_glist;
 
-/* Open groups with the same member count, a min-heap on deadline. */
-typedef struct pt_gheap {
-  pt_group **v;
-  uint32_t n, cap;
-} pt_gheap;
-
 /* Intrusive doubly linked list of holds ordered by at_ms. */
 typedef struct pt_queue {
   uint32_t head, tail, n;
 } pt_queue;
 
 enum pt_op { OP_CREATE = 1, OP_UPDATE, OP_END, OP_RESERVE, OP_CONFIRM, OP_CANCEL, OP_JOIN };
-
-/* What a request id remembers: enough to give the same answer again. */
-typedef struct pt_idem {
-  int64_t forget_ms;
-  uint64_t reservation_id;
-  int64_t expires_ms;
-  uint64_t group_id;
-  uint32_t fingerprint; /* of the operation and its parameters */
-  uint32_t quantity;
-  uint32_t position;
-  uint8_t status, state, op, group_state, opened;
-  uint8_t klen;
-  uint8_t key[];
-} pt_idem;
 
 struct pt_campaign {
   uint32_t index;    /* creation order */
@@ -103,14 +95,11 @@ struct pt_campaign {
   bool new_users_only;
   pt_glist groupq;   /* open groups by deadline */
   pt_glist gretireq; /* ended groups by when to forget them */
-  pt_gheap *buckets; /* [members]: open groups AUTO may pick */
+  uint32_t *buckets; /* [members]: tree of the open groups AUTO may pick */
   uint64_t bucket_bits; /* bit k: buckets[k] is not empty */
+  uint64_t group_seq;   /* groups opened so far */
   pt_map users;
-  pt_arena user_arena;
-  pt_map idem;
-  pt_fifo idem_log; /* pt_idem records, oldest first */
-  uint32_t idem_count;
-  int64_t idem_tail_forget; /* forget time of the newest record */
+  uint64_t idem_count; /* remembered effects of this campaign */
   uint64_t key_hash;
   uint8_t klen;
   uint8_t key[];
@@ -119,6 +108,14 @@ struct pt_campaign {
 struct pt_engine {
   pt_engine_config cfg;
   int64_t now; /* latest time seen: never moves back */
+  pt_store users;     /* every campaign's pt_user records */
+  pt_store camp_store; /* pt_campaign records (8-byte aligned) */
+  /* remembered effects, oldest first (idem.c) */
+  pt_store idem_log;
+  pt_map idem;
+  int64_t idem_base;        /* times in records are relative to this */
+  int64_t idem_tail_forget; /* forget time of the newest record */
+  pt_opool onodes;          /* AUTO matching trees (group.c) */
   pt_hold **pages;
   uint32_t npages, nslots, free_head;
   pt_campaign **camps;
@@ -140,6 +137,9 @@ static inline pt_bytes pt_key_of(uint8_t klen, const uint8_t *key) {
 }
 static inline pt_bytes camp_id(const pt_campaign *c) { return pt_key_of(c->klen, c->key); }
 static inline pt_bytes user_id(const pt_user *u) { return pt_key_of(u->klen, u->key); }
+static inline uint32_t *group_mnodes(pt_group *g, const pt_campaign *c) {
+  return g->seats + c->group_size;
+}
 
 static inline int64_t eng_now(pt_engine *e, int64_t now) {
   if (now > e->now) e->now = now;
@@ -159,6 +159,12 @@ static inline void hold_set_state(pt_hold *h, pt_hold_state s) {
 static inline uint64_t hold_rid(uint32_t slot, const pt_hold *h) {
   return ((uint64_t)(h->gen_state >> 8) << 32) | ((uint64_t)slot + 1);
 }
+static inline pt_user *hold_user(const pt_engine *e, const pt_hold *h) {
+  return pt_store_at(&e->users, h->user);
+}
+static inline pt_campaign *hold_camp(const pt_engine *e, const pt_hold *h) {
+  return e->camps[h->camp];
+}
 uint32_t hold_alloc(pt_engine *e);
 void hold_free(pt_engine *e, uint32_t slot);
 /* A finished hold: kept queryable for the request-id window, then freed. */
@@ -175,13 +181,16 @@ static inline int64_t q_head_at(const pt_engine *e, const pt_queue *q) {
 /* idem.c */
 uint32_t idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s);
 /* Fills r with the remembered answer and returns true on a retry. */
-bool idem_replay(pt_engine *e, pt_campaign *c, pt_bytes rid, int op,
+bool idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                  uint32_t fp, pt_result *r);
+/* Remembers r if it is an effect (see idem.c); other answers are not kept. */
 void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                 uint32_t fp, const pt_result *r);
-void idem_expire(pt_engine *e, pt_campaign *c, int64_t now);
-int64_t idem_next(pt_campaign *c);
-void idem_free_all(pt_campaign *c);
+void idem_expire(pt_engine *e, int64_t now);
+int64_t idem_next(pt_engine *e);
+void idem_init(pt_engine *e);
+void idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid);
+void idem_free_all(pt_engine *e);
 
 /* campaign.c */
 void camp_heap_add(pt_engine *e, pt_campaign *c);
@@ -202,14 +211,17 @@ pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int
                       uint32_t fp, pt_result *r);
 void op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
             pt_result *r);
-pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h);
-pt_user *user_get(pt_campaign *c, pt_bytes uid, uint64_t h);
+/* *ref (if ref) is the user's store reference. */
+pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
+/* A new user (absent from c); *ref is its store reference. */
+pt_user *user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
 
 /* group.c */
 void group_run_due(pt_engine *e, pt_campaign *c, int64_t now);
 void group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
 void group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
 pt_group *group_of(const pt_engine *e, const pt_hold *h);
+void group_campaign_free(pt_engine *e, pt_campaign *c);
 uint64_t group_id(const pt_group *g);
 int64_t group_next(const pt_campaign *c);
 void group_free_all(pt_engine *e);

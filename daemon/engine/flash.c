@@ -6,19 +6,18 @@
 #include "engine_int.h"
 #include "hash.h"
 
-pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h) {
-  return pt_map_get(&c->users, h, uid);
+pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) {
+  return pt_map_lookup(&c->users, h, uid, ref);
 }
 
-pt_user *user_get(pt_campaign *c, pt_bytes uid, uint64_t h) {
-  pt_user *u = user_find(c, uid, h);
-  if (u) return u;
-  u = pt_arena_alloc(&c->user_arena, sizeof(pt_user) + uid.len);
-  u->camp = c;
-  u->held = u->sold = u->waiting = 0;
+pt_user *user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) {
+  pt_user *u = pt_store_alloc(&e->users, PT_USER_SIZE(uid.len), ref);
+  u->held = u->sold = 0;
+  u->waiting = 0;
+  if (c->kind == PT_GROUP_BUY) u->groups = PT_ONIL;
   u->klen = (uint8_t)uid.len;
   memcpy(u->key, uid.p, uid.len);
-  pt_map_put(&c->users, h, u);
+  pt_map_put(&c->users, h, *ref);
   return u;
 }
 
@@ -36,35 +35,37 @@ void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now) {
     pt_hold *h = hold_at(e, slot);
     if ((int64_t)h->qty > c->available) break;
     q_remove(e, &c->waitq, slot);
+    pt_user *u = hold_user(e, h);
     c->waiting_units -= h->qty;
     c->available -= h->qty;
     c->held += h->qty;
-    h->user->waiting -= h->qty;
-    h->user->held += h->qty;
+    u->waiting -= h->qty;
+    u->held += h->qty;
     hold_set_state(h, PT_HELD);
     h->at_ms = now + c->hold_ms;
     q_push_sorted(e, &c->holdq, slot);
     e->st.waiting--;
     e->st.live_holds++;
     uint64_t rid = hold_rid(slot, h);
-    emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), rid);
-    emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
-    emit_event(e, PT_EV_WAITLIST_GRANTED, now, c, h->user, rid, h->qty, h->at_ms);
+    emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), rid);
+    emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
+    emit_event(e, PT_EV_WAITLIST_GRANTED, now, c, u, rid, h->qty, h->at_ms);
   }
 }
 
 static void release_held(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
                          pt_hold_state to) {
   pt_hold *h = hold_at(e, slot);
+  pt_user *u = hold_user(e, h);
   q_remove(e, &c->holdq, slot);
   c->held -= h->qty;
   c->available += h->qty;
-  h->user->held -= h->qty;
+  u->held -= h->qty;
   hold_set_state(h, to);
   e->st.live_holds--;
   hold_retire(e, c, now, slot);
-  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
-  emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+  emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
+  emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
 }
 
 static void expire_hold(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
@@ -72,20 +73,21 @@ static void expire_hold(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot
   int64_t deadline = h->at_ms;
   release_held(e, c, now, slot, PT_EXPIRED_HOLD);
   e->st.expiries++;
-  emit_event(e, PT_EV_HOLD_EXPIRED, now, c, h->user, hold_rid(slot, h), h->qty, deadline);
+  emit_event(e, PT_EV_HOLD_EXPIRED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, deadline);
 }
 
 static void drop_waiting(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
                          pt_hold_state to) {
   pt_hold *h = hold_at(e, slot);
+  pt_user *u = hold_user(e, h);
   q_remove(e, &c->waitq, slot);
   c->waiting_units -= h->qty;
-  h->user->waiting -= h->qty;
+  u->waiting -= h->qty;
   hold_set_state(h, to);
   e->st.waiting--;
   hold_retire(e, c, now, slot);
-  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
-  emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+  emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
+  emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
 }
 
 void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
@@ -103,7 +105,7 @@ void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
       uint32_t slot = c->waitq.head;
       pt_hold *h = hold_at(e, slot);
       drop_waiting(e, c, now, slot, PT_EXPIRED_HOLD);
-      emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, h->user, hold_rid(slot, h), h->qty, 0);
+      emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, 0);
     }
   }
 }
@@ -113,7 +115,7 @@ void retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
     uint32_t slot = c->retireq.head;
     pt_hold *h = hold_at(e, slot);
     q_remove(e, &c->retireq, slot);
-    emit_mut(e, PT_MUT_HOLD, true, c, user_id(h->user), hold_rid(slot, h));
+    emit_mut(e, PT_MUT_HOLD, true, c, user_id(hold_user(e, h)), hold_rid(slot, h));
     hold_free(e, slot);
   }
 }
@@ -139,7 +141,7 @@ pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int
     return NULL;
   }
   camp_run_due(e, c, now);
-  if (idem_replay(e, c, rid, op, fp, r)) return NULL;
+  if (idem_replay(e, c, now, rid, op, fp, r)) return NULL;
   return c;
 }
 
@@ -169,7 +171,8 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
     result_set(r, PT_ENDED, "campaign has ended");
     return op_end(e, c, now, rid, OP_RESERVE, fp, r);
   }
-  pt_user *u = user_find(c, uid, uh);
+  uint32_t uref = 0;
+  pt_user *u = user_find(c, uid, uh, &uref);
   uint64_t mine = u ? (uint64_t)u->held + u->sold + u->waiting : 0;
   if (c->per_user_limit && mine + (uint64_t)qty > c->per_user_limit) {
     result_set(r, PT_LIMIT_EXCEEDED, "per-user limit reached");
@@ -181,10 +184,11 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
     result_set(r, PT_SOLD_OUT, "sold out");
     return op_end(e, c, now, rid, OP_RESERVE, fp, r);
   }
-  u = u ? u : user_get(c, uid, uh);
+  if (!u) u = user_get(e, c, uid, uh, &uref);
   uint32_t slot = hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
-  h->user = u;
+  h->user = uref;
+  h->camp = c->index;
   h->qty = (uint32_t)qty;
   if (fits) {
     hold_set_state(h, PT_HELD);
@@ -232,21 +236,23 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
   }
   hold_out(e, slot, r);
   switch (hold_state(h)) {
-  case PT_HELD:
+  case PT_HELD: {
+    pt_user *u = hold_user(e, h);
     q_remove(e, &c->holdq, slot);
     c->held -= h->qty;
     c->sold += h->qty;
-    h->user->held -= h->qty;
-    h->user->sold += h->qty;
+    u->held -= h->qty;
+    u->sold += h->qty;
     hold_set_state(h, PT_SOLD);
     e->st.live_holds--;
     hold_retire(e, c, now, slot);
-    emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), resid);
-    emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+    emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), resid);
+    emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
     emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
     result_set(r, PT_OK, "sold");
     r->state = PT_SOLD;
     break;
+  }
   case PT_SOLD: result_set(r, PT_CONFLICT, "reservation is already sold"); break;
   case PT_RELEASED: result_set(r, PT_CONFLICT, "reservation was cancelled"); break;
   case PT_EXPIRED_HOLD: result_set(r, PT_EXPIRED, "reservation expired"); break;
@@ -306,11 +312,15 @@ pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
   if (!h) return PT_NOT_FOUND;
   o->reservation_id = resid;
   o->campaign_id = camp_id(c);
-  o->user_id = user_id(h->user);
+  o->user_id = user_id(hold_user(e, h));
   o->quantity = c->kind == PT_GROUP_BUY ? 1 : h->qty;
   o->state = hold_state(h);
   o->expires_ms = o->state == PT_HELD ? h->at_ms : 0;
-  if (c->kind == PT_GROUP_BUY) o->group_id = group_id(group_of(e, h));
+  if (c->kind == PT_GROUP_BUY) {
+    pt_group *g = group_of(e, h);
+    o->group_id = group_id(g);
+    if (g) o->group_state = (pt_group_state)g->state;
+  }
   return PT_OK;
 }
 
@@ -320,11 +330,11 @@ pt_status pt_holdings_get(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_holdings_
   pt_campaign *c = pt_campaign_find(e, cid);
   if (!c) return PT_NOT_FOUND;
   o->per_user_limit = c->per_user_limit;
-  pt_user *u = user_find(c, uid, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
+  pt_user *u = user_find(c, uid, pt_hash(e->cfg.hash_seed, uid.p, uid.len), NULL);
   if (u) {
     o->held = u->held;
     o->sold = u->sold;
-    o->waiting = u->waiting;
+    o->waiting = c->kind == PT_FLASH_SALE ? u->waiting : 0;
   }
   return PT_OK;
 }

@@ -6,12 +6,20 @@
  * `sold`; an expired, cancelled or failed seat returns its unit to
  * `available`. So available + held + sold == stock throughout.
  *
- * AUTO matching is O(log n) in the open groups: open groups that AUTO may
- * pick sit in one min-heap per member count (keyed by deadline, then id),
- * and a bitmap says which counts are non-empty. The fullest bucket with a
- * group the user is not in wins; the earliest deadline breaks ties. Groups
- * found too close to their deadline are dropped from matching for good
- * (time only moves forward), so each costs one pop over its whole life. */
+ * Per-user limit (每人限参团 N 次): participations in the campaign, i.e. the
+ * user's seats in open groups plus those in completed groups. A group that
+ * failed, or a seat the user left or let expire, gives its participation
+ * back. That is the user's held + sold.
+ *
+ * AUTO matching is O(log n) in the open groups, whatever the number of the
+ * user's own groups: open groups that AUTO may pick sit in one
+ * order-statistic tree per member count, and a bitmap says which counts are
+ * non-empty. The fullest bucket with a group the user is not in wins; the
+ * earliest deadline (then opening order) breaks ties. Groups found too
+ * close to their deadline are dropped from matching for good (time only
+ * moves forward), so each costs one removal over its whole life. A join
+ * moves its group to the next bucket: O(members * log) for the members'
+ * trees. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +35,7 @@ uint64_t group_id(const pt_group *g) {
 
 pt_group *group_of(const pt_engine *e, const pt_hold *h) {
   pt_group *g = h->group < e->ngroups ? e->groups[h->group] : NULL;
-  return g && g->camp == h->user->camp ? g : NULL;
+  return g && g->camp == hold_camp(e, h) ? g : NULL;
 }
 
 static pt_group *group_lookup(pt_engine *e, const pt_campaign *c, uint64_t id) {
@@ -59,7 +67,8 @@ static pt_group *group_new(pt_engine *e, pt_campaign *c, int64_t now) {
   if (g->gen == 0) g->gen = e->group_gen[slot] = 1;
   g->opened_ms = now;
   g->deadline_ms = g->at_ms = now + c->group_ttl_ms;
-  g->heap_pos = PT_NIL;
+  g->bnode = PT_ONIL;
+  g->seq = c->group_seq++;
   g->state = PT_GS_OPEN;
   g->matchable = true;
   e->groups[slot] = g;
@@ -95,64 +104,33 @@ void group_free_all(pt_engine *e) {
   free(e->group_free);
 }
 
-/* ---- matching buckets ---- */
+/* ---- matching ----
+ * Bucket k holds the open groups with k members that AUTO may pick, as a
+ * tree keyed by opening order (= deadline order: one ttl per campaign, a
+ * clock that never goes back). Each user has a tree of the bucketed groups
+ * they sit in, keyed (k, opening order), so the groups of one bucket are a
+ * contiguous run of it. In bucket k, the answer for user u is the first
+ * group whose rank differs from its place in u's run: a binary search. */
 
-static bool g_before(const pt_group *a, const pt_group *b) {
-  if (a->deadline_ms != b->deadline_ms) return a->deadline_ms < b->deadline_ms;
-  return group_id(a) < group_id(b);
-}
+#define SEQ_BITS 48
+#define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
+static inline uint64_t mkey(uint32_t k, uint64_t seq) { return (uint64_t)k << SEQ_BITS | seq; }
 
-static void gh_set(pt_gheap *h, uint32_t i, pt_group *g) {
-  h->v[i] = g;
-  g->heap_pos = i;
-}
-
-static void gh_fix(pt_gheap *h, uint32_t i) {
-  pt_group *g = h->v[i];
-  while (i > 0 && g_before(g, h->v[(i - 1) / 2])) {
-    gh_set(h, i, h->v[(i - 1) / 2]);
-    i = (i - 1) / 2;
+static void match_remove(pt_engine *e, pt_campaign *c, pt_group *g) {
+  if (g->bnode == PT_ONIL) return;
+  pt_opool *p = &e->onodes;
+  uint32_t k = g->members;
+  pt_onode_release(p, pt_otree_remove(p, &c->buckets[k], g->seq));
+  g->bnode = PT_ONIL;
+  if (c->buckets[k] == PT_ONIL) c->bucket_bits &= ~(1ull << k);
+  for (uint32_t i = 0; i < g->members; i++) {
+    pt_user *u = hold_user(e, hold_at(e, g->seats[i]));
+    pt_onode_release(p, pt_otree_remove(p, &u->groups, mkey(k, g->seq)));
   }
-  for (;;) {
-    uint32_t l = 2 * i + 1, r = l + 1, m = i;
-    pt_group *best = g;
-    if (l < h->n && g_before(h->v[l], best)) m = l, best = h->v[l];
-    if (r < h->n && g_before(h->v[r], best)) m = r;
-    if (m == i) break;
-    gh_set(h, i, h->v[m]);
-    i = m;
-  }
-  gh_set(h, i, g);
-}
-
-static void gh_push(pt_gheap *h, pt_group *g) {
-  if (h->n == h->cap) {
-    h->cap = h->cap ? h->cap * 2 : 16;
-    h->v = pt_xrealloc(h->v, h->cap * sizeof(*h->v));
-  }
-  gh_set(h, h->n++, g);
-  gh_fix(h, h->n - 1);
-}
-
-static void gh_remove(pt_gheap *h, pt_group *g) {
-  uint32_t i = g->heap_pos;
-  g->heap_pos = PT_NIL;
-  pt_group *last = h->v[--h->n];
-  if (i < h->n) {
-    gh_set(h, i, last);
-    gh_fix(h, i);
-  }
-}
-
-static void match_remove(pt_campaign *c, pt_group *g) {
-  if (g->heap_pos == PT_NIL) return;
-  pt_gheap *h = &c->buckets[g->members];
-  gh_remove(h, g);
-  if (h->n == 0) c->bucket_bits &= ~(1ull << g->members);
 }
 
 /* (Re)enters g into matching under its current member count. */
-static void match_insert(pt_campaign *c, pt_group *g, int64_t now) {
+static void match_insert(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {
   if (g->state != PT_GS_OPEN || !g->matchable || g->members == 0 ||
       g->members >= c->group_size)
     return;
@@ -160,44 +138,57 @@ static void match_insert(pt_campaign *c, pt_group *g, int64_t now) {
     g->matchable = false;
     return;
   }
-  gh_push(&c->buckets[g->members], g);
-  c->bucket_bits |= 1ull << g->members;
+  pt_opool *p = &e->onodes;
+  uint32_t k = g->members;
+  g->bnode = pt_onode_new(p, g->seq, g->slot);
+  pt_otree_insert(p, &c->buckets[k], g->bnode);
+  c->bucket_bits |= 1ull << k;
+  for (uint32_t i = 0; i < g->members; i++) {
+    pt_user *u = hold_user(e, hold_at(e, g->seats[i]));
+    pt_otree_insert(p, &u->groups, pt_onode_new(p, mkey(k, g->seq), g->slot));
+  }
 }
 
-static bool is_member(const pt_engine *e, const pt_group *g, const pt_user *u) {
-  if (!u) return false;
+static bool is_member(const pt_engine *e, const pt_group *g, bool known, uint32_t uref) {
+  if (!known) return false;
   for (uint32_t i = 0; i < g->members; i++)
-    if (hold_at(e, g->seats[i])->user == u) return true;
+    if (hold_at(e, g->seats[i])->user == uref) return true;
   return false;
 }
 
 /* The open group closest to completion that u may join, or NULL. */
 static pt_group *match_auto(pt_engine *e, pt_campaign *c, const pt_user *u, int64_t now) {
-  enum { SKIP_MAX = 64 };
+  pt_opool *p = &e->onodes;
   for (uint64_t bits = c->bucket_bits; bits;) {
     uint32_t k = 63u - (uint32_t)__builtin_clzll(bits);
     bits &= ~(1ull << k);
-    pt_gheap *h = &c->buckets[k];
-    pt_group *skipped[SKIP_MAX], *found = NULL;
-    uint32_t nskip = 0;
-    while (h->n) {
-      pt_group *g = h->v[0];
-      if (g->deadline_ms < now + c->match_margin_ms) { /* about to expire */
-        gh_remove(h, g);
-        g->matchable = false;
-        continue;
-      }
-      if (!is_member(e, g, u)) {
-        found = g;
-        break;
-      }
-      if (nskip == SKIP_MAX) break; /* the user sits in many: look elsewhere */
-      gh_remove(h, g);
-      skipped[nskip++] = g;
+    for (;;) { /* groups about to expire leave matching, for good */
+      uint32_t first = pt_otree_select(p, c->buckets[k], 0);
+      if (first == PT_ONIL) break;
+      pt_group *g = e->groups[p->v[first].val];
+      if (g->deadline_ms >= now + c->match_margin_ms) break;
+      match_remove(e, c, g);
+      g->matchable = false;
     }
-    while (nskip) gh_push(h, skipped[--nskip]);
-    if (h->n == 0) c->bucket_bits &= ~(1ull << k);
-    if (found) return found;
+    uint32_t root = c->buckets[k], n = pt_otree_size(p, root);
+    if (n == 0) continue;
+    uint32_t j = 0; /* rank in bucket k of the first group u is not in */
+    if (u && u->groups != PT_ONIL) {
+      uint32_t lo = pt_otree_rank(p, u->groups, mkey(k, 0));
+      uint32_t m = pt_otree_rank(p, u->groups, mkey(k + 1, 0)) - lo;
+      if (m >= n) continue; /* u sits in every group of this bucket */
+      uint32_t a = 0, b = m;
+      while (a < b) { /* u's i-th group here has rank i until the first gap */
+        uint32_t mid = a + (b - a) / 2;
+        uint64_t seq = p->v[pt_otree_select(p, u->groups, lo + mid)].key & SEQ_MASK;
+        if (pt_otree_rank(p, root, seq) > mid)
+          b = mid;
+        else
+          a = mid + 1;
+      }
+      j = a;
+    }
+    return e->groups[p->v[pt_otree_select(p, root, j)].val];
   }
   return NULL;
 }
@@ -207,10 +198,11 @@ static pt_group *match_auto(pt_engine *e, pt_campaign *c, const pt_user *u, int6
 static void seat_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
                         pt_hold_state to) {
   pt_hold *h = hold_at(e, slot);
+  pt_bytes uid = user_id(hold_user(e, h));
   hold_set_state(h, to);
   hold_retire(e, c, now, slot);
-  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), hold_rid(slot, h));
-  emit_mut(e, PT_MUT_USER, false, c, user_id(h->user), 0);
+  emit_mut(e, PT_MUT_HOLD, false, c, uid, hold_rid(slot, h));
+  emit_mut(e, PT_MUT_USER, false, c, uid, 0);
 }
 
 /* Gives a seat's unit back to stock; the seat leaves its holds queue. */
@@ -222,11 +214,11 @@ static void seat_release_unit(pt_engine *e, pt_campaign *c, uint32_t slot) {
   }
   c->held--;
   c->available++;
-  h->user->held--;
+  hold_user(e, h)->held--;
 }
 
 static void group_end(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now, pt_group_state st) {
-  match_remove(c, g);
+  match_remove(e, c, g);
   glist_remove(&c->groupq, g);
   g->state = (uint8_t)st;
   int64_t at = now + e->cfg.idem_window_ms;
@@ -244,7 +236,7 @@ static void group_end(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now, pt
 static void emit_group_event(pt_engine *e, pt_event_type t, int64_t now, pt_campaign *c,
                              pt_group *g, const uint32_t *seats, uint32_t n) {
   pt_bytes members[PT_GROUP_MAX];
-  for (uint32_t i = 0; i < n; i++) members[i] = user_id(hold_at(e, seats[i])->user);
+  for (uint32_t i = 0; i < n; i++) members[i] = user_id(hold_user(e, hold_at(e, seats[i])));
   pt_event ev = {.type = t, .at_ms = now, .campaign_id = camp_id(c),
                  .user_id = n ? members[0] : (pt_bytes){0}, /* the leader */
                  .quantity = n, .group_id = group_id(g), .simulated = g->simulated,
@@ -261,10 +253,11 @@ static void group_complete(pt_engine *e, pt_campaign *c, pt_group *g, int64_t no
     uint32_t slot = g->seats[i];
     pt_hold *h = hold_at(e, slot);
     if (hold_state(h) == PT_PAID) {
+      pt_user *u = hold_user(e, h);
       c->held--;
       c->sold++;
-      h->user->held--;
-      h->user->sold++;
+      u->held--;
+      u->sold++;
       seat_retire(e, c, now, slot, PT_SOLD);
       paid[np++] = slot;
     } else {
@@ -291,7 +284,7 @@ static void group_fail(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {
  * freed; the earliest remaining member leads; an empty group is closed. */
 static void seat_leave(pt_engine *e, pt_campaign *c, pt_group *g, uint32_t slot, int64_t now,
                        pt_hold_state to) {
-  match_remove(c, g);
+  match_remove(e, c, g);
   uint32_t i = 0;
   while (i < g->members && g->seats[i] != slot) i++;
   memmove(&g->seats[i], &g->seats[i + 1], (g->members - i - 1) * sizeof(uint32_t));
@@ -302,7 +295,7 @@ static void seat_leave(pt_engine *e, pt_campaign *c, pt_group *g, uint32_t slot,
   if (g->members == 0)
     group_end(e, c, g, now, PT_GS_CLOSED);
   else
-    match_insert(c, g, now);
+    match_insert(e, c, g, now);
 }
 
 static void seat_expire(pt_engine *e, pt_campaign *c, uint32_t slot, int64_t now) {
@@ -312,7 +305,7 @@ static void seat_expire(pt_engine *e, pt_campaign *c, uint32_t slot, int64_t now
   seat_leave(e, c, g, slot, now, PT_EXPIRED_HOLD);
   e->st.expiries++;
   pt_event ev = {.type = PT_EV_SEAT_EXPIRED, .at_ms = now, .campaign_id = camp_id(c),
-                 .user_id = user_id(h->user), .reservation_id = hold_rid(slot, h),
+                 .user_id = user_id(hold_user(e, h)), .reservation_id = hold_rid(slot, h),
                  .quantity = 1, .expires_ms = deadline, .group_id = group_id(g)};
   emit(e, &ev);
 }
@@ -373,7 +366,8 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   pt_status st = PT_OK;
   const char *why = NULL;
   uint64_t uh = pt_hash(e->cfg.hash_seed, uid.p, uid.len);
-  pt_user *u = user_find(c, uid, uh);
+  uint32_t uref = 0;
+  pt_user *u = user_find(c, uid, uh, &uref);
   pt_group *g = NULL;
   if (camp_ended(c, now)) {
     st = PT_ENDED, why = "campaign has ended";
@@ -384,7 +378,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
     if (!g) st = PT_NOT_FOUND, why = "no such group";
     else if (g->state != PT_GS_OPEN) st = PT_GROUP_CLOSED, why = "group is no longer open";
     else if (g->members >= c->group_size) st = PT_GROUP_FULL, why = "group is full";
-    else if (is_member(e, g, u)) st = PT_ALREADY_MEMBER, why = "already in this group";
+    else if (is_member(e, g, u != NULL, uref)) st = PT_ALREADY_MEMBER, why = "already in this group";
     else if (c->new_users_only && !new_user)
       st = PT_NOT_NEW_USER, why = "this group buy admits new users only";
   } else if (mode == PT_JOIN_AUTO && (!c->new_users_only || new_user)) {
@@ -401,11 +395,12 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
     g = group_new(e, c, now);
     r->opened = true;
   }
-  match_remove(c, g);
-  u = u ? u : user_get(c, uid, uh);
+  match_remove(e, c, g);
+  if (!u) u = user_get(e, c, uid, uh, &uref);
   uint32_t slot = hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
-  h->user = u;
+  h->user = uref;
+  h->camp = c->index;
   h->group = g->slot;
   hold_set_state(h, PT_HELD);
   h->at_ms = now + c->hold_ms;
@@ -415,7 +410,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   c->held++;
   u->held++;
   e->st.live_holds++;
-  match_insert(c, g, now);
+  match_insert(e, c, g, now);
   result_set(r, PT_OK, r->opened ? "seated: opened a new group" : "seated");
   seat_out(e, g, slot, r);
   emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
@@ -458,7 +453,7 @@ void group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt
   e->st.live_holds--;
   hold_set_state(h, PT_PAID);
   g->paid++;
-  emit_mut(e, PT_MUT_HOLD, false, c, user_id(h->user), resid);
+  emit_mut(e, PT_MUT_HOLD, false, c, user_id(hold_user(e, h)), resid);
   if (g->paid == c->group_size) /* 成团 the moment the last seat is paid */
     group_complete(e, c, g, now, false);
   result_set(r, PT_OK, g->state == PT_GS_COMPLETED ? "paid: the group is complete" : "paid");
@@ -497,7 +492,7 @@ pt_status pt_group_get(pt_engine *e, pt_bytes cid, uint64_t gid, pt_group_info *
   for (uint32_t i = 0; i < g->members; i++) {
     pt_hold *h = hold_at(e, g->seats[i]);
     if (hold_state(h) == PT_HOLD_FREE || group_of(e, h) != g) continue; /* forgotten */
-    o->member[n++] = (pt_member_info){.user_id = user_id(h->user), .seat_id = hold_rid(g->seats[i], h),
+    o->member[n++] = (pt_member_info){.user_id = user_id(hold_user(e, h)), .seat_id = hold_rid(g->seats[i], h),
                                     .state = hold_state(h),
                                     .expires_ms = hold_state(h) == PT_HELD ? h->at_ms : 0};
   }

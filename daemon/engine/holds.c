@@ -33,7 +33,8 @@ void hold_free(pt_engine *e, uint32_t slot) {
   uint32_t gen = (h->gen_state >> 8) + 1;
   if (gen >= (1u << 24)) gen = 1; /* ids stay non-zero when it wraps */
   h->gen_state = gen << 8;
-  h->user = NULL;
+  h->user = 0;
+  h->camp = 0;
   h->qty = 0;
   h->prev = PT_NIL;
   h->next = e->free_head;
@@ -45,7 +46,7 @@ pt_hold *hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t 
   if (s == 0 || s > e->nslots) return NULL;
   pt_hold *h = hold_at(e, (uint32_t)(s - 1));
   if (hold_state(h) == PT_HOLD_FREE || (h->gen_state >> 8) != (rid >> 32) ||
-      h->user->camp != c)
+      h->camp != c->index)
     return NULL;
   *slot = (uint32_t)(s - 1);
   return h;

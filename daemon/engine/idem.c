@@ -1,89 +1,240 @@
-/* Idempotency: a request id, once decided, is remembered with its answer for
- * the configured window. Records live in a per-campaign FIFO in decision
- * order, so forgetting is popping the head; a shortened window only makes
- * records live a little longer (their forget time is clamped to the tail's). */
+/* Idempotency: effects remembered by request id.
+ *
+ * Only effects are remembered (a hold or waitlist place made, a confirm, a
+ * cancel, a seat taken, a campaign created, updated or ended): a request
+ * that changed nothing (SOLD_OUT, LIMIT_EXCEEDED, ENDED, NOT_FOUND, a
+ * CONFLICT, ...) is simply decided afresh when retried, which can never
+ * apply an effect twice. So a stampede of rejected requests costs no memory.
+ *
+ * One engine-wide FIFO of records in decision order (forgetting is popping
+ * the head; a shortened window only makes records live a little longer:
+ * forget times are clamped to stay in order) and one table keyed by
+ * (campaign, request id). Past max_remembered the oldest record is evicted
+ * early and counted. A record is ~30 bytes plus the id, varint-encoded:
+ *
+ *   klen, key = varint campaign index + request id
+ *   fingerprint (4), op, status, state, flags
+ *   varint forget (ms after idem_base)
+ *   [varint reservation id] [zigzag expires - forget] [varint quantity]
+ *   [varint position] [varint group id, group state]   as flags say */
 #include <string.h>
 
 #include "engine_int.h"
 #include "hash.h"
+
+enum {
+  F_RID = 1, F_EXP = 2, F_QTY = 4, F_POS = 8, F_GROUP = 16, F_OPENED = 32,
+};
+
+#define KEY_MAX (5 + PT_ID_MAX)
+#define REC_MAX (1 + KEY_MAX + 4 + 4 + 10 * 5 + 1)
+
+typedef struct idem_rec {
+  uint32_t fp;
+  uint8_t op, status, state, flags;
+  int64_t forget_ms;
+  uint64_t rid, gid;
+  int64_t expires_ms;
+  uint32_t qty, pos;
+  uint8_t group_state;
+  size_t len; /* bytes of the encoded record */
+} idem_rec;
+
+static size_t put_varint(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+static size_t get_varint(const uint8_t *p, uint64_t *v) {
+  uint64_t x = 0;
+  size_t n = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    uint8_t b = p[n++];
+    x |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) break;
+  }
+  *v = x;
+  return n;
+}
+
+static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* The table key of (campaign, request id) into buf; returns its length. */
+static size_t make_key(const pt_campaign *c, pt_bytes rid, uint8_t *buf) {
+  size_t n = put_varint(buf, c->index);
+  memcpy(buf + n, rid.p, rid.len);
+  return n + rid.len;
+}
+
+static void decode(const uint8_t *p, idem_rec *r, int64_t base) {
+  size_t off = 1 + p[0];
+  uint64_t v;
+  memcpy(&r->fp, p + off, 4);
+  off += 4;
+  r->op = p[off], r->status = p[off + 1], r->state = p[off + 2], r->flags = p[off + 3];
+  off += 4;
+  off += get_varint(p + off, &v);
+  r->forget_ms = base + (int64_t)v;
+  r->rid = r->gid = 0;
+  r->expires_ms = 0;
+  r->qty = r->pos = 0;
+  r->group_state = 0;
+  if (r->flags & F_RID) off += get_varint(p + off, &r->rid);
+  if (r->flags & F_EXP) {
+    off += get_varint(p + off, &v);
+    r->expires_ms = r->forget_ms + unzigzag(v);
+  }
+  if (r->flags & F_QTY) off += get_varint(p + off, &v), r->qty = (uint32_t)v;
+  if (r->flags & F_POS) off += get_varint(p + off, &v), r->pos = (uint32_t)v;
+  if (r->flags & F_GROUP) {
+    off += get_varint(p + off, &r->gid);
+    r->group_state = p[off++];
+  }
+  r->len = off;
+}
 
 uint32_t idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s) {
   uint64_t h = pt_hash((uint64_t)op * 0x9e3779b97f4a7c15ULL ^ a, s.p, s.len);
   return (uint32_t)pt_mix(h ^ b, 0x9e3779b97f4a7c15ULL);
 }
 
-bool idem_replay(pt_engine *e, pt_campaign *c, pt_bytes rid, int op,
+void idem_init(pt_engine *e) {
+  pt_store_init(&e->idem_log);
+  pt_map_init(&e->idem, &e->idem_log, 0);
+}
+
+void idem_free_all(pt_engine *e) {
+  pt_map_destroy(&e->idem);
+  pt_store_free(&e->idem_log);
+}
+
+void idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid) {
+  uint8_t key[KEY_MAX];
+  size_t n = make_key(c, rid, key);
+  pt_map_prefetch(&e->idem, pt_hash(e->cfg.hash_seed, key, n));
+}
+
+bool idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                  uint32_t fp, pt_result *r) {
   if (c->idem_count == 0) return false;
-  const pt_idem *d = pt_map_get(&c->idem, pt_hash(e->cfg.hash_seed, rid.p, rid.len), rid);
-  if (!d) return false;
+  uint8_t key[KEY_MAX];
+  size_t n = make_key(c, rid, key);
+  const uint8_t *p = pt_map_get(&e->idem, pt_hash(e->cfg.hash_seed, key, n), (pt_bytes){key, n});
+  if (!p) return false;
+  idem_rec d;
+  decode(p, &d, e->idem_base);
+  if (d.forget_ms <= now) return false; /* due: pt_engine_advance drops it */
   memset(r, 0, sizeof(*r));
   r->replay = true;
-  if (d->op != op || d->fingerprint != fp) {
+  if (d.op != op || d.fp != fp) {
     result_set(r, PT_CONFLICT, "request id already used for a different request");
     return true;
   }
   e->st.replays++;
-  r->status = (pt_status)d->status;
+  r->status = (pt_status)d.status;
   r->detail = "replay of an earlier request";
-  r->reservation_id = d->reservation_id;
-  r->expires_ms = d->expires_ms;
-  r->quantity = d->quantity;
-  r->position = d->position;
-  r->state = (pt_hold_state)d->state;
-  r->group_id = d->group_id;
-  r->group_state = (pt_group_state)d->group_state;
-  r->opened = d->opened;
+  r->reservation_id = d.rid;
+  r->expires_ms = d.expires_ms;
+  r->quantity = d.qty;
+  r->position = d.pos;
+  r->state = (pt_hold_state)d.state;
+  r->group_id = d.gid;
+  r->group_state = (pt_group_state)d.group_state;
+  r->opened = (d.flags & F_OPENED) != 0;
   return true;
+}
+
+static bool is_effect(int op, pt_status s) {
+  return s == PT_OK || (op == OP_RESERVE && s == PT_WAITLISTED);
+}
+
+/* Drops the oldest record from the table and the log. */
+static void pop_oldest(pt_engine *e, const uint8_t *p, const idem_rec *d) {
+  uint64_t ci;
+  size_t n = get_varint(p + 1, &ci);
+  pt_campaign *c = e->camps[ci];
+  pt_bytes key = {p + 1, p[0]};
+  pt_bytes rid = {p + 1 + n, p[0] - n};
+  pt_map_del(&e->idem, pt_hash(e->cfg.hash_seed, key.p, key.len), key);
+  emit_mut(e, PT_MUT_IDEM, true, c, rid, 0);
+  c->idem_count--;
+  e->st.idem_records--;
+  pt_store_pop(&e->idem_log, d->len);
 }
 
 void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                 uint32_t fp, const pt_result *r) {
-  pt_idem *d = pt_fifo_push(&c->idem_log, sizeof(pt_idem) + rid.len);
+  if (!is_effect(op, r->status)) return;
+  if (e->st.idem_records == 0 && e->idem_tail_forget == 0) e->idem_base = now;
   int64_t forget = now + e->cfg.idem_window_ms;
-  if (forget < c->idem_tail_forget) forget = c->idem_tail_forget; /* keep order */
-  c->idem_tail_forget = forget;
-  d->forget_ms = forget;
-  d->reservation_id = r->reservation_id;
-  d->expires_ms = r->expires_ms;
-  d->fingerprint = fp;
-  d->quantity = r->quantity;
-  d->position = r->position;
-  d->status = (uint8_t)r->status;
-  d->state = (uint8_t)r->state;
-  d->op = (uint8_t)op;
-  d->group_id = r->group_id;
-  d->group_state = (uint8_t)r->group_state;
-  d->opened = r->opened;
-  d->klen = (uint8_t)rid.len;
-  memcpy(d->key, rid.p, rid.len);
-  pt_map_put(&c->idem, pt_hash(e->cfg.hash_seed, rid.p, rid.len), d);
+  if (forget < e->idem_tail_forget) forget = e->idem_tail_forget; /* keep order */
+  e->idem_tail_forget = forget;
+
+  uint8_t buf[REC_MAX];
+  size_t n = 1 + make_key(c, rid, buf + 1);
+  buf[0] = (uint8_t)(n - 1);
+  memcpy(buf + n, &fp, 4);
+  n += 4;
+  uint8_t flags = (r->reservation_id ? F_RID : 0) | (r->expires_ms ? F_EXP : 0) |
+                  (r->quantity ? F_QTY : 0) | (r->position ? F_POS : 0) |
+                  (r->group_id ? F_GROUP : 0) | (r->opened ? F_OPENED : 0);
+  buf[n++] = (uint8_t)op;
+  buf[n++] = (uint8_t)r->status;
+  buf[n++] = (uint8_t)r->state;
+  buf[n++] = flags;
+  n += put_varint(buf + n, (uint64_t)(forget - e->idem_base));
+  if (flags & F_RID) n += put_varint(buf + n, r->reservation_id);
+  if (flags & F_EXP) n += put_varint(buf + n, zigzag(r->expires_ms - forget));
+  if (flags & F_QTY) n += put_varint(buf + n, r->quantity);
+  if (flags & F_POS) n += put_varint(buf + n, r->position);
+  if (flags & F_GROUP) {
+    n += put_varint(buf + n, r->group_id);
+    buf[n++] = (uint8_t)r->group_state;
+  }
+  uint32_t ref;
+  memcpy(pt_store_alloc(&e->idem_log, n, &ref), buf, n);
+  pt_map_put(&e->idem, pt_hash(e->cfg.hash_seed, buf + 1, buf[0]), ref);
   c->idem_count++;
   e->st.idem_records++;
   emit_mut(e, PT_MUT_IDEM, false, c, rid, r->reservation_id);
-}
 
-int64_t idem_next(pt_campaign *c) {
-  if (c->idem_count == 0) return PT_NEVER;
-  const pt_idem *d = pt_fifo_peek(&c->idem_log);
-  return d ? d->forget_ms : PT_NEVER;
-}
-
-void idem_expire(pt_engine *e, pt_campaign *c, int64_t now) {
-  while (c->idem_count) {
-    pt_idem *d = pt_fifo_peek(&c->idem_log);
-    if (!d || d->forget_ms > now) break;
-    pt_bytes k = pt_key_of(d->klen, d->key);
-    pt_map_del(&c->idem, pt_hash(e->cfg.hash_seed, k.p, k.len), k);
-    emit_mut(e, PT_MUT_IDEM, true, c, k, 0);
-    c->idem_count--;
-    e->st.idem_records--;
-    pt_fifo_pop(&c->idem_log, sizeof(pt_idem) + d->klen);
+  while (e->st.idem_records > e->cfg.max_remembered) { /* the hard cap */
+    uint32_t hr;
+    const uint8_t *p = pt_store_head(&e->idem_log, &hr);
+    idem_rec d;
+    decode(p, &d, e->idem_base);
+    pop_oldest(e, p, &d);
+    e->st.idem_evictions++;
   }
 }
 
-void idem_free_all(pt_campaign *c) {
-  pt_map_destroy(&c->idem);
-  pt_fifo_free_all(&c->idem_log);
-  c->idem_count = 0;
+int64_t idem_next(pt_engine *e) {
+  if (e->st.idem_records == 0) return PT_NEVER;
+  uint32_t ref;
+  const uint8_t *p = pt_store_head(&e->idem_log, &ref);
+  if (!p) return PT_NEVER;
+  idem_rec d;
+  decode(p, &d, e->idem_base);
+  return d.forget_ms;
+}
+
+void idem_expire(pt_engine *e, int64_t now) {
+  while (e->st.idem_records) {
+    uint32_t ref;
+    const uint8_t *p = pt_store_head(&e->idem_log, &ref);
+    idem_rec d;
+    decode(p, &d, e->idem_base);
+    if (d.forget_ms > now) break;
+    pop_oldest(e, p, &d);
+  }
+}
+
+void pt_engine_set_max_remembered(pt_engine *e, uint64_t n) {
+  e->cfg.max_remembered = n ? n : PT_DEFAULT_MAX_REMEMBERED;
 }

@@ -9,9 +9,17 @@
 
 #define MOVE_BUDGET 64 /* old slots visited per put/delete while growing */
 
-void pt_map_init(pt_map *m, size_t key_off) {
+void pt_map_init(pt_map *m, const pt_store *store, size_t key_off) {
   memset(m, 0, sizeof(*m));
   m->key_off = (uint32_t)key_off;
+  m->store = store;
+}
+
+size_t pt_map_bytes(const pt_map *m) {
+  size_t n = 0;
+  if (m->cur.slots) n += (m->cur.mask + 1) * sizeof(pt_map_slot);
+  if (m->old.slots) n += (m->old.mask + 1) * sizeof(pt_map_slot);
+  return n;
 }
 
 void pt_map_destroy(pt_map *m) {
@@ -22,6 +30,8 @@ void pt_map_destroy(pt_map *m) {
   m->count = 0;
 }
 
+static inline void *rec_of(const pt_map *m, uint32_t ref) { return pt_store_at(m->store, ref); }
+
 static bool key_eq(const pt_map *m, const void *rec, pt_bytes key) {
   const uint8_t *k = (const uint8_t *)rec + m->key_off;
   return k[0] == key.len && memcmp(k + 1, key.p, key.len) == 0;
@@ -31,20 +41,27 @@ static bool key_eq(const pt_map *m, const void *rec, pt_bytes key) {
  * than the entries it passed, so a lookup stops as soon as it meets an
  * entry closer to home than itself. Misses (every new request id) cost
  * about as much as hits, even at high load. */
-static inline uint32_t dist(uint32_t mask, uint32_t i, uint64_t h) { return (i - (uint32_t)h) & mask; }
+static inline uint32_t dist(uint32_t mask, uint32_t i, uint32_t h) { return (i - h) & mask; }
 
-static void *tab_get(const pt_map *m, const pt_map_tab *t, uint64_t h, pt_bytes key) {
+static void *tab_get(const pt_map *m, const pt_map_tab *t, uint32_t h, pt_bytes key,
+                     uint32_t *ref) {
   if (!t->slots) return NULL;
-  for (uint32_t d = 0, i = (uint32_t)h & t->mask;; d++, i = (i + 1) & t->mask) {
+  for (uint32_t d = 0, i = h & t->mask;; d++, i = (i + 1) & t->mask) {
     const pt_map_slot *s = &t->slots[i];
     if (s->hash == 0 || dist(t->mask, i, s->hash) < d) return NULL;
-    if (s->hash == h && key_eq(m, s->rec, key)) return s->rec;
+    if (s->hash == h) {
+      void *rec = rec_of(m, s->ref);
+      if (key_eq(m, rec, key)) {
+        if (ref) *ref = s->ref;
+        return rec;
+      }
+    }
   }
 }
 
-static void tab_insert(pt_map_tab *t, uint64_t h, void *rec) {
-  pt_map_slot cur = {h, rec};
-  for (uint32_t d = 0, i = (uint32_t)h & t->mask;; d++, i = (i + 1) & t->mask) {
+static void tab_insert(pt_map_tab *t, uint32_t h, uint32_t ref) {
+  pt_map_slot cur = {h, ref};
+  for (uint32_t d = 0, i = h & t->mask;; d++, i = (i + 1) & t->mask) {
     if (t->slots[i].hash == 0) {
       t->slots[i] = cur;
       t->count++;
@@ -60,20 +77,20 @@ static void tab_insert(pt_map_tab *t, uint64_t h, void *rec) {
   }
 }
 
-static bool tab_del(const pt_map *m, pt_map_tab *t, uint64_t h, pt_bytes key) {
+static bool tab_del(const pt_map *m, pt_map_tab *t, uint32_t h, pt_bytes key) {
   if (!t->slots) return false;
-  uint32_t i = (uint32_t)h & t->mask;
+  uint32_t i = h & t->mask;
   for (uint32_t d = 0;; d++, i = (i + 1) & t->mask) {
     pt_map_slot *s = &t->slots[i];
     if (s->hash == 0 || dist(t->mask, i, s->hash) < d) return false;
-    if (s->hash == h && key_eq(m, s->rec, key)) break;
+    if (s->hash == h && key_eq(m, rec_of(m, s->ref), key)) break;
   }
   /* Backward shift: pull the following displaced entries one step home. */
   for (uint32_t j = (i + 1) & t->mask; t->slots[j].hash && dist(t->mask, j, t->slots[j].hash) > 0;
        i = j, j = (j + 1) & t->mask)
     t->slots[i] = t->slots[j];
   t->slots[i].hash = 0;
-  t->slots[i].rec = NULL;
+  t->slots[i].ref = 0;
   t->count--;
   return true;
 }
@@ -90,9 +107,9 @@ static void move_some(pt_map *m, uint32_t budget) {
       continue;
     }
     while (o->slots[i].hash) {
-      tab_insert(&m->cur, o->slots[i].hash, o->slots[i].rec);
+      tab_insert(&m->cur, o->slots[i].hash, o->slots[i].ref);
       o->slots[i].hash = 0;
-      o->slots[i].rec = NULL;
+      o->slots[i].ref = 0;
       o->count--;
       i = (i + 1) & o->mask;
       if (budget) budget--;
@@ -119,22 +136,22 @@ static void grow(pt_map *m) {
     memset(&m->old, 0, sizeof m->old);
 }
 
-void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key) {
-  h = pt_map_fix(h);
-  void *r = tab_get(m, &m->cur, h, key);
-  return r || !m->old.count ? r : tab_get(m, &m->old, h, key);
+void *pt_map_lookup(const pt_map *m, uint64_t hash, pt_bytes key, uint32_t *ref) {
+  uint32_t h = pt_map_fix(hash);
+  void *r = tab_get(m, &m->cur, h, key, ref);
+  return r || !m->old.count ? r : tab_get(m, &m->old, h, key, ref);
 }
 
-void pt_map_put(pt_map *m, uint64_t h, void *rec) {
+void pt_map_put(pt_map *m, uint64_t hash, uint32_t ref) {
   /* Keep the load under 7/8: Robin Hood keeps probes short up to there. */
-  if (!m->cur.slots || (m->cur.count + 1) * 8 > (m->cur.mask + 1) * 7) grow(m);
-  tab_insert(&m->cur, pt_map_fix(h), rec);
+  if (!m->cur.slots || ((uint64_t)m->cur.count + 1) * 8 > ((uint64_t)m->cur.mask + 1) * 7) grow(m);
+  tab_insert(&m->cur, pt_map_fix(hash), ref);
   m->count++;
   if (m->old.count) move_some(m, MOVE_BUDGET);
 }
 
-bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key) {
-  h = pt_map_fix(h);
+bool pt_map_del(pt_map *m, uint64_t hash, pt_bytes key) {
+  uint32_t h = pt_map_fix(hash);
   bool found = tab_del(m, &m->cur, h, key) || (m->old.count && tab_del(m, &m->old, h, key));
   if (found) m->count--;
   if (m->old.count) move_some(m, MOVE_BUDGET);

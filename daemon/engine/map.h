@@ -1,8 +1,9 @@
 /* Open-addressing hash table (Robin Hood linear probing, backward-shift
- * deletion) from byte-string keys to records the caller owns. A record
- * carries its key as `uint8_t klen; uint8_t key[];` at key_off; the table
- * keeps the hash beside the pointer so probing and growing never touch the
- * records' memory.
+ * deletion) from byte-string keys to records in a pt_store. A slot is 8
+ * bytes: 32 bits of the key's hash (0 marks an empty slot) and the record's
+ * store reference. A record carries its key as `uint8_t klen; uint8_t key[]`
+ * at key_off. The hash decides the home slot and filters probes; the key is
+ * compared only on a hash match.
  *
  * Growing is incremental, as in Redis' dict: a doubled table takes new
  * entries while each put or delete moves a few whole clusters from the old
@@ -16,10 +17,11 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "store.h"
 
 typedef struct pt_map_slot {
-  uint64_t hash; /* 0 marks an empty slot; real hashes are forced non-zero */
-  void *rec;
+  uint32_t hash; /* 0: empty; real hashes are forced non-zero */
+  uint32_t ref;
 } pt_map_slot;
 
 typedef struct pt_map_tab {
@@ -34,19 +36,25 @@ typedef struct pt_map {
   uint32_t move_pos; /* in old: an empty slot or the start of a cluster */
   uint32_t count;
   uint32_t key_off;
+  const pt_store *store;
 } pt_map;
 
-void pt_map_init(pt_map *m, size_t key_off);
+void pt_map_init(pt_map *m, const pt_store *store, size_t key_off);
 void pt_map_destroy(pt_map *m);
-static inline uint64_t pt_map_fix(uint64_t h) { return h ? h : 1; }
-void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key);
-/* The key must be absent. */
-void pt_map_put(pt_map *m, uint64_t h, void *rec);
+static inline uint32_t pt_map_fix(uint64_t h) { return (uint32_t)h ? (uint32_t)h : 1; }
+/* The record with this key, or NULL; *ref (if ref) is its reference. */
+void *pt_map_lookup(const pt_map *m, uint64_t h, pt_bytes key, uint32_t *ref);
+static inline void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key) {
+  return pt_map_lookup(m, h, key, NULL);
+}
+/* The key (of the record at ref) must be absent. */
+void pt_map_put(pt_map *m, uint64_t h, uint32_t ref);
 bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key);
+size_t pt_map_bytes(const pt_map *m);
 
 /* A hint: start loading the slot a lookup of h will read first. */
 static inline void pt_map_prefetch(const pt_map *m, uint64_t h) {
-  if (m->cur.slots) __builtin_prefetch(&m->cur.slots[(uint32_t)pt_map_fix(h) & m->cur.mask]);
+  if (m->cur.slots) __builtin_prefetch(&m->cur.slots[pt_map_fix(h) & m->cur.mask]);
 }
 
 #endif

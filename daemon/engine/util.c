@@ -3,7 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void oom(size_t n) {
+_Noreturn void pt_fatal(const char *what) {
+  fprintf(stderr, "pintuan: fatal: %s\n", what);
+  abort();
+}
+
+static _Noreturn void oom(size_t n) {
   fprintf(stderr, "pintuan: out of memory allocating %zu bytes\n", n);
   abort();
 }

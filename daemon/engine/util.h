@@ -9,5 +9,7 @@
 void *pt_xmalloc(size_t n);
 void *pt_xcalloc(size_t n, size_t size);
 void *pt_xrealloc(void *p, size_t n);
+/* Prints the message and aborts: for states the engine cannot continue from. */
+_Noreturn void pt_fatal(const char *what);
 
 #endif

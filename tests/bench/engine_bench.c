@@ -176,6 +176,48 @@ static double bytes_per_hold(size_t n, ids *users, ids *rids) {
   return (double)(after - before) / (double)n;
 }
 
+/* Bytes per remembered effect: n confirms, each with a new request id, of
+ * holds made before the measurement (a confirm allocates nothing else). */
+static double bytes_per_effect(size_t n, ids *users, ids *rids, size_t *idlen) {
+  pt_engine *e = mk_engine(15 * 60 * 1000);
+  mk_campaign(e, "sku", INT64_C(1) << 40, 0, 15 * 60 * 1000);
+  uint64_t *res = malloc(n * sizeof(*res));
+  for (size_t i = 0; i < n; i++) {
+    pt_result r;
+    pt_reserve(e, T0, rids->v[i], CID, users->v[i % users->n], 1, &r);
+    if (r.status != PT_OK) abort();
+    res[i] = r.reservation_id;
+  }
+  size_t before = heap_in_use(), len = 0;
+  for (size_t i = 0; i < n; i++) {
+    pt_result r;
+    pt_confirm(e, T0, rids->v[n + i], CID, res[i], &r);
+    if (r.status != PT_OK) abort();
+    len += rids->v[n + i].len;
+  }
+  size_t after = heap_in_use();
+  pt_engine_free(e);
+  free(res);
+  *idlen = len / n;
+  return (double)(after - before) / (double)n;
+}
+
+/* Heap growth over n SOLD_OUT requests, each with its own request id and
+ * user: nothing is remembered for a request that changed nothing. */
+static double stampede_growth(size_t n, ids *users, ids *rids) {
+  pt_engine *e = mk_engine(15 * 60 * 1000);
+  mk_campaign(e, "sku", 0, 1, 60000);
+  size_t before = heap_in_use();
+  for (size_t i = 0; i < n; i++) {
+    pt_result r;
+    pt_reserve(e, T0 + (int64_t)(i / 1000), rids->v[i % rids->n], CID, users->v[i % users->n], 1, &r);
+    if (r.status != PT_SOLD_OUT) abort();
+  }
+  size_t after = heap_in_use();
+  pt_engine_free(e);
+  return (double)after - (double)before;
+}
+
 int main(int argc, char **argv) {
   int runs = argc > 1 ? atoi(argv[1]) : 5;
   size_t ops = argc > 2 ? (size_t)atol(argv[2]) : 2000000;
@@ -216,9 +258,17 @@ int main(int argc, char **argv) {
     printf("  %6zu open groups  %6.2f M joins/s median  (min %.2f, max %.2f)\n", ngroups[gi],
            aj[runs / 2] / 1e6, aj[0] / 1e6, aj[runs - 1] / 1e6);
   }
-  if (PART("memory"))
-    printf("memory           %6.1f bytes per live hold (1M holds, each with its user and request id)\n",
-           bytes_per_hold(1000000, &users, &rids));
+  if (PART("memory")) { /* sizes follow OPS: 2M (the default) gives 1M holds */
+    size_t nh = ops / 2 > 1000000 ? 1000000 : ops / 2;
+    printf("memory           %6.1f bytes per live hold (%zu holds, each with its user and request id)\n",
+           bytes_per_hold(nh, &users, &rids), nh);
+    size_t idlen;
+    double be = bytes_per_effect(nh, &users, &rids, &idlen);
+    printf("memory           %6.1f bytes per remembered effect (%zu confirms; ids of %zu bytes: %.1f + the id)\n",
+           be, nh, idlen, be - (double)idlen);
+    printf("memory           %6.1f MB heap growth over %zuM SOLD_OUT requests (each its own request id)\n",
+           stampede_growth(nh * 10, &users, &rids) / 1e6, nh * 10 / 1000000);
+  }
   free_ids(&users);
   free_ids(&rids);
   return 0;

@@ -329,6 +329,104 @@ static void test_auto_matching_order(void **state) {
   assert_true(r.opened);
 }
 
+/* The rule holds for a user in any number of groups (a skip list of 64 in
+ * an earlier version lost it past 64). */
+static void test_auto_user_in_many_groups(void **state) {
+  fx *f = *state;
+  enum { SOLO = 20, PAIRS = 200, MINE = 150 };
+  mkg(f, "g", (gspec){.stock = 10000, .size = 4, .ttl = 3600000, .hold = 3600000});
+  uint64_t solo[SOLO], pair[PAIRS];
+  char u[16];
+  for (int i = 0; i < SOLO; i++) { /* the oldest groups: one member each */
+    snprintf(u, sizeof u, "s%d", i);
+    solo[i] = join(f, T0, "g", u, PT_JOIN_OPEN, 0).group_id;
+  }
+  for (int i = 0; i < PAIRS; i++) { /* then two-member groups; hog sits in the first 150 */
+    snprintf(u, sizeof u, "p%d", i);
+    pair[i] = join(f, T0 + 1 + i, "g", u, PT_JOIN_OPEN, 0).group_id;
+    if (i < MINE) {
+      assert_int_equal(join(f, T0 + 1 + i, "g", "hog", PT_JOIN_GROUP, pair[i]).status, PT_OK);
+    } else {
+      snprintf(u, sizeof u, "q%d", i);
+      assert_int_equal(join(f, T0 + 1 + i, "g", u, PT_JOIN_GROUP, pair[i]).status, PT_OK);
+    }
+  }
+  int64_t now = T0 + 1000;
+  /* each AUTO join takes the oldest two-member group hog is not in */
+  for (int i = MINE; i < PAIRS; i++) {
+    pt_result r = join(f, now, "g", "hog", PT_JOIN_AUTO, 0);
+    assert_int_equal(r.status, PT_OK);
+    assert_false(r.opened);
+    assert_int_equal(r.group_id, pair[i]);
+  }
+  /* every group of 3 has hog; of the groups of 2, all are hog's: the
+   * oldest one-member group is next */
+  pt_result r = join(f, now, "g", "hog", PT_JOIN_AUTO, 0);
+  assert_int_equal(r.group_id, solo[0]);
+  /* another user goes to the fullest: the oldest group of 3 */
+  r = join(f, now, "g", "other", PT_JOIN_AUTO, 0);
+  assert_int_equal(r.group_id, pair[MINE]);
+  /* hog leaves a group of 3: it drops to 2 members and hog may return to it */
+  pt_group_info *gi = ginfo(f, "g", pair[MINE + 1]);
+  uint64_t seat = 0;
+  for (uint32_t i = 0; i < gi->members; i++)
+    if (gi->member[i].user_id.len == 3 && !memcmp(gi->member[i].user_id.p, "hog", 3))
+      seat = gi->member[i].seat_id;
+  assert_int_equal(leave(f, now, "g", seat), PT_OK);
+  r = join(f, now, "g", "hog", PT_JOIN_AUTO, 0); /* groups of 3 without hog: just that one */
+  assert_int_equal(r.group_id, pair[MINE + 1]);
+  assert_int_equal(info(f, "g").held, 20 + 2 * PAIRS + (PAIRS - MINE) + 1 + 1);
+}
+
+/* 每人限参团 N 次: the limit counts participations (open seats and completed
+ * groups); a failed group or a seat left gives its participation back. */
+static void test_group_limit_counts_participations(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 100, .size = 2, .limit = 2, .ttl = 10000, .hold = 60000});
+  pt_result a = join(f, T0, "g", "ann", PT_JOIN_OPEN, 0);
+  pt_result b = join(f, T0, "g", "ann", PT_JOIN_OPEN, 0);
+  assert_int_equal(join(f, T0, "g", "ann", PT_JOIN_OPEN, 0).status, PT_LIMIT_EXCEEDED);
+  /* leaving gives the participation back */
+  assert_int_equal(leave(f, T0 + 1, "g", b.reservation_id), PT_OK);
+  pt_result c = join(f, T0 + 2, "g", "ann", PT_JOIN_OPEN, 0);
+  assert_int_equal(c.status, PT_OK);
+  /* a completed group still counts */
+  pt_result bob = join(f, T0 + 3, "g", "bob", PT_JOIN_GROUP, a.group_id);
+  assert_int_equal(pay(f, T0 + 4, "g", a.reservation_id), PT_OK);
+  assert_int_equal(pay(f, T0 + 4, "g", bob.reservation_id), PT_OK);
+  assert_int_equal(ginfo(f, "g", a.group_id)->state, PT_GS_COMPLETED);
+  assert_int_equal(join(f, T0 + 5, "g", "ann", PT_JOIN_OPEN, 0).status, PT_LIMIT_EXCEEDED);
+  /* c fails at its deadline: that participation comes back */
+  pt_engine_advance(f->e, T0 + 2 + 10000);
+  assert_int_equal(ginfo(f, "g", c.group_id)->state, PT_GS_FAILED);
+  assert_int_equal(join(f, T0 + 2 + 10000, "g", "ann", PT_JOIN_OPEN, 0).status, PT_OK);
+  assert_int_equal(join(f, T0 + 2 + 10000, "g", "ann", PT_JOIN_OPEN, 0).status, PT_LIMIT_EXCEEDED);
+}
+
+/* GetReservation of a seat names its group and the group's state, now. */
+static void test_seat_reservation_names_group(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 10, .size = 2, .ttl = 10000, .hold = 60000});
+  pt_result a = join(f, T0, "g", "ann", PT_JOIN_OPEN, 0);
+  pt_result b = join(f, T0, "g", "bob", PT_JOIN_AUTO, 0);
+  pt_result c = join(f, T0, "g", "cat", PT_JOIN_OPEN, 0);
+  pt_reservation_info ri;
+  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, &ri), PT_OK);
+  assert_int_equal(ri.group_id, a.group_id);
+  assert_int_equal(ri.group_state, PT_GS_OPEN);
+  pay(f, T0 + 1, "g", a.reservation_id);
+  pay(f, T0 + 1, "g", b.reservation_id);
+  assert_int_equal(pt_reservation_get(f->e, S("g"), a.reservation_id, &ri), PT_OK);
+  assert_int_equal(ri.group_id, a.group_id);
+  assert_int_equal(ri.group_state, PT_GS_COMPLETED);
+  assert_int_equal(ri.state, PT_SOLD);
+  pt_engine_advance(f->e, T0 + 10000);
+  assert_int_equal(pt_reservation_get(f->e, S("g"), c.reservation_id, &ri), PT_OK);
+  assert_int_equal(ri.group_id, c.group_id);
+  assert_int_equal(ri.group_state, PT_GS_FAILED);
+  assert_int_equal(ri.state, PT_SEAT_FAILED);
+}
+
 static void test_idempotent_join(void **state) {
   fx *f = *state;
   mkg(f, "g", (gspec){.stock = 10, .size = 2});
@@ -357,6 +455,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_simulated_completion, setup, teardown),
       cmocka_unit_test_setup_teardown(test_auto_matching_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idempotent_join, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_auto_user_in_many_groups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_limit_counts_participations, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seat_reservation_names_group, setup, teardown),
   };
   return cmocka_run_group_tests_name("group", tests, NULL, NULL);
 }

@@ -46,6 +46,7 @@ typedef struct {
   uint64_t res;
   pt_result r;
   int64_t forget_at;
+  bool kept; /* an effect: remembered; other answers are decided afresh */
 } mreq;
 
 static mcamp C[NC];
@@ -154,7 +155,7 @@ static void m_run_due(int c) {
 
 static mreq *m_find_req(int c, const char *key) {
   for (int i = nreq - 1; i >= 0; i--)
-    if (Q[i].c == c && !strcmp(Q[i].key, key) && Q[i].forget_at > now) return &Q[i];
+    if (Q[i].kept && Q[i].c == c && !strcmp(Q[i].key, key) && Q[i].forget_at > now) return &Q[i];
   return NULL;
 }
 
@@ -164,6 +165,8 @@ static mres *m_find_res(int c, uint64_t rid) {
   return NULL;
 }
 
+/* Every decided request is noted (retries are picked from all of them);
+ * only effects are kept for replay. */
 static void remember(int c, const char *key, int op, int u, int64_t qty, uint64_t res,
                      const pt_result *r) {
   CHECK(nreq < MAXQ, "model request table full");
@@ -171,6 +174,7 @@ static void remember(int c, const char *key, int op, int u, int64_t qty, uint64_
   snprintf(q->key, sizeof q->key, "%s", key);
   q->c = c, q->op = op, q->u = u, q->qty = qty, q->res = res, q->r = *r;
   q->forget_at = now + WINDOW;
+  q->kept = r->status == PT_OK || (op == 4 && r->status == PT_WAITLISTED);
 }
 
 /* Compares a replay: same status and reservation, marked as a replay. */
@@ -373,7 +377,7 @@ static void run(unsigned seed, long steps) {
     CHECK(r.status == PT_OK, "create");
     mreq *q = &Q[nreq++]; /* the create's request id is remembered too */
     snprintf(q->key, sizeof q->key, "%s", key);
-    q->c = c, q->op = 1, q->forget_at = now + WINDOW;
+    q->c = c, q->op = 1, q->forget_at = now + WINDOW, q->kept = true;
   }
   long keyno = 0;
   for (step_now = 0; step_now < steps; step_now++) {
@@ -501,6 +505,28 @@ static void g_check(uint32_t size, uint32_t limit, bool final) {
   }
 }
 
+/* The AUTO rule, naively: over every open group, the fullest the user is not
+ * in, not closer to its deadline than the margin; ties to the earliest
+ * deadline, then the earliest opened. 0: none fits (a new group). */
+static uint64_t naive_auto(const pt_campaign_spec *sp, const char *user) {
+  uint64_t best = 0;
+  uint32_t best_m = 0;
+  int64_t best_d = 0;
+  for (int i = 0; i < nG; i++) { /* G_id is in opening order */
+    static pt_group_info gi;
+    if (pt_group_get(E, S("gb"), G_id[i], &gi) != PT_OK || gi.state != PT_GS_OPEN) continue;
+    if (gi.members >= sp->group_size || gi.deadline_ms < now + sp->match_margin_ms) continue;
+    bool mine = false;
+    for (uint32_t k = 0; k < gi.members; k++)
+      mine |= gi.member[k].user_id.len == strlen(user) &&
+              !memcmp(gi.member[k].user_id.p, user, gi.member[k].user_id.len);
+    if (mine) continue;
+    if (!best || gi.members > best_m || (gi.members == best_m && gi.deadline_ms < best_d))
+      best = G_id[i], best_m = gi.members, best_d = gi.deadline_ms;
+  }
+  return best;
+}
+
 static void run_groups(unsigned seed, long steps) {
   seed_now = seed;
   rng = 0x51ed270b8a3f9c11ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
@@ -530,7 +556,14 @@ static void run_groups(unsigned seed, long steps) {
       pt_join_mode m = (pt_join_mode)rr(1, 3);
       uint64_t gid = nG && rnd() % 8 ? G_id[rr(0, nG - 1)] : rnd();
       int u = (int)rr(0, NU - 1);
-      pt_join(E, now, S(key), S("gb"), S(UID[u]), m, gid, rnd() % 3 != 0, &r);
+      bool newu = rnd() % 3 != 0;
+      uint64_t want = m == PT_JOIN_AUTO && (!sp.new_users_only || newu) ? naive_auto(&sp, UID[u]) : 0;
+      pt_join(E, now, S(key), S("gb"), S(UID[u]), m, gid, newu, &r);
+      if (m == PT_JOIN_AUTO && r.status == PT_OK && !r.replay) {
+        CHECK(r.opened == (want == 0), "AUTO opened=%d but the naive rule found %" PRIu64, r.opened, want);
+        CHECK(want == 0 || r.group_id == want, "AUTO chose %" PRIu64 ", the rule says %" PRIu64,
+              r.group_id, want);
+      }
       CHECK(r.status == PT_OK || r.status == PT_SOLD_OUT || r.status == PT_LIMIT_EXCEEDED ||
                 r.status == PT_GROUP_FULL || r.status == PT_GROUP_CLOSED ||
                 r.status == PT_ALREADY_MEMBER || r.status == PT_NOT_FOUND ||

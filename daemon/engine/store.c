@@ -1,0 +1,102 @@
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define FIRST_UNITS 256u /* 1 KiB */
+#define MAX_CHUNKS (1u << (32 - PT_STORE_OFF_BITS))
+
+void pt_store_init(pt_store *s) { memset(s, 0, sizeof(*s)); }
+
+void pt_store_free(pt_store *s) {
+  for (uint32_t i = 0; i < s->nchunks; i++) free(s->ring[(s->head_no + i) & s->ring_mask]);
+  free(s->ring);
+  free(s->ring_cap);
+  free(s->ring_end);
+  memset(s, 0, sizeof(*s));
+}
+
+static void ring_grow(pt_store *s) {
+  uint32_t cap = s->ring ? (s->ring_mask + 1) * 2 : 16;
+  if (cap > MAX_CHUNKS) pt_fatal("record store over 16 GiB");
+  uint8_t **ring = pt_xcalloc(cap, sizeof(*ring));
+  uint16_t *rcap = pt_xcalloc(cap, sizeof(*rcap)), *rend = pt_xcalloc(cap, sizeof(*rend));
+  for (uint32_t i = 0; i < s->nchunks; i++) {
+    uint32_t n = s->head_no + i, from = n & s->ring_mask, to = n & (cap - 1);
+    ring[to] = s->ring[from];
+    rcap[to] = s->ring_cap[from];
+    rend[to] = s->ring_end[from];
+  }
+  free(s->ring);
+  free(s->ring_cap);
+  free(s->ring_end);
+  s->ring = ring;
+  s->ring_cap = rcap;
+  s->ring_end = rend;
+  s->ring_mask = cap - 1;
+}
+
+static inline uint32_t cap_of(const pt_store *s, uint32_t n) {
+  uint16_t c = s->ring_cap[n & s->ring_mask];
+  return c ? c : PT_STORE_CHUNK_UNITS;
+}
+
+static void chunk_open(pt_store *s) {
+  uint32_t units = FIRST_UNITS;
+  if (s->nchunks) {
+    uint32_t t = s->tail_no & s->ring_mask;
+    s->ring_end[t] = (uint16_t)s->tail_used; /* closed */
+    units = cap_of(s, s->tail_no) * 2u;
+    if (units > PT_STORE_CHUNK_UNITS) units = PT_STORE_CHUNK_UNITS;
+  }
+  if (!s->ring || s->nchunks > s->ring_mask) ring_grow(s);
+  uint32_t n = s->nchunks ? s->tail_no + 1 : s->head_no;
+  uint32_t i = n & s->ring_mask;
+  s->ring[i] = pt_xmalloc((size_t)units * PT_STORE_UNIT);
+  s->ring_cap[i] = (uint16_t)(units == PT_STORE_CHUNK_UNITS ? 0 : units); /* 0 means 2^14 */
+  s->ring_end[i] = 0;
+  s->tail_no = n;
+  s->tail_used = 0;
+  if (!s->nchunks) s->head_off = 0;
+  s->nchunks++;
+  s->bytes += (size_t)units * PT_STORE_UNIT;
+}
+
+void *pt_store_alloc(pt_store *s, size_t n, uint32_t *ref) {
+  uint32_t units = (uint32_t)pt_store_units(n);
+  if (s->align8 && (s->tail_used & 1) && s->nchunks) s->tail_used++;
+  if (!s->nchunks || cap_of(s, s->tail_no) < s->tail_used + units) {
+    chunk_open(s);
+    while (cap_of(s, s->tail_no) < units) chunk_open(s); /* small first chunks */
+  }
+  *ref = ((s->tail_no & (MAX_CHUNKS - 1)) << PT_STORE_OFF_BITS) | s->tail_used;
+  void *p = s->ring[s->tail_no & s->ring_mask] + (size_t)s->tail_used * PT_STORE_UNIT;
+  s->tail_used += units;
+  return p;
+}
+
+void *pt_store_head(pt_store *s, uint32_t *ref) {
+  while (s->nchunks) {
+    uint32_t i = s->head_no & s->ring_mask;
+    uint32_t end = s->head_no == s->tail_no ? s->tail_used : s->ring_end[i];
+    if (s->head_off < end) {
+      *ref = ((s->head_no & (MAX_CHUNKS - 1)) << PT_STORE_OFF_BITS) | s->head_off;
+      return s->ring[i] + (size_t)s->head_off * PT_STORE_UNIT;
+    }
+    if (s->head_no == s->tail_no) { /* empty: reuse the last chunk from its start */
+      s->head_off = s->tail_used = 0;
+      return NULL;
+    }
+    s->bytes -= (size_t)cap_of(s, s->head_no) * PT_STORE_UNIT;
+    free(s->ring[i]);
+    s->ring[i] = NULL;
+    s->head_no++;
+    s->head_off = 0;
+    s->nchunks--;
+  }
+  return NULL;
+}
+
+void pt_store_pop(pt_store *s, size_t n) { s->head_off += (uint32_t)pt_store_units(n); }

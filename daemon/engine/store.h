@@ -1,0 +1,56 @@
+/* Record storage addressed by 32-bit references instead of pointers, so that
+ * a hash-table slot (32-bit hash + 32-bit reference) is 8 bytes, and a hold
+ * names its user in 4.
+ *
+ * Records live in chunks (growing from 1 KiB to 64 KiB, so a campaign with
+ * ten users does not cost 64 KiB); a reference is the chunk number (18 bits)
+ * and the offset in 4-byte units (14 bits). Records never move. Two uses:
+ * - arena: records appended, all freed together (users);
+ * - FIFO: records appended and dropped oldest first (remembered request
+ *   ids); chunks are freed as the head passes them. Chunk numbers wrap, which
+ *   is safe while fewer than 2^18 chunks (16 GiB) are live at once.
+ * A record is at most PT_STORE_MAX bytes and never spans chunks. */
+#ifndef PT_STORE_H
+#define PT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PT_STORE_UNIT 4u
+#define PT_STORE_OFF_BITS 14u
+#define PT_STORE_CHUNK_UNITS (1u << PT_STORE_OFF_BITS) /* 64 KiB */
+#define PT_STORE_MAX 1024u
+
+typedef struct pt_store {
+  uint8_t **ring;     /* chunk n at ring[n & ring_mask] */
+  uint16_t *ring_cap; /* units in each chunk */
+  uint16_t *ring_end; /* units used in each chunk (closed chunks) */
+  uint32_t ring_mask;
+  uint32_t head_no, tail_no; /* oldest and newest live chunk; tail_no+1 == head_no: none */
+  uint32_t head_off;         /* FIFO: units of the head chunk already dropped */
+  uint32_t tail_used;        /* units used in the tail chunk */
+  uint32_t nchunks;
+  size_t bytes;              /* chunk memory held */
+  int align8;                /* records start on 8-byte boundaries */
+} pt_store;
+
+void pt_store_init(pt_store *s);
+void pt_store_free(pt_store *s);
+/* Space for n bytes (n <= PT_STORE_MAX), 4-byte aligned; *ref names it. */
+void *pt_store_alloc(pt_store *s, size_t n, uint32_t *ref);
+
+static inline void *pt_store_at(const pt_store *s, uint32_t ref) {
+  return s->ring[(ref >> PT_STORE_OFF_BITS) & s->ring_mask] +
+         (size_t)(ref & (PT_STORE_CHUNK_UNITS - 1)) * PT_STORE_UNIT;
+}
+
+/* FIFO use: the oldest record (NULL when empty) and its reference. */
+void *pt_store_head(pt_store *s, uint32_t *ref);
+/* Drops the oldest record, of n bytes as allocated. */
+void pt_store_pop(pt_store *s, size_t n);
+
+static inline size_t pt_store_units(size_t n) {
+  return (n + PT_STORE_UNIT - 1) / PT_STORE_UNIT;
+}
+
+#endif

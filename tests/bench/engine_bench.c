@@ -266,8 +266,8 @@ int main(int argc, char **argv) {
     double be = bytes_per_effect(nh, &users, &rids, &idlen);
     printf("memory           %6.1f bytes per remembered effect (%zu confirms; ids of %zu bytes: %.1f + the id)\n",
            be, nh, idlen, be - (double)idlen);
-    printf("memory           %6.1f MB heap growth over %zuM SOLD_OUT requests (each its own request id)\n",
-           stampede_growth(nh * 10, &users, &rids) / 1e6, nh * 10 / 1000000);
+    printf("memory           %6.1f MB heap growth over %.1fM SOLD_OUT requests (each its own request id)\n",
+           stampede_growth(nh * 10, &users, &rids) / 1e6, (double)nh * 10 / 1e6);
   }
   free_ids(&users);
   free_ids(&rids);

@@ -24,7 +24,7 @@ static uint32_t spec_fingerprint(const pt_campaign_spec *s) {
   uint64_t b = (uint64_t)s->start_ms * 31 + (uint64_t)s->end_ms * 7 + (uint64_t)s->hold_ms;
   a = a * 131 + s->group_size * 17 + s->simulate_min_paid * 5 + (s->new_users_only ? 2 : 0);
   b = b * 131 + (uint64_t)s->group_ttl_ms * 3 + (uint64_t)s->match_margin_ms;
-  return idem_fingerprint(OP_CREATE, a, b, s->id);
+  return pt__idem_fingerprint(OP_CREATE, a, b, s->id);
 }
 
 static const char *spec_invalid(const pt_campaign_spec *s) {
@@ -58,8 +58,8 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
   uint32_t fp = spec_fingerprint(s);
   pt_campaign *c = pt_campaign_find(e, s->id);
   if (c) {
-    camp_run_due(e, c, now);
-    if (!idem_replay(e, c, now, rid, OP_CREATE, fp, r))
+    pt__camp_run_due(e, c, now);
+    if (!pt__idem_replay(e, c, now, rid, OP_CREATE, fp, r))
       result_set(r, PT_ALREADY_EXISTS, "campaign id already exists");
     return;
   }
@@ -95,11 +95,11 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
   c->index = e->ncamps;
   e->camps[e->ncamps++] = c;
   pt_map_put(&e->camp_map, c->key_hash, cref);
-  camp_heap_add(e, c);
+  pt__camp_heap_add(e, c);
   result_set(r, PT_OK, "campaign created");
-  emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
-  idem_store(e, c, now, rid, OP_CREATE, fp, r);
-  camp_reschedule(e, c);
+  pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+  pt__idem_store(e, c, now, rid, OP_CREATE, fp, r);
+  pt__camp_reschedule(e, c);
 }
 
 /* Shared preamble of campaign-scoped mutations: validates ids, runs what is
@@ -117,8 +117,8 @@ static pt_campaign *admin_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_byte
                pt_id_valid(cid) ? "no such campaign" : "campaign_id must be 1..64 bytes");
     return NULL;
   }
-  camp_run_due(e, c, now);
-  if (idem_replay(e, c, now, rid, op, fp, r)) return NULL;
+  pt__camp_run_due(e, c, now);
+  if (pt__idem_replay(e, c, now, rid, op, fp, r)) return NULL;
   return c;
 }
 
@@ -128,7 +128,7 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
   uint64_t a = (uint64_t)u->fields << 56 ^ (uint64_t)u->stock * 31 ^ u->per_user_limit ^
                (u->waitlist ? 1ull << 50 : 0);
   uint64_t b = (uint64_t)u->end_ms * 31 + (uint64_t)u->hold_ms;
-  uint32_t fp = idem_fingerprint(OP_UPDATE, a, b, cid);
+  uint32_t fp = pt__idem_fingerprint(OP_UPDATE, a, b, cid);
   pt_campaign *c = admin_begin(e, now, rid, cid, OP_UPDATE, fp, r);
   if (!c) return;
   const char *bad = NULL;
@@ -157,17 +157,17 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
     if (u->fields & PT_UPD_HOLD) c->hold_ms = u->hold_ms;
     if (u->fields & PT_UPD_WAITLIST) c->waitlist = u->waitlist;
     result_set(r, PT_OK, "campaign updated");
-    emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
-    flash_grant_waitlist(e, c, now); /* more stock may serve waiters */
+    pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+    pt__flash_grant_waitlist(e, c, now); /* more stock may serve waiters */
   }
-  idem_store(e, c, now, rid, OP_UPDATE, fp, r);
-  camp_run_due(e, c, now); /* an end in the past drops the waitlist now */
-  camp_reschedule(e, c);
+  pt__idem_store(e, c, now, rid, OP_UPDATE, fp, r);
+  pt__camp_run_due(e, c, now); /* an end in the past drops the waitlist now */
+  pt__camp_reschedule(e, c);
 }
 
 void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_result *r) {
   now = eng_now(e, now);
-  uint32_t fp = idem_fingerprint(OP_END, 0, 0, cid);
+  uint32_t fp = pt__idem_fingerprint(OP_END, 0, 0, cid);
   pt_campaign *c = admin_begin(e, now, rid, cid, OP_END, fp, r);
   if (!c) return;
   if (camp_ended(c, now)) {
@@ -175,11 +175,11 @@ void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_r
   } else {
     c->end_ms = now;
     result_set(r, PT_OK, "campaign ended");
-    emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+    pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
   }
-  idem_store(e, c, now, rid, OP_END, fp, r);
-  camp_reschedule(e, c);
-  camp_run_due(e, c, now);
+  pt__idem_store(e, c, now, rid, OP_END, fp, r);
+  pt__camp_reschedule(e, c);
+  pt__camp_run_due(e, c, now);
 }
 
 void pt_campaign_info_get(const pt_engine *e, const pt_campaign *c, int64_t now,

@@ -18,7 +18,7 @@ pt_engine *pt_engine_new(const pt_engine_config *cfg) {
   e->camp_store.align8 = 1;
   pt_map_init(&e->camp_map, &e->camp_store, offsetof(pt_campaign, klen));
   e->onodes.free_head = PT_ONIL;
-  idem_init(e);
+  pt__idem_init(e);
   return e;
 }
 
@@ -29,8 +29,8 @@ void pt_engine_free(pt_engine *e) {
     pt_map_destroy(&c->users);
     free(c->buckets);
   }
-  idem_free_all(e);
-  group_free_all(e);
+  pt__idem_free_all(e);
+  pt__group_free_all(e);
   pt_opool_free(&e->onodes);
   pt_store_free(&e->users);
   pt_store_free(&e->camp_store);
@@ -71,19 +71,19 @@ static void heap_fix(pt_engine *e, uint32_t i) {
   }
 }
 
-void camp_heap_add(pt_engine *e, pt_campaign *c) {
+void pt__camp_heap_add(pt_engine *e, pt_campaign *c) {
   e->heap = pt_xrealloc(e->heap, (e->heap_n + 1) * sizeof(*e->heap));
   c->heap_pos = e->heap_n;
   e->heap[e->heap_n++] = c;
   heap_fix(e, c->heap_pos);
 }
 
-void camp_reschedule(pt_engine *e, pt_campaign *c) {
+void pt__camp_reschedule(pt_engine *e, pt_campaign *c) {
   int64_t d = q_head_at(e, &c->holdq);
   int64_t t = q_head_at(e, &c->retireq);
   if (t < d) d = t;
   if (c->waitq.n && c->end_ms < d) d = c->end_ms;
-  t = group_next(c);
+  t = pt__group_next(c);
   if (t < d) d = t;
   if (d != c->deadline) {
     c->deadline = d;
@@ -91,32 +91,32 @@ void camp_reschedule(pt_engine *e, pt_campaign *c) {
   }
 }
 
-void camp_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
+void pt__camp_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   if (c->deadline > now) return;
   if (c->kind == PT_GROUP_BUY)
-    group_run_due(e, c, now);
+    pt__group_run_due(e, c, now);
   else
-    flash_run_due(e, c, now);
-  retire_due(e, c, now);
-  camp_reschedule(e, c);
+    pt__flash_run_due(e, c, now);
+  pt__retire_due(e, c, now);
+  pt__camp_reschedule(e, c);
 }
 
 int64_t pt_engine_next_deadline(const pt_engine *e) {
   int64_t d = e->heap_n ? e->heap[0]->deadline : PT_NEVER;
-  int64_t t = idem_next((pt_engine *)e);
+  int64_t t = pt__idem_next((pt_engine *)e);
   return t < d ? t : d;
 }
 
 void pt_engine_advance(pt_engine *e, int64_t now) {
   now = eng_now(e, now);
   /* camp_run_due leaves every campaign with a deadline after now. */
-  while (e->heap_n && e->heap[0]->deadline <= now) camp_run_due(e, e->heap[0], now);
-  idem_expire(e, now);
+  while (e->heap_n && e->heap[0]->deadline <= now) pt__camp_run_due(e, e->heap[0], now);
+  pt__idem_expire(e, now);
 }
 
 /* ---- effects ---- */
 
-void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
+void pt__emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
               pt_bytes key, uint64_t rid) {
   if (!e->cfg.sink.mutation) return;
   pt_mutation m = {.kind = k, .deleted = deleted, .campaign = c, .key = key,
@@ -124,24 +124,24 @@ void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
   e->cfg.sink.mutation(e->cfg.sink.ctx, &m);
 }
 
-void emit(pt_engine *e, pt_event *ev) {
+void pt__emit(pt_engine *e, pt_event *ev) {
   e->st.events++;
   ev->seq = ++e->event_seq;
   if (e->cfg.sink.event) e->cfg.sink.event(e->cfg.sink.ctx, ev);
 }
 
-void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
+void pt__emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
                 const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires) {
   pt_event ev = {.type = t, .at_ms = now, .campaign_id = camp_id(c), .user_id = user_id(u),
                  .reservation_id = rid, .quantity = qty, .expires_ms = expires};
-  emit(e, &ev);
+  pt__emit(e, &ev);
 }
 
 void pt_engine_prefetch(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_bytes rid) {
   pt_campaign *c = pt_campaign_find(e, cid);
   if (!c) return;
   if (pt_id_valid(uid)) pt_map_prefetch(&c->users, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
-  if (pt_id_valid(rid)) idem_prefetch(e, c, rid);
+  if (pt_id_valid(rid)) pt__idem_prefetch(e, c, rid);
 }
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out) {

@@ -165,71 +165,71 @@ static inline pt_user *hold_user(const pt_engine *e, const pt_hold *h) {
 static inline pt_campaign *hold_camp(const pt_engine *e, const pt_hold *h) {
   return e->camps[h->camp];
 }
-uint32_t hold_alloc(pt_engine *e);
-void hold_free(pt_engine *e, uint32_t slot);
+uint32_t pt__hold_alloc(pt_engine *e);
+void pt__hold_free(pt_engine *e, uint32_t slot);
 /* A finished hold: kept queryable for the request-id window, then freed. */
-void hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
+void pt__hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
 /* The hold named by a reservation id, if live and of campaign c. */
-pt_hold *hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot);
-void q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot);
-void q_push_back(pt_engine *e, pt_queue *q, uint32_t slot);
-void q_remove(pt_engine *e, pt_queue *q, uint32_t slot);
+pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot);
+void pt__q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot);
+void pt__q_push_back(pt_engine *e, pt_queue *q, uint32_t slot);
+void pt__q_remove(pt_engine *e, pt_queue *q, uint32_t slot);
 static inline int64_t q_head_at(const pt_engine *e, const pt_queue *q) {
   return q->head == PT_NIL ? PT_NEVER : hold_at(e, q->head)->at_ms;
 }
 
 /* idem.c */
-uint32_t idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s);
+uint32_t pt__idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s);
 /* Fills r with the remembered answer and returns true on a retry. */
-bool idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
+bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                  uint32_t fp, pt_result *r);
 /* Remembers r if it is an effect (see idem.c); other answers are not kept. */
-void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
+void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                 uint32_t fp, const pt_result *r);
-void idem_expire(pt_engine *e, int64_t now);
-int64_t idem_next(pt_engine *e);
-void idem_init(pt_engine *e);
-void idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid);
-void idem_free_all(pt_engine *e);
+void pt__idem_expire(pt_engine *e, int64_t now);
+int64_t pt__idem_next(pt_engine *e);
+void pt__idem_init(pt_engine *e);
+void pt__idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid);
+void pt__idem_free_all(pt_engine *e);
 
 /* campaign.c */
-void camp_heap_add(pt_engine *e, pt_campaign *c);
-void camp_reschedule(pt_engine *e, pt_campaign *c);
-void camp_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+void pt__camp_heap_add(pt_engine *e, pt_campaign *c);
+void pt__camp_reschedule(pt_engine *e, pt_campaign *c);
+void pt__camp_run_due(pt_engine *e, pt_campaign *c, int64_t now);
 static inline bool camp_ended(const pt_campaign *c, int64_t now) {
   return now >= c->end_ms;
 }
-void emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
+void pt__emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
               pt_bytes key, uint64_t rid);
 /* Numbers an event (seq grows by one) and hands it to the sink. */
-void emit(pt_engine *e, pt_event *ev);
-void emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
+void pt__emit(pt_engine *e, pt_event *ev);
+void pt__emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
                 const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires);
 
 /* flash.c: the preamble and epilogue every campaign-scoped mutation shares */
-pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
+pt_campaign *pt__op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
                       uint32_t fp, pt_result *r);
-void op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
+void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
             pt_result *r);
 /* *ref (if ref) is the user's store reference. */
-pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
+pt_user *pt__user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
 /* A new user (absent from c); *ref is its store reference. */
-pt_user *user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
+pt_user *pt__user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
 
 /* group.c */
-void group_run_due(pt_engine *e, pt_campaign *c, int64_t now);
-void group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
-void group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
-pt_group *group_of(const pt_engine *e, const pt_hold *h);
+void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
+void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
+pt_group *pt__group_of(const pt_engine *e, const pt_hold *h);
 void group_campaign_free(pt_engine *e, pt_campaign *c);
-uint64_t group_id(const pt_group *g);
-int64_t group_next(const pt_campaign *c);
-void group_free_all(pt_engine *e);
+uint64_t pt__group_id(const pt_group *g);
+int64_t pt__group_next(const pt_campaign *c);
+void pt__group_free_all(pt_engine *e);
 
 
-void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now);
-void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now);
-void retire_due(pt_engine *e, pt_campaign *c, int64_t now);
+void pt__flash_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+void pt__flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now);
+void pt__retire_due(pt_engine *e, pt_campaign *c, int64_t now);
 
 static inline void result_set(pt_result *r, pt_status s, const char *detail) {
   r->status = s;

@@ -6,11 +6,11 @@
 #include "engine_int.h"
 #include "hash.h"
 
-pt_user *user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) {
+pt_user *pt__user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) {
   return pt_map_lookup(&c->users, h, uid, ref);
 }
 
-pt_user *user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) {
+pt_user *pt__user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) {
   pt_user *u = pt_store_alloc(&e->users, PT_USER_SIZE(uid.len), ref);
   u->held = u->sold = 0;
   u->waiting = 0;
@@ -29,12 +29,12 @@ static void hold_out(pt_engine *e, uint32_t slot, pt_result *r) {
 }
 
 /* Serves the waitlist head first, in order, while stock allows. */
-void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now) {
+void pt__flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now) {
   while (c->waitq.n && !camp_ended(c, now)) {
     uint32_t slot = c->waitq.head;
     pt_hold *h = hold_at(e, slot);
     if ((int64_t)h->qty > c->available) break;
-    q_remove(e, &c->waitq, slot);
+    pt__q_remove(e, &c->waitq, slot);
     pt_user *u = hold_user(e, h);
     c->waiting_units -= h->qty;
     c->available -= h->qty;
@@ -43,13 +43,13 @@ void flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now) {
     u->held += h->qty;
     hold_set_state(h, PT_HELD);
     h->at_ms = now + c->hold_ms;
-    q_push_sorted(e, &c->holdq, slot);
+    pt__q_push_sorted(e, &c->holdq, slot);
     e->st.waiting--;
     e->st.live_holds++;
     uint64_t rid = hold_rid(slot, h);
-    emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), rid);
-    emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
-    emit_event(e, PT_EV_WAITLIST_GRANTED, now, c, u, rid, h->qty, h->at_ms);
+    pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), rid);
+    pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
+    pt__emit_event(e, PT_EV_WAITLIST_GRANTED, now, c, u, rid, h->qty, h->at_ms);
   }
 }
 
@@ -57,15 +57,15 @@ static void release_held(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slo
                          pt_hold_state to) {
   pt_hold *h = hold_at(e, slot);
   pt_user *u = hold_user(e, h);
-  q_remove(e, &c->holdq, slot);
+  pt__q_remove(e, &c->holdq, slot);
   c->held -= h->qty;
   c->available += h->qty;
   u->held -= h->qty;
   hold_set_state(h, to);
   e->st.live_holds--;
-  hold_retire(e, c, now, slot);
-  emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
-  emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
+  pt__hold_retire(e, c, now, slot);
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
+  pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
 }
 
 static void expire_hold(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
@@ -73,50 +73,50 @@ static void expire_hold(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot
   int64_t deadline = h->at_ms;
   release_held(e, c, now, slot, PT_EXPIRED_HOLD);
   e->st.expiries++;
-  emit_event(e, PT_EV_HOLD_EXPIRED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, deadline);
+  pt__emit_event(e, PT_EV_HOLD_EXPIRED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, deadline);
 }
 
 static void drop_waiting(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
                          pt_hold_state to) {
   pt_hold *h = hold_at(e, slot);
   pt_user *u = hold_user(e, h);
-  q_remove(e, &c->waitq, slot);
+  pt__q_remove(e, &c->waitq, slot);
   c->waiting_units -= h->qty;
   u->waiting -= h->qty;
   hold_set_state(h, to);
   e->st.waiting--;
-  hold_retire(e, c, now, slot);
-  emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
-  emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
+  pt__hold_retire(e, c, now, slot);
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
+  pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
 }
 
-void flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
+void pt__flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   bool released = false;
   while (c->holdq.head != PT_NIL && hold_at(e, c->holdq.head)->at_ms <= now) {
     expire_hold(e, c, now, c->holdq.head);
     released = true;
   }
   if (released) {
-    flash_grant_waitlist(e, c, now);
-    emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+    pt__flash_grant_waitlist(e, c, now);
+    pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
   }
   if (c->waitq.n && camp_ended(c, now)) {
     while (c->waitq.head != PT_NIL) {
       uint32_t slot = c->waitq.head;
       pt_hold *h = hold_at(e, slot);
       drop_waiting(e, c, now, slot, PT_EXPIRED_HOLD);
-      emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, 0);
+      pt__emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, 0);
     }
   }
 }
 
-void retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
+void pt__retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
   while (c->retireq.head != PT_NIL && hold_at(e, c->retireq.head)->at_ms <= now) {
     uint32_t slot = c->retireq.head;
     pt_hold *h = hold_at(e, slot);
-    q_remove(e, &c->retireq, slot);
-    emit_mut(e, PT_MUT_HOLD, true, c, user_id(hold_user(e, h)), hold_rid(slot, h));
-    hold_free(e, slot);
+    pt__q_remove(e, &c->retireq, slot);
+    pt__emit_mut(e, PT_MUT_HOLD, true, c, user_id(hold_user(e, h)), hold_rid(slot, h));
+    pt__hold_free(e, slot);
   }
 }
 
@@ -124,7 +124,7 @@ void retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
  * when r already holds the final answer (bad argument, unknown campaign,
  * replay). Bad arguments and unknown campaigns are not remembered: nothing
  * was decided. */
-pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
+pt_campaign *pt__op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
                       uint32_t fp, pt_result *r) {
   memset(r, 0, sizeof(*r));
   if (!pt_id_valid(rid)) {
@@ -140,23 +140,23 @@ pt_campaign *op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int
     result_set(r, PT_NOT_FOUND, "no such campaign");
     return NULL;
   }
-  camp_run_due(e, c, now);
-  if (idem_replay(e, c, now, rid, op, fp, r)) return NULL;
+  pt__camp_run_due(e, c, now);
+  if (pt__idem_replay(e, c, now, rid, op, fp, r)) return NULL;
   return c;
 }
 
-void op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
+void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
             pt_result *r) {
-  idem_store(e, c, now, rid, op, fp, r);
-  camp_reschedule(e, c);
+  pt__idem_store(e, c, now, rid, op, fp, r);
+  pt__camp_reschedule(e, c);
 }
 
 void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid,
                 int64_t qty, pt_result *r) {
   now = eng_now(e, now);
   e->st.reserves++;
-  uint32_t fp = idem_fingerprint(OP_RESERVE, (uint64_t)qty, 0, uid);
-  pt_campaign *c = op_begin(e, now, rid, cid, OP_RESERVE, fp, r);
+  uint32_t fp = pt__idem_fingerprint(OP_RESERVE, (uint64_t)qty, 0, uid);
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_RESERVE, fp, r);
   if (!c) return;
   if (c->kind != PT_FLASH_SALE)
     return result_set(r, PT_INVALID_ARGUMENT, "a group-buy campaign: use join");
@@ -169,23 +169,23 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   uint64_t uh = pt_hash(e->cfg.hash_seed, uid.p, uid.len);
   if (camp_ended(c, now)) {
     result_set(r, PT_ENDED, "campaign has ended");
-    return op_end(e, c, now, rid, OP_RESERVE, fp, r);
+    return pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
   }
   uint32_t uref = 0;
-  pt_user *u = user_find(c, uid, uh, &uref);
+  pt_user *u = pt__user_find(c, uid, uh, &uref);
   uint64_t mine = u ? (uint64_t)u->held + u->sold + u->waiting : 0;
   if (c->per_user_limit && mine + (uint64_t)qty > c->per_user_limit) {
     result_set(r, PT_LIMIT_EXCEEDED, "per-user limit reached");
-    return op_end(e, c, now, rid, OP_RESERVE, fp, r);
+    return pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
   }
   /* First come, first served: nobody overtakes a waiting user. */
   bool fits = c->waitq.n == 0 && c->available >= qty;
   if (!fits && !c->waitlist) {
     result_set(r, PT_SOLD_OUT, "sold out");
-    return op_end(e, c, now, rid, OP_RESERVE, fp, r);
+    return pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
   }
-  if (!u) u = user_get(e, c, uid, uh, &uref);
-  uint32_t slot = hold_alloc(e);
+  if (!u) u = pt__user_get(e, c, uid, uh, &uref);
+  uint32_t slot = pt__hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
   h->user = uref;
   h->camp = c->index;
@@ -193,7 +193,7 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   if (fits) {
     hold_set_state(h, PT_HELD);
     h->at_ms = now + c->hold_ms;
-    q_push_sorted(e, &c->holdq, slot);
+    pt__q_push_sorted(e, &c->holdq, slot);
     c->available -= qty;
     c->held += qty;
     u->held += (uint32_t)qty;
@@ -203,7 +203,7 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   } else {
     hold_set_state(h, PT_WAITING);
     h->at_ms = 0;
-    q_push_back(e, &c->waitq, slot);
+    pt__q_push_back(e, &c->waitq, slot);
     c->waiting_units += (uint64_t)qty;
     u->waiting += (uint32_t)qty;
     e->st.waiting++;
@@ -211,44 +211,44 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
     r->position = c->waitq.n;
   }
   hold_out(e, slot, r);
-  emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
-  emit_mut(e, PT_MUT_USER, false, c, uid, 0);
-  emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
-  op_end(e, c, now, rid, OP_RESERVE, fp, r);
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
+  pt__emit_mut(e, PT_MUT_USER, false, c, uid, 0);
+  pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+  pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
 }
 
 void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
                 pt_result *r) {
   now = eng_now(e, now);
   e->st.confirms++;
-  uint32_t fp = idem_fingerprint(OP_CONFIRM, resid, 0, cid);
-  pt_campaign *c = op_begin(e, now, rid, cid, OP_CONFIRM, fp, r);
+  uint32_t fp = pt__idem_fingerprint(OP_CONFIRM, resid, 0, cid);
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CONFIRM, fp, r);
   if (!c) return;
   if (c->kind == PT_GROUP_BUY) {
-    group_confirm(e, c, now, resid, r);
-    return op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+    pt__group_confirm(e, c, now, resid, r);
+    return pt__op_end(e, c, now, rid, OP_CONFIRM, fp, r);
   }
   uint32_t slot;
-  pt_hold *h = hold_lookup(e, c, resid, &slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such reservation");
-    return op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+    return pt__op_end(e, c, now, rid, OP_CONFIRM, fp, r);
   }
   hold_out(e, slot, r);
   switch (hold_state(h)) {
   case PT_HELD: {
     pt_user *u = hold_user(e, h);
-    q_remove(e, &c->holdq, slot);
+    pt__q_remove(e, &c->holdq, slot);
     c->held -= h->qty;
     c->sold += h->qty;
     u->held -= h->qty;
     u->sold += h->qty;
     hold_set_state(h, PT_SOLD);
     e->st.live_holds--;
-    hold_retire(e, c, now, slot);
-    emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), resid);
-    emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
-    emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+    pt__hold_retire(e, c, now, slot);
+    pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), resid);
+    pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
+    pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
     result_set(r, PT_OK, "sold");
     r->state = PT_SOLD;
     break;
@@ -259,38 +259,38 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
   case PT_WAITING: result_set(r, PT_CONFLICT, "reservation is still on the waitlist"); break;
   default: result_set(r, PT_INTERNAL, "reservation in unknown state"); break;
   }
-  op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+  pt__op_end(e, c, now, rid, OP_CONFIRM, fp, r);
 }
 
 void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
                pt_result *r) {
   now = eng_now(e, now);
   e->st.cancels++;
-  uint32_t fp = idem_fingerprint(OP_CANCEL, resid, 0, cid);
-  pt_campaign *c = op_begin(e, now, rid, cid, OP_CANCEL, fp, r);
+  uint32_t fp = pt__idem_fingerprint(OP_CANCEL, resid, 0, cid);
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CANCEL, fp, r);
   if (!c) return;
   if (c->kind == PT_GROUP_BUY) {
-    group_cancel(e, c, now, resid, r);
-    return op_end(e, c, now, rid, OP_CANCEL, fp, r);
+    pt__group_cancel(e, c, now, resid, r);
+    return pt__op_end(e, c, now, rid, OP_CANCEL, fp, r);
   }
   uint32_t slot;
-  pt_hold *h = hold_lookup(e, c, resid, &slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such reservation");
-    return op_end(e, c, now, rid, OP_CANCEL, fp, r);
+    return pt__op_end(e, c, now, rid, OP_CANCEL, fp, r);
   }
   hold_out(e, slot, r);
   switch (hold_state(h)) {
   case PT_HELD:
     release_held(e, c, now, slot, PT_RELEASED);
-    flash_grant_waitlist(e, c, now);
-    emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+    pt__flash_grant_waitlist(e, c, now);
+    pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
     result_set(r, PT_OK, "released");
     r->state = PT_RELEASED;
     break;
   case PT_WAITING:
     drop_waiting(e, c, now, slot, PT_RELEASED);
-    flash_grant_waitlist(e, c, now); /* the next waiter may fit now */
+    pt__flash_grant_waitlist(e, c, now); /* the next waiter may fit now */
     result_set(r, PT_OK, "left the waitlist");
     r->state = PT_RELEASED;
     break;
@@ -299,7 +299,7 @@ void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t r
   case PT_EXPIRED_HOLD: result_set(r, PT_EXPIRED, "reservation expired"); break;
   default: result_set(r, PT_INTERNAL, "reservation in unknown state"); break;
   }
-  op_end(e, c, now, rid, OP_CANCEL, fp, r);
+  pt__op_end(e, c, now, rid, OP_CANCEL, fp, r);
 }
 
 pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
@@ -308,7 +308,7 @@ pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
   pt_campaign *c = pt_campaign_find(e, cid);
   if (!c) return pt_id_valid(cid) ? PT_NOT_FOUND : PT_INVALID_ARGUMENT;
   uint32_t slot;
-  pt_hold *h = hold_lookup(e, c, resid, &slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
   if (!h) return PT_NOT_FOUND;
   o->reservation_id = resid;
   o->campaign_id = camp_id(c);
@@ -317,8 +317,8 @@ pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
   o->state = hold_state(h);
   o->expires_ms = o->state == PT_HELD ? h->at_ms : 0;
   if (c->kind == PT_GROUP_BUY) {
-    pt_group *g = group_of(e, h);
-    o->group_id = group_id(g);
+    pt_group *g = pt__group_of(e, h);
+    o->group_id = pt__group_id(g);
     if (g) o->group_state = (pt_group_state)g->state;
   }
   return PT_OK;
@@ -330,7 +330,7 @@ pt_status pt_holdings_get(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_holdings_
   pt_campaign *c = pt_campaign_find(e, cid);
   if (!c) return PT_NOT_FOUND;
   o->per_user_limit = c->per_user_limit;
-  pt_user *u = user_find(c, uid, pt_hash(e->cfg.hash_seed, uid.p, uid.len), NULL);
+  pt_user *u = pt__user_find(c, uid, pt_hash(e->cfg.hash_seed, uid.p, uid.len), NULL);
   if (u) {
     o->held = u->held;
     o->sold = u->sold;

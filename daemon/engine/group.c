@@ -29,11 +29,11 @@
 
 /* ---- group slots and ids ---- */
 
-uint64_t group_id(const pt_group *g) {
+uint64_t pt__group_id(const pt_group *g) {
   return g ? ((uint64_t)g->gen << 32) | ((uint64_t)g->slot + 1) : 0;
 }
 
-pt_group *group_of(const pt_engine *e, const pt_hold *h) {
+pt_group *pt__group_of(const pt_engine *e, const pt_hold *h) {
   pt_group *g = h->group < e->ngroups ? e->groups[h->group] : NULL;
   return g && g->camp == hold_camp(e, h) ? g : NULL;
 }
@@ -91,13 +91,13 @@ static void glist_remove(pt_glist *l, pt_group *g) {
   l->n--;
 }
 
-int64_t group_next(const pt_campaign *c) {
+int64_t pt__group_next(const pt_campaign *c) {
   int64_t d = c->groupq.head ? c->groupq.head->at_ms : PT_NEVER;
   if (c->gretireq.head && c->gretireq.head->at_ms < d) d = c->gretireq.head->at_ms;
   return d;
 }
 
-void group_free_all(pt_engine *e) {
+void pt__group_free_all(pt_engine *e) {
   for (uint32_t i = 0; i < e->ngroups; i++) free(e->groups[i]);
   free(e->groups);
   free(e->group_gen);
@@ -200,16 +200,16 @@ static void seat_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot
   pt_hold *h = hold_at(e, slot);
   pt_bytes uid = user_id(hold_user(e, h));
   hold_set_state(h, to);
-  hold_retire(e, c, now, slot);
-  emit_mut(e, PT_MUT_HOLD, false, c, uid, hold_rid(slot, h));
-  emit_mut(e, PT_MUT_USER, false, c, uid, 0);
+  pt__hold_retire(e, c, now, slot);
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, hold_rid(slot, h));
+  pt__emit_mut(e, PT_MUT_USER, false, c, uid, 0);
 }
 
 /* Gives a seat's unit back to stock; the seat leaves its holds queue. */
 static void seat_release_unit(pt_engine *e, pt_campaign *c, uint32_t slot) {
   pt_hold *h = hold_at(e, slot);
   if (hold_state(h) == PT_HELD) {
-    q_remove(e, &c->holdq, slot);
+    pt__q_remove(e, &c->holdq, slot);
     e->st.live_holds--;
   }
   c->held--;
@@ -230,7 +230,7 @@ static void group_end(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now, pt
   c->gretireq.tail = g;
   c->gretireq.n++;
   e->st.open_groups--;
-  emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+  pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
 }
 
 static void emit_group_event(pt_engine *e, pt_event_type t, int64_t now, pt_campaign *c,
@@ -239,9 +239,9 @@ static void emit_group_event(pt_engine *e, pt_event_type t, int64_t now, pt_camp
   for (uint32_t i = 0; i < n; i++) members[i] = user_id(hold_user(e, hold_at(e, seats[i])));
   pt_event ev = {.type = t, .at_ms = now, .campaign_id = camp_id(c),
                  .user_id = n ? members[0] : (pt_bytes){0}, /* the leader */
-                 .quantity = n, .group_id = group_id(g), .simulated = g->simulated,
+                 .quantity = n, .group_id = pt__group_id(g), .simulated = g->simulated,
                  .n_members = n, .members = members};
-  emit(e, &ev);
+  pt__emit(e, &ev);
 }
 
 /* 成团: paid seats become sold; unpaid ones (simulated completion only)
@@ -300,14 +300,14 @@ static void seat_leave(pt_engine *e, pt_campaign *c, pt_group *g, uint32_t slot,
 
 static void seat_expire(pt_engine *e, pt_campaign *c, uint32_t slot, int64_t now) {
   pt_hold *h = hold_at(e, slot);
-  pt_group *g = group_of(e, h);
+  pt_group *g = pt__group_of(e, h);
   int64_t deadline = h->at_ms;
   seat_leave(e, c, g, slot, now, PT_EXPIRED_HOLD);
   e->st.expiries++;
   pt_event ev = {.type = PT_EV_SEAT_EXPIRED, .at_ms = now, .campaign_id = camp_id(c),
                  .user_id = user_id(hold_user(e, h)), .reservation_id = hold_rid(slot, h),
-                 .quantity = 1, .expires_ms = deadline, .group_id = group_id(g)};
-  emit(e, &ev);
+                 .quantity = 1, .expires_ms = deadline, .group_id = pt__group_id(g)};
+  pt__emit(e, &ev);
 }
 
 static void group_deadline(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {
@@ -317,7 +317,7 @@ static void group_deadline(pt_engine *e, pt_campaign *c, pt_group *g, int64_t no
     group_fail(e, c, g, now);
 }
 
-void group_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
+void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   /* seat expiries and group deadlines, in time order */
   for (;;) {
     int64_t ts = q_head_at(e, &c->holdq);
@@ -345,7 +345,7 @@ static void seat_out(pt_engine *e, const pt_group *g, uint32_t slot, pt_result *
   r->quantity = 1;
   r->state = hold_state(h);
   r->expires_ms = r->state == PT_HELD ? h->at_ms : 0;
-  r->group_id = group_id(g);
+  r->group_id = pt__group_id(g);
   r->group_state = (pt_group_state)g->state;
 }
 
@@ -354,8 +354,8 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   now = eng_now(e, now);
   e->st.joins++;
   uint64_t a = (uint64_t)mode << 1 | (new_user ? 1 : 0);
-  uint32_t fp = idem_fingerprint(OP_JOIN, a, mode == PT_JOIN_GROUP ? gid : 0, uid);
-  pt_campaign *c = op_begin(e, now, rid, cid, OP_JOIN, fp, r);
+  uint32_t fp = pt__idem_fingerprint(OP_JOIN, a, mode == PT_JOIN_GROUP ? gid : 0, uid);
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_JOIN, fp, r);
   if (!c) return;
   if (c->kind != PT_GROUP_BUY)
     return result_set(r, PT_INVALID_ARGUMENT, "a flash-sale campaign: use reserve");
@@ -367,7 +367,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   const char *why = NULL;
   uint64_t uh = pt_hash(e->cfg.hash_seed, uid.p, uid.len);
   uint32_t uref = 0;
-  pt_user *u = user_find(c, uid, uh, &uref);
+  pt_user *u = pt__user_find(c, uid, uh, &uref);
   pt_group *g = NULL;
   if (camp_ended(c, now)) {
     st = PT_ENDED, why = "campaign has ended";
@@ -389,22 +389,22 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
     result_set(r, st, why);
     if (st == PT_ALREADY_MEMBER || st == PT_GROUP_FULL || st == PT_GROUP_CLOSED)
       r->group_id = gid;
-    return op_end(e, c, now, rid, OP_JOIN, fp, r);
+    return pt__op_end(e, c, now, rid, OP_JOIN, fp, r);
   }
   if (!g) {
     g = group_new(e, c, now);
     r->opened = true;
   }
   match_remove(e, c, g);
-  if (!u) u = user_get(e, c, uid, uh, &uref);
-  uint32_t slot = hold_alloc(e);
+  if (!u) u = pt__user_get(e, c, uid, uh, &uref);
+  uint32_t slot = pt__hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
   h->user = uref;
   h->camp = c->index;
   h->group = g->slot;
   hold_set_state(h, PT_HELD);
   h->at_ms = now + c->hold_ms;
-  q_push_sorted(e, &c->holdq, slot);
+  pt__q_push_sorted(e, &c->holdq, slot);
   g->seats[g->members++] = slot;
   c->available--;
   c->held++;
@@ -413,20 +413,20 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   match_insert(e, c, g, now);
   result_set(r, PT_OK, r->opened ? "seated: opened a new group" : "seated");
   seat_out(e, g, slot, r);
-  emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
-  emit_mut(e, PT_MUT_USER, false, c, uid, 0);
-  emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
-  op_end(e, c, now, rid, OP_JOIN, fp, r);
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
+  pt__emit_mut(e, PT_MUT_USER, false, c, uid, 0);
+  pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
+  pt__op_end(e, c, now, rid, OP_JOIN, fp, r);
 }
 
 static pt_hold *seat_lookup(pt_engine *e, pt_campaign *c, uint64_t resid, uint32_t *slot,
                             pt_group **g, pt_result *r) {
-  pt_hold *h = hold_lookup(e, c, resid, slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such seat");
     return NULL;
   }
-  *g = group_of(e, h);
+  *g = pt__group_of(e, h);
   seat_out(e, *g, *slot, r);
   return h;
 }
@@ -443,24 +443,24 @@ static void seat_final_state(pt_hold *h, bool confirm, pt_result *r) {
   }
 }
 
-void group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
+void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
   uint32_t slot;
   pt_group *g;
   pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
   if (!h) return;
   if (hold_state(h) != PT_HELD) return seat_final_state(h, true, r);
-  q_remove(e, &c->holdq, slot);
+  pt__q_remove(e, &c->holdq, slot);
   e->st.live_holds--;
   hold_set_state(h, PT_PAID);
   g->paid++;
-  emit_mut(e, PT_MUT_HOLD, false, c, user_id(hold_user(e, h)), resid);
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(hold_user(e, h)), resid);
   if (g->paid == c->group_size) /* 成团 the moment the last seat is paid */
     group_complete(e, c, g, now, false);
   result_set(r, PT_OK, g->state == PT_GS_COMPLETED ? "paid: the group is complete" : "paid");
   seat_out(e, g, slot, r);
 }
 
-void group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
+void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
   uint32_t slot;
   pt_group *g;
   pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
@@ -491,7 +491,7 @@ pt_status pt_group_get(pt_engine *e, pt_bytes cid, uint64_t gid, pt_group_info *
   uint32_t n = 0;
   for (uint32_t i = 0; i < g->members; i++) {
     pt_hold *h = hold_at(e, g->seats[i]);
-    if (hold_state(h) == PT_HOLD_FREE || group_of(e, h) != g) continue; /* forgotten */
+    if (hold_state(h) == PT_HOLD_FREE || pt__group_of(e, h) != g) continue; /* forgotten */
     o->member[n++] = (pt_member_info){.user_id = user_id(hold_user(e, h)), .seat_id = hold_rid(g->seats[i], h),
                                     .state = hold_state(h),
                                     .expires_ms = hold_state(h) == PT_HELD ? h->at_ms : 0};

@@ -6,7 +6,7 @@
 #include "engine_int.h"
 #include "util.h"
 
-uint32_t hold_alloc(pt_engine *e) {
+uint32_t pt__hold_alloc(pt_engine *e) {
   if (e->free_head == PT_NIL) {
     /* Grow by a page; pages never move, so pointers into them stay valid. */
     uint32_t p = e->npages++;
@@ -28,7 +28,7 @@ uint32_t hold_alloc(pt_engine *e) {
   return slot;
 }
 
-void hold_free(pt_engine *e, uint32_t slot) {
+void pt__hold_free(pt_engine *e, uint32_t slot) {
   pt_hold *h = hold_at(e, slot);
   uint32_t gen = (h->gen_state >> 8) + 1;
   if (gen >= (1u << 24)) gen = 1; /* ids stay non-zero when it wraps */
@@ -41,7 +41,7 @@ void hold_free(pt_engine *e, uint32_t slot) {
   e->free_head = slot;
 }
 
-pt_hold *hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot) {
+pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot) {
   uint64_t s = rid & 0xffffffffu;
   if (s == 0 || s > e->nslots) return NULL;
   pt_hold *h = hold_at(e, (uint32_t)(s - 1));
@@ -52,7 +52,7 @@ pt_hold *hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t 
   return h;
 }
 
-void q_push_back(pt_engine *e, pt_queue *q, uint32_t slot) {
+void pt__q_push_back(pt_engine *e, pt_queue *q, uint32_t slot) {
   pt_hold *h = hold_at(e, slot);
   h->next = PT_NIL;
   h->prev = q->tail;
@@ -67,13 +67,13 @@ void q_push_back(pt_engine *e, pt_queue *q, uint32_t slot) {
 /* Deadlines of one campaign's holds almost always arrive in order (same
  * window, clock never goes back), so this is O(1) but for a window that was
  * shortened, when it walks back from the tail. */
-void q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot) {
+void pt__q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot) {
   pt_hold *h = hold_at(e, slot);
   uint32_t after = q->tail;
   while (after != PT_NIL && hold_at(e, after)->at_ms > h->at_ms)
     after = hold_at(e, after)->prev;
   if (after == q->tail) {
-    q_push_back(e, q, slot);
+    pt__q_push_back(e, q, slot);
     return;
   }
   uint32_t before = after == PT_NIL ? q->head : hold_at(e, after)->next;
@@ -87,7 +87,7 @@ void q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot) {
   q->n++;
 }
 
-void q_remove(pt_engine *e, pt_queue *q, uint32_t slot) {
+void pt__q_remove(pt_engine *e, pt_queue *q, uint32_t slot) {
   pt_hold *h = hold_at(e, slot);
   if (h->prev != PT_NIL)
     hold_at(e, h->prev)->next = h->next;
@@ -103,8 +103,8 @@ void q_remove(pt_engine *e, pt_queue *q, uint32_t slot) {
 
 /* A finished hold stays queryable (and its id unreusable) for the request-id
  * window, then its slot is recycled. */
-void hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
+void pt__hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
   pt_hold *h = hold_at(e, slot);
   h->at_ms = now + e->cfg.idem_window_ms;
-  q_push_sorted(e, &c->retireq, slot);
+  pt__q_push_sorted(e, &c->retireq, slot);
 }

@@ -99,28 +99,28 @@ static void decode(const uint8_t *p, idem_rec *r, int64_t base) {
   r->len = off;
 }
 
-uint32_t idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s) {
+uint32_t pt__idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s) {
   uint64_t h = pt_hash((uint64_t)op * 0x9e3779b97f4a7c15ULL ^ a, s.p, s.len);
   return (uint32_t)pt_mix(h ^ b, 0x9e3779b97f4a7c15ULL);
 }
 
-void idem_init(pt_engine *e) {
+void pt__idem_init(pt_engine *e) {
   pt_store_init(&e->idem_log);
   pt_map_init(&e->idem, &e->idem_log, 0);
 }
 
-void idem_free_all(pt_engine *e) {
+void pt__idem_free_all(pt_engine *e) {
   pt_map_destroy(&e->idem);
   pt_store_free(&e->idem_log);
 }
 
-void idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid) {
+void pt__idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid) {
   uint8_t key[KEY_MAX];
   size_t n = make_key(c, rid, key);
   pt_map_prefetch(&e->idem, pt_hash(e->cfg.hash_seed, key, n));
 }
 
-bool idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
+bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                  uint32_t fp, pt_result *r) {
   if (c->idem_count == 0) return false;
   uint8_t key[KEY_MAX];
@@ -162,13 +162,13 @@ static void pop_oldest(pt_engine *e, const uint8_t *p, const idem_rec *d) {
   pt_bytes key = {p + 1, p[0]};
   pt_bytes rid = {p + 1 + n, p[0] - n};
   pt_map_del(&e->idem, pt_hash(e->cfg.hash_seed, key.p, key.len), key);
-  emit_mut(e, PT_MUT_IDEM, true, c, rid, 0);
+  pt__emit_mut(e, PT_MUT_IDEM, true, c, rid, 0);
   c->idem_count--;
   e->st.idem_records--;
   pt_store_pop(&e->idem_log, d->len);
 }
 
-void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
+void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
                 uint32_t fp, const pt_result *r) {
   if (!is_effect(op, r->status)) return;
   if (e->st.idem_records == 0 && e->idem_tail_forget == 0) e->idem_base = now;
@@ -202,7 +202,7 @@ void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
   pt_map_put(&e->idem, pt_hash(e->cfg.hash_seed, buf + 1, buf[0]), ref);
   c->idem_count++;
   e->st.idem_records++;
-  emit_mut(e, PT_MUT_IDEM, false, c, rid, r->reservation_id);
+  pt__emit_mut(e, PT_MUT_IDEM, false, c, rid, r->reservation_id);
 
   while (e->st.idem_records > e->cfg.max_remembered) { /* the hard cap */
     uint32_t hr;
@@ -214,7 +214,7 @@ void idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
   }
 }
 
-int64_t idem_next(pt_engine *e) {
+int64_t pt__idem_next(pt_engine *e) {
   if (e->st.idem_records == 0) return PT_NEVER;
   uint32_t ref;
   const uint8_t *p = pt_store_head(&e->idem_log, &ref);
@@ -224,7 +224,7 @@ int64_t idem_next(pt_engine *e) {
   return d.forget_ms;
 }
 
-void idem_expire(pt_engine *e, int64_t now) {
+void pt__idem_expire(pt_engine *e, int64_t now) {
   while (e->st.idem_records) {
     uint32_t ref;
     const uint8_t *p = pt_store_head(&e->idem_log, &ref);

@@ -17,7 +17,7 @@ pt_engine *pt_engine_new(const pt_engine_config *cfg) {
   pt_store_init(&e->camp_store);
   e->camp_store.align8 = 1;
   pt_map_init(&e->camp_map, &e->camp_store, offsetof(pt_campaign, klen));
-  e->onodes.free_head = PT_ONIL;
+  pt_opool_init(&e->onodes);
   pt__idem_init(e);
   return e;
 }
@@ -56,15 +56,22 @@ static void heap_swap(pt_engine *e, uint32_t a, uint32_t b) {
   e->heap[b]->heap_pos = b;
 }
 
+/* Ties go to the older campaign, so the order due work runs in (and so the
+ * events' sequence numbers) does not depend on the heap's history: a
+ * rebuilt heap (snapshot restore) runs things in the same order. */
+static inline bool before(const pt_campaign *a, const pt_campaign *b) {
+  return a->deadline < b->deadline || (a->deadline == b->deadline && a->index < b->index);
+}
+
 static void heap_fix(pt_engine *e, uint32_t i) {
-  while (i > 0 && e->heap[(i - 1) / 2]->deadline > e->heap[i]->deadline) {
+  while (i > 0 && before(e->heap[i], e->heap[(i - 1) / 2])) {
     heap_swap(e, i, (i - 1) / 2);
     i = (i - 1) / 2;
   }
   for (;;) {
     uint32_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < e->heap_n && e->heap[l]->deadline < e->heap[m]->deadline) m = l;
-    if (r < e->heap_n && e->heap[r]->deadline < e->heap[m]->deadline) m = r;
+    if (l < e->heap_n && before(e->heap[l], e->heap[m])) m = l;
+    if (r < e->heap_n && before(e->heap[r], e->heap[m])) m = r;
     if (m == i) return;
     heap_swap(e, i, m);
     i = m;

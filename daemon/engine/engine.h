@@ -308,6 +308,18 @@ int64_t pt_engine_next_deadline(const pt_engine *e);
 void pt_engine_advance(pt_engine *e, int64_t now);
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
+
+/* ---- snapshots (snapshot.c) ---- */
+#define PT_SNAPSHOT_FORMAT 1 /* changes whenever the engine's layout does */
+/* Receives the snapshot in pieces; non-zero stops the writing. */
+typedef int (*pt_snapshot_write)(void *ctx, const void *p, size_t n);
+/* Writes the whole state. Returns 0, or the writer's refusal. */
+int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx);
+/* An engine equal to the one snapshotted: it decides every later input
+ * exactly as that one would. cfg gives the sink (its seed, window and cap
+ * come from the snapshot). NULL with a reason on a bad snapshot. */
+pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *p, size_t n, char *err,
+                             size_t errlen);
 void pt_engine_memory_get(const pt_engine *e, pt_engine_memory *out);
 /* A hint, no effect on state: a request for (campaign, user, request id) is
  * coming; start loading what it will look up. Lets the daemon overlap the

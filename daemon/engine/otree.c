@@ -4,6 +4,13 @@
 
 #include "util.h"
 
+void pt_opool_init(pt_opool *p) {
+  p->v = NULL;
+  p->n = p->cap = 0;
+  p->free_head = PT_ONIL;
+  p->rng = 0x9e3779b9u;
+}
+
 void pt_opool_free(pt_opool *p) {
   free(p->v);
   p->v = NULL;
@@ -13,7 +20,6 @@ void pt_opool_free(pt_opool *p) {
 
 uint32_t pt_onode_new(pt_opool *p, uint64_t key, uint32_t val) {
   uint32_t i;
-  if (p->n == 0 && p->cap == 0) p->free_head = PT_ONIL, p->rng = 0x9e3779b9u;
   if (p->free_head != PT_ONIL) {
     i = p->free_head;
     p->free_head = p->v[i].l;

@@ -23,6 +23,7 @@ typedef struct pt_opool {
   uint32_t n, cap, free_head, rng;
 } pt_opool;
 
+void pt_opool_init(pt_opool *p);
 void pt_opool_free(pt_opool *p);
 /* A new node (not in any tree). Indices stay valid; pointers may not. */
 uint32_t pt_onode_new(pt_opool *p, uint64_t key, uint32_t val);

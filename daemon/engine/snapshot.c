@@ -1,0 +1,519 @@
+/* Engine snapshots: the whole state as one msgpack stream, and back.
+ *
+ * A restored engine is the same engine: the same reservation and group ids
+ * will be handed out next, the same due work runs in the same order, the
+ * same request ids are remembered until the same instants. So a journal of
+ * inputs replayed after the snapshot decides exactly as the original did.
+ * That is why most of it is an image rather than a list of entities: hold
+ * pages (free list included), the record stores and the hash tables are
+ * copied as they are (the hash seed travels with them); only what holds
+ * pointers (campaigns, groups) is written field by field.
+ *
+ * The format is tied to this engine's layout (PT_SNAPSHOT_FORMAT): a daemon
+ * refuses a snapshot of another format instead of misreading it. */
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "hash.h"
+#include "util.h"
+
+#define MAGIC "pintuan-engine"
+
+/* ---- writing ---- */
+
+typedef struct wr {
+  msgpack_packer pk;
+  pt_snapshot_write out;
+  void *ctx;
+  int err;
+} wr;
+
+static int wr_cb(void *data, const char *buf, size_t len) {
+  wr *w = data;
+  if (!w->err && w->out(w->ctx, buf, len) != 0) w->err = -1;
+  return w->err;
+}
+
+static void put_u(wr *w, uint64_t v) { msgpack_pack_uint64(&w->pk, v); }
+static void put_i(wr *w, int64_t v) { msgpack_pack_int64(&w->pk, v); }
+static void put_bin(wr *w, const void *p, size_t n) {
+  msgpack_pack_bin(&w->pk, n);
+  msgpack_pack_bin_body(&w->pk, p, n);
+}
+
+static void put_store(wr *w, const pt_store *s) {
+  put_u(w, s->nchunks);
+  put_u(w, s->ring_mask);
+  put_u(w, s->head_no);
+  put_u(w, s->head_off);
+  put_u(w, s->align8);
+  for (uint32_t i = 0; i < s->nchunks; i++) {
+    uint32_t n = s->head_no + i, k = n & s->ring_mask;
+    uint32_t end = n == s->tail_no ? s->tail_used : s->ring_end[k];
+    put_u(w, s->ring_cap[k]);
+    put_bin(w, s->ring[k], (size_t)end * PT_STORE_UNIT);
+  }
+}
+
+static void put_tab(wr *w, const pt_map_tab *t) {
+  put_u(w, t->slots ? (uint64_t)t->mask + 1 : 0);
+  put_u(w, t->count);
+  if (t->slots) put_bin(w, t->slots, ((size_t)t->mask + 1) * sizeof(pt_map_slot));
+}
+
+static void put_map(wr *w, const pt_map *m) {
+  put_tab(w, &m->cur);
+  put_tab(w, &m->old);
+  put_u(w, m->move_pos);
+  put_u(w, m->count);
+}
+
+static void put_glist(wr *w, const pt_glist *l) {
+  put_u(w, l->n);
+  for (const pt_group *g = l->head; g; g = g->next) put_u(w, g->slot);
+}
+
+static void put_campaign(wr *w, const pt_campaign *c) {
+  put_bin(w, c->key, c->klen);
+  put_u(w, (uint64_t)c->kind);
+  put_i(w, c->start_ms);
+  put_i(w, c->end_ms);
+  put_i(w, c->stock);
+  put_i(w, c->available);
+  put_i(w, c->held);
+  put_i(w, c->sold);
+  put_u(w, c->per_user_limit);
+  put_i(w, c->hold_ms);
+  put_u(w, c->waitlist);
+  put_u(w, c->waiting_units);
+  const pt_queue *qs[] = {&c->holdq, &c->waitq, &c->retireq};
+  for (int i = 0; i < 3; i++) {
+    put_u(w, qs[i]->head);
+    put_u(w, qs[i]->tail);
+    put_u(w, qs[i]->n);
+  }
+  put_u(w, c->group_size);
+  put_u(w, c->simulate_min_paid);
+  put_i(w, c->group_ttl_ms);
+  put_i(w, c->match_margin_ms);
+  put_u(w, c->new_users_only);
+  put_glist(w, &c->groupq);
+  put_glist(w, &c->gretireq);
+  if (c->kind == PT_GROUP_BUY) put_bin(w, c->buckets, (c->group_size + 1) * sizeof(uint32_t));
+  put_u(w, c->bucket_bits);
+  put_u(w, c->group_seq);
+  put_u(w, c->idem_count);
+  put_map(w, &c->users);
+}
+
+static void put_group(wr *w, const pt_group *g) {
+  put_u(w, g->slot);
+  put_u(w, g->gen);
+  put_u(w, g->camp->index);
+  put_i(w, g->opened_ms);
+  put_i(w, g->at_ms);
+  put_i(w, g->deadline_ms);
+  put_u(w, g->seq);
+  put_u(w, g->bnode);
+  put_u(w, g->state);
+  put_u(w, g->members);
+  put_u(w, g->paid);
+  put_u(w, g->simulated);
+  put_u(w, g->matchable);
+  put_bin(w, g->seats, g->camp->group_size * sizeof(uint32_t));
+}
+
+int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx) {
+  wr w = {.out = out, .ctx = ctx};
+  msgpack_packer_init(&w.pk, &w, wr_cb);
+  msgpack_pack_str(&w.pk, sizeof MAGIC - 1);
+  msgpack_pack_str_body(&w.pk, MAGIC, sizeof MAGIC - 1);
+  put_u(&w, PT_SNAPSHOT_FORMAT);
+  put_u(&w, e->cfg.hash_seed);
+  put_i(&w, e->cfg.idem_window_ms);
+  put_u(&w, e->cfg.max_remembered);
+  put_i(&w, e->now);
+  put_u(&w, e->event_seq);
+  put_bin(&w, &e->st, sizeof e->st);
+  /* holds: whole pages, free slots and the free list included */
+  put_u(&w, e->npages);
+  put_u(&w, e->free_head);
+  for (uint32_t p = 0; p < e->npages; p++) put_bin(&w, e->pages[p], PT_HOLD_PAGE * sizeof(pt_hold));
+  put_store(&w, &e->users);
+  /* remembered effects */
+  put_store(&w, &e->idem_log);
+  put_map(&w, &e->idem);
+  put_i(&w, e->idem_base);
+  put_i(&w, e->idem_tail_forget);
+  /* matching trees */
+  put_u(&w, e->onodes.n);
+  put_u(&w, e->onodes.free_head);
+  put_u(&w, e->onodes.rng);
+  put_bin(&w, e->onodes.v, (size_t)e->onodes.n * sizeof(pt_onode));
+  /* campaigns, then groups (which name their campaign) */
+  put_u(&w, e->ncamps);
+  for (uint32_t i = 0; i < e->ncamps; i++) put_campaign(&w, e->camps[i]);
+  put_u(&w, e->ngroups);
+  put_bin(&w, e->group_gen, (size_t)e->ngroups * sizeof(uint32_t));
+  put_bin(&w, e->group_free, (size_t)e->ngroup_free * sizeof(uint32_t));
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < e->ngroups; i++) live += e->groups[i] != NULL;
+  put_u(&w, live);
+  for (uint32_t i = 0; i < e->ngroups; i++)
+    if (e->groups[i]) put_group(&w, e->groups[i]);
+  msgpack_pack_str(&w.pk, 3);
+  msgpack_pack_str_body(&w.pk, "end", 3);
+  return w.err;
+}
+
+/* ---- reading ---- */
+
+typedef struct rd {
+  const char *buf;
+  size_t len, off;
+  msgpack_unpacked u;
+  const char *err;
+} rd;
+
+static bool next(rd *r, msgpack_object_type t) {
+  if (r->err) return false;
+  if (msgpack_unpack_next(&r->u, r->buf, r->len, &r->off) != MSGPACK_UNPACK_SUCCESS) {
+    r->err = "truncated or malformed";
+    return false;
+  }
+  msgpack_object_type got = r->u.data.type;
+  if (t == MSGPACK_OBJECT_POSITIVE_INTEGER && got == MSGPACK_OBJECT_NEGATIVE_INTEGER) return true;
+  if (got != t) {
+    r->err = "unexpected field type";
+    return false;
+  }
+  return true;
+}
+
+static uint64_t get_u(rd *r) {
+  if (!next(r, MSGPACK_OBJECT_POSITIVE_INTEGER)) return 0;
+  return r->u.data.via.u64;
+}
+static int64_t get_i(rd *r) {
+  if (!next(r, MSGPACK_OBJECT_POSITIVE_INTEGER)) return 0;
+  return r->u.data.via.i64; /* the union reads the same bits either way */
+}
+static uint32_t get_u32(rd *r, uint64_t max) {
+  uint64_t v = get_u(r);
+  if (v > max && !r->err) r->err = "value out of range";
+  return (uint32_t)v;
+}
+/* Bytes of a bin field; exactly n of them unless n is SIZE_MAX. */
+static const void *get_bin(rd *r, size_t n, size_t *got) {
+  if (!next(r, MSGPACK_OBJECT_BIN)) return NULL;
+  size_t have = r->u.data.via.bin.size;
+  if (got) *got = have;
+  if (n != SIZE_MAX && have != n) {
+    r->err = "field of the wrong size";
+    return NULL;
+  }
+  return r->u.data.via.bin.ptr;
+}
+
+static void get_store(rd *r, pt_store *s) {
+  uint32_t n = get_u32(r, 1u << 18), mask = get_u32(r, (1u << 18) - 1);
+  if (r->err) return;
+  if (n > (uint64_t)mask + 1 || (mask & (mask + 1))) {
+    r->err = "bad store ring";
+    return;
+  }
+  s->head_no = get_u32(r, UINT32_MAX);
+  s->head_off = get_u32(r, PT_STORE_CHUNK_UNITS);
+  s->align8 = (int)get_u32(r, 1);
+  if (r->err || n == 0) return;
+  s->ring_mask = mask;
+  s->ring = pt_xcalloc((size_t)mask + 1, sizeof(*s->ring));
+  s->ring_cap = pt_xcalloc((size_t)mask + 1, sizeof(*s->ring_cap));
+  s->ring_end = pt_xcalloc((size_t)mask + 1, sizeof(*s->ring_end));
+  for (uint32_t i = 0; i < n && !r->err; i++) {
+    uint32_t no = s->head_no + i, k = no & mask;
+    uint32_t cap = get_u32(r, UINT16_MAX);
+    size_t bytes;
+    const void *p = get_bin(r, SIZE_MAX, &bytes);
+    uint32_t units = cap ? cap : PT_STORE_CHUNK_UNITS;
+    if (r->err) break;
+    if (bytes % PT_STORE_UNIT || bytes > (size_t)units * PT_STORE_UNIT) {
+      r->err = "bad store chunk";
+      break;
+    }
+    s->ring[k] = pt_xmalloc((size_t)units * PT_STORE_UNIT);
+    memcpy(s->ring[k], p, bytes);
+    s->ring_cap[k] = (uint16_t)cap;
+    s->ring_end[k] = (uint16_t)(bytes / PT_STORE_UNIT);
+    s->bytes += (size_t)units * PT_STORE_UNIT;
+    s->nchunks++;
+    s->tail_no = no;
+    s->tail_used = (uint32_t)(bytes / PT_STORE_UNIT);
+  }
+}
+
+static void get_tab(rd *r, pt_map_tab *t) {
+  uint64_t cap = get_u(r);
+  t->count = get_u32(r, UINT32_MAX);
+  if (r->err || cap == 0) return;
+  if (cap & (cap - 1) || cap > (1ull << 32)) {
+    r->err = "bad table size";
+    return;
+  }
+  const void *p = get_bin(r, cap * sizeof(pt_map_slot), NULL);
+  if (!p) return;
+  t->slots = pt_xmalloc(cap * sizeof(pt_map_slot));
+  memcpy(t->slots, p, cap * sizeof(pt_map_slot));
+  t->mask = (uint32_t)(cap - 1);
+}
+
+static void get_map(rd *r, pt_map *m) {
+  get_tab(r, &m->cur);
+  get_tab(r, &m->old);
+  m->move_pos = get_u32(r, UINT32_MAX);
+  m->count = get_u32(r, UINT32_MAX);
+  if (!r->err && m->old.slots && m->move_pos > m->old.mask) r->err = "bad table position";
+}
+
+/* A list of group slots, linked once the groups exist. */
+typedef struct slots {
+  uint32_t n, *v;
+} slots;
+
+static void get_slots(rd *r, slots *s) {
+  s->n = get_u32(r, UINT32_MAX);
+  if (r->err) return;
+  s->v = pt_xmalloc((size_t)s->n * sizeof(uint32_t) + 1);
+  for (uint32_t i = 0; i < s->n && !r->err; i++) s->v[i] = get_u32(r, UINT32_MAX);
+}
+
+static pt_campaign *get_campaign(rd *r, pt_engine *e, slots *lists) {
+  size_t klen;
+  const uint8_t *key = get_bin(r, SIZE_MAX, &klen);
+  if (r->err) return NULL;
+  if (klen < 1 || klen > PT_ID_MAX) {
+    r->err = "bad campaign id";
+    return NULL;
+  }
+  uint32_t cref;
+  pt_campaign *c = pt_store_alloc(&e->camp_store, sizeof(*c) + klen, &cref);
+  memset(c, 0, sizeof(*c));
+  c->klen = (uint8_t)klen;
+  memcpy(c->key, key, klen);
+  c->index = e->ncamps;
+  c->kind = (pt_kind)get_u32(r, PT_GROUP_BUY);
+  c->start_ms = get_i(r);
+  c->end_ms = get_i(r);
+  c->stock = get_i(r);
+  c->available = get_i(r);
+  c->held = get_i(r);
+  c->sold = get_i(r);
+  c->per_user_limit = get_u32(r, UINT32_MAX);
+  c->hold_ms = get_i(r);
+  c->waitlist = get_u32(r, 1);
+  c->waiting_units = get_u(r);
+  pt_queue *qs[] = {&c->holdq, &c->waitq, &c->retireq};
+  for (int i = 0; i < 3; i++) {
+    qs[i]->head = get_u32(r, UINT32_MAX);
+    qs[i]->tail = get_u32(r, UINT32_MAX);
+    qs[i]->n = get_u32(r, UINT32_MAX);
+  }
+  c->group_size = get_u32(r, PT_GROUP_MAX);
+  c->simulate_min_paid = get_u32(r, PT_GROUP_MAX);
+  c->group_ttl_ms = get_i(r);
+  c->match_margin_ms = get_i(r);
+  c->new_users_only = get_u32(r, 1);
+  get_slots(r, &lists[0]);
+  get_slots(r, &lists[1]);
+  if (r->err) return c;
+  if (c->kind == PT_GROUP_BUY) {
+    if (c->group_size < 2) {
+      r->err = "bad group size";
+      return c;
+    }
+    const void *b = get_bin(r, (c->group_size + 1) * sizeof(uint32_t), NULL);
+    if (!b) return c;
+    c->buckets = pt_xmalloc((c->group_size + 1) * sizeof(uint32_t));
+    memcpy(c->buckets, b, (c->group_size + 1) * sizeof(uint32_t));
+  }
+  c->bucket_bits = get_u(r);
+  c->group_seq = get_u(r);
+  c->idem_count = get_u(r);
+  pt_map_init(&c->users, &e->users, offsetof(pt_user, klen));
+  get_map(r, &c->users);
+  c->key_hash = pt_hash(e->cfg.hash_seed, c->key, c->klen);
+  c->deadline = PT_NEVER;
+  if (e->ncamps == e->camps_cap) {
+    e->camps_cap = e->camps_cap ? e->camps_cap * 2 : 16;
+    e->camps = pt_xrealloc(e->camps, e->camps_cap * sizeof(*e->camps));
+  }
+  e->camps[e->ncamps++] = c;
+  pt_map_put(&e->camp_map, c->key_hash, cref);
+  pt__camp_heap_add(e, c);
+  return c;
+}
+
+static void get_group(rd *r, pt_engine *e) {
+  uint32_t slot = get_u32(r, UINT32_MAX), gen = get_u32(r, UINT32_MAX);
+  uint32_t ci = get_u32(r, UINT32_MAX);
+  if (r->err) return;
+  if (slot >= e->ngroups || e->groups[slot] || ci >= e->ncamps ||
+      e->camps[ci]->kind != PT_GROUP_BUY) {
+    r->err = "bad group";
+    return;
+  }
+  pt_campaign *c = e->camps[ci];
+  pt_group *g = pt_xcalloc(1, sizeof(*g) + c->group_size * sizeof(uint32_t));
+  e->groups[slot] = g;
+  g->camp = c;
+  g->slot = slot;
+  g->gen = gen;
+  g->opened_ms = get_i(r);
+  g->at_ms = get_i(r);
+  g->deadline_ms = get_i(r);
+  g->seq = get_u(r);
+  g->bnode = get_u32(r, UINT32_MAX);
+  g->state = (uint8_t)get_u32(r, PT_GS_CLOSED);
+  g->members = (uint8_t)get_u32(r, c->group_size);
+  g->paid = (uint8_t)get_u32(r, c->group_size);
+  g->simulated = get_u32(r, 1);
+  g->matchable = get_u32(r, 1);
+  const void *seats = get_bin(r, c->group_size * sizeof(uint32_t), NULL);
+  if (seats) memcpy(g->seats, seats, c->group_size * sizeof(uint32_t));
+}
+
+static void link_list(rd *r, pt_engine *e, pt_campaign *c, pt_glist *l, const slots *s) {
+  for (uint32_t i = 0; i < s->n && !r->err; i++) {
+    pt_group *g = s->v[i] < e->ngroups ? e->groups[s->v[i]] : NULL;
+    if (!g || g->camp != c) {
+      r->err = "a campaign lists a group it does not have";
+      return;
+    }
+    g->prev = l->tail;
+    g->next = NULL;
+    if (l->tail) l->tail->next = g;
+    else l->head = g;
+    l->tail = g;
+    l->n++;
+  }
+}
+
+/* Cheap consistency checks: what a corrupt or foreign snapshot would break
+ * first. A snapshot that passes them was written by an engine like this one. */
+static void check(rd *r, pt_engine *e) {
+  if (r->err) return;
+  uint32_t slots_n = e->npages * PT_HOLD_PAGE;
+  if (e->free_head != PT_NIL && e->free_head >= slots_n) r->err = "bad free list";
+  for (uint32_t i = 0; i < e->ncamps && !r->err; i++) {
+    pt_campaign *c = e->camps[i];
+    if (c->available + c->held + c->sold != c->stock) r->err = "a campaign's stock does not add up";
+    const pt_queue *qs[] = {&c->holdq, &c->waitq, &c->retireq};
+    for (int q = 0; q < 3; q++)
+      if ((qs[q]->head != PT_NIL && qs[q]->head >= slots_n) ||
+          (qs[q]->tail != PT_NIL && qs[q]->tail >= slots_n))
+        r->err = "a queue points outside the holds";
+  }
+  for (uint32_t i = 0; i < e->ngroup_free && !r->err; i++)
+    if (e->group_free[i] >= e->ngroups || e->groups[e->group_free[i]]) r->err = "bad group free list";
+}
+
+pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_t len,
+                             char *err, size_t errlen) {
+  rd r = {.buf = buf, .len = len};
+  msgpack_unpacked_init(&r.u);
+  pt_engine *e = NULL;
+  slots *lists = NULL;
+  size_t nlists = 0;
+  if (!next(&r, MSGPACK_OBJECT_STR) || r.u.data.via.str.size != sizeof MAGIC - 1 ||
+      memcmp(r.u.data.via.str.ptr, MAGIC, sizeof MAGIC - 1)) {
+    r.err = r.err ? r.err : "not an engine snapshot";
+    goto out;
+  }
+  if (get_u(&r) != PT_SNAPSHOT_FORMAT) {
+    r.err = r.err ? r.err : "snapshot of another format version";
+    goto out;
+  }
+  pt_engine_config c2 = *cfg;
+  c2.hash_seed = get_u(&r); /* the tables were hashed with it */
+  c2.idem_window_ms = get_i(&r);
+  c2.max_remembered = get_u(&r);
+  if (r.err) goto out;
+  e = pt_engine_new(&c2);
+  e->now = get_i(&r);
+  e->event_seq = get_u(&r);
+  const void *st = get_bin(&r, sizeof e->st, NULL);
+  if (st) memcpy(&e->st, st, sizeof e->st);
+  e->npages = get_u32(&r, (1u << 16));
+  e->free_head = get_u32(&r, UINT32_MAX);
+  if (r.err) goto out;
+  e->pages = pt_xcalloc(e->npages ? e->npages : 1, sizeof(*e->pages));
+  for (uint32_t p = 0; p < e->npages && !r.err; p++) {
+    const void *page = get_bin(&r, PT_HOLD_PAGE * sizeof(pt_hold), NULL);
+    if (!page) break;
+    e->pages[p] = pt_xmalloc(PT_HOLD_PAGE * sizeof(pt_hold));
+    memcpy(e->pages[p], page, PT_HOLD_PAGE * sizeof(pt_hold));
+  }
+  e->nslots = e->npages * PT_HOLD_PAGE;
+  get_store(&r, &e->users);
+  get_store(&r, &e->idem_log);
+  get_map(&r, &e->idem);
+  e->idem_base = get_i(&r);
+  e->idem_tail_forget = get_i(&r);
+  e->onodes.n = e->onodes.cap = get_u32(&r, UINT32_MAX);
+  e->onodes.free_head = get_u32(&r, UINT32_MAX);
+  e->onodes.rng = get_u32(&r, UINT32_MAX);
+  const void *nodes = get_bin(&r, (size_t)e->onodes.n * sizeof(pt_onode), NULL);
+  if (r.err) goto out;
+  e->onodes.v = pt_xmalloc((size_t)e->onodes.n * sizeof(pt_onode) + 1);
+  memcpy(e->onodes.v, nodes, (size_t)e->onodes.n * sizeof(pt_onode));
+  uint32_t ncamps = get_u32(&r, UINT32_MAX);
+  if (r.err) goto out;
+  nlists = 2 * (size_t)ncamps;
+  lists = pt_xcalloc(nlists + 1, sizeof(*lists));
+  for (uint32_t i = 0; i < ncamps && !r.err; i++) get_campaign(&r, e, &lists[2 * i]);
+  if (r.err) goto out;
+  e->ngroups = e->groups_cap = get_u32(&r, UINT32_MAX);
+  size_t nfree;
+  const void *gen = get_bin(&r, (size_t)e->ngroups * sizeof(uint32_t), NULL);
+  const void *gfree = get_bin(&r, SIZE_MAX, &nfree);
+  if (r.err) goto out;
+  if (nfree % sizeof(uint32_t) || nfree / sizeof(uint32_t) > e->ngroups) {
+    r.err = "bad group free list";
+    goto out;
+  }
+  size_t cap = e->ngroups ? e->ngroups : 1;
+  e->groups = pt_xcalloc(cap, sizeof(*e->groups));
+  e->group_gen = pt_xmalloc(cap * sizeof(uint32_t));
+  e->group_free = pt_xmalloc(cap * sizeof(uint32_t));
+  memcpy(e->group_gen, gen, (size_t)e->ngroups * sizeof(uint32_t));
+  memcpy(e->group_free, gfree, nfree);
+  e->ngroup_free = (uint32_t)(nfree / sizeof(uint32_t));
+  if (!e->ngroups) e->groups_cap = 0;
+  uint32_t live = get_u32(&r, e->ngroups);
+  for (uint32_t i = 0; i < live && !r.err; i++) get_group(&r, e);
+  for (uint32_t i = 0; i < e->ncamps && !r.err; i++) {
+    link_list(&r, e, e->camps[i], &e->camps[i]->groupq, &lists[2 * i]);
+    link_list(&r, e, e->camps[i], &e->camps[i]->gretireq, &lists[2 * i + 1]);
+  }
+  if (!r.err && (!next(&r, MSGPACK_OBJECT_STR) || r.u.data.via.str.size != 3 ||
+                 memcmp(r.u.data.via.str.ptr, "end", 3)))
+    r.err = r.err ? r.err : "missing end mark";
+  if (!r.err && r.off != len) r.err = "bytes after the end mark";
+  check(&r, e);
+  for (uint32_t i = 0; !r.err && i < e->ncamps; i++) pt__camp_reschedule(e, e->camps[i]);
+out:
+  if (lists) {
+    for (size_t i = 0; i < nlists; i++) free(lists[i].v);
+    free(lists);
+  }
+  msgpack_unpacked_destroy(&r.u);
+  if (r.err) {
+    snprintf(err, errlen, "snapshot: %s (at byte %zu)", r.err, r.off);
+    pt_engine_free(e);
+    return NULL;
+  }
+  return e;
+}

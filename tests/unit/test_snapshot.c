@@ -1,0 +1,326 @@
+/* Engine snapshots: an engine restored from a snapshot is the same engine.
+ * Random traffic (flash sales with and without a waitlist, a group buy,
+ * retries, clock jumps) runs on one engine; at random points it is
+ * snapshotted and restored, and from then on the original and the restored
+ * engine get the same inputs: every answer, every event and every query
+ * must agree, field by field, reservation and group ids included. Bad
+ * snapshots (truncated, foreign, of another format) are refused with a
+ * reason and nothing crashes.
+ *
+ * Usage: test_snapshot [SEEDS [STEPS]] */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define T0 1700000000000LL
+#define NU 12
+#define MAXK 20000
+
+static unsigned seed_now;
+static long step_now;
+
+#define CHECK(cond, ...)                                                      \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      fprintf(stderr, "seed %u step %ld: %s: ", seed_now, step_now, #cond);   \
+      fprintf(stderr, __VA_ARGS__);                                           \
+      fprintf(stderr, "\n");                                                  \
+      exit(1);                                                                \
+    }                                                                         \
+  } while (0)
+
+static uint64_t rng;
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+static int64_t rr(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+static pt_bytes S(const char *s) { return (pt_bytes){(const uint8_t *)s, strlen(s)}; }
+
+/* Each engine's effects, flattened to text so two streams compare exactly. */
+typedef struct trace {
+  char *buf;
+  size_t len, cap;
+} trace;
+
+static void tprintf(trace *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tprintf(trace *t, const char *fmt, ...) {
+  va_list ap;
+  for (;;) {
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if ((size_t)n < t->cap - t->len) {
+      t->len += (size_t)n;
+      return;
+    }
+    t->cap = t->cap ? t->cap * 2 : 1 << 16;
+    t->buf = realloc(t->buf, t->cap);
+  }
+}
+
+static void on_event(void *ctx, const pt_event *ev) {
+  trace *t = ctx;
+  tprintf(t, "ev %" PRIu64 " t%d @%" PRId64 " %.*s %.*s r%" PRIu64 " q%u x%" PRId64 " g%" PRIu64 " s%d [",
+          ev->seq, ev->type, ev->at_ms, (int)ev->campaign_id.len, ev->campaign_id.p,
+          (int)ev->user_id.len, ev->user_id.p, ev->reservation_id, ev->quantity, ev->expires_ms,
+          ev->group_id, ev->simulated);
+  for (size_t i = 0; i < ev->n_members; i++)
+    tprintf(t, "%.*s ", (int)ev->members[i].len, ev->members[i].p);
+  tprintf(t, "]\n");
+}
+
+static void on_mutation(void *ctx, const pt_mutation *m) {
+  trace *t = ctx;
+  tprintf(t, "mut %d %d %.*s %" PRIu64 "\n", m->kind, m->deleted, (int)m->key.len, m->key.p,
+          m->reservation_id);
+}
+
+static void result_line(trace *t, const char *op, const pt_result *r) {
+  tprintf(t, "%s %s rp%d r%" PRIu64 " x%" PRId64 " q%u p%u s%d g%" PRIu64 " gs%d o%d\n", op,
+          pt_status_name(r->status), r->replay, r->reservation_id, r->expires_ms, r->quantity,
+          r->position, r->state, r->group_id, r->group_state, r->opened);
+}
+
+typedef struct side {
+  pt_engine *e;
+  trace t;
+} side;
+
+static const char *CAMPS[] = {"fs", "fw", "gb"};
+static uint64_t ids[MAXK]; /* reservation and group ids seen, for later ops */
+static int nids;
+static int64_t now;
+
+static void setup(side *s) {
+  pt_campaign_spec specs[3] = {
+      {.id = S("fs"), .kind = PT_FLASH_SALE, .stock = rr(0, 30), .per_user_limit = (uint32_t)rr(0, 4),
+       .hold_ms = rr(50, 2000)},
+      {.id = S("fw"), .kind = PT_FLASH_SALE, .stock = rr(0, 10), .hold_ms = rr(50, 2000),
+       .waitlist = true, .end_ms = T0 + rr(5000, 40000)},
+      {.id = S("gb"), .kind = PT_GROUP_BUY, .stock = rr(0, 60), .per_user_limit = (uint32_t)rr(0, 5),
+       .hold_ms = rr(100, 3000), .group_size = (uint32_t)rr(2, 5), .group_ttl_ms = rr(500, 5000),
+       .simulate_min_paid = 1, .match_margin_ms = rr(0, 200)},
+  };
+  for (int i = 0; i < 3; i++) {
+    pt_result r;
+    char key[8];
+    snprintf(key, sizeof key, "mk%d", i);
+    pt_campaign_create(s->e, now, S(key), &specs[i], &r);
+    CHECK(r.status == PT_OK, "create %d", i);
+  }
+}
+
+/* One random input, applied to every given engine; the same draws for all. */
+static void step(side *sides, int n) {
+  uint64_t saved = rng;
+  for (int k = 0; k < n; k++) {
+    rng = saved;
+    side *s = &sides[k];
+    pt_engine *e = s->e;
+    int64_t roll = rr(0, 99);
+    char key[24], user[8];
+    snprintf(key, sizeof key, "k%" PRId64, rr(0, step_now + 5)); /* reuse: retries */
+    snprintf(user, sizeof user, "u%" PRId64, rr(0, NU - 1));
+    const char *c = CAMPS[rr(0, 2)];
+    uint64_t id = nids && rnd() % 6 ? ids[rr(0, nids - 1)] : rnd() % 100;
+    pt_result r;
+    int64_t t = now;
+    if (roll < 35) {
+      pt_reserve(e, t, S(key), S(c), S(user), rr(1, 3), &r);
+      result_line(&s->t, "reserve", &r);
+    } else if (roll < 55) {
+      pt_join(e, t, S(key), S("gb"), S(user), (pt_join_mode)rr(1, 3), id, rnd() % 2, &r);
+      result_line(&s->t, "join", &r);
+    } else if (roll < 68) {
+      pt_confirm(e, t, S(key), S(c), id, &r);
+      result_line(&s->t, "confirm", &r);
+    } else if (roll < 78) {
+      pt_cancel(e, t, S(key), S(c), id, &r);
+      result_line(&s->t, "cancel", &r);
+    } else if (roll < 81) { /* SIGHUP: a new window (records keep their order) */
+      int64_t w = rr(300, 8000);
+      pt_engine_set_idem_window(e, w);
+      tprintf(&s->t, "window %" PRId64 "\n", w);
+      r = (pt_result){0};
+    } else if (roll < 83) {
+      pt_campaign_changes u = {.fields = PT_UPD_STOCK, .stock = rr(0, 40)};
+      pt_campaign_update(e, t, S(key), S(c), &u, &r);
+      result_line(&s->t, "update", &r);
+    } else {
+      int64_t d = pt_engine_next_deadline(e);
+      int64_t to = rnd() % 3 == 0 && d != PT_NEVER && d > t ? d : t + rr(0, 700);
+      pt_engine_advance(e, to);
+      tprintf(&s->t, "advance %" PRId64 "\n", to);
+      r = (pt_result){0};
+      if (k == n - 1) now = to;
+    }
+    if (k == n - 1) {
+      if (r.reservation_id && nids < MAXK) ids[nids++] = r.reservation_id;
+      if (r.group_id && nids < MAXK) ids[nids++] = r.group_id;
+    }
+  }
+}
+
+/* Everything a client can ask, for every id seen: equal on both sides. */
+static void compare_queries(side *a, side *b) {
+  pt_engine_stats sa, sb;
+  pt_engine_stats_get(a->e, &sa);
+  pt_engine_stats_get(b->e, &sb);
+  CHECK(sa.live_holds == sb.live_holds && sa.waiting == sb.waiting &&
+            sa.idem_records == sb.idem_records && sa.events == sb.events &&
+            sa.open_groups == sb.open_groups,
+        "stats differ");
+  CHECK(pt_engine_next_deadline(a->e) == pt_engine_next_deadline(b->e), "next deadline differs");
+  for (int c = 0; c < 3; c++) {
+    pt_campaign_info ia, ib;
+    pt_campaign_info_get(a->e, pt_campaign_find(a->e, S(CAMPS[c])), now, &ia);
+    pt_campaign_info_get(b->e, pt_campaign_find(b->e, S(CAMPS[c])), now, &ib);
+    CHECK(ia.stock == ib.stock && ia.available == ib.available && ia.held == ib.held &&
+              ia.sold == ib.sold && ia.waitlist_length == ib.waitlist_length &&
+              ia.open_groups == ib.open_groups && ia.end_ms == ib.end_ms,
+          "campaign %s differs", CAMPS[c]);
+    for (int u = 0; u < NU; u++) {
+      char user[8];
+      snprintf(user, sizeof user, "u%d", u);
+      pt_holdings_info ha, hb;
+      pt_holdings_get(a->e, S(CAMPS[c]), S(user), &ha);
+      pt_holdings_get(b->e, S(CAMPS[c]), S(user), &hb);
+      CHECK(!memcmp(&ha, &hb, sizeof ha), "holdings of %s in %s differ", user, CAMPS[c]);
+    }
+    for (int i = 0; i < nids; i++) {
+      pt_reservation_info ra, rb;
+      pt_status s1 = pt_reservation_get(a->e, S(CAMPS[c]), ids[i], &ra);
+      pt_status s2 = pt_reservation_get(b->e, S(CAMPS[c]), ids[i], &rb);
+      CHECK(s1 == s2, "reservation lookup differs");
+      if (s1 == PT_OK)
+        CHECK(ra.state == rb.state && ra.expires_ms == rb.expires_ms && ra.quantity == rb.quantity &&
+                  ra.group_id == rb.group_id && ra.group_state == rb.group_state &&
+                  ra.user_id.len == rb.user_id.len &&
+                  !memcmp(ra.user_id.p, rb.user_id.p, ra.user_id.len),
+              "reservation %" PRIu64 " differs", ids[i]);
+      static pt_group_info ga, gb;
+      s1 = pt_group_get(a->e, S(CAMPS[c]), ids[i], &ga);
+      s2 = pt_group_get(b->e, S(CAMPS[c]), ids[i], &gb);
+      CHECK(s1 == s2, "group lookup differs");
+      if (s1 == PT_OK) {
+        CHECK(ga.state == gb.state && ga.members == gb.members && ga.paid == gb.paid &&
+                  ga.deadline_ms == gb.deadline_ms && ga.simulated == gb.simulated,
+              "group %" PRIu64 " differs", ids[i]);
+        for (uint32_t m = 0; m < ga.members; m++)
+          CHECK(ga.member[m].seat_id == gb.member[m].seat_id &&
+                    ga.member[m].state == gb.member[m].state,
+                "member %u of group %" PRIu64 " differs", m, ids[i]);
+      }
+    }
+  }
+}
+
+static int to_buf(void *ctx, const void *p, size_t n) {
+  trace *t = ctx; /* a byte buffer: the same growth */
+  if (t->len + n > t->cap) {
+    while (t->len + n > t->cap) t->cap = t->cap ? t->cap * 2 : 1 << 16;
+    t->buf = realloc(t->buf, t->cap);
+  }
+  memcpy(t->buf + t->len, p, n);
+  t->len += n;
+  return 0;
+}
+
+static pt_engine *clone(side *src, trace *into, trace *snap) {
+  snap->len = 0;
+  CHECK(pt_engine_snapshot(src->e, to_buf, snap) == 0, "snapshot failed");
+  pt_engine_config cfg = {.idem_window_ms = 1, .hash_seed = 12345,
+                          .sink = {.event = on_event, .mutation = on_mutation, .ctx = into}};
+  char err[128];
+  pt_engine *e = pt_engine_restore(&cfg, snap->buf, snap->len, err, sizeof err);
+  CHECK(e, "restore: %s", err);
+  return e;
+}
+
+/* Truncations and foreign bytes are refused with a reason. */
+static void bad_snapshots(const trace *snap) {
+  pt_engine_config cfg = {0};
+  char err[128];
+  size_t stride = snap->len / 97 + 1;
+  for (size_t cut = 0; cut < snap->len; cut += stride) {
+    pt_engine *e = pt_engine_restore(&cfg, snap->buf, cut, err, sizeof err);
+    CHECK(!e, "a snapshot cut at %zu of %zu was accepted", cut, snap->len);
+    CHECK(strstr(err, "snapshot:"), "no reason given");
+  }
+  char *copy = malloc(snap->len + 1);
+  memcpy(copy, snap->buf, snap->len);
+  copy[snap->len] = 0;
+  CHECK(!pt_engine_restore(&cfg, copy, snap->len + 1, err, sizeof err), "trailing byte accepted");
+  copy[1] ^= 0x20; /* the magic */
+  CHECK(!pt_engine_restore(&cfg, copy, snap->len, err, sizeof err), "foreign magic accepted");
+  copy[1] ^= 0x20;
+  copy[15] = (char)(PT_SNAPSHOT_FORMAT + 1); /* the format version: a fixint after the 15-byte magic */
+  CHECK(!pt_engine_restore(&cfg, copy, snap->len, err, sizeof err), "other format accepted");
+  CHECK(strstr(err, "format"), "reason: %s", err);
+  free(copy);
+}
+
+static void run(unsigned seed, long steps) {
+  seed_now = seed;
+  rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
+  nids = 0;
+  now = T0;
+  side sides[2] = {{0}, {0}};
+  pt_engine_config cfg = {.idem_window_ms = rr(500, 8000), .hash_seed = seed,
+                          .max_remembered = rnd() % 3 ? 0 : (uint64_t)rr(5, 200),
+                          .sink = {.event = on_event, .mutation = on_mutation, .ctx = &sides[0].t}};
+  sides[0].e = pt_engine_new(&cfg);
+  setup(&sides[0]);
+  trace snap = {0};
+  int n = 1;
+  long next_clone = rr(0, steps / 2);
+  for (step_now = 0; step_now < steps; step_now++) {
+    if (step_now == next_clone) {
+      /* restore a fresh twin from the original; compare from here on */
+      if (n == 2) pt_engine_free(sides[1].e);
+      sides[1].t.len = 0;
+      sides[0].t.len = 0;
+      sides[1].e = clone(&sides[0], &sides[1].t, &snap);
+      if (step_now < 3 * steps / 4) bad_snapshots(&snap);
+      n = 2;
+      compare_queries(&sides[0], &sides[1]);
+      next_clone = step_now + rr(1, steps / 3);
+    }
+    step(sides, n);
+    if (n == 2) {
+      CHECK(sides[0].t.len == sides[1].t.len &&
+                !memcmp(sides[0].t.buf, sides[1].t.buf, sides[0].t.len),
+            "effects diverge:\n--- original\n%.*s--- restored\n%.*s", (int)sides[0].t.len,
+            sides[0].t.buf, (int)sides[1].t.len, sides[1].t.buf);
+      sides[0].t.len = sides[1].t.len = 0;
+      if (step_now % 50 == 0) compare_queries(&sides[0], &sides[1]);
+    } else {
+      sides[0].t.len = 0;
+    }
+  }
+  if (n == 2) {
+    compare_queries(&sides[0], &sides[1]);
+    pt_engine_free(sides[1].e);
+  }
+  pt_engine_free(sides[0].e);
+  free(sides[0].t.buf);
+  free(sides[1].t.buf);
+  free(snap.buf);
+}
+
+int main(int argc, char **argv) {
+  long seeds = argc > 1 ? atol(argv[1]) : 60;
+  long steps = argc > 2 ? atol(argv[2]) : 3000;
+  for (long s = 1; s <= seeds; s++) run((unsigned)s, steps);
+  printf("snapshot test: %ld seeds x %ld steps, restored engines decide as the originals\n", seeds,
+         steps);
+  return 0;
+}

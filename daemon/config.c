@@ -116,6 +116,7 @@ static void usage(FILE *f) {
     "      --capture FILE          record requests and replies for pintuan-bench --replay\n"
     "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
     "  -t, --test-config           check the configuration and exit\n"
+    "      --test-clock FILE       testing aid: read the time (epoch ms) from FILE, not the wall clock\n"
     "  -h, --help                  this text\n"
     "  -V, --version               print the version\n", PT_DEFAULT_PORT);
 }
@@ -126,7 +127,7 @@ static const struct option opts[] = {
     {"max-frame", required_argument, 0, 3}, {"max-clients", required_argument, 0, 4},
     {"log-level", required_argument, 0, 5}, {"ready-fd", required_argument, 0, 6},
     {"capture", required_argument, 0, 7}, {"capture-max-bytes", required_argument, 0, 8},
-    {"frame-timeout", required_argument, 0, 9},
+    {"frame-timeout", required_argument, 0, 9}, {"test-clock", required_argument, 0, 10},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -188,6 +189,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
         return -1;
       }
       c->ready_fd = (int)fd;
+    } else if (o == 10) {
+      if (!*optarg || strlen(optarg) >= sizeof c->test_clock) {
+        fprintf(stderr, "pintuand: bad --test-clock: %s\n", optarg);
+        return -1;
+      }
+      snprintf(c->test_clock, sizeof c->test_clock, "%s", optarg);
     }
     if (key && apply(c, key, optarg)) {
       fprintf(stderr, "pintuand: bad value for --%s: %s\n", o == 'l' ? "listen" : opts[o + 1].name, optarg);

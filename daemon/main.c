@@ -72,6 +72,10 @@ static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *det
   pt_service_on_protocol_error(&((daemon_t *)ctx)->svc, c, status, detail);
 }
 
+static uint64_t frame_clock(void *ctx) { /* --test-clock: frame timeouts follow it too */
+  return (uint64_t)pt_service_now(&((daemon_t *)ctx)->svc);
+}
+
 static void on_conn_close(void *ctx, pt_conn *c) {
   pt_service_on_close(&((daemon_t *)ctx)->svc, c);
 }
@@ -123,6 +127,14 @@ int main(int argc, char **argv) {
   d.argv = argv;
   if (pt_config_load(&d.cfg, argc, argv, &exit_now) != 0) return EX_CONFIG;
   if (exit_now) return EX_OK;
+  if (d.cfg.test_clock[0]) {
+    int64_t t;
+    char err[640];
+    if (pt_service_read_clock(d.cfg.test_clock, &t, err, sizeof err)) {
+      fprintf(stderr, "pintuand: %s\n", err);
+      return EX_NOINPUT;
+    }
+  }
   if (d.cfg.test_only) {
     printf("configuration ok\n");
     return EX_OK;
@@ -147,6 +159,11 @@ int main(int argc, char **argv) {
   d.engine = pt_engine_new(&ecfg);
   d.svc.engine = d.engine;
   d.svc.admin_token = d.cfg.admin_token;
+  if (d.cfg.test_clock[0]) {
+    d.svc.test_clock = d.cfg.test_clock;
+    pt_warn("the time comes from the test clock %s (a testing aid, not for production)",
+            d.cfg.test_clock);
+  }
   if (d.cfg.capture_path[0]) {
     d.svc.capture = pt_capture_open(d.cfg.capture_path, d.cfg.capture_max_bytes);
     if (!d.svc.capture) {
@@ -165,7 +182,8 @@ int main(int argc, char **argv) {
                            .frame_timeout_ms = d.cfg.frame_timeout_ms};
   pt_server_hooks hooks = {.on_frame = on_frame, .on_lookahead = on_lookahead,
                            .on_protocol_error = on_protocol_error,
-                           .on_close = on_conn_close, .before_flush = before_flush, .ctx = &d};
+                           .on_close = on_conn_close, .before_flush = before_flush,
+                           .now_ms = d.cfg.test_clock[0] ? frame_clock : NULL, .ctx = &d};
   char err[256];
   d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);
   int rc = EX_OK;

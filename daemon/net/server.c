@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 #define RBUF_SIZE (64 * 1024)
@@ -31,7 +32,7 @@ struct pt_conn {
   pt_conn *dirty_prev, *dirty_next; /* connections with output this turn */
   bool dirty, paused, draining, closing, handle_closed;
   pt_buf in;       /* an incomplete frame, only while one is pending */
-  uint64_t in_since; /* loop time the pending incomplete frame began */
+  uint64_t in_since; /* srv_now() when the pending incomplete frame began */
   pt_buf out;      /* this turn's replies */
   size_t inflight; /* bytes handed to uv_write and not yet completed */
   unsigned writes; /* outstanding uv_write requests */
@@ -69,6 +70,11 @@ static void conn_resume(pt_conn *c);
 static void maybe_finish_stop(pt_server *s);
 
 static size_t pending(const pt_conn *c) { return c->out.len + c->inflight; }
+
+/* The clock of frame timeouts. */
+static uint64_t srv_now(pt_server *s) {
+  return s->hooks.now_ms ? s->hooks.now_ms(s->hooks.ctx) : uv_now(s->loop);
+}
 
 static void buf_reserve(pt_server *s, pt_buf *b, size_t need) {
   if (b->cap >= need) return;
@@ -297,7 +303,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   if (c->in.len == 0) {
     size_t used = parse_frames(c, data, (size_t)n);
     if (used < (size_t)n && !c->closing && !c->draining) {
-      c->in_since = uv_now(s->loop);
+      c->in_since = srv_now(s);
       c->in.p = pt_xmalloc((size_t)n - used);
       c->in.cap = (size_t)n - used;
       memcpy(c->in.p, data + used, (size_t)n - used);
@@ -317,7 +323,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
       c->in = (pt_buf){0};
     } else if (used) {
       memmove(c->in.p, c->in.p + used, c->in.len);
-      c->in_since = uv_now(s->loop); /* a new frame began */
+      c->in_since = srv_now(s); /* a new frame began */
     }
   }
   if (c->closing) return;
@@ -325,6 +331,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     c->paused = true;
     s->st.paused++;
     uv_read_stop(st);
+    pt_debug("client %llu paused: %zu reply bytes unsent, %zu bytes of a partial frame held",
+             (unsigned long long)c->id, pending(c), c->in.len);
   }
 }
 
@@ -333,12 +341,13 @@ static void conn_resume(pt_conn *c) {
     c->paused = false;
     c->srv->st.paused--;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    pt_debug("client %llu resumed: %zu reply bytes unsent", (unsigned long long)c->id, pending(c));
   }
 }
 
 static void on_sweep(uv_timer_t *t) {
   pt_server *s = t->data;
-  uint64_t now = uv_now(s->loop);
+  uint64_t now = srv_now(s);
   for (pt_conn *c = s->conns; c; c = c->next) {
     if (c->closing || c->draining || c->in.len == 0 || now - c->in_since < s->cfg.frame_timeout_ms)
       continue;

@@ -48,6 +48,9 @@ typedef struct pt_server_hooks {
   /* Once per loop turn, before replies are flushed: a place for work that
    * must precede the flush (e.g. queued mirror writes). May be NULL. */
   void (*before_flush)(void *ctx);
+  /* Optional: the clock frame timeouts are measured with, in ms. NULL: the
+   * loop's monotonic clock. (pintuand --test-clock passes its test clock.) */
+  uint64_t (*now_ms)(void *ctx);
   void *ctx;
 } pt_server_hooks;
 

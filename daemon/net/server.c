@@ -1,5 +1,7 @@
 /* Connection life cycle:
- *   accepted -> reading <-> paused (output over the high mark)
+ *   accepted -> reading <-> paused (output over the high mark; not read, so
+ *                                   exempt from the frame timeout, whose clock
+ *                                   restarts on resuming)
  *            -> draining (close_after_flush: no reads, remaining output sent)
  *            -> closing (uv_close issued) -> freed (handle closed and every
  *               write callback returned)
@@ -230,6 +232,8 @@ static void on_prepare(uv_prepare_t *h) {
 void pt_conn_close_after_flush(pt_conn *c) {
   if (c->closing || c->draining) return;
   c->draining = true;
+  if (c->paused) c->srv->st.paused--; /* draining now: never read again */
+  c->paused = false;
   uv_read_stop((uv_stream_t *)&c->tcp);
   if (pending(c) == 0) conn_close(c);
 }
@@ -340,6 +344,9 @@ static void conn_resume(pt_conn *c) {
   if (c->paused && pending(c) <= c->srv->cfg.out_high / 2) {
     c->paused = false;
     c->srv->st.paused--;
+    /* A frame left incomplete because we stopped reading has been waiting
+     * on us, not on the client: its timeout starts over now. */
+    if (c->in.len) c->in_since = srv_now(c->srv);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     pt_debug("client %llu resumed: %zu reply bytes unsent", (unsigned long long)c->id, pending(c));
   }
@@ -349,7 +356,9 @@ static void on_sweep(uv_timer_t *t) {
   pt_server *s = t->data;
   uint64_t now = srv_now(s);
   for (pt_conn *c = s->conns; c; c = c->next) {
-    if (c->closing || c->draining || c->in.len == 0 || now - c->in_since < s->cfg.frame_timeout_ms)
+    /* A paused client is not read: its partial frame is our doing. */
+    if (c->closing || c->draining || c->paused || c->in.len == 0 ||
+        now - c->in_since < s->cfg.frame_timeout_ms)
       continue;
     char detail[96];
     snprintf(detail, sizeof detail, "incomplete frame for over %llu ms",

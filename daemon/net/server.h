@@ -14,7 +14,9 @@
  * - A frame over max_frame is answered with INVALID_ARGUMENT (via the
  *   protocol-error callback) and the connection closed once that is sent;
  *   so is a frame left incomplete for frame_timeout_ms (a slow or stuck
- *   client cannot pin a buffer forever).
+ *   client cannot pin a buffer forever). Only while the connection is read:
+ *   a paused connection's partial frame waits on us, and its timeout starts
+ *   over when reading resumes.
  */
 #ifndef PT_SERVER_H
 #define PT_SERVER_H

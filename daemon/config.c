@@ -105,7 +105,9 @@ static void usage(FILE *f) {
   fprintf(f,
     "usage: pintuand [options]\n"
     "  -c, --config FILE           INI configuration file (default " PT_DEFAULT_CONFIG " if it exists)\n"
-    "  -l, --listen HOST:PORT      address to serve (default 127.0.0.1:%d)\n"
+    "  -l, --listen HOST:PORT      address to serve (default 127.0.0.1:%d); HOST is a name\n"
+    "                              (every address it resolves to at start), an IPv4 address\n"
+    "                              or [IPv6]\n"
     "      --admin-token TOKEN     require Hello with this token for admin operations\n"
     "      --idempotency-window MS how long request ids are remembered (default 900000)\n"
     "      --max-frame BYTES       largest request frame (default 65536)\n"
@@ -115,7 +117,8 @@ static void usage(FILE *f) {
     "      --frame-timeout MS      close a client whose frame stays incomplete this long (default 10000)\n"
     "      --capture FILE          record requests and replies for pintuan-bench --replay\n"
     "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
-    "  -t, --test-config           check the configuration and exit\n"
+    "  -t, --test-config           check everything a start checks (the address resolves,\n"
+    "                              the capture file is writable, ...), bind nothing, exit\n"
     "      --test-clock FILE       testing aid: read the time (epoch ms) from FILE, not the wall clock\n"
     "  -h, --help                  this text\n"
     "  -V, --version               print the version\n", PT_DEFAULT_PORT);

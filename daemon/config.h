@@ -14,7 +14,7 @@
 
 typedef struct pt_config {
   char config_path[512];  /* empty: no file */
-  char host[64];
+  char host[256];          /* a name or a numeric address, resolved at start */
   int port;
   size_t max_frame;
   unsigned max_clients;

@@ -1,8 +1,11 @@
 /* pintuand: wiring. Config, the engine, the TCP server and the one loop
  * timer that drives the engine's own deadline structure; signals for
  * shutdown (SIGINT/SIGTERM) and reload (SIGHUP). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,27 +123,40 @@ static void on_signal(uv_signal_t *h, int signum) {
     shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-int main(int argc, char **argv) {
-  static daemon_t d;
-  int exit_now;
-  d.argc = argc;
-  d.argv = argv;
-  if (pt_config_load(&d.cfg, argc, argv, &exit_now) != 0) return EX_CONFIG;
-  if (exit_now) return EX_OK;
-  if (d.cfg.test_clock[0]) {
+/* Exists and can be written (not truncated), or can be created (and is
+ * removed again): what opening it for the capture needs, without
+ * disturbing a running daemon's file. 0, or -1 with errno. */
+static int can_write(const char *path) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) unlink(path);
+  }
+  if (fd < 0) return -1;
+  close(fd);
+  return 0;
+}
+
+/* Everything a start checks before it binds: run by -t as well, so that
+ * "configuration ok" means the start gets past these. Fills scfg's
+ * addresses. Returns EX_OK or the exit status the start fails with. */
+static int preflight(daemon_t *d, pt_server_config *scfg) {
+  char err[640];
+  if (d->cfg.test_clock[0]) {
     int64_t t;
-    char err[640];
-    if (pt_service_read_clock(d.cfg.test_clock, &t, err, sizeof err)) {
-      fprintf(stderr, "pintuand: %s\n", err);
+    if (pt_service_read_clock(d->cfg.test_clock, &t, err, sizeof err)) {
+      pt_error("%s", err);
       return EX_NOINPUT;
     }
   }
-  if (d.cfg.test_only) {
-    printf("configuration ok\n");
-    return EX_OK;
+  if (pt_server_resolve(scfg, d->cfg.host, d->cfg.port, err, sizeof err)) {
+    pt_error("%s", err);
+    return EX_NOHOST;
   }
-  pt_log_set_level(d.cfg.log_level);
-  signal(SIGPIPE, SIG_IGN);
+  if (d->cfg.capture_path[0] && can_write(d->cfg.capture_path)) {
+    pt_error("cannot open capture file %s: %s", d->cfg.capture_path, strerror(errno));
+    return EX_CANTCREAT;
+  }
   /* every client is a descriptor: take the soft limit up to the hard one */
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -148,9 +164,30 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      rl.rlim_cur < (rlim_t)d.cfg.max_clients + 64)
+      rl.rlim_cur < (rlim_t)d->cfg.max_clients + 64)
     pt_warn("open-file limit %llu is below max_clients %u: raise it (LimitNOFILE=, ulimit -n)",
-            (unsigned long long)rl.rlim_cur, d.cfg.max_clients);
+            (unsigned long long)rl.rlim_cur, d->cfg.max_clients);
+  return EX_OK;
+}
+
+int main(int argc, char **argv) {
+  static daemon_t d;
+  int exit_now;
+  d.argc = argc;
+  d.argv = argv;
+  if (pt_config_load(&d.cfg, argc, argv, &exit_now) != 0) return EX_CONFIG;
+  if (exit_now) return EX_OK;
+  pt_log_set_level(d.cfg.log_level);
+  pt_server_config scfg = {.max_frame = d.cfg.max_frame, .out_high = d.cfg.out_high,
+                           .out_hard = d.cfg.out_hard, .max_clients = d.cfg.max_clients,
+                           .frame_timeout_ms = d.cfg.frame_timeout_ms};
+  int rc = preflight(&d, &scfg);
+  if (rc != EX_OK) return rc;
+  if (d.cfg.test_only) {
+    printf("configuration ok\n");
+    return EX_OK;
+  }
+  signal(SIGPIPE, SIG_IGN);
 
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
@@ -176,17 +213,12 @@ int main(int argc, char **argv) {
   d.armed = PT_NEVER;
 
   uv_loop_init(&d.loop);
-  pt_server_config scfg = {.host = d.cfg.host, .port = d.cfg.port, .max_frame = d.cfg.max_frame,
-                           .out_high = d.cfg.out_high, .out_hard = d.cfg.out_hard,
-                           .max_clients = d.cfg.max_clients,
-                           .frame_timeout_ms = d.cfg.frame_timeout_ms};
   pt_server_hooks hooks = {.on_frame = on_frame, .on_lookahead = on_lookahead,
                            .on_protocol_error = on_protocol_error,
                            .on_close = on_conn_close, .before_flush = before_flush,
                            .now_ms = d.cfg.test_clock[0] ? frame_clock : NULL, .ctx = &d};
   char err[256];
   d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);
-  int rc = EX_OK;
   if (!d.server) {
     pt_error("%s", err);
     uv_run(&d.loop, UV_RUN_DEFAULT); /* let the failed listener close */
@@ -203,8 +235,19 @@ int main(int argc, char **argv) {
   uv_signal_start(&d.sig_term, on_signal, SIGTERM);
   uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
 
-  pt_info("pintuand %s listening on %s:%d (memory-only)", PT_VERSION, d.cfg.host,
-          pt_server_port(d.server));
+  struct sockaddr_storage bound[PT_LISTEN_MAX];
+  unsigned nbound = pt_server_addrs(d.server, bound, PT_LISTEN_MAX);
+  char addrs[PT_LISTEN_MAX * 56] = "";
+  for (unsigned i = 0; i < nbound; i++) {
+    char one[56];
+    size_t used = strlen(addrs);
+    snprintf(addrs + used, sizeof addrs - used, "%s%s", i ? ", " : "",
+             pt_sockaddr_str(&bound[i], one, sizeof one));
+  }
+  unsigned char num[sizeof(struct in6_addr)];
+  bool named = inet_pton(AF_INET, d.cfg.host, num) != 1 && inet_pton(AF_INET6, d.cfg.host, num) != 1;
+  pt_info("pintuand %s listening on %s%s%s (memory-only)", PT_VERSION, addrs,
+          named ? ", resolved from " : "", named ? d.cfg.host : "");
   if (d.cfg.ready_fd >= 0) {
     dprintf(d.cfg.ready_fd, "%d\n", pt_server_port(d.server));
     close(d.cfg.ready_fd);

@@ -123,6 +123,20 @@ static void on_signal(uv_signal_t *h, int signum) {
     shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* Descriptors the daemon holds besides one per client, for the open-file
+ * limit check: it needs max_clients + FD_STDIO + one per listening address
+ * + FD_LIBUV + the capture file + FD_SPARE (27 with the defaults).
+ *   FD_STDIO  stdin, stdout, stderr
+ *   FD_LIBUV  epoll; the async wakeup eventfd; the signal lock pipe and the
+ *             loop's signal pipe (2 each); the spare descriptor libuv keeps
+ *             to shed connections when accept hits EMFILE
+ *   FD_SPARE  descriptors inherited from whoever started us (a ready fd, a
+ *             supervisor's), and files opened for a moment: the config on
+ *             SIGHUP, name service and time zone files */
+#define FD_STDIO 3
+#define FD_LIBUV 7
+#define FD_SPARE 16
+
 /* Exists and can be written (not truncated), or can be created (and is
  * removed again): what opening it for the capture needs, without
  * disturbing a running daemon's file. 0, or -1 with errno. */
@@ -163,10 +177,15 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      rl.rlim_cur < (rlim_t)d->cfg.max_clients + 64)
-    pt_warn("open-file limit %llu is below max_clients %u: raise it (LimitNOFILE=, ulimit -n)",
-            (unsigned long long)rl.rlim_cur, d->cfg.max_clients);
+  unsigned own = FD_STDIO + scfg->nlisten + FD_LIBUV + (d->cfg.capture_path[0] ? 1 : 0) + FD_SPARE;
+  unsigned long long need = (unsigned long long)d->cfg.max_clients + own;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+    pt_warn("open-file limit %llu is below the %llu descriptors needed (max_clients %u + %u of "
+            "the daemon's own: %d stdio, %u listening, %d libuv, %s%d spare): clients past the "
+            "limit are dropped without a reply; raise it (LimitNOFILE=, ulimit -n) or lower "
+            "max_clients",
+            (unsigned long long)rl.rlim_cur, need, d->cfg.max_clients, own, FD_STDIO,
+            scfg->nlisten, FD_LIBUV, d->cfg.capture_path[0] ? "1 capture, " : "", FD_SPARE);
   return EX_OK;
 }
 

@@ -92,6 +92,37 @@ start "$tmp/noclock.log" - -- --listen 127.0.0.1:0 --test-clock "$tmp/no-clock"
 wait "$DPID"; rc=$?
 check "a start with it fails the same way" test -z "$PORT" -a $rc -eq 66
 
+# ---- the open-file limit: max_clients + 27 of its own (README) ----
+
+nowarn() { ! grep -q "open-file limit" "$1"; }
+start "$tmp/fd1.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000
+check "limit 1027 = 1000 clients + 27: the start listens" test -n "$PORT"
+stop; check "and warns of nothing" nowarn "$tmp/fd1.log"
+start "$tmp/fd2.log" 1026 -- --listen 127.0.0.1:0 --max-clients 1000
+check "limit 1026: the start still listens" test -n "$PORT"
+stop; grep -q "open-file limit 1026 is below the 1027 descriptors needed" "$tmp/fd2.log"
+check "and warns with the numbers (1026 below 1027)" test $? -eq 0
+start "$tmp/fd3.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000 --capture "$tmp/fd3.cap"
+stop; grep -q "open-file limit 1027 is below the 1028 descriptors needed" "$tmp/fd3.log"
+check "a capture file counts one more (1028)" test $? -eq 0
+start "$tmp/fd4.log" 512 -- --listen 127.0.0.1:0
+stop; grep -q "open-file limit 512 is below the 20027 descriptors needed (max_clients 20000 + 27" "$tmp/fd4.log"
+check "a default start under ulimit -n 512 warns: 20027 needed" test $? -eq 0
+(ulimit -n 512 && D -t >/dev/null 2>"$tmp/fd5.err"); rc=$?
+grep -q "open-file limit 512 is below the 20027 descriptors needed" "$tmp/fd5.err"
+check "-t gives the same warning (and exit 0)" test $? -eq 0 -a $rc -eq 0
+# A default start at this machine's own limit (raised to the hard one):
+# quiet when it allows 20000 clients, else the same warning.
+hard=$(ulimit -Hn)
+start "$tmp/fd6.log" - -- --listen 127.0.0.1:0
+stop
+if [ "$hard" = unlimited ] || [ "$hard" -ge 20027 ]; then
+  check "a default start with the hard limit at $hard warns of nothing" nowarn "$tmp/fd6.log"
+else
+  grep -q "open-file limit $hard is below the 20027 descriptors needed" "$tmp/fd6.log"
+  check "a default start with the hard limit at $hard (< 20027) warns with the numbers" test $? -eq 0
+fi
+
 DPID=$RUNNING
 stop; check "the running daemon stops cleanly" test $? -eq 0
 

@@ -492,7 +492,7 @@ pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
   bool several = cfg->nlisten > 1;
   int rc = 0;
   char name[INET6_ADDRSTRLEN + 16];
-  for (unsigned i = 0; i < cfg->nlisten && cfg->nlisten <= PT_LISTEN_MAX; i++) {
+  for (unsigned i = 0; i < cfg->nlisten && i < PT_LISTEN_MAX; i++) {
     struct sockaddr_storage a = cfg->listen[i];
     if (s->nbound) set_port(&a, addr_port(&s->bound[0])); /* port 0: the same one everywhere */
     rc = listen_on(s, &a, several);

@@ -105,7 +105,9 @@ static void usage(FILE *f) {
   fprintf(f,
     "usage: pintuand [options]\n"
     "  -c, --config FILE           INI configuration file (default " PT_DEFAULT_CONFIG " if it exists)\n"
-    "  -l, --listen HOST:PORT      address to serve (default 127.0.0.1:%d)\n"
+    "  -l, --listen HOST:PORT      address to serve (default 127.0.0.1:%d); HOST is a name\n"
+    "                              (every address it resolves to at start), an IPv4 address\n"
+    "                              or [IPv6]\n"
     "      --admin-token TOKEN     require Hello with this token for admin operations\n"
     "      --idempotency-window MS how long request ids are remembered (default 900000)\n"
     "      --max-frame BYTES       largest request frame (default 65536)\n"
@@ -115,7 +117,9 @@ static void usage(FILE *f) {
     "      --frame-timeout MS      close a client whose frame stays incomplete this long (default 10000)\n"
     "      --capture FILE          record requests and replies for pintuan-bench --replay\n"
     "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
-    "  -t, --test-config           check the configuration and exit\n"
+    "  -t, --test-config           check everything a start checks (the address resolves,\n"
+    "                              the capture file is writable, ...), bind nothing, exit\n"
+    "      --test-clock FILE       testing aid: read the time (epoch ms) from FILE, not the wall clock\n"
     "  -h, --help                  this text\n"
     "  -V, --version               print the version\n", PT_DEFAULT_PORT);
 }
@@ -126,7 +130,7 @@ static const struct option opts[] = {
     {"max-frame", required_argument, 0, 3}, {"max-clients", required_argument, 0, 4},
     {"log-level", required_argument, 0, 5}, {"ready-fd", required_argument, 0, 6},
     {"capture", required_argument, 0, 7}, {"capture-max-bytes", required_argument, 0, 8},
-    {"frame-timeout", required_argument, 0, 9},
+    {"frame-timeout", required_argument, 0, 9}, {"test-clock", required_argument, 0, 10},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -188,6 +192,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
         return -1;
       }
       c->ready_fd = (int)fd;
+    } else if (o == 10) {
+      if (!*optarg || strlen(optarg) >= sizeof c->test_clock) {
+        fprintf(stderr, "pintuand: bad --test-clock: %s\n", optarg);
+        return -1;
+      }
+      snprintf(c->test_clock, sizeof c->test_clock, "%s", optarg);
     }
     if (key && apply(c, key, optarg)) {
       fprintf(stderr, "pintuand: bad value for --%s: %s\n", o == 'l' ? "listen" : opts[o + 1].name, optarg);

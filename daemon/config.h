@@ -14,7 +14,7 @@
 
 typedef struct pt_config {
   char config_path[512];  /* empty: no file */
-  char host[64];
+  char host[256];          /* a name or a numeric address, resolved at start */
   int port;
   size_t max_frame;
   unsigned max_clients;
@@ -27,6 +27,7 @@ typedef struct pt_config {
   char capture_path[512];  /* record traffic for replay; empty: off */
   uint64_t capture_max_bytes;
   int test_only;           /* -t: check the configuration and exit */
+  char test_clock[512];    /* --test-clock FILE: a clock tests move; empty: wall clock */
 } pt_config;
 
 /* Returns 0, or -1 after printing why; *exit_now is set for --help/--version. */

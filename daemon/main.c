@@ -1,8 +1,11 @@
 /* pintuand: wiring. Config, the engine, the TCP server and the one loop
  * timer that drives the engine's own deadline structure; signals for
  * shutdown (SIGINT/SIGTERM) and reload (SIGHUP). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +75,10 @@ static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *det
   pt_service_on_protocol_error(&((daemon_t *)ctx)->svc, c, status, detail);
 }
 
+static uint64_t frame_clock(void *ctx) { /* --test-clock: frame timeouts follow it too */
+  return (uint64_t)pt_service_now(&((daemon_t *)ctx)->svc);
+}
+
 static void on_conn_close(void *ctx, pt_conn *c) {
   pt_service_on_close(&((daemon_t *)ctx)->svc, c);
 }
@@ -116,6 +123,72 @@ static void on_signal(uv_signal_t *h, int signum) {
     shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* Descriptors the daemon holds besides one per client, for the open-file
+ * limit check: it needs max_clients + FD_STDIO + one per listening address
+ * + FD_LIBUV + the capture file + FD_SPARE (27 with the defaults).
+ *   FD_STDIO  stdin, stdout, stderr
+ *   FD_LIBUV  epoll; the async wakeup eventfd; the signal lock pipe and the
+ *             loop's signal pipe (2 each); the spare descriptor libuv keeps
+ *             to shed connections when accept hits EMFILE
+ *   FD_SPARE  descriptors inherited from whoever started us (a ready fd, a
+ *             supervisor's), and files opened for a moment: the config on
+ *             SIGHUP, name service and time zone files */
+#define FD_STDIO 3
+#define FD_LIBUV 7
+#define FD_SPARE 16
+
+/* Exists and can be written (not truncated), or can be created (and is
+ * removed again): what opening it for the capture needs, without
+ * disturbing a running daemon's file. 0, or -1 with errno. */
+static int can_write(const char *path) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) unlink(path);
+  }
+  if (fd < 0) return -1;
+  close(fd);
+  return 0;
+}
+
+/* Everything a start checks before it binds: run by -t as well, so that
+ * "configuration ok" means the start gets past these. Fills scfg's
+ * addresses. Returns EX_OK or the exit status the start fails with. */
+static int preflight(daemon_t *d, pt_server_config *scfg) {
+  char err[640];
+  if (d->cfg.test_clock[0]) {
+    int64_t t;
+    if (pt_service_read_clock(d->cfg.test_clock, &t, err, sizeof err)) {
+      pt_error("%s", err);
+      return EX_NOINPUT;
+    }
+  }
+  if (pt_server_resolve(scfg, d->cfg.host, d->cfg.port, err, sizeof err)) {
+    pt_error("%s", err);
+    return EX_NOHOST;
+  }
+  if (d->cfg.capture_path[0] && can_write(d->cfg.capture_path)) {
+    pt_error("cannot open capture file %s: %s", d->cfg.capture_path, strerror(errno));
+    return EX_CANTCREAT;
+  }
+  /* every client is a descriptor: take the soft limit up to the hard one */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  unsigned own = FD_STDIO + scfg->nlisten + FD_LIBUV + (d->cfg.capture_path[0] ? 1 : 0) + FD_SPARE;
+  unsigned long long need = (unsigned long long)d->cfg.max_clients + own;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+    pt_warn("open-file limit %llu is below the %llu descriptors needed (max_clients %u + %u of "
+            "the daemon's own: %d stdio, %u listening, %d libuv, %s%d spare): clients past the "
+            "limit are dropped without a reply; raise it (LimitNOFILE=, ulimit -n) or lower "
+            "max_clients",
+            (unsigned long long)rl.rlim_cur, need, d->cfg.max_clients, own, FD_STDIO,
+            scfg->nlisten, FD_LIBUV, d->cfg.capture_path[0] ? "1 capture, " : "", FD_SPARE);
+  return EX_OK;
+}
+
 int main(int argc, char **argv) {
   static daemon_t d;
   int exit_now;
@@ -123,22 +196,17 @@ int main(int argc, char **argv) {
   d.argv = argv;
   if (pt_config_load(&d.cfg, argc, argv, &exit_now) != 0) return EX_CONFIG;
   if (exit_now) return EX_OK;
+  pt_log_set_level(d.cfg.log_level);
+  pt_server_config scfg = {.max_frame = d.cfg.max_frame, .out_high = d.cfg.out_high,
+                           .out_hard = d.cfg.out_hard, .max_clients = d.cfg.max_clients,
+                           .frame_timeout_ms = d.cfg.frame_timeout_ms};
+  int rc = preflight(&d, &scfg);
+  if (rc != EX_OK) return rc;
   if (d.cfg.test_only) {
     printf("configuration ok\n");
     return EX_OK;
   }
-  pt_log_set_level(d.cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
-  /* every client is a descriptor: take the soft limit up to the hard one */
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      rl.rlim_cur < (rlim_t)d.cfg.max_clients + 64)
-    pt_warn("open-file limit %llu is below max_clients %u: raise it (LimitNOFILE=, ulimit -n)",
-            (unsigned long long)rl.rlim_cur, d.cfg.max_clients);
 
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
@@ -147,6 +215,11 @@ int main(int argc, char **argv) {
   d.engine = pt_engine_new(&ecfg);
   d.svc.engine = d.engine;
   d.svc.admin_token = d.cfg.admin_token;
+  if (d.cfg.test_clock[0]) {
+    d.svc.test_clock = d.cfg.test_clock;
+    pt_warn("the time comes from the test clock %s (a testing aid, not for production)",
+            d.cfg.test_clock);
+  }
   if (d.cfg.capture_path[0]) {
     d.svc.capture = pt_capture_open(d.cfg.capture_path, d.cfg.capture_max_bytes);
     if (!d.svc.capture) {
@@ -159,16 +232,12 @@ int main(int argc, char **argv) {
   d.armed = PT_NEVER;
 
   uv_loop_init(&d.loop);
-  pt_server_config scfg = {.host = d.cfg.host, .port = d.cfg.port, .max_frame = d.cfg.max_frame,
-                           .out_high = d.cfg.out_high, .out_hard = d.cfg.out_hard,
-                           .max_clients = d.cfg.max_clients,
-                           .frame_timeout_ms = d.cfg.frame_timeout_ms};
   pt_server_hooks hooks = {.on_frame = on_frame, .on_lookahead = on_lookahead,
                            .on_protocol_error = on_protocol_error,
-                           .on_close = on_conn_close, .before_flush = before_flush, .ctx = &d};
+                           .on_close = on_conn_close, .before_flush = before_flush,
+                           .now_ms = d.cfg.test_clock[0] ? frame_clock : NULL, .ctx = &d};
   char err[256];
   d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);
-  int rc = EX_OK;
   if (!d.server) {
     pt_error("%s", err);
     uv_run(&d.loop, UV_RUN_DEFAULT); /* let the failed listener close */
@@ -185,8 +254,19 @@ int main(int argc, char **argv) {
   uv_signal_start(&d.sig_term, on_signal, SIGTERM);
   uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
 
-  pt_info("pintuand %s listening on %s:%d (memory-only)", PT_VERSION, d.cfg.host,
-          pt_server_port(d.server));
+  struct sockaddr_storage bound[PT_LISTEN_MAX];
+  unsigned nbound = pt_server_addrs(d.server, bound, PT_LISTEN_MAX);
+  char addrs[PT_LISTEN_MAX * 56] = "";
+  for (unsigned i = 0; i < nbound; i++) {
+    char one[56];
+    size_t used = strlen(addrs);
+    snprintf(addrs + used, sizeof addrs - used, "%s%s", i ? ", " : "",
+             pt_sockaddr_str(&bound[i], one, sizeof one));
+  }
+  unsigned char num[sizeof(struct in6_addr)];
+  bool named = inet_pton(AF_INET, d.cfg.host, num) != 1 && inet_pton(AF_INET6, d.cfg.host, num) != 1;
+  pt_info("pintuand %s listening on %s%s%s (memory-only)", PT_VERSION, addrs,
+          named ? ", resolved from " : "", named ? d.cfg.host : "");
   if (d.cfg.ready_fd >= 0) {
     dprintf(d.cfg.ready_fd, "%d\n", pt_server_port(d.server));
     close(d.cfg.ready_fd);

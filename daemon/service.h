@@ -29,11 +29,17 @@ typedef struct pt_service {
   uint64_t events_pushed;
   const char *admin_token; /* NULL or "": admin operations open to all */
   int64_t last_now;        /* the clock fed to the engine never goes back */
+  const char *test_clock;  /* --test-clock FILE: now is read from FILE (tests only) */
   pt_capture *capture;     /* --capture: requests and replies to a file */
   pt_service_stats st;
 } pt_service;
 
+/* The daemon's clock, epoch ms, never going back: the wall clock, or with
+ * test_clock set, the number in that file (a clock the tests move). */
 int64_t pt_service_now(pt_service *s);
+/* Reads a test clock file: decimal epoch ms, optional trailing whitespace.
+ * 0, or -1 with the reason in err. */
+int pt_service_read_clock(const char *path, int64_t *ms, char *err, size_t errlen);
 void pt_service_on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len);
 /* A frame coming soon: peek at a Reserve's or Join's ids (no decoding, no
  * allocation) and have the engine start loading what it will look up. */

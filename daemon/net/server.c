@@ -1,5 +1,7 @@
 /* Connection life cycle:
- *   accepted -> reading <-> paused (output over the high mark)
+ *   accepted -> reading <-> paused (output over the high mark; not read, so
+ *                                   exempt from the frame timeout, whose clock
+ *                                   restarts on resuming)
  *            -> draining (close_after_flush: no reads, remaining output sent)
  *            -> closing (uv_close issued) -> freed (handle closed and every
  *               write callback returned)
@@ -7,11 +9,13 @@
  * the prepare callback, which runs right before the loop blocks. */
 #include "server.h"
 
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 #define RBUF_SIZE (64 * 1024)
@@ -31,7 +35,7 @@ struct pt_conn {
   pt_conn *dirty_prev, *dirty_next; /* connections with output this turn */
   bool dirty, paused, draining, closing, handle_closed;
   pt_buf in;       /* an incomplete frame, only while one is pending */
-  uint64_t in_since; /* loop time the pending incomplete frame began */
+  uint64_t in_since; /* srv_now() when the pending incomplete frame began */
   pt_buf out;      /* this turn's replies */
   size_t inflight; /* bytes handed to uv_write and not yet completed */
   unsigned writes; /* outstanding uv_write requests */
@@ -48,7 +52,11 @@ struct pt_server {
   uv_loop_t *loop;
   pt_server_config cfg;
   pt_server_hooks hooks;
-  uv_tcp_t listener;
+  uv_tcp_t listeners[PT_LISTEN_MAX];
+  bool listener_closed[PT_LISTEN_MAX]; /* closed early: its address was skipped */
+  unsigned nlisteners;                 /* initialized listeners */
+  struct sockaddr_storage bound[PT_LISTEN_MAX]; /* the addresses listened on */
+  unsigned nbound;
   uv_prepare_t flusher;
   uv_timer_t sweeper; /* closes connections stuck in the middle of a frame */
   pt_conn *conns, *dirty;
@@ -69,6 +77,11 @@ static void conn_resume(pt_conn *c);
 static void maybe_finish_stop(pt_server *s);
 
 static size_t pending(const pt_conn *c) { return c->out.len + c->inflight; }
+
+/* The clock of frame timeouts. */
+static uint64_t srv_now(pt_server *s) {
+  return s->hooks.now_ms ? s->hooks.now_ms(s->hooks.ctx) : uv_now(s->loop);
+}
 
 static void buf_reserve(pt_server *s, pt_buf *b, size_t need) {
   if (b->cap >= need) return;
@@ -224,6 +237,8 @@ static void on_prepare(uv_prepare_t *h) {
 void pt_conn_close_after_flush(pt_conn *c) {
   if (c->closing || c->draining) return;
   c->draining = true;
+  if (c->paused) c->srv->st.paused--; /* draining now: never read again */
+  c->paused = false;
   uv_read_stop((uv_stream_t *)&c->tcp);
   if (pending(c) == 0) conn_close(c);
 }
@@ -297,7 +312,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   if (c->in.len == 0) {
     size_t used = parse_frames(c, data, (size_t)n);
     if (used < (size_t)n && !c->closing && !c->draining) {
-      c->in_since = uv_now(s->loop);
+      c->in_since = srv_now(s);
       c->in.p = pt_xmalloc((size_t)n - used);
       c->in.cap = (size_t)n - used;
       memcpy(c->in.p, data + used, (size_t)n - used);
@@ -317,7 +332,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
       c->in = (pt_buf){0};
     } else if (used) {
       memmove(c->in.p, c->in.p + used, c->in.len);
-      c->in_since = uv_now(s->loop); /* a new frame began */
+      c->in_since = srv_now(s); /* a new frame began */
     }
   }
   if (c->closing) return;
@@ -325,6 +340,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     c->paused = true;
     s->st.paused++;
     uv_read_stop(st);
+    pt_debug("client %llu paused: %zu reply bytes unsent, %zu bytes of a partial frame held",
+             (unsigned long long)c->id, pending(c), c->in.len);
   }
 }
 
@@ -332,15 +349,21 @@ static void conn_resume(pt_conn *c) {
   if (c->paused && pending(c) <= c->srv->cfg.out_high / 2) {
     c->paused = false;
     c->srv->st.paused--;
+    /* A frame left incomplete because we stopped reading has been waiting
+     * on us, not on the client: its timeout starts over now. */
+    if (c->in.len) c->in_since = srv_now(c->srv);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    pt_debug("client %llu resumed: %zu reply bytes unsent", (unsigned long long)c->id, pending(c));
   }
 }
 
 static void on_sweep(uv_timer_t *t) {
   pt_server *s = t->data;
-  uint64_t now = uv_now(s->loop);
+  uint64_t now = srv_now(s);
   for (pt_conn *c = s->conns; c; c = c->next) {
-    if (c->closing || c->draining || c->in.len == 0 || now - c->in_since < s->cfg.frame_timeout_ms)
+    /* A paused client is not read: its partial frame is our doing. */
+    if (c->closing || c->draining || c->paused || c->in.len == 0 ||
+        now - c->in_since < s->cfg.frame_timeout_ms)
       continue;
     char detail[96];
     snprintf(detail, sizeof detail, "incomplete frame for over %llu ms",
@@ -379,43 +402,120 @@ static void on_connection(uv_stream_t *l, int status) {
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
+int pt_server_resolve(pt_server_config *cfg, const char *host, int port, char *err, size_t errlen) {
+  char service[8];
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                  *res;
+  int rc = getaddrinfo(host, service, &hints, &res);
+  if (rc) {
+    snprintf(err, errlen, "listen address %s: %s", host,
+             rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    return -1;
+  }
+  cfg->nlisten = 0;
+  for (struct addrinfo *ai = res; ai && cfg->nlisten < PT_LISTEN_MAX; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+        ai->ai_addrlen > sizeof(struct sockaddr_storage))
+      continue;
+    struct sockaddr_storage a;
+    memset(&a, 0, sizeof a);
+    memcpy(&a, ai->ai_addr, ai->ai_addrlen);
+    bool dup = false;
+    for (unsigned i = 0; i < cfg->nlisten; i++)
+      dup = dup || memcmp(&cfg->listen[i], &a, sizeof a) == 0;
+    if (!dup) cfg->listen[cfg->nlisten++] = a;
+  }
+  freeaddrinfo(res);
+  if (cfg->nlisten == 0) {
+    snprintf(err, errlen, "listen address %s: no IPv4 or IPv6 address", host);
+    return -1;
+  }
+  return 0;
+}
+
+static int addr_port(const struct sockaddr_storage *a) {
+  return ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
+                                        : ((const struct sockaddr_in *)a)->sin_port);
+}
+
+static void set_port(struct sockaddr_storage *a, int port) {
+  if (a->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)a)->sin6_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
+}
+
+const char *pt_sockaddr_str(const struct sockaddr_storage *a, char *buf, size_t len) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (a->ss_family == AF_INET6) {
+    uv_ip6_name((const struct sockaddr_in6 *)a, ip, sizeof ip);
+    snprintf(buf, len, "[%s]:%d", ip, addr_port(a));
+  } else {
+    uv_ip4_name((const struct sockaddr_in *)a, ip, sizeof ip);
+    snprintf(buf, len, "%s:%d", ip, addr_port(a));
+  }
+  return buf;
+}
+
+static void on_server_handle_closed(uv_handle_t *h);
+
+/* Binds and listens on a; 0 or a libuv error. */
+static int listen_on(pt_server *s, struct sockaddr_storage *a, bool several) {
+  unsigned i = s->nlisteners++;
+  uv_tcp_t *l = &s->listeners[i];
+  uv_tcp_init(s->loop, l);
+  l->data = s;
+  s->open_handles++;
+  /* several addresses: an IPv6 wildcard must not also claim the IPv4 ones */
+  unsigned flags = several && a->ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+  int rc = uv_tcp_bind(l, (const struct sockaddr *)a, flags);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)l, 4096, on_connection);
+  if (rc == 0) {
+    int blen = sizeof s->bound[0];
+    uv_tcp_getsockname(l, (struct sockaddr *)&s->bound[s->nbound], &blen);
+    s->nbound++;
+  }
+  return rc;
+}
+
 pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
                            const pt_server_hooks *hooks, char *err, size_t errlen) {
   pt_server *s = pt_xcalloc(1, sizeof(*s));
   s->loop = loop;
   s->cfg = *cfg;
   s->hooks = *hooks;
-  struct sockaddr_storage addr;
-  int rc = uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr);
-  if (rc < 0) rc = uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&addr);
-  if (rc < 0) {
-    snprintf(err, errlen, "bad listen address %s: give a numeric IPv4 or IPv6 address", cfg->host);
-    free(s);
-    return NULL;
-  }
-  uv_tcp_init(loop, &s->listener);
-  s->listener.data = s;
-  s->open_handles++;
-  rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
-  if (rc < 0) {
-    snprintf(err, errlen, "listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
-    /* closed and freed by the caller's loop run via pt_server_stop */
-    s->stopping = true;
-    uv_prepare_init(loop, &s->flusher);
-    s->flusher.data = s;
-    s->open_handles++;
-    pt_server_stop(s, NULL, NULL);
-    return NULL;
-  }
-  struct sockaddr_storage bound;
-  int blen = sizeof(bound);
-  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
-  s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                              : ((struct sockaddr_in *)&bound)->sin_port);
   uv_prepare_init(loop, &s->flusher);
   s->flusher.data = s;
   s->open_handles++;
+  bool several = cfg->nlisten > 1;
+  int rc = 0;
+  char name[INET6_ADDRSTRLEN + 16];
+  for (unsigned i = 0; i < cfg->nlisten && i < PT_LISTEN_MAX; i++) {
+    struct sockaddr_storage a = cfg->listen[i];
+    if (s->nbound) set_port(&a, addr_port(&s->bound[0])); /* port 0: the same one everywhere */
+    rc = listen_on(s, &a, several);
+    if (rc == 0) continue;
+    snprintf(err, errlen, "listen on %s: %s", pt_sockaddr_str(&a, name, sizeof name),
+             uv_strerror(rc));
+    if (!several || (rc != UV_EADDRNOTAVAIL && rc != UV_EAFNOSUPPORT)) break;
+    pt_warn("%s: skipped, this host cannot have that address", err);
+    s->listener_closed[s->nlisteners - 1] = true;
+    uv_close((uv_handle_t *)&s->listeners[s->nlisteners - 1], on_server_handle_closed);
+    rc = 0;
+  }
+  if (rc == 0 && s->nbound == 0) {
+    if (cfg->nlisten == 0) snprintf(err, errlen, "no address to listen on");
+    rc = -1; /* every address skipped: err says why */
+  }
+  if (rc != 0) {
+    /* closed and freed by the caller's loop run via pt_server_stop */
+    s->stopping = true;
+    pt_server_stop(s, NULL, NULL);
+    return NULL;
+  }
+  s->port = addr_port(&s->bound[0]);
   uv_prepare_start(&s->flusher, on_prepare);
   uv_timer_init(loop, &s->sweeper);
   s->sweeper.data = s;
@@ -427,6 +527,12 @@ pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
 }
 
 int pt_server_port(const pt_server *s) { return s->port; }
+
+unsigned pt_server_addrs(const pt_server *s, struct sockaddr_storage *out, unsigned max) {
+  unsigned n = s->nbound < max ? s->nbound : max;
+  memcpy(out, s->bound, n * sizeof *out);
+  return n;
+}
 
 void pt_server_stats_get(const pt_server *s, pt_server_stats *out) { *out = s->st; }
 
@@ -450,7 +556,8 @@ void pt_server_stop(pt_server *s, void (*done)(void *), void *arg) {
   s->done = done;
   s->done_arg = arg;
   for (pt_conn *c = s->conns; c; c = c->next) conn_close(c);
-  uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+  for (unsigned i = 0; i < s->nlisteners; i++)
+    if (!s->listener_closed[i]) uv_close((uv_handle_t *)&s->listeners[i], on_server_handle_closed);
   uv_close((uv_handle_t *)&s->flusher, on_server_handle_closed);
   if (s->sweeper.data == s) /* initialized: the listen succeeded */
     uv_close((uv_handle_t *)&s->sweeper, on_server_handle_closed);

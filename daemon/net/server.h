@@ -14,21 +14,28 @@
  * - A frame over max_frame is answered with INVALID_ARGUMENT (via the
  *   protocol-error callback) and the connection closed once that is sent;
  *   so is a frame left incomplete for frame_timeout_ms (a slow or stuck
- *   client cannot pin a buffer forever).
+ *   client cannot pin a buffer forever). Only while the connection is read:
+ *   a paused connection's partial frame waits on us, and its timeout starts
+ *   over when reading resumes.
  */
 #ifndef PT_SERVER_H
 #define PT_SERVER_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 typedef struct pt_server pt_server;
 typedef struct pt_conn pt_conn;
 
+#define PT_LISTEN_MAX 8 /* addresses one name may make us listen on */
+
 typedef struct pt_server_config {
-  const char *host;
-  int port;             /* 0: any free port (see pt_server_port) */
+  /* Where to listen: filled by pt_server_resolve. Port 0: any free port,
+   * the same on every address (see pt_server_port). */
+  struct sockaddr_storage listen[PT_LISTEN_MAX];
+  unsigned nlisten;
   size_t max_frame;     /* largest message accepted */
   size_t out_high;      /* stop reading above this many unsent bytes */
   size_t out_hard;      /* drop the client above this many */
@@ -48,6 +55,9 @@ typedef struct pt_server_hooks {
   /* Once per loop turn, before replies are flushed: a place for work that
    * must precede the flush (e.g. queued mirror writes). May be NULL. */
   void (*before_flush)(void *ctx);
+  /* Optional: the clock frame timeouts are measured with, in ms. NULL: the
+   * loop's monotonic clock. (pintuand --test-clock passes its test clock.) */
+  uint64_t (*now_ms)(void *ctx);
   void *ctx;
 } pt_server_hooks;
 
@@ -57,10 +67,24 @@ typedef struct pt_server_stats {
   unsigned clients, paused;
 } pt_server_stats;
 
-/* Binds and listens; returns NULL with a message in err on failure. */
+/* Resolves host (a name, or a numeric IPv4 or IPv6 address without
+ * brackets) with getaddrinfo, synchronously, and sets cfg->listen to every
+ * address it has (at most PT_LISTEN_MAX, no duplicates) with this port.
+ * Binds nothing. 0, or -1 with the reason in err. */
+int pt_server_resolve(pt_server_config *cfg, const char *host, int port, char *err, size_t errlen);
+/* "127.0.0.1:7733" or "[::1]:7733" into buf; returns buf. */
+const char *pt_sockaddr_str(const struct sockaddr_storage *a, char *buf, size_t len);
+
+/* Binds and listens on every address of cfg->listen. When a name gave
+ * several, one this host cannot have (EADDRNOTAVAIL, EAFNOSUPPORT: e.g. ::1
+ * with IPv6 off) is skipped with a warning as long as another listens; any
+ * other failure fails the start. Returns NULL with a message in err on
+ * failure (the caller still runs the loop to let the handles close). */
 pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
                            const pt_server_hooks *hooks, char *err, size_t errlen);
 int pt_server_port(const pt_server *s);
+/* The addresses listened on, with the port bound; returns how many. */
+unsigned pt_server_addrs(const pt_server *s, struct sockaddr_storage *out, unsigned max);
 /* Stops listening, closes every connection; done is called once all handles
  * are closed and memory is freed. */
 void pt_server_stop(pt_server *s, void (*done)(void *arg), void *arg);

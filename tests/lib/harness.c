@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pipe2 */
 #include "harness.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -16,20 +18,82 @@
 
 ProtobufCBinaryData pt_bin(const char *s) { return (ProtobufCBinaryData){strlen(s), (uint8_t *)s}; }
 
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void copy_log(const pt_daemon *d) {
+  FILE *f = fopen(d->log, "r");
+  if (!f) return;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, stderr);
+  fclose(f);
+}
+
+static void remove_dir(pt_daemon *d) {
+  char tmp[128];
+  snprintf(tmp, sizeof tmp, "%s.tmp", d->clock);
+  unlink(tmp);
+  unlink(d->clock);
+  unlink(d->log);
+  rmdir(d->dir);
+}
+
+void set_time(pt_daemon *d, int64_t ms) {
+  char tmp[128], text[32];
+  snprintf(tmp, sizeof tmp, "%s.tmp", d->clock);
+  int n = snprintf(text, sizeof text, "%lld\n", (long long)ms);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* rename: the daemon reads either the old time or the new, never half */
+  if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) || rename(tmp, d->clock)) {
+    fprintf(stderr, "set_time %s: %s\n", d->clock, strerror(errno));
+    abort();
+  }
+  d->now = ms;
+}
+
+void advance_time(pt_daemon *d, pt_client *c, int64_t ms) {
+  set_time(d, d->now + ms);
+  pt_response *r;
+  if (pt_ping(c, &r) || !r->pong || r->pong->now_ms != d->now) {
+    fprintf(stderr, "advance_time: the daemon did not observe %lld\n", (long long)d->now);
+    abort();
+  }
+  pt_response_free(r);
+}
+
 int daemon_start(pt_daemon *d, const char *const *extra) {
-  int pfd[2];
-  if (pipe(pfd)) return -1;
+  memset(d, 0, sizeof *d);
+  d->life_fd = -1;
+  snprintf(d->dir, sizeof d->dir, "/tmp/pintuand-test-XXXXXX");
+  if (!mkdtemp(d->dir)) return -1;
+  snprintf(d->clock, sizeof d->clock, "%s/clock", d->dir);
+  snprintf(d->log, sizeof d->log, "%s/log", d->dir);
+  set_time(d, PT_TEST_EPOCH_MS);
+  int pfd[2], life[2];
+  if (pipe2(pfd, O_CLOEXEC)) return -1;
+  if (pipe2(life, O_CLOEXEC)) {
+    close(pfd[0]), close(pfd[1]);
+    return -1;
+  }
   const char *bin = getenv("PINTUAND");
   if (!bin) bin = "./daemon/pintuand";
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    close(pfd[0]);
+    /* the ready pipe and the life pipe's write end cross the exec */
+    fcntl(pfd[1], F_SETFD, 0);
+    fcntl(life[1], F_SETFD, 0);
+    int log = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (log >= 0) dup2(log, 2);
     char fdarg[16];
     snprintf(fdarg, sizeof fdarg, "%d", pfd[1]);
     const char *argv[64] = {bin, "--listen", "127.0.0.1:0", "--ready-fd", fdarg,
-                            "--log-level", "warn"};
-    int n = 7;
+                            "--log-level", "warn", "--test-clock", d->clock};
+    int n = 9;
     for (int i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
     argv[n] = NULL;
     execv(bin, (char *const *)argv);
@@ -37,16 +101,22 @@ int daemon_start(pt_daemon *d, const char *const *extra) {
     _exit(127);
   }
   close(pfd[1]);
+  close(life[1]);
+  d->pid = pid;
+  d->life_fd = life[0];
   char buf[32] = {0};
   ssize_t r, got = 0;
-  /* the daemon writes its port, then closes: read to EOF */
-  while ((r = read(pfd[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0) got += r;
+  /* the daemon writes its port, then closes (or exits): read to EOF */
+  while ((r = read(pfd[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0 ||
+         (r < 0 && errno == EINTR))
+    if (r > 0) got += r;
   close(pfd[0]);
-  d->pid = pid;
   d->port = atoi(buf);
   if (d->port <= 0) {
-    int st;
-    waitpid(pid, &st, 0);
+    waitpid(pid, NULL, 0);
+    copy_log(d);
+    close(d->life_fd);
+    remove_dir(d);
     return -1;
   }
   snprintf(d->addr, sizeof d->addr, "127.0.0.1:%d", d->port);
@@ -55,16 +125,75 @@ int daemon_start(pt_daemon *d, const char *const *extra) {
 
 int daemon_stop(pt_daemon *d) {
   kill(d->pid, SIGTERM);
-  for (int i = 0; i < 1000; i++) {
-    int st;
-    pid_t w = waitpid(d->pid, &st, WNOHANG);
-    if (w == d->pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+  /* the life pipe reads EOF once the daemon has exited */
+  struct pollfd p = {.fd = d->life_fd, .events = POLLIN};
+  int64_t end = mono_ms() + PT_WAIT_MS;
+  int n;
+  while ((n = poll(&p, 1, (int)(end - mono_ms() > 0 ? end - mono_ms() : 0))) < 0 && errno == EINTR) {
   }
-  kill(d->pid, SIGKILL);
-  waitpid(d->pid, NULL, 0);
-  return -1;
+  int st, rc = -1;
+  if (n <= 0) { /* hung */
+    fprintf(stderr, "pintuand %d did not stop within %d ms\n", (int)d->pid, PT_WAIT_MS);
+    kill(d->pid, SIGKILL);
+  }
+  if (waitpid(d->pid, &st, 0) == d->pid && n > 0) rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  close(d->life_fd);
+  d->life_fd = -1;
+  copy_log(d);
+  remove_dir(d);
+  return rc;
+}
+
+/* Finds the next line containing needle from d->log_off: 1 found, 0 not. */
+static int log_scan(pt_daemon *d, const char *needle, char *line, size_t linelen) {
+  FILE *f = fopen(d->log, "r");
+  if (!f) return 0;
+  int found = 0;
+  if (fseek(f, d->log_off, SEEK_SET) == 0) {
+    char buf[4096];
+    long off = d->log_off;
+    while (fgets(buf, sizeof buf, f)) {
+      size_t len = strlen(buf);
+      if (len == 0 || buf[len - 1] != '\n') break; /* a line still being written */
+      off += (long)len;
+      if (strstr(buf, needle)) {
+        if (line && linelen) snprintf(line, linelen, "%s", buf);
+        d->log_off = off;
+        found = 1;
+        break;
+      }
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+int daemon_log_wait(pt_daemon *d, const char *needle, int timeout_ms, char *line, size_t linelen) {
+  int in = inotify_init1(IN_CLOEXEC);
+  if (in >= 0 && inotify_add_watch(in, d->log, IN_MODIFY) < 0) close(in), in = -1;
+  int64_t end = mono_ms() + timeout_ms;
+  int rc = -1;
+  for (;;) {
+    if (log_scan(d, needle, line, linelen)) {
+      rc = 0;
+      break;
+    }
+    int64_t left = end - mono_ms();
+    if (left <= 0) break;
+    /* wake on a write to the log (inotify) or the daemon's exit */
+    struct pollfd p[2] = {{.fd = d->life_fd, .events = POLLIN}, {.fd = in, .events = POLLIN}};
+    int n = poll(p, in >= 0 ? 2 : 1, in >= 0 ? (int)left : (int)(left < 10 ? left : 10));
+    if (n > 0 && p[0].revents) { /* exited: whatever it wrote is all there is */
+      rc = log_scan(d, needle, line, linelen) ? 0 : -1;
+      break;
+    }
+    if (n > 0 && in >= 0 && p[1].revents) {
+      char ev[4096];
+      if (read(in, ev, sizeof ev) < 0 && errno != EINTR && errno != EAGAIN) break;
+    }
+  }
+  if (in >= 0) close(in);
+  return rc;
 }
 
 long daemon_rss_kb(const pt_daemon *d) {
@@ -81,7 +210,7 @@ long daemon_rss_kb(const pt_daemon *d) {
 
 pt_client *connect_or_die(const pt_daemon *d) {
   char err[256];
-  pt_client *c = pt_client_connect(d->addr, 10000, err, sizeof err);
+  pt_client *c = pt_client_connect(d->addr, PT_WAIT_MS, err, sizeof err);
   if (!c) {
     fprintf(stderr, "connect: %s\n", err);
     abort();

@@ -10,19 +10,49 @@
 
 #include "pintuan.h"
 
+/* Every daemon a test starts runs on a test clock (pintuand --test-clock):
+ * its time starts at PT_TEST_EPOCH_MS and moves only when the test moves it,
+ * so no hold, group or frame expires because the machine was slow. */
+#define PT_TEST_EPOCH_MS 1700000000000LL
+/* The longest a test waits for something it awaits (a reply, an event, a
+ * log line, an exit): only a hang takes that long. */
+#define PT_WAIT_MS 60000
+
 typedef struct pt_daemon {
   pid_t pid;
   int port;
   char addr[64];
+  char dir[64];     /* private directory: the clock file and the log */
+  char clock[96];   /* --test-clock file */
+  char log[96];     /* the daemon's stderr */
+  int64_t now;      /* the daemon's time, as last set */
+  long log_off;     /* daemon_log_wait searches from here */
+  int life_fd;      /* read end of a pipe only the daemon holds: EOF when it exits */
 } pt_daemon;
 
-/* Starts $PINTUAND (or ./daemon/pintuand) with the extra args (NULL-ended),
- * waits until it listens. Returns 0 or -1. */
+/* Starts $PINTUAND (or ./daemon/pintuand) with the extra args (NULL-ended)
+ * on a test clock and its log in d->log; waits until it listens. Returns 0
+ * or -1 (the log is copied to stderr). */
 int daemon_start(pt_daemon *d, const char *const *extra);
 /* SIGTERM and wait; returns the exit status (0: clean shutdown), -1 if it
- * died by a signal or did not stop within 10 s. */
+ * died by a signal or did not stop within PT_WAIT_MS. Copies the log to
+ * stderr and removes d->dir. */
 int daemon_stop(pt_daemon *d);
 long daemon_rss_kb(const pt_daemon *d);
+
+/* The test clock. set_time writes the daemon's time (epoch ms; it never
+ * goes back) atomically; the daemon sees it at its next request or timer.
+ * advance_time moves it forward by ms and then pings through c (a client
+ * that is not subscribed to events), so that when it returns the daemon has
+ * observed the new time and acted on everything due by then (expiries,
+ * failed groups, their events). Both abort on failure. */
+void set_time(pt_daemon *d, int64_t ms);
+void advance_time(pt_daemon *d, pt_client *c, int64_t ms);
+
+/* Waits up to timeout_ms for a line of the daemon's log containing needle,
+ * after the last line found this way; 0 (the line in line, if given) or -1
+ * (timed out, or the daemon exited). */
+int daemon_log_wait(pt_daemon *d, const char *needle, int timeout_ms, char *line, size_t linelen);
 
 pt_client *connect_or_die(const pt_daemon *d);
 
@@ -35,8 +65,6 @@ int raw_send_request(int fd, Pintuan__V1__Request *q);
 pt_response *raw_recv(int fd, int timeout_ms, int *eof);
 
 ProtobufCBinaryData pt_bin(const char *s);
-
-
 
 /* Creates a started flash-sale campaign; returns the reply status. */
 int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,

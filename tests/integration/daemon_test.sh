@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# pintuand from the command line: listen addresses (names, [IPv6]), -t
+# checking what a start checks without disturbing anything, and the
+# open-file limit warning. TAP output. Every wait is for an event (the
+# daemon's ready fd, its exit); nothing here depends on timing.
+set -uo pipefail
+PINTUAND=${PINTUAND:?} CLI=${PINTUAN_CLI:?}
+tmp=$(mktemp -d)
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+: >"$tmp/empty.conf" # no /etc/pintuan/pintuan.conf, whatever this machine has
+D() { "$PINTUAND" -c "$tmp/empty.conf" "$@"; }
+
+# start LOG [ULIMIT_N] -- ARGS...: starts pintuand and waits until it
+# listens (its ready fd); sets DPID, and PORT (empty if it did not start).
+start() {
+  local log=$1 lim=$2; shift 3
+  if [ "$lim" = - ]; then
+    exec {PF}< <(exec "$PINTUAND" -c "$tmp/empty.conf" --ready-fd 3 "$@" 3>&1 1>/dev/null 2>>"$log")
+  else
+    exec {PF}< <(ulimit -n "$lim" && exec "$PINTUAND" -c "$tmp/empty.conf" --ready-fd 3 "$@" 3>&1 1>/dev/null 2>>"$log")
+  fi
+  DPID=$!
+  pids+=("$DPID")
+  PORT=
+  read -r PORT <&$PF
+  exec {PF}<&-
+}
+# stop: SIGTERM and wait for the exit; returns the exit status
+stop() { kill -TERM "$DPID" 2>/dev/null; wait "$DPID"; }
+
+# ---- listen addresses ----
+
+out=$(D --listen localhost:7799 -t 2>"$tmp/t.err"); rc=$?
+check "-t accepts a host name (localhost:7799)" test $rc -eq 0 -a "$out" = "configuration ok"
+start "$tmp/name.log" - -- --listen localhost:0
+check "a start with a host name listens" test -n "$PORT"
+"$CLI" -a "localhost:$PORT" ping >/dev/null; check "a client reaches it by that name" test $? -eq 0
+grep -q "resolved from localhost" "$tmp/name.log"; check "the log names the addresses and the name" test $? -eq 0
+stop; check "and it stops cleanly" test $? -eq 0
+
+D --listen no-such-host.invalid:7799 -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "-t rejects a name that does not resolve (EX_NOHOST)" test $rc -eq 68
+grep -q "no-such-host.invalid" "$tmp/t.err"; check "and names it" test $? -eq 0
+start "$tmp/noname.log" - -- --listen no-such-host.invalid:7799
+wait "$DPID"; rc=$?
+check "a start with it fails the same way" test -z "$PORT" -a $rc -eq 68
+
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+  out=$(D --listen '[::1]:7799' -t); rc=$?
+  check "-t accepts [::1]:7799" test $rc -eq 0 -a "$out" = "configuration ok"
+  start "$tmp/v6.log" - -- --listen '[::1]:0'
+  check "a start on [::1] listens" test -n "$PORT"
+  "$CLI" -a "[::1]:$PORT" ping >/dev/null; check "a client reaches [::1]:PORT" test $? -eq 0
+  grep -q "listening on \[::1\]:$PORT" "$tmp/v6.log"; check "the log shows [::1]:PORT" test $? -eq 0
+  stop; check "and it stops cleanly" test $? -eq 0
+else
+  for what in "-t accepts [::1]:7799" "a start on [::1] listens" "a client reaches [::1]:PORT" \
+    "the log shows [::1]:PORT" "and it stops cleanly"; do skip "$what" "no IPv6 loopback here"; done
+fi
+
+# ---- -t checks, without disturbing a running daemon ----
+
+start "$tmp/run.log" - -- --listen 127.0.0.1:0
+RUNNING=$DPID RPORT=$PORT
+out=$(D --listen "127.0.0.1:$RPORT" -t); rc=$?
+check "-t on the address a running daemon holds is ok (it binds nothing)" test $rc -eq 0
+"$CLI" -a "127.0.0.1:$RPORT" ping >/dev/null; check "and the running daemon still answers" test $? -eq 0
+
+printf 'recorded traffic\n' >"$tmp/live.cap"
+D --capture "$tmp/live.cap" -t >/dev/null; rc=$?
+check "-t accepts a writable capture file" test $rc -eq 0
+check "and leaves its contents alone" test "$(cat "$tmp/live.cap")" = "recorded traffic"
+D --capture "$tmp/new.cap" -t >/dev/null; rc=$?
+check "-t accepts a capture file it can create" test $rc -eq 0
+check "and leaves none behind" test ! -e "$tmp/new.cap"
+D --capture "$tmp/no/such/dir.cap" -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "-t rejects a capture file that cannot be opened (EX_CANTCREAT)" test $rc -eq 73
+start "$tmp/nocap.log" - -- --listen 127.0.0.1:0 --capture "$tmp/no/such/dir.cap"
+wait "$DPID"; rc=$?
+check "a start with it fails the same way" test -z "$PORT" -a $rc -eq 73
+
+D --test-clock "$tmp/no-clock" -t >/dev/null 2>&1; rc=$?
+check "-t rejects an unreadable --test-clock (EX_NOINPUT)" test $rc -eq 66
+start "$tmp/noclock.log" - -- --listen 127.0.0.1:0 --test-clock "$tmp/no-clock"
+wait "$DPID"; rc=$?
+check "a start with it fails the same way" test -z "$PORT" -a $rc -eq 66
+
+# ---- the open-file limit: max_clients + 27 of its own (README) ----
+
+nowarn() { ! grep -q "open-file limit" "$1"; }
+start "$tmp/fd1.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000
+check "limit 1027 = 1000 clients + 27: the start listens" test -n "$PORT"
+stop; check "and warns of nothing" nowarn "$tmp/fd1.log"
+start "$tmp/fd2.log" 1026 -- --listen 127.0.0.1:0 --max-clients 1000
+check "limit 1026: the start still listens" test -n "$PORT"
+stop; grep -q "open-file limit 1026 is below the 1027 descriptors needed" "$tmp/fd2.log"
+check "and warns with the numbers (1026 below 1027)" test $? -eq 0
+start "$tmp/fd3.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000 --capture "$tmp/fd3.cap"
+stop; grep -q "open-file limit 1027 is below the 1028 descriptors needed" "$tmp/fd3.log"
+check "a capture file counts one more (1028)" test $? -eq 0
+start "$tmp/fd4.log" 512 -- --listen 127.0.0.1:0
+stop; grep -q "open-file limit 512 is below the 20027 descriptors needed (max_clients 20000 + 27" "$tmp/fd4.log"
+check "a default start under ulimit -n 512 warns: 20027 needed" test $? -eq 0
+(ulimit -n 512 && D -t >/dev/null 2>"$tmp/fd5.err"); rc=$?
+grep -q "open-file limit 512 is below the 20027 descriptors needed" "$tmp/fd5.err"
+check "-t gives the same warning (and exit 0)" test $? -eq 0 -a $rc -eq 0
+# A default start at this machine's own limit (raised to the hard one):
+# quiet when it allows 20000 clients, else the same warning.
+hard=$(ulimit -Hn)
+start "$tmp/fd6.log" - -- --listen 127.0.0.1:0
+stop
+if [ "$hard" = unlimited ] || [ "$hard" -ge 20027 ]; then
+  check "a default start with the hard limit at $hard warns of nothing" nowarn "$tmp/fd6.log"
+else
+  grep -q "open-file limit $hard is below the 20027 descriptors needed" "$tmp/fd6.log"
+  check "a default start with the hard limit at $hard (< 20027) warns with the numbers" test $? -eq 0
+fi
+
+DPID=$RUNNING
+stop; check "the running daemon stops cleanly" test $? -eq 0
+
+echo "1..$n"
+[ $failed -eq 0 ]

@@ -13,7 +13,7 @@ static void defaults(pt_config *c) {
   snprintf(c->host, sizeof c->host, "127.0.0.1");
   c->port = PT_DEFAULT_PORT;
   c->max_frame = 64 * 1024;
-  c->max_clients = 20000;
+  c->max_clients = 16000;
   c->out_high = 1 << 20;
   c->out_hard = 16 << 20;
   c->frame_timeout_ms = 10000;
@@ -111,7 +111,7 @@ static void usage(FILE *f) {
     "      --admin-token TOKEN     require Hello with this token for admin operations\n"
     "      --idempotency-window MS how long request ids are remembered (default 900000)\n"
     "      --max-frame BYTES       largest request frame (default 65536)\n"
-    "      --max-clients N         connections served at once (default 20000)\n"
+    "      --max-clients N         connections served at once (default 16000)\n"
     "      --log-level LEVEL       debug, info, warn, error (default info)\n"
     "      --ready-fd FD           write the bound port to FD once listening, then close it\n"
     "      --frame-timeout MS      close a client whose frame stays incomplete this long (default 10000)\n"

@@ -106,21 +106,21 @@ start "$tmp/fd3.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000 --capture "
 stop; grep -q "open-file limit 1027 is below the 1028 descriptors needed" "$tmp/fd3.log"
 check "a capture file counts one more (1028)" test $? -eq 0
 start "$tmp/fd4.log" 512 -- --listen 127.0.0.1:0
-stop; grep -q "open-file limit 512 is below the 20027 descriptors needed (max_clients 20000 + 27" "$tmp/fd4.log"
-check "a default start under ulimit -n 512 warns: 20027 needed" test $? -eq 0
+stop; grep -q "open-file limit 512 is below the 16027 descriptors needed (max_clients 16000 + 27" "$tmp/fd4.log"
+check "a default start under ulimit -n 512 warns: 16027 needed" test $? -eq 0
 (ulimit -n 512 && D -t >/dev/null 2>"$tmp/fd5.err"); rc=$?
-grep -q "open-file limit 512 is below the 20027 descriptors needed" "$tmp/fd5.err"
+grep -q "open-file limit 512 is below the 16027 descriptors needed" "$tmp/fd5.err"
 check "-t gives the same warning (and exit 0)" test $? -eq 0 -a $rc -eq 0
 # A default start at this machine's own limit (raised to the hard one):
-# quiet when it allows 20000 clients, else the same warning.
+# quiet when it allows 16000 clients, else the same warning.
 hard=$(ulimit -Hn)
 start "$tmp/fd6.log" - -- --listen 127.0.0.1:0
 stop
-if [ "$hard" = unlimited ] || [ "$hard" -ge 20027 ]; then
+if [ "$hard" = unlimited ] || [ "$hard" -ge 16027 ]; then
   check "a default start with the hard limit at $hard warns of nothing" nowarn "$tmp/fd6.log"
 else
-  grep -q "open-file limit $hard is below the 20027 descriptors needed" "$tmp/fd6.log"
-  check "a default start with the hard limit at $hard (< 20027) warns with the numbers" test $? -eq 0
+  grep -q "open-file limit $hard is below the 16027 descriptors needed" "$tmp/fd6.log"
+  check "a default start with the hard limit at $hard (< 16027) warns with the numbers" test $? -eq 0
 fi
 
 DPID=$RUNNING

@@ -18,6 +18,7 @@ static void defaults(pt_config *c) {
   c->out_hard = 16 << 20;
   c->frame_timeout_ms = 10000;
   c->idem_window_ms = 15 * 60 * 1000;
+  c->max_remembered = 10000000;
   c->log_level = PT_LOG_INFO;
   c->ready_fd = -1;
   c->capture_max_bytes = 1ull << 30;
@@ -71,6 +72,9 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "engine.idempotency_window_ms")) {
     if (parse_size(v, 1000, 7LL * 24 * 3600 * 1000, &n)) return -1;
     c->idem_window_ms = n;
+  } else if (!strcmp(key, "engine.max_remembered")) {
+    if (parse_size(v, 1000, 1000000000, &n)) return -1;
+    c->max_remembered = (uint64_t)n;
   } else if (!strcmp(key, "security.admin_token")) {
     if (strlen(v) >= sizeof c->admin_token) return -1;
     snprintf(c->admin_token, sizeof c->admin_token, "%s", v);
@@ -109,7 +113,9 @@ static void usage(FILE *f) {
     "                              (every address it resolves to at start), an IPv4 address\n"
     "                              or [IPv6]\n"
     "      --admin-token TOKEN     require Hello with this token for admin operations\n"
-    "      --idempotency-window MS how long request ids are remembered (default 900000)\n"
+    "      --idempotency-window MS how long effects are remembered by request id (default 900000)\n"
+    "      --max-remembered N      hard cap on remembered effects, oldest evicted first\n"
+    "                              (default 10000000, ~0.5 GB)\n"
     "      --max-frame BYTES       largest request frame (default 65536)\n"
     "      --max-clients N         connections served at once (default 16000)\n"
     "      --log-level LEVEL       debug, info, warn, error (default info)\n"
@@ -131,6 +137,7 @@ static const struct option opts[] = {
     {"log-level", required_argument, 0, 5}, {"ready-fd", required_argument, 0, 6},
     {"capture", required_argument, 0, 7}, {"capture-max-bytes", required_argument, 0, 8},
     {"frame-timeout", required_argument, 0, 9}, {"test-clock", required_argument, 0, 10},
+    {"max-remembered", required_argument, 0, 11},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -180,11 +187,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
   static const char *keys[] = {[1] = "security.admin_token", [2] = "engine.idempotency_window_ms",
                                [3] = "server.max_frame", [4] = "server.max_clients",
                                [5] = "log.level", [7] = "capture.file",
-                               [8] = "capture.max_bytes", [9] = "server.frame_timeout_ms"};
+                               [8] = "capture.max_bytes", [9] = "server.frame_timeout_ms",
+                               [11] = "engine.max_remembered"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9)) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || o == 11) key = keys[o];
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

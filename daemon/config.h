@@ -21,6 +21,7 @@ typedef struct pt_config {
   size_t out_high, out_hard;
   uint64_t frame_timeout_ms;
   int64_t idem_window_ms;  /* reloadable */
+  uint64_t max_remembered; /* reloadable: cap on remembered effects */
   char admin_token[256];   /* reloadable; empty: admin operations open */
   pt_log_level log_level;  /* reloadable */
   int ready_fd;            /* write the bound port here once listening */

@@ -33,6 +33,7 @@ typedef struct daemon {
   int64_t armed; /* deadline the timer is set for, PT_NEVER if stopped */
   uv_signal_t sig_int, sig_term, sig_hup;
   int stopping;
+  uint64_t evictions_logged; /* remembered effects evicted by the cap, as last logged */
 } daemon_t;
 
 static void on_event(void *ctx, const pt_event *ev) {
@@ -54,6 +55,15 @@ static void on_timer(uv_timer_t *t) {
 static void before_flush(void *ctx) {
   daemon_t *d = ctx;
   if (d->stopping) return;
+  pt_engine_stats st;
+  pt_engine_stats_get(d->engine, &st);
+  if (st.idem_evictions && !d->evictions_logged) { /* once: then it is a counter */
+    pt_warn("max_remembered (%llu) reached: the oldest remembered effects are forgotten early; "
+            "a retry of one of them is decided afresh. Raise max_remembered or shorten "
+            "idempotency_window_ms",
+            (unsigned long long)d->cfg.max_remembered);
+    d->evictions_logged = st.idem_evictions;
+  }
   int64_t next = pt_engine_next_deadline(d->engine);
   if (next == d->armed) return;
   d->armed = next;
@@ -109,9 +119,11 @@ static void reload(daemon_t *d) {
   }
   d->cfg.log_level = n.log_level;
   d->cfg.idem_window_ms = n.idem_window_ms;
+  d->cfg.max_remembered = n.max_remembered;
   memcpy(d->cfg.admin_token, n.admin_token, sizeof n.admin_token);
   pt_log_set_level(d->cfg.log_level);
   pt_engine_set_idem_window(d->engine, d->cfg.idem_window_ms);
+  pt_engine_set_max_remembered(d->engine, d->cfg.max_remembered);
   pt_info("reloaded %s", d->cfg.config_path[0] ? d->cfg.config_path : "(flags only)");
 }
 
@@ -210,7 +222,8 @@ int main(int argc, char **argv) {
 
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
-  pt_engine_config ecfg = {.idem_window_ms = d.cfg.idem_window_ms, .hash_seed = seed,
+  pt_engine_config ecfg = {.idem_window_ms = d.cfg.idem_window_ms,
+                           .max_remembered = d.cfg.max_remembered, .hash_seed = seed,
                            .sink = {.event = on_event, .ctx = &d}};
   d.engine = pt_engine_new(&ecfg);
   d.svc.engine = d.engine;

@@ -98,6 +98,25 @@ static void test_two_subscribers_see_the_same_completion(void **state) {
   assert_int_equal(r->group->state, PINTUAN__V1__GROUP_STATE__GROUP_STATE_COMPLETED);
   assert_int_equal(r->group->n_members, 3);
   pt_response_free(r);
+  /* a seat's reservation names its group and the group's state, as Join did */
+  Pintuan__V1__GetReservation gr = PINTUAN__V1__GET_RESERVATION__INIT;
+  gr.has_campaign_id = 1, gr.campaign_id = pt_bin("gb");
+  gr.has_reservation_id = 1, gr.reservation_id = seats[1];
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_RESERVATION, q.get_reservation = &gr;
+  assert_int_equal(pt_client_call(c, &q, &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_true(r->reservation->has_group_id);
+  assert_int_equal(r->reservation->group_id, gid);
+  assert_true(r->reservation->has_group_state);
+  assert_int_equal(r->reservation->group_state, PINTUAN__V1__GROUP_STATE__GROUP_STATE_COMPLETED);
+  assert_int_equal(r->reservation->state, PINTUAN__V1__HOLD_STATE__SOLD);
+  pt_response_free(r);
+  /* subscribing to a campaign that does not exist says so */
+  const char *nosuch[] = {"nosuch", NULL};
+  assert_int_equal(pt_subscribe(c, nosuch, &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_FOUND);
+  pt_response_free(r);
   pt_client_close(s1);
   pt_client_close(s2);
   pt_client_close(c);

@@ -195,6 +195,78 @@ static void test_retry_same_request_id(void **state) {
   pt_client_close(c);
 }
 
+/* ---- remembered effects: only effects, under a hard cap ---- */
+
+/* SOLD_OUT answers are not remembered: the same request id retried after
+ * stock came back is decided afresh (and then remembered as the effect). */
+static void test_rejections_are_not_remembered(void **state) {
+  (void)state;
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "none", 0, 0, 60000, 0), OK);
+  pt_response *r;
+  assert_int_equal(pt_reserve(c, "none", "bob", 1, "o-1", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__SOLD_OUT);
+  pt_response_free(r);
+  Pintuan__V1__UpdateCampaign up = PINTUAN__V1__UPDATE_CAMPAIGN__INIT;
+  up.has_request_id = 1, up.request_id = pt_bin("restock");
+  up.has_campaign_id = 1, up.campaign_id = pt_bin("none");
+  up.has_stock = 1, up.stock = 1;
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  q.op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q.update_campaign = &up;
+  assert_int_equal(pt_client_call(c, &q, &r), 0);
+  assert_int_equal(r->status, OK);
+  pt_response_free(r);
+  assert_int_equal(pt_reserve(c, "none", "bob", 1, "o-1", &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_false(r->has_replay && r->replay);
+  pt_response_free(r);
+  assert_int_equal(pt_reserve(c, "none", "bob", 1, "o-1", &r), 0);
+  assert_true(r->has_replay && r->replay);
+  pt_response_free(r);
+  pt_client_close(c);
+}
+
+/* Past max_remembered the oldest effects are forgotten (logged once); the
+ * newest are still answered as replays. */
+static void test_max_remembered_evicts_oldest(void **state) {
+  (void)state;
+  assert_int_equal(daemon_stop(&D), 0);
+  const char *args[] = {"--max-remembered", "1000", NULL};
+  assert_int_equal(daemon_start(&D, args), 0);
+  pt_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "cap", 100000, 0, 600000, 0), OK);
+  enum { N = 1500 };
+  for (int i = 0; i < N; i++) { /* pipelined */
+    static Pintuan__V1__Request q[N];
+    static Pintuan__V1__Reserve b[N];
+    static char user[N][16], rid[N][16];
+    snprintf(user[i], 16, "u%d", i);
+    snprintf(rid[i], 16, "o%d", i);
+    pt_request_reserve(&q[i], &b[i], "cap", user[i], 1, rid[i]);
+    assert_int_equal(pt_client_send(c, &q[i]), 0);
+  }
+  assert_int_equal(pt_client_flush(c), 0);
+  for (int i = 0; i < N; i++) {
+    pt_response *r;
+    assert_int_equal(pt_client_recv(c, &r), 0);
+    assert_int_equal(r->status, OK);
+    pt_response_free(r);
+  }
+  assert_int_equal(daemon_log_wait(&D, "max_remembered (1000) reached", PT_WAIT_MS, NULL, 0), 0);
+  pt_response *r;
+  assert_int_equal(pt_reserve(c, "cap", "u1499", 1, "o1499", &r), 0); /* the newest: a replay */
+  assert_true(r->has_replay && r->replay);
+  pt_response_free(r);
+  assert_int_equal(pt_reserve(c, "cap", "u0", 1, "o0", &r), 0); /* the oldest: forgotten */
+  assert_int_equal(r->status, OK);
+  assert_false(r->has_replay && r->replay);
+  pt_response_free(r);
+  assert_int_equal(held_of(c, "cap"), N + 1);
+  /* logged once only: the eviction is a counter from then on */
+  assert_int_equal(daemon_log_wait(&D, "max_remembered (1000) reached", 200, NULL, 0), -1);
+  pt_client_close(c);
+}
+
 /* ---- hold expiry, on the daemon's test clock ---- */
 
 static void test_hold_expires(void **state) {
@@ -716,6 +788,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stuck_frame_times_out, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_max_clients, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_admin_token, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_rejections_are_not_remembered, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_max_remembered_evicts_oldest, start_plain, stop_clean),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

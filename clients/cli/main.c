@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,13 @@ static void usage(FILE *f) {
     "Exit status: 0 OK, 1 request rejected (any other status), 64 usage, 69 unreachable.\n");
 }
 
-static int usage_error(const char *fmt, const char *arg) {
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "pintuan-cli: ");
-  fprintf(stderr, fmt, arg);
+  vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\n(see pintuan-cli --help)\n");
+  va_end(ap);
   return EX_USAGE;
 }
 
@@ -295,6 +299,26 @@ static const struct option sub_opts[] = {
     {"group", required_argument, 0, O_GROUP}, {"old-user", no_argument, 0, O_OLD},
     {"count", required_argument, 0, O_COUNT}, {0, 0, 0, 0}};
 
+/* on/true/yes/1 -> 1, off/false/no/0 -> 0, anything else -> -1 */
+static int parse_bool(const char *s) {
+  static const char *const on[] = {"on", "true", "yes", "1"}, *const off[] = {"off", "false", "no", "0"};
+  for (size_t i = 0; i < sizeof on / sizeof *on; i++) {
+    if (!strcmp(s, on[i])) return 1;
+    if (!strcmp(s, off[i])) return 0;
+  }
+  return -1;
+}
+
+/* An option with an optional value takes it as "--opt=VALUE", and also as
+ * "--opt VALUE" when the next word is one of its values ("--waitlist on");
+ * any other next word is left alone (an argument, or the next option). */
+static int optional_value_ok(int o, const char *word) {
+  switch (o) {
+  case O_WAITLIST: return parse_bool(word) >= 0;
+  default: return 0;
+  }
+}
+
 typedef struct sub {
   unsigned seen; /* bit per option */
   int64_t stock, limit, hold_ms, start, end, qty;
@@ -310,16 +334,20 @@ static int parse_sub(int argc, char **argv, sub *s, unsigned allowed) {
   memset(s, 0, sizeof(*s));
   s->qty = 1;
   optind = 1;
-  int o;
-  while ((o = getopt_long(argc, argv, "+", sub_opts, NULL)) != -1 || optind < argc) {
+  int o, li = -1;
+  while ((o = getopt_long(argc, argv, "+", sub_opts, &li)) != -1 || optind < argc) {
     if (o == -1) { /* a positional word; keep parsing after it */
-      if (s->npos == 4) return usage_error("too many arguments: %s", argv[optind]);
+      if (s->npos == 4) return usage_error("unexpected argument '%s'", argv[optind]);
       s->pos[s->npos++] = argv[optind++];
       continue;
     }
     if (o == '?') return EX_USAGE;
     if (!(allowed & (1u << (o - O_STOCK)))) return usage_error("option not valid here: %s", argv[optind - 1]);
     s->seen |= 1u << (o - O_STOCK);
+    if (li >= 0 && sub_opts[li].has_arg == optional_argument && !optarg && optind < argc &&
+        optional_value_ok(o, argv[optind]))
+      optarg = argv[optind++];
+    li = -1;
     int bad = 0;
     switch (o) {
     case O_STOCK: bad = parse_i64(optarg, &s->stock); break;
@@ -349,10 +377,9 @@ static int parse_sub(int argc, char **argv, sub *s, unsigned allowed) {
       else bad = 1;
       break;
     case O_RID: s->rid = optarg; break;
-    case O_WAITLIST:
-      if (!optarg || !strcmp(optarg, "on") || !strcmp(optarg, "true")) s->waitlist = 1;
-      else if (!strcmp(optarg, "off") || !strcmp(optarg, "false")) s->waitlist = 0;
-      else bad = 1;
+    case O_WAITLIST: /* a bare --waitlist means on */
+      s->waitlist = optarg ? parse_bool(optarg) : 1;
+      bad = s->waitlist < 0;
       break;
     }
     if (bad) return usage_error("bad value: %s", argv[optind - 1]);
@@ -364,7 +391,8 @@ static int parse_sub(int argc, char **argv, sub *s, unsigned allowed) {
 #define BIT(o) (1u << ((o) - O_STOCK))
 
 static int need_pos(const sub *s, int n, const char *what) {
-  if (s->npos != n) return usage_error("expected: %s", what);
+  if (s->npos > n) return usage_error("unexpected argument '%s'; expected: %s", s->pos[n], what);
+  if (s->npos < n) return usage_error("missing arguments; expected: %s", what);
   return 0;
 }
 

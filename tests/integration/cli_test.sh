@@ -100,6 +100,29 @@ C frobnicate >/dev/null 2>&1; check "unknown command exits 64" test $? -eq 64
 "$CLI" --version | grep -q "pintuan-cli"; check "--version exits 0" test $? -eq 0
 "$CLI" -a 127.0.0.1:1 ping >/dev/null 2>&1; check "unreachable daemon exits 69" test $? -eq 69
 
+# options with an optional value: "--waitlist on" as README and --help write it
+run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+err_has() { grep -qF -- "$1" "$tmp/err"; }
+err_lines() { test "$(wc -l <"$tmp/err")" -eq "$1"; }
+run J campaign create w1 --stock 3 --waitlist on
+check "campaign create --waitlist on exits 0" test $rc -eq 0
+check "--waitlist on turns the waitlist on" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = True
+run J campaign update w1 --stock 120 --waitlist off
+check "campaign update ID --stock N --waitlist off exits 0" test $rc -eq 0
+check "--waitlist off turns it off" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = False
+check "and --stock 120 is applied" test "$(field '["campaign"]["stock"]' <"$tmp/out")" = 120
+run J campaign update w1 --waitlist
+check "a bare --waitlist still means on" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = True
+run J campaign update --waitlist no w1
+check "--waitlist no before the ID" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = False
+run J campaign update w1 --waitlist=yes
+check "--waitlist=yes" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = True
+run J campaign update w1 --waitlist 0
+check "--waitlist 0" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = False
+run C campaign update w1 --waitlist maybe
+check "--waitlist maybe: the word is an extra argument, exit 64" test $rc -eq 64
+check "which the message names" err_has "unexpected argument 'maybe'"
+
 printf '[server]\nlisten = 127.0.0.1:7733\n[engine]\nidempotency_window_ms = 60000\n' >"$tmp/good.conf"
 "$PINTUAND" -t -c "$tmp/good.conf" | grep -q "configuration ok"; check "pintuand -t accepts a good config" test $? -eq 0
 printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"

@@ -123,6 +123,45 @@ run C campaign update w1 --waitlist maybe
 check "--waitlist maybe: the word is an extra argument, exit 64" test $rc -eq 64
 check "which the message names" err_has "unexpected argument 'maybe'"
 
+run C campaign update w1 --waitlist=maybe
+check "--waitlist=maybe exits 64" test $rc -eq 64
+check "naming the flag and the value" err_has "--waitlist: bad value 'maybe'"
+
+# errors name the flag and the value, in user terms
+run C campaign create h1 --stock 1 --hold abc
+check "--hold abc exits 64" test $rc -eq 64
+check "--hold abc names the flag, the value and the forms" err_has "--hold: bad duration 'abc' (give seconds, or 500ms, 30s, 5m, 2h)"
+run C campaign create h1 --stock many
+check "--stock many names the flag and the value" err_has "--stock: bad number 'many'"
+run C campaign create h1 --stock 1 --start tomorrow
+check "--start tomorrow names the flag and the value" err_has "--start: bad time 'tomorrow'"
+run C campaign create h1 --stock 1 --kind flsh
+check "--kind flsh names the flag and the value" err_has "--kind: unknown kind 'flsh' (give flash or group)"
+run C join g1 ann --mode solo
+check "--mode solo names the flag and the value" err_has "--mode: unknown mode 'solo' (give open, join or auto)"
+run C campaign get c1 --request-id x
+check "an option of another command exits 64" test $rc -eq 64
+check "and names the option and the command" err_has "--request-id is not valid for 'campaign get'"
+run C reserve c1 user1 --bogus
+check "an unknown option is named" err_has "unknown option '--bogus' for 'reserve'"
+run C reserve c1 user1 --qty
+check "an option without its value is named" err_has "--qty needs a value"
+run C campaign create g9 --kind group --stock 4 --group-ttl 1h
+check "a group campaign without --group-size exits 64" test $rc -eq 64
+check "and says what to give" err_has "campaign create --kind group needs --group-size N (2..64)"
+run C campaign create g9 --kind group --stock 4 --group-size 3
+check "a group campaign without --group-ttl exits 64" test $rc -eq 64
+check "and says what to give" err_has "campaign create --kind group needs --group-ttl DURATION"
+run C campaign get g9
+check "nothing was created" test $rc -eq 1
+run C campaign create g9 --kind group --stock 4 --group-size 65 --group-ttl 1h
+check "--group-size 65 exits 64" test $rc -eq 64
+check "naming the range" err_has "--group-size: bad group size '65' (give 2..64)"
+run "$CLI" -a 127.0.0.1:1 campaign create x1
+check "a usage error is found before connecting (64, not 69)" test $rc -eq 64
+run "$CLI" -t soon ping
+check "a bad --timeout names the flag and the value" err_has "--timeout: bad value 'soon'"
+
 printf '[server]\nlisten = 127.0.0.1:7733\n[engine]\nidempotency_window_ms = 60000\n' >"$tmp/good.conf"
 "$PINTUAND" -t -c "$tmp/good.conf" | grep -q "configuration ok"; check "pintuand -t accepts a good config" test $? -eq 0
 printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"
@@ -139,6 +178,9 @@ read -r RPORT <&$RF
 R() { "$CLI" -a "127.0.0.1:$RPORT" "$@"; }
 R -T first campaign create r1 --stock 1 >/dev/null; check "admin token from the file works" test $? -eq 0
 R -T second campaign create r2 --stock 1 >/dev/null 2>&1; check "another token is refused" test $? -eq 1
+run R campaign create r2 --stock 1
+check "an admin command without a token exits 1" test $rc -eq 1
+check "UNAUTHENTICATED comes with a hint about -T" err_has "admin operations need the daemon's admin token: pintuan-cli -T TOKEN"
 printf '[security]\nadmin_token = second\n' >"$tmp/reload.conf"
 kill -HUP "$RPID"
 # the signal is handled by the loop at its own pace: wait for its log line

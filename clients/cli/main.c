@@ -72,7 +72,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
   va_start(ap, fmt);
   fprintf(stderr, "pintuan-cli: ");
   vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n(see pintuan-cli --help)\n");
+  fprintf(stderr, "\nTry 'pintuan-cli --help'.\n");
   va_end(ap);
   return EX_USAGE;
 }
@@ -710,15 +710,37 @@ static int cmd_ping(int argc, char **argv) {
   return call(&q);
 }
 
+/* The global option word getopt could not take (o is '?' or ':'). */
+static int bad_global_option(const struct option *opts, const char *word, int o) {
+  if (strncmp(word, "--", 2)) {
+    if (o == ':') return usage_error("option '-%c' needs a value", optopt);
+    return usage_error("unknown option '-%c'", optopt);
+  }
+  const char *name = word + 2;
+  int len = (int)strcspn(name, "=");
+  if (o == ':') return usage_error("--%.*s needs a value", len, name);
+  if (optopt) return usage_error("--%.*s takes no value", len, name);
+  for (const struct option *p = sub_opts; p->name; p++)
+    if (!strncmp(p->name, name, (size_t)len) && !p->name[len])
+      return usage_error("--%s is an option of a command: put it after the command", p->name);
+  int matches = 0;
+  for (const struct option *p = opts; p->name; p++) matches += !strncmp(p->name, name, (size_t)len);
+  if (matches > 1) return usage_error("ambiguous option '--%.*s'", len, name);
+  return usage_error("unknown option '--%.*s'", len, name);
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"address", required_argument, 0, 'a'}, {"json", no_argument, 0, 'j'},
       {"token", required_argument, 0, 'T'},   {"timeout", required_argument, 0, 't'},
       {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};
-  int o;
-  /* "+": stop at the command word; what follows belongs to the command */
-  while ((o = getopt_long(argc, argv, "+a:jT:t:hV", opts, NULL)) != -1) {
+  opterr = 0; /* our own messages: one line, then a pointer to --help */
+  for (;;) {
+    int word = optind;
+    /* "+": stop at the command word; what follows belongs to the command */
+    int o = getopt_long(argc, argv, "+:a:jT:t:hV", opts, NULL);
+    if (o == -1) break;
     switch (o) {
     case 'a': g.addr = optarg; break;
     case 'j': g.json = 1; break;
@@ -732,13 +754,10 @@ int main(int argc, char **argv) {
     }
     case 'h': usage(stdout); return EX_OK;
     case 'V': printf("pintuan-cli %s\n", PT_VERSION); return EX_OK;
-    default: usage(stderr); return EX_USAGE;
+    default: return bad_global_option(opts, argv[word], o);
     }
   }
-  if (optind >= argc) {
-    usage(stderr);
-    return EX_USAGE;
-  }
+  if (optind >= argc) return usage_error("no command given");
   char **cargv = argv + optind;
   int cargc = argc - optind;
   const char *cmd = cargv[0];
@@ -746,7 +765,7 @@ int main(int argc, char **argv) {
                                 "holdings", "join", "group", "subscribe", NULL};
   int ok = 0;
   for (int i = 0; known[i]; i++) ok |= !strcmp(cmd, known[i]);
-  if (!ok) return usage_error("unknown command: %s", cmd);
+  if (!ok) return usage_error("unknown command '%s'", cmd);
 
   int rc;
   if (!strcmp(cmd, "ping")) rc = cmd_ping(cargc, cargv);

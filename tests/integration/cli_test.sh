@@ -162,6 +162,24 @@ check "a usage error is found before connecting (64, not 69)" test $rc -eq 64
 run "$CLI" -t soon ping
 check "a bad --timeout names the flag and the value" err_has "--timeout: bad value 'soon'"
 
+# a usage error is one line and a pointer to --help, not the whole usage
+run "$CLI"
+check "no command exits 64" test $rc -eq 64
+check "no command: nothing on stdout" test ! -s "$tmp/out"
+check "no command: two lines on stderr" err_lines 2
+check "no command: says so" err_has "pintuan-cli: no command given"
+check "no command: points to --help" err_has "Try 'pintuan-cli --help'."
+run "$CLI" --bogus ping
+check "an unknown flag exits 64" test $rc -eq 64
+check "an unknown flag: two lines on stderr" err_lines 2
+check "an unknown flag is named" err_has "unknown option '--bogus'"
+run "$CLI" frobnicate
+check "an unknown command: two lines on stderr" err_lines 2
+check "an unknown command is named" err_has "unknown command 'frobnicate'"
+run "$CLI" --help
+check "--help exits 0" test $rc -eq 0
+check "--help: nothing on stderr" test ! -s "$tmp/err"
+
 printf '[server]\nlisten = 127.0.0.1:7733\n[engine]\nidempotency_window_ms = 60000\n' >"$tmp/good.conf"
 "$PINTUAND" -t -c "$tmp/good.conf" | grep -q "configuration ok"; check "pintuand -t accepts a good config" test $? -eq 0
 printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"

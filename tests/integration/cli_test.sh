@@ -179,6 +179,17 @@ check "an unknown command is named" err_has "unknown command 'frobnicate'"
 run "$CLI" --help
 check "--help exits 0" test $rc -eq 0
 check "--help: nothing on stderr" test ! -s "$tmp/err"
+check "--help shows --waitlist [on|off] for create" grep -qF -- "--waitlist [on|off]" "$tmp/out"
+# every command of the README tour is accepted as written (placeholders
+# made numbers): against no daemon, a command that passed its checks exits 69
+readme=$(dirname "$0")/../../README.md
+tour=$(sed -n '/^## Five-minute tour/,/^## Flash-sale rules/p' "$readme" | sed -n 's/^\$cli \([^#&]*\).*/\1/p' | sed 's/[A-Z][A-Z_]*_ID/1/g')
+check "the README tour has commands" test "$(echo "$tour" | wc -l)" -ge 15
+while read -r line; do
+  read -ra words <<<"$line"
+  run "$CLI" -a 127.0.0.1:1 "${words[@]}"
+  check "README tour: '$line' is accepted" test $rc -eq 69
+done <<<"$tour"
 
 printf '[server]\nlisten = 127.0.0.1:7733\n[engine]\nidempotency_window_ms = 60000\n' >"$tmp/good.conf"
 "$PINTUAND" -t -c "$tmp/good.conf" | grep -q "configuration ok"; check "pintuand -t accepts a good config" test $? -eq 0

@@ -3,7 +3,10 @@
  * One libuv loop drives every connection. Open loop (-R): request i is
  * planned for start + i/R and its latency is measured from that planned
  * time (coordinated-omission corrected); the latency from the actual send
- * is kept beside it. Closed loop (no -R): each connection keeps -p requests
+ * is kept beside it. Every request planned before the end is sent, late
+ * when the daemon fell behind, and the run ends when all were answered:
+ * rate R for D seconds measures exactly R*D requests, whatever the
+ * scheduler did. Closed loop (no -R): each connection keeps -p requests
  * in flight. A warm-up is excluded from the figures. Every run ends with the
  * verdict: the campaigns' invariants, queried from the daemon.
  * --replay FILE sends a capture made by `pintuand --capture` with its
@@ -153,6 +156,13 @@ static uv_timer_t ticker;
 static pt_pacer pacer;
 static int64_t t_start, t_measure, t_end;
 static bool stopping;
+/* open loop: requests 0 .. planned_total-1 are the ones planned before
+ * t_end, the measured ones from planned_first on; every one is sent, those
+ * still unsent at t_end as soon as a pipeline slot frees (sent_late) */
+static uint64_t planned_first, planned_total, sent_late;
+static int64_t last_reply;    /* when the last reply arrived */
+static int64_t last_measured; /* when the last measured reply arrived */
+#define STALL_NS 5000000000LL /* after t_end, this long without a reply ends the run */
 static unsigned run_id;
 
 /* results */
@@ -532,8 +542,10 @@ static void handle_reply(conn *c, const uint8_t *msg, size_t len) {
   int64_t t = now_ns();
   completed++;
   status_count[r->status < 32 ? r->status : 0]++;
+  last_reply = t;
   if (f->planned >= t_measure && f->planned < t_end) {
     measured++;
+    last_measured = t;
     pt_hist_record(&lat, (uint64_t)(t - f->planned));
     pt_hist_record(&lat_raw, (uint64_t)(t - f->sent));
     pt_hist_record(&sec_hist, (uint64_t)(t - f->planned));
@@ -577,9 +589,9 @@ static void handle_reply(conn *c, const uint8_t *msg, size_t len) {
     }
   }
   pintuan__v1__response__free_unpacked(r, NULL);
-  if (o.scenario != SC_REPLAY && !stopping) {
-    if (o.rate > 0) freeq_push(c->idx);
-    else send_one(c, now_ns());
+  if (o.scenario != SC_REPLAY) {
+    if (o.rate > 0) freeq_push(c->idx); /* the pacer decides whether to use it */
+    else if (!stopping) send_one(c, now_ns());
   }
 }
 
@@ -634,9 +646,28 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
 /* ---- the run ---- */
 
+/* Requests awaiting a reply on open connections (a closed one's never come). */
 static size_t in_flight(void) {
   size_t n = 0;
+  for (int i = 0; i < o.conns; i++)
+    if (conns[i].up) n += conns[i].n;
+  return n;
+}
+
+/* Requests sent or planned that got no reply: reported, never hidden. */
+static uint64_t unanswered(void) {
+  uint64_t n = 0;
   for (int i = 0; i < o.conns; i++) n += conns[i].n;
+  if (o.rate > 0 && o.scenario != SC_REPLAY && pacer.sent < planned_total) n += planned_total - pacer.sent;
+  return n;
+}
+
+/* How many requests the pacer plans before t: the i with planned(i) < t. */
+static uint64_t planned_before(int64_t t) {
+  if (t <= pacer.start_ns) return 0;
+  uint64_t n = (uint64_t)((double)(t - pacer.start_ns) * pacer.rate / 1e9);
+  while (n > 0 && pt_pacer_planned(&pacer, n - 1) >= t) n--;
+  while (pt_pacer_planned(&pacer, n) < t) n++;
   return n;
 }
 
@@ -654,6 +685,20 @@ static void finish(void) {
   uv_close((uv_handle_t *)&flusher, NULL);
 }
 
+/* From t_end on: the run ends once everything it was to send (open loop:
+ * every request planned before t_end; closed loop: nothing more) was sent
+ * and answered, not at a clock instant, so a late machine changes the
+ * latencies, never the count. A daemon silent for STALL_NS, or no
+ * connection left, ends it anyway; what was not answered is reported. */
+static void end_check(int64_t t) {
+  bool all_sent = o.rate <= 0 || pacer.sent >= planned_total;
+  if (all_sent) stopping = true;
+  int up = 0;
+  for (int i = 0; i < o.conns && !up; i++) up = conns[i].up;
+  int64_t since = last_reply > t_end ? last_reply : t_end;
+  if ((all_sent && in_flight() == 0) || !up || t - since >= STALL_NS) finish();
+}
+
 static void on_idle(uv_idle_t *h) {
   (void)h;
   int64_t t = now_ns();
@@ -662,27 +707,23 @@ static void on_idle(uv_idle_t *h) {
     if (next_rreq == nrreqs && in_flight() == 0) finish();
     return;
   }
-  if (t >= t_end) {
-    stopping = true;
-    if (in_flight() == 0 || t >= t_end + 5000000000LL) finish();
-    return;
-  }
-  uint64_t due = pt_pacer_due(&pacer, t);
-  while (due-- > 0 && freeq_n) {
+  /* what is due by now; from t_end on, whatever of the plan is left */
+  uint64_t due = t < t_end ? pt_pacer_due(&pacer, t) : planned_total - pacer.sent;
+  while (due > 0 && freeq_n) {
     int ci = freeq_pop();
     if (!conns[ci].up) continue;
     send_one(&conns[ci], pt_pacer_planned(&pacer, pacer.sent));
     pacer.sent++;
+    due--;
+    if (t >= t_end) sent_late++;
   }
+  if (t >= t_end) end_check(t);
 }
 
 static void on_tick(uv_timer_t *h) {
   (void)h;
   int64_t t = now_ns();
-  if (o.scenario != SC_REPLAY && o.rate <= 0 && t >= t_end) { /* closed loop: stop */
-    stopping = true;
-    if (in_flight() == 0 || t >= t_end + 5000000000LL) finish();
-  }
+  if (o.scenario != SC_REPLAY && o.rate <= 0 && t >= t_end) end_check(t); /* closed loop */
   if (!o.progress) return;
   double el = (double)(t - t_start) / 1e9;
   uint64_t done = completed - sec_done;
@@ -708,6 +749,8 @@ static void start_sending(void) {
   if (o.scenario == SC_REPLAY) return;
   if (o.rate > 0) {
     pt_pacer_init(&pacer, t_start, o.rate);
+    planned_first = planned_before(t_measure);
+    planned_total = planned_before(t_end);
     freeq_cap = (size_t)o.conns * (size_t)o.depth;
     freeq = malloc(freeq_cap * sizeof(*freeq));
     for (int d = 0; d < o.depth; d++)
@@ -865,7 +908,13 @@ static int run_verdict(pt_client *c, pt_verdict *v) {
 
 static void print_report(const pt_verdict *v) {
   double secs = o.scenario == SC_REPLAY ? (double)(now_ns() - t_start) / 1e9 : o.duration;
+  bool open = o.rate > 0 && o.scenario != SC_REPLAY;
+  /* open loop: a daemon that fell behind answered the measured requests
+   * over longer than -d; throughput is over the time they really took */
+  if (open && last_measured > t_measure && (double)(last_measured - t_measure) / 1e9 > secs)
+    secs = (double)(last_measured - t_measure) / 1e9;
   double tput = (double)measured / secs;
+  uint64_t planned = open ? planned_total - planned_first : 0, lost = unanswered();
   static const double ps[] = {50, 90, 99, 99.9, 99.99, 100};
   static const char *pn[] = {"50", "90", "99", "99.9", "99.99", "max"};
   if (o.json) {
@@ -873,6 +922,10 @@ static void print_report(const pt_verdict *v) {
            "\"requests\":%llu,\"sent\":%llu,\"throughput_rps\":%.1f,",
            SC_NAMES[o.scenario], o.conns, o.depth, o.rate, secs, (unsigned long long)measured,
            (unsigned long long)sent_total, tput);
+    if (open)
+      printf("\"planned\":%llu,\"planned_rps\":%.1f,\"sent_late\":%llu,", (unsigned long long)planned,
+             (double)planned / o.duration, (unsigned long long)sent_late);
+    printf("\"unanswered\":%llu,", (unsigned long long)lost);
     for (int k = 0; k < 2; k++) {
       const pt_hist *h = k ? &lat_raw : &lat;
       printf("\"%s\":{", k ? "uncorrected_latency_us" : "latency_us");
@@ -901,13 +954,20 @@ static void print_report(const pt_verdict *v) {
   printf("scenario %s: %d connections, pipeline %d, %s, %.1f s measured after %.1f s warm-up\n",
          SC_NAMES[o.scenario], o.conns, o.depth, o.rate > 0 ? "open loop" : "closed loop", secs,
          o.scenario == SC_REPLAY ? 0 : o.warmup);
-  if (o.rate > 0) printf("  target rate %.0f req/s\n", o.rate);
+  if (open) {
+    printf("  target rate %.0f req/s: %llu requests planned in the measured %.1f s\n", o.rate,
+           (unsigned long long)planned, o.duration);
+    if (sent_late)
+      printf("  the daemon fell behind: %llu requests were sent after the planned end, late\n",
+             (unsigned long long)sent_late);
+  }
   printf("  %llu requests measured (%llu sent in all, warm-up included), %.0f req/s\n",
          (unsigned long long)measured, (unsigned long long)sent_total, tput);
   printf("  latency (ms)   %10s %10s\n", "corrected", "uncorrected");
   for (int i = 0; i < 6; i++)
     printf("  %-12s   %10.3f %10.3f\n", pn[i], (double)pt_hist_percentile(&lat, ps[i]) / 1e6,
            (double)pt_hist_percentile(&lat_raw, ps[i]) / 1e6);
+  if (lost) printf("  %llu requests got no reply (connection lost or daemon stalled)\n", (unsigned long long)lost);
   printf("  status:");
   for (int s = 0; s < 32; s++)
     if (status_count[s]) printf(" %s %llu", s ? pt_status_str(s) : "UNDECODABLE", (unsigned long long)status_count[s]);

@@ -39,6 +39,52 @@ check "open loop behind the rate: every request was answered" test "$(echo "$out
 check "open loop behind the rate: the verdict passes" test "$(echo "$out" | field '["verdict"]["pass"]')" = True
 check "latency percentiles are ordered" test "$(echo "$out" | field '["latency_us"]["50"] <= d["latency_us"]["99"] <= d["latency_us"]["max"]')" = True
 "$BENCH" -a "127.0.0.1:$PORT" -s nonsense >/dev/null 2>&1; check "unknown scenario exits 64" test $? -eq 64
+# bad values are refused (64) before connecting, naming the flag and the value
+refused() { # what the message must say, then the options
+  local want=$1; shift
+  "$BENCH" -a 127.0.0.1:1 "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  check "$* is refused with 64" test $rc -eq 64
+  check "$*: the message names the flag and the value" grep -qF -- "$want" "$tmp/err"
+}
+refused "unknown scenario 'flash'; scenarios: stampede, group, mixed, zipf" -s flash
+refused "-R: bad rate '-5'" -R -5
+refused "-R: bad rate 'fast'" -R fast
+refused "-R: bad rate '0'" -R 0
+refused "--rate: bad rate 'nan'" --rate nan
+refused "-c: bad number of connections '-3'" -c -3
+refused "-p: bad pipeline depth '0'" -p 0
+refused "-d: bad duration '0'" -d 0
+refused "-d: bad duration '-1'" -d -1
+refused "-d: bad duration 'inf'" -d inf
+refused "-w: bad warm-up '-1'" -w -1
+refused "--stock: bad stock '-5'" --stock -5
+refused "--limit: bad limit '-1'" --limit -1
+refused "--users: bad number of users '-1'" --users -1
+refused "--campaigns: bad number of campaigns '0'" --campaigns 0
+refused "--zipf: bad exponent '-1'" --zipf -1
+refused "--group-size: bad group size '-3'" --group-size -3
+refused "--group-size: bad group size '65'" --group-size 65
+refused "--pay-ratio: bad ratio '2'" --pay-ratio 2
+refused "--speed: bad speed '-1'" --speed -1
+refused "--mix: bad mix '60:30'" --mix 60:30
+refused "unexpected argument 'extra'" extra
+refused "unknown option '--bogus'" --bogus
+check "a usage error is two lines" test "$(wc -l <"$tmp/err")" -eq 2
+check "the second points to --help" test "$(tail -n 1 "$tmp/err")" = "Try 'pintuan-bench --help'."
+# every example of README's "Load testing" is accepted as written: against
+# no daemon, options that passed their checks exit 69
+readme=$(dirname "$0")/../../README.md
+examples=$(sed -n '/^## Load testing/,/^Like wrk2/p' "$readme" | sed -n 's/^\$b \([^#]*\).*/\1/p' | grep -vF '...')
+check "README has load-testing examples" test "$(echo "$examples" | wc -l)" -ge 5
+while read -r line; do
+  read -ra words <<<"$line"
+  "$BENCH" "${words[@]}" -a 127.0.0.1:1 >/dev/null 2>&1
+  check "README example '$line' is accepted" test $? -eq 69
+done <<<"$examples"
+"$BENCH" --help >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "--help exits 0" test $rc -eq 0
+check "--help prints the usage on stdout" grep -q "^usage: pintuan-bench" "$tmp/out"
+check "--help: nothing on stderr" test ! -s "$tmp/err"
 "$BENCH" -a "127.0.0.1:$PORT" -c 0 >/dev/null 2>&1; check "zero connections exits 64" test $? -eq 64
 "$BENCH" -a 127.0.0.1:1 -d 1 >/dev/null 2>&1; check "unreachable daemon exits 69" test $? -eq 69
 "$BENCH" -a "127.0.0.1:$PORT" --replay /nonexistent >/dev/null 2>&1; check "a missing capture exits 65" test $? -eq 65

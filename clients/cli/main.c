@@ -394,7 +394,7 @@ static const char *opt_name(int val) {
   return "?";
 }
 
-/* The option word at argv[i] that getopt could not take: say why. */
+/* The option word getopt could not take (o is '?' or ':'): say why. */
 static int bad_option(const char *cmd, const char *word, int o, unsigned allowed) {
   if (strncmp(word, "--", 2)) {
     if (o == ':') return usage_error("option '-%c' needs a value", optopt);
@@ -409,18 +409,18 @@ static int bad_option(const char *cmd, const char *word, int o, unsigned allowed
     if (len && !strncmp(global[i], name, len) && !global[i][len])
       return usage_error("--%s is a global option: put it before the command "
                          "(pintuan-cli --%s %s ...)", global[i], global[i], cmd);
-  /* a prefix of several of this command's options; else an option (exact
-   * name, or the only one with that prefix) of other commands */
+  /* an option of another command (its exact name, or the only one with
+   * that prefix); else a prefix of several of this command's options */
   const struct option *other = NULL;
   int others = 0, mine = 0;
   for (const struct option *p = sub_opts; p->name; p++) {
     if (strncmp(p->name, name, len)) continue;
+    if (!p->name[len] && !(allowed & BIT(p->val))) return usage_error("--%s is not valid for '%s'", p->name, cmd);
     if (allowed & BIT(p->val)) mine++;
-    else if (!p->name[len]) other = p, others = 1;
-    else if (!other || other->name[len]) other = p, others++;
+    else other = p, others++;
   }
   if (mine > 1) return usage_error("ambiguous option '--%.*s' for '%s'", (int)len, name, cmd);
-  if (others == 1) return usage_error("--%s is not valid for '%s'", other->name, cmd);
+  if (!mine && others == 1) return usage_error("--%s is not valid for '%s'", other->name, cmd);
   return usage_error("unknown option '--%.*s' for '%s'", (int)len, name, cmd);
 }
 
@@ -463,7 +463,8 @@ static int parse_sub(const char *cmd, int argc, char **argv, sub *s, unsigned al
     case O_STOCK: bad = parse_i64(v, &s->stock) || s->stock < 0, hint = "give units, 0 or more"; break;
     case O_LIMIT: bad = parse_i64(v, &s->limit) || s->limit < 0 || s->limit > UINT32_MAX,
                   hint = "give 0 for no limit, or N"; break;
-    case O_QTY: bad = parse_i64(v, &s->qty) || s->qty < INT32_MIN || s->qty > INT32_MAX; break;
+    case O_QTY: bad = parse_i64(v, &s->qty) || s->qty < INT32_MIN || s->qty > INT32_MAX,
+                hint = "give a whole number of units"; break;
     case O_HOLD: bad = parse_duration_ms(v, &s->hold_ms), what = "duration", hint = DURATION_FORMS; break;
     case O_GTTL: bad = parse_duration_ms(v, &s->gttl), what = "duration", hint = DURATION_FORMS; break;
     case O_MARGIN: bad = parse_duration_ms(v, &s->margin), what = "duration", hint = DURATION_FORMS; break;
@@ -503,13 +504,11 @@ static int parse_sub(const char *cmd, int argc, char **argv, sub *s, unsigned al
   return 0;
 }
 
-
 static int need_pos(const sub *s, int n, const char *what) {
   if (s->npos > n) return usage_error("unexpected argument '%s'; expected: %s", s->pos[n], what);
   if (s->npos < n) return usage_error("missing arguments; expected: %s", what);
   return 0;
 }
-
 
 static int cmd_campaign(int argc, char **argv) {
   if (argc < 2) return usage_error("campaign needs a subcommand: create, update, end, get or list");

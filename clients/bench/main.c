@@ -959,7 +959,7 @@ static void print_report(const pt_verdict *v) {
     printf("  target rate %.0f req/s: %llu requests planned in the measured %.1f s\n", o.rate,
            (unsigned long long)planned, o.duration);
     if (sent_late)
-      printf("  the daemon fell behind: %llu requests were sent after the planned end, late\n",
+      printf("  sending fell behind: %llu requests were sent after the planned end, late\n",
              (unsigned long long)sent_late);
   }
   printf("  %llu requests measured (%llu sent in all, warm-up included), %.0f req/s\n",

@@ -10,8 +10,30 @@ exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --ready-fd 3 --log-level warn
 DPID=$!
 read -r PORT <&$PF
 tmp=$(mktemp -d)
-trap 'kill $DPID 2>/dev/null; rm -rf "$tmp"' EXIT
-field() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(eval('d' + sys.argv[1]))" "$1"; }
+trap 'kill $DPID ${PYPID:-} 2>/dev/null; rm -rf "$tmp"' EXIT
+# field EXPR: EXPR of the JSON summary on stdin, e.g. field '["requests"]'.
+# One python3 for the whole test (a start costs ~1 s on a loaded machine),
+# over two fifos: a line "EXPR<TAB>JSON" in, the value out.
+mkfifo "$tmp/field.in" "$tmp/field.out"
+python3 -u -c '
+import json, sys
+for line in iter(sys.stdin.readline, ""):
+    expr, _, doc = line.rstrip("\n").partition("\t")
+    try:
+        d = json.loads(doc)
+        print(eval("d" + expr))
+    except Exception as e:
+        print("field error: %s" % e)
+' <"$tmp/field.in" >"$tmp/field.out" 2>/dev/null &
+PYPID=$!
+exec {FIELD_IN}>"$tmp/field.in" {FIELD_OUT}<"$tmp/field.out"
+field() {
+  local doc value=
+  doc=$(tr -d '\n')
+  printf '%s\t%s\n' "$1" "$doc" >&"$FIELD_IN"
+  read -r value <&"$FIELD_OUT"
+  printf '%s\n' "$value"
+}
 B() { "$BENCH" -a "127.0.0.1:$PORT" --json --no-progress -w 0.3 -d 1 "$@"; }
 
 for sc in stampede group mixed zipf; do

@@ -13,11 +13,33 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; f
 exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>>"$tmp/log")
 DPID=$!
 read -r PORT <&$PF
-cleanup() { kill "$DPID" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { kill "$DPID" "${PYPID:-}" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 C() { "$CLI" -a "127.0.0.1:$PORT" "$@"; }
 J() { "$CLI" -a "127.0.0.1:$PORT" --json "$@"; }
-field() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(eval('d' + sys.argv[1]))" "$1"; }
+# field EXPR: EXPR of the JSON reply on stdin, e.g. field '["campaign"]["stock"]'.
+# One python3 for the whole test (a start costs ~1 s on a loaded machine),
+# over two fifos: a line "EXPR<TAB>JSON" in, the value out.
+mkfifo "$tmp/field.in" "$tmp/field.out"
+python3 -u -c '
+import json, sys
+for line in iter(sys.stdin.readline, ""):
+    expr, _, doc = line.rstrip("\n").partition("\t")
+    try:
+        d = json.loads(doc)
+        print(eval("d" + expr))
+    except Exception as e:
+        print("field error: %s" % e)
+' <"$tmp/field.in" >"$tmp/field.out" 2>/dev/null &
+PYPID=$!
+exec {FIELD_IN}>"$tmp/field.in" {FIELD_OUT}<"$tmp/field.out"
+field() {
+  local doc value=
+  doc=$(tr -d '\n')
+  printf '%s\t%s\n' "$1" "$doc" >&"$FIELD_IN"
+  read -r value <&"$FIELD_OUT"
+  printf '%s\n' "$value"
+}
 
 C ping >/dev/null; check "ping exits 0" test $? -eq 0
 out=$(J campaign create c1 --kind flash --stock 2 --limit 1 --hold 300); rc=$?

@@ -3,7 +3,10 @@
  * One libuv loop drives every connection. Open loop (-R): request i is
  * planned for start + i/R and its latency is measured from that planned
  * time (coordinated-omission corrected); the latency from the actual send
- * is kept beside it. Closed loop (no -R): each connection keeps -p requests
+ * is kept beside it. Every request planned before the end is sent, late
+ * when the daemon fell behind, and the run ends when all were answered:
+ * rate R for D seconds measures exactly R*D requests, whatever the
+ * scheduler did. Closed loop (no -R): each connection keeps -p requests
  * in flight. A warm-up is excluded from the figures. Every run ends with the
  * verdict: the campaigns' invariants, queried from the daemon.
  * --replay FILE sends a capture made by `pintuand --capture` with its
@@ -12,6 +15,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +157,13 @@ static uv_timer_t ticker;
 static pt_pacer pacer;
 static int64_t t_start, t_measure, t_end;
 static bool stopping;
+/* open loop: requests 0 .. planned_total-1 are the ones planned before
+ * t_end, the measured ones from planned_first on; every one is sent, those
+ * still unsent at t_end as soon as a pipeline slot frees (sent_late) */
+static uint64_t planned_first, planned_total, sent_late;
+static int64_t last_reply;    /* when the last reply arrived */
+static int64_t last_measured; /* when the last measured reply arrived */
+#define STALL_NS 5000000000LL /* after t_end, this long without a reply ends the run */
 static unsigned run_id;
 
 /* results */
@@ -532,8 +543,10 @@ static void handle_reply(conn *c, const uint8_t *msg, size_t len) {
   int64_t t = now_ns();
   completed++;
   status_count[r->status < 32 ? r->status : 0]++;
+  last_reply = t;
   if (f->planned >= t_measure && f->planned < t_end) {
     measured++;
+    last_measured = t;
     pt_hist_record(&lat, (uint64_t)(t - f->planned));
     pt_hist_record(&lat_raw, (uint64_t)(t - f->sent));
     pt_hist_record(&sec_hist, (uint64_t)(t - f->planned));
@@ -577,9 +590,9 @@ static void handle_reply(conn *c, const uint8_t *msg, size_t len) {
     }
   }
   pintuan__v1__response__free_unpacked(r, NULL);
-  if (o.scenario != SC_REPLAY && !stopping) {
-    if (o.rate > 0) freeq_push(c->idx);
-    else send_one(c, now_ns());
+  if (o.scenario != SC_REPLAY) {
+    if (o.rate > 0) freeq_push(c->idx); /* the pacer decides whether to use it */
+    else if (!stopping) send_one(c, now_ns());
   }
 }
 
@@ -634,9 +647,28 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
 /* ---- the run ---- */
 
+/* Requests awaiting a reply on open connections (a closed one's never come). */
 static size_t in_flight(void) {
   size_t n = 0;
+  for (int i = 0; i < o.conns; i++)
+    if (conns[i].up) n += conns[i].n;
+  return n;
+}
+
+/* Requests sent or planned that got no reply: reported, never hidden. */
+static uint64_t unanswered(void) {
+  uint64_t n = 0;
   for (int i = 0; i < o.conns; i++) n += conns[i].n;
+  if (o.rate > 0 && o.scenario != SC_REPLAY && pacer.sent < planned_total) n += planned_total - pacer.sent;
+  return n;
+}
+
+/* How many requests the pacer plans before t: the i with planned(i) < t. */
+static uint64_t planned_before(int64_t t) {
+  if (t <= pacer.start_ns) return 0;
+  uint64_t n = (uint64_t)((double)(t - pacer.start_ns) * pacer.rate / 1e9);
+  while (n > 0 && pt_pacer_planned(&pacer, n - 1) >= t) n--;
+  while (pt_pacer_planned(&pacer, n) < t) n++;
   return n;
 }
 
@@ -654,6 +686,20 @@ static void finish(void) {
   uv_close((uv_handle_t *)&flusher, NULL);
 }
 
+/* From t_end on: the run ends once everything it was to send (open loop:
+ * every request planned before t_end; closed loop: nothing more) was sent
+ * and answered, not at a clock instant, so a late machine changes the
+ * latencies, never the count. A daemon silent for STALL_NS, or no
+ * connection left, ends it anyway; what was not answered is reported. */
+static void end_check(int64_t t) {
+  bool all_sent = o.rate <= 0 || pacer.sent >= planned_total;
+  if (all_sent) stopping = true;
+  int up = 0;
+  for (int i = 0; i < o.conns && !up; i++) up = conns[i].up;
+  int64_t since = last_reply > t_end ? last_reply : t_end;
+  if ((all_sent && in_flight() == 0) || !up || t - since >= STALL_NS) finish();
+}
+
 static void on_idle(uv_idle_t *h) {
   (void)h;
   int64_t t = now_ns();
@@ -662,27 +708,23 @@ static void on_idle(uv_idle_t *h) {
     if (next_rreq == nrreqs && in_flight() == 0) finish();
     return;
   }
-  if (t >= t_end) {
-    stopping = true;
-    if (in_flight() == 0 || t >= t_end + 5000000000LL) finish();
-    return;
-  }
-  uint64_t due = pt_pacer_due(&pacer, t);
-  while (due-- > 0 && freeq_n) {
+  /* what is due by now; from t_end on, whatever of the plan is left */
+  uint64_t due = t < t_end ? pt_pacer_due(&pacer, t) : planned_total - pacer.sent;
+  while (due > 0 && freeq_n) {
     int ci = freeq_pop();
     if (!conns[ci].up) continue;
     send_one(&conns[ci], pt_pacer_planned(&pacer, pacer.sent));
     pacer.sent++;
+    due--;
+    if (t >= t_end) sent_late++;
   }
+  if (t >= t_end) end_check(t);
 }
 
 static void on_tick(uv_timer_t *h) {
   (void)h;
   int64_t t = now_ns();
-  if (o.scenario != SC_REPLAY && o.rate <= 0 && t >= t_end) { /* closed loop: stop */
-    stopping = true;
-    if (in_flight() == 0 || t >= t_end + 5000000000LL) finish();
-  }
+  if (o.scenario != SC_REPLAY && o.rate <= 0 && t >= t_end) end_check(t); /* closed loop */
   if (!o.progress) return;
   double el = (double)(t - t_start) / 1e9;
   uint64_t done = completed - sec_done;
@@ -708,6 +750,8 @@ static void start_sending(void) {
   if (o.scenario == SC_REPLAY) return;
   if (o.rate > 0) {
     pt_pacer_init(&pacer, t_start, o.rate);
+    planned_first = planned_before(t_measure);
+    planned_total = planned_before(t_end);
     freeq_cap = (size_t)o.conns * (size_t)o.depth;
     freeq = malloc(freeq_cap * sizeof(*freeq));
     for (int d = 0; d < o.depth; d++)
@@ -865,7 +909,13 @@ static int run_verdict(pt_client *c, pt_verdict *v) {
 
 static void print_report(const pt_verdict *v) {
   double secs = o.scenario == SC_REPLAY ? (double)(now_ns() - t_start) / 1e9 : o.duration;
+  bool open = o.rate > 0 && o.scenario != SC_REPLAY;
+  /* open loop: a daemon that fell behind answered the measured requests
+   * over longer than -d; throughput is over the time they really took */
+  if (open && last_measured > t_measure && (double)(last_measured - t_measure) / 1e9 > secs)
+    secs = (double)(last_measured - t_measure) / 1e9;
   double tput = (double)measured / secs;
+  uint64_t planned = open ? planned_total - planned_first : 0, lost = unanswered();
   static const double ps[] = {50, 90, 99, 99.9, 99.99, 100};
   static const char *pn[] = {"50", "90", "99", "99.9", "99.99", "max"};
   if (o.json) {
@@ -873,6 +923,10 @@ static void print_report(const pt_verdict *v) {
            "\"requests\":%llu,\"sent\":%llu,\"throughput_rps\":%.1f,",
            SC_NAMES[o.scenario], o.conns, o.depth, o.rate, secs, (unsigned long long)measured,
            (unsigned long long)sent_total, tput);
+    if (open)
+      printf("\"planned\":%llu,\"planned_rps\":%.1f,\"sent_late\":%llu,", (unsigned long long)planned,
+             (double)planned / o.duration, (unsigned long long)sent_late);
+    printf("\"unanswered\":%llu,", (unsigned long long)lost);
     for (int k = 0; k < 2; k++) {
       const pt_hist *h = k ? &lat_raw : &lat;
       printf("\"%s\":{", k ? "uncorrected_latency_us" : "latency_us");
@@ -901,13 +955,20 @@ static void print_report(const pt_verdict *v) {
   printf("scenario %s: %d connections, pipeline %d, %s, %.1f s measured after %.1f s warm-up\n",
          SC_NAMES[o.scenario], o.conns, o.depth, o.rate > 0 ? "open loop" : "closed loop", secs,
          o.scenario == SC_REPLAY ? 0 : o.warmup);
-  if (o.rate > 0) printf("  target rate %.0f req/s\n", o.rate);
+  if (open) {
+    printf("  target rate %.0f req/s: %llu requests planned in the measured %.1f s\n", o.rate,
+           (unsigned long long)planned, o.duration);
+    if (sent_late)
+      printf("  sending fell behind: %llu requests were sent after the planned end, late\n",
+             (unsigned long long)sent_late);
+  }
   printf("  %llu requests measured (%llu sent in all, warm-up included), %.0f req/s\n",
          (unsigned long long)measured, (unsigned long long)sent_total, tput);
   printf("  latency (ms)   %10s %10s\n", "corrected", "uncorrected");
   for (int i = 0; i < 6; i++)
     printf("  %-12s   %10.3f %10.3f\n", pn[i], (double)pt_hist_percentile(&lat, ps[i]) / 1e6,
            (double)pt_hist_percentile(&lat_raw, ps[i]) / 1e6);
+  if (lost) printf("  %llu requests got no reply (connection lost or daemon stalled)\n", (unsigned long long)lost);
   printf("  status:");
   for (int s = 0; s < 32; s++)
     if (status_count[s]) printf(" %s %llu", s ? pt_status_str(s) : "UNDECODABLE", (unsigned long long)status_count[s]);
@@ -920,6 +981,40 @@ static void print_report(const pt_verdict *v) {
   pt_verdict_print(stdout, v);
 }
 
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "pintuan-bench: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\nTry 'pintuan-bench --help'.\n");
+  va_end(ap);
+  return EX_USAGE;
+}
+
+static int bad_value(const char *flag, const char *what, const char *val, const char *hint) {
+  return usage_error("%s: bad %s '%s' (%s)", flag, what, val, hint);
+}
+
+/* A whole number in lo..hi, all of s; 0, or -1. */
+static int get_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+/* A finite number, more than lo (lo_open) or at least lo, at most hi. */
+static int get_real(const char *s, double lo, double hi, bool lo_open, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
     "usage: pintuan-bench [options]\n"
@@ -928,23 +1023,26 @@ static void usage(FILE *f) {
     "  -d, --duration SECONDS   measured time (default 10)\n"
     "  -w, --warmup SECONDS     excluded warm-up before it (default 1)\n"
     "  -p, --pipeline N         requests in flight per connection (default 1)\n"
-    "  -R, --rate N             open loop at N requests/s (default: closed loop, as fast as replies come)\n"
+    "  -R, --rate N             open loop at N requests/s, exactly N x SECONDS of them measured\n"
+    "                           (default: closed loop, as fast as replies come)\n"
     "  -s, --scenario NAME      stampede | group | mixed | zipf (default stampede)\n"
     "      --stock N            units per campaign (default 100000)\n"
-    "      --limit N            per-user limit (default 1)\n"
+    "      --limit N            per-user limit, 0 for none (default 1)\n"
     "      --users N            distinct users (default 1000000)\n"
     "      --campaigns N        zipf: campaigns (default 100)\n"
     "      --zipf S             zipf exponent (default 1.0)\n"
     "      --mix R:C:X          mixed: reserve:confirm:cancel weights (default 60:30:10)\n"
-    "      --group-size N       group: group size (default 5)\n"
-    "      --pay-ratio F        group: share of requests that pay a seat (default 0.5)\n"
+    "      --group-size N       group: group size, 2..64 (default 5)\n"
+    "      --pay-ratio F        group: share of requests that pay a seat, 0..1 (default 0.5)\n"
     "      --replay FILE        replay a capture of pintuand --capture, comparing replies\n"
     "      --speed X            replay at X times the original pace (0: as fast as possible)\n"
     "  -T, --token TOKEN        admin token, to create the campaigns\n"
     "  -j, --json               a JSON summary on stdout\n"
     "      --progress / --no-progress   a line a second on stderr (default: when stderr is a tty)\n"
     "  -h, --help, -V, --version\n"
-    "Exit status: 0 the verdict passed (and a replay did not diverge), 1 it did not, 69 unreachable.\n");
+    "SECONDS may be fractional (0.5). Every value is checked: a bad one exits 64.\n"
+    "Exit status: 0 the verdict passed (and a replay did not diverge), 1 it did not,\n"
+    "64 usage error, 65 unreadable capture, 69 daemon unreachable.\n");
 }
 
 int main(int argc, char **argv) {
@@ -963,61 +1061,110 @@ int main(int argc, char **argv) {
       {"replay", required_argument, 0, O_REPLAY}, {"speed", required_argument, 0, O_SPEED},
       {"progress", no_argument, 0, O_PROGRESS}, {"no-progress", no_argument, 0, O_NOPROGRESS},
       {0, 0, 0, 0}};
-  int c;
-  char *end;
-  while ((c = getopt_long(argc, argv, "a:c:d:w:p:R:s:T:jhV", opts, NULL)) != -1) {
-    errno = 0;
-    end = NULL;
+  opterr = 0; /* our own messages: one line, then a pointer to --help */
+  for (;;) {
+    int word = optind; /* "+": no permutation, so argv[word] is the option being read */
+    int c = getopt_long(argc, argv, "+:a:c:d:w:p:R:s:T:jhV", opts, NULL);
+    if (c == -1) break;
+    /* the flag as it was typed: -R or --rate */
+    char flag[40];
+    if (!strncmp(argv[word], "--", 2)) {
+      const char *name = "?";
+      for (const struct option *p = opts; p->name; p++)
+        if (p->val == c) name = p->name;
+      snprintf(flag, sizeof flag, "--%s", name);
+    } else {
+      snprintf(flag, sizeof flag, "-%c", c);
+    }
+    const char *v = optarg;
+    int64_t i64;
     switch (c) {
-    case 'a': o.addr = optarg; break;
-    case 'c': o.conns = (int)strtol(optarg, &end, 10); break;
-    case 'd': o.duration = strtod(optarg, &end); break;
-    case 'w': o.warmup = strtod(optarg, &end); break;
-    case 'p': o.depth = (int)strtol(optarg, &end, 10); break;
-    case 'R': o.rate = strtod(optarg, &end); break;
+    case 'a': o.addr = v; break;
+    case 'c':
+      if (get_int(v, 1, 100000, &i64)) return bad_value(flag, "number of connections", v, "give 1..100000");
+      o.conns = (int)i64;
+      break;
+    case 'p':
+      if (get_int(v, 1, 1000, &i64)) return bad_value(flag, "pipeline depth", v, "give 1..1000 requests in flight per connection");
+      o.depth = (int)i64;
+      break;
+    case 'd':
+      if (get_real(v, 0, 1e6, true, &o.duration)) return bad_value(flag, "duration", v, "give seconds, more than 0, e.g. 10 or 0.5");
+      break;
+    case 'w':
+      if (get_real(v, 0, 1e6, false, &o.warmup)) return bad_value(flag, "warm-up", v, "give seconds, 0 or more");
+      break;
+    case 'R':
+      if (get_real(v, 0, 1e9, true, &o.rate))
+        return bad_value(flag, "rate", v, "give requests per second, 0 < R <= 1e9; without -R the run is a closed loop");
+      break;
     case 's':
       o.scenario = -1;
       for (int i = 0; i < SC_REPLAY; i++)
-        if (!strcmp(optarg, SC_NAMES[i])) o.scenario = i;
+        if (!strcmp(v, SC_NAMES[i])) o.scenario = i;
       if (o.scenario < 0) {
-        fprintf(stderr, "pintuan-bench: unknown scenario %s\n", optarg);
-        return EX_USAGE;
+        char list[128] = "";
+        for (int i = 0; i < SC_REPLAY; i++)
+          snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", SC_NAMES[i]);
+        return usage_error("unknown scenario '%s'; scenarios: %s%s", v, list,
+                           strcmp(v, "replay") ? "" : " (a capture: --replay FILE)");
       }
       break;
-    case 'T': o.token = optarg; break;
+    case 'T': o.token = v; break;
     case 'j': o.json = 1; break;
     case 'h': usage(stdout); return 0;
     case 'V': printf("pintuan-bench %s\n", PT_VERSION); return 0;
-    case O_STOCK: o.stock = strtoll(optarg, &end, 10); break;
-    case O_LIMIT: o.limit = (uint32_t)strtoul(optarg, &end, 10); break;
-    case O_USERS: o.users = strtoull(optarg, &end, 10); break;
-    case O_CAMPS: o.campaigns = (int)strtol(optarg, &end, 10); break;
-    case O_ZIPF: o.zipf_s = strtod(optarg, &end); break;
-    case O_MIX:
-      if (sscanf(optarg, "%d:%d:%d", &o.mix[0], &o.mix[1], &o.mix[2]) != 3 || o.mix[0] < 1 ||
-          o.mix[1] < 0 || o.mix[2] < 0) {
-        fprintf(stderr, "pintuan-bench: --mix wants R:C:X with R >= 1\n");
-        return EX_USAGE;
-      }
+    case O_STOCK:
+      if (get_int(v, 0, INT64_MAX, &o.stock)) return bad_value(flag, "stock", v, "give units per campaign, 0 or more");
       break;
-    case O_GSIZE: o.group_size = (uint32_t)strtoul(optarg, &end, 10); break;
-    case O_PAY: o.pay_ratio = strtod(optarg, &end); break;
-    case O_REPLAY: o.replay = optarg, o.scenario = SC_REPLAY; break;
-    case O_SPEED: o.speed = strtod(optarg, &end); break;
+    case O_LIMIT:
+      if (get_int(v, 0, UINT32_MAX, &i64)) return bad_value(flag, "limit", v, "give 0 for none, or N per user");
+      o.limit = (uint32_t)i64;
+      break;
+    case O_USERS:
+      if (get_int(v, 1, INT64_MAX, &i64)) return bad_value(flag, "number of users", v, "give 1 or more");
+      o.users = (uint64_t)i64;
+      break;
+    case O_CAMPS:
+      if (get_int(v, 1, 100000, &i64)) return bad_value(flag, "number of campaigns", v, "give 1..100000");
+      o.campaigns = (int)i64;
+      break;
+    case O_ZIPF:
+      if (get_real(v, 0, 100, false, &o.zipf_s)) return bad_value(flag, "exponent", v, "give 0 or more, e.g. 1.1");
+      break;
+    case O_MIX: {
+      int n = 0;
+      if (sscanf(v, "%d:%d:%d%n", &o.mix[0], &o.mix[1], &o.mix[2], &n) != 3 || v[n] || o.mix[0] < 1 ||
+          o.mix[1] < 0 || o.mix[2] < 0 || o.mix[0] > 1000000 || o.mix[1] > 1000000 || o.mix[2] > 1000000)
+        return bad_value(flag, "mix", v, "give reserve:confirm:cancel weights, reserve at least 1, e.g. 60:30:10");
+      break;
+    }
+    case O_GSIZE:
+      if (get_int(v, 2, 64, &i64)) return bad_value(flag, "group size", v, "give 2..64");
+      o.group_size = (uint32_t)i64;
+      break;
+    case O_PAY:
+      if (get_real(v, 0, 1, false, &o.pay_ratio)) return bad_value(flag, "ratio", v, "give 0..1, e.g. 0.5");
+      break;
+    case O_REPLAY: o.replay = v, o.scenario = SC_REPLAY; break;
+    case O_SPEED:
+      if (get_real(v, 0, 1e6, false, &o.speed)) return bad_value(flag, "speed", v, "give a factor, 0 (as fast as possible) or more");
+      break;
     case O_PROGRESS: o.progress = 1; break;
     case O_NOPROGRESS: o.progress = 0; break;
-    default: usage(stderr); return EX_USAGE;
-    }
-    if (errno || (end && *end)) {
-      fprintf(stderr, "pintuan-bench: bad value for -%c: %s\n", c < 256 ? c : '-', optarg);
-      return EX_USAGE;
+    case ':': return usage_error("%s needs a value", argv[word]);
+    default: /* '?' */
+      if (strncmp(argv[word], "--", 2)) return usage_error("unknown option '-%c'", optopt);
+      if (optopt) return usage_error("--%.*s takes no value", (int)strcspn(argv[word] + 2, "="), argv[word] + 2);
+      {
+        const char *name = argv[word] + 2;
+        int len = (int)strcspn(name, "="), matches = 0;
+        for (const struct option *p = opts; p->name; p++) matches += !strncmp(p->name, name, (size_t)len);
+        return usage_error("%s option '--%.*s'", matches > 1 ? "ambiguous" : "unknown", len, name);
+      }
     }
   }
-  if (o.conns < 1 || o.conns > 100000 || o.depth < 1 || o.duration <= 0 || o.warmup < 0 ||
-      o.users < 1 || o.campaigns < 1 || o.speed < 0 || o.group_size < 2) {
-    fprintf(stderr, "pintuan-bench: a value is out of range (see --help)\n");
-    return EX_USAGE;
-  }
+  if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (o.progress < 0) o.progress = isatty(2);
   /* 10k connections need more descriptors than the usual soft limit */
   struct rlimit rl;

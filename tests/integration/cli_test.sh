@@ -13,11 +13,33 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; f
 exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>>"$tmp/log")
 DPID=$!
 read -r PORT <&$PF
-cleanup() { kill "$DPID" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { kill "$DPID" "${PYPID:-}" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 C() { "$CLI" -a "127.0.0.1:$PORT" "$@"; }
 J() { "$CLI" -a "127.0.0.1:$PORT" --json "$@"; }
-field() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(eval('d' + sys.argv[1]))" "$1"; }
+# field EXPR: EXPR of the JSON reply on stdin, e.g. field '["campaign"]["stock"]'.
+# One python3 for the whole test (a start costs ~1 s on a loaded machine),
+# over two fifos: a line "EXPR<TAB>JSON" in, the value out.
+mkfifo "$tmp/field.in" "$tmp/field.out"
+python3 -u -c '
+import json, sys
+for line in iter(sys.stdin.readline, ""):
+    expr, _, doc = line.rstrip("\n").partition("\t")
+    try:
+        d = json.loads(doc)
+        print(eval("d" + expr))
+    except Exception as e:
+        print("field error: %s" % e)
+' <"$tmp/field.in" >"$tmp/field.out" 2>/dev/null &
+PYPID=$!
+exec {FIELD_IN}>"$tmp/field.in" {FIELD_OUT}<"$tmp/field.out"
+field() {
+  local doc value=
+  doc=$(tr -d '\n')
+  printf '%s\t%s\n' "$1" "$doc" >&"$FIELD_IN"
+  read -r value <&"$FIELD_OUT"
+  printf '%s\n' "$value"
+}
 
 C ping >/dev/null; check "ping exits 0" test $? -eq 0
 out=$(J campaign create c1 --kind flash --stock 2 --limit 1 --hold 300); rc=$?
@@ -100,6 +122,97 @@ C frobnicate >/dev/null 2>&1; check "unknown command exits 64" test $? -eq 64
 "$CLI" --version | grep -q "pintuan-cli"; check "--version exits 0" test $? -eq 0
 "$CLI" -a 127.0.0.1:1 ping >/dev/null 2>&1; check "unreachable daemon exits 69" test $? -eq 69
 
+# options with an optional value: "--waitlist on" as README and --help write it
+run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+err_has() { grep -qF -- "$1" "$tmp/err"; }
+err_lines() { test "$(wc -l <"$tmp/err")" -eq "$1"; }
+run J campaign create w1 --stock 3 --waitlist on
+check "campaign create --waitlist on exits 0" test $rc -eq 0
+check "--waitlist on turns the waitlist on" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = True
+run J campaign update w1 --stock 120 --waitlist off
+check "campaign update ID --stock N --waitlist off exits 0" test $rc -eq 0
+check "--waitlist off turns it off" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = False
+check "and --stock 120 is applied" test "$(field '["campaign"]["stock"]' <"$tmp/out")" = 120
+run J campaign update w1 --waitlist
+check "a bare --waitlist still means on" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = True
+run J campaign update --waitlist no w1
+check "--waitlist no before the ID" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = False
+run J campaign update w1 --waitlist=yes
+check "--waitlist=yes" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = True
+run J campaign update w1 --waitlist 0
+check "--waitlist 0" test "$(field '["campaign"]["waitlist"]' <"$tmp/out")" = False
+run C campaign update w1 --waitlist maybe
+check "--waitlist maybe: the word is an extra argument, exit 64" test $rc -eq 64
+check "which the message names" err_has "unexpected argument 'maybe'"
+
+run C campaign update w1 --waitlist=maybe
+check "--waitlist=maybe exits 64" test $rc -eq 64
+check "naming the flag and the value" err_has "--waitlist: bad value 'maybe'"
+
+# errors name the flag and the value, in user terms
+run C campaign create h1 --stock 1 --hold abc
+check "--hold abc exits 64" test $rc -eq 64
+check "--hold abc names the flag, the value and the forms" err_has "--hold: bad duration 'abc' (give seconds, or 500ms, 30s, 5m, 2h)"
+run C campaign create h1 --stock many
+check "--stock many names the flag and the value" err_has "--stock: bad number 'many'"
+run C campaign create h1 --stock 1 --start tomorrow
+check "--start tomorrow names the flag and the value" err_has "--start: bad time 'tomorrow'"
+run C campaign create h1 --stock 1 --kind flsh
+check "--kind flsh names the flag and the value" err_has "--kind: unknown kind 'flsh' (give flash or group)"
+run C join g1 ann --mode solo
+check "--mode solo names the flag and the value" err_has "--mode: unknown mode 'solo' (give open, join or auto)"
+run C campaign get c1 --request-id x
+check "an option of another command exits 64" test $rc -eq 64
+check "and names the option and the command" err_has "--request-id is not valid for 'campaign get'"
+run C reserve c1 user1 --bogus
+check "an unknown option is named" err_has "unknown option '--bogus' for 'reserve'"
+run C reserve c1 user1 --qty
+check "an option without its value is named" err_has "--qty needs a value"
+run C campaign create g9 --kind group --stock 4 --group-ttl 1h
+check "a group campaign without --group-size exits 64" test $rc -eq 64
+check "and says what to give" err_has "campaign create --kind group needs --group-size N (2..64)"
+run C campaign create g9 --kind group --stock 4 --group-size 3
+check "a group campaign without --group-ttl exits 64" test $rc -eq 64
+check "and says what to give" err_has "campaign create --kind group needs --group-ttl DURATION"
+run C campaign get g9
+check "nothing was created" test $rc -eq 1
+run C campaign create g9 --kind group --stock 4 --group-size 65 --group-ttl 1h
+check "--group-size 65 exits 64" test $rc -eq 64
+check "naming the range" err_has "--group-size: bad group size '65' (give 2..64)"
+run "$CLI" -a 127.0.0.1:1 campaign create x1
+check "a usage error is found before connecting (64, not 69)" test $rc -eq 64
+run "$CLI" -t soon ping
+check "a bad --timeout names the flag and the value" err_has "--timeout: bad value 'soon'"
+
+# a usage error is one line and a pointer to --help, not the whole usage
+run "$CLI"
+check "no command exits 64" test $rc -eq 64
+check "no command: nothing on stdout" test ! -s "$tmp/out"
+check "no command: two lines on stderr" err_lines 2
+check "no command: says so" err_has "pintuan-cli: no command given"
+check "no command: points to --help" err_has "Try 'pintuan-cli --help'."
+run "$CLI" --bogus ping
+check "an unknown flag exits 64" test $rc -eq 64
+check "an unknown flag: two lines on stderr" err_lines 2
+check "an unknown flag is named" err_has "unknown option '--bogus'"
+run "$CLI" frobnicate
+check "an unknown command: two lines on stderr" err_lines 2
+check "an unknown command is named" err_has "unknown command 'frobnicate'"
+run "$CLI" --help
+check "--help exits 0" test $rc -eq 0
+check "--help: nothing on stderr" test ! -s "$tmp/err"
+check "--help shows --waitlist [on|off] for create" grep -qF -- "--waitlist [on|off]" "$tmp/out"
+# every command of the README tour is accepted as written (placeholders
+# made numbers): against no daemon, a command that passed its checks exits 69
+readme=$(dirname "$0")/../../README.md
+tour=$(sed -n '/^## Five-minute tour/,/^## Flash-sale rules/p' "$readme" | sed -n 's/^\$cli \([^#&]*\).*/\1/p' | sed 's/[A-Z][A-Z_]*_ID/1/g')
+check "the README tour has commands" test "$(echo "$tour" | wc -l)" -ge 15
+while read -r line; do
+  read -ra words <<<"$line"
+  run "$CLI" -a 127.0.0.1:1 "${words[@]}"
+  check "README tour: '$line' is accepted" test $rc -eq 69
+done <<<"$tour"
+
 printf '[server]\nlisten = 127.0.0.1:7733\n[engine]\nidempotency_window_ms = 60000\n' >"$tmp/good.conf"
 "$PINTUAND" -t -c "$tmp/good.conf" | grep -q "configuration ok"; check "pintuand -t accepts a good config" test $? -eq 0
 printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"
@@ -116,6 +229,9 @@ read -r RPORT <&$RF
 R() { "$CLI" -a "127.0.0.1:$RPORT" "$@"; }
 R -T first campaign create r1 --stock 1 >/dev/null; check "admin token from the file works" test $? -eq 0
 R -T second campaign create r2 --stock 1 >/dev/null 2>&1; check "another token is refused" test $? -eq 1
+run R campaign create r2 --stock 1
+check "an admin command without a token exits 1" test $rc -eq 1
+check "UNAUTHENTICATED comes with a hint about -T" err_has "admin operations need the daemon's admin token: pintuan-cli -T TOKEN"
 printf '[security]\nadmin_token = second\n' >"$tmp/reload.conf"
 kill -HUP "$RPID"
 # the signal is handled by the loop at its own pace: wait for its log line

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "addr.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
@@ -24,19 +26,14 @@ static void defaults(pt_config *c) {
   c->capture_max_bytes = 1ull << 30;
 }
 
-int pt_config_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
-  const char *colon = strrchr(s, ':');
-  if (!colon || colon == s || (size_t)(colon - s) >= hostlen) return -1;
-  char *end;
-  errno = 0;
-  long p = strtol(colon + 1, &end, 10);
-  if (errno || *end || p < 0 || p > 65535 || end == colon + 1) return -1;
-  const char *h = s;
-  size_t n = (size_t)(colon - s);
-  if (n >= 2 && h[0] == '[' && h[n - 1] == ']') h++, n -= 2; /* [::1]:7733 */
-  memcpy(host, h, n);
-  host[n] = 0;
-  *port = (int)p;
+/* HOST:PORT for listening (a name, an IPv4 address or [IPv6]). */
+static int parse_listen(pt_config *c, const char *v) {
+  pt_addr a;
+  char err[128];
+  if (pt_addr_parse(v, -1, &a, err, sizeof err) || strlen(a.host) >= sizeof c->host)
+    return -1;
+  snprintf(c->host, sizeof c->host, "%s", a.host);
+  c->port = a.port;
   return 0;
 }
 
@@ -53,7 +50,7 @@ static int parse_size(const char *v, long long min, long long max, long long *ou
 static int apply(pt_config *c, const char *key, const char *v) {
   long long n;
   if (!strcmp(key, "server.listen"))
-    return pt_config_parse_hostport(v, c->host, sizeof c->host, &c->port);
+    return parse_listen(c, v);
   if (!strcmp(key, "server.max_frame")) {
     if (parse_size(v, 64, 16 << 20, &n)) return -1;
     c->max_frame = (size_t)n;

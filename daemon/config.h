@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "log.h"
 
-#define PT_DEFAULT_PORT 7733
 #define PT_DEFAULT_CONFIG "/etc/pintuan/pintuan.conf"
 
 typedef struct pt_config {
@@ -33,6 +33,5 @@ typedef struct pt_config {
 
 /* Returns 0, or -1 after printing why; *exit_now is set for --help/--version. */
 int pt_config_load(pt_config *cfg, int argc, char **argv, int *exit_now);
-int pt_config_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 
 #endif

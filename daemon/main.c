@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "config.h"
 #include "engine.h"
 #include "log.h"

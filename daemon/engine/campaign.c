@@ -4,7 +4,7 @@
 
 #include "engine_int.h"
 #include "hash.h"
-#include "util.h"
+#include "xalloc.h"
 
 #define MAX_HOLD_MS (INT64_C(7) * 24 * 3600 * 1000)
 

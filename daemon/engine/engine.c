@@ -5,7 +5,7 @@
 
 #include "engine_int.h"
 #include "hash.h"
-#include "util.h"
+#include "xalloc.h"
 
 pt_engine *pt_engine_new(const pt_engine_config *cfg) {
   pt_engine *e = pt_xcalloc(1, sizeof(*e));

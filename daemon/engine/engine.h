@@ -28,6 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The engine is built with -fvisibility=hidden: what this header declares
+ * is its whole exported API. */
+#pragma GCC visibility push(default)
+
 #define PT_ID_MAX 64               /* longest campaign/user/request id */
 #define PT_NEVER INT64_MAX         /* "no deadline" */
 
@@ -328,5 +332,7 @@ void pt_engine_prefetch(pt_engine *e, pt_bytes campaign_id, pt_bytes user_id, pt
 
 const char *pt_status_name(pt_status s);
 bool pt_id_valid(pt_bytes id);
+
+#pragma GCC visibility pop
 
 #endif

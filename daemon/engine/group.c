@@ -25,7 +25,7 @@
 
 #include "engine_int.h"
 #include "hash.h"
-#include "util.h"
+#include "xalloc.h"
 
 /* ---- group slots and ids ---- */
 

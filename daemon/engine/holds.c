@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "engine_int.h"
-#include "util.h"
+#include "xalloc.h"
 
 uint32_t pt__hold_alloc(pt_engine *e) {
   if (e->free_head == PT_NIL) {

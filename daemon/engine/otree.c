@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "util.h"
+#include "xalloc.h"
 
 void pt_opool_init(pt_opool *p) {
   p->v = NULL;

@@ -18,7 +18,7 @@
 
 #include "engine_int.h"
 #include "hash.h"
-#include "util.h"
+#include "xalloc.h"
 
 #define MAGIC "pintuan-engine"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "xalloc.h"
 
 #define FIRST_UNITS 256u /* 1 KiB */
 #define MAX_CHUNKS (1u << (32 - PT_STORE_OFF_BITS))

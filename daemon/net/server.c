@@ -9,14 +9,15 @@
  * the prepare callback, which runs right before the loop blocks. */
 #include "server.h"
 
-#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
+#include "frame.h"
 #include "log.h"
-#include "util.h"
+#include "xalloc.h"
 
 #define RBUF_SIZE (64 * 1024)
 #define SPARE_MAX 64
@@ -126,20 +127,17 @@ static void dirty_remove(pt_conn *c) {
 
 uint8_t *pt_conn_reply(pt_conn *c, size_t len) {
   pt_server *s = c->srv;
-  buf_reserve(s, &c->out, c->out.len + 4 + len);
+  buf_reserve(s, &c->out, c->out.len + PT_FRAME_HEADER + len);
   uint8_t *p = c->out.p + c->out.len;
-  p[0] = (uint8_t)(len >> 24);
-  p[1] = (uint8_t)(len >> 16);
-  p[2] = (uint8_t)(len >> 8);
-  p[3] = (uint8_t)len;
-  c->out.len += 4 + len;
+  pt_be32_put(p, (uint32_t)len);
+  c->out.len += PT_FRAME_HEADER + len;
   if (c->closing) return p + 4;
   dirty_add(c);
   if (pending(c) > s->cfg.out_hard) { /* a reader that stopped reading */
     s->st.dropped_slow++;
     conn_close(c); /* the buffer stays valid until the close callback */
   }
-  return p + 4;
+  return p + PT_FRAME_HEADER;
 }
 
 uint32_t *pt_conn_flags(pt_conn *c) { return &c->flags; }
@@ -247,47 +245,38 @@ void pt_conn_close_after_flush(pt_conn *c) {
  * many bytes were consumed. */
 #define LOOKAHEAD 4 /* frames whose lookups are started ahead of their turn */
 
-/* The offset of the complete frame after the one at off, or 0 if none. */
-static size_t next_frame(const pt_server *s, const uint8_t *p, size_t n, size_t off) {
-  if (n - off < 4) return 0;
-  uint32_t len = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 |
-                 (uint32_t)p[off + 2] << 8 | p[off + 3];
-  if (len > s->cfg.max_frame || n - off - 4 < len) return 0;
-  return off + 4 + len;
-}
-
 static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   pt_server *s = c->srv;
   size_t off = 0;
   size_t ahead = 0; /* frames before this offset have been looked ahead at */
   unsigned nahead = 0;
-  while (n - off >= 4 && !c->closing && !c->draining) {
+  const uint8_t *msg;
+  size_t len;
+  while (!c->closing && !c->draining) {
     if (s->hooks.on_lookahead) {
       if (ahead < off) ahead = off, nahead = 0;
-      while (nahead < LOOKAHEAD) {
-        size_t nx = next_frame(s, p, n, ahead);
-        if (!nx) break;
-        s->hooks.on_lookahead(s->hooks.ctx, p + ahead + 4, nx - ahead - 4);
-        ahead = nx;
+      while (nahead < LOOKAHEAD &&
+             pt_frame_next(p + ahead, n - ahead, s->cfg.max_frame, &msg, &len) == PT_FRAME_OK) {
+        s->hooks.on_lookahead(s->hooks.ctx, msg, len);
+        ahead += PT_FRAME_HEADER + len;
         nahead++;
       }
       nahead = nahead ? nahead - 1 : 0; /* the frame at off is consumed below */
     }
-    uint32_t len = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 |
-                   (uint32_t)p[off + 2] << 8 | p[off + 3];
-    if (len > s->cfg.max_frame) {
+    pt_frame_status fs = pt_frame_next(p + off, n - off, s->cfg.max_frame, &msg, &len);
+    if (fs == PT_FRAME_MORE) break;
+    if (fs == PT_FRAME_TOO_BIG) {
       char detail[96];
-      snprintf(detail, sizeof detail, "frame of %u bytes exceeds the limit of %zu", len,
+      snprintf(detail, sizeof detail, "frame of %zu bytes exceeds the limit of %zu", len,
                s->cfg.max_frame);
       s->st.protocol_errors++;
       s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
       pt_conn_close_after_flush(c);
       return n;
     }
-    if (n - off - 4 < len) break;
     s->st.frames_in++;
-    s->hooks.on_frame(s->hooks.ctx, c, p + off + 4, len);
-    off += 4 + (size_t)len;
+    s->hooks.on_frame(s->hooks.ctx, c, msg, len);
+    off += PT_FRAME_HEADER + len;
   }
   return off;
 }
@@ -403,36 +392,11 @@ static void on_connection(uv_stream_t *l, int status) {
 }
 
 int pt_server_resolve(pt_server_config *cfg, const char *host, int port, char *err, size_t errlen) {
-  char service[8];
-  snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
-                  *res;
-  int rc = getaddrinfo(host, service, &hints, &res);
-  if (rc) {
-    snprintf(err, errlen, "listen address %s: %s", host,
-             rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-    return -1;
-  }
-  cfg->nlisten = 0;
-  for (struct addrinfo *ai = res; ai && cfg->nlisten < PT_LISTEN_MAX; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-        ai->ai_addrlen > sizeof(struct sockaddr_storage))
-      continue;
-    struct sockaddr_storage a;
-    memset(&a, 0, sizeof a);
-    memcpy(&a, ai->ai_addr, ai->ai_addrlen);
-    bool dup = false;
-    for (unsigned i = 0; i < cfg->nlisten; i++)
-      dup = dup || memcmp(&cfg->listen[i], &a, sizeof a) == 0;
-    if (!dup) cfg->listen[cfg->nlisten++] = a;
-  }
-  freeaddrinfo(res);
-  if (cfg->nlisten == 0) {
-    snprintf(err, errlen, "listen address %s: no IPv4 or IPv6 address", host);
-    return -1;
-  }
-  return 0;
+  pt_addr a = {.port = port};
+  snprintf(a.host, sizeof a.host, "%s", host);
+  int n = pt_addr_resolve(&a, true, cfg->listen, PT_LISTEN_MAX, err, errlen);
+  cfg->nlisten = n > 0 ? (unsigned)n : 0;
+  return n > 0 ? 0 : -1;
 }
 
 static int addr_port(const struct sockaddr_storage *a) {
@@ -445,18 +409,6 @@ static void set_port(struct sockaddr_storage *a, int port) {
     ((struct sockaddr_in6 *)a)->sin6_port = htons((uint16_t)port);
   else
     ((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
-}
-
-const char *pt_sockaddr_str(const struct sockaddr_storage *a, char *buf, size_t len) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if (a->ss_family == AF_INET6) {
-    uv_ip6_name((const struct sockaddr_in6 *)a, ip, sizeof ip);
-    snprintf(buf, len, "[%s]:%d", ip, addr_port(a));
-  } else {
-    uv_ip4_name((const struct sockaddr_in *)a, ip, sizeof ip);
-    snprintf(buf, len, "%s:%d", ip, addr_port(a));
-  }
-  return buf;
 }
 
 static void on_server_handle_closed(uv_handle_t *h);

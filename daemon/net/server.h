@@ -72,8 +72,7 @@ typedef struct pt_server_stats {
  * address it has (at most PT_LISTEN_MAX, no duplicates) with this port.
  * Binds nothing. 0, or -1 with the reason in err. */
 int pt_server_resolve(pt_server_config *cfg, const char *host, int port, char *err, size_t errlen);
-/* "127.0.0.1:7733" or "[::1]:7733" into buf; returns buf. */
-const char *pt_sockaddr_str(const struct sockaddr_storage *a, char *buf, size_t len);
+
 
 /* Binds and listens on every address of cfg->listen. When a name gave
  * several, one this host cannot have (EADDRNOTAVAIL, EAFNOSUPPORT: e.g. ::1

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "addr.h"
 #include "net/server.h"
 
 static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {

@@ -1,35 +1,24 @@
 #include "capture.h"
 
+#include "clock.h"
+#include "frame.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const uint8_t MAGIC[8] = {'P', 'T', 'C', 'A', 'P', 0, 0, 1};
 
-static void put32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-static void put64(uint8_t *p, uint64_t v) {
-  put32(p, (uint32_t)(v >> 32));
-  put32(p + 4, (uint32_t)v);
-}
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 static int start_file(pt_capture *c) {
   c->f = fopen(c->path, "wb");
   if (!c->f) return -1;
   setvbuf(c->f, NULL, _IOFBF, 1 << 20);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
   uint8_t h[PT_CAP_HEADER];
   memcpy(h, MAGIC, 8);
-  put32(h + 8, PT_CAP_VERSION);
-  put32(h + 12, 0);
-  put64(h + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000));
+  pt_be32_put(h + 8, PT_CAP_VERSION);
+  pt_be32_put(h + 12, 0);
+  pt_be64_put(h + 16, (uint64_t)pt_wall_us());
   c->written = PT_CAP_HEADER;
   return fwrite(h, 1, sizeof h, c->f) == sizeof h ? 0 : -1;
 }
@@ -68,9 +57,9 @@ int pt_capture_write(pt_capture *c, int kind, uint64_t conn, int64_t time_us,
   }
   uint8_t h[PT_CAP_RECORD] = {0};
   h[0] = (uint8_t)kind;
-  put32(h + 4, (uint32_t)len);
-  put64(h + 8, conn);
-  put64(h + 16, (uint64_t)time_us);
+  pt_be32_put(h + 4, (uint32_t)len);
+  pt_be64_put(h + 8, conn);
+  pt_be64_put(h + 16, (uint64_t)time_us);
   if (fwrite(h, 1, sizeof h, c->f) != sizeof h || (len && fwrite(data, 1, len, c->f) != len))
     return -1;
   c->written += PT_CAP_RECORD + len;
@@ -98,14 +87,14 @@ int pt_cap_reader_open(pt_cap_reader *r, const char *path, char *err, size_t err
     r->f = NULL;
     return -1;
   }
-  if (get32(h + 8) != PT_CAP_VERSION) {
-    snprintf(err, errlen, "%s: capture version %u, this build reads %d", path, get32(h + 8),
+  if (pt_be32_get(h + 8) != PT_CAP_VERSION) {
+    snprintf(err, errlen, "%s: capture version %u, this build reads %d", path, pt_be32_get(h + 8),
              PT_CAP_VERSION);
     fclose(r->f);
     r->f = NULL;
     return -1;
   }
-  r->created_us = (int64_t)get64(h + 16);
+  r->created_us = (int64_t)pt_be64_get(h + 16);
   return 0;
 }
 
@@ -118,9 +107,9 @@ int pt_cap_read(pt_cap_reader *r, pt_cap_record *rec, char *err, size_t errlen) 
     return -1;
   }
   rec->kind = h[0];
-  rec->len = get32(h + 4);
-  rec->conn = get64(h + 8);
-  rec->time_us = (int64_t)get64(h + 16);
+  rec->len = pt_be32_get(h + 4);
+  rec->conn = pt_be64_get(h + 8);
+  rec->time_us = (int64_t)pt_be64_get(h + 16);
   if (rec->kind < PT_CAP_REQUEST || rec->kind > PT_CAP_CLOSE || rec->len > (64u << 20)) {
     snprintf(err, errlen, "corrupt record (kind %d, length %zu)", rec->kind, rec->len);
     return -1;

@@ -1,4 +1,4 @@
-#include "util.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* Allocation that cannot fail quietly: out of memory is fatal, as in Redis'
  * zmalloc, because a half-applied decision is worse than a restart from the
  * mirror. */
-#ifndef PT_UTIL_H
-#define PT_UTIL_H
+#ifndef PT_XALLOC_H
+#define PT_XALLOC_H
 
 #include <stddef.h>
 

@@ -1,6 +1,16 @@
-/* pintuand: wiring. Config, the engine, the TCP server and the one loop
- * timer that drives the engine's own deadline structure; signals for
- * shutdown (SIGINT/SIGTERM) and reload (SIGHUP). */
+/* pintuand: wiring, and the loop's phases. Config, the engine, the TCP
+ * server, signals for shutdown (SIGINT/SIGTERM) and reload (SIGHUP).
+ *
+ * A loop turn: I/O callbacks hand frames to the service, which decides
+ * them at the turn's time (turn.h); then, right before the loop would
+ * block, one callback owned here (a uv_prepare, like Redis' beforeSleep)
+ * ends the turn in order:
+ *   1. run what is due (expiries, failed groups, forgotten ids);
+ *   2. hand the turn's changes to what must see them before replies leave
+ *      (the Redis mirror; today nothing: memory-only);
+ *   3. flush the replies and pushed events;
+ *   4. point the one timer at the engine's next deadline.
+ * The timer only wakes the loop: the turn end does the work. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +30,8 @@
 #include "engine.h"
 #include "log.h"
 #include "net/server.h"
-#include "service.h"
+#include "service/service.h"
+#include "turn.h"
 
 typedef struct daemon {
   uv_loop_t loop;
@@ -30,6 +41,8 @@ typedef struct daemon {
   pt_engine *engine;
   pt_service svc;
   pt_server *server;
+  pt_turn turn;
+  uv_prepare_t turn_end;
   uv_timer_t timer;
   int64_t armed; /* deadline the timer is set for, PT_NEVER if stopped */
   uv_signal_t sig_int, sig_term, sig_hup;
@@ -48,14 +61,10 @@ static void on_event(void *ctx, const pt_event *ev) {
 
 static void on_timer(uv_timer_t *t) {
   daemon_t *d = t->data;
-  d->armed = PT_NEVER;
-  pt_engine_advance(d->engine, pt_service_now(&d->svc));
+  d->armed = PT_NEVER; /* woken: the turn end runs what is due */
 }
 
-/* Before each flush: point the one timer at the engine's next deadline. */
-static void before_flush(void *ctx) {
-  daemon_t *d = ctx;
-  if (d->stopping) return;
+static void log_evictions_once(daemon_t *d) {
   pt_engine_stats st;
   pt_engine_stats_get(d->engine, &st);
   if (st.idem_evictions && !d->evictions_logged) { /* once: then it is a counter */
@@ -65,6 +74,9 @@ static void before_flush(void *ctx) {
             (unsigned long long)d->cfg.max_remembered);
     d->evictions_logged = st.idem_evictions;
   }
+}
+
+static void arm_timer(daemon_t *d, int64_t now) {
   int64_t next = pt_engine_next_deadline(d->engine);
   if (next == d->armed) return;
   d->armed = next;
@@ -72,8 +84,18 @@ static void before_flush(void *ctx) {
     uv_timer_stop(&d->timer);
     return;
   }
-  int64_t now = pt_service_now(&d->svc);
   uv_timer_start(&d->timer, on_timer, next > now ? (uint64_t)(next - now) : 0, 0);
+}
+
+/* The end of every loop turn, in this order (see the top of this file). */
+static void on_turn_end(uv_prepare_t *h) {
+  daemon_t *d = h->data;
+  if (d->stopping) return;
+  int64_t now = pt_turn_end(&d->turn); /* 1. what is due */
+  log_evictions_once(d);
+  /* 2. the mirror takes the turn's changes here (memory-only: nothing) */
+  pt_server_flush(d->server); /* 3. */
+  arm_timer(d, now);          /* 4. */
 }
 
 static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
@@ -87,7 +109,7 @@ static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *det
 }
 
 static uint64_t frame_clock(void *ctx) { /* --test-clock: frame timeouts follow it too */
-  return (uint64_t)pt_service_now(&((daemon_t *)ctx)->svc);
+  return (uint64_t)pt_turn_clock(&((daemon_t *)ctx)->turn);
 }
 
 static void on_conn_close(void *ctx, pt_conn *c) {
@@ -105,6 +127,7 @@ static void shutdown_daemon(daemon_t *d, const char *why) {
   d->stopping = 1;
   pt_info("shutting down (%s)", why);
   if (d->server) pt_server_stop(d->server, on_server_stopped, d);
+  uv_close((uv_handle_t *)&d->turn_end, NULL);
   uv_close((uv_handle_t *)&d->timer, NULL);
   uv_close((uv_handle_t *)&d->sig_int, NULL);
   uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -171,7 +194,7 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
   char err[640];
   if (d->cfg.test_clock[0]) {
     int64_t t;
-    if (pt_service_read_clock(d->cfg.test_clock, &t, err, sizeof err)) {
+    if (pt_read_test_clock(d->cfg.test_clock, &t, err, sizeof err)) {
       pt_error("%s", err);
       return EX_NOINPUT;
     }
@@ -227,10 +250,12 @@ int main(int argc, char **argv) {
                            .max_remembered = d.cfg.max_remembered, .hash_seed = seed,
                            .sink = {.event = on_event, .ctx = &d}};
   d.engine = pt_engine_new(&ecfg);
+  d.turn.engine = d.engine;
   d.svc.engine = d.engine;
+  d.svc.turn = &d.turn;
   d.svc.admin_token = d.cfg.admin_token;
   if (d.cfg.test_clock[0]) {
-    d.svc.test_clock = d.cfg.test_clock;
+    d.turn.test_clock = d.cfg.test_clock;
     pt_warn("the time comes from the test clock %s (a testing aid, not for production)",
             d.cfg.test_clock);
   }
@@ -245,10 +270,16 @@ int main(int argc, char **argv) {
   }
   d.armed = PT_NEVER;
 
-  uv_loop_init(&d.loop);
+  int uvrc = uv_loop_init(&d.loop);
+  if (uvrc) {
+    pt_error("event loop: %s", uv_strerror(uvrc));
+    pt_service_free(&d.svc);
+    pt_engine_free(d.engine);
+    return EX_OSERR;
+  }
   pt_server_hooks hooks = {.on_frame = on_frame, .on_lookahead = on_lookahead,
                            .on_protocol_error = on_protocol_error,
-                           .on_close = on_conn_close, .before_flush = before_flush,
+                           .on_close = on_conn_close,
                            .now_ms = d.cfg.test_clock[0] ? frame_clock : NULL, .ctx = &d};
   char err[256];
   d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);
@@ -258,15 +289,20 @@ int main(int argc, char **argv) {
     rc = EX_UNAVAILABLE;
     goto out_engine;
   }
-  uv_timer_init(&d.loop, &d.timer);
-  d.timer.data = &d;
-  uv_signal_init(&d.loop, &d.sig_int);
-  uv_signal_init(&d.loop, &d.sig_term);
-  uv_signal_init(&d.loop, &d.sig_hup);
+  /* These cannot fail on Linux once the loop exists (they only fill in
+   * structs, and the signal pipe was made by uv_loop_init); a failure
+   * would be a broken libuv: stop rather than run without them. */
+  d.turn_end.data = d.timer.data = &d;
   d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
-  uv_signal_start(&d.sig_int, on_signal, SIGINT);
-  uv_signal_start(&d.sig_term, on_signal, SIGTERM);
-  uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+  if ((uvrc = uv_prepare_init(&d.loop, &d.turn_end)) || (uvrc = uv_prepare_start(&d.turn_end, on_turn_end)) ||
+      (uvrc = uv_timer_init(&d.loop, &d.timer)) || (uvrc = uv_signal_init(&d.loop, &d.sig_int)) ||
+      (uvrc = uv_signal_init(&d.loop, &d.sig_term)) || (uvrc = uv_signal_init(&d.loop, &d.sig_hup)) ||
+      (uvrc = uv_signal_start(&d.sig_int, on_signal, SIGINT)) ||
+      (uvrc = uv_signal_start(&d.sig_term, on_signal, SIGTERM)) ||
+      (uvrc = uv_signal_start(&d.sig_hup, on_signal, SIGHUP))) {
+    pt_error("event loop setup: %s", uv_strerror(uvrc));
+    abort();
+  }
 
   struct sockaddr_storage bound[PT_LISTEN_MAX];
   unsigned nbound = pt_server_addrs(d.server, bound, PT_LISTEN_MAX);

@@ -5,8 +5,13 @@
  *            -> draining (close_after_flush: no reads, remaining output sent)
  *            -> closing (uv_close issued) -> freed (handle closed and every
  *               write callback returned)
- * All output of one loop turn goes out in one uv_write per connection from
- * the prepare callback, which runs right before the loop blocks. */
+ * A connection's output is the open buffer of the current turn, behind
+ * zero or more sealed segments that wait for a release (a durable
+ * acknowledgement): pt_server_seal closes the open buffers of the turn under
+ * a sequence number, pt_server_release(seq) lets every segment up to seq
+ * go, in order. pt_server_flush, once per loop turn from the daemon's
+ * turn-end phase, writes what may go: one uv_write per released segment
+ * and for the open buffer of a connection with nothing held. No copies. */
 #include "server.h"
 
 #include <stdbool.h>
@@ -28,6 +33,20 @@ typedef struct pt_buf {
   size_t len, cap;
 } pt_buf;
 
+/* Output sealed under a sequence number, waiting for its release. */
+typedef struct pt_seg {
+  struct pt_seg *next;
+  uint64_t seq;
+  bool released;
+  pt_buf buf;
+} pt_seg;
+
+/* One sealed segment, in the server's release order. */
+typedef struct seal_ref {
+  uint64_t seq;
+  pt_conn *c;
+} seal_ref;
+
 struct pt_conn {
   uv_tcp_t tcp;
   pt_server *srv;
@@ -38,6 +57,9 @@ struct pt_conn {
   pt_buf in;       /* an incomplete frame, only while one is pending */
   uint64_t in_since; /* srv_now() when the pending incomplete frame began */
   pt_buf out;      /* this turn's replies */
+  pt_seg *held, *held_tail; /* sealed output, oldest first */
+  size_t held_bytes;
+  unsigned seal_refs; /* entries of the server's seal queue naming this connection */
   size_t inflight; /* bytes handed to uv_write and not yet completed */
   unsigned writes; /* outstanding uv_write requests */
   uint32_t flags;
@@ -58,7 +80,8 @@ struct pt_server {
   unsigned nlisteners;                 /* initialized listeners */
   struct sockaddr_storage bound[PT_LISTEN_MAX]; /* the addresses listened on */
   unsigned nbound;
-  uv_prepare_t flusher;
+  seal_ref *seals; /* ring, release order */
+  size_t seal_head, seal_n, seal_cap;
   uv_timer_t sweeper; /* closes connections stuck in the middle of a frame */
   pt_conn *conns, *dirty;
   uint64_t next_id;
@@ -77,7 +100,7 @@ static void conn_close(pt_conn *c);
 static void conn_resume(pt_conn *c);
 static void maybe_finish_stop(pt_server *s);
 
-static size_t pending(const pt_conn *c) { return c->out.len + c->inflight; }
+static size_t pending(const pt_conn *c) { return c->out.len + c->held_bytes + c->inflight; }
 
 /* The clock of frame timeouts. */
 static uint64_t srv_now(pt_server *s) {
@@ -146,6 +169,12 @@ uint64_t pt_conn_id(const pt_conn *c) { return c->id; }
 static void conn_free(pt_conn *c) {
   pt_server *s = c->srv;
   dirty_remove(c);
+  while (c->held) {
+    pt_seg *g = c->held;
+    c->held = g->next;
+    buf_release(s, &g->buf);
+    free(g);
+  }
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -164,7 +193,7 @@ static void on_conn_closed(uv_handle_t *h) {
   pt_conn *c = h->data;
   c->handle_closed = true;
   if (c->srv->hooks.on_close) c->srv->hooks.on_close(c->srv->hooks.ctx, c);
-  if (c->writes == 0) conn_free(c);
+  if (c->writes == 0 && c->seal_refs == 0) conn_free(c);
 }
 
 static void conn_close(pt_conn *c) {
@@ -187,7 +216,7 @@ static void on_write(uv_write_t *req, int status) {
   buf_release(s, &w->buf);
   free(w);
   if (c->handle_closed) {
-    if (c->writes == 0) conn_free(c);
+    if (c->writes == 0 && c->seal_refs == 0) conn_free(c);
     return;
   }
   if (c->closing) return;
@@ -202,16 +231,16 @@ static void on_write(uv_write_t *req, int status) {
   conn_resume(c);
 }
 
-static void flush_conn(pt_conn *c) {
-  if (c->out.len == 0) return;
+/* Hands b to one uv_write; b is the write's until its callback. */
+static void write_buf(pt_conn *c, pt_buf *b) {
   wreq *w = pt_xmalloc(sizeof(*w));
   w->c = c;
-  w->buf = c->out;
-  c->out = (pt_buf){0};
-  uv_buf_t b = uv_buf_init((char *)w->buf.p, (unsigned)w->buf.len);
+  w->buf = *b;
+  *b = (pt_buf){0};
+  uv_buf_t ub = uv_buf_init((char *)w->buf.p, (unsigned)w->buf.len);
   c->writes++;
   c->inflight += w->buf.len;
-  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
   if (rc < 0) { /* no callback will come */
     c->writes--;
     c->inflight -= w->buf.len;
@@ -221,14 +250,70 @@ static void flush_conn(pt_conn *c) {
   }
 }
 
-static void on_prepare(uv_prepare_t *h) {
-  pt_server *s = h->data;
-  if (s->hooks.before_flush) s->hooks.before_flush(s->hooks.ctx);
+static void flush_conn(pt_conn *c) {
+  while (c->held && c->held->released && !c->closing) {
+    pt_seg *g = c->held;
+    c->held = g->next;
+    if (!c->held) c->held_tail = NULL;
+    c->held_bytes -= g->buf.len;
+    write_buf(c, &g->buf);
+    free(g);
+  }
+  if (!c->held && c->out.len && !c->closing) write_buf(c, &c->out);
+}
+
+void pt_server_flush(pt_server *s) {
   while (s->dirty) {
     pt_conn *c = s->dirty;
     dirty_remove(c);
     flush_conn(c);
     if (!c->closing && c->draining && pending(c) == 0) conn_close(c);
+  }
+}
+
+void pt_server_seal(pt_server *s, uint64_t seq) {
+  for (pt_conn *c = s->dirty; c; c = c->dirty_next) {
+    if (c->closing || c->out.len == 0) continue;
+    pt_seg *g = pt_xmalloc(sizeof(*g));
+    *g = (pt_seg){.seq = seq, .buf = c->out};
+    c->out = (pt_buf){0};
+    if (c->held_tail) c->held_tail->next = g;
+    else c->held = g;
+    c->held_tail = g;
+    c->held_bytes += g->buf.len;
+    if (s->seal_n == s->seal_cap) { /* grow the ring, keeping its order */
+      size_t cap = s->seal_cap ? s->seal_cap * 2 : 256;
+      seal_ref *v = pt_xmalloc(cap * sizeof(*v));
+      for (size_t i = 0; i < s->seal_n; i++) v[i] = s->seals[(s->seal_head + i) % s->seal_cap];
+      free(s->seals);
+      s->seals = v;
+      s->seal_cap = cap;
+      s->seal_head = 0;
+    }
+    s->seals[(s->seal_head + s->seal_n++) % s->seal_cap] = (seal_ref){seq, c};
+    c->seal_refs++;
+  }
+  /* sealed connections wait for their release; the others keep their place */
+  for (pt_conn *c = s->dirty, *n; c; c = n) {
+    n = c->dirty_next;
+    if (c->held && !c->closing) dirty_remove(c);
+  }
+}
+
+void pt_server_release(pt_server *s, uint64_t seq) {
+  while (s->seal_n && s->seals[s->seal_head].seq <= seq) {
+    pt_conn *c = s->seals[s->seal_head].c;
+    s->seal_head = (s->seal_head + 1) % s->seal_cap;
+    s->seal_n--;
+    c->seal_refs--;
+    pt_seg *g = c->held;
+    while (g && g->released) g = g->next;
+    if (g) g->released = true; /* a connection's segments go in seal order */
+    if (c->handle_closed) {
+      if (c->writes == 0 && c->seal_refs == 0) conn_free(c);
+    } else if (!c->closing) {
+      dirty_add(c);
+    }
   }
 }
 
@@ -438,9 +523,6 @@ pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
   s->loop = loop;
   s->cfg = *cfg;
   s->hooks = *hooks;
-  uv_prepare_init(loop, &s->flusher);
-  s->flusher.data = s;
-  s->open_handles++;
   bool several = cfg->nlisten > 1;
   int rc = 0;
   char name[INET6_ADDRSTRLEN + 16];
@@ -468,7 +550,6 @@ pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
     return NULL;
   }
   s->port = addr_port(&s->bound[0]);
-  uv_prepare_start(&s->flusher, on_prepare);
   uv_timer_init(loop, &s->sweeper);
   s->sweeper.data = s;
   s->open_handles++;
@@ -491,6 +572,7 @@ void pt_server_stats_get(const pt_server *s, pt_server_stats *out) { *out = s->s
 static void maybe_finish_stop(pt_server *s) {
   if (!s->stopping || s->open_handles) return;
   for (unsigned i = 0; i < s->nspare; i++) free(s->spare[i]);
+  free(s->seals);
   void (*done)(void *) = s->done;
   void *arg = s->done_arg;
   free(s);
@@ -507,10 +589,12 @@ void pt_server_stop(pt_server *s, void (*done)(void *), void *arg) {
   s->stopping = true;
   s->done = done;
   s->done_arg = arg;
+  /* held output is never sent now: forget the seals, close everyone */
+  for (; s->seal_n; s->seal_n--, s->seal_head = (s->seal_head + 1) % s->seal_cap)
+    s->seals[s->seal_head].c->seal_refs--;
   for (pt_conn *c = s->conns; c; c = c->next) conn_close(c);
   for (unsigned i = 0; i < s->nlisteners; i++)
     if (!s->listener_closed[i]) uv_close((uv_handle_t *)&s->listeners[i], on_server_handle_closed);
-  uv_close((uv_handle_t *)&s->flusher, on_server_handle_closed);
   if (s->sweeper.data == s) /* initialized: the listen succeeded */
     uv_close((uv_handle_t *)&s->sweeper, on_server_handle_closed);
 }

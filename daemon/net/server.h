@@ -5,8 +5,8 @@
  * - Each complete inbound frame is handed to the frame callback, in order,
  *   with the bytes valid only during the call.
  * - Replies are appended to the connection's output with pt_conn_reply and
- *   written once per loop turn (a uv_prepare handle flushes every connection
- *   that has output, in one uv_write each).
+ *   written once per loop turn by pt_server_flush (one uv_write per
+ *   connection), unless sealed to wait for a release (pt_server_seal).
  * - Backpressure: a connection whose unsent output passes out_high stops
  *   being read until it drains below half of that; past out_hard (also by
  *   pushed messages it does not read) it is dropped. Partial frames are kept per connection only while incomplete,
@@ -52,9 +52,6 @@ typedef struct pt_server_hooks {
    * a last error reply with this status (a pintuan.v1.Status value). */
   void (*on_protocol_error)(void *ctx, pt_conn *c, int status, const char *detail);
   void (*on_close)(void *ctx, pt_conn *c); /* before the connection is freed */
-  /* Once per loop turn, before replies are flushed: a place for work that
-   * must precede the flush (e.g. queued mirror writes). May be NULL. */
-  void (*before_flush)(void *ctx);
   /* Optional: the clock frame timeouts are measured with, in ms. NULL: the
    * loop's monotonic clock. (pintuand --test-clock passes its test clock.) */
   uint64_t (*now_ms)(void *ctx);
@@ -88,6 +85,17 @@ unsigned pt_server_addrs(const pt_server *s, struct sockaddr_storage *out, unsig
  * are closed and memory is freed. */
 void pt_server_stop(pt_server *s, void (*done)(void *arg), void *arg);
 void pt_server_stats_get(const pt_server *s, pt_server_stats *out);
+
+/* Writes what may go: every released segment, and the open output of each
+ * connection with nothing held. Once per loop turn (the daemon's turn end). */
+void pt_server_flush(pt_server *s);
+/* Holds this turn's output (of every connection that got some) until
+ * pt_server_release(seq): replies that must wait for a durable
+ * acknowledgement. seq grows from call to call. */
+void pt_server_seal(pt_server *s, uint64_t seq);
+/* Lets every segment sealed with a sequence number <= seq go, in order, at
+ * the next flush. */
+void pt_server_release(pt_server *s, uint64_t seq);
 
 /* Space for a reply frame of `len` bytes (the length prefix is written); the
  * caller fills it before returning to the loop. */

@@ -1,0 +1,121 @@
+/* Frames in, replies out: decodes each request (into a scratch arena reset
+ * after its reply: no malloc per request), answers what is malformed,
+ * dispatches the rest to the operation, packs the reply onto the
+ * connection, and records both in the capture file when one is open. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "peek.h"
+#include "svc.h"
+#include "xalloc.h"
+
+#define SCRATCH (256 * 1024)
+
+_Static_assert((int)PT_NOT_LEADER == (int)PINTUAN__V1__STATUS__NOT_LEADER, "status values");
+_Static_assert((int)PT_INTERNAL == (int)PINTUAN__V1__STATUS__INTERNAL, "status values");
+_Static_assert((int)PT_WAITING == (int)PINTUAN__V1__HOLD_STATE__WAITING, "hold states");
+_Static_assert((int)PT_EXPIRED_HOLD == (int)PINTUAN__V1__HOLD_STATE__EXPIRED_HOLD, "hold states");
+_Static_assert((int)PT_SEAT_FAILED == (int)PINTUAN__V1__HOLD_STATE__SEAT_FAILED, "hold states");
+_Static_assert((int)PT_GS_CLOSED == (int)PINTUAN__V1__GROUP_STATE__GROUP_STATE_CLOSED, "group states");
+_Static_assert((int)PT_JOIN_AUTO == (int)PINTUAN__V1__JOIN_MODE__JOIN_AUTO, "join modes");
+_Static_assert((int)PT_EV_SEAT_EXPIRED == (int)PINTUAN__V1__EVENT_TYPE__SEAT_EXPIRED, "events");
+
+/* ---- decoding without malloc: a bump arena reset after every request ---- */
+
+static _Alignas(16) uint8_t scratch[SCRATCH];
+static size_t scratch_used;
+static void **overflow; /* allocations that did not fit the arena */
+static size_t n_overflow, cap_overflow;
+
+static void *arena_alloc(void *data, size_t size) {
+  (void)data;
+  size = (size + 15) & ~(size_t)15;
+  if (SCRATCH - scratch_used >= size) {
+    void *p = scratch + scratch_used;
+    scratch_used += size;
+    return p;
+  }
+  if (n_overflow == cap_overflow) {
+    size_t cap = cap_overflow ? cap_overflow * 2 : 16;
+    overflow = pt_xrealloc(overflow, cap * sizeof(*overflow)); /* out of memory is fatal */
+    cap_overflow = cap;
+  }
+  void *p = pt_xmalloc(size);
+  overflow[n_overflow++] = p;
+  return p;
+}
+static void arena_free(void *data, void *p) { (void)data, (void)p; }
+static void arena_reset(void) {
+  for (size_t i = 0; i < n_overflow; i++) free(overflow[i]);
+  n_overflow = 0;
+  scratch_used = 0;
+}
+static ProtobufCAllocator arena = {arena_alloc, arena_free, NULL};
+
+void *svc_scratch(size_t size) { return arena_alloc(NULL, size); }
+
+static void dispatch(svc_ctx *x, const Pintuan__V1__Request *q) {
+  switch (q->op_case) {
+  case PINTUAN__V1__REQUEST__OP_HELLO: svc_hello(x, q->hello); break;
+  case PINTUAN__V1__REQUEST__OP_PING: svc_ping(x, q->ping); break;
+  case PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN: svc_create(x, q->create_campaign); break;
+  case PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN: svc_update(x, q->update_campaign); break;
+  case PINTUAN__V1__REQUEST__OP_END_CAMPAIGN: svc_end(x, q->end_campaign); break;
+  case PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN: svc_get_campaign(x, q->get_campaign); break;
+  case PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS: svc_list(x); break;
+  case PINTUAN__V1__REQUEST__OP_RESERVE: svc_reserve(x, q->reserve); break;
+  case PINTUAN__V1__REQUEST__OP_CONFIRM: svc_confirm(x, q->confirm); break;
+  case PINTUAN__V1__REQUEST__OP_CANCEL: svc_cancel(x, q->cancel); break;
+  case PINTUAN__V1__REQUEST__OP_GET_RESERVATION: svc_get_reservation(x, q->get_reservation); break;
+  case PINTUAN__V1__REQUEST__OP_GET_HOLDINGS: svc_holdings(x, q->get_holdings); break;
+  case PINTUAN__V1__REQUEST__OP_JOIN: svc_join(x, q->join); break;
+  case PINTUAN__V1__REQUEST__OP_GET_GROUP: svc_get_group(x, q->get_group); break;
+  case PINTUAN__V1__REQUEST__OP_SUBSCRIBE: svc_subscribe(x, q->subscribe); break;
+  default: svc_bad(x->r, "missing or unknown op"); break;
+  }
+}
+
+void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
+  pt_service *s = vs;
+  s->st.requests++;
+  if (s->capture) pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
+  Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
+  r.has_id = 1;
+  Pintuan__V1__Request *q = pintuan__v1__request__unpack(&arena, len, msg);
+  /* Result storage is big (a group's 64 members) and each part is
+   * initialized where it is used: static, not zeroed per request. */
+  static svc_ctx x;
+  x.s = s, x.c = c, x.r = &r;
+  if (!q) {
+    /* The frame boundary is intact, so the stream is still usable. */
+    s->st.malformed++;
+    r.id = 0;
+    svc_set_status(&r, PT_INVALID_ARGUMENT, "malformed message: not a pintuan.v1.Request");
+  } else if (!q->has_id || q->id == 0) {
+    r.id = 0;
+    svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
+  } else {
+    r.id = q->id;
+    dispatch(&x, q);
+  }
+  svc_send_response(s, c, &r);
+  arena_reset();
+}
+
+void pt_service_lookahead(void *vs, const uint8_t *msg, size_t len) {
+  pt_service *s = vs;
+  pt_peek_ids ids;
+  if (pt_peek(msg, len, &ids)) pt_engine_prefetch(s->engine, ids.campaign_id, ids.user_id, ids.request_id);
+}
+
+void pt_service_on_protocol_error(void *vs, pt_conn *c, int status, const char *detail) {
+  pt_service *s = vs;
+  Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
+  r.has_id = 1;
+  r.id = 0;
+  svc_set_status(&r, (pt_status)status, detail);
+  svc_send_response(s, c, &r);
+  pt_info("client %llu: %s", (unsigned long long)pt_conn_id(c), detail);
+}

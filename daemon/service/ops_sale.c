@@ -1,0 +1,96 @@
+/* Flash-sale operations: Reserve, Confirm, Cancel (also of group seats),
+ * GetReservation, GetHoldings. */
+#include "svc.h"
+
+void svc_reply_reservation(svc_ctx *x, pt_bytes cid, const pt_result *res) {
+  pintuan__v1__reservation__init(&x->reservation);
+  svc_fill_reservation(&x->reservation, cid, res);
+  x->r->result_case = PINTUAN__V1__RESPONSE__RESULT_RESERVATION;
+  x->r->reservation = &x->reservation;
+}
+
+bool svc_reserve(svc_ctx *x, const Pintuan__V1__Reserve *m) {
+  Pintuan__V1__Response *r = x->r;
+  NEED(m, request_id, "request_id");
+  NEED(m, campaign_id, "campaign_id");
+  NEED(m, user_id, "user_id");
+  NEED(m, quantity, "quantity");
+  pt_result res;
+  pt_reserve(x->s->engine, pt_turn_now(x->s->turn), B(m->request_id), B(m->campaign_id), B(m->user_id),
+             m->quantity, &res);
+  svc_fill_result(r, &res);
+  if (res.reservation_id || res.status == PT_OK) {
+    svc_reply_reservation(x, B(m->campaign_id), &res);
+    x->reservation.has_user_id = 1, x->reservation.user_id = m->user_id;
+  }
+  return true;
+}
+
+static bool op_confirm_cancel(svc_ctx *x, ProtobufCBinaryData rid, bool has_rid,
+                              ProtobufCBinaryData cid, bool has_cid, uint64_t resid,
+                              bool has_resid, bool confirm) {
+  Pintuan__V1__Response *r = x->r;
+  if (!has_rid) return svc_bad(r, "missing field: request_id");
+  if (!has_cid) return svc_bad(r, "missing field: campaign_id");
+  if (!has_resid) return svc_bad(r, "missing field: reservation_id");
+  pt_result res;
+  if (confirm)
+    pt_confirm(x->s->engine, pt_turn_now(x->s->turn), B(rid), B(cid), resid, &res);
+  else
+    pt_cancel(x->s->engine, pt_turn_now(x->s->turn), B(rid), B(cid), resid, &res);
+  svc_fill_result(r, &res);
+  if (res.reservation_id) svc_reply_reservation(x, B(cid), &res);
+  return true;
+}
+
+bool svc_get_reservation(svc_ctx *x, const Pintuan__V1__GetReservation *m) {
+  Pintuan__V1__Response *r = x->r;
+  NEED(m, campaign_id, "campaign_id");
+  NEED(m, reservation_id, "reservation_id");
+  pt_reservation_info i;
+  pt_status st = pt_reservation_get(x->s->engine, B(m->campaign_id), m->reservation_id, &i);
+  if (st != PT_OK) {
+    svc_set_status(r, st, st == PT_NOT_FOUND ? "no such reservation" : "campaign_id must be 1..64 bytes");
+    return true;
+  }
+  pt_result res = {.reservation_id = i.reservation_id, .quantity = i.quantity,
+                   .state = i.state, .expires_ms = i.expires_ms, .group_id = i.group_id,
+                   .group_state = i.group_state};
+  svc_reply_reservation(x, B(m->campaign_id), &res);
+  x->reservation.has_user_id = 1, x->reservation.user_id = PB(i.user_id);
+  svc_set_status(r, PT_OK, "reservation");
+  return true;
+}
+
+bool svc_holdings(svc_ctx *x, const Pintuan__V1__GetHoldings *m) {
+  Pintuan__V1__Response *r = x->r;
+  NEED(m, campaign_id, "campaign_id");
+  NEED(m, user_id, "user_id");
+  pt_holdings_info h;
+  pt_status st = pt_holdings_get(x->s->engine, B(m->campaign_id), B(m->user_id), &h);
+  if (st != PT_OK) {
+    svc_set_status(r, st, st == PT_NOT_FOUND ? "no such campaign" : "ids must be 1..64 bytes");
+    return true;
+  }
+  pintuan__v1__holdings__init(&x->holdings);
+  x->holdings.has_campaign_id = 1, x->holdings.campaign_id = m->campaign_id;
+  x->holdings.has_user_id = 1, x->holdings.user_id = m->user_id;
+  x->holdings.has_held = 1, x->holdings.held = h.held;
+  x->holdings.has_sold = 1, x->holdings.sold = h.sold;
+  x->holdings.has_waiting = 1, x->holdings.waiting = h.waiting;
+  x->holdings.has_per_user_limit = 1, x->holdings.per_user_limit = h.per_user_limit;
+  r->result_case = PINTUAN__V1__RESPONSE__RESULT_HOLDINGS;
+  r->holdings = &x->holdings;
+  svc_set_status(r, PT_OK, "holdings");
+  return true;
+}
+
+bool svc_confirm(svc_ctx *x, const Pintuan__V1__Confirm *m) {
+  return op_confirm_cancel(x, m->request_id, m->has_request_id, m->campaign_id, m->has_campaign_id,
+                           m->reservation_id, m->has_reservation_id, true);
+}
+
+bool svc_cancel(svc_ctx *x, const Pintuan__V1__Cancel *m) {
+  return op_confirm_cancel(x, m->request_id, m->has_request_id, m->campaign_id, m->has_campaign_id,
+                           m->reservation_id, m->has_reservation_id, false);
+}

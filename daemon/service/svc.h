@@ -1,0 +1,83 @@
+/* Internals shared by the service's files; nothing outside daemon/service/
+ * includes this. */
+#ifndef PT_SVC_H
+#define PT_SVC_H
+
+#include <stdbool.h>
+
+#include "pintuan.pb-c.h"
+#include "service.h"
+
+#define CONN_ADMIN 1u /* flags of pt_conn_flags */
+#define CONN_SUB 2u
+
+/* A connection that asked for events, and for which campaigns. */
+struct pt_sub {
+  pt_conn *conn;
+  struct pt_sub *next;
+  uint32_t n;       /* 0: every campaign */
+  pt_bytes ids[64]; /* point into store */
+  uint8_t store[64 * 64];
+};
+
+static inline pt_bytes B(ProtobufCBinaryData d) { return (pt_bytes){d.data, d.len}; }
+static inline ProtobufCBinaryData PB(pt_bytes b) {
+  return (ProtobufCBinaryData){b.len, (uint8_t *)b.p};
+}
+
+/* One request being answered. */
+typedef struct svc_ctx {
+  pt_service *s;
+  pt_conn *c;
+  Pintuan__V1__Response *r;
+  /* result storage that must outlive the handler until the reply is packed */
+  Pintuan__V1__HelloReply hello;
+  Pintuan__V1__Pong pong;
+  Pintuan__V1__Campaign campaign;
+  Pintuan__V1__Reservation reservation;
+  Pintuan__V1__Holdings holdings;
+  Pintuan__V1__CampaignList list;
+  Pintuan__V1__Group group;
+  Pintuan__V1__Member members[PT_GROUP_MAX];
+  Pintuan__V1__Member *member_ptrs[PT_GROUP_MAX];
+} svc_ctx;
+
+
+/* encode.c */
+void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r);
+void svc_set_status(Pintuan__V1__Response *r, pt_status st, const char *detail);
+bool svc_bad(Pintuan__V1__Response *r, const char *detail); /* INVALID_ARGUMENT */
+void svc_fill_result(Pintuan__V1__Response *r, const pt_result *res);
+void svc_fill_reservation(Pintuan__V1__Reservation *o, pt_bytes cid, const pt_result *res);
+void svc_fill_campaign(Pintuan__V1__Campaign *o, const pt_campaign_info *i);
+/* The event as a daemon-initiated Response frame, packed into buf (or a
+ * malloc'd buffer when it does not fit: free it if != buf). */
+uint8_t *svc_pack_event(const pt_event *ev, uint8_t *buf, size_t cap, size_t *len);
+
+/* Request fields that must be present, named in the error. */
+#define NEED(msg, field, name) \
+  do { if (!(msg)->has_##field) return svc_bad(r, "missing field: " name); } while (0)
+
+/* the operations: each fills x->r and returns true */
+bool svc_hello(svc_ctx *x, const Pintuan__V1__Hello *m);
+bool svc_ping(svc_ctx *x, const Pintuan__V1__Ping *m);
+bool svc_create(svc_ctx *x, const Pintuan__V1__CreateCampaign *m);
+bool svc_update(svc_ctx *x, const Pintuan__V1__UpdateCampaign *m);
+bool svc_end(svc_ctx *x, const Pintuan__V1__EndCampaign *m);
+bool svc_get_campaign(svc_ctx *x, const Pintuan__V1__GetCampaign *m);
+bool svc_list(svc_ctx *x);
+bool svc_reserve(svc_ctx *x, const Pintuan__V1__Reserve *m);
+bool svc_confirm(svc_ctx *x, const Pintuan__V1__Confirm *m);
+bool svc_cancel(svc_ctx *x, const Pintuan__V1__Cancel *m);
+bool svc_get_reservation(svc_ctx *x, const Pintuan__V1__GetReservation *m);
+bool svc_holdings(svc_ctx *x, const Pintuan__V1__GetHoldings *m);
+bool svc_join(svc_ctx *x, const Pintuan__V1__Join *m);
+bool svc_get_group(svc_ctx *x, const Pintuan__V1__GetGroup *m);
+bool svc_subscribe(svc_ctx *x, const Pintuan__V1__Subscribe *m);
+/* The reply's result: a Reservation for the request's campaign (ops_sale.c). */
+void svc_reply_reservation(svc_ctx *x, pt_bytes cid, const pt_result *res);
+
+/* dispatch.c: scratch memory for one request, reset after its reply */
+void *svc_scratch(size_t size);
+
+#endif

@@ -1,0 +1,37 @@
+/* A loop turn's time. The daemon reads its clock once per turn, at the
+ * first moment the turn needs it, and at that moment brings the engine up to
+ * it (pt_engine_advance: expiries, failed groups, forgotten ids), so every
+ * answer of the turn is decided at one instant that reflects all due work.
+ * main's turn-end phase calls pt_turn_end, which does the same for a turn
+ * that had no request (a timer woke the loop) and starts the next turn.
+ * The clock never goes back; with a test clock it is a number in a file
+ * that the tests move (pintuand --test-clock). */
+#ifndef PT_TURN_H
+#define PT_TURN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+typedef struct pt_turn {
+  pt_engine *engine;
+  const char *test_clock; /* NULL: the wall clock */
+  int64_t now;            /* this turn's time; 0 until read */
+  int64_t last;           /* the latest time read: never goes back */
+} pt_turn;
+
+/* The time of this turn (reading the clock and advancing the engine the
+ * first time it is asked in a turn). */
+int64_t pt_turn_now(pt_turn *t);
+/* Ends the turn: runs what is due by now; the next pt_turn_now reads the
+ * clock afresh. Returns the turn's time. */
+int64_t pt_turn_end(pt_turn *t);
+/* The clock itself, without a turn: for timers and frame timeouts. */
+int64_t pt_turn_clock(pt_turn *t);
+
+/* Reads a test clock file: decimal epoch ms, optional trailing whitespace.
+ * 0, or -1 with the reason in err. */
+int pt_read_test_clock(const char *path, int64_t *ms, char *err, size_t errlen);
+
+#endif

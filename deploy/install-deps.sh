@@ -4,7 +4,8 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config meson ninja-build python3
       libuv1-dev libhiredis-dev libmsgpack-dev libprotobuf-c-dev protobuf-c-compiler
-      libinih-dev libjansson-dev libcmocka-dev redis-server redis-tools)
+      libinih-dev libjansson-dev libcmocka-dev redis-server redis-tools
+      clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

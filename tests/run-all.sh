@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release and the
 # AddressSanitizer+UndefinedBehaviorSanitizer configurations, runs every test
-# in both, and ends with "N passed, N failed" (non-zero exit on any failure).
+# in both, runs the fuzzers for a bounded time (a clang configuration), and
+# ends with "N passed, N failed" (non-zero exit on any failure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -35,6 +36,13 @@ run_config build --buildtype=debugoptimized
 if [ "${PT_SKIP_SANITIZE:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_config build-sanitize -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+fi
+# The fuzzers (clang, libFuzzer, ASan+UBSan), each for fuzz_seconds from
+# its seed corpus: only the "fuzz" suite runs in this configuration.
+if [ "${PT_SKIP_FUZZ:-0}" != 1 ]; then
+  CC=clang UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PT_TEST_ARGS="--suite fuzz ${PT_TEST_ARGS:-}" \
+    run_config build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+      --buildtype=debugoptimized
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

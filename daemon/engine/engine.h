@@ -314,7 +314,7 @@ void pt_engine_advance(pt_engine *e, int64_t now);
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
 
 /* ---- snapshots (snapshot.c) ---- */
-#define PT_SNAPSHOT_FORMAT 1 /* changes whenever the engine's layout does */
+#define PT_SNAPSHOT_FORMAT 2 /* changes whenever the engine's layout does */
 /* Receives the snapshot in pieces; non-zero stops the writing. */
 typedef int (*pt_snapshot_write)(void *ctx, const void *p, size_t n);
 /* Writes the whole state. Returns 0, or the writer's refusal. */

@@ -118,6 +118,7 @@ struct pt_engine {
   pt_opool onodes;          /* AUTO matching trees (group.c) */
   pt_hold **pages;
   uint32_t npages, nslots, free_head;
+  uint32_t hold_hwm; /* slots ever handed out; those above are zero, never used */
   pt_campaign **camps;
   uint32_t ncamps, camps_cap;
   pt_map camp_map;

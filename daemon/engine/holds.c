@@ -7,23 +7,23 @@
 #include "xalloc.h"
 
 uint32_t pt__hold_alloc(pt_engine *e) {
-  if (e->free_head == PT_NIL) {
-    /* Grow by a page; pages never move, so pointers into them stay valid. */
-    uint32_t p = e->npages++;
-    e->pages = pt_xrealloc(e->pages, e->npages * sizeof(*e->pages));
-    e->pages[p] = pt_xcalloc(PT_HOLD_PAGE, sizeof(pt_hold));
-    uint32_t base = p << PT_HOLD_PAGE_BITS;
-    for (uint32_t i = PT_HOLD_PAGE; i-- > 0;) {
-      pt_hold *h = &e->pages[p][i];
-      h->gen_state = 1u << 8; /* generation 1, state FREE */
-      h->next = e->free_head;
-      e->free_head = base + i;
+  uint32_t slot;
+  if (e->free_head != PT_NIL) { /* a slot used before: its generation moved on */
+    slot = e->free_head;
+    e->free_head = hold_at(e, slot)->next;
+  } else {
+    if (e->hold_hwm == e->nslots) {
+      /* Grow by a page; pages never move, so pointers into them stay valid.
+       * Untouched (calloc), so a page costs memory only as it is used. */
+      uint32_t p = e->npages++;
+      e->pages = pt_xrealloc(e->pages, e->npages * sizeof(*e->pages));
+      e->pages[p] = pt_xcalloc(PT_HOLD_PAGE, sizeof(pt_hold));
+      e->nslots += PT_HOLD_PAGE;
     }
-    e->nslots += PT_HOLD_PAGE;
+    slot = e->hold_hwm++; /* never used: generation 1 */
+    hold_at(e, slot)->gen_state = 1u << 8;
   }
-  uint32_t slot = e->free_head;
   pt_hold *h = hold_at(e, slot);
-  e->free_head = h->next;
   h->prev = h->next = PT_NIL;
   return slot;
 }

@@ -138,10 +138,16 @@ int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx) {
   put_i(&w, e->now);
   put_u(&w, e->event_seq);
   put_bin(&w, &e->st, sizeof e->st);
-  /* holds: whole pages, free slots and the free list included */
+  /* holds: the pages up to the high-water mark, free slots and the free
+   * list included; slots above it are zero (never used) */
   put_u(&w, e->npages);
   put_u(&w, e->free_head);
-  for (uint32_t p = 0; p < e->npages; p++) put_bin(&w, e->pages[p], PT_HOLD_PAGE * sizeof(pt_hold));
+  put_u(&w, e->hold_hwm);
+  for (uint32_t p = 0; p < e->npages; p++) {
+    uint64_t base = (uint64_t)p * PT_HOLD_PAGE;
+    uint64_t n = e->hold_hwm <= base ? 0 : e->hold_hwm - base;
+    put_bin(&w, e->pages[p], (n < PT_HOLD_PAGE ? n : PT_HOLD_PAGE) * sizeof(pt_hold));
+  }
   put_store(&w, &e->users);
   /* remembered effects */
   put_store(&w, &e->idem_log);
@@ -178,8 +184,20 @@ typedef struct rd {
   const char *err;
 } rd;
 
+/* msgpack's unpacker allocates for an array or map header before reading
+ * its items (a forged header asks for gigabytes); a snapshot has none. */
+static bool scalar_next(const rd *r) {
+  if (r->off >= r->len) return true; /* msgpack says truncated */
+  uint8_t b = (uint8_t)r->buf[r->off];
+  return !((b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf));
+}
+
 static bool next(rd *r, msgpack_object_type t) {
   if (r->err) return false;
+  if (!scalar_next(r)) {
+    r->err = "unexpected field type";
+    return false;
+  }
   if (msgpack_unpack_next(&r->u, r->buf, r->len, &r->off) != MSGPACK_UNPACK_SUCCESS) {
     r->err = "truncated or malformed";
     return false;
@@ -206,6 +224,14 @@ static uint32_t get_u32(rd *r, uint64_t max) {
   if (v > max && !r->err) r->err = "value out of range";
   return (uint32_t)v;
 }
+/* A count of items still to read: each takes at least a byte, so a count
+ * over the bytes left is a lie, refused before anything is allocated. */
+static uint32_t get_count(rd *r) {
+  uint64_t n = get_u(r);
+  if (!r->err && n > r->len - r->off) r->err = "a count larger than the snapshot";
+  return (uint32_t)n;
+}
+
 /* Bytes of a bin field; exactly n of them unless n is SIZE_MAX. */
 static const void *get_bin(rd *r, size_t n, size_t *got) {
   if (!next(r, MSGPACK_OBJECT_BIN)) return NULL;
@@ -219,7 +245,7 @@ static const void *get_bin(rd *r, size_t n, size_t *got) {
 }
 
 static void get_store(rd *r, pt_store *s) {
-  uint32_t n = get_u32(r, 1u << 18), mask = get_u32(r, (1u << 18) - 1);
+  uint32_t n = get_count(r), mask = get_u32(r, (1u << 18) - 1);
   if (r->err) return;
   if (n > (uint64_t)mask + 1 || (mask & (mask + 1))) {
     r->err = "bad store ring";
@@ -284,7 +310,7 @@ typedef struct slots {
 } slots;
 
 static void get_slots(rd *r, slots *s) {
-  s->n = get_u32(r, UINT32_MAX);
+  s->n = get_count(r);
   if (r->err) return;
   s->v = pt_xmalloc((size_t)s->n * sizeof(uint32_t) + 1);
   for (uint32_t i = 0; i < s->n && !r->err; i++) s->v[i] = get_u32(r, UINT32_MAX);
@@ -304,6 +330,12 @@ static pt_campaign *get_campaign(rd *r, pt_engine *e, slots *lists) {
   c->klen = (uint8_t)klen;
   memcpy(c->key, key, klen);
   c->index = e->ncamps;
+  pt_map_init(&c->users, &e->users, offsetof(pt_user, klen));
+  if (e->ncamps == e->camps_cap) { /* registered now: pt_engine_free frees what it holds */
+    e->camps_cap = e->camps_cap ? e->camps_cap * 2 : 16;
+    e->camps = pt_xrealloc(e->camps, e->camps_cap * sizeof(*e->camps));
+  }
+  e->camps[e->ncamps++] = c;
   c->kind = (pt_kind)get_u32(r, PT_GROUP_BUY);
   c->start_ms = get_i(r);
   c->end_ms = get_i(r);
@@ -342,15 +374,10 @@ static pt_campaign *get_campaign(rd *r, pt_engine *e, slots *lists) {
   c->bucket_bits = get_u(r);
   c->group_seq = get_u(r);
   c->idem_count = get_u(r);
-  pt_map_init(&c->users, &e->users, offsetof(pt_user, klen));
   get_map(r, &c->users);
   c->key_hash = pt_hash(e->cfg.hash_seed, c->key, c->klen);
   c->deadline = PT_NEVER;
-  if (e->ncamps == e->camps_cap) {
-    e->camps_cap = e->camps_cap ? e->camps_cap * 2 : 16;
-    e->camps = pt_xrealloc(e->camps, e->camps_cap * sizeof(*e->camps));
-  }
-  e->camps[e->ncamps++] = c;
+  if (r->err) return c;
   pt_map_put(&e->camp_map, c->key_hash, cref);
   pt__camp_heap_add(e, c);
   return c;
@@ -446,15 +473,22 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   e->event_seq = get_u(&r);
   const void *st = get_bin(&r, sizeof e->st, NULL);
   if (st) memcpy(&e->st, st, sizeof e->st);
-  e->npages = get_u32(&r, (1u << 16));
+  uint32_t npages = get_u32(&r, (1u << 16));
   e->free_head = get_u32(&r, UINT32_MAX);
+  e->hold_hwm = get_u32(&r, (uint64_t)npages * PT_HOLD_PAGE);
+  if (!r.err && npages != (e->hold_hwm + (uint64_t)PT_HOLD_PAGE - 1) / PT_HOLD_PAGE)
+    r.err = "hold pages do not match the holds used";
   if (r.err) goto out;
-  e->pages = pt_xcalloc(e->npages ? e->npages : 1, sizeof(*e->pages));
-  for (uint32_t p = 0; p < e->npages && !r.err; p++) {
-    const void *page = get_bin(&r, PT_HOLD_PAGE * sizeof(pt_hold), NULL);
+  e->pages = pt_xcalloc(npages ? npages : 1, sizeof(*e->pages));
+  for (uint32_t p = 0; p < npages && !r.err; p++) {
+    uint64_t base = (uint64_t)p * PT_HOLD_PAGE;
+    uint64_t used = e->hold_hwm <= base ? 0 : e->hold_hwm - base;
+    if (used > PT_HOLD_PAGE) used = PT_HOLD_PAGE;
+    const void *page = get_bin(&r, used * sizeof(pt_hold), NULL);
     if (!page) break;
-    e->pages[p] = pt_xmalloc(PT_HOLD_PAGE * sizeof(pt_hold));
-    memcpy(e->pages[p], page, PT_HOLD_PAGE * sizeof(pt_hold));
+    e->pages[p] = pt_xcalloc(PT_HOLD_PAGE, sizeof(pt_hold));
+    e->npages = p + 1; /* what pt_engine_free will free */
+    memcpy(e->pages[p], page, used * sizeof(pt_hold));
   }
   e->nslots = e->npages * PT_HOLD_PAGE;
   get_store(&r, &e->users);
@@ -469,30 +503,32 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   if (r.err) goto out;
   e->onodes.v = pt_xmalloc((size_t)e->onodes.n * sizeof(pt_onode) + 1);
   memcpy(e->onodes.v, nodes, (size_t)e->onodes.n * sizeof(pt_onode));
-  uint32_t ncamps = get_u32(&r, UINT32_MAX);
+  uint32_t ncamps = get_count(&r);
   if (r.err) goto out;
   nlists = 2 * (size_t)ncamps;
   lists = pt_xcalloc(nlists + 1, sizeof(*lists));
   for (uint32_t i = 0; i < ncamps && !r.err; i++) get_campaign(&r, e, &lists[2 * i]);
   if (r.err) goto out;
-  e->ngroups = e->groups_cap = get_u32(&r, UINT32_MAX);
+  uint32_t ngroups = get_u32(&r, UINT32_MAX);
   size_t nfree;
-  const void *gen = get_bin(&r, (size_t)e->ngroups * sizeof(uint32_t), NULL);
+  const void *gen = get_bin(&r, (size_t)ngroups * sizeof(uint32_t), NULL);
   const void *gfree = get_bin(&r, SIZE_MAX, &nfree);
   if (r.err) goto out;
-  if (nfree % sizeof(uint32_t) || nfree / sizeof(uint32_t) > e->ngroups) {
+  if (nfree % sizeof(uint32_t) || nfree / sizeof(uint32_t) > ngroups) {
     r.err = "bad group free list";
     goto out;
   }
-  size_t cap = e->ngroups ? e->ngroups : 1;
+  size_t cap = ngroups ? ngroups : 1;
   e->groups = pt_xcalloc(cap, sizeof(*e->groups));
   e->group_gen = pt_xmalloc(cap * sizeof(uint32_t));
   e->group_free = pt_xmalloc(cap * sizeof(uint32_t));
-  memcpy(e->group_gen, gen, (size_t)e->ngroups * sizeof(uint32_t));
+  e->ngroups = e->groups_cap = ngroups; /* only now: pt_engine_free walks them */
+  memcpy(e->group_gen, gen, (size_t)ngroups * sizeof(uint32_t));
   memcpy(e->group_free, gfree, nfree);
   e->ngroup_free = (uint32_t)(nfree / sizeof(uint32_t));
-  if (!e->ngroups) e->groups_cap = 0;
+  if (!ngroups) e->groups_cap = 0;
   uint32_t live = get_u32(&r, e->ngroups);
+  if (!r.err && live > r.len - r.off) r.err = "a count larger than the snapshot";
   for (uint32_t i = 0; i < live && !r.err; i++) get_group(&r, e);
   for (uint32_t i = 0; i < e->ncamps && !r.err; i++) {
     link_list(&r, e, e->camps[i], &e->camps[i]->groupq, &lists[2 * i]);

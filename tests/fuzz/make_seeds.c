@@ -1,0 +1,217 @@
+/* Writes the fuzzers' seed corpora (tests/fuzz/corpus/TARGET/): a stream of
+ * every kind of request (flash sale, group buy, admin, queries, subscribe,
+ * a malformed frame), single Reserve and Join frames, a real engine
+ * snapshot and a small capture file. Run by hand when the protocol or the
+ * formats change: make_seeds DIR. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "capture.h"
+#include "engine.h"
+#include "frame.h"
+#include "pintuan.pb-c.h"
+
+static ProtobufCBinaryData bin(const char *s) {
+  return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
+}
+
+static uint8_t stream[1 << 16];
+static size_t stream_len;
+static uint64_t next_id = 1;
+
+static size_t frame(Pintuan__V1__Request *q, uint8_t *out) {
+  q->has_id = 1, q->id = next_id++;
+  size_t n = pintuan__v1__request__get_packed_size(q);
+  pt_be32_put(out, (uint32_t)n);
+  pintuan__v1__request__pack(q, out + PT_FRAME_HEADER);
+  return PT_FRAME_HEADER + n;
+}
+
+static void add(Pintuan__V1__Request *q) { stream_len += frame(q, stream + stream_len); }
+
+static void put_file(const char *dir, const char *name, const void *p, size_t n) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(p, 1, n, f) != n || fclose(f)) {
+    perror(path);
+    exit(1);
+  }
+}
+
+static int to_file(void *ctx, const void *p, size_t n) { return fwrite(p, 1, n, ctx) == n ? 0 : -1; }
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: make_seeds DIR\n");
+    return 64;
+  }
+  char d[4][512];
+  const char *names[] = {"frames", "peek", "snapshot", "capture"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(d[i], sizeof d[i], "%s/%s", argv[1], names[i]);
+    mkdir(argv[1], 0755);
+    mkdir(d[i], 0755);
+  }
+  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  /* hello, ping */
+  Pintuan__V1__Hello hello = PINTUAN__V1__HELLO__INIT;
+  hello.has_protocol_version = 1, hello.protocol_version = 1;
+  q.op_case = PINTUAN__V1__REQUEST__OP_HELLO, q.hello = &hello;
+  add(&q);
+  Pintuan__V1__Ping ping = PINTUAN__V1__PING__INIT;
+  ping.has_payload = 1, ping.payload = bin("x");
+  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &ping;
+  add(&q);
+  /* a flash sale with a waitlist, and a group buy */
+  Pintuan__V1__CampaignSpec fs = PINTUAN__V1__CAMPAIGN_SPEC__INIT, gs = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
+  fs.has_campaign_id = 1, fs.campaign_id = bin("c1");
+  fs.has_kind = 1, fs.kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
+  fs.has_stock = 1, fs.stock = 2;
+  fs.has_hold_ms = 1, fs.hold_ms = 1000;
+  fs.has_per_user_limit = 1, fs.per_user_limit = 2;
+  fs.has_waitlist = 1, fs.waitlist = 1;
+  Pintuan__V1__CreateCampaign cc = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
+  cc.has_request_id = 1, cc.request_id = bin("mk1"), cc.spec = &fs;
+  q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &cc;
+  add(&q);
+  gs.has_campaign_id = 1, gs.campaign_id = bin("g1");
+  gs.has_kind = 1, gs.kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY;
+  gs.has_stock = 1, gs.stock = 10;
+  gs.has_hold_ms = 1, gs.hold_ms = 5000;
+  gs.has_group_size = 1, gs.group_size = 2;
+  gs.has_group_ttl_ms = 1, gs.group_ttl_ms = 20000;
+  Pintuan__V1__CreateCampaign cg = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
+  cg.has_request_id = 1, cg.request_id = bin("mk2"), cg.spec = &gs;
+  q.create_campaign = &cg;
+  add(&q);
+  Pintuan__V1__Subscribe sub = PINTUAN__V1__SUBSCRIBE__INIT;
+  q.op_case = PINTUAN__V1__REQUEST__OP_SUBSCRIBE, q.subscribe = &sub;
+  add(&q);
+  /* reserves: held, held, waitlisted, limit */
+  const char *users[] = {"ann", "bob", "cat", "ann"};
+  const char *rids[] = {"o1", "o2", "o3", "o4"};
+  for (int i = 0; i < 4; i++) {
+    Pintuan__V1__Reserve r = PINTUAN__V1__RESERVE__INIT;
+    r.has_request_id = 1, r.request_id = bin(rids[i]);
+    r.has_campaign_id = 1, r.campaign_id = bin("c1");
+    r.has_user_id = 1, r.user_id = bin(users[i]);
+    r.has_quantity = 1, r.quantity = 1;
+    q.op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q.reserve = &r;
+    uint8_t one[256];
+    size_t n = frame(&q, one);
+    memcpy(stream + stream_len, one, n);
+    stream_len += n;
+    if (i == 0) put_file(d[1], "reserve", one + PT_FRAME_HEADER, n - PT_FRAME_HEADER);
+  }
+  /* confirm and cancel the first two holds (ids of a fresh engine: slot+1, gen 1) */
+  Pintuan__V1__Confirm cf = PINTUAN__V1__CONFIRM__INIT;
+  cf.has_request_id = 1, cf.request_id = bin("p1");
+  cf.has_campaign_id = 1, cf.campaign_id = bin("c1");
+  cf.has_reservation_id = 1, cf.reservation_id = (1ull << 32) | 1;
+  q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
+  add(&q);
+  Pintuan__V1__Cancel cn = PINTUAN__V1__CANCEL__INIT;
+  cn.has_request_id = 1, cn.request_id = bin("x1");
+  cn.has_campaign_id = 1, cn.campaign_id = bin("c1");
+  cn.has_reservation_id = 1, cn.reservation_id = (1ull << 32) | 2;
+  q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &cn;
+  add(&q);
+  /* group: open, auto, get */
+  for (int i = 0; i < 2; i++) {
+    Pintuan__V1__Join j = PINTUAN__V1__JOIN__INIT;
+    j.has_request_id = 1, j.request_id = bin(i ? "j2" : "j1");
+    j.has_campaign_id = 1, j.campaign_id = bin("g1");
+    j.has_user_id = 1, j.user_id = bin(i ? "bob" : "ann");
+    j.has_mode = 1, j.mode = i ? PINTUAN__V1__JOIN_MODE__JOIN_AUTO : PINTUAN__V1__JOIN_MODE__JOIN_OPEN;
+    q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &j;
+    uint8_t one[256];
+    size_t n = frame(&q, one);
+    memcpy(stream + stream_len, one, n);
+    stream_len += n;
+    if (i == 1) put_file(d[1], "join", one + PT_FRAME_HEADER, n - PT_FRAME_HEADER);
+  }
+  Pintuan__V1__GetGroup gg = PINTUAN__V1__GET_GROUP__INIT;
+  gg.has_campaign_id = 1, gg.campaign_id = bin("g1");
+  gg.has_group_id = 1, gg.group_id = (1ull << 32) | 1;
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q.get_group = &gg;
+  add(&q);
+  /* queries and admin changes */
+  Pintuan__V1__GetCampaign gc = PINTUAN__V1__GET_CAMPAIGN__INIT;
+  gc.has_campaign_id = 1, gc.campaign_id = bin("c1");
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q.get_campaign = &gc;
+  add(&q);
+  Pintuan__V1__ListCampaigns lc = PINTUAN__V1__LIST_CAMPAIGNS__INIT;
+  q.op_case = PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS, q.list_campaigns = &lc;
+  add(&q);
+  Pintuan__V1__GetReservation gr = PINTUAN__V1__GET_RESERVATION__INIT;
+  gr.has_campaign_id = 1, gr.campaign_id = bin("c1");
+  gr.has_reservation_id = 1, gr.reservation_id = (1ull << 32) | 3;
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_RESERVATION, q.get_reservation = &gr;
+  add(&q);
+  Pintuan__V1__GetHoldings gh = PINTUAN__V1__GET_HOLDINGS__INIT;
+  gh.has_campaign_id = 1, gh.campaign_id = bin("c1");
+  gh.has_user_id = 1, gh.user_id = bin("ann");
+  q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &gh;
+  add(&q);
+  Pintuan__V1__UpdateCampaign uc = PINTUAN__V1__UPDATE_CAMPAIGN__INIT;
+  uc.has_request_id = 1, uc.request_id = bin("u1");
+  uc.has_campaign_id = 1, uc.campaign_id = bin("c1");
+  uc.has_stock = 1, uc.stock = 5;
+  q.op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q.update_campaign = &uc;
+  add(&q);
+  Pintuan__V1__EndCampaign ec = PINTUAN__V1__END_CAMPAIGN__INIT;
+  ec.has_request_id = 1, ec.request_id = bin("e1");
+  ec.has_campaign_id = 1, ec.campaign_id = bin("c1");
+  q.op_case = PINTUAN__V1__REQUEST__OP_END_CAMPAIGN, q.end_campaign = &ec;
+  add(&q);
+  /* a frame that is not a Request */
+  static const uint8_t junk[] = {0, 0, 0, 3, 0xff, 0xff, 0xff};
+  memcpy(stream + stream_len, junk, sizeof junk);
+  stream_len += sizeof junk;
+  put_file(d[0], "all-operations", stream, stream_len);
+
+  /* a snapshot of an engine with holds, a waitlist, groups and remembered ids */
+  pt_engine_config cfg = {.idem_window_ms = 60000, .hash_seed = 5};
+  pt_engine *e = pt_engine_new(&cfg);
+  pt_result r;
+  pt_campaign_spec s1 = {.id = {(const uint8_t *)"c1", 2}, .kind = PT_FLASH_SALE, .stock = 2,
+                         .hold_ms = 1000, .waitlist = true};
+  pt_campaign_spec s2 = {.id = {(const uint8_t *)"g1", 2}, .kind = PT_GROUP_BUY, .stock = 9,
+                         .hold_ms = 1000, .group_size = 3, .group_ttl_ms = 9000};
+  pt_campaign_create(e, 1000, (pt_bytes){(const uint8_t *)"a", 1}, &s1, &r);
+  pt_campaign_create(e, 1000, (pt_bytes){(const uint8_t *)"b", 1}, &s2, &r);
+  for (int i = 0; i < 3; i++) {
+    char u[8], k[8];
+    snprintf(u, sizeof u, "u%d", i);
+    snprintf(k, sizeof k, "k%d", i);
+    pt_reserve(e, 1001, (pt_bytes){(const uint8_t *)k, strlen(k)}, s1.id,
+               (pt_bytes){(const uint8_t *)u, strlen(u)}, 1, &r);
+    snprintf(k, sizeof k, "j%d", i);
+    pt_join(e, 1002, (pt_bytes){(const uint8_t *)k, strlen(k)}, s2.id,
+            (pt_bytes){(const uint8_t *)u, strlen(u)}, PT_JOIN_AUTO, 0, true, &r);
+  }
+  char path[600];
+  snprintf(path, sizeof path, "%s/engine", d[2]);
+  FILE *f = fopen(path, "wb");
+  if (!f || pt_engine_snapshot(e, to_file, f) || fclose(f)) return 1;
+  pt_engine_free(e);
+
+  /* a capture of the request stream and one reply */
+  snprintf(path, sizeof path, "%s/requests", d[3]);
+  pt_capture *cap = pt_capture_open(path, 1 << 20);
+  if (!cap) return 1;
+  size_t off = 0;
+  const uint8_t *m;
+  size_t n;
+  while (pt_frame_next(stream + off, stream_len - off, 1 << 16, &m, &n) == PT_FRAME_OK) {
+    pt_capture_write(cap, PT_CAP_REQUEST, 1, 1000 + (int64_t)off, m, n);
+    off += PT_FRAME_HEADER + n;
+  }
+  pt_capture_write(cap, PT_CAP_CLOSE, 1, 5000, NULL, 0);
+  pt_capture_close(cap);
+  printf("seeds written under %s\n", argv[1]);
+  return 0;
+}

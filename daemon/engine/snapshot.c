@@ -262,7 +262,7 @@ static void get_store(rd *r, pt_store *s) {
   for (uint32_t i = 0; i < n && !r->err; i++) {
     uint32_t no = s->head_no + i, k = no & mask;
     uint32_t cap = get_u32(r, UINT16_MAX);
-    size_t bytes;
+    size_t bytes = 0;
     const void *p = get_bin(r, SIZE_MAX, &bytes);
     uint32_t units = cap ? cap : PT_STORE_CHUNK_UNITS;
     if (r->err) break;
@@ -317,7 +317,7 @@ static void get_slots(rd *r, slots *s) {
 }
 
 static pt_campaign *get_campaign(rd *r, pt_engine *e, slots *lists) {
-  size_t klen;
+  size_t klen = 0;
   const uint8_t *key = get_bin(r, SIZE_MAX, &klen);
   if (r->err) return NULL;
   if (klen < 1 || klen > PT_ID_MAX) {
@@ -510,7 +510,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   for (uint32_t i = 0; i < ncamps && !r.err; i++) get_campaign(&r, e, &lists[2 * i]);
   if (r.err) goto out;
   uint32_t ngroups = get_u32(&r, UINT32_MAX);
-  size_t nfree;
+  size_t nfree = 0;
   const void *gen = get_bin(&r, (size_t)ngroups * sizeof(uint32_t), NULL);
   const void *gfree = get_bin(&r, SIZE_MAX, &nfree);
   if (r.err) goto out;

@@ -15,6 +15,12 @@
  *   Sinks are called synchronously and must not call back into the engine.
  * - Strings in results point into engine memory and stay valid until the
  *   next mutating call.
+ * - Errors, one policy for the engine and the daemon around it: bad input
+ *   is an answer (a status, with nothing changed), never an abort; running
+ *   out of memory is fatal (pt_xmalloc/pt_fatal abort, like Redis'
+ *   zmalloc), because a half-applied decision is worse than a restart from
+ *   the mirror, and a dropped event or reply is a silent lie. I/O errors
+ *   belong to the adapters, which report them with a status or a log line.
  * - Idempotency: an answer that had an effect (OK, or WAITLISTED for a
  *   reserve) is remembered by (campaign, request id) for the window, at
  *   most max_remembered of them (oldest evicted first, counted); a retry

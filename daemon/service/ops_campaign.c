@@ -144,11 +144,7 @@ bool svc_list(svc_ctx *x) {
   if (n > MAX_LIST) n = MAX_LIST;
   pintuan__v1__campaign_list__init(&x->list);
   x->list.campaigns = svc_scratch(n * sizeof(*x->list.campaigns) + 1);
-  Pintuan__V1__Campaign *cs = svc_scratch(n * sizeof(*cs) + 1);
-  if (!x->list.campaigns || !cs) {
-    svc_set_status(x->r, PT_INTERNAL, "out of memory");
-    return true;
-  }
+  Pintuan__V1__Campaign *cs = svc_scratch(n * sizeof(*cs) + 1); /* never NULL */
   for (size_t i = 0; i < n; i++) {
     pt_campaign_info info;
     pt_campaign_info_get(e, pt_campaign_at(e, i), pt_turn_now(x->s->turn), &info);

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "svc.h"
+#include "xalloc.h"
 
 static pt_sub **sub_find(pt_service *s, pt_conn *c) {
   pt_sub **p = &s->subs;
@@ -24,11 +25,7 @@ bool svc_subscribe(svc_ctx *x, const Pintuan__V1__Subscribe *m) {
   }
   pt_sub **p = sub_find(x->s, x->c), *sub = *p;
   if (!sub) {
-    sub = calloc(1, sizeof(*sub));
-    if (!sub) {
-      svc_set_status(r, PT_INTERNAL, "out of memory");
-      return true;
-    }
+    sub = pt_xcalloc(1, sizeof(*sub));
     sub->conn = x->c;
     sub->next = x->s->subs;
     x->s->subs = sub;

@@ -125,6 +125,7 @@ void pt_engine_advance(pt_engine *e, int64_t now) {
 
 void pt__emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
               pt_bytes key, uint64_t rid) {
+  e->changes++;
   if (!e->cfg.sink.mutation) return;
   pt_mutation m = {.kind = k, .deleted = deleted, .campaign = c, .key = key,
                    .reservation_id = rid};
@@ -132,6 +133,7 @@ void pt__emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *
 }
 
 void pt__emit(pt_engine *e, pt_event *ev) {
+  e->changes++;
   e->st.events++;
   ev->seq = ++e->event_seq;
   if (e->cfg.sink.event) e->cfg.sink.event(e->cfg.sink.ctx, ev);
@@ -150,6 +152,8 @@ void pt_engine_prefetch(pt_engine *e, pt_bytes cid, pt_bytes uid, pt_bytes rid) 
   if (pt_id_valid(uid)) pt_map_prefetch(&c->users, pt_hash(e->cfg.hash_seed, uid.p, uid.len));
   if (pt_id_valid(rid)) pt__idem_prefetch(e, c, rid);
 }
+
+uint64_t pt_engine_changes(const pt_engine *e) { return e->changes; }
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out) {
   *out = e->st;

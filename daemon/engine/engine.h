@@ -318,6 +318,10 @@ int64_t pt_engine_next_deadline(const pt_engine *e);
 void pt_engine_advance(pt_engine *e, int64_t now);
 
 void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
+/* A counter that moves whenever a call changed state (a mutation or an
+ * event was emitted): a call that left it alone decided nothing that needs
+ * remembering, journaling or replaying. */
+uint64_t pt_engine_changes(const pt_engine *e);
 
 /* ---- snapshots (snapshot.c) ---- */
 #define PT_SNAPSHOT_FORMAT 2 /* changes whenever the engine's layout does */

@@ -125,6 +125,7 @@ struct pt_engine {
   pt_campaign **heap; /* min-heap on deadline */
   uint32_t heap_n;
   uint64_t event_seq;
+  uint64_t changes; /* mutations and events emitted: moves whenever state changed */
   pt_engine_stats st;
   pt_group **groups; /* by slot; NULL when free */
   uint32_t *group_gen;

@@ -1,4 +1,7 @@
-/* Engine snapshots: an engine restored from a snapshot is the same engine.
+/* Engine snapshots and the journal: an engine restored from a snapshot is
+ * the same engine, and one restored and then fed the journal of the inputs
+ * that changed something (rejected requests are not journaled) ends equal
+ * to the original.
  * Random traffic (flash sales with and without a waitlist, a group buy,
  * retries, clock jumps) runs on one engine; at random points it is
  * snapshotted and restored, and from then on the original and the restored
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "input.h"
 
 #define T0 1700000000000LL
 #define NU 12
@@ -118,55 +122,87 @@ static void setup(side *s) {
   }
 }
 
-/* One random input, applied to every given engine; the same draws for all. */
+/* One random input. */
+static pt_input draw(pt_engine *e, char *key, char *user) {
+  pt_input in = {.now = now};
+  int64_t roll = rr(0, 99);
+  snprintf(key, 24, "k%" PRId64, rr(0, step_now + 5)); /* reuse: retries */
+  snprintf(user, 8, "u%" PRId64, rr(0, NU - 1));
+  const char *c = CAMPS[rr(0, 2)];
+  uint64_t id = nids && rnd() % 6 ? ids[rr(0, nids - 1)] : rnd() % 100;
+  in.request_id = S(key), in.campaign_id = S(c), in.user_id = S(user);
+  if (roll < 35) {
+    in.kind = PT_IN_RESERVE, in.quantity = rr(1, 3);
+  } else if (roll < 55) {
+    in.kind = PT_IN_JOIN, in.campaign_id = S("gb"), in.mode = (pt_join_mode)rr(1, 3);
+    in.group_id = id, in.new_user = rnd() % 2;
+  } else if (roll < 68) {
+    in.kind = PT_IN_CONFIRM, in.reservation_id = id;
+  } else if (roll < 78) {
+    in.kind = PT_IN_CANCEL, in.reservation_id = id;
+  } else if (roll < 81) { /* SIGHUP: a new window (records keep their order) */
+    in.kind = PT_IN_WINDOW, in.value = rr(300, 8000);
+  } else if (roll < 83) {
+    in.kind = PT_IN_UPDATE;
+    in.changes = (pt_campaign_changes){.fields = PT_UPD_STOCK, .stock = rr(0, 40)};
+  } else {
+    int64_t d = pt_engine_next_deadline(e);
+    in.kind = PT_IN_ADVANCE;
+    in.now = rnd() % 3 == 0 && d != PT_NEVER && d > now ? d : now + rr(0, 700);
+  }
+  return in;
+}
+
+/* The journal of inputs that changed something, as the daemon keeps it. */
+static msgpack_sbuffer journal;
+static msgpack_packer jpk;
+
+/* Applies one random input to every given engine; the same input for all.
+ * The original's inputs that changed state are journaled. */
 static void step(side *sides, int n) {
-  uint64_t saved = rng;
+  char key[24], user[8];
+  pt_input in = draw(sides[0].e, key, user);
   for (int k = 0; k < n; k++) {
-    rng = saved;
     side *s = &sides[k];
-    pt_engine *e = s->e;
-    int64_t roll = rr(0, 99);
-    char key[24], user[8];
-    snprintf(key, sizeof key, "k%" PRId64, rr(0, step_now + 5)); /* reuse: retries */
-    snprintf(user, sizeof user, "u%" PRId64, rr(0, NU - 1));
-    const char *c = CAMPS[rr(0, 2)];
-    uint64_t id = nids && rnd() % 6 ? ids[rr(0, nids - 1)] : rnd() % 100;
     pt_result r;
-    int64_t t = now;
-    if (roll < 35) {
-      pt_reserve(e, t, S(key), S(c), S(user), rr(1, 3), &r);
-      result_line(&s->t, "reserve", &r);
-    } else if (roll < 55) {
-      pt_join(e, t, S(key), S("gb"), S(user), (pt_join_mode)rr(1, 3), id, rnd() % 2, &r);
-      result_line(&s->t, "join", &r);
-    } else if (roll < 68) {
-      pt_confirm(e, t, S(key), S(c), id, &r);
-      result_line(&s->t, "confirm", &r);
-    } else if (roll < 78) {
-      pt_cancel(e, t, S(key), S(c), id, &r);
-      result_line(&s->t, "cancel", &r);
-    } else if (roll < 81) { /* SIGHUP: a new window (records keep their order) */
-      int64_t w = rr(300, 8000);
-      pt_engine_set_idem_window(e, w);
-      tprintf(&s->t, "window %" PRId64 "\n", w);
-      r = (pt_result){0};
-    } else if (roll < 83) {
-      pt_campaign_changes u = {.fields = PT_UPD_STOCK, .stock = rr(0, 40)};
-      pt_campaign_update(e, t, S(key), S(c), &u, &r);
-      result_line(&s->t, "update", &r);
-    } else {
-      int64_t d = pt_engine_next_deadline(e);
-      int64_t to = rnd() % 3 == 0 && d != PT_NEVER && d > t ? d : t + rr(0, 700);
-      pt_engine_advance(e, to);
-      tprintf(&s->t, "advance %" PRId64 "\n", to);
-      r = (pt_result){0};
-      if (k == n - 1) now = to;
-    }
-    if (k == n - 1) {
+    uint64_t before = pt_engine_changes(s->e);
+    pt_input_apply(s->e, &in, &r);
+    if (in.kind == PT_IN_ADVANCE || in.kind == PT_IN_WINDOW)
+      tprintf(&s->t, "input %d %" PRId64 " %" PRId64 "\n", in.kind, in.now, in.value);
+    else
+      result_line(&s->t, "request", &r);
+    if (k == 0 && (pt_engine_changes(s->e) != before || in.kind == PT_IN_WINDOW))
+      pt_input_pack(&jpk, &in, &r);
+    if (k == 0) {
       if (r.reservation_id && nids < MAXK) ids[nids++] = r.reservation_id;
       if (r.group_id && nids < MAXK) ids[nids++] = r.group_id;
     }
   }
+  if (in.kind == PT_IN_ADVANCE) now = in.now;
+}
+
+/* Replays the journal onto e: every answer as the digest says. */
+static void replay(pt_engine *e) {
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  char err[128];
+  long n = 0;
+  while (msgpack_unpack_next(&u, journal.data, journal.size, &off) == MSGPACK_UNPACK_SUCCESS) {
+    pt_input in;
+    pt_input_digest d;
+    CHECK(pt_input_unpack(&u.data, &in, &d, err, sizeof err) == 0, "journal: %s", err);
+    pt_result r;
+    pt_input_apply(e, &in, &r);
+    if (in.kind != PT_IN_ADVANCE && in.kind != PT_IN_WINDOW && in.kind != PT_IN_MAX_REMEMBERED)
+      CHECK(pt_input_same(&d, &r),
+            "journal entry %ld decided %s r%" PRIu64 " g%" PRIu64 ", was %s r%" PRIu64 " g%" PRIu64, n,
+            pt_status_name(r.status), r.reservation_id, r.group_id, pt_status_name(d.status),
+            d.reservation_id, d.group_id);
+    n++;
+  }
+  CHECK(off == journal.size, "journal not read to its end");
+  msgpack_unpacked_destroy(&u);
 }
 
 /* Everything a client can ask, for every id seen: equal on both sides. */
@@ -279,8 +315,9 @@ static void run(unsigned seed, long steps) {
                           .sink = {.event = on_event, .mutation = on_mutation, .ctx = &sides[0].t}};
   sides[0].e = pt_engine_new(&cfg);
   setup(&sides[0]);
-  trace snap = {0};
+  trace snap = {0}, jsnap = {0};
   int n = 1;
+  msgpack_sbuffer_clear(&journal);
   long next_clone = rr(0, steps / 2);
   for (step_now = 0; step_now < steps; step_now++) {
     if (step_now == next_clone) {
@@ -289,6 +326,10 @@ static void run(unsigned seed, long steps) {
       sides[1].t.len = 0;
       sides[0].t.len = 0;
       sides[1].e = clone(&sides[0], &sides[1].t, &snap);
+      msgpack_sbuffer_clear(&journal); /* the journal starts at the snapshot */
+      jsnap.buf = realloc(jsnap.buf, snap.len); /* keep this snapshot for the replay */
+      memcpy(jsnap.buf, snap.buf, snap.len);
+      jsnap.len = snap.len;
       if (step_now < 3 * steps / 4) bad_snapshots(&snap);
       n = 2;
       compare_queries(&sides[0], &sides[1]);
@@ -309,14 +350,26 @@ static void run(unsigned seed, long steps) {
   if (n == 2) {
     compare_queries(&sides[0], &sides[1]);
     pt_engine_free(sides[1].e);
+    /* a third engine: the last snapshot plus the journal of effects only
+     * (no rejected request was journaled) ends equal to the original */
+    pt_engine_config rc = {.hash_seed = 99};
+    char err[128];
+    sides[1].e = pt_engine_restore(&rc, jsnap.buf, jsnap.len, err, sizeof err);
+    CHECK(sides[1].e, "restore: %s", err);
+    replay(sides[1].e);
+    compare_queries(&sides[0], &sides[1]);
+    pt_engine_free(sides[1].e);
   }
   pt_engine_free(sides[0].e);
   free(sides[0].t.buf);
   free(sides[1].t.buf);
   free(snap.buf);
+  free(jsnap.buf);
 }
 
 int main(int argc, char **argv) {
+  msgpack_sbuffer_init(&journal);
+  msgpack_packer_init(&jpk, &journal, msgpack_sbuffer_write);
   long seeds = argc > 1 ? atol(argv[1]) : 60;
   long steps = argc > 2 ? atol(argv[2]) : 3000;
   for (long s = 1; s <= seeds; s++) run((unsigned)s, steps);

@@ -1,0 +1,274 @@
+#include "input.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r) {
+  pt_result scratch;
+  if (!r) r = &scratch;
+  memset(r, 0, sizeof(*r));
+  switch (in->kind) {
+  case PT_IN_ADVANCE: pt_engine_advance(e, in->now); break;
+  case PT_IN_CREATE: pt_campaign_create(e, in->now, in->request_id, &in->spec, r); break;
+  case PT_IN_UPDATE:
+    pt_campaign_update(e, in->now, in->request_id, in->campaign_id, &in->changes, r);
+    break;
+  case PT_IN_END: pt_campaign_end(e, in->now, in->request_id, in->campaign_id, r); break;
+  case PT_IN_RESERVE:
+    pt_reserve(e, in->now, in->request_id, in->campaign_id, in->user_id, in->quantity, r);
+    break;
+  case PT_IN_CONFIRM:
+    pt_confirm(e, in->now, in->request_id, in->campaign_id, in->reservation_id, r);
+    break;
+  case PT_IN_CANCEL:
+    pt_cancel(e, in->now, in->request_id, in->campaign_id, in->reservation_id, r);
+    break;
+  case PT_IN_JOIN:
+    pt_join(e, in->now, in->request_id, in->campaign_id, in->user_id, in->mode, in->group_id,
+            in->new_user, r);
+    break;
+  case PT_IN_WINDOW: pt_engine_set_idem_window(e, in->value); break;
+  case PT_IN_MAX_REMEMBERED: pt_engine_set_max_remembered(e, (uint64_t)in->value); break;
+  }
+}
+
+/* ---- encoding ---- */
+
+static void pk_bytes(msgpack_packer *pk, pt_bytes b) {
+  msgpack_pack_bin(pk, b.len);
+  msgpack_pack_bin_body(pk, b.p, b.len);
+}
+
+/* Fields after kind and now, per kind (the digest adds 3 to requests). */
+static const unsigned NFIELDS[] = {
+    [PT_IN_ADVANCE] = 0, [PT_IN_CREATE] = 14, [PT_IN_UPDATE] = 8, [PT_IN_END] = 2,
+    [PT_IN_RESERVE] = 4, [PT_IN_CONFIRM] = 3, [PT_IN_CANCEL] = 3, [PT_IN_JOIN] = 6,
+    [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1,
+};
+
+static bool is_request(pt_input_kind k) { return k >= PT_IN_CREATE && k <= PT_IN_JOIN; }
+
+void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
+  bool req = is_request(in->kind);
+  msgpack_pack_array(pk, 2 + NFIELDS[in->kind] + (req ? 3 : 0));
+  msgpack_pack_uint8(pk, (uint8_t)in->kind);
+  msgpack_pack_int64(pk, in->now);
+  switch (in->kind) {
+  case PT_IN_ADVANCE: break;
+  case PT_IN_CREATE: {
+    const pt_campaign_spec *s = &in->spec;
+    pk_bytes(pk, in->request_id);
+    pk_bytes(pk, s->id);
+    msgpack_pack_uint8(pk, (uint8_t)s->kind);
+    msgpack_pack_int64(pk, s->start_ms);
+    msgpack_pack_int64(pk, s->end_ms);
+    msgpack_pack_int64(pk, s->stock);
+    msgpack_pack_uint32(pk, s->per_user_limit);
+    msgpack_pack_int64(pk, s->hold_ms);
+    msgpack_pack_uint8(pk, s->waitlist);
+    msgpack_pack_uint32(pk, s->group_size);
+    msgpack_pack_int64(pk, s->group_ttl_ms);
+    msgpack_pack_uint8(pk, s->new_users_only);
+    msgpack_pack_uint32(pk, s->simulate_min_paid);
+    msgpack_pack_int64(pk, s->match_margin_ms);
+    break;
+  }
+  case PT_IN_UPDATE: {
+    const pt_campaign_changes *u = &in->changes;
+    pk_bytes(pk, in->request_id);
+    pk_bytes(pk, in->campaign_id);
+    msgpack_pack_uint32(pk, u->fields);
+    msgpack_pack_int64(pk, u->stock);
+    msgpack_pack_int64(pk, u->end_ms);
+    msgpack_pack_uint32(pk, u->per_user_limit);
+    msgpack_pack_int64(pk, u->hold_ms);
+    msgpack_pack_uint8(pk, u->waitlist);
+    break;
+  }
+  case PT_IN_END:
+    pk_bytes(pk, in->request_id);
+    pk_bytes(pk, in->campaign_id);
+    break;
+  case PT_IN_RESERVE:
+    pk_bytes(pk, in->request_id);
+    pk_bytes(pk, in->campaign_id);
+    pk_bytes(pk, in->user_id);
+    msgpack_pack_int64(pk, in->quantity);
+    break;
+  case PT_IN_CONFIRM:
+  case PT_IN_CANCEL:
+    pk_bytes(pk, in->request_id);
+    pk_bytes(pk, in->campaign_id);
+    msgpack_pack_uint64(pk, in->reservation_id);
+    break;
+  case PT_IN_JOIN:
+    pk_bytes(pk, in->request_id);
+    pk_bytes(pk, in->campaign_id);
+    pk_bytes(pk, in->user_id);
+    msgpack_pack_uint8(pk, (uint8_t)in->mode);
+    msgpack_pack_uint64(pk, in->group_id);
+    msgpack_pack_uint8(pk, in->new_user);
+    break;
+  case PT_IN_WINDOW:
+  case PT_IN_MAX_REMEMBERED: msgpack_pack_int64(pk, in->value); break;
+  }
+  if (req) {
+    msgpack_pack_uint8(pk, r ? (uint8_t)r->status : 0);
+    msgpack_pack_uint64(pk, r ? r->reservation_id : 0);
+    msgpack_pack_uint64(pk, r ? r->group_id : 0);
+  }
+}
+
+/* ---- decoding ---- */
+
+typedef struct cur {
+  const msgpack_object *v;
+  uint32_t n, i;
+  const char *err;
+} cur;
+
+static const msgpack_object *next(cur *c) {
+  if (c->err) return NULL;
+  if (c->i >= c->n) {
+    c->err = "too few fields";
+    return NULL;
+  }
+  return &c->v[c->i++];
+}
+
+static int64_t get_i(cur *c) {
+  const msgpack_object *o = next(c);
+  if (!o) return 0;
+  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    if (o->via.u64 > INT64_MAX) c->err = "integer out of range";
+    return (int64_t)o->via.u64;
+  }
+  if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) return o->via.i64;
+  c->err = "expected an integer";
+  return 0;
+}
+
+static uint64_t get_u(cur *c) {
+  const msgpack_object *o = next(c);
+  if (!o) return 0;
+  if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    c->err = "expected an unsigned integer";
+    return 0;
+  }
+  return o->via.u64;
+}
+
+static uint32_t get_u32(cur *c) {
+  uint64_t v = get_u(c);
+  if (v > UINT32_MAX && !c->err) c->err = "integer out of range";
+  return (uint32_t)v;
+}
+
+static pt_bytes get_bytes(cur *c) {
+  const msgpack_object *o = next(c);
+  if (!o) return (pt_bytes){0};
+  if (o->type != MSGPACK_OBJECT_BIN) {
+    c->err = "expected bytes";
+    return (pt_bytes){0};
+  }
+  return (pt_bytes){(const uint8_t *)o->via.bin.ptr, o->via.bin.size};
+}
+
+int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, char *err,
+                    size_t errlen) {
+  memset(in, 0, sizeof(*in));
+  memset(d, 0, sizeof(*d));
+  cur c = {0};
+  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 2) {
+    snprintf(err, errlen, "an input is not an array of at least 2");
+    return -1;
+  }
+  c.v = o->via.array.ptr;
+  c.n = o->via.array.size;
+  uint64_t kind = get_u(&c);
+  if (kind < PT_IN_ADVANCE || kind > PT_IN_MAX_REMEMBERED) {
+    snprintf(err, errlen, "unknown input kind %llu", (unsigned long long)kind);
+    return -1;
+  }
+  in->kind = (pt_input_kind)kind;
+  bool req = is_request(in->kind);
+  if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0)) {
+    snprintf(err, errlen, "input kind %llu has %u fields", (unsigned long long)kind, c.n);
+    return -1;
+  }
+  in->now = get_i(&c);
+  switch (in->kind) {
+  case PT_IN_ADVANCE: break;
+  case PT_IN_CREATE: {
+    pt_campaign_spec *s = &in->spec;
+    in->request_id = get_bytes(&c);
+    s->id = in->campaign_id = get_bytes(&c);
+    s->kind = (pt_kind)get_u32(&c);
+    s->start_ms = get_i(&c);
+    s->end_ms = get_i(&c);
+    s->stock = get_i(&c);
+    s->per_user_limit = get_u32(&c);
+    s->hold_ms = get_i(&c);
+    s->waitlist = get_u(&c) != 0;
+    s->group_size = get_u32(&c);
+    s->group_ttl_ms = get_i(&c);
+    s->new_users_only = get_u(&c) != 0;
+    s->simulate_min_paid = get_u32(&c);
+    s->match_margin_ms = get_i(&c);
+    break;
+  }
+  case PT_IN_UPDATE: {
+    pt_campaign_changes *u = &in->changes;
+    in->request_id = get_bytes(&c);
+    in->campaign_id = get_bytes(&c);
+    u->fields = get_u32(&c);
+    u->stock = get_i(&c);
+    u->end_ms = get_i(&c);
+    u->per_user_limit = get_u32(&c);
+    u->hold_ms = get_i(&c);
+    u->waitlist = get_u(&c) != 0;
+    break;
+  }
+  case PT_IN_END:
+    in->request_id = get_bytes(&c);
+    in->campaign_id = get_bytes(&c);
+    break;
+  case PT_IN_RESERVE:
+    in->request_id = get_bytes(&c);
+    in->campaign_id = get_bytes(&c);
+    in->user_id = get_bytes(&c);
+    in->quantity = get_i(&c);
+    break;
+  case PT_IN_CONFIRM:
+  case PT_IN_CANCEL:
+    in->request_id = get_bytes(&c);
+    in->campaign_id = get_bytes(&c);
+    in->reservation_id = get_u(&c);
+    break;
+  case PT_IN_JOIN:
+    in->request_id = get_bytes(&c);
+    in->campaign_id = get_bytes(&c);
+    in->user_id = get_bytes(&c);
+    in->mode = (pt_join_mode)get_u32(&c);
+    in->group_id = get_u(&c);
+    in->new_user = get_u(&c) != 0;
+    break;
+  case PT_IN_WINDOW:
+  case PT_IN_MAX_REMEMBERED: in->value = get_i(&c); break;
+  }
+  if (req) {
+    d->status = (pt_status)get_u32(&c);
+    d->reservation_id = get_u(&c);
+    d->group_id = get_u(&c);
+  }
+  if (c.err) {
+    snprintf(err, errlen, "input kind %llu: %s", (unsigned long long)kind, c.err);
+    return -1;
+  }
+  return 0;
+}
+
+bool pt_input_same(const pt_input_digest *d, const pt_result *r) {
+  return d->status == r->status && d->reservation_id == r->reservation_id &&
+         d->group_id == r->group_id;
+}

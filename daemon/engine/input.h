@@ -1,0 +1,65 @@
+/* Engine inputs as data. Every state-changing call of the engine API, with
+ * its time, is one pt_input; pt_input_apply is the one way the daemon feeds
+ * the engine, so a journal of the inputs that changed something, replayed
+ * through the same function onto a snapshot, decides everything again
+ * exactly as it was decided live (the engine is pure; time is an input).
+ *
+ * The journal encoding is msgpack: one array per input, its fields by kind,
+ * ending with a digest of the answer (status, reservation id, group id) so
+ * that a replay can tell it decided the same (pt_input_same). */
+#ifndef PT_INPUT_H
+#define PT_INPUT_H
+
+#include <msgpack.h>
+
+#include "engine.h"
+
+#pragma GCC visibility push(default)
+
+typedef enum pt_input_kind {
+  PT_IN_ADVANCE = 1, /* run what is due by now */
+  PT_IN_CREATE,
+  PT_IN_UPDATE,
+  PT_IN_END,
+  PT_IN_RESERVE,
+  PT_IN_CONFIRM,
+  PT_IN_CANCEL,
+  PT_IN_JOIN,
+  PT_IN_WINDOW,         /* the idempotency window changed (SIGHUP) */
+  PT_IN_MAX_REMEMBERED, /* the cap on remembered effects changed */
+} pt_input_kind;
+
+typedef struct pt_input {
+  pt_input_kind kind;
+  int64_t now;
+  pt_bytes request_id, campaign_id, user_id;
+  int64_t quantity;           /* reserve */
+  uint64_t reservation_id;    /* confirm, cancel */
+  pt_join_mode mode;          /* join */
+  uint64_t group_id;          /* join JOIN_GROUP */
+  bool new_user;              /* join */
+  pt_campaign_spec spec;      /* create (spec.id is the campaign) */
+  pt_campaign_changes changes; /* update */
+  int64_t value;              /* window ms, max remembered */
+} pt_input;
+
+/* What an answer is checked by on replay. */
+typedef struct pt_input_digest {
+  pt_status status;
+  uint64_t reservation_id, group_id;
+} pt_input_digest;
+
+/* Applies the input (r may be NULL for advance and settings). */
+void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r);
+
+void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r);
+/* Reads one input from o; its byte strings point into o (valid as long as
+ * the buffer o was unpacked from). 0, or -1 with the reason in err. */
+int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, char *err,
+                    size_t errlen);
+/* Did r answer as the digest says the original did? */
+bool pt_input_same(const pt_input_digest *d, const pt_result *r);
+
+#pragma GCC visibility pop
+
+#endif

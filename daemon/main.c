@@ -146,8 +146,11 @@ static void reload(daemon_t *d) {
   d->cfg.max_remembered = n.max_remembered;
   memcpy(d->cfg.admin_token, n.admin_token, sizeof n.admin_token);
   pt_log_set_level(d->cfg.log_level);
-  pt_engine_set_idem_window(d->engine, d->cfg.idem_window_ms);
-  pt_engine_set_max_remembered(d->engine, d->cfg.max_remembered);
+  /* engine settings are inputs: journaled like requests */
+  pt_turn_apply(&d->turn, &(pt_input){.kind = PT_IN_WINDOW, .value = d->cfg.idem_window_ms}, NULL);
+  pt_turn_apply(&d->turn,
+                &(pt_input){.kind = PT_IN_MAX_REMEMBERED, .value = (int64_t)d->cfg.max_remembered},
+                NULL);
   pt_info("reloaded %s", d->cfg.config_path[0] ? d->cfg.config_path : "(flags only)");
 }
 

@@ -55,11 +55,24 @@ int64_t pt_turn_clock(pt_turn *t) {
   return now;
 }
 
+static void apply(pt_turn *t, const pt_input *in, pt_result *r) {
+  uint64_t before = pt_engine_changes(t->engine);
+  pt_input_apply(t->engine, in, r);
+  bool setting = in->kind == PT_IN_WINDOW || in->kind == PT_IN_MAX_REMEMBERED;
+  if (t->record && (setting || pt_engine_changes(t->engine) != before))
+    t->record(t->record_ctx, in, r);
+}
+
 int64_t pt_turn_now(pt_turn *t) {
   if (t->now) return t->now;
   t->now = pt_turn_clock(t);
-  pt_engine_advance(t->engine, t->now);
+  apply(t, &(pt_input){.kind = PT_IN_ADVANCE, .now = t->now}, NULL);
   return t->now;
+}
+
+void pt_turn_apply(pt_turn *t, pt_input *in, pt_result *r) {
+  in->now = pt_turn_now(t);
+  apply(t, in, r);
 }
 
 int64_t pt_turn_end(pt_turn *t) {

@@ -1,7 +1,11 @@
-/* A loop turn's time. The daemon reads its clock once per turn, at the
- * first moment the turn needs it, and at that moment brings the engine up to
- * it (pt_engine_advance: expiries, failed groups, forgotten ids), so every
- * answer of the turn is decided at one instant that reflects all due work.
+/* A loop turn: its time, and the engine inputs decided in it.
+ *
+ * The daemon reads its clock once per turn, at the first moment the turn
+ * needs it, and at that moment brings the engine up to it (expiries, failed
+ * groups, forgotten ids), so every answer of the turn is decided at one
+ * instant that reflects all due work. Every state change goes through
+ * pt_turn_apply (engine inputs, input.h); an input that changed something
+ * is handed to the recorder (the mirror's journal of the turn).
  * main's turn-end phase calls pt_turn_end, which does the same for a turn
  * that had no request (a timer woke the loop) and starts the next turn.
  * The clock never goes back; with a test clock it is a number in a file
@@ -13,9 +17,14 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "input.h"
 
 typedef struct pt_turn {
   pt_engine *engine;
+  /* Optional: an input that changed state, with its answer (NULL for
+   * advance and settings). */
+  void (*record)(void *ctx, const pt_input *in, const pt_result *r);
+  void *record_ctx;
   const char *test_clock; /* NULL: the wall clock */
   int64_t now;            /* this turn's time; 0 until read */
   int64_t last;           /* the latest time read: never goes back */
@@ -27,6 +36,8 @@ int64_t pt_turn_now(pt_turn *t);
 /* Ends the turn: runs what is due by now; the next pt_turn_now reads the
  * clock afresh. Returns the turn's time. */
 int64_t pt_turn_end(pt_turn *t);
+/* Decides an input at the turn's time (in->now is set here). */
+void pt_turn_apply(pt_turn *t, pt_input *in, pt_result *r);
 /* The clock itself, without a turn: for timers and frame timeouts. */
 int64_t pt_turn_clock(pt_turn *t);
 

@@ -89,8 +89,10 @@ bool svc_create(svc_ctx *x, const Pintuan__V1__CreateCampaign *m) {
     NEED(sp, group_size, "spec.group_size");
     NEED(sp, group_ttl_ms, "spec.group_ttl_ms");
   }
+  pt_input in = {.kind = PT_IN_CREATE, .request_id = B(m->request_id), .campaign_id = spec.id,
+                 .spec = spec};
   pt_result res;
-  pt_campaign_create(x->s->engine, pt_turn_now(x->s->turn), B(m->request_id), &spec, &res);
+  pt_turn_apply(x->s->turn, &in, &res);
   svc_fill_result(r, &res);
   if (res.status == PT_OK) reply_campaign(x, spec.id);
   return true;
@@ -107,8 +109,10 @@ bool svc_update(svc_ctx *x, const Pintuan__V1__UpdateCampaign *m) {
   if (m->has_per_user_limit) u.fields |= PT_UPD_LIMIT, u.per_user_limit = m->per_user_limit;
   if (m->has_hold_ms) u.fields |= PT_UPD_HOLD, u.hold_ms = m->hold_ms;
   if (m->has_waitlist) u.fields |= PT_UPD_WAITLIST, u.waitlist = m->waitlist;
+  pt_input in = {.kind = PT_IN_UPDATE, .request_id = B(m->request_id),
+                 .campaign_id = B(m->campaign_id), .changes = u};
   pt_result res;
-  pt_campaign_update(x->s->engine, pt_turn_now(x->s->turn), B(m->request_id), B(m->campaign_id), &u, &res);
+  pt_turn_apply(x->s->turn, &in, &res);
   svc_fill_result(r, &res);
   reply_campaign(x, B(m->campaign_id));
   return true;
@@ -119,8 +123,10 @@ bool svc_end(svc_ctx *x, const Pintuan__V1__EndCampaign *m) {
   if (need_admin(x)) return true;
   NEED(m, request_id, "request_id");
   NEED(m, campaign_id, "campaign_id");
+  pt_input in = {.kind = PT_IN_END, .request_id = B(m->request_id),
+                 .campaign_id = B(m->campaign_id)};
   pt_result res;
-  pt_campaign_end(x->s->engine, pt_turn_now(x->s->turn), B(m->request_id), B(m->campaign_id), &res);
+  pt_turn_apply(x->s->turn, &in, &res);
   svc_fill_result(r, &res);
   reply_campaign(x, B(m->campaign_id));
   return true;

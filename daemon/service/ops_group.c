@@ -8,9 +8,12 @@ bool svc_join(svc_ctx *x, const Pintuan__V1__Join *m) {
   NEED(m, user_id, "user_id");
   NEED(m, mode, "mode");
   if (m->mode == PINTUAN__V1__JOIN_MODE__JOIN_GROUP) NEED(m, group_id, "group_id");
+  pt_input in = {.kind = PT_IN_JOIN, .request_id = B(m->request_id),
+                 .campaign_id = B(m->campaign_id), .user_id = B(m->user_id),
+                 .mode = (pt_join_mode)m->mode, .group_id = m->group_id,
+                 .new_user = m->has_new_user && m->new_user};
   pt_result res;
-  pt_join(x->s->engine, pt_turn_now(x->s->turn), B(m->request_id), B(m->campaign_id), B(m->user_id),
-          (pt_join_mode)m->mode, m->group_id, m->has_new_user && m->new_user, &res);
+  pt_turn_apply(x->s->turn, &in, &res);
   svc_fill_result(r, &res);
   if (res.reservation_id || res.group_id) {
     svc_reply_reservation(x, B(m->campaign_id), &res);

@@ -15,9 +15,10 @@ bool svc_reserve(svc_ctx *x, const Pintuan__V1__Reserve *m) {
   NEED(m, campaign_id, "campaign_id");
   NEED(m, user_id, "user_id");
   NEED(m, quantity, "quantity");
+  pt_input in = {.kind = PT_IN_RESERVE, .request_id = B(m->request_id),
+                 .campaign_id = B(m->campaign_id), .user_id = B(m->user_id), .quantity = m->quantity};
   pt_result res;
-  pt_reserve(x->s->engine, pt_turn_now(x->s->turn), B(m->request_id), B(m->campaign_id), B(m->user_id),
-             m->quantity, &res);
+  pt_turn_apply(x->s->turn, &in, &res);
   svc_fill_result(r, &res);
   if (res.reservation_id || res.status == PT_OK) {
     svc_reply_reservation(x, B(m->campaign_id), &res);
@@ -33,11 +34,10 @@ static bool op_confirm_cancel(svc_ctx *x, ProtobufCBinaryData rid, bool has_rid,
   if (!has_rid) return svc_bad(r, "missing field: request_id");
   if (!has_cid) return svc_bad(r, "missing field: campaign_id");
   if (!has_resid) return svc_bad(r, "missing field: reservation_id");
+  pt_input in = {.kind = confirm ? PT_IN_CONFIRM : PT_IN_CANCEL, .request_id = B(rid),
+                 .campaign_id = B(cid), .reservation_id = resid};
   pt_result res;
-  if (confirm)
-    pt_confirm(x->s->engine, pt_turn_now(x->s->turn), B(rid), B(cid), resid, &res);
-  else
-    pt_cancel(x->s->engine, pt_turn_now(x->s->turn), B(rid), B(cid), resid, &res);
+  pt_turn_apply(x->s->turn, &in, &res);
   svc_fill_result(r, &res);
   if (res.reservation_id) svc_reply_reservation(x, B(cid), &res);
   return true;

@@ -24,6 +24,20 @@ static void defaults(pt_config *c) {
   c->log_level = PT_LOG_INFO;
   c->ready_fd = -1;
   c->capture_max_bytes = 1ull << 30;
+  snprintf(c->shard, sizeof c->shard, "default");
+  c->mirror_mode = -1;
+  c->lease_ms = 3000;
+  c->snapshot_after = 256ull << 20;
+  c->max_inflight = 64;
+  c->max_backlog = 64ull << 20;
+  c->events_maxlen = 1000000;
+}
+
+/* A word for a Redis key or the lease value: no spaces, no braces. */
+static int word(const char *v, char *out, size_t outlen) {
+  if (!*v || strlen(v) >= outlen || strpbrk(v, " \t{}\r\n")) return -1;
+  snprintf(out, outlen, "%s", v);
+  return 0;
 }
 
 /* HOST:PORT for listening (a name, an IPv4 address or [IPv6]). */
@@ -81,6 +95,47 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "capture.max_bytes")) {
     if (parse_size(v, 1 << 16, 1LL << 40, &n)) return -1;
     c->capture_max_bytes = (uint64_t)n;
+  } else if (!strcmp(key, "mirror.redis")) {
+    pt_addr a;
+    char err[128];
+    if (*v && pt_addr_parse(v, 6379, &a, err, sizeof err)) return -1;
+    if (strlen(v) >= sizeof c->redis) return -1;
+    snprintf(c->redis, sizeof c->redis, "%s", v);
+  } else if (!strcmp(key, "mirror.redis_user")) {
+    if (strlen(v) >= sizeof c->redis_user) return -1;
+    snprintf(c->redis_user, sizeof c->redis_user, "%s", v);
+  } else if (!strcmp(key, "mirror.redis_password")) {
+    if (strlen(v) >= sizeof c->redis_password) return -1;
+    snprintf(c->redis_password, sizeof c->redis_password, "%s", v);
+  } else if (!strcmp(key, "mirror.shard")) {
+    return word(v, c->shard, sizeof c->shard);
+  } else if (!strcmp(key, "mirror.mode")) {
+    if (!strcmp(v, "durable")) c->mirror_mode = 2;
+    else if (!strcmp(v, "async")) c->mirror_mode = 1;
+    else if (!strcmp(v, "off")) c->mirror_mode = 0;
+    else return -1;
+  } else if (!strcmp(key, "mirror.node_id")) {
+    return word(v, c->node_id, sizeof c->node_id);
+  } else if (!strcmp(key, "mirror.advertise")) {
+    pt_addr a;
+    char err[128];
+    if (pt_addr_parse(v, -1, &a, err, sizeof err)) return -1;
+    return word(v, c->advertise, sizeof c->advertise);
+  } else if (!strcmp(key, "mirror.lease_ms")) {
+    if (parse_size(v, 100, 600000, &n)) return -1;
+    c->lease_ms = n;
+  } else if (!strcmp(key, "mirror.snapshot_after_bytes")) {
+    if (parse_size(v, 0, 1LL << 40, &n)) return -1;
+    c->snapshot_after = (uint64_t)n;
+  } else if (!strcmp(key, "mirror.max_inflight")) {
+    if (parse_size(v, 1, 100000, &n)) return -1;
+    c->max_inflight = (unsigned)n;
+  } else if (!strcmp(key, "mirror.max_backlog_bytes")) {
+    if (parse_size(v, 1 << 16, 1LL << 36, &n)) return -1;
+    c->max_backlog = (uint64_t)n;
+  } else if (!strcmp(key, "mirror.events_maxlen")) {
+    if (parse_size(v, 1, 1LL << 40, &n)) return -1;
+    c->events_maxlen = (uint64_t)n;
   } else if (!strcmp(key, "log.level")) {
     return pt_log_parse_level(v, &c->log_level);
   } else {
@@ -120,6 +175,14 @@ static void usage(FILE *f) {
     "      --frame-timeout MS      close a client whose frame stays incomplete this long (default 10000)\n"
     "      --capture FILE          record requests and replies for pintuan-bench --replay\n"
     "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
+    "      --redis HOST:PORT       mirror every decision to this Redis (7 or later); a standby\n"
+    "                              takes over from it (see README, Redis mirror)\n"
+    "      --shard NAME            the shard's name: keys pintuan:{NAME}:... (default default)\n"
+    "      --mirror MODE           durable (default with --redis): replies wait for Redis;\n"
+    "                              async: they do not; off: memory-only, a restart loses all\n"
+    "      --node-id ID            this daemon's name in the lease (default HOSTNAME-PORT)\n"
+    "      --advertise HOST:PORT   where clients reach this daemon (told by a standby)\n"
+    "      --lease-ms MS           the primary's lease, renewed every third (default 3000)\n"
     "  -t, --test-config           check everything a start checks (the address resolves,\n"
     "                              the capture file is writable, ...), bind nothing, exit\n"
     "      --test-clock FILE       testing aid: read the time (epoch ms) from FILE, not the wall clock\n"
@@ -135,6 +198,9 @@ static const struct option opts[] = {
     {"capture", required_argument, 0, 7}, {"capture-max-bytes", required_argument, 0, 8},
     {"frame-timeout", required_argument, 0, 9}, {"test-clock", required_argument, 0, 10},
     {"max-remembered", required_argument, 0, 11},
+    {"redis", required_argument, 0, 12}, {"shard", required_argument, 0, 13},
+    {"mirror", required_argument, 0, 14}, {"node-id", required_argument, 0, 15},
+    {"advertise", required_argument, 0, 16}, {"lease-ms", required_argument, 0, 17},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -185,11 +251,14 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [3] = "server.max_frame", [4] = "server.max_clients",
                                [5] = "log.level", [7] = "capture.file",
                                [8] = "capture.max_bytes", [9] = "server.frame_timeout_ms",
-                               [11] = "engine.max_remembered"};
+                               [11] = "engine.max_remembered", [12] = "mirror.redis",
+                               [13] = "mirror.shard", [14] = "mirror.mode",
+                               [15] = "mirror.node_id", [16] = "mirror.advertise",
+                               [17] = "mirror.lease_ms"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || o == 11) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 17)) key = keys[o];
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

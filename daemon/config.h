@@ -29,6 +29,17 @@ typedef struct pt_config {
   uint64_t capture_max_bytes;
   int test_only;           /* -t: check the configuration and exit */
   char test_clock[512];    /* --test-clock FILE: a clock tests move; empty: wall clock */
+  /* the Redis mirror ([mirror]) */
+  char redis[PT_HOST_MAX + 8]; /* HOST:PORT; empty: none */
+  char redis_user[64], redis_password[256];
+  char shard[64];             /* keys pintuan:{SHARD}:... */
+  int mirror_mode;            /* pt_mirror_mode; -1: durable with redis, else off */
+  char node_id[64];           /* empty: HOSTNAME-PORT */
+  char advertise[PT_HOST_MAX + 8]; /* HOST:PORT for NOT_LEADER; empty: from listen */
+  int64_t lease_ms;
+  uint64_t snapshot_after;    /* journal bytes between snapshots */
+  unsigned max_inflight;
+  uint64_t max_backlog, events_maxlen;
 } pt_config;
 
 /* Returns 0, or -1 after printing why; *exit_now is set for --help/--version. */

@@ -6,9 +6,10 @@
  * block, one callback owned here (a uv_prepare, like Redis' beforeSleep)
  * ends the turn in order:
  *   1. run what is due (expiries, failed groups, forgotten ids);
- *   2. hand the turn's changes to what must see them before replies leave
- *      (the Redis mirror; today nothing: memory-only);
- *   3. flush the replies and pushed events;
+ *   2. hand the turn's changes to the Redis mirror: one journal record
+ *      for the turn, and (durable mode) seal the turn's replies and events
+ *      until Redis acknowledged it;
+ *   3. flush the replies and pushed events that may go;
  *   4. point the one timer at the engine's next deadline.
  * The timer only wakes the loop: the turn end does the work. */
 #include <arpa/inet.h>
@@ -30,17 +31,20 @@
 #include "engine.h"
 #include "log.h"
 #include "net/server.h"
+#include "mirror/mirror.h"
 #include "service/service.h"
 #include "turn.h"
 
 typedef struct daemon {
   uv_loop_t loop;
   pt_config cfg;
+  pt_mirror_config mcfg; /* when cfg.redis is set and the mirror is not off */
   int argc;
   char **argv;
   pt_engine *engine;
   pt_service svc;
   pt_server *server;
+  pt_mirror *mirror; /* NULL: memory-only */
   pt_turn turn;
   uv_prepare_t turn_end;
   uv_timer_t timer;
@@ -53,6 +57,7 @@ typedef struct daemon {
 static void on_event(void *ctx, const pt_event *ev) {
   daemon_t *d = ctx;
   pt_service_on_event(&d->svc, ev);
+  if (d->mirror) pt_mirror_event(d->mirror, ev);
   pt_debug("event seq=%llu type=%d campaign=%.*s user=%.*s reservation=%llu qty=%u",
            (unsigned long long)ev->seq, ev->type, (int)ev->campaign_id.len,
            (const char *)ev->campaign_id.p, (int)ev->user_id.len, (const char *)ev->user_id.p,
@@ -93,9 +98,58 @@ static void on_turn_end(uv_prepare_t *h) {
   if (d->stopping) return;
   int64_t now = pt_turn_end(&d->turn); /* 1. what is due */
   log_evictions_once(d);
-  /* 2. the mirror takes the turn's changes here (memory-only: nothing) */
+  if (d->mirror) { /* 2. */
+    uint64_t seq = pt_mirror_end_turn(d->mirror);
+    if (seq) pt_server_seal(d->server, seq);
+    /* only the primary decides; elsewhere time moves nothing */
+    d->turn.frozen = pt_mirror_role(d->mirror) != PT_ROLE_PRIMARY;
+  }
   pt_server_flush(d->server); /* 3. */
   arm_timer(d, now);          /* 4. */
+}
+
+/* ---- the mirror ---- */
+
+static void record_input(void *ctx, const pt_input *in, const pt_result *r) {
+  daemon_t *d = ctx;
+  if (d->mirror) pt_mirror_record(d->mirror, in, r);
+}
+
+static const char *refuse(void *ctx, bool mutation, pt_status *st, const char **leader) {
+  daemon_t *d = ctx;
+  if (!d->mirror) return NULL;
+  pt_role role = pt_mirror_role(d->mirror);
+  if (role == PT_ROLE_PRIMARY) return mutation ? pt_mirror_refuses(d->mirror, st, leader) : NULL;
+  if (role == PT_ROLE_STANDBY || mutation) return pt_mirror_refuses(d->mirror, st, leader);
+  return NULL; /* reads are answered from what this daemon has */
+}
+
+static void became_primary(void *ctx, pt_engine *e) {
+  daemon_t *d = ctx;
+  pt_engine *old = d->engine;
+  d->engine = d->turn.engine = d->svc.engine = e;
+  pt_engine_free(old);
+  d->armed = PT_NEVER - 1; /* the timer follows the new engine */
+  d->turn.frozen = false;
+}
+
+static void stepped_down(void *ctx, const char *why) {
+  daemon_t *d = ctx;
+  (void)why;
+  d->turn.frozen = true;
+  if (d->server) pt_server_drop_held(d->server);
+}
+
+static void release(void *ctx, uint64_t seq) {
+  daemon_t *d = ctx;
+  if (d->server) pt_server_release(d->server, seq);
+}
+
+static pt_engine *serving_engine(void *ctx) { return ((daemon_t *)ctx)->engine; }
+
+static void on_mirror_stopped(void *arg) {
+  daemon_t *d = arg;
+  d->mirror = NULL;
 }
 
 static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
@@ -127,6 +181,7 @@ static void shutdown_daemon(daemon_t *d, const char *why) {
   d->stopping = 1;
   pt_info("shutting down (%s)", why);
   if (d->server) pt_server_stop(d->server, on_server_stopped, d);
+  if (d->mirror) pt_mirror_stop(d->mirror, on_mirror_stopped, d); /* releases the lease */
   uv_close((uv_handle_t *)&d->turn_end, NULL);
   uv_close((uv_handle_t *)&d->timer, NULL);
   uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -190,6 +245,25 @@ static int can_write(const char *path) {
   return 0;
 }
 
+static pt_mirror_mode mirror_mode(const pt_config *c) {
+  if (c->mirror_mode >= 0) return (pt_mirror_mode)c->mirror_mode;
+  return c->redis[0] ? PT_MIRROR_DURABLE : PT_MIRROR_OFF;
+}
+
+/* The Redis address as a numeric one (hiredis resolves synchronously). */
+static int resolve_redis(daemon_t *d, char *err, size_t errlen) {
+  pt_addr a;
+  struct sockaddr_storage ss;
+  if (pt_addr_parse(d->cfg.redis, 6379, &a, err, errlen) ||
+      pt_addr_resolve(&a, false, &ss, 1, err, errlen) < 0)
+    return -1;
+  d->mcfg.redis.port = a.port;
+  const void *ip = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                                           : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+  inet_ntop(ss.ss_family, ip, d->mcfg.redis.host, sizeof d->mcfg.redis.host);
+  return 0;
+}
+
 /* Everything a start checks before it binds: run by -t as well, so that
  * "configuration ok" means the start gets past these. Fills scfg's
  * addresses. Returns EX_OK or the exit status the start fails with. */
@@ -204,6 +278,10 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
   }
   if (pt_server_resolve(scfg, d->cfg.host, d->cfg.port, err, sizeof err)) {
     pt_error("%s", err);
+    return EX_NOHOST;
+  }
+  if (d->cfg.redis[0] && mirror_mode(&d->cfg) != PT_MIRROR_OFF && resolve_redis(d, err, sizeof err)) {
+    pt_error("redis: %s", err);
     return EX_NOHOST;
   }
   if (d->cfg.capture_path[0] && can_write(d->cfg.capture_path)) {
@@ -226,6 +304,36 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
             (unsigned long long)rl.rlim_cur, need, d->cfg.max_clients, own, FD_STDIO,
             scfg->nlisten, FD_LIBUV, d->cfg.capture_path[0] ? "1 capture, " : "", FD_SPARE);
   return EX_OK;
+}
+
+static void start_mirror(daemon_t *d, const pt_engine_config *ecfg, pt_mirror_mode mode) {
+  pt_mirror_config *mc = &d->mcfg;
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  int port = pt_server_port(d->server);
+  snprintf(mc->redis_user, sizeof mc->redis_user, "%s", d->cfg.redis_user);
+  snprintf(mc->redis_password, sizeof mc->redis_password, "%s", d->cfg.redis_password);
+  snprintf(mc->shard, sizeof mc->shard, "%s", d->cfg.shard);
+  if (d->cfg.node_id[0]) snprintf(mc->node_id, sizeof mc->node_id, "%s", d->cfg.node_id);
+  else snprintf(mc->node_id, sizeof mc->node_id, "%.50s-%d", host, port);
+  bool wildcard = !strcmp(d->cfg.host, "0.0.0.0") || !strcmp(d->cfg.host, "::");
+  if (d->cfg.advertise[0]) snprintf(mc->advertise, sizeof mc->advertise, "%s", d->cfg.advertise);
+  else if (strchr(d->cfg.host, ':')) snprintf(mc->advertise, sizeof mc->advertise, "[%s]:%d", d->cfg.host, port);
+  else snprintf(mc->advertise, sizeof mc->advertise, "%s:%d", wildcard ? host : d->cfg.host, port);
+  mc->mode = mode;
+  mc->lease_ms = d->cfg.lease_ms;
+  mc->max_inflight = d->cfg.max_inflight;
+  mc->max_backlog = d->cfg.max_backlog;
+  mc->snapshot_after = d->cfg.snapshot_after;
+  mc->events_maxlen = d->cfg.events_maxlen;
+  mc->engine = *ecfg;
+  pt_mirror_hooks mh = {.became_primary = became_primary, .stepped_down = stepped_down,
+                        .release = release, .engine = serving_engine, .ctx = d};
+  d->turn.frozen = true; /* nothing is decided before this daemon is the primary */
+  d->mirror = pt_mirror_start(&d->loop, mc, &mh);
+  pt_info("mirror %s to Redis %s:%d shard=%s node=%s advertise=%s lease_ms=%lld",
+          pt_mirror_mode_name(mode), mc->redis.host, mc->redis.port, mc->shard, mc->node_id,
+          mc->advertise, (long long)mc->lease_ms);
 }
 
 int main(int argc, char **argv) {
@@ -257,6 +365,10 @@ int main(int argc, char **argv) {
   d.svc.engine = d.engine;
   d.svc.turn = &d.turn;
   d.svc.admin_token = d.cfg.admin_token;
+  d.svc.refuse = refuse;
+  d.svc.refuse_ctx = &d;
+  d.turn.record = record_input;
+  d.turn.record_ctx = &d;
   if (d.cfg.test_clock[0]) {
     d.turn.test_clock = d.cfg.test_clock;
     pt_warn("the time comes from the test clock %s (a testing aid, not for production)",
@@ -318,8 +430,15 @@ int main(int argc, char **argv) {
   }
   unsigned char num[sizeof(struct in6_addr)];
   bool named = inet_pton(AF_INET, d.cfg.host, num) != 1 && inet_pton(AF_INET6, d.cfg.host, num) != 1;
-  pt_info("pintuand %s listening on %s%s%s (memory-only)", PT_VERSION, addrs,
-          named ? ", resolved from " : "", named ? d.cfg.host : "");
+  pt_mirror_mode mode = mirror_mode(&d.cfg);
+  pt_info("pintuand %s listening on %s%s%s (mirror %s)", PT_VERSION, addrs,
+          named ? ", resolved from " : "", named ? d.cfg.host : "", pt_mirror_mode_name(mode));
+  if (mode == PT_MIRROR_OFF) {
+    pt_warn("MEMORY-ONLY: no Redis mirror (--redis HOST:PORT): a restart or a crash loses every "
+            "campaign, hold and group");
+  } else {
+    start_mirror(&d, &ecfg, mode);
+  }
   if (d.cfg.ready_fd >= 0) {
     dprintf(d.cfg.ready_fd, "%d\n", pt_server_port(d.server));
     close(d.cfg.ready_fd);

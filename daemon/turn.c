@@ -66,7 +66,7 @@ static void apply(pt_turn *t, const pt_input *in, pt_result *r) {
 int64_t pt_turn_now(pt_turn *t) {
   if (t->now) return t->now;
   t->now = pt_turn_clock(t);
-  apply(t, &(pt_input){.kind = PT_IN_ADVANCE, .now = t->now}, NULL);
+  if (!t->frozen) apply(t, &(pt_input){.kind = PT_IN_ADVANCE, .now = t->now}, NULL);
   return t->now;
 }
 

@@ -26,6 +26,7 @@ typedef struct pt_turn {
   void (*record)(void *ctx, const pt_input *in, const pt_result *r);
   void *record_ctx;
   const char *test_clock; /* NULL: the wall clock */
+  bool frozen;            /* may not decide (a standby, Redis away): time moves nothing */
   int64_t now;            /* this turn's time; 0 until read */
   int64_t last;           /* the latest time read: never goes back */
 } pt_turn;

@@ -42,6 +42,8 @@ void pt_engine_free(pt_engine *e) {
   free(e);
 }
 
+void pt_engine_set_sink(pt_engine *e, const pt_sink *sink) { e->cfg.sink = *sink; }
+
 void pt_engine_set_idem_window(pt_engine *e, int64_t ms) {
   if (ms > 0) e->cfg.idem_window_ms = ms;
 }

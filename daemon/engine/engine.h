@@ -269,6 +269,8 @@ typedef struct pt_engine_memory {
 pt_engine *pt_engine_new(const pt_engine_config *cfg);
 void pt_engine_free(pt_engine *e);
 void pt_engine_set_idem_window(pt_engine *e, int64_t ms);
+/* Where effects go from now on (an engine rebuilt without one, say). */
+void pt_engine_set_sink(pt_engine *e, const pt_sink *sink);
 /* A lower cap evicts the oldest remembered effects at the next store. */
 void pt_engine_set_max_remembered(pt_engine *e, uint64_t n);
 

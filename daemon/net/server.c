@@ -300,6 +300,19 @@ void pt_server_seal(pt_server *s, uint64_t seq) {
   }
 }
 
+void pt_server_drop_held(pt_server *s) {
+  for (; s->seal_n; s->seal_n--, s->seal_head = (s->seal_head + 1) % s->seal_cap) {
+    pt_conn *c = s->seals[s->seal_head].c;
+    c->seal_refs--;
+    if (c->handle_closed) {
+      if (c->writes == 0 && c->seal_refs == 0) conn_free(c);
+    } else if (!c->closing) {
+      s->st.dropped_held++;
+      conn_close(c); /* its replies' fate is unknown: the client retries */
+    }
+  }
+}
+
 void pt_server_release(pt_server *s, uint64_t seq) {
   while (s->seal_n && s->seals[s->seal_head].seq <= seq) {
     pt_conn *c = s->seals[s->seal_head].c;

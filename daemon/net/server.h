@@ -59,7 +59,7 @@ typedef struct pt_server_hooks {
 } pt_server_hooks;
 
 typedef struct pt_server_stats {
-  uint64_t accepted, closed, refused, dropped_slow, frames_in, bytes_in, bytes_out,
+  uint64_t accepted, closed, refused, dropped_slow, dropped_held, frames_in, bytes_in, bytes_out,
       protocol_errors;
   unsigned clients, paused;
 } pt_server_stats;
@@ -96,6 +96,9 @@ void pt_server_seal(pt_server *s, uint64_t seq);
 /* Lets every segment sealed with a sequence number <= seq go, in order, at
  * the next flush. */
 void pt_server_release(pt_server *s, uint64_t seq);
+/* Held output will never be released (its acknowledgement is in doubt):
+ * every connection holding some is closed, so its client retries. */
+void pt_server_drop_held(pt_server *s);
 
 /* Space for a reply frame of `len` bytes (the length prefix is written); the
  * caller fills it before returning to the loop. */

@@ -77,6 +77,34 @@ static void dispatch(svc_ctx *x, const Pintuan__V1__Request *q) {
   }
 }
 
+static bool is_mutation(Pintuan__V1__Request__OpCase op) {
+  switch (op) {
+  case PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN:
+  case PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN:
+  case PINTUAN__V1__REQUEST__OP_END_CAMPAIGN:
+  case PINTUAN__V1__REQUEST__OP_RESERVE:
+  case PINTUAN__V1__REQUEST__OP_CONFIRM:
+  case PINTUAN__V1__REQUEST__OP_CANCEL:
+  case PINTUAN__V1__REQUEST__OP_JOIN: return true;
+  default: return false;
+  }
+}
+
+/* The daemon's role may forbid deciding (a standby, Redis unreachable, a
+ * full backlog): then r says so and the request changes nothing. */
+static bool refused(pt_service *s, const Pintuan__V1__Request *q, Pintuan__V1__Response *r) {
+  if (!s->refuse || q->op_case == PINTUAN__V1__REQUEST__OP_HELLO ||
+      q->op_case == PINTUAN__V1__REQUEST__OP_PING)
+    return false;
+  pt_status st;
+  const char *leader = NULL;
+  const char *why = s->refuse(s->refuse_ctx, is_mutation(q->op_case), &st, &leader);
+  if (!why) return false;
+  svc_set_status(r, st, why);
+  if (leader && *leader) r->leader = (char *)leader;
+  return true;
+}
+
 void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
   pt_service *s = vs;
   s->st.requests++;
@@ -98,7 +126,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
     svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
   } else {
     r.id = q->id;
-    dispatch(&x, q);
+    if (!refused(s, q, &r)) dispatch(&x, q);
   }
   svc_send_response(s, c, &r);
   arena_reset();

@@ -10,6 +10,7 @@
 #ifndef PT_SERVICE_H
 #define PT_SERVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "capture.h"
@@ -30,6 +31,11 @@ typedef struct pt_service {
   uint64_t events_pushed;
   const char *admin_token; /* NULL or "": admin operations open to all */
   pt_capture *capture;     /* --capture: requests and replies to a file */
+  /* Optional: may a request be decided now? NULL: yes. Else the reason,
+   * with the status to answer (and, for NOT_LEADER, the primary's address
+   * in *leader). Hello and Ping are always answered. */
+  const char *(*refuse)(void *ctx, bool mutation, pt_status *st, const char **leader);
+  void *refuse_ctx;
   pt_service_stats st;
 } pt_service;
 

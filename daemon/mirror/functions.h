@@ -1,0 +1,17 @@
+/* The Lua library of Redis Functions the mirror calls (pintuan_acquire,
+ * pintuan_renew, pintuan_release, pintuan_append, pintuan_snapshot_commit)
+ * and the shard's key names. */
+#ifndef PT_FUNCTIONS_H
+#define PT_FUNCTIONS_H
+
+extern const char pt_redis_functions[];
+
+/* Keys of a shard: "pintuan:{SHARD}:NAME". */
+#define PT_KEY_LEASE "lease"       /* "EPOCH NODE ADDR", PX lease_ms */
+#define PT_KEY_EPOCH "epoch"       /* counter: epochs only grow */
+#define PT_KEY_JOURNAL "journal"   /* stream: one entry per loop turn, id SEQ-1 */
+#define PT_KEY_SEQ "seq"           /* the last journal record appended */
+#define PT_KEY_EVENTS "events"     /* stream of events for storefronts, capped */
+#define PT_KEY_SNAPSHOT "snapshot" /* hash: seq, chunks, bytes, format, prefix, epoch */
+
+#endif

@@ -1,0 +1,581 @@
+/* The mirror's connection to Redis, the lease, and the journal appends.
+ *
+ * One hiredis connection carries everything, in order: the lease (acquire
+ * as a standby, renew as the primary, every third of its time to live),
+ * one pintuan_append per loop turn that changed something, recovery's reads.
+ * Replies come back in order, so acknowledgements release sealed output in
+ * order too. */
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "functions.h"
+#include "log.h"
+#include "mirror_int.h"
+#include "redis_uv.h"
+#include "xalloc.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+static void connect_now(pt_mirror *m);
+static void closed_one(pt_mirror *m);
+static void pump(pt_mirror *m);
+static void tick_soon(pt_mirror *m);
+
+int64_t mirror_now(const pt_mirror *m) { return (int64_t)uv_now(m->loop); }
+
+const char *pt_role_name(pt_role r) {
+  switch (r) {
+  case PT_ROLE_CONNECTING: return "connecting";
+  case PT_ROLE_STANDBY: return "standby";
+  case PT_ROLE_RECOVERING: return "recovering";
+  case PT_ROLE_PRIMARY: return "primary";
+  case PT_ROLE_UNAVAILABLE: return "unavailable";
+  case PT_ROLE_FAILED: return "failed";
+  }
+  return "?";
+}
+
+pt_mirror_mode pt_mirror_mode_parse(const char *s) {
+  if (!strcmp(s, "durable")) return PT_MIRROR_DURABLE;
+  if (!strcmp(s, "async")) return PT_MIRROR_ASYNC;
+  if (!strcmp(s, "off")) return PT_MIRROR_OFF;
+  return (pt_mirror_mode)-1;
+}
+
+const char *pt_mirror_mode_name(pt_mirror_mode mode) {
+  return mode == PT_MIRROR_DURABLE ? "durable" : mode == PT_MIRROR_ASYNC ? "async" : "off";
+}
+
+static void set_role(pt_mirror *m, pt_role r, const char *why) {
+  if (m->role == r) return;
+  pt_info("mirror role=%s previous=%s epoch=%" PRIu64 " reason=\"%s\"", pt_role_name(r),
+          pt_role_name(m->role), m->epoch, why);
+  m->role = r;
+}
+
+/* ---- the turn's record ---- */
+
+static void record_reset(pt_mirror *m) {
+  msgpack_sbuffer_clear(&m->rec);
+  m->rec_inputs = 0;
+  m->evlen = 0;
+  m->nev = 0;
+}
+
+void pt_mirror_record(pt_mirror *m, const pt_input *in, const pt_result *r) {
+  if (m->role != PT_ROLE_PRIMARY) return; /* nothing is decided elsewhere (see refuses) */
+  pt_input_pack(&m->pk, in, r);
+  m->rec_inputs++;
+}
+
+static const char *event_name(pt_event_type t) {
+  switch (t) {
+  case PT_EV_HOLD_EXPIRED: return "HOLD_EXPIRED";
+  case PT_EV_WAITLIST_GRANTED: return "WAITLIST_GRANTED";
+  case PT_EV_WAITLIST_DROPPED: return "WAITLIST_DROPPED";
+  case PT_EV_GROUP_COMPLETED: return "GROUP_COMPLETED";
+  case PT_EV_GROUP_FAILED: return "GROUP_FAILED";
+  case PT_EV_SEAT_EXPIRED: return "SEAT_EXPIRED";
+  }
+  return "UNKNOWN";
+}
+
+/* Appends one field (bytes, then a NUL not counted) to the turn's events. */
+static void ev_field(pt_mirror *m, const void *p, size_t n) {
+  if (m->evlen + n + 1 > m->evcap) {
+    m->evcap = (m->evlen + n + 1) * 2;
+    m->ev = pt_xrealloc(m->ev, m->evcap);
+  }
+  memcpy(m->ev + m->evlen, p, n);
+  m->ev[m->evlen + n] = 0;
+  m->evlen += n + 1;
+  if (m->nev * EVENT_FIELDS >= m->evszcap * 1u) { /* room for this event's sizes */
+    m->evszcap = m->evszcap ? m->evszcap * 2 : 64 * EVENT_FIELDS;
+    m->evsz = pt_xrealloc(m->evsz, m->evszcap * sizeof(*m->evsz));
+  }
+}
+
+static void ev_str(pt_mirror *m, unsigned *k, const char *s, size_t n) {
+  ev_field(m, s, n);
+  m->evsz[m->nev * EVENT_FIELDS + (*k)++] = n;
+}
+
+static void ev_num(pt_mirror *m, unsigned *k, long long v) {
+  char b[24];
+  ev_str(m, k, b, (size_t)snprintf(b, sizeof b, "%lld", v));
+}
+
+void pt_mirror_event(pt_mirror *m, const pt_event *ev) {
+  if (m->role != PT_ROLE_PRIMARY) return;
+  if ((m->nev + 1) * EVENT_FIELDS > m->evszcap) {
+    m->evszcap = m->evszcap ? m->evszcap * 2 : 64 * EVENT_FIELDS;
+    while ((m->nev + 1) * EVENT_FIELDS > m->evszcap) m->evszcap *= 2;
+    m->evsz = pt_xrealloc(m->evsz, m->evszcap * sizeof(*m->evsz));
+  }
+  unsigned k = 0;
+  const char *name = event_name(ev->type);
+  ev_num(m, &k, (long long)ev->seq);
+  ev_str(m, &k, name, strlen(name));
+  ev_num(m, &k, ev->at_ms);
+  ev_str(m, &k, (const char *)ev->campaign_id.p, ev->campaign_id.len);
+  ev_str(m, &k, (const char *)ev->user_id.p, ev->user_id.len);
+  ev_num(m, &k, (long long)ev->reservation_id);
+  ev_num(m, &k, ev->quantity);
+  ev_num(m, &k, ev->expires_ms);
+  ev_num(m, &k, (long long)ev->group_id);
+  ev_num(m, &k, ev->simulated);
+  /* members as "LEN:ID" pairs: ids are bytes, any separator could be in one */
+  size_t total = 0;
+  char num[16];
+  for (size_t i = 0; i < ev->n_members; i++)
+    total += (size_t)snprintf(num, sizeof num, "%zu:", ev->members[i].len) + ev->members[i].len;
+  char *buf = pt_xmalloc(total + 1);
+  size_t off = 0;
+  for (size_t i = 0; i < ev->n_members; i++) {
+    off += (size_t)snprintf(buf + off, total + 1 - off, "%zu:", ev->members[i].len);
+    memcpy(buf + off, ev->members[i].p, ev->members[i].len);
+    off += ev->members[i].len;
+  }
+  ev_str(m, &k, buf, off);
+  free(buf);
+  m->nev++;
+}
+
+/* The turn's FCALL, as one block: argv pointers, lengths, then the bytes. */
+static pending *build(pt_mirror *m, uint64_t seq) {
+  /* the record: its header array, then the inputs already packed */
+  uint8_t head[32];
+  size_t hn = 0;
+  head[hn++] = 0x93; /* fixarray of 3 */
+  head[hn++] = RECORD_FORMAT;
+  head[hn++] = 0xcf; /* uint64 epoch */
+  for (int i = 7; i >= 0; i--) head[hn++] = (uint8_t)(m->epoch >> (8 * i));
+  head[hn++] = 0xcf; /* uint64 seq */
+  for (int i = 7; i >= 0; i--) head[hn++] = (uint8_t)(seq >> (8 * i));
+  char seq_s[24], maxlen_s[24];
+  snprintf(seq_s, sizeof seq_s, "%" PRIu64, seq);
+  snprintf(maxlen_s, sizeof maxlen_s, "%" PRIu64, m->cfg.events_maxlen);
+  int argc = 3 + 4 + 5 + (int)(m->nev * EVENT_FIELDS);
+  size_t rec_len = hn + m->rec.size;
+  size_t fixed = strlen(m->key_lease) + strlen(m->key_journal) + strlen(m->key_events) +
+                 strlen(m->key_seq) + strlen(m->cfg.node_id) + strlen(m->epoch_s) +
+                 strlen(seq_s) + strlen(maxlen_s) + 64;
+  size_t bytes = sizeof(pending) + (size_t)argc * (sizeof(char *) + sizeof(size_t)) + fixed +
+                 rec_len + m->evlen;
+  pending *p = pt_xmalloc(bytes);
+  p->next = NULL;
+  p->seq = seq;
+  p->argc = argc;
+  p->argv = (const char **)(p + 1);
+  p->argvlen = (size_t *)(p->argv + argc);
+  char *w = (char *)(p->argvlen + argc);
+  int i = 0;
+#define ARG(s, n)                  \
+  do {                             \
+    memcpy(w, (s), (n));           \
+    p->argv[i] = w;                \
+    p->argvlen[i++] = (n);         \
+    w += (n);                      \
+  } while (0)
+#define ARGS(s) ARG((s), strlen(s))
+  ARGS("FCALL");
+  ARGS("pintuan_append");
+  ARGS("4");
+  ARGS(m->key_lease);
+  ARGS(m->key_journal);
+  ARGS(m->key_events);
+  ARGS(m->key_seq);
+  ARGS(m->cfg.node_id);
+  ARGS(m->epoch_s);
+  ARGS(seq_s);
+  {
+    memcpy(w, head, hn);
+    memcpy(w + hn, m->rec.data, m->rec.size);
+    p->argv[i] = w;
+    p->argvlen[i++] = rec_len;
+    w += rec_len;
+  }
+  ARGS(maxlen_s);
+  const char *e = m->ev;
+  for (unsigned k = 0; k < m->nev * EVENT_FIELDS; k++) {
+    ARG(e, m->evsz[k]);
+    e += m->evsz[k] + 1;
+  }
+#undef ARG
+#undef ARGS
+  p->bytes = rec_len + m->evlen;
+  return p;
+}
+
+uint64_t pt_mirror_end_turn(pt_mirror *m) {
+  if (m->role != PT_ROLE_PRIMARY) {
+    record_reset(m);
+    return 0;
+  }
+  uint64_t seal = 0;
+  if (m->rec_inputs || m->nev) {
+    uint64_t seq = ++m->last_seq;
+    pending *p = build(m, seq);
+    record_reset(m);
+    if (m->backlog_tail) m->backlog_tail->next = p;
+    else m->backlog = p;
+    m->backlog_tail = p;
+    m->backlog_bytes += p->bytes;
+    m->since_snapshot += p->bytes;
+    m->st.turns_held++;
+    seal = seq;
+    pump(m);
+    snapshot_maybe_start(m);
+  } else if (m->acked_seq < m->last_seq) {
+    seal = m->last_seq; /* decided on state not yet acknowledged: behind it */
+  }
+  return m->cfg.mode == PT_MIRROR_DURABLE ? seal : 0;
+}
+
+/* ---- appends ---- */
+
+static void on_append(redisAsyncContext *ac, void *reply, void *priv) {
+  pt_mirror *m = ac->data;
+  redisReply *r = reply;
+  uint64_t seq = (uint64_t)(uintptr_t)priv;
+  if (!r) return; /* the connection went: the disconnect callback decides */
+  if (m->inflight) m->inflight--;
+  if (seq <= m->acked_seq) return; /* from before a doubt: already written off */
+  if (r->type == REDIS_REPLY_ERROR) {
+    char why[160];
+    snprintf(why, sizeof why, "append of record %" PRIu64 " refused: %.*s", seq, (int)r->len, r->str);
+    mirror_doubt(m, why, strncmp(r->str, "FENCED", 6) == 0);
+    return;
+  }
+  m->acked_seq = seq;
+  m->st.acked++;
+  if (m->hooks.release) m->hooks.release(m->hooks.ctx, seq);
+  pump(m);
+}
+
+static void pump(pt_mirror *m) {
+  while (m->backlog && m->ready && m->role == PT_ROLE_PRIMARY && m->inflight < m->cfg.max_inflight) {
+    pending *p = m->backlog;
+    m->backlog = p->next;
+    if (!m->backlog) m->backlog_tail = NULL;
+    m->backlog_bytes -= p->bytes;
+    if (redisAsyncCommandArgv(m->ac, on_append, (void *)(uintptr_t)p->seq, p->argc, p->argv,
+                              p->argvlen) == REDIS_OK) {
+      m->inflight++;
+      m->st.appended++;
+      m->st.bytes += p->bytes;
+    }
+    free(p);
+  }
+}
+
+static void drop_backlog(pt_mirror *m) {
+  while (m->backlog) {
+    pending *p = m->backlog;
+    m->backlog = p->next;
+    free(p);
+  }
+  m->backlog_tail = NULL;
+  m->backlog_bytes = 0;
+}
+
+void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
+  bool serving = m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING;
+  pt_warn("mirror in doubt: %s; no more acknowledgements until rebuilt from Redis", why);
+  recovery_abort(m);
+  drop_backlog(m);
+  record_reset(m);
+  m->acked_seq = m->last_seq; /* what was in flight is written off: its replies are dropped */
+  if (serving) {
+    m->st.step_downs++;
+    if (m->hooks.stepped_down) m->hooks.stepped_down(m->hooks.ctx, why);
+  }
+  m->epoch = 0;
+  set_role(m, fenced ? PT_ROLE_STANDBY : PT_ROLE_UNAVAILABLE, why);
+  tick_soon(m);
+}
+
+const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **leader) {
+  *leader = NULL;
+  switch (m->role) {
+  case PT_ROLE_PRIMARY:
+    if (m->backlog_bytes > m->cfg.max_backlog) {
+      *st = PT_OVERLOADED;
+      return "the mirror's backlog toward Redis is full: retry shortly";
+    }
+    return NULL;
+  case PT_ROLE_STANDBY:
+    *st = PT_NOT_LEADER;
+    *leader = m->leader;
+    return "this daemon is a standby: send to the primary";
+  case PT_ROLE_RECOVERING:
+    *st = PT_UNAVAILABLE;
+    return "rebuilding from Redis: retry shortly";
+  case PT_ROLE_FAILED:
+    *st = PT_UNAVAILABLE;
+    return "the journal does not replay as recorded: see the daemon's log";
+  default:
+    *st = PT_UNAVAILABLE;
+    return "Redis is unreachable: mutations are refused until it answers";
+  }
+}
+
+/* ---- the lease ---- */
+
+static void on_acquire(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)priv;
+  pt_mirror *m = ac->data;
+  redisReply *r = reply;
+  m->acquire_pending = false;
+  if (!r || m->stopping) return;
+  if (r->type == REDIS_REPLY_ERROR || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER) {
+    pt_warn("mirror: lease acquisition failed: %.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
+            r->type == REDIS_REPLY_ERROR ? r->str : "");
+    return;
+  }
+  long long epoch = r->element[0]->integer;
+  redisReply *a = r->element[1];
+  if (a->type == REDIS_REPLY_STRING)
+    snprintf(m->leader, sizeof m->leader, "%.*s", (int)a->len, a->str);
+  if (epoch == 0) {
+    if (m->role != PT_ROLE_STANDBY) set_role(m, PT_ROLE_STANDBY, "another daemon holds the lease");
+    return;
+  }
+  if (m->role != PT_ROLE_STANDBY && m->role != PT_ROLE_UNAVAILABLE && m->role != PT_ROLE_CONNECTING)
+    return;
+  m->epoch = (uint64_t)epoch;
+  m->st.epoch = m->epoch;
+  snprintf(m->epoch_s, sizeof m->epoch_s, "%" PRIu64, m->epoch);
+  m->lease_ok_until = mirror_now(m) + m->cfg.lease_ms;
+  pt_info("mirror lease gained epoch=%" PRIu64 " node=%s", m->epoch, m->cfg.node_id);
+  set_role(m, PT_ROLE_RECOVERING, "lease gained");
+  recovery_start(m);
+}
+
+static void on_renew(redisAsyncContext *ac, void *reply, void *priv) {
+  pt_mirror *m = ac->data;
+  redisReply *r = reply;
+  int64_t sent = (int64_t)(intptr_t)priv;
+  m->renew_pending = false;
+  if (!r || m->stopping) return;
+  if (m->role != PT_ROLE_PRIMARY && m->role != PT_ROLE_RECOVERING) return;
+  if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+    m->lease_ok_until = sent + m->cfg.lease_ms; /* valid for a ttl from when we asked */
+    return;
+  }
+  pt_warn("mirror lease lost epoch=%" PRIu64, m->epoch);
+  mirror_doubt(m, "the lease was lost", true);
+}
+
+static void lease_work(pt_mirror *m) {
+  if (!m->ready || m->stopping) return;
+  char ttl[24];
+  snprintf(ttl, sizeof ttl, "%" PRId64, m->cfg.lease_ms);
+  if (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING) {
+    if (mirror_now(m) > m->lease_ok_until) { /* no renewal came back in time */
+      mirror_doubt(m, "the lease could not be renewed in time", false);
+      return;
+    }
+    if (m->renew_pending) return;
+    m->renew_pending = true;
+    redisAsyncCommand(m->ac, on_renew, (void *)(intptr_t)mirror_now(m), "FCALL pintuan_renew 1 %s %s %s %s",
+                      m->key_lease, m->cfg.node_id, m->epoch_s, ttl);
+  } else if (m->role != PT_ROLE_FAILED && !m->acquire_pending) {
+    m->acquire_pending = true;
+    redisAsyncCommand(m->ac, on_acquire, NULL, "FCALL pintuan_acquire 2 %s %s %s %s %s",
+                      m->key_lease, m->key_epoch, m->cfg.node_id, m->cfg.advertise, ttl);
+  }
+}
+
+/* ---- the connection ---- */
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+  pt_mirror *m = ac->data;
+  (void)status;
+  m->ac = NULL;
+  m->ready = false;
+  m->renew_pending = m->acquire_pending = false;
+  m->inflight = 0;
+  if (m->stopping) {
+    closed_one(m);
+    return;
+  }
+  m->st.reconnects++;
+  pt_warn("mirror: connection to Redis %s:%d lost", m->cfg.redis.host, m->cfg.redis.port);
+  if (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING)
+    mirror_doubt(m, "the connection to Redis was lost", false);
+  else if (m->role == PT_ROLE_STANDBY)
+    set_role(m, PT_ROLE_CONNECTING, "the connection to Redis was lost");
+  m->next_connect_ms = mirror_now(m) + m->backoff_ms;
+  tick_soon(m);
+}
+
+static void on_loaded(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)priv;
+  pt_mirror *m = ac->data;
+  redisReply *r = reply;
+  if (!r) return;
+  if (r->type == REDIS_REPLY_ERROR) {
+    pt_error("mirror: Redis refused the functions library: %.*s (Redis 7 or later is needed)",
+             (int)r->len, r->str);
+    redisAsyncDisconnect(ac);
+    return;
+  }
+  m->ready = true;
+  m->backoff_ms = BACKOFF_MIN_MS;
+  pt_info("mirror connected to Redis %s:%d shard=%s", m->cfg.redis.host, m->cfg.redis.port,
+          m->cfg.shard);
+  lease_work(m);
+}
+
+static void on_auth(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac, (void)priv;
+  redisReply *r = reply;
+  if (r && r->type == REDIS_REPLY_ERROR)
+    pt_error("mirror: Redis AUTH refused: %.*s", (int)r->len, r->str);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+  pt_mirror *m = ac->data;
+  if (status != REDIS_OK) {
+    /* hiredis frees the context after this callback; no disconnect callback */
+    pt_warn("mirror: cannot reach Redis %s:%d: %s (retrying)", m->cfg.redis.host, m->cfg.redis.port,
+            ac->errstr);
+    m->ac = NULL;
+    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+    m->next_connect_ms = mirror_now(m) + m->backoff_ms;
+    return;
+  }
+  redisAsyncContext *c = (redisAsyncContext *)ac;
+  if (m->cfg.redis_password[0]) {
+    if (m->cfg.redis_user[0])
+      redisAsyncCommand(c, on_auth, NULL, "AUTH %s %s", m->cfg.redis_user, m->cfg.redis_password);
+    else
+      redisAsyncCommand(c, on_auth, NULL, "AUTH %s", m->cfg.redis_password);
+  }
+  redisAsyncCommand(c, on_loaded, NULL, "FUNCTION LOAD REPLACE %s", pt_redis_functions);
+}
+
+static void connect_now(pt_mirror *m) {
+  redisAsyncContext *ac = redisAsyncConnect(m->cfg.redis.host, m->cfg.redis.port);
+  if (!ac) return;
+  if (ac->err || pt_redis_attach(ac, m->loop) != REDIS_OK) {
+    pt_warn("mirror: cannot connect to Redis %s:%d: %s", m->cfg.redis.host, m->cfg.redis.port,
+            ac->err ? ac->errstr : "event loop");
+    redisAsyncFree(ac);
+    m->next_connect_ms = mirror_now(m) + m->backoff_ms;
+    return;
+  }
+  ac->data = m;
+  redisAsyncSetConnectCallback(ac, on_connect);
+  redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  m->ac = ac;
+}
+
+static void on_tick(uv_timer_t *t) {
+  pt_mirror *m = t->data;
+  if (m->stopping) return;
+  snapshot_reap(m);
+  if (!m->ac && mirror_now(m) >= m->next_connect_ms) connect_now(m);
+  lease_work(m);
+}
+
+static void tick_soon(pt_mirror *m) {
+  if (!m->stopping) uv_timer_start(&m->tick, on_tick, 0, (uint64_t)(m->cfg.lease_ms / 3));
+}
+
+pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
+                           const pt_mirror_hooks *hooks) {
+  pt_mirror *m = pt_xcalloc(1, sizeof(*m));
+  m->loop = loop;
+  m->cfg = *cfg;
+  m->hooks = *hooks;
+  m->role = PT_ROLE_CONNECTING;
+  m->backoff_ms = BACKOFF_MIN_MS;
+  if (m->cfg.lease_ms < 30) m->cfg.lease_ms = 30;
+  if (!m->cfg.max_inflight) m->cfg.max_inflight = 64;
+  if (!m->cfg.max_backlog) m->cfg.max_backlog = 64u << 20;
+  if (!m->cfg.events_maxlen) m->cfg.events_maxlen = 1000000;
+  const char *s = m->cfg.shard;
+  snprintf(m->key_lease, KEY_MAX, "pintuan:{%s}:" PT_KEY_LEASE, s);
+  snprintf(m->key_epoch, KEY_MAX, "pintuan:{%s}:" PT_KEY_EPOCH, s);
+  snprintf(m->key_journal, KEY_MAX, "pintuan:{%s}:" PT_KEY_JOURNAL, s);
+  snprintf(m->key_seq, KEY_MAX, "pintuan:{%s}:" PT_KEY_SEQ, s);
+  snprintf(m->key_events, KEY_MAX, "pintuan:{%s}:" PT_KEY_EVENTS, s);
+  snprintf(m->key_snapshot, KEY_MAX, "pintuan:{%s}:" PT_KEY_SNAPSHOT, s);
+  msgpack_sbuffer_init(&m->rec);
+  msgpack_packer_init(&m->pk, &m->rec, msgpack_sbuffer_write);
+  uv_timer_init(loop, &m->tick);
+  m->tick.data = m;
+  connect_now(m);
+  uv_timer_start(&m->tick, on_tick, (uint64_t)(m->cfg.lease_ms / 3), (uint64_t)(m->cfg.lease_ms / 3));
+  return m;
+}
+
+static void free_mirror(pt_mirror *m) {
+  void (*done)(void *) = m->done;
+  void *done_arg = m->done_arg;
+  drop_backlog(m);
+  msgpack_sbuffer_destroy(&m->rec);
+  free(m->ev);
+  free(m->evsz);
+  free(m);
+  if (done) done(done_arg);
+}
+
+/* One of the things stop() waits for has closed. */
+static void closed_one(pt_mirror *m) {
+  if (--m->closing == 0) free_mirror(m);
+}
+
+static void on_tick_closed(uv_handle_t *h) { closed_one(h->data); }
+
+static void on_released(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)priv;
+  pt_mirror *m = ac->data;
+  redisReply *r = reply;
+  if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+    pt_info("mirror lease released epoch=%" PRIu64, m->epoch);
+}
+
+void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
+  m->stopping = true;
+  m->done = done;
+  m->done_arg = arg;
+  recovery_abort(m);
+  if (m->child > 0) { /* a snapshot in progress is abandoned */
+    kill(m->child, SIGKILL);
+    waitpid(m->child, NULL, 0);
+    m->child = 0;
+  }
+  m->closing = 1;
+  if (m->ac) {
+    if (m->ready && (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING))
+      redisAsyncCommand(m->ac, on_released, NULL, "FCALL pintuan_release 1 %s %s %s", m->key_lease,
+                        m->cfg.node_id, m->epoch_s);
+    bool up = (m->ac->c.flags & REDIS_CONNECTED) != 0;
+    if (up) m->closing++; /* its disconnect callback comes once pending replies are in */
+    redisAsyncDisconnect(m->ac);
+    if (!up) m->ac = NULL; /* a connect in progress is freed at once, without callbacks */
+  }
+  uv_close((uv_handle_t *)&m->tick, on_tick_closed);
+}
+
+pt_role pt_mirror_role(const pt_mirror *m) { return m->role; }
+const char *pt_mirror_leader(const pt_mirror *m) { return m->leader; }
+
+void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out) {
+  *out = m->st;
+  out->epoch = m->epoch;
+  out->last_seq = m->last_seq;
+  out->acked_seq = m->acked_seq;
+  out->inflight = m->inflight;
+  out->backlog_bytes = m->backlog_bytes;
+}

@@ -1,0 +1,112 @@
+/* The Redis mirror: a journal of engine inputs plus snapshots, in Redis,
+ * written by the one primary of a shard, fenced by a lease epoch.
+ *
+ * - Each loop turn whose inputs changed state becomes one journal record,
+ *   appended by one Redis Function call (pintuan_append) that checks the
+ *   caller's lease epoch; several turns may be in flight, acknowledged in
+ *   order. In durable mode the turn's replies and events are sealed until
+ *   its record is acknowledged (pt_mirror_end_turn returns the sequence to
+ *   seal with, pt_mirror_hooks.release lets them go). A turn that changed
+ *   nothing costs Redis nothing.
+ * - Daemons given the same Redis and shard elect a primary with a lease key
+ *   (epoch that only grows). A standby answers NOT_LEADER with the primary's
+ *   address and takes the lease when it lapses. Whoever becomes primary
+ *   rebuilds from Redis (snapshot + journal replayed through the engine)
+ *   before serving.
+ * - Crash-only on doubt: a lost connection with records unacknowledged, a
+ *   refused append, a lost lease: stop acknowledging, drop what was held,
+ *   and rebuild from Redis through the same path a standby takes over with.
+ * - Snapshots are written by a forked child from the copy-on-write image
+ *   (the loop never stalls); committing one trims the journal before it.
+ * Files: mirror.c (connection, lease, appends), recovery.c (rebuilding),
+ * snapshot.c (the child), functions.c (the Lua library), redis_uv.c. */
+#ifndef PT_MIRROR_H
+#define PT_MIRROR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "engine.h"
+#include "input.h"
+
+typedef enum pt_mirror_mode {
+  PT_MIRROR_OFF = 0,     /* memory-only */
+  PT_MIRROR_ASYNC = 1,   /* replies leave before Redis acknowledged */
+  PT_MIRROR_DURABLE = 2, /* replies wait for the acknowledgement */
+} pt_mirror_mode;
+
+typedef enum pt_role {
+  PT_ROLE_CONNECTING = 1, /* no Redis yet */
+  PT_ROLE_STANDBY,        /* another daemon holds the lease */
+  PT_ROLE_RECOVERING,     /* lease held, rebuilding from Redis */
+  PT_ROLE_PRIMARY,        /* serving */
+  PT_ROLE_UNAVAILABLE,    /* was primary, lost Redis: reconnecting to rebuild */
+  PT_ROLE_FAILED,         /* the journal does not replay as recorded: needs an operator */
+} pt_role;
+
+typedef struct pt_mirror_config {
+  pt_addr redis;                 /* numeric host (hiredis does not resolve) */
+  char redis_user[64], redis_password[256];
+  char shard[64], node_id[64];
+  char advertise[PT_HOST_MAX + 8]; /* HOST:PORT clients reach this daemon at */
+  pt_mirror_mode mode;
+  int64_t lease_ms;             /* the lease's time to live; renewed every third */
+  unsigned max_inflight;        /* records sent and not yet acknowledged */
+  size_t max_backlog;           /* bytes of records waiting to be sent: past it, OVERLOADED */
+  size_t snapshot_after;        /* journal bytes since the last snapshot that start one */
+  uint64_t events_maxlen;       /* the events stream's cap (XADD MAXLEN ~) */
+  pt_engine_config engine;      /* for the engines recovery builds (its sink included) */
+} pt_mirror_config;
+
+typedef struct pt_mirror_hooks {
+  /* Recovery built this engine: serve from it (the old one is the caller's
+   * to free). */
+  void (*became_primary)(void *ctx, pt_engine *e);
+  /* Stop acknowledging: every held reply's fate is unknown (close those
+   * connections); mutations are refused until primary again. */
+  void (*stepped_down)(void *ctx, const char *why);
+  /* Replies sealed up to seq may leave. */
+  void (*release)(void *ctx, uint64_t seq);
+  /* The engine served now (snapshots are taken of it). */
+  pt_engine *(*engine)(void *ctx);
+  void *ctx;
+} pt_mirror_hooks;
+
+typedef struct pt_mirror_stats {
+  uint64_t appended, acked, bytes, turns_held, reconnects, snapshots, snapshot_failures,
+      recoveries, recovered_inputs, step_downs, epoch, last_seq, acked_seq, inflight, backlog_bytes;
+  int64_t last_recovery_ms, last_append_us; /* the latest append's round trip */
+} pt_mirror_stats;
+
+typedef struct pt_mirror pt_mirror;
+
+pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
+                           const pt_mirror_hooks *hooks);
+/* Releases the lease (a standby takes over at once), lets in-flight
+ * records be acknowledged, disconnects; done(arg) once everything is closed. */
+void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg);
+
+/* The turn: every input that changed state, and every event. */
+void pt_mirror_record(pt_mirror *m, const pt_input *in, const pt_result *r);
+void pt_mirror_event(pt_mirror *m, const pt_event *ev);
+/* Ends the turn: its record (if any) goes to Redis. Returns the sequence
+ * the turn's output must be sealed with (0: nothing to wait for). */
+uint64_t pt_mirror_end_turn(pt_mirror *m);
+
+pt_role pt_mirror_role(const pt_mirror *m);
+const char *pt_role_name(pt_role r);
+/* May a mutation be decided now? NULL if so, else why not, with the status
+ * to answer (UNAVAILABLE, OVERLOADED, NOT_LEADER) and, for NOT_LEADER, the
+ * primary's address ("" when unknown). */
+const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **leader);
+/* The primary's address as the lease says, "" when unknown. */
+const char *pt_mirror_leader(const pt_mirror *m);
+void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out);
+
+pt_mirror_mode pt_mirror_mode_parse(const char *s); /* -1 if unknown */
+const char *pt_mirror_mode_name(pt_mirror_mode mode);
+
+#endif

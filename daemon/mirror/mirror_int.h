@@ -1,0 +1,85 @@
+/* Internals shared by the mirror's files; nothing outside daemon/mirror/
+ * includes this. */
+#ifndef PT_MIRROR_INT_H
+#define PT_MIRROR_INT_H
+
+#include <hiredis/async.h>
+#include <msgpack.h>
+#include <sys/types.h>
+
+#include "mirror.h"
+
+#define KEY_MAX 160
+#define RECORD_FORMAT 1 /* a journal record: [format, epoch, seq] then its inputs */
+#define EVENT_FIELDS 11
+
+/* A turn's record, ready to go: the whole FCALL as argv in one block. */
+typedef struct pending {
+  struct pending *next;
+  uint64_t seq;
+  int argc;
+  const char **argv;
+  size_t *argvlen;
+  size_t bytes;
+} pending;
+
+typedef struct recovery recovery;
+
+struct pt_mirror {
+  uv_loop_t *loop;
+  pt_mirror_config cfg;
+  pt_mirror_hooks hooks;
+  redisAsyncContext *ac; /* NULL when not connected */
+  bool ready;            /* connected, authenticated, functions loaded */
+  pt_role role;
+  uint64_t epoch;        /* the lease epoch held (primary, recovering) */
+  char leader[PT_HOST_MAX + 8];
+  char key_lease[KEY_MAX], key_epoch[KEY_MAX], key_journal[KEY_MAX], key_seq[KEY_MAX],
+      key_events[KEY_MAX], key_snapshot[KEY_MAX];
+  char epoch_s[24];
+  uv_timer_t tick; /* lease renewal or acquisition, reconnects, the snapshot child */
+  int64_t backoff_ms;
+  int64_t next_connect_ms;  /* loop time */
+  int64_t lease_ok_until;   /* loop time the lease is surely ours until */
+  bool renew_pending, acquire_pending;
+  /* the turn being built */
+  msgpack_sbuffer rec;
+  msgpack_packer pk;
+  unsigned rec_inputs;
+  char *ev; /* the turn's event fields: EVENT_FIELDS NUL-terminated strings each */
+  size_t evlen, evcap;
+  size_t *evsz; /* their lengths */
+  unsigned nev, evszcap;
+  /* records waiting to be sent, oldest first */
+  pending *backlog, *backlog_tail;
+  size_t backlog_bytes;
+  uint64_t last_seq;  /* the last sequence given to a record */
+  uint64_t acked_seq; /* every record up to it is in Redis */
+  unsigned inflight;
+  /* snapshots */
+  pid_t child;
+  uint64_t child_seq;
+  size_t since_snapshot; /* journal bytes appended since the last snapshot */
+  recovery *rec_state;   /* while rebuilding */
+  bool stopping;
+  unsigned closing; /* handles stop() waits for */
+  void (*done)(void *);
+  void *done_arg;
+  pt_mirror_stats st;
+};
+
+/* mirror.c */
+/* Something is in doubt: stop acknowledging. fenced: another primary holds
+ * the lease (become a standby); else rebuild once Redis answers. */
+void mirror_doubt(pt_mirror *m, const char *why, bool fenced);
+int64_t mirror_now(const pt_mirror *m);
+
+/* recovery.c */
+void recovery_start(pt_mirror *m);
+void recovery_abort(pt_mirror *m);
+
+/* snapshot.c */
+void snapshot_maybe_start(pt_mirror *m);
+void snapshot_reap(pt_mirror *m);
+
+#endif

@@ -1,0 +1,276 @@
+/* Rebuilding from Redis, as a daemon that has just gained the lease: the
+ * last snapshot (its chunks), then every journal record after it, each
+ * input replayed through pt_input_apply and its answer checked against the
+ * digest recorded with it. Holds and groups whose deadline passed while no
+ * primary ran are settled by the first turn after (its advance), exactly
+ * as the timer would have, and their events are journaled then, once.
+ *
+ * One command at a time on the mirror's connection; a doubt (lost
+ * connection, lost lease) aborts it, and whatever reply is still coming
+ * frees what was built. */
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mirror_int.h"
+#include "xalloc.h"
+
+#define BATCH 1000 /* journal records per XRANGE */
+
+struct recovery {
+  pt_mirror *m; /* NULL once aborted */
+  uint64_t snap_seq;
+  unsigned chunks, next_chunk;
+  char prefix[KEY_MAX];
+  uint8_t *buf;
+  size_t len, cap;
+  pt_engine *e;
+  uint64_t last_seq; /* the last record applied */
+  uint64_t inputs;
+  int64_t started_ms;
+};
+
+static void rec_free(recovery *r) {
+  pt_engine_free(r->e);
+  free(r->buf);
+  free(r);
+}
+
+/* The reply belongs to a recovery still wanted; else it is cleaned up. */
+static pt_mirror *alive(recovery *r, redisReply *reply) {
+  if (!r->m) {
+    rec_free(r);
+    return NULL;
+  }
+  if (!reply) { /* the connection went (its callback comes next and decides) */
+    r->m->rec_state = NULL;
+    rec_free(r);
+    return NULL;
+  }
+  return r->m;
+}
+
+static void fail(recovery *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(recovery *r, const char *fmt, ...) {
+  pt_mirror *m = r->m;
+  char why[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  pt_error("mirror recovery failed: %s. This daemon will not serve this shard until an operator "
+           "looks (is another version writing the journal?)", why);
+  m->rec_state = NULL;
+  rec_free(r);
+  m->role = PT_ROLE_FAILED;
+  if (m->ac && m->ready)
+    redisAsyncCommand(m->ac, NULL, NULL, "FCALL pintuan_release 1 %s %s %s", m->key_lease,
+                      m->cfg.node_id, m->epoch_s);
+}
+
+static void finish(recovery *r);
+static void read_journal(recovery *r);
+
+/* Applies one journal record: [format, epoch, seq] then its inputs. */
+static int apply_record(recovery *r, const char *p, size_t n) {
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  int rc = -1;
+  char err[160];
+  if (msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+      u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3 ||
+      u.data.via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+      u.data.via.array.ptr[0].via.u64 != RECORD_FORMAT ||
+      u.data.via.array.ptr[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    fail(r, "journal record after %" PRIu64 ": not a record of format %d", r->last_seq, RECORD_FORMAT);
+    goto out;
+  }
+  uint64_t seq = u.data.via.array.ptr[2].via.u64;
+  if (seq != r->last_seq + 1) {
+    fail(r, "journal record %" PRIu64 " follows %" PRIu64 ": a gap", seq, r->last_seq);
+    goto out;
+  }
+  while (msgpack_unpack_next(&u, p, n, &off) == MSGPACK_UNPACK_SUCCESS) {
+    pt_input in;
+    pt_input_digest d;
+    if (pt_input_unpack(&u.data, &in, &d, err, sizeof err)) {
+      fail(r, "journal record %" PRIu64 ": %s", seq, err);
+      goto out;
+    }
+    pt_result res;
+    pt_input_apply(r->e, &in, &res);
+    r->inputs++;
+    bool request = in.kind >= PT_IN_CREATE && in.kind <= PT_IN_JOIN;
+    if (request && !pt_input_same(&d, &res)) {
+      fail(r, "journal record %" PRIu64 " input %" PRIu64 ": replayed as %s reservation %" PRIu64
+              ", recorded as %s reservation %" PRIu64,
+           seq, r->inputs, pt_status_name(res.status), res.reservation_id,
+           pt_status_name(d.status), d.reservation_id);
+      goto out;
+    }
+  }
+  if (off != n) {
+    fail(r, "journal record %" PRIu64 ": bytes after its last input", seq);
+    goto out;
+  }
+  r->last_seq = seq;
+  rc = 0;
+out:
+  msgpack_unpacked_destroy(&u);
+  return rc;
+}
+
+static void on_last_seq(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  recovery *r = priv;
+  redisReply *rep = reply;
+  if (!alive(r, rep)) return;
+  uint64_t want = rep->type == REDIS_REPLY_STRING ? strtoull(rep->str, NULL, 10) : 0;
+  if (want > r->last_seq) {
+    fail(r, "the journal ends at record %" PRIu64 " but %" PRIu64 " was appended", r->last_seq, want);
+    return;
+  }
+  finish(r);
+}
+
+static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
+  recovery *r = priv;
+  redisReply *rep = reply;
+  if (!alive(r, rep)) return;
+  if (rep->type != REDIS_REPLY_ARRAY) {
+    fail(r, "XRANGE of the journal: %.*s", rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 0,
+         rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    return;
+  }
+  for (size_t i = 0; i < rep->elements; i++) {
+    redisReply *entry = rep->element[i];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[1]->type != REDIS_REPLY_ARRAY) {
+      fail(r, "a journal entry of an unknown shape");
+      return;
+    }
+    redisReply *fields = entry->element[1];
+    const redisReply *record = NULL;
+    for (size_t f = 0; f + 1 < fields->elements; f += 2)
+      if (fields->element[f]->len == 1 && fields->element[f]->str[0] == 'r')
+        record = fields->element[f + 1];
+    if (!record) {
+      fail(r, "a journal entry without its record");
+      return;
+    }
+    if (apply_record(r, record->str, record->len)) return;
+  }
+  if (rep->elements == BATCH) {
+    read_journal(r);
+    return;
+  }
+  redisAsyncCommand(ac, on_last_seq, r, "GET %s", r->m->key_seq);
+}
+
+static void read_journal(recovery *r) {
+  pt_mirror *m = r->m;
+  redisAsyncCommand(m->ac, on_journal, r, "XRANGE %s %" PRIu64 "-0 + COUNT %d", m->key_journal,
+                    r->last_seq + 1, BATCH);
+}
+
+static void start_engine(recovery *r) {
+  pt_mirror *m = r->m;
+  pt_engine_config cfg = m->cfg.engine;
+  cfg.sink = (pt_sink){0}; /* replayed events were published when first decided */
+  if (r->chunks) {
+    char err[200];
+    r->e = pt_engine_restore(&cfg, r->buf, r->len, err, sizeof err);
+    free(r->buf);
+    r->buf = NULL;
+    if (!r->e) {
+      fail(r, "the snapshot of record %" PRIu64 ": %s", r->snap_seq, err);
+      return;
+    }
+  } else {
+    r->e = pt_engine_new(&cfg);
+  }
+  r->last_seq = r->snap_seq;
+  read_journal(r);
+}
+
+static void on_chunk(redisAsyncContext *ac, void *reply, void *priv) {
+  recovery *r = priv;
+  redisReply *rep = reply;
+  if (!alive(r, rep)) return;
+  if (rep->type != REDIS_REPLY_STRING) {
+    fail(r, "snapshot chunk %s:%u is missing", r->prefix, r->next_chunk);
+    return;
+  }
+  if (r->len + rep->len > r->cap) {
+    r->cap = (r->len + rep->len) * 2;
+    r->buf = pt_xrealloc(r->buf, r->cap);
+  }
+  memcpy(r->buf + r->len, rep->str, rep->len);
+  r->len += rep->len;
+  if (++r->next_chunk < r->chunks) {
+    redisAsyncCommand(ac, on_chunk, r, "GET %s:%u", r->prefix, r->next_chunk);
+    return;
+  }
+  start_engine(r);
+}
+
+static void on_meta(redisAsyncContext *ac, void *reply, void *priv) {
+  recovery *r = priv;
+  redisReply *rep = reply;
+  if (!alive(r, rep)) return;
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
+    fail(r, "reading the snapshot's description");
+    return;
+  }
+  if (rep->element[0]->type == REDIS_REPLY_STRING) {
+    r->snap_seq = strtoull(rep->element[0]->str, NULL, 10);
+    r->chunks = (unsigned)strtoul(rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "0",
+                                  NULL, 10);
+    if (rep->element[2]->type == REDIS_REPLY_STRING)
+      snprintf(r->prefix, sizeof r->prefix, "%.*s", (int)rep->element[2]->len, rep->element[2]->str);
+  }
+  if (r->chunks) {
+    redisAsyncCommand(ac, on_chunk, r, "GET %s:0", r->prefix);
+    return;
+  }
+  start_engine(r);
+}
+
+void recovery_start(pt_mirror *m) {
+  recovery *r = pt_xcalloc(1, sizeof(*r));
+  r->m = m;
+  r->started_ms = mirror_now(m);
+  m->rec_state = r;
+  redisAsyncCommand(m->ac, on_meta, r, "HMGET %s seq chunks prefix", m->key_snapshot);
+}
+
+void recovery_abort(pt_mirror *m) {
+  if (!m->rec_state) return;
+  m->rec_state->m = NULL; /* the reply still coming frees it */
+  m->rec_state = NULL;
+}
+
+static void finish(recovery *r) {
+  pt_mirror *m = r->m;
+  pt_engine *e = r->e;
+  r->e = NULL;
+  pt_engine_set_sink(e, &m->cfg.engine.sink);
+  m->last_seq = m->acked_seq = r->last_seq;
+  m->since_snapshot = 0;
+  m->st.recoveries++;
+  m->st.recovered_inputs += r->inputs;
+  m->st.last_recovery_ms = mirror_now(m) - r->started_ms;
+  pt_info("mirror recovered records=%" PRIu64 "..%" PRIu64 " inputs=%" PRIu64 " ms=%" PRId64
+          " epoch=%" PRIu64,
+          r->snap_seq, r->last_seq, r->inputs, m->st.last_recovery_ms, m->epoch);
+  m->rec_state = NULL;
+  rec_free(r);
+  m->role = PT_ROLE_PRIMARY;
+  pt_info("mirror role=primary epoch=%" PRIu64 " node=%s", m->epoch, m->cfg.node_id);
+  if (m->hooks.became_primary) m->hooks.became_primary(m->hooks.ctx, e);
+}

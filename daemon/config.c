@@ -183,6 +183,7 @@ static void usage(FILE *f) {
     "      --node-id ID            this daemon's name in the lease (default HOSTNAME-PORT)\n"
     "      --advertise HOST:PORT   where clients reach this daemon (told by a standby)\n"
     "      --lease-ms MS           the primary's lease, renewed every third (default 3000)\n"
+    "      --snapshot-after BYTES  journal bytes between snapshots (default 256 MiB; 0: never)\n"
     "  -t, --test-config           check everything a start checks (the address resolves,\n"
     "                              the capture file is writable, ...), bind nothing, exit\n"
     "      --test-clock FILE       testing aid: read the time (epoch ms) from FILE, not the wall clock\n"
@@ -201,6 +202,7 @@ static const struct option opts[] = {
     {"redis", required_argument, 0, 12}, {"shard", required_argument, 0, 13},
     {"mirror", required_argument, 0, 14}, {"node-id", required_argument, 0, 15},
     {"advertise", required_argument, 0, 16}, {"lease-ms", required_argument, 0, 17},
+    {"snapshot-after", required_argument, 0, 18},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -254,11 +256,11 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [11] = "engine.max_remembered", [12] = "mirror.redis",
                                [13] = "mirror.shard", [14] = "mirror.mode",
                                [15] = "mirror.node_id", [16] = "mirror.advertise",
-                               [17] = "mirror.lease_ms"};
+                               [17] = "mirror.lease_ms", [18] = "mirror.snapshot_after_bytes"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 17)) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 18)) key = keys[o];
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

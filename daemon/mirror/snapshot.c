@@ -71,9 +71,9 @@ static int child_main(pt_mirror *m, pt_engine *e, uint64_t seq) {
            m->epoch, seq);
   if (pt_engine_snapshot(e, write_cb, &w) || (w.len && put_chunk(&w))) return 1;
   redisReply *r = redisCommand(w.c, "FCALL pintuan_snapshot_commit 3 %s %s %s %s %s %" PRIu64
-                                    " %u %zu %d %s",
+                                    " %u %llu %d %s",
                                m->key_lease, m->key_snapshot, m->key_journal, m->cfg.node_id,
-                               m->epoch_s, seq, w.chunks, w.total, PT_SNAPSHOT_FORMAT, w.prefix);
+                               m->epoch_s, seq, w.chunks, (unsigned long long)w.total, PT_SNAPSHOT_FORMAT, w.prefix);
   if (!r) return 1;
   int rc = 0;
   if (r->type == REDIS_REPLY_ERROR) {

@@ -570,7 +570,7 @@ static void handle_reply(conn *c, const uint8_t *msg, size_t len) {
           }
           snprintf(first_div_text, sizeof first_div_text,
                    "request %zu (connection %u, %s): recorded %s, got %s%s", (size_t)f->req + 1,
-                   rq->conn + 1, opname, pt_status_str(sa), pt_status_str(sb),
+                   rq->conn + 1, opname, pintuan_status_str(sa), pintuan_status_str(sb),
                    sa == sb ? " (fields differ)" : "");
           if (q) pintuan__v1__request__free_unpacked(q, NULL);
         }
@@ -784,27 +784,27 @@ static void on_connect(uv_connect_t *req, int status) {
 
 /* ---- set-up and verdict with the blocking client ---- */
 
-static pt_client *admin_client(void) {
+static pintuan_client *admin_client(void) {
   char err[256];
-  pt_client *c = pt_client_connect(o.addr, 10000, err, sizeof err);
+  pintuan_client *c = pintuan_connect(o.addr, 10000, err, sizeof err);
   if (!c) {
     fprintf(stderr, "pintuan-bench: %s\n", err);
     return NULL;
   }
   if (o.token) {
-    pt_response *r;
-    if (pt_hello(c, o.token, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+    pintuan_response *r;
+    if (pintuan_hello(c, o.token, &r) || r->status != PINTUAN__V1__STATUS__OK) {
       fprintf(stderr, "pintuan-bench: admin token refused\n");
-      pt_response_free(r);
-      pt_client_close(c);
+      pintuan_response_free(r);
+      pintuan_close(c);
       return NULL;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   return c;
 }
 
-static int create_campaigns(pt_client *c) {
+static int create_campaigns(pintuan_client *c) {
   int n = o.scenario == SC_ZIPF ? o.campaigns : 1;
   camps = calloc((size_t)n, sizeof(*camps));
   ncamps = (size_t)n;
@@ -828,14 +828,14 @@ static int create_campaigns(pt_client *c) {
     m.has_request_id = 1, m.request_id = s.campaign_id;
     m.spec = &s;
     q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
-    pt_response *r;
-    if (pt_client_call(c, &q, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+    pintuan_response *r;
+    if (pintuan_call(c, &q, &r) || r->status != PINTUAN__V1__STATUS__OK) {
       fprintf(stderr, "pintuan-bench: cannot create campaign %s: %s\n", camps[i].id,
-                r ? r->detail : pt_client_error(c));
-      pt_response_free(r);
+                r ? r->detail : pintuan_error(c));
+      pintuan_response_free(r);
       return -1;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   if (o.scenario == SC_ZIPF) {
     zipf_cdf = malloc(ncamps * sizeof(double));
@@ -858,12 +858,12 @@ static int cmp_ok(const void *a, const void *b) {
   return strcmp(x->user, y->user);
 }
 
-static int run_verdict(pt_client *c, pt_verdict *v) {
+static int run_verdict(pintuan_client *c, pt_verdict *v) {
   pt_vcampaign *vc = calloc(ncamps + 1, sizeof(*vc));
-  pt_response **keep = calloc(ncamps + 1, sizeof(*keep));
+  pintuan_response **keep = calloc(ncamps + 1, sizeof(*keep));
   for (size_t i = 0; i < ncamps; i++) {
-    if (pt_get_campaign(c, camps[i].id, &keep[i])) return -1;
-    pt_response *r = keep[i];
+    if (pintuan_get_campaign(c, camps[i].id, &keep[i])) return -1;
+    pintuan_response *r = keep[i];
     vc[i].id = camps[i].id;
     if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_CAMPAIGN) {
       vc[i].stock = r->campaign->stock, vc[i].available = r->campaign->available;
@@ -883,22 +883,22 @@ static int run_verdict(pt_client *c, pt_verdict *v) {
     m.has_campaign_id = 1, m.campaign_id = (ProtobufCBinaryData){strlen(camps[oks[i].campaign].id), (uint8_t *)camps[oks[i].campaign].id};
     m.has_user_id = 1, m.user_id = (ProtobufCBinaryData){strlen(oks[i].user), (uint8_t *)oks[i].user};
     q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
-    if (pt_client_send(c, &q)) return -1;
+    if (pintuan_send(c, &q)) return -1;
     if (i % 1000 == 999 || i + 1 == nu) {
-      if (pt_client_flush(c)) return -1;
+      if (pintuan_flush(c)) return -1;
       for (size_t k = i - i % 1000; k <= i; k++) {
-        pt_response *r;
-        if (pt_client_recv(c, &r)) return -1;
+        pintuan_response *r;
+        if (pintuan_recv(c, &r)) return -1;
         vu[k].campaign = oks[k].campaign;
         vu[k].user = oks[k].user;
         if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_HOLDINGS)
           vu[k].held = r->holdings->held, vu[k].sold = r->holdings->sold, vu[k].waiting = r->holdings->waiting;
-        pt_response_free(r);
+        pintuan_response_free(r);
       }
     }
   }
   pt_verdict_check(vc, ncamps, vu, nu, v);
-  for (size_t i = 0; i < ncamps; i++) pt_response_free(keep[i]);
+  for (size_t i = 0; i < ncamps; i++) pintuan_response_free(keep[i]);
   free(keep);
   free(vc);
   free(vu);
@@ -937,7 +937,7 @@ static void print_report(const pt_verdict *v) {
     printf("\"status\":{");
     int first = 1;
     for (int s = 0; s < 32; s++)
-      if (status_count[s]) printf("%s\"%s\":%llu", first ? "" : ",", s ? pt_status_str(s) : "UNDECODABLE",
+      if (status_count[s]) printf("%s\"%s\":%llu", first ? "" : ",", s ? pintuan_status_str(s) : "UNDECODABLE",
                                   (unsigned long long)status_count[s]), first = 0;
     printf("},");
     if (o.scenario == SC_REPLAY) {
@@ -971,7 +971,7 @@ static void print_report(const pt_verdict *v) {
   if (lost) printf("  %llu requests got no reply (connection lost or daemon stalled)\n", (unsigned long long)lost);
   printf("  status:");
   for (int s = 0; s < 32; s++)
-    if (status_count[s]) printf(" %s %llu", s ? pt_status_str(s) : "UNDECODABLE", (unsigned long long)status_count[s]);
+    if (status_count[s]) printf(" %s %llu", s ? pintuan_status_str(s) : "UNDECODABLE", (unsigned long long)status_count[s]);
   printf("\n");
   if (o.scenario == SC_REPLAY) {
     printf("  replay: %zu requests, %llu replies compared, %llu divergences\n", nrreqs,
@@ -1183,10 +1183,10 @@ int main(int argc, char **argv) {
     if (load_replay(o.replay)) return EX_DATAERR;
     o.conns = replay_conns ? replay_conns : 1;
   }
-  pt_client *admin = admin_client();
+  pintuan_client *admin = admin_client();
   if (!admin) return EX_UNAVAILABLE;
   if (o.scenario != SC_REPLAY && create_campaigns(admin)) {
-    pt_client_close(admin);
+    pintuan_close(admin);
     return 1;
   }
 
@@ -1199,7 +1199,7 @@ int main(int argc, char **argv) {
   if (colon) port = atoi(colon + 1);
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) && uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa)) {
     fprintf(stderr, "pintuan-bench: give a numeric address, not %s\n", o.addr);
-    pt_client_close(admin);
+    pintuan_close(admin);
     return EX_USAGE;
   }
   conns = calloc((size_t)o.conns, sizeof(*conns));
@@ -1215,24 +1215,24 @@ int main(int argc, char **argv) {
     k->creq.data = k;
     if (uv_tcp_connect(&k->creq, &k->tcp, (struct sockaddr *)&sa, on_connect) < 0) {
       fprintf(stderr, "pintuan-bench: cannot start connection %d\n", i);
-      pt_client_close(admin);
+      pintuan_close(admin);
       return EX_UNAVAILABLE;
     }
   }
   uv_run(loop, UV_RUN_DEFAULT);
   if (conn_failed) {
     fprintf(stderr, "pintuan-bench: %d of %d connections failed\n", conn_failed, o.conns);
-    pt_client_close(admin);
+    pintuan_close(admin);
     return EX_UNAVAILABLE;
   }
   pt_verdict v;
   if (run_verdict(admin, &v)) {
-    fprintf(stderr, "pintuan-bench: verdict queries failed: %s\n", pt_client_error(admin));
-    pt_client_close(admin);
+    fprintf(stderr, "pintuan-bench: verdict queries failed: %s\n", pintuan_error(admin));
+    pintuan_close(admin);
     return EX_UNAVAILABLE;
   }
   print_report(&v);
-  pt_client_close(admin);
+  pintuan_close(admin);
   bool ok = v.pass && divergences == 0 && send_errors == 0;
   return ok ? 0 : 1;
 }

@@ -264,15 +264,15 @@ static void print_human(json_t *o, int indent, int top) {
   }
 }
 
-static int show(pt_response *r) {
+static int show(pintuan_response *r) {
   json_t *o = msg_json(&r->base);
-  json_object_set_new(o, "status", json_string(pt_status_str(r->status)));
+  json_object_set_new(o, "status", json_string(pintuan_status_str(r->status)));
   if (g.json) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     puts(s);
     free(s);
   } else {
-    printf("%s%s%s%s\n", pt_status_str(r->status), r->detail ? " " : "",
+    printf("%s%s%s%s\n", pintuan_status_str(r->status), r->detail ? " " : "",
            r->detail ? r->detail : "", r->has_replay && r->replay ? " (replay)" : "");
     print_human(o, 2, 1);
   }
@@ -287,7 +287,7 @@ static int show(pt_response *r) {
 
 /* ---- commands ---- */
 
-static pt_client *cli;
+static pintuan_client *cli;
 
 /* Connects (and says Hello with -T's token) once the command's arguments
  * were found good: a usage error never needs the daemon. 0, or the exit
@@ -295,23 +295,23 @@ static pt_client *cli;
 static int connect_daemon(void) {
   if (cli) return 0;
   char err[256];
-  cli = pt_client_connect(g.addr, g.timeout_ms, err, sizeof err);
+  cli = pintuan_connect(g.addr, g.timeout_ms, err, sizeof err);
   if (!cli) {
     fprintf(stderr, "pintuan-cli: %s\n", err);
     return EX_UNAVAILABLE;
   }
   if (g.token) {
-    pt_response *r;
-    if (pt_hello(cli, g.token, &r)) {
-      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    pintuan_response *r;
+    if (pintuan_hello(cli, g.token, &r)) {
+      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pintuan_error(cli));
       return EX_UNAVAILABLE;
     }
     if (r->status != PINTUAN__V1__STATUS__OK) {
       int rc = show(r);
-      pt_response_free(r);
+      pintuan_response_free(r);
       return rc;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   return 0;
 }
@@ -319,21 +319,21 @@ static int connect_daemon(void) {
 /* The exit status of one request: what the daemon answered, or 69 when the
  * call failed. `failed` is a libpintuan call's return value; the reply is
  * read through r only after that call has returned. */
-static int answer(int failed, pt_response **r) {
+static int answer(int failed, pintuan_response **r) {
   if (failed) {
-    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pintuan_error(cli));
     return EX_UNAVAILABLE;
   }
   int rc = show(*r);
-  pt_response_free(*r);
+  pintuan_response_free(*r);
   return rc;
 }
 
 static int call(Pintuan__V1__Request *q) {
   int rc;
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(pt_client_call(cli, q, &r), &r);
+  pintuan_response *r;
+  return answer(pintuan_call(cli, q, &r), &r);
 }
 
 /* Sub-options of a command: getopt_long over the words after the command. */
@@ -603,7 +603,7 @@ static int cmd_reserve(int argc, char **argv) {
   if ((rc = need_pos(&s, 2, "reserve CAMPAIGN USER [--qty N] [--request-id R]"))) return rc;
   Pintuan__V1__Request q;
   Pintuan__V1__Reserve m;
-  pt_request_reserve(&q, &m, s.pos[0], s.pos[1], (int32_t)s.qty, s.rid);
+  pintuan_req_reserve(&q, &m, s.pos[0], s.pos[1], (int32_t)s.qty, s.rid);
   return call(&q);
 }
 
@@ -616,9 +616,9 @@ static int cmd_confirm_cancel(int argc, char **argv, int confirm) {
   if (parse_u64(s.pos[1], &res))
     return usage_error("bad reservation id '%s' (give the reservation_id reserve printed)", s.pos[1]);
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(confirm ? pt_confirm(cli, s.pos[0], res, s.rid, &r)
-                        : pt_cancel(cli, s.pos[0], res, s.rid, &r), &r);
+  pintuan_response *r;
+  return answer(confirm ? pintuan_confirm(cli, s.pos[0], res, s.rid, &r)
+                        : pintuan_cancel(cli, s.pos[0], res, s.rid, &r), &r);
 }
 
 static int cmd_reservation(int argc, char **argv) {
@@ -660,8 +660,8 @@ static int cmd_join(int argc, char **argv) {
   if (mode == PINTUAN__V1__JOIN_MODE__JOIN_GROUP && !(s.seen & BIT(O_GROUP)))
     return usage_error("--mode join needs --group GROUP_ID");
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(pt_join(cli, s.pos[0], s.pos[1], mode, s.group, !(s.seen & BIT(O_OLD)), s.rid, &r), &r);
+  pintuan_response *r;
+  return answer(pintuan_join(cli, s.pos[0], s.pos[1], mode, s.group, !(s.seen & BIT(O_OLD)), s.rid, &r), &r);
 }
 
 static int cmd_group(int argc, char **argv) {
@@ -674,8 +674,8 @@ static int cmd_group(int argc, char **argv) {
   if (parse_u64(s.pos[1], &gid))
     return usage_error("bad group id '%s' (give the group_id join printed)", s.pos[1]);
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(pt_get_group(cli, s.pos[0], gid, &r), &r);
+  pintuan_response *r;
+  return answer(pintuan_get_group(cli, s.pos[0], gid, &r), &r);
 }
 
 /* Prints events until --count of them arrived (or forever). */
@@ -686,20 +686,20 @@ static int cmd_subscribe(int argc, char **argv) {
   const char *ids[5] = {0};
   for (int i = 0; i < s.npos; i++) ids[i] = s.pos[i];
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
+  pintuan_response *r;
   /* the acknowledgement is printed first: then events follow */
-  if ((rc = answer(pt_subscribe(cli, ids, &r), &r))) return rc;
-  pt_client_set_timeout(cli, -1);
+  if ((rc = answer(pintuan_subscribe(cli, ids, &r), &r))) return rc;
+  pintuan_set_timeout(cli, -1);
   for (int64_t n = 0; !s.count || n < s.count;) {
-    if (pt_client_recv(cli, &r)) {
-      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    if (pintuan_recv(cli, &r)) {
+      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pintuan_error(cli));
       return EX_UNAVAILABLE;
     }
     if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_EVENT) {
       show(r);
       n++;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   return 0;
 }
@@ -783,6 +783,6 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "group")) rc = cmd_group(cargc, cargv);
   else if (!strcmp(cmd, "subscribe")) rc = cmd_subscribe(cargc, cargv);
   else rc = cmd_holdings(cargc, cargv);
-  if (cli) pt_client_close(cli);
+  if (cli) pintuan_close(cli);
   return rc;
 }

@@ -15,7 +15,7 @@
 
 #define MAX_REPLY (64u << 20)
 
-struct pt_client {
+struct pintuan_client {
   int fd;
   int timeout_ms;
   uint64_t next_id;
@@ -26,7 +26,7 @@ struct pt_client {
   char err[256];
 };
 
-static int fail(pt_client *c, const char *fmt, ...) {
+static int fail(pintuan_client *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(c->err, sizeof c->err, fmt, ap);
@@ -34,9 +34,9 @@ static int fail(pt_client *c, const char *fmt, ...) {
   return -1;
 }
 
-const char *pt_client_error(const pt_client *c) { return c->err; }
-void pt_client_set_timeout(pt_client *c, int ms) { c->timeout_ms = ms; }
-int pt_client_fd(const pt_client *c) { return c->fd; }
+const char *pintuan_error(const pintuan_client *c) { return c->err; }
+void pintuan_set_timeout(pintuan_client *c, int ms) { c->timeout_ms = ms; }
+int pintuan_fd(const pintuan_client *c) { return c->fd; }
 
 static int split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen) {
   const char *h = addr, *p = NULL;
@@ -61,7 +61,7 @@ static int split_addr(const char *addr, char *host, size_t hostlen, char *port, 
   return 0;
 }
 
-static int wait_fd(pt_client *c, short ev) {
+static int wait_fd(pintuan_client *c, short ev) {
   struct pollfd p = {.fd = c->fd, .events = ev};
   for (;;) {
     int n = poll(&p, 1, c->timeout_ms);
@@ -71,7 +71,7 @@ static int wait_fd(pt_client *c, short ev) {
   }
 }
 
-pt_client *pt_client_connect(const char *addr, int timeout_ms, char *err, size_t errlen) {
+pintuan_client *pintuan_connect(const char *addr, int timeout_ms, char *err, size_t errlen) {
   char host[256], port[16];
   if (split_addr(addr, host, sizeof host, port, sizeof port)) {
     snprintf(err, errlen, "bad address %s (want HOST:PORT)", addr);
@@ -83,7 +83,7 @@ pt_client *pt_client_connect(const char *addr, int timeout_ms, char *err, size_t
     snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
     return NULL;
   }
-  pt_client *c = calloc(1, sizeof(*c));
+  pintuan_client *c = calloc(1, sizeof(*c));
   if (!c) {
     freeaddrinfo(res);
     snprintf(err, errlen, "out of memory");
@@ -119,7 +119,7 @@ pt_client *pt_client_connect(const char *addr, int timeout_ms, char *err, size_t
   return c;
 }
 
-void pt_client_close(pt_client *c) {
+void pintuan_close(pintuan_client *c) {
   if (!c) return;
   if (c->fd >= 0) close(c->fd);
   free(c->out);
@@ -138,7 +138,7 @@ static int reserve_buf(uint8_t **p, size_t *cap, size_t need) {
   return 0;
 }
 
-int pt_client_send(pt_client *c, Pintuan__V1__Request *req) {
+int pintuan_send(pintuan_client *c, Pintuan__V1__Request *req) {
   if (c->fd < 0) return fail(c, "not connected");
   if (!req->has_id || req->id == 0) req->has_id = 1, req->id = ++c->next_id;
   size_t n = pintuan__v1__request__get_packed_size(req);
@@ -150,7 +150,7 @@ int pt_client_send(pt_client *c, Pintuan__V1__Request *req) {
   return 0;
 }
 
-int pt_client_flush(pt_client *c) {
+int pintuan_flush(pintuan_client *c) {
   size_t off = 0;
   while (off < c->out_len) {
     ssize_t w = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
@@ -175,7 +175,7 @@ int pt_client_flush(pt_client *c) {
   return 0;
 }
 
-int pt_client_recv(pt_client *c, pt_response **out) {
+int pintuan_recv(pintuan_client *c, pintuan_response **out) {
   *out = NULL;
   for (;;) {
     size_t avail = c->in_len - c->in_off;
@@ -184,7 +184,7 @@ int pt_client_recv(pt_client *c, pt_response **out) {
       uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
       if (n > MAX_REPLY) return fail(c, "reply frame of %u bytes is too large", n);
       if (avail >= 4 + (size_t)n) {
-        pt_response *r = pintuan__v1__response__unpack(NULL, n, p + 4);
+        pintuan_response *r = pintuan__v1__response__unpack(NULL, n, p + 4);
         if (!r) return fail(c, "undecodable reply from the daemon");
         c->in_off += 4 + n;
         if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
@@ -213,16 +213,16 @@ int pt_client_recv(pt_client *c, pt_response **out) {
   }
 }
 
-void pt_response_free(pt_response *r) {
+void pintuan_response_free(pintuan_response *r) {
   if (r) pintuan__v1__response__free_unpacked(r, NULL);
 }
 
-int pt_client_call(pt_client *c, Pintuan__V1__Request *req, pt_response **out) {
+int pintuan_call(pintuan_client *c, Pintuan__V1__Request *req, pintuan_response **out) {
   *out = NULL;
-  if (pt_client_send(c, req) || pt_client_flush(c)) return -1;
+  if (pintuan_send(c, req) || pintuan_flush(c)) return -1;
   for (;;) {
-    pt_response *r;
-    if (pt_client_recv(c, &r)) return -1;
+    pintuan_response *r;
+    if (pintuan_recv(c, &r)) return -1;
     if (r->id == req->id) {
       *out = r;
       return 0;
@@ -233,16 +233,16 @@ int pt_client_call(pt_client *c, Pintuan__V1__Request *req, pt_response **out) {
       *out = r;
       return 0;
     }
-    pt_response_free(r); /* a reply to an earlier pipelined request, or an event */
+    pintuan_response_free(r); /* a reply to an earlier pipelined request, or an event */
   }
 }
 
-const char *pt_status_str(int s) {
+const char *pintuan_status_str(int s) {
   const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&pintuan__v1__status__descriptor, s);
   return v ? v->name : "STATUS_UNSPECIFIED";
 }
 
-const char *pt_hold_state_str(int s) {
+const char *pintuan_hold_state_str(int s) {
   const ProtobufCEnumValue *v =
       protobuf_c_enum_descriptor_get_value(&pintuan__v1__hold_state__descriptor, s);
   return v ? v->name : "HOLD_STATE_UNSPECIFIED";
@@ -254,24 +254,24 @@ static ProtobufCBinaryData bin(const char *s) {
   return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
 }
 
-int pt_hello(pt_client *c, const char *token, pt_response **out) {
+int pintuan_hello(pintuan_client *c, const char *token, pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__Hello m = PINTUAN__V1__HELLO__INIT;
   if (token) m.has_token = 1, m.token = bin(token);
   m.has_protocol_version = 1, m.protocol_version = 1;
   m.client_name = (char *)"libpintuan";
   q.op_case = PINTUAN__V1__REQUEST__OP_HELLO, q.hello = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_ping(pt_client *c, pt_response **out) {
+int pintuan_ping(pintuan_client *c, pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__Ping m = PINTUAN__V1__PING__INIT;
   q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-void pt_request_reserve(Pintuan__V1__Request *q, Pintuan__V1__Reserve *m, const char *campaign,
+void pintuan_req_reserve(Pintuan__V1__Request *q, Pintuan__V1__Reserve *m, const char *campaign,
                         const char *user, int32_t qty, const char *request_id) {
   pintuan__v1__request__init(q);
   pintuan__v1__reserve__init(m);
@@ -282,55 +282,55 @@ void pt_request_reserve(Pintuan__V1__Request *q, Pintuan__V1__Reserve *m, const 
   q->op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q->reserve = m;
 }
 
-int pt_reserve(pt_client *c, const char *campaign, const char *user, int32_t qty,
-               const char *request_id, pt_response **out) {
+int pintuan_reserve(pintuan_client *c, const char *campaign, const char *user, int32_t qty,
+               const char *request_id, pintuan_response **out) {
   Pintuan__V1__Request q;
   Pintuan__V1__Reserve m;
-  pt_request_reserve(&q, &m, campaign, user, qty, request_id);
-  return pt_client_call(c, &q, out);
+  pintuan_req_reserve(&q, &m, campaign, user, qty, request_id);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_confirm(pt_client *c, const char *campaign, uint64_t rid, const char *request_id,
-               pt_response **out) {
+int pintuan_confirm(pintuan_client *c, const char *campaign, uint64_t rid, const char *request_id,
+               pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__Confirm m = PINTUAN__V1__CONFIRM__INIT;
   m.has_campaign_id = 1, m.campaign_id = bin(campaign);
   m.has_reservation_id = 1, m.reservation_id = rid;
   m.has_request_id = 1, m.request_id = bin(request_id);
   q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_cancel(pt_client *c, const char *campaign, uint64_t rid, const char *request_id,
-              pt_response **out) {
+int pintuan_cancel(pintuan_client *c, const char *campaign, uint64_t rid, const char *request_id,
+              pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__Cancel m = PINTUAN__V1__CANCEL__INIT;
   m.has_campaign_id = 1, m.campaign_id = bin(campaign);
   m.has_reservation_id = 1, m.reservation_id = rid;
   m.has_request_id = 1, m.request_id = bin(request_id);
   q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_get_campaign(pt_client *c, const char *campaign, pt_response **out) {
+int pintuan_get_campaign(pintuan_client *c, const char *campaign, pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__GetCampaign m = PINTUAN__V1__GET_CAMPAIGN__INIT;
   m.has_campaign_id = 1, m.campaign_id = bin(campaign);
   q.op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q.get_campaign = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_get_holdings(pt_client *c, const char *campaign, const char *user, pt_response **out) {
+int pintuan_get_holdings(pintuan_client *c, const char *campaign, const char *user, pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
   m.has_campaign_id = 1, m.campaign_id = bin(campaign);
   m.has_user_id = 1, m.user_id = bin(user);
   q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_join(pt_client *c, const char *campaign, const char *user, int mode, uint64_t group_id,
-            int new_user, const char *request_id, pt_response **out) {
+int pintuan_join(pintuan_client *c, const char *campaign, const char *user, int mode, uint64_t group_id,
+            int new_user, const char *request_id, pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__Join m = PINTUAN__V1__JOIN__INIT;
   m.has_campaign_id = 1, m.campaign_id = bin(campaign);
@@ -340,19 +340,19 @@ int pt_join(pt_client *c, const char *campaign, const char *user, int mode, uint
   m.has_new_user = 1, m.new_user = new_user != 0;
   m.has_request_id = 1, m.request_id = bin(request_id);
   q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_get_group(pt_client *c, const char *campaign, uint64_t group_id, pt_response **out) {
+int pintuan_get_group(pintuan_client *c, const char *campaign, uint64_t group_id, pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__GetGroup m = PINTUAN__V1__GET_GROUP__INIT;
   m.has_campaign_id = 1, m.campaign_id = bin(campaign);
   m.has_group_id = 1, m.group_id = group_id;
   q.op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q.get_group = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }
 
-int pt_subscribe(pt_client *c, const char *const *campaigns, pt_response **out) {
+int pintuan_subscribe(pintuan_client *c, const char *const *campaigns, pintuan_response **out) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__Subscribe m = PINTUAN__V1__SUBSCRIBE__INIT;
   ProtobufCBinaryData ids[64];
@@ -364,5 +364,5 @@ int pt_subscribe(pt_client *c, const char *const *campaigns, pt_response **out) 
   m.n_campaign_ids = n;
   m.campaign_ids = ids;
   q.op_case = PINTUAN__V1__REQUEST__OP_SUBSCRIBE, q.subscribe = &m;
-  return pt_client_call(c, &q, out);
+  return pintuan_call(c, &q, out);
 }

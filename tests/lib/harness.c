@@ -55,14 +55,14 @@ void set_time(pt_daemon *d, int64_t ms) {
   d->now = ms;
 }
 
-void advance_time(pt_daemon *d, pt_client *c, int64_t ms) {
+void advance_time(pt_daemon *d, pintuan_client *c, int64_t ms) {
   set_time(d, d->now + ms);
-  pt_response *r;
-  if (pt_ping(c, &r) || !r->pong || r->pong->now_ms != d->now) {
+  pintuan_response *r;
+  if (pintuan_ping(c, &r) || !r->pong || r->pong->now_ms != d->now) {
     fprintf(stderr, "advance_time: the daemon did not observe %lld\n", (long long)d->now);
     abort();
   }
-  pt_response_free(r);
+  pintuan_response_free(r);
 }
 
 int daemon_start(pt_daemon *d, const char *const *extra) {
@@ -208,9 +208,9 @@ long daemon_rss_kb(const pt_daemon *d) {
   return kb;
 }
 
-pt_client *connect_or_die(const pt_daemon *d) {
+pintuan_client *connect_or_die(const pt_daemon *d) {
   char err[256];
-  pt_client *c = pt_client_connect(d->addr, PT_WAIT_MS, err, sizeof err);
+  pintuan_client *c = pintuan_connect(d->addr, PT_WAIT_MS, err, sizeof err);
   if (!c) {
     fprintf(stderr, "connect: %s\n", err);
     abort();
@@ -271,7 +271,7 @@ static int read_full(int fd, uint8_t *p, size_t n, int timeout_ms, int *eof) {
   return 0;
 }
 
-pt_response *raw_recv(int fd, int timeout_ms, int *eof) {
+pintuan_response *raw_recv(int fd, int timeout_ms, int *eof) {
   uint8_t h[4];
   *eof = 0;
   if (read_full(fd, h, 4, timeout_ms, eof)) return NULL;
@@ -282,13 +282,13 @@ pt_response *raw_recv(int fd, int timeout_ms, int *eof) {
     free(buf);
     return NULL;
   }
-  pt_response *r = pintuan__v1__response__unpack(NULL, n, buf);
+  pintuan_response *r = pintuan__v1__response__unpack(NULL, n, buf);
   free(buf);
   return r;
 }
 
 /* CreateCampaign with a request id derived from the campaign id. */
-static int create_campaign(pt_client *c, Pintuan__V1__CampaignSpec *s) {
+static int create_campaign(pintuan_client *c, Pintuan__V1__CampaignSpec *s) {
   Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
   char rid[96];
@@ -296,14 +296,14 @@ static int create_campaign(pt_client *c, Pintuan__V1__CampaignSpec *s) {
   m.has_request_id = 1, m.request_id = pt_bin(rid);
   m.spec = s;
   q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
-  pt_response *r;
-  if (pt_client_call(c, &q, &r)) return -1;
+  pintuan_response *r;
+  if (pintuan_call(c, &q, &r)) return -1;
   int st = r->status;
-  pt_response_free(r);
+  pintuan_response_free(r);
   return st;
 }
 
-int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
+int create_flash(pintuan_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist) {
   Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
   s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
@@ -315,15 +315,15 @@ int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, in
   return create_campaign(c, &s);
 }
 
-Pintuan__V1__Campaign *get_campaign(pt_client *c, const char *id, pt_response **keep) {
-  if (pt_get_campaign(c, id, keep) || (*keep)->result_case != PINTUAN__V1__RESPONSE__RESULT_CAMPAIGN) {
+Pintuan__V1__Campaign *get_campaign(pintuan_client *c, const char *id, pintuan_response **keep) {
+  if (pintuan_get_campaign(c, id, keep) || (*keep)->result_case != PINTUAN__V1__RESPONSE__RESULT_CAMPAIGN) {
     fprintf(stderr, "get_campaign %s failed\n", id);
     abort();
   }
   return (*keep)->campaign;
 }
 
-int create_group(pt_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
+int create_group(pintuan_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
                  int64_t hold_ms, uint32_t limit) {
   Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
   s.has_campaign_id = 1, s.campaign_id = pt_bin(id);

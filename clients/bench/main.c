@@ -269,7 +269,6 @@ static size_t pick_campaign(void) {
 }
 
 static void send_one(conn *c, int64_t planned) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   inflight *f = ring_push(c);
   f->planned = planned;
   f->sent = now_ns();
@@ -277,13 +276,12 @@ static void send_one(conn *c, int64_t planned) {
   snprintf(f->user, sizeof f->user, "u%llu", (unsigned long long)(rnd() % o.users));
   char rid[48];
   snprintf(rid, sizeof rid, "b%u-%d-%llu", run_id, c->idx, (unsigned long long)++c->seq);
-  ProtobufCBinaryData cid = {strlen(camps[f->campaign].id), (uint8_t *)camps[f->campaign].id};
-  ProtobufCBinaryData uid = {strlen(f->user), (uint8_t *)f->user};
-  ProtobufCBinaryData rq = {strlen(rid), (uint8_t *)rid};
-  Pintuan__V1__Reserve rs = PINTUAN__V1__RESERVE__INIT;
-  Pintuan__V1__Confirm cf = PINTUAN__V1__CONFIRM__INIT;
-  Pintuan__V1__Cancel cn = PINTUAN__V1__CANCEL__INIT;
-  Pintuan__V1__Join jn = PINTUAN__V1__JOIN__INIT;
+  const char *cid = camps[f->campaign].id;
+  pintuan_request q;
+  Pintuan__V1__Reserve rs;
+  Pintuan__V1__Confirm cf;
+  Pintuan__V1__Cancel cn;
+  Pintuan__V1__Join jn;
   int op = OP_RESERVE;
   if (o.scenario == SC_MIXED) {
     int roll = (int)(rnd() % (uint64_t)(o.mix[0] + o.mix[1] + o.mix[2]));
@@ -293,33 +291,10 @@ static void send_one(conn *c, int64_t planned) {
   }
   f->op = (uint8_t)op;
   switch (op) {
-  case OP_RESERVE:
-    rs.has_request_id = 1, rs.request_id = rq;
-    rs.has_campaign_id = 1, rs.campaign_id = cid;
-    rs.has_user_id = 1, rs.user_id = uid;
-    rs.has_quantity = 1, rs.quantity = 1;
-    q.op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q.reserve = &rs;
-    break;
-  case OP_CONFIRM:
-    cf.has_request_id = 1, cf.request_id = rq;
-    cf.has_campaign_id = 1, cf.campaign_id = cid;
-    cf.has_reservation_id = 1, cf.reservation_id = pool_take();
-    q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
-    break;
-  case OP_CANCEL:
-    cn.has_request_id = 1, cn.request_id = rq;
-    cn.has_campaign_id = 1, cn.campaign_id = cid;
-    cn.has_reservation_id = 1, cn.reservation_id = pool_take();
-    q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &cn;
-    break;
-  case OP_JOIN:
-    jn.has_request_id = 1, jn.request_id = rq;
-    jn.has_campaign_id = 1, jn.campaign_id = cid;
-    jn.has_user_id = 1, jn.user_id = uid;
-    jn.has_mode = 1, jn.mode = PINTUAN__V1__JOIN_MODE__JOIN_AUTO;
-    jn.has_new_user = 1, jn.new_user = 1;
-    q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &jn;
-    break;
+  case OP_RESERVE: pintuan_req_reserve(&q, &rs, cid, f->user, 1, rid); break;
+  case OP_CONFIRM: pintuan_req_confirm(&q, &cf, cid, pool_take(), rid); break;
+  case OP_CANCEL: pintuan_req_cancel(&q, &cn, cid, pool_take(), rid); break;
+  default: pintuan_req_join(&q, &jn, cid, f->user, PINTUAN__V1__JOIN_MODE__JOIN_AUTO, 0, true, rid); break;
   }
   queue_frame(c, &q);
 }
@@ -810,26 +785,15 @@ static int create_campaigns(pintuan_client *c) {
   ncamps = (size_t)n;
   for (int i = 0; i < n; i++) {
     snprintf(camps[i].id, sizeof camps[i].id, "bench-%u-%s-%d", run_id, SC_NAMES[o.scenario], i);
-    Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-    Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
-    Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-    s.has_campaign_id = 1, s.campaign_id = (ProtobufCBinaryData){strlen(camps[i].id), (uint8_t *)camps[i].id};
-    s.has_kind = 1;
-    s.kind = o.scenario == SC_GROUP ? PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
-    s.has_stock = 1, s.stock = o.stock;
-    s.has_per_user_limit = 1, s.per_user_limit = o.limit;
-    s.has_hold_ms = 1, s.hold_ms = 600000;
+    pintuan_campaign_spec s = {
+        .campaign_id = camps[i].id, .stock = o.stock, .per_user_limit = o.limit, .hold_ms = 600000,
+        .kind = o.scenario == SC_GROUP ? PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY
+                                       : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE};
     if (o.scenario == SC_STAMPEDE) /* the sale opens as the measurement starts */
-      s.has_start_ms = 1, s.start_ms = wall_ms() + (int64_t)(o.warmup * 1000) + 200;
-    if (o.scenario == SC_GROUP) {
-      s.has_group_size = 1, s.group_size = o.group_size;
-      s.has_group_ttl_ms = 1, s.group_ttl_ms = 3600000;
-    }
-    m.has_request_id = 1, m.request_id = s.campaign_id;
-    m.spec = &s;
-    q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
+      s.start_ms = wall_ms() + (int64_t)(o.warmup * 1000) + 200;
+    if (o.scenario == SC_GROUP) s.group_size = o.group_size, s.group_ttl_ms = 3600000;
     pintuan_response *r;
-    if (pintuan_call(c, &q, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+    if (pintuan_create_campaign(c, &s, camps[i].id, &r) || r->status != PINTUAN__V1__STATUS__OK) {
       fprintf(stderr, "pintuan-bench: cannot create campaign %s: %s\n", camps[i].id,
                 r ? r->detail : pintuan_error(c));
       pintuan_response_free(r);
@@ -878,11 +842,9 @@ static int run_verdict(pintuan_client *c, pt_verdict *v) {
   pt_vuser *vu = calloc(nu + 1, sizeof(*vu));
   /* pipelined: every query sent, then every reply read */
   for (size_t i = 0; i < nu; i++) {
-    Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-    Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
-    m.has_campaign_id = 1, m.campaign_id = (ProtobufCBinaryData){strlen(camps[oks[i].campaign].id), (uint8_t *)camps[oks[i].campaign].id};
-    m.has_user_id = 1, m.user_id = (ProtobufCBinaryData){strlen(oks[i].user), (uint8_t *)oks[i].user};
-    q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
+    pintuan_request q;
+    Pintuan__V1__GetHoldings m;
+    pintuan_req_get_holdings(&q, &m, camps[oks[i].campaign].id, oks[i].user);
     if (pintuan_send(c, &q)) return -1;
     if (i % 1000 == 999 || i + 1 == nu) {
       if (pintuan_flush(c)) return -1;

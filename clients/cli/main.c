@@ -153,10 +153,6 @@ static const char *random_request_id(void) {
   return buf;
 }
 
-static ProtobufCBinaryData bin(const char *s) {
-  return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
-}
-
 /* ---- output ---- */
 
 static json_t *jbytes(ProtobufCBinaryData b) {
@@ -329,7 +325,7 @@ static int answer(int failed, pintuan_response **r) {
   return rc;
 }
 
-static int call(Pintuan__V1__Request *q) {
+static int call(pintuan_request *q) {
   int rc;
   if ((rc = connect_daemon())) return rc;
   pintuan_response *r;
@@ -514,7 +510,7 @@ static int cmd_campaign(int argc, char **argv) {
   if (argc < 2) return usage_error("campaign needs a subcommand: create, update, end, get or list");
   const char *what = argv[1];
   sub s;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  pintuan_request q;
   int rc;
   if (!strcmp(what, "create")) {
     if ((rc = parse_sub("campaign create", argc - 1, argv + 1, &s,
@@ -531,25 +527,17 @@ static int cmd_campaign(int argc, char **argv) {
         return usage_error("campaign create --kind group needs %s%s%s", size ? "" : GSIZE_ARG,
                            size || ttl ? "" : " and ", ttl ? "" : GTTL_ARG);
     }
-    Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
-    Pintuan__V1__CampaignSpec sp = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-    sp.has_campaign_id = 1, sp.campaign_id = bin(s.pos[0]);
-    sp.has_kind = 1;
-    sp.kind = s.kind ? s.kind : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
-    sp.has_stock = 1, sp.stock = s.stock;
-    sp.has_hold_ms = 1, sp.hold_ms = (s.seen & BIT(O_HOLD)) ? s.hold_ms : 300000;
-    if (s.seen & BIT(O_LIMIT)) sp.has_per_user_limit = 1, sp.per_user_limit = (uint32_t)s.limit;
-    if (s.seen & BIT(O_START)) sp.has_start_ms = 1, sp.start_ms = s.start;
-    if (s.seen & BIT(O_END)) sp.has_end_ms = 1, sp.end_ms = s.end;
-    if (s.seen & BIT(O_WAITLIST)) sp.has_waitlist = 1, sp.waitlist = s.waitlist;
-    if (s.seen & BIT(O_GSIZE)) sp.has_group_size = 1, sp.group_size = (uint32_t)s.gsize;
-    if (s.seen & BIT(O_GTTL)) sp.has_group_ttl_ms = 1, sp.group_ttl_ms = s.gttl;
-    if (s.seen & BIT(O_NEWONLY)) sp.has_new_users_only = 1, sp.new_users_only = 1;
-    if (s.seen & BIT(O_SIM)) sp.has_simulate_min_paid = 1, sp.simulate_min_paid = (uint32_t)s.sim;
-    if (s.seen & BIT(O_MARGIN)) sp.has_match_margin_ms = 1, sp.match_margin_ms = s.margin;
-    m.has_request_id = 1, m.request_id = bin(s.rid);
-    m.spec = &sp;
-    q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
+    /* an option not given is 0: what the protocol reads as absent */
+    pintuan_campaign_spec spec = {
+        .campaign_id = s.pos[0], .kind = s.kind, .stock = s.stock,
+        .hold_ms = (s.seen & BIT(O_HOLD)) ? s.hold_ms : 300000,
+        .per_user_limit = (uint32_t)s.limit, .start_ms = s.start, .end_ms = s.end,
+        .waitlist = s.waitlist == 1, .group_size = (uint32_t)s.gsize, .group_ttl_ms = s.gttl,
+        .new_users_only = !!(s.seen & BIT(O_NEWONLY)), .simulate_min_paid = (uint32_t)s.sim,
+        .match_margin_ms = s.margin};
+    Pintuan__V1__CreateCampaign m;
+    Pintuan__V1__CampaignSpec sp;
+    pintuan_req_create_campaign(&q, &m, &sp, &spec, s.rid);
     return call(&q);
   }
   if (!strcmp(what, "update")) {
@@ -558,39 +546,37 @@ static int cmd_campaign(int argc, char **argv) {
                             BIT(O_RID))))
       return rc;
     if ((rc = need_pos(&s, 1, "campaign update ID [options]"))) return rc;
-    Pintuan__V1__UpdateCampaign m = PINTUAN__V1__UPDATE_CAMPAIGN__INIT;
-    m.has_request_id = 1, m.request_id = bin(s.rid);
-    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-    if (s.seen & BIT(O_STOCK)) m.has_stock = 1, m.stock = s.stock;
-    if (s.seen & BIT(O_LIMIT)) m.has_per_user_limit = 1, m.per_user_limit = (uint32_t)s.limit;
-    if (s.seen & BIT(O_HOLD)) m.has_hold_ms = 1, m.hold_ms = s.hold_ms;
-    if (s.seen & BIT(O_END)) m.has_end_ms = 1, m.end_ms = s.end;
-    if (s.seen & BIT(O_WAITLIST)) m.has_waitlist = 1, m.waitlist = s.waitlist;
-    q.op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q.update_campaign = &m;
+    pintuan_campaign_update u = {
+        .stock = s.stock, .per_user_limit = (uint32_t)s.limit, .hold_ms = s.hold_ms,
+        .end_ms = s.end, .waitlist = s.waitlist == 1};
+    if (s.seen & BIT(O_STOCK)) u.fields |= PINTUAN_UPDATE_STOCK;
+    if (s.seen & BIT(O_LIMIT)) u.fields |= PINTUAN_UPDATE_LIMIT;
+    if (s.seen & BIT(O_HOLD)) u.fields |= PINTUAN_UPDATE_HOLD;
+    if (s.seen & BIT(O_END)) u.fields |= PINTUAN_UPDATE_END;
+    if (s.seen & BIT(O_WAITLIST)) u.fields |= PINTUAN_UPDATE_WAITLIST;
+    Pintuan__V1__UpdateCampaign m;
+    pintuan_req_update_campaign(&q, &m, s.pos[0], &u, s.rid);
     return call(&q);
   }
   if (!strcmp(what, "end")) {
     if ((rc = parse_sub("campaign end", argc - 1, argv + 1, &s, BIT(O_RID)))) return rc;
     if ((rc = need_pos(&s, 1, "campaign end ID"))) return rc;
-    Pintuan__V1__EndCampaign m = PINTUAN__V1__END_CAMPAIGN__INIT;
-    m.has_request_id = 1, m.request_id = bin(s.rid);
-    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-    q.op_case = PINTUAN__V1__REQUEST__OP_END_CAMPAIGN, q.end_campaign = &m;
+    Pintuan__V1__EndCampaign m;
+    pintuan_req_end_campaign(&q, &m, s.pos[0], s.rid);
     return call(&q);
   }
   if (!strcmp(what, "get")) {
     if ((rc = parse_sub("campaign get", argc - 1, argv + 1, &s, 0))) return rc;
     if ((rc = need_pos(&s, 1, "campaign get ID"))) return rc;
-    Pintuan__V1__GetCampaign m = PINTUAN__V1__GET_CAMPAIGN__INIT;
-    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-    q.op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q.get_campaign = &m;
+    Pintuan__V1__GetCampaign m;
+    pintuan_req_get_campaign(&q, &m, s.pos[0]);
     return call(&q);
   }
   if (!strcmp(what, "list")) {
     if ((rc = parse_sub("campaign list", argc - 1, argv + 1, &s, 0))) return rc;
     if ((rc = need_pos(&s, 0, "campaign list"))) return rc;
-    Pintuan__V1__ListCampaigns m = PINTUAN__V1__LIST_CAMPAIGNS__INIT;
-    q.op_case = PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS, q.list_campaigns = &m;
+    Pintuan__V1__ListCampaigns m;
+    pintuan_req_list_campaigns(&q, &m);
     return call(&q);
   }
   return usage_error("unknown campaign subcommand '%s' (give create, update, end, get or list)", what);
@@ -601,7 +587,7 @@ static int cmd_reserve(int argc, char **argv) {
   int rc;
   if ((rc = parse_sub("reserve", argc, argv, &s, BIT(O_QTY) | BIT(O_RID)))) return rc;
   if ((rc = need_pos(&s, 2, "reserve CAMPAIGN USER [--qty N] [--request-id R]"))) return rc;
-  Pintuan__V1__Request q;
+  pintuan_request q;
   Pintuan__V1__Reserve m;
   pintuan_req_reserve(&q, &m, s.pos[0], s.pos[1], (int32_t)s.qty, s.rid);
   return call(&q);
@@ -629,11 +615,9 @@ static int cmd_reservation(int argc, char **argv) {
   uint64_t res;
   if (parse_u64(s.pos[1], &res))
     return usage_error("bad reservation id '%s' (give the reservation_id reserve printed)", s.pos[1]);
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__GetReservation m = PINTUAN__V1__GET_RESERVATION__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-  m.has_reservation_id = 1, m.reservation_id = res;
-  q.op_case = PINTUAN__V1__REQUEST__OP_GET_RESERVATION, q.get_reservation = &m;
+  pintuan_request q;
+  Pintuan__V1__GetReservation m;
+  pintuan_req_get_reservation(&q, &m, s.pos[0], res);
   return call(&q);
 }
 
@@ -642,11 +626,9 @@ static int cmd_holdings(int argc, char **argv) {
   int rc;
   if ((rc = parse_sub("holdings", argc, argv, &s, 0))) return rc;
   if ((rc = need_pos(&s, 2, "holdings CAMPAIGN USER"))) return rc;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-  m.has_user_id = 1, m.user_id = bin(s.pos[1]);
-  q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
+  pintuan_request q;
+  Pintuan__V1__GetHoldings m;
+  pintuan_req_get_holdings(&q, &m, s.pos[0], s.pos[1]);
   return call(&q);
 }
 
@@ -709,9 +691,9 @@ static int cmd_ping(int argc, char **argv) {
   int rc;
   if ((rc = parse_sub("ping", argc, argv, &s, 0))) return rc;
   if ((rc = need_pos(&s, 0, "ping"))) return rc;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping m = PINTUAN__V1__PING__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &m;
+  pintuan_request q;
+  Pintuan__V1__Ping m;
+  pintuan_req_ping(&q, &m);
   return call(&q);
 }
 

@@ -1,8 +1,12 @@
 /* libpintuan: C client for the pintuan daemon (protocol pintuan.v1).
  *
- * Blocking use: pintuan_call() (or the helpers below) sends one request
- * and returns its reply. Pipelined use: pintuan_send() any number of
- * requests, pintuan_flush(), then pintuan_recv() replies in order.
+ * Every public name starts with pintuan_ (PINTUAN_ for macros), so a
+ * program may link this library and the engine (pt_) both.
+ *
+ * Blocking use: the call helpers below (pintuan_reserve(), ...) or
+ * pintuan_call() send one request and return its reply. Pipelined use:
+ * pintuan_send() any number of requests (made with the pintuan_req_*
+ * builders), pintuan_flush(), then pintuan_recv() the replies in order.
  *
  * Requests and replies are the generated protobuf-c types (pintuan.pb-c.h).
  * A reply belongs to the caller: free it with pintuan_response_free().
@@ -10,10 +14,14 @@
  * and -1 on a connection or protocol failure (see pintuan_error()); after
  * a failure the client is unusable and must be closed.
  * A client is not thread-safe: use one per thread.
+ *
+ * Ids (campaign, user, request) are C strings here, 1..64 bytes on the
+ * wire; the daemon answers INVALID_ARGUMENT for others.
  */
 #ifndef PINTUAN_H
 #define PINTUAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,50 +35,161 @@
 #define PINTUAN_DEFAULT_PORT 7733
 
 typedef struct pintuan_client pintuan_client;
+typedef Pintuan__V1__Request pintuan_request;
 typedef Pintuan__V1__Response pintuan_response;
 
+/* ---- connection ---- */
+
 /* addr: "host:port", "host" (default port) or "[v6]:port". */
-PINTUAN_API pintuan_client *pintuan_connect(const char *addr, int timeout_ms, char *err, size_t errlen);
+PINTUAN_API pintuan_client *pintuan_connect(const char *addr, int timeout_ms, char *err,
+                                            size_t errlen);
 PINTUAN_API void pintuan_close(pintuan_client *c);
 PINTUAN_API const char *pintuan_error(const pintuan_client *c);
 PINTUAN_API void pintuan_set_timeout(pintuan_client *c, int timeout_ms); /* < 0: wait forever */
 PINTUAN_API int pintuan_fd(const pintuan_client *c);
 
+/* ---- any request ---- */
+
 /* Queues a request; sets req->id to the next correlation id when it is 0. */
-PINTUAN_API int pintuan_send(pintuan_client *c, Pintuan__V1__Request *req);
+PINTUAN_API int pintuan_send(pintuan_client *c, pintuan_request *req);
 PINTUAN_API int pintuan_flush(pintuan_client *c);
 /* Next reply in arrival order, including daemon-initiated ones (id 0). */
 PINTUAN_API int pintuan_recv(pintuan_client *c, pintuan_response **out);
 /* send + flush + receive until the reply with this request's id. */
-PINTUAN_API int pintuan_call(pintuan_client *c, Pintuan__V1__Request *req, pintuan_response **out);
+PINTUAN_API int pintuan_call(pintuan_client *c, pintuan_request *req, pintuan_response **out);
 PINTUAN_API void pintuan_response_free(pintuan_response *r);
 
 PINTUAN_API const char *pintuan_status_str(int status); /* "OK", "SOLD_OUT", ... */
 PINTUAN_API const char *pintuan_hold_state_str(int state);
+/* A C string as protobuf bytes, pointing into s (no copy). */
+PINTUAN_API ProtobufCBinaryData pintuan_bytes(const char *s);
 
-/* Helpers: build the request, call, return the reply. Ids are C strings. */
+/* ---- campaigns ---- */
+
+/* What CreateCampaign puts up. campaign_id, kind, stock and hold_ms are
+ * always sent (kind 0 means a flash sale); for a group buy also group_size
+ * and group_ttl_ms; every other field when it is not 0/false, which the
+ * protocol reads as absent (start: now, end: never, limit: none, ...). */
+typedef struct pintuan_campaign_spec {
+  const char *campaign_id;
+  int kind;                   /* PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE or __GROUP_BUY */
+  int64_t start_ms, end_ms;   /* Unix ms; 0: already started / never ends */
+  int64_t stock;              /* units put up */
+  uint32_t per_user_limit;    /* units per user (group buy: groups); 0: no limit */
+  int64_t hold_ms;            /* payment window of a hold or a seat, > 0 */
+  bool waitlist;              /* flash sale: queue users when sold out */
+  /* group buy */
+  uint32_t group_size;        /* N, 2..64 */
+  int64_t group_ttl_ms;       /* a group's deadline: its opening + this */
+  bool new_users_only;        /* 老带新: joiners must be new users */
+  uint32_t simulate_min_paid; /* 模拟成团 with >= M paid; 0: off */
+  int64_t match_margin_ms;    /* AUTO skips groups this close to their deadline */
+} pintuan_campaign_spec;
+
+/* UpdateCampaign: only the fields named in `fields` are sent (changed). */
+enum {
+  PINTUAN_UPDATE_STOCK = 1 << 0,
+  PINTUAN_UPDATE_END = 1 << 1,
+  PINTUAN_UPDATE_LIMIT = 1 << 2,
+  PINTUAN_UPDATE_HOLD = 1 << 3,
+  PINTUAN_UPDATE_WAITLIST = 1 << 4,
+};
+typedef struct pintuan_campaign_update {
+  unsigned fields; /* PINTUAN_UPDATE_* */
+  int64_t stock;   /* may not drop below held + sold */
+  int64_t end_ms;
+  uint32_t per_user_limit;
+  int64_t hold_ms;
+  bool waitlist;
+} pintuan_campaign_update;
+
+/* ---- request builders ----
+ * Fill a caller-provided Request and its body without allocating: the
+ * Request points to the body, and both point to the strings given, which
+ * must outlive the send (pintuan_send() encodes at once; pintuan_flush()
+ * does not need them). For pipelining many requests; each call helper
+ * below is its builder plus pintuan_call(). A request_id is the
+ * idempotency key of a mutating request: reuse it to retry safely. */
+
+PINTUAN_API void pintuan_req_hello(pintuan_request *req, Pintuan__V1__Hello *body,
+                                   const char *token /* NULL: none */);
+PINTUAN_API void pintuan_req_ping(pintuan_request *req, Pintuan__V1__Ping *body);
+/* spec_body: storage for the CampaignSpec message the body points to. */
+PINTUAN_API void pintuan_req_create_campaign(pintuan_request *req,
+                                             Pintuan__V1__CreateCampaign *body,
+                                             Pintuan__V1__CampaignSpec *spec_body,
+                                             const pintuan_campaign_spec *spec,
+                                             const char *request_id);
+PINTUAN_API void pintuan_req_update_campaign(pintuan_request *req,
+                                             Pintuan__V1__UpdateCampaign *body,
+                                             const char *campaign,
+                                             const pintuan_campaign_update *update,
+                                             const char *request_id);
+PINTUAN_API void pintuan_req_end_campaign(pintuan_request *req, Pintuan__V1__EndCampaign *body,
+                                          const char *campaign, const char *request_id);
+PINTUAN_API void pintuan_req_get_campaign(pintuan_request *req, Pintuan__V1__GetCampaign *body,
+                                          const char *campaign);
+PINTUAN_API void pintuan_req_list_campaigns(pintuan_request *req,
+                                            Pintuan__V1__ListCampaigns *body);
+PINTUAN_API void pintuan_req_reserve(pintuan_request *req, Pintuan__V1__Reserve *body,
+                                     const char *campaign, const char *user, int32_t qty,
+                                     const char *request_id);
+PINTUAN_API void pintuan_req_confirm(pintuan_request *req, Pintuan__V1__Confirm *body,
+                                     const char *campaign, uint64_t reservation_id,
+                                     const char *request_id);
+PINTUAN_API void pintuan_req_cancel(pintuan_request *req, Pintuan__V1__Cancel *body,
+                                    const char *campaign, uint64_t reservation_id,
+                                    const char *request_id);
+PINTUAN_API void pintuan_req_get_reservation(pintuan_request *req,
+                                             Pintuan__V1__GetReservation *body,
+                                             const char *campaign, uint64_t reservation_id);
+PINTUAN_API void pintuan_req_get_holdings(pintuan_request *req, Pintuan__V1__GetHoldings *body,
+                                          const char *campaign, const char *user);
+/* Group buy: mode is a Pintuan__V1__JoinMode (JOIN_OPEN, JOIN_GROUP with
+ * group_id, JOIN_AUTO); group_id 0 is not sent; new_user is the
+ * storefront's word for 老带新 campaigns. */
+PINTUAN_API void pintuan_req_join(pintuan_request *req, Pintuan__V1__Join *body,
+                                  const char *campaign, const char *user, int mode,
+                                  uint64_t group_id, bool new_user, const char *request_id);
+PINTUAN_API void pintuan_req_get_group(pintuan_request *req, Pintuan__V1__GetGroup *body,
+                                       const char *campaign, uint64_t group_id);
+/* n campaigns (0: all); ids is storage for n entries. */
+PINTUAN_API void pintuan_req_subscribe(pintuan_request *req, Pintuan__V1__Subscribe *body,
+                                       ProtobufCBinaryData *ids, const char *const *campaigns,
+                                       size_t n);
+
+/* ---- blocking calls: build, send, wait for the reply ---- */
+
 PINTUAN_API int pintuan_hello(pintuan_client *c, const char *token, pintuan_response **out);
 PINTUAN_API int pintuan_ping(pintuan_client *c, pintuan_response **out);
-PINTUAN_API int pintuan_reserve(pintuan_client *c, const char *campaign, const char *user, int32_t qty,
-               const char *request_id, pintuan_response **out);
+PINTUAN_API int pintuan_create_campaign(pintuan_client *c, const pintuan_campaign_spec *spec,
+                                        const char *request_id, pintuan_response **out);
+PINTUAN_API int pintuan_update_campaign(pintuan_client *c, const char *campaign,
+                                        const pintuan_campaign_update *update,
+                                        const char *request_id, pintuan_response **out);
+PINTUAN_API int pintuan_end_campaign(pintuan_client *c, const char *campaign,
+                                     const char *request_id, pintuan_response **out);
+PINTUAN_API int pintuan_get_campaign(pintuan_client *c, const char *campaign,
+                                     pintuan_response **out);
+PINTUAN_API int pintuan_list_campaigns(pintuan_client *c, pintuan_response **out);
+PINTUAN_API int pintuan_reserve(pintuan_client *c, const char *campaign, const char *user,
+                                int32_t qty, const char *request_id, pintuan_response **out);
 PINTUAN_API int pintuan_confirm(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-               const char *request_id, pintuan_response **out);
+                                const char *request_id, pintuan_response **out);
 PINTUAN_API int pintuan_cancel(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-              const char *request_id, pintuan_response **out);
-PINTUAN_API int pintuan_get_campaign(pintuan_client *c, const char *campaign, pintuan_response **out);
-PINTUAN_API int pintuan_get_holdings(pintuan_client *c, const char *campaign, const char *user, pintuan_response **out);
-/* Group buy: mode is a Pintuan__V1__JoinMode; group_id for JOIN_GROUP. */
-PINTUAN_API int pintuan_join(pintuan_client *c, const char *campaign, const char *user, int mode, uint64_t group_id,
-            int new_user, const char *request_id, pintuan_response **out);
-PINTUAN_API int pintuan_get_group(pintuan_client *c, const char *campaign, uint64_t group_id, pintuan_response **out);
+                               const char *request_id, pintuan_response **out);
+PINTUAN_API int pintuan_get_reservation(pintuan_client *c, const char *campaign,
+                                        uint64_t reservation_id, pintuan_response **out);
+PINTUAN_API int pintuan_get_holdings(pintuan_client *c, const char *campaign, const char *user,
+                                     pintuan_response **out);
+PINTUAN_API int pintuan_join(pintuan_client *c, const char *campaign, const char *user, int mode,
+                             uint64_t group_id, bool new_user, const char *request_id,
+                             pintuan_response **out);
+PINTUAN_API int pintuan_get_group(pintuan_client *c, const char *campaign, uint64_t group_id,
+                                  pintuan_response **out);
 /* Subscribes this connection to events (campaigns NULL-ended, or NULL for
  * all); then pintuan_recv() returns them as replies with id 0. */
-PINTUAN_API int pintuan_subscribe(pintuan_client *c, const char *const *campaigns, pintuan_response **out);
-
-/* Fills a Request for reserve without allocating: the strings must outlive
- * the send. For pipelining many requests. */
-PINTUAN_API void pintuan_req_reserve(Pintuan__V1__Request *req, Pintuan__V1__Reserve *body,
-                        const char *campaign, const char *user, int32_t qty,
-                        const char *request_id);
+PINTUAN_API int pintuan_subscribe(pintuan_client *c, const char *const *campaigns,
+                                  pintuan_response **out);
 
 #endif

@@ -63,7 +63,7 @@ static void test_pipelining(void **state) {
   for (int i = 0; i < N; i++) {
     snprintf(users[i], 16, "u%d", i);
     snprintf(rids[i], 16, "r%d", i);
-    Pintuan__V1__Request q;
+    pintuan_request q;
     Pintuan__V1__Reserve m;
     pintuan_req_reserve(&q, &m, "pipe", users[i], 1, rids[i]);
     assert_int_equal(pintuan_send(c, &q), 0);
@@ -207,13 +207,8 @@ static void test_rejections_are_not_remembered(void **state) {
   assert_int_equal(pintuan_reserve(c, "none", "bob", 1, "o-1", &r), 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__SOLD_OUT);
   pintuan_response_free(r);
-  Pintuan__V1__UpdateCampaign up = PINTUAN__V1__UPDATE_CAMPAIGN__INIT;
-  up.has_request_id = 1, up.request_id = pt_bin("restock");
-  up.has_campaign_id = 1, up.campaign_id = pt_bin("none");
-  up.has_stock = 1, up.stock = 1;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q.update_campaign = &up;
-  assert_int_equal(pintuan_call(c, &q, &r), 0);
+  pintuan_campaign_update up = {.fields = PINTUAN_UPDATE_STOCK, .stock = 1};
+  assert_int_equal(pintuan_update_campaign(c, "none", &up, "restock", &r), 0);
   assert_int_equal(r->status, OK);
   pintuan_response_free(r);
   assert_int_equal(pintuan_reserve(c, "none", "bob", 1, "o-1", &r), 0);
@@ -237,7 +232,7 @@ static void test_max_remembered_evicts_oldest(void **state) {
   assert_int_equal(create_flash(c, "cap", 100000, 0, 600000, 0), OK);
   enum { N = 1500 };
   for (int i = 0; i < N; i++) { /* pipelined */
-    static Pintuan__V1__Request q[N];
+    static pintuan_request q[N];
     static Pintuan__V1__Reserve b[N];
     static char user[N][16], rid[N][16];
     snprintf(user[i], 16, "u%d", i);
@@ -355,7 +350,7 @@ static void test_garbage_and_missing_fields(void **state) {
        PINTUAN__V1__STATUS__INVALID_ARGUMENT, "1..64"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    Pintuan__V1__Request q;
+    pintuan_request q;
     Pintuan__V1__Reserve m;
     pintuan_req_reserve(&q, &m, cases[i].campaign, "u1", cases[i].qty, "rq");
     if (cases[i].no_user) m.has_user_id = 0;
@@ -378,7 +373,7 @@ static void test_garbage_and_missing_fields(void **state) {
   pintuan_response_free(r);
   /* nothing changed, and this very connection still works */
   assert_int_equal(held_of(c, "bad2"), 0);
-  Pintuan__V1__Request q;
+  pintuan_request q;
   Pintuan__V1__Reserve m;
   pintuan_req_reserve(&q, &m, "bad2", "u1", 1, "good");
   q.has_id = 1, q.id = 99;
@@ -395,7 +390,7 @@ static void test_truncated_frame(void **state) {
   (void)state;
   pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "trunc", 10, 0, 60000, 0), OK);
-  Pintuan__V1__Request q;
+  pintuan_request q;
   Pintuan__V1__Reserve m;
   pintuan_req_reserve(&q, &m, "trunc", "u1", 1, "t-1");
   q.has_id = 1, q.id = 1;
@@ -455,9 +450,9 @@ static void test_stuck_frame_times_out(void **state) {
   assert_null(raw_recv(fd, PT_WAIT_MS, &eof));
   assert_int_equal(eof, 1);
   close(fd);
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping p = PINTUAN__V1__PING__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &p;
+  pintuan_request q;
+  Pintuan__V1__Ping p;
+  pintuan_req_ping(&q, &p);
   q.has_id = 1, q.id = 5;
   assert_int_equal(raw_send_request(idle, &q), 0);
   r = raw_recv(idle, PT_WAIT_MS, &eof);
@@ -471,12 +466,12 @@ static void test_stuck_frame_times_out(void **state) {
  * daemon's 64 KiB reads seldom end on a frame boundary), ids first_id, ... */
 enum { PING_FRAME = 77 };
 static void ping_frames(uint8_t *out, size_t count, uint32_t first_id) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping p = PINTUAN__V1__PING__INIT;
+  pintuan_request q;
+  Pintuan__V1__Ping p;
+  pintuan_req_ping(&q, &p);
   uint8_t payload[64];
   memset(payload, 'x', sizeof payload);
   p.has_payload = 1, p.payload = (ProtobufCBinaryData){sizeof payload, payload};
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &p;
   q.has_id = 1, q.id = 1u << 21; /* ids 2^21 .. 2^28-1 are 4-byte varints */
   uint8_t t[PING_FRAME];
   size_t n = pintuan__v1__request__get_packed_size(&q);
@@ -624,9 +619,9 @@ static void test_paused_reader_outlives_frame_timeout(void **state) {
   print_message("%zu replies, all received\n", got);
   /* and the connection is still served */
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping pg = PINTUAN__V1__PING__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &pg;
+  pintuan_request q;
+  Pintuan__V1__Ping pg;
+  pintuan_req_ping(&q, &pg);
   q.has_id = 1, q.id = 7;
   assert_int_equal(raw_send_request(fd, &q), 0);
   int eof;
@@ -659,31 +654,20 @@ static void test_mutated_frames(void **state) {
       char rid[16], user[16];
       snprintf(rid, sizeof rid, "f%llu", (unsigned long long)(x % 5000));
       snprintf(user, sizeof user, "u%llu", (unsigned long long)(x % 50));
-      Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+      pintuan_request q;
       Pintuan__V1__Reserve rs;
-      Pintuan__V1__Join jn = PINTUAN__V1__JOIN__INIT;
-      Pintuan__V1__Confirm cf = PINTUAN__V1__CONFIRM__INIT;
-      Pintuan__V1__GetGroup gg = PINTUAN__V1__GET_GROUP__INIT;
+      Pintuan__V1__Join jn;
+      Pintuan__V1__Confirm cf;
+      Pintuan__V1__GetGroup gg;
       switch (x % 4) {
       case 0: pintuan_req_reserve(&q, &rs, "fz", user, (int32_t)(x % 3), rid); break;
-      case 1:
-        jn.has_request_id = 1, jn.request_id = pt_bin(rid);
-        jn.has_campaign_id = 1, jn.campaign_id = pt_bin("fg");
-        jn.has_user_id = 1, jn.user_id = pt_bin(user);
-        jn.has_mode = 1, jn.mode = (Pintuan__V1__JoinMode)(x % 5);
-        jn.has_group_id = 1, jn.group_id = x % 8 + (1ull << 32);
-        q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &jn;
+      case 1: /* modes 0 and 4 are invalid: the daemon must say so */
+        pintuan_req_join(&q, &jn, "fg", user, (int)(x % 5), x % 8 + (1ull << 32), true, rid);
         break;
       case 2:
-        cf.has_request_id = 1, cf.request_id = pt_bin(rid);
-        cf.has_campaign_id = 1, cf.campaign_id = pt_bin(x % 2 ? "fz" : "fg");
-        cf.has_reservation_id = 1, cf.reservation_id = (x % 64) + (1ull << 32);
-        q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
+        pintuan_req_confirm(&q, &cf, x % 2 ? "fz" : "fg", (x % 64) + (1ull << 32), rid);
         break;
-      default:
-        gg.has_campaign_id = 1, gg.campaign_id = pt_bin("fg");
-        gg.has_group_id = 1, gg.group_id = x % 8 + (1ull << 32);
-        q.op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q.get_group = &gg;
+      default: pintuan_req_get_group(&q, &gg, "fg", x % 8 + (1ull << 32));
       }
       q.has_id = 1, q.id = (uint64_t)round * BURST + (uint64_t)k + 1;
       size_t n = pintuan__v1__request__pack(&q, body);

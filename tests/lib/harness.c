@@ -16,8 +16,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-ProtobufCBinaryData pt_bin(const char *s) { return (ProtobufCBinaryData){strlen(s), (uint8_t *)s}; }
-
 static int64_t mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -288,16 +286,11 @@ pintuan_response *raw_recv(int fd, int timeout_ms, int *eof) {
 }
 
 /* CreateCampaign with a request id derived from the campaign id. */
-static int create_campaign(pintuan_client *c, Pintuan__V1__CampaignSpec *s) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
+static int create_campaign(pintuan_client *c, const pintuan_campaign_spec *s) {
   char rid[96];
-  snprintf(rid, sizeof rid, "create-%.*s", (int)s->campaign_id.len, (const char *)s->campaign_id.data);
-  m.has_request_id = 1, m.request_id = pt_bin(rid);
-  m.spec = s;
-  q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
+  snprintf(rid, sizeof rid, "create-%s", s->campaign_id);
   pintuan_response *r;
-  if (pintuan_call(c, &q, &r)) return -1;
+  if (pintuan_create_campaign(c, s, rid, &r)) return -1;
   int st = r->status;
   pintuan_response_free(r);
   return st;
@@ -305,13 +298,9 @@ static int create_campaign(pintuan_client *c, Pintuan__V1__CampaignSpec *s) {
 
 int create_flash(pintuan_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist) {
-  Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-  s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
-  s.has_kind = 1, s.kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
-  s.has_stock = 1, s.stock = stock;
-  s.has_per_user_limit = 1, s.per_user_limit = limit;
-  s.has_hold_ms = 1, s.hold_ms = hold_ms;
-  s.has_waitlist = 1, s.waitlist = waitlist;
+  pintuan_campaign_spec s = {.campaign_id = id, .kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE,
+                             .stock = stock, .per_user_limit = limit, .hold_ms = hold_ms,
+                             .waitlist = waitlist != 0};
   return create_campaign(c, &s);
 }
 
@@ -325,13 +314,8 @@ Pintuan__V1__Campaign *get_campaign(pintuan_client *c, const char *id, pintuan_r
 
 int create_group(pintuan_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
                  int64_t hold_ms, uint32_t limit) {
-  Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-  s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
-  s.has_kind = 1, s.kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY;
-  s.has_stock = 1, s.stock = stock;
-  s.has_per_user_limit = 1, s.per_user_limit = limit;
-  s.has_hold_ms = 1, s.hold_ms = hold_ms;
-  s.has_group_size = 1, s.group_size = size;
-  s.has_group_ttl_ms = 1, s.group_ttl_ms = ttl_ms;
+  pintuan_campaign_spec s = {.campaign_id = id, .kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY,
+                             .stock = stock, .per_user_limit = limit, .hold_ms = hold_ms,
+                             .group_size = size, .group_ttl_ms = ttl_ms};
   return create_campaign(c, &s);
 }

@@ -64,8 +64,6 @@ int raw_send_request(int fd, Pintuan__V1__Request *q);
  * EOF/timeout/undecodable (*eof set to 1 on a clean close). */
 pintuan_response *raw_recv(int fd, int timeout_ms, int *eof);
 
-ProtobufCBinaryData pt_bin(const char *s);
-
 /* Creates a started flash-sale campaign; returns the reply status. */
 int create_flash(pintuan_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist);

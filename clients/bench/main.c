@@ -26,7 +26,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "capture.h"
+#include "clock.h"
+#include "frame.h"
 #include "histogram.h"
 #include "pacer.h"
 #include "pintuan.h"
@@ -51,11 +54,7 @@ static struct {
 /* ---- time and randomness ---- */
 
 static int64_t now_ns(void) { return (int64_t)uv_hrtime(); }
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t wall_ms(void) { return pt_wall_ms(); }
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(void) {
   rng ^= rng << 13;
@@ -118,6 +117,8 @@ static uint64_t pool_take(void) {
 }
 
 /* ---- connections ---- */
+
+#define MAX_REPLY (64u << 20) /* a reply frame larger than this ends its connection */
 
 typedef struct inflight {
   int64_t planned, sent;
@@ -232,7 +233,7 @@ static uint8_t *frame_append(conn *c, size_t n) {
     c->out = realloc(c->out, c->out_cap);
   }
   uint8_t *p = c->out + c->out_len;
-  p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
+  pt_be32_put(p, (uint32_t)n);
   c->out_len += n + 4;
   if (!c->dirty) {
     c->dirty = true;
@@ -600,21 +601,31 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   c->in_len += (size_t)n;
   size_t off = 0;
-  while (c->in_len - off >= 4) {
-    const uint8_t *p = c->in + off;
-    uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    if (c->in_len - off - 4 < len) {
-      if (c->in_cap < len + 4) {
-        c->in_cap = len + 4 + 65536;
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
-        off = 0;
-        c->in = realloc(c->in, c->in_cap);
+  for (;;) {
+    const uint8_t *msg;
+    size_t len;
+    pt_frame_status st = pt_frame_next(c->in + off, c->in_len - off, MAX_REPLY, &msg, &len);
+    if (st == PT_FRAME_TOO_BIG) {
+      fprintf(stderr, "pintuan-bench: connection %d: a reply frame of %zu bytes: closing it\n", c->idx, len);
+      c->up = false;
+      uv_close((uv_handle_t *)&c->tcp, on_closed);
+      return;
+    }
+    if (st == PT_FRAME_MORE) {
+      if (c->in_len - off >= PT_FRAME_HEADER) { /* room for the whole frame */
+        size_t need = PT_FRAME_HEADER + pt_be32_get(c->in + off);
+        if (c->in_cap < need) {
+          c->in_cap = need + 65536;
+          memmove(c->in, c->in + off, c->in_len - off);
+          c->in_len -= off;
+          off = 0;
+          c->in = realloc(c->in, c->in_cap);
+        }
       }
       break;
     }
-    handle_reply(c, p + 4, len);
-    off += 4 + len;
+    handle_reply(c, msg, len);
+    off += PT_FRAME_HEADER + len;
   }
   memmove(c->in, c->in + off, c->in_len - off);
   c->in_len -= off;
@@ -1023,6 +1034,9 @@ int main(int argc, char **argv) {
       {"replay", required_argument, 0, O_REPLAY}, {"speed", required_argument, 0, O_SPEED},
       {"progress", no_argument, 0, O_PROGRESS}, {"no-progress", no_argument, 0, O_NOPROGRESS},
       {0, 0, 0, 0}};
+  pt_addr addr;
+  char err[256];
+  if (pt_addr_parse(o.addr, PT_DEFAULT_PORT, &addr, err, sizeof err)) return EX_SOFTWARE;
   opterr = 0; /* our own messages: one line, then a pointer to --help */
   for (;;) {
     int word = optind; /* "+": no permutation, so argv[word] is the option being read */
@@ -1041,7 +1055,11 @@ int main(int argc, char **argv) {
     const char *v = optarg;
     int64_t i64;
     switch (c) {
-    case 'a': o.addr = v; break;
+    case 'a':
+      if (pt_addr_parse(v, PT_DEFAULT_PORT, &addr, err, sizeof err))
+        return usage_error("%s: %s (give HOST:PORT)", flag, err);
+      o.addr = v;
+      break;
     case 'c':
       if (get_int(v, 1, 100000, &i64)) return bad_value(flag, "number of connections", v, "give 1..100000");
       o.conns = (int)i64;
@@ -1154,15 +1172,10 @@ int main(int argc, char **argv) {
 
   loop = uv_default_loop();
   struct sockaddr_storage sa;
-  char host[256];
-  int port = 7733;
-  const char *colon = strrchr(o.addr, ':');
-  snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - o.addr) : (int)strlen(o.addr), o.addr);
-  if (colon) port = atoi(colon + 1);
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) && uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa)) {
-    fprintf(stderr, "pintuan-bench: give a numeric address, not %s\n", o.addr);
+  if (pt_addr_resolve(&addr, false, &sa, 1, err, sizeof err) < 0) {
+    fprintf(stderr, "pintuan-bench: %s\n", err);
     pintuan_close(admin);
-    return EX_USAGE;
+    return EX_UNAVAILABLE;
   }
   conns = calloc((size_t)o.conns, sizeof(*conns));
   uv_idle_init(loop, &idler);

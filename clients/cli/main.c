@@ -14,6 +14,8 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "addr.h"
+#include "clock.h"
 #include "pintuan.h"
 
 #define EXIT_REJECTED 1
@@ -103,11 +105,7 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return pt_wall_ms(); }
 
 /* "+30s" / "+5m" / "+2h" / "+500ms" / "now" / epoch ms */
 static int parse_time(const char *s, int64_t *out) {
@@ -729,7 +727,14 @@ int main(int argc, char **argv) {
     int o = getopt_long(argc, argv, "+:a:jT:t:hV", opts, NULL);
     if (o == -1) break;
     switch (o) {
-    case 'a': g.addr = optarg; break;
+    case 'a': { /* checked here: a usage error never needs the daemon */
+      pt_addr one;
+      char err[256];
+      if (pt_addr_parse(optarg, PINTUAN_DEFAULT_PORT, &one, err, sizeof err))
+        return usage_error("--address: %s (give HOST:PORT)", err);
+      g.addr = optarg;
+      break;
+    }
     case 'j': g.json = 1; break;
     case 'T': g.token = optarg; break;
     case 't': {

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "frame.h"
 #include "harness.h"
 
 #define OK PINTUAN__V1__STATUS__OK
@@ -396,7 +397,7 @@ static void test_truncated_frame(void **state) {
   q.has_id = 1, q.id = 1;
   size_t n = pintuan__v1__request__get_packed_size(&q);
   uint8_t buf[256];
-  buf[0] = 0, buf[1] = 0, buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
+  pt_be32_put(buf, (uint32_t)n);
   pintuan__v1__request__pack(&q, buf + 4);
   int fd = raw_connect(&D);
   assert_int_equal(raw_send(fd, buf, 4 + n / 2), 0); /* half a frame, then hang up */
@@ -476,7 +477,7 @@ static void ping_frames(uint8_t *out, size_t count, uint32_t first_id) {
   uint8_t t[PING_FRAME];
   size_t n = pintuan__v1__request__get_packed_size(&q);
   assert_int_equal(n + 4, PING_FRAME);
-  t[0] = 0, t[1] = 0, t[2] = 0, t[3] = (uint8_t)n;
+  pt_be32_put(t, (uint32_t)n);
   pintuan__v1__request__pack(&q, t + 4);
   assert_int_equal(t[4], 0x08); /* field 1, varint: the id's bytes follow */
   for (size_t i = 0; i < count; i++) {
@@ -596,18 +597,17 @@ static void test_paused_reader_outlives_frame_timeout(void **state) {
       if (r <= 0) fail_msg("closed by the daemon after %zu of %zu replies", got, target / PING_FRAME);
       rlen += (size_t)r;
       size_t off = 0;
-      while (rlen - off >= 4) {
-        uint32_t len = (uint32_t)rb[off] << 24 | (uint32_t)rb[off + 1] << 16 |
-                       (uint32_t)rb[off + 2] << 8 | rb[off + 3];
-        if (rlen - off - 4 < len) break;
-        pintuan_response *reply = pintuan__v1__response__unpack(NULL, len, rb + off + 4);
+      const uint8_t *msg;
+      size_t len;
+      while (pt_frame_next(rb + off, rlen - off, RCAP, &msg, &len) == PT_FRAME_OK) {
+        pintuan_response *reply = pintuan__v1__response__unpack(NULL, len, msg);
         assert_non_null(reply);
         if (reply->id != ping_id((uint32_t)got) || reply->status != OK)
           fail_msg("reply %zu: id %llu status %s (%s)", got, (unsigned long long)reply->id,
                    pintuan_status_str(reply->status), reply->detail ? reply->detail : "");
         pintuan_response_free(reply);
         got++;
-        off += 4 + len;
+        off += PT_FRAME_HEADER + len;
       }
       memmove(rb, rb + off, rlen - off);
       rlen -= off;
@@ -677,7 +677,7 @@ static void test_mutated_frames(void **state) {
       case 2: body[(x >> 16) % n] = (uint8_t)(x >> 32); body[(x >> 40) % n] = (uint8_t)(x >> 48); break;
       default: break; /* some stay valid */
       }
-      burst[off] = 0, burst[off + 1] = 0, burst[off + 2] = (uint8_t)(n >> 8), burst[off + 3] = (uint8_t)n;
+      pt_be32_put(burst + off, (uint32_t)n);
       memcpy(burst + off + 4, body, n);
       off += 4 + n;
     }

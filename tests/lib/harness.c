@@ -1,6 +1,9 @@
 #define _GNU_SOURCE /* pipe2 */
 #include "harness.h"
 
+#include "clock.h"
+#include "frame.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,11 +19,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return pt_mono_ns() / 1000000; }
 
 static void copy_log(const pt_daemon *d) {
   FILE *f = fopen(d->log, "r");
@@ -241,10 +240,10 @@ int raw_send(int fd, const void *p, size_t n) {
 
 int raw_send_request(int fd, Pintuan__V1__Request *q) {
   size_t n = pintuan__v1__request__get_packed_size(q);
-  uint8_t *buf = malloc(n + 4);
-  buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
-  pintuan__v1__request__pack(q, buf + 4);
-  int rc = raw_send(fd, buf, n + 4);
+  uint8_t *buf = malloc(PT_FRAME_HEADER + n);
+  pt_be32_put(buf, (uint32_t)n);
+  pintuan__v1__request__pack(q, buf + PT_FRAME_HEADER);
+  int rc = raw_send(fd, buf, PT_FRAME_HEADER + n);
   free(buf);
   return rc;
 }
@@ -270,10 +269,10 @@ static int read_full(int fd, uint8_t *p, size_t n, int timeout_ms, int *eof) {
 }
 
 pintuan_response *raw_recv(int fd, int timeout_ms, int *eof) {
-  uint8_t h[4];
+  uint8_t h[PT_FRAME_HEADER];
   *eof = 0;
-  if (read_full(fd, h, 4, timeout_ms, eof)) return NULL;
-  uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+  if (read_full(fd, h, sizeof h, timeout_ms, eof)) return NULL;
+  uint32_t n = pt_be32_get(h);
   if (n > (16u << 20)) return NULL;
   uint8_t *buf = malloc(n ? n : 1);
   if (read_full(fd, buf, n, timeout_ms, eof)) {

@@ -880,6 +880,10 @@ static int run_verdict(pintuan_client *c, pt_verdict *v) {
 
 /* ---- output ---- */
 
+/* What failover did on the set-up and verdict connection (libpintuan's
+ * counters); the load connections do not fail over. */
+static pintuan_stats failover;
+
 static void print_report(const pt_verdict *v) {
   double secs = o.scenario == SC_REPLAY ? (double)(now_ns() - t_start) / 1e9 : o.duration;
   bool open = o.rate > 0 && o.scenario != SC_REPLAY;
@@ -919,6 +923,9 @@ static void print_report(const pt_verdict *v) {
       if (first_div != SIZE_MAX) printf(",\"first_divergence\":{\"request\":%zu,\"text\":\"%s\"}", first_div + 1, first_div_text);
       printf("},");
     }
+    printf("\"failover\":{\"reconnects\":%llu,\"redirects\":%llu,\"resent\":%llu},",
+           (unsigned long long)failover.reconnects, (unsigned long long)failover.redirects,
+           (unsigned long long)failover.resent);
     printf("\"verdict\":{\"oversold\":%lld,\"users_over_limit\":%zu,\"stock_conserved\":%s,"
            "\"campaigns\":%zu,\"users\":%zu,\"pass\":%s}}\n",
            (long long)v->oversold, v->users_over_limit, v->not_conserved ? "false" : "true", v->campaigns,
@@ -951,6 +958,10 @@ static void print_report(const pt_verdict *v) {
            (unsigned long long)compared, (unsigned long long)divergences);
     if (first_div != SIZE_MAX) printf("  first divergence: %s\n", first_div_text);
   }
+  if (failover.reconnects || failover.redirects)
+    printf("  failover (set-up and verdict connection): %llu reconnects, %llu redirects, %llu requests sent again\n",
+           (unsigned long long)failover.reconnects, (unsigned long long)failover.redirects,
+           (unsigned long long)failover.resent);
   pt_verdict_print(stdout, v);
 }
 
@@ -991,7 +1002,8 @@ static int get_real(const char *s, double lo, double hi, bool lo_open, double *o
 static void usage(FILE *f) {
   fprintf(f,
     "usage: pintuan-bench [options]\n"
-    "  -a, --address HOST:PORT  daemon (default 127.0.0.1:7733)\n"
+    "  -a, --address HOST:PORT  daemon (default 127.0.0.1:7733); a list H1:P1,H2:P2\n"
+    "                           (a primary and its standby): the first that answers\n"
     "  -c, --connections N      connections (default 50)\n"
     "  -d, --duration SECONDS   measured time (default 10)\n"
     "  -w, --warmup SECONDS     excluded warm-up before it (default 1)\n"
@@ -1034,9 +1046,8 @@ int main(int argc, char **argv) {
       {"replay", required_argument, 0, O_REPLAY}, {"speed", required_argument, 0, O_SPEED},
       {"progress", no_argument, 0, O_PROGRESS}, {"no-progress", no_argument, 0, O_NOPROGRESS},
       {0, 0, 0, 0}};
-  pt_addr addr;
-  char err[256];
-  if (pt_addr_parse(o.addr, PT_DEFAULT_PORT, &addr, err, sizeof err)) return EX_SOFTWARE;
+  pt_addr addr[PINTUAN_MAX_ADDRS];
+  char err[512];
   opterr = 0; /* our own messages: one line, then a pointer to --help */
   for (;;) {
     int word = optind; /* "+": no permutation, so argv[word] is the option being read */
@@ -1056,8 +1067,8 @@ int main(int argc, char **argv) {
     int64_t i64;
     switch (c) {
     case 'a':
-      if (pt_addr_parse(v, PT_DEFAULT_PORT, &addr, err, sizeof err))
-        return usage_error("%s: %s (give HOST:PORT)", flag, err);
+      if (pt_addr_parse_list(v, PINTUAN_DEFAULT_PORT, addr, PINTUAN_MAX_ADDRS, err, sizeof err) < 0)
+        return usage_error("%s: %s (give HOST:PORT or H1:P1,H2:P2)", flag, err);
       o.addr = v;
       break;
     case 'c':
@@ -1171,8 +1182,11 @@ int main(int argc, char **argv) {
   }
 
   loop = uv_default_loop();
+  /* the load goes where the set-up connection went: the first address of
+   * -a that answered */
   struct sockaddr_storage sa;
-  if (pt_addr_resolve(&addr, false, &sa, 1, err, sizeof err) < 0) {
+  if (pt_addr_parse(pintuan_peer(admin), -1, &addr[0], err, sizeof err) ||
+      pt_addr_resolve(&addr[0], false, &sa, 1, err, sizeof err) < 0) {
     fprintf(stderr, "pintuan-bench: %s\n", err);
     pintuan_close(admin);
     return EX_UNAVAILABLE;
@@ -1206,6 +1220,7 @@ int main(int argc, char **argv) {
     pintuan_close(admin);
     return EX_UNAVAILABLE;
   }
+  pintuan_get_stats(admin, &failover);
   print_report(&v);
   pintuan_close(admin);
   bool ok = v.pass && divergences == 0 && send_errors == 0;

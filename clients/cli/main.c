@@ -34,7 +34,8 @@ static void usage(FILE *f) {
     "usage: pintuan-cli [global options] COMMAND [args] [options]\n"
     "\n"
     "global options (before the command):\n"
-    "  -a, --address HOST:PORT   daemon address (default 127.0.0.1:7733)\n"
+    "  -a, --address HOST:PORT   daemon address (default 127.0.0.1:7733); a list\n"
+    "                            H1:P1,H2:P2 (a primary and its standby) fails over\n"
     "  -j, --json                print each reply as one JSON object\n"
     "  -T, --token TOKEN         admin token (sent in a Hello first)\n"
     "  -t, --timeout MS          per-reply timeout in milliseconds (default 5000)\n"
@@ -728,10 +729,10 @@ int main(int argc, char **argv) {
     if (o == -1) break;
     switch (o) {
     case 'a': { /* checked here: a usage error never needs the daemon */
-      pt_addr one;
-      char err[256];
-      if (pt_addr_parse(optarg, PINTUAN_DEFAULT_PORT, &one, err, sizeof err))
-        return usage_error("--address: %s (give HOST:PORT)", err);
+      pt_addr list[PINTUAN_MAX_ADDRS];
+      char err[512];
+      if (pt_addr_parse_list(optarg, PINTUAN_DEFAULT_PORT, list, PINTUAN_MAX_ADDRS, err, sizeof err) < 0)
+        return usage_error("--address: %s (give HOST:PORT or H1:P1,H2:P2)", err);
       g.addr = optarg;
       break;
     }

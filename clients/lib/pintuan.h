@@ -11,9 +11,29 @@
  * Requests and replies are the generated protobuf-c types (pintuan.pb-c.h).
  * A reply belongs to the caller: free it with pintuan_response_free().
  * Functions returning int give 0 when a reply arrived (whatever its status)
- * and -1 on a connection or protocol failure (see pintuan_error()); after
- * a failure the client is unusable and must be closed.
+ * and -1 on a connection or protocol failure that failover could not mend
+ * (see pintuan_error()); the requests in flight then are dropped (retry
+ * them with the same request_id), and the next call connects again.
  * A client is not thread-safe: use one per thread.
+ *
+ * Failover. A client is given one address or several, "h1:p1,h2:p2"
+ * (a primary and its standby); it connects to the first that answers.
+ * - A connection lost (refused, reset, closed) or a reply not in time,
+ *   during any call: the client connects again, to the next address of
+ *   the list (round robin; the same one if there is one), and sends again,
+ *   in order, every request not answered yet: byte for byte, so with the
+ *   same correlation id and request_id, and a retried mutation has exactly
+ *   one effect (the daemon answers it as a replay when it already
+ *   decided it). This holds for blocking calls and pipelines alike.
+ * - A reply NOT_LEADER with Response.leader (HOST:PORT of the primary):
+ *   the client connects to that address and sends the request again.
+ * - Before re-sending, a new connection gets the session back: the last
+ *   Hello and the last Subscribe the daemon answered OK are sent again
+ *   (events pushed while no connection was up are not replayed).
+ * - Attempts, with a pause doubling from 10 ms to 500 ms between them
+ *   (none before the first, nor before following a NOT_LEADER), are
+ *   bounded by pintuan_set_failover() until the daemon answers again.
+ * - pintuan_get_stats() counts what failover did.
  *
  * Ids (campaign, user, request) are C strings here, 1..64 bytes on the
  * wire; the daemon answers INVALID_ARGUMENT for others.
@@ -33,6 +53,9 @@
 #define PINTUAN_API __attribute__((visibility("default")))
 
 #define PINTUAN_DEFAULT_PORT 7733
+#define PINTUAN_MAX_ADDRS 16           /* addresses in a failover list */
+#define PINTUAN_FAILOVER_ATTEMPTS 16   /* default: connection attempts... */
+#define PINTUAN_FAILOVER_MS 10000      /* ...within this time, from a failure */
 
 typedef struct pintuan_client pintuan_client;
 typedef Pintuan__V1__Request pintuan_request;
@@ -40,13 +63,31 @@ typedef Pintuan__V1__Response pintuan_response;
 
 /* ---- connection ---- */
 
-/* addr: "host:port", "host" (default port) or "[v6]:port". */
-PINTUAN_API pintuan_client *pintuan_connect(const char *addr, int timeout_ms, char *err,
+/* addrs: "host:port", "host" (default port), "[v6]:port", or several of
+ * them separated by commas (at most PINTUAN_MAX_ADDRS): the first that
+ * answers is used. timeout_ms bounds a connect and each wait for the
+ * daemon. NULL on failure, with every address's reason in err. */
+PINTUAN_API pintuan_client *pintuan_connect(const char *addrs, int timeout_ms, char *err,
                                             size_t errlen);
 PINTUAN_API void pintuan_close(pintuan_client *c);
 PINTUAN_API const char *pintuan_error(const pintuan_client *c);
 PINTUAN_API void pintuan_set_timeout(pintuan_client *c, int timeout_ms); /* < 0: wait forever */
-PINTUAN_API int pintuan_fd(const pintuan_client *c);
+/* Failover after a failure: at most max_attempts connection attempts
+ * (0: none, a failure is final) within max_ms (<= 0: no time bound), until
+ * the daemon answers again. Defaults PINTUAN_FAILOVER_ATTEMPTS and
+ * PINTUAN_FAILOVER_MS. */
+PINTUAN_API void pintuan_set_failover(pintuan_client *c, int max_attempts, int max_ms);
+typedef struct pintuan_stats {
+  uint64_t failures;   /* connections lost (each one began a failover) */
+  uint64_t reconnects; /* new connections made by failover or a redirect */
+  uint64_t redirects;  /* NOT_LEADER replies followed to the leader */
+  uint64_t resent;     /* requests sent again on a new connection */
+} pintuan_stats;
+PINTUAN_API void pintuan_get_stats(const pintuan_client *c, pintuan_stats *out);
+/* The connected address, numeric ("127.0.0.1:7733", "[::1]:7733"); "" when
+ * not connected. */
+PINTUAN_API const char *pintuan_peer(const pintuan_client *c);
+PINTUAN_API int pintuan_fd(const pintuan_client *c); /* -1 when not connected */
 
 /* ---- any request ---- */
 

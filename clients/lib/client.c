@@ -210,7 +210,8 @@ static int next_frame(pintuan_client *c, const uint8_t **msg, size_t *len) {
   if (st == PT_FRAME_TOO_BIG) return lost(c, "reply frame of %zu bytes is too large", *len);
   if (st == PT_FRAME_MORE) {
     if (c->in_len - c->in_off >= PT_FRAME_HEADER &&
-        reserve_buf(&c->in, &c->in_cap, c->in_off + PT_FRAME_HEADER + pt_be32_get(c->in + c->in_off)))
+        reserve_buf(&c->in, &c->in_cap,
+                    c->in_off + PT_FRAME_HEADER + pt_be32_get(c->in + c->in_off)))
       return fail(c, "out of memory");
     return 0;
   }
@@ -394,7 +395,8 @@ pintuan_client *pintuan_connect(const char *addrs, int timeout_ms, char *err, si
   c->timeout_ms = timeout_ms;
   c->max_attempts = PINTUAN_FAILOVER_ATTEMPTS;
   c->max_ms = PINTUAN_FAILOVER_MS;
-  c->naddrs = pt_addr_parse_list(addrs, PINTUAN_DEFAULT_PORT, c->addrs, PINTUAN_MAX_ADDRS, err, errlen);
+  c->naddrs = pt_addr_parse_list(addrs, PINTUAN_DEFAULT_PORT, c->addrs, PINTUAN_MAX_ADDRS, err,
+                                 errlen);
   if (c->naddrs < 0) {
     free(c);
     return NULL;
@@ -436,7 +438,8 @@ int pintuan_send(pintuan_client *c, pintuan_request *req) {
     c->out_head = 0;
   }
   size_t n = protobuf_c_message_get_packed_size(&req->base);
-  if (reserve_buf(&c->out, &c->out_cap, c->out_len + PT_FRAME_HEADER + n)) return fail(c, "out of memory");
+  if (reserve_buf(&c->out, &c->out_cap, c->out_len + PT_FRAME_HEADER + n))
+    return fail(c, "out of memory");
   if (c->pend_n == c->pend_cap) {
     size_t cap = c->pend_cap ? c->pend_cap * 2 : 64;
     pending *p = malloc(cap * sizeof(*p));
@@ -659,7 +662,8 @@ void pintuan_req_update_campaign(pintuan_request *q, Pintuan__V1__UpdateCampaign
   m->has_campaign_id = 1, m->campaign_id = bin(campaign);
   if (u->fields & PINTUAN_UPDATE_STOCK) m->has_stock = 1, m->stock = u->stock;
   if (u->fields & PINTUAN_UPDATE_END) m->has_end_ms = 1, m->end_ms = u->end_ms;
-  if (u->fields & PINTUAN_UPDATE_LIMIT) m->has_per_user_limit = 1, m->per_user_limit = u->per_user_limit;
+  if (u->fields & PINTUAN_UPDATE_LIMIT)
+    m->has_per_user_limit = 1, m->per_user_limit = u->per_user_limit;
   if (u->fields & PINTUAN_UPDATE_HOLD) m->has_hold_ms = 1, m->hold_ms = u->hold_ms;
   if (u->fields & PINTUAN_UPDATE_WAITLIST) m->has_waitlist = 1, m->waitlist = u->waitlist;
   q->op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q->update_campaign = m;

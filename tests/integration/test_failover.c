@@ -100,8 +100,10 @@ static void fake_serve(fake *f, int fd) {
       if (!q) continue;
       if (f->nids < 256) {
         f->ids[f->nids] = q->id;
-        const ProtobufCBinaryData *rid = q->op_case == PINTUAN__V1__REQUEST__OP_RESERVE ? &q->reserve->request_id : NULL;
-        snprintf(f->request_ids[f->nids], 16, "%.*s", rid ? (int)rid->len : 0, rid ? (const char *)rid->data : "");
+        f->request_ids[f->nids][0] = 0;
+        if (q->op_case == PINTUAN__V1__REQUEST__OP_RESERVE)
+          snprintf(f->request_ids[f->nids], 16, "%.*s", (int)q->reserve->request_id.len,
+                   (const char *)q->reserve->request_id.data);
         f->nids++;
       }
       uint64_t id = q->id;

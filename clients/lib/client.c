@@ -167,13 +167,24 @@ static int connect_to(pintuan_client *c, const pt_addr *a, int timeout_ms, char 
   return -1;
 }
 
+/* How long to wait for the daemon: the timeout, and during a failover run
+ * no longer than what is left of its time, so that a call that fails takes
+ * at most its timeout and the failover time. */
+static int wait_ms(const pintuan_client *c) {
+  if (c->run == 0 || c->max_ms <= 0) return c->timeout_ms;
+  int64_t left = c->run_start_ms + c->max_ms - pt_mono_ns() / 1000000;
+  if (left < 1) left = 1;
+  return c->timeout_ms >= 0 && c->timeout_ms < left ? c->timeout_ms : (int)left;
+}
+
 /* Waits for ev on the connection; 0, or -1 (closed) on a timeout. */
 static int wait_fd(pintuan_client *c, short ev) {
   struct pollfd p = {.fd = c->fd, .events = ev};
   for (;;) {
-    int n = poll(&p, 1, c->timeout_ms);
+    int ms = wait_ms(c);
+    int n = poll(&p, 1, ms);
     if (n > 0) return 0;
-    if (n == 0) return lost(c, "timed out after %d ms", c->timeout_ms);
+    if (n == 0) return lost(c, "timed out after %d ms", ms);
     if (errno != EINTR) return lost(c, "poll: %s", strerror(errno));
   }
 }
@@ -236,8 +247,9 @@ static int write_out(pintuan_client *c, const uint8_t *p, size_t n, size_t *done
       }
       if (r == 0) return lost(c, "connection closed by the daemon");
       struct pollfd pf = {.fd = c->fd, .events = POLLOUT | POLLIN};
-      int k = poll(&pf, 1, c->timeout_ms);
-      if (k == 0) return lost(c, "timed out writing after %d ms", c->timeout_ms);
+      int ms = wait_ms(c);
+      int k = poll(&pf, 1, ms);
+      if (k == 0) return lost(c, "timed out writing after %d ms", ms);
       if (k < 0 && errno != EINTR) return lost(c, "poll: %s", strerror(errno));
     } else if (w < 0 && errno != EINTR) {
       return lost(c, "send: %s", strerror(errno));

@@ -74,8 +74,9 @@ PINTUAN_API const char *pintuan_error(const pintuan_client *c);
 PINTUAN_API void pintuan_set_timeout(pintuan_client *c, int timeout_ms); /* < 0: wait forever */
 /* Failover after a failure: at most max_attempts connection attempts
  * (0: none, a failure is final) within max_ms (<= 0: no time bound), until
- * the daemon answers again. Defaults PINTUAN_FAILOVER_ATTEMPTS and
- * PINTUAN_FAILOVER_MS. */
+ * the daemon answers again; waits for the daemon during that time end with
+ * it, so a call that fails takes at most its timeout and max_ms. Defaults
+ * PINTUAN_FAILOVER_ATTEMPTS and PINTUAN_FAILOVER_MS. */
 PINTUAN_API void pintuan_set_failover(pintuan_client *c, int max_attempts, int max_ms);
 typedef struct pintuan_stats {
   uint64_t failures;   /* connections lost (each one began a failover) */

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "harness.h"
 
@@ -52,7 +53,7 @@ static void dead_open(dead_port *d) {
 
 /* ---- a fake daemon: a standby, or one that dies mid-pipeline ---- */
 
-enum { FAKE_NOT_LEADER, FAKE_SWALLOW };
+enum { FAKE_NOT_LEADER, FAKE_SWALLOW, FAKE_SILENT };
 
 typedef struct fake {
   int lfd, port, mode;
@@ -491,6 +492,37 @@ static void test_failover_gives_up(void **state) {
   pintuan_close(c);
 }
 
+/* A daemon that takes requests and never answers: each wait ends at the
+ * timeout, the request is sent again on a new connection, and the whole
+ * call is over within its timeout and the failover time. */
+static void test_silent_daemon_is_bounded(void **state) {
+  (void)state;
+  static fake f;
+  memset(&f, 0, sizeof f);
+  fake_start(&f, FAKE_SILENT);
+  pintuan_client *c = connect_to(f.addr);
+  pintuan_set_timeout(c, 1000);
+  pintuan_set_failover(c, 16, 300);
+  int64_t t0 = pt_mono_ns();
+  pintuan_response *r;
+  assert_int_equal(pintuan_ping(c, &r), -1);
+  int64_t took_ms = (pt_mono_ns() - t0) / 1000000;
+  print_message("silent daemon: %s, after %lld ms\n", pintuan_error(c), (long long)took_ms);
+  /* 1000 + 300 ms: the waits after the first are cut to the failover time
+   * left (a second whole timeout would make it 2000 ms at least) */
+  assert_true(took_ms >= 1000 + 300 - 20);
+  assert_true(took_ms < 1900);
+  assert_non_null(strstr(pintuan_error(c), "timed out"));
+  assert_non_null(strstr(pintuan_error(c), "failover gave up"));
+  pintuan_stats st;
+  pintuan_get_stats(c, &st);
+  assert_true(st.reconnects >= 1);
+  pintuan_close(c);
+  fake_stop(&f);
+  assert_true(f.nids >= 2); /* the same ping, sent again */
+  assert_int_equal(f.ids[1], f.ids[0]);
+}
+
 /* The bench on [::1]:PORT (its own parser broke on it). */
 static void test_bench_over_ipv6(void **state) {
   (void)state;
@@ -522,6 +554,7 @@ int main(void) {
       cmocka_unit_test(test_not_leader_is_followed),
       cmocka_unit_test(test_redirect_loop_is_bounded),
       cmocka_unit_test(test_failover_gives_up),
+      cmocka_unit_test(test_silent_daemon_is_bounded),
       cmocka_unit_test(test_bench_over_ipv6),
   };
   return cmocka_run_group_tests_name("failover", tests, NULL, NULL);

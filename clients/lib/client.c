@@ -376,6 +376,9 @@ static int recover(pintuan_client *c, bool to_leader) {
         c->out_sent = c->out_len;
         c->stats.reconnects++;
         c->stats.resent += c->pend_n;
+        /* nothing in flight (a subscriber, say): the session is back and
+         * the run is over; else it ends when a request is answered */
+        if (c->pend_n == 0) c->run = 0;
         return 0;
       }
     }

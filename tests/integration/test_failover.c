@@ -325,6 +325,75 @@ static void test_subscription_follows_failover(void **state) {
   assert_int_equal(daemon_stop(&b), 0);
 }
 
+/* A subscriber waiting for events (no timeout) when its daemon stops: its
+ * own wait finds the connection lost, fails over, subscribes again, and
+ * goes on waiting, for longer than the failover time, until B's events. */
+typedef struct waiter {
+  pintuan_client *sub;
+  atomic_int done;
+  int rc, type;
+} waiter;
+
+static void *wait_event(void *arg) {
+  waiter *w = arg;
+  pintuan_response *r;
+  w->rc = pintuan_recv(w->sub, &r);
+  if (w->rc == 0) {
+    w->type = r->result_case == PINTUAN__V1__RESPONSE__RESULT_EVENT ? (int)r->event->type : -1;
+    pintuan_response_free(r);
+  }
+  atomic_store(&w->done, 1);
+  return NULL;
+}
+
+static void test_waiting_subscriber_follows_failover(void **state) {
+  (void)state;
+  pt_daemon a, b;
+  assert_int_equal(daemon_start(&a, NULL), 0);
+  assert_int_equal(daemon_start(&b, NULL), 0);
+  pintuan_client *ca = connect_or_die(&a), *cb = connect_or_die(&b);
+  assert_int_equal(create_flash(ca, "ev", 1000, 0, 300, 0), OK);
+  assert_int_equal(create_flash(cb, "ev", 1000, 0, 300, 0), OK);
+  pintuan_close(ca);
+  char list[128];
+  snprintf(list, sizeof list, "%s,%s", a.addr, b.addr);
+  static waiter w;
+  memset(&w, 0, sizeof w);
+  w.sub = connect_to(list);
+  pintuan_set_timeout(w.sub, -1);
+  pintuan_set_failover(w.sub, 16, 300);
+  const char *only_ev[] = {"ev", NULL};
+  pintuan_response *r;
+  assert_int_equal(pintuan_subscribe(w.sub, only_ev, &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, wait_event, &w), 0);
+  assert_int_equal(daemon_stop(&a), 0);
+  /* quiet for longer than the failover time, then holds expire on B, one
+   * every round, until the subscriber has heard of one (its subscription
+   * on B may not be in place for the first) */
+  poll(NULL, 0, 1000);
+  assert_false(atomic_load(&w.done)); /* still waiting, not given up */
+  for (int i = 0; !atomic_load(&w.done); i++) {
+    if (i == PT_WAIT_MS / 100) fail_msg("no event reached the subscriber");
+    char user[16], rid[16];
+    snprintf(user, sizeof user, "u%d", i);
+    snprintf(rid, sizeof rid, "w-%d", i);
+    assert_int_equal(pintuan_reserve(cb, "ev", user, 1, rid, &r), 0);
+    pintuan_response_free(r);
+    advance_time(&b, cb, 300);
+    poll(NULL, 0, 100);
+  }
+  pthread_join(t, NULL);
+  assert_int_equal(w.rc, 0);
+  assert_int_equal(w.type, PINTUAN__V1__EVENT_TYPE__HOLD_EXPIRED);
+  assert_string_equal(pintuan_peer(w.sub), b.addr);
+  pintuan_close(w.sub);
+  pintuan_close(cb);
+  assert_int_equal(daemon_stop(&b), 0);
+}
+
 /* Pipelined: a daemon that reads five requests and dies without answering
  * any. The client sends all five again, in order, with the same ids, to
  * the next address, and gets their replies in order. */
@@ -550,6 +619,7 @@ int main(void) {
       cmocka_unit_test(test_dead_then_alive),
       cmocka_unit_test(test_stopped_daemon_fails_over_to_the_next),
       cmocka_unit_test(test_subscription_follows_failover),
+      cmocka_unit_test(test_waiting_subscriber_follows_failover),
       cmocka_unit_test(test_pipelined_requests_resent_in_order),
       cmocka_unit_test(test_not_leader_is_followed),
       cmocka_unit_test(test_redirect_loop_is_bounded),

@@ -26,7 +26,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "addr.h"
 #include "capture.h"
+#include "clock.h"
+#include "frame.h"
 #include "histogram.h"
 #include "pacer.h"
 #include "pintuan.h"
@@ -51,11 +54,7 @@ static struct {
 /* ---- time and randomness ---- */
 
 static int64_t now_ns(void) { return (int64_t)uv_hrtime(); }
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t wall_ms(void) { return pt_wall_ms(); }
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(void) {
   rng ^= rng << 13;
@@ -118,6 +117,8 @@ static uint64_t pool_take(void) {
 }
 
 /* ---- connections ---- */
+
+#define MAX_REPLY (64u << 20) /* a reply frame larger than this ends its connection */
 
 typedef struct inflight {
   int64_t planned, sent;
@@ -232,7 +233,7 @@ static uint8_t *frame_append(conn *c, size_t n) {
     c->out = realloc(c->out, c->out_cap);
   }
   uint8_t *p = c->out + c->out_len;
-  p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
+  pt_be32_put(p, (uint32_t)n);
   c->out_len += n + 4;
   if (!c->dirty) {
     c->dirty = true;
@@ -269,7 +270,6 @@ static size_t pick_campaign(void) {
 }
 
 static void send_one(conn *c, int64_t planned) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
   inflight *f = ring_push(c);
   f->planned = planned;
   f->sent = now_ns();
@@ -277,13 +277,12 @@ static void send_one(conn *c, int64_t planned) {
   snprintf(f->user, sizeof f->user, "u%llu", (unsigned long long)(rnd() % o.users));
   char rid[48];
   snprintf(rid, sizeof rid, "b%u-%d-%llu", run_id, c->idx, (unsigned long long)++c->seq);
-  ProtobufCBinaryData cid = {strlen(camps[f->campaign].id), (uint8_t *)camps[f->campaign].id};
-  ProtobufCBinaryData uid = {strlen(f->user), (uint8_t *)f->user};
-  ProtobufCBinaryData rq = {strlen(rid), (uint8_t *)rid};
-  Pintuan__V1__Reserve rs = PINTUAN__V1__RESERVE__INIT;
-  Pintuan__V1__Confirm cf = PINTUAN__V1__CONFIRM__INIT;
-  Pintuan__V1__Cancel cn = PINTUAN__V1__CANCEL__INIT;
-  Pintuan__V1__Join jn = PINTUAN__V1__JOIN__INIT;
+  const char *cid = camps[f->campaign].id;
+  pintuan_request q;
+  Pintuan__V1__Reserve rs;
+  Pintuan__V1__Confirm cf;
+  Pintuan__V1__Cancel cn;
+  Pintuan__V1__Join jn;
   int op = OP_RESERVE;
   if (o.scenario == SC_MIXED) {
     int roll = (int)(rnd() % (uint64_t)(o.mix[0] + o.mix[1] + o.mix[2]));
@@ -293,33 +292,10 @@ static void send_one(conn *c, int64_t planned) {
   }
   f->op = (uint8_t)op;
   switch (op) {
-  case OP_RESERVE:
-    rs.has_request_id = 1, rs.request_id = rq;
-    rs.has_campaign_id = 1, rs.campaign_id = cid;
-    rs.has_user_id = 1, rs.user_id = uid;
-    rs.has_quantity = 1, rs.quantity = 1;
-    q.op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q.reserve = &rs;
-    break;
-  case OP_CONFIRM:
-    cf.has_request_id = 1, cf.request_id = rq;
-    cf.has_campaign_id = 1, cf.campaign_id = cid;
-    cf.has_reservation_id = 1, cf.reservation_id = pool_take();
-    q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
-    break;
-  case OP_CANCEL:
-    cn.has_request_id = 1, cn.request_id = rq;
-    cn.has_campaign_id = 1, cn.campaign_id = cid;
-    cn.has_reservation_id = 1, cn.reservation_id = pool_take();
-    q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &cn;
-    break;
-  case OP_JOIN:
-    jn.has_request_id = 1, jn.request_id = rq;
-    jn.has_campaign_id = 1, jn.campaign_id = cid;
-    jn.has_user_id = 1, jn.user_id = uid;
-    jn.has_mode = 1, jn.mode = PINTUAN__V1__JOIN_MODE__JOIN_AUTO;
-    jn.has_new_user = 1, jn.new_user = 1;
-    q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &jn;
-    break;
+  case OP_RESERVE: pintuan_req_reserve(&q, &rs, cid, f->user, 1, rid); break;
+  case OP_CONFIRM: pintuan_req_confirm(&q, &cf, cid, pool_take(), rid); break;
+  case OP_CANCEL: pintuan_req_cancel(&q, &cn, cid, pool_take(), rid); break;
+  default: pintuan_req_join(&q, &jn, cid, f->user, PINTUAN__V1__JOIN_MODE__JOIN_AUTO, 0, true, rid); break;
   }
   queue_frame(c, &q);
 }
@@ -570,7 +546,7 @@ static void handle_reply(conn *c, const uint8_t *msg, size_t len) {
           }
           snprintf(first_div_text, sizeof first_div_text,
                    "request %zu (connection %u, %s): recorded %s, got %s%s", (size_t)f->req + 1,
-                   rq->conn + 1, opname, pt_status_str(sa), pt_status_str(sb),
+                   rq->conn + 1, opname, pintuan_status_str(sa), pintuan_status_str(sb),
                    sa == sb ? " (fields differ)" : "");
           if (q) pintuan__v1__request__free_unpacked(q, NULL);
         }
@@ -625,21 +601,31 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   c->in_len += (size_t)n;
   size_t off = 0;
-  while (c->in_len - off >= 4) {
-    const uint8_t *p = c->in + off;
-    uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    if (c->in_len - off - 4 < len) {
-      if (c->in_cap < len + 4) {
-        c->in_cap = len + 4 + 65536;
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
-        off = 0;
-        c->in = realloc(c->in, c->in_cap);
+  for (;;) {
+    const uint8_t *msg;
+    size_t len;
+    pt_frame_status st = pt_frame_next(c->in + off, c->in_len - off, MAX_REPLY, &msg, &len);
+    if (st == PT_FRAME_TOO_BIG) {
+      fprintf(stderr, "pintuan-bench: connection %d: a reply frame of %zu bytes: closing it\n", c->idx, len);
+      c->up = false;
+      uv_close((uv_handle_t *)&c->tcp, on_closed);
+      return;
+    }
+    if (st == PT_FRAME_MORE) {
+      if (c->in_len - off >= PT_FRAME_HEADER) { /* room for the whole frame */
+        size_t need = PT_FRAME_HEADER + pt_be32_get(c->in + off);
+        if (c->in_cap < need) {
+          c->in_cap = need + 65536;
+          memmove(c->in, c->in + off, c->in_len - off);
+          c->in_len -= off;
+          off = 0;
+          c->in = realloc(c->in, c->in_cap);
+        }
       }
       break;
     }
-    handle_reply(c, p + 4, len);
-    off += 4 + len;
+    handle_reply(c, msg, len);
+    off += PT_FRAME_HEADER + len;
   }
   memmove(c->in, c->in + off, c->in_len - off);
   c->in_len -= off;
@@ -784,58 +770,47 @@ static void on_connect(uv_connect_t *req, int status) {
 
 /* ---- set-up and verdict with the blocking client ---- */
 
-static pt_client *admin_client(void) {
+static pintuan_client *admin_client(void) {
   char err[256];
-  pt_client *c = pt_client_connect(o.addr, 10000, err, sizeof err);
+  pintuan_client *c = pintuan_connect(o.addr, 10000, err, sizeof err);
   if (!c) {
     fprintf(stderr, "pintuan-bench: %s\n", err);
     return NULL;
   }
   if (o.token) {
-    pt_response *r;
-    if (pt_hello(c, o.token, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+    pintuan_response *r;
+    if (pintuan_hello(c, o.token, &r) || r->status != PINTUAN__V1__STATUS__OK) {
       fprintf(stderr, "pintuan-bench: admin token refused\n");
-      pt_response_free(r);
-      pt_client_close(c);
+      pintuan_response_free(r);
+      pintuan_close(c);
       return NULL;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   return c;
 }
 
-static int create_campaigns(pt_client *c) {
+static int create_campaigns(pintuan_client *c) {
   int n = o.scenario == SC_ZIPF ? o.campaigns : 1;
   camps = calloc((size_t)n, sizeof(*camps));
   ncamps = (size_t)n;
   for (int i = 0; i < n; i++) {
     snprintf(camps[i].id, sizeof camps[i].id, "bench-%u-%s-%d", run_id, SC_NAMES[o.scenario], i);
-    Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-    Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
-    Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-    s.has_campaign_id = 1, s.campaign_id = (ProtobufCBinaryData){strlen(camps[i].id), (uint8_t *)camps[i].id};
-    s.has_kind = 1;
-    s.kind = o.scenario == SC_GROUP ? PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
-    s.has_stock = 1, s.stock = o.stock;
-    s.has_per_user_limit = 1, s.per_user_limit = o.limit;
-    s.has_hold_ms = 1, s.hold_ms = 600000;
+    pintuan_campaign_spec s = {
+        .campaign_id = camps[i].id, .stock = o.stock, .per_user_limit = o.limit, .hold_ms = 600000,
+        .kind = o.scenario == SC_GROUP ? PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY
+                                       : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE};
     if (o.scenario == SC_STAMPEDE) /* the sale opens as the measurement starts */
-      s.has_start_ms = 1, s.start_ms = wall_ms() + (int64_t)(o.warmup * 1000) + 200;
-    if (o.scenario == SC_GROUP) {
-      s.has_group_size = 1, s.group_size = o.group_size;
-      s.has_group_ttl_ms = 1, s.group_ttl_ms = 3600000;
-    }
-    m.has_request_id = 1, m.request_id = s.campaign_id;
-    m.spec = &s;
-    q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
-    pt_response *r;
-    if (pt_client_call(c, &q, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+      s.start_ms = wall_ms() + (int64_t)(o.warmup * 1000) + 200;
+    if (o.scenario == SC_GROUP) s.group_size = o.group_size, s.group_ttl_ms = 3600000;
+    pintuan_response *r;
+    if (pintuan_create_campaign(c, &s, camps[i].id, &r) || r->status != PINTUAN__V1__STATUS__OK) {
       fprintf(stderr, "pintuan-bench: cannot create campaign %s: %s\n", camps[i].id,
-                r ? r->detail : pt_client_error(c));
-      pt_response_free(r);
+                r ? r->detail : pintuan_error(c));
+      pintuan_response_free(r);
       return -1;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   if (o.scenario == SC_ZIPF) {
     zipf_cdf = malloc(ncamps * sizeof(double));
@@ -858,12 +833,12 @@ static int cmp_ok(const void *a, const void *b) {
   return strcmp(x->user, y->user);
 }
 
-static int run_verdict(pt_client *c, pt_verdict *v) {
+static int run_verdict(pintuan_client *c, pt_verdict *v) {
   pt_vcampaign *vc = calloc(ncamps + 1, sizeof(*vc));
-  pt_response **keep = calloc(ncamps + 1, sizeof(*keep));
+  pintuan_response **keep = calloc(ncamps + 1, sizeof(*keep));
   for (size_t i = 0; i < ncamps; i++) {
-    if (pt_get_campaign(c, camps[i].id, &keep[i])) return -1;
-    pt_response *r = keep[i];
+    if (pintuan_get_campaign(c, camps[i].id, &keep[i])) return -1;
+    pintuan_response *r = keep[i];
     vc[i].id = camps[i].id;
     if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_CAMPAIGN) {
       vc[i].stock = r->campaign->stock, vc[i].available = r->campaign->available;
@@ -878,27 +853,25 @@ static int run_verdict(pt_client *c, pt_verdict *v) {
   pt_vuser *vu = calloc(nu + 1, sizeof(*vu));
   /* pipelined: every query sent, then every reply read */
   for (size_t i = 0; i < nu; i++) {
-    Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-    Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
-    m.has_campaign_id = 1, m.campaign_id = (ProtobufCBinaryData){strlen(camps[oks[i].campaign].id), (uint8_t *)camps[oks[i].campaign].id};
-    m.has_user_id = 1, m.user_id = (ProtobufCBinaryData){strlen(oks[i].user), (uint8_t *)oks[i].user};
-    q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
-    if (pt_client_send(c, &q)) return -1;
+    pintuan_request q;
+    Pintuan__V1__GetHoldings m;
+    pintuan_req_get_holdings(&q, &m, camps[oks[i].campaign].id, oks[i].user);
+    if (pintuan_send(c, &q)) return -1;
     if (i % 1000 == 999 || i + 1 == nu) {
-      if (pt_client_flush(c)) return -1;
+      if (pintuan_flush(c)) return -1;
       for (size_t k = i - i % 1000; k <= i; k++) {
-        pt_response *r;
-        if (pt_client_recv(c, &r)) return -1;
+        pintuan_response *r;
+        if (pintuan_recv(c, &r)) return -1;
         vu[k].campaign = oks[k].campaign;
         vu[k].user = oks[k].user;
         if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_HOLDINGS)
           vu[k].held = r->holdings->held, vu[k].sold = r->holdings->sold, vu[k].waiting = r->holdings->waiting;
-        pt_response_free(r);
+        pintuan_response_free(r);
       }
     }
   }
   pt_verdict_check(vc, ncamps, vu, nu, v);
-  for (size_t i = 0; i < ncamps; i++) pt_response_free(keep[i]);
+  for (size_t i = 0; i < ncamps; i++) pintuan_response_free(keep[i]);
   free(keep);
   free(vc);
   free(vu);
@@ -906,6 +879,10 @@ static int run_verdict(pt_client *c, pt_verdict *v) {
 }
 
 /* ---- output ---- */
+
+/* What failover did on the set-up and verdict connection (libpintuan's
+ * counters); the load connections do not fail over. */
+static pintuan_stats failover;
 
 static void print_report(const pt_verdict *v) {
   double secs = o.scenario == SC_REPLAY ? (double)(now_ns() - t_start) / 1e9 : o.duration;
@@ -937,7 +914,7 @@ static void print_report(const pt_verdict *v) {
     printf("\"status\":{");
     int first = 1;
     for (int s = 0; s < 32; s++)
-      if (status_count[s]) printf("%s\"%s\":%llu", first ? "" : ",", s ? pt_status_str(s) : "UNDECODABLE",
+      if (status_count[s]) printf("%s\"%s\":%llu", first ? "" : ",", s ? pintuan_status_str(s) : "UNDECODABLE",
                                   (unsigned long long)status_count[s]), first = 0;
     printf("},");
     if (o.scenario == SC_REPLAY) {
@@ -946,6 +923,9 @@ static void print_report(const pt_verdict *v) {
       if (first_div != SIZE_MAX) printf(",\"first_divergence\":{\"request\":%zu,\"text\":\"%s\"}", first_div + 1, first_div_text);
       printf("},");
     }
+    printf("\"failover\":{\"reconnects\":%llu,\"redirects\":%llu,\"resent\":%llu},",
+           (unsigned long long)failover.reconnects, (unsigned long long)failover.redirects,
+           (unsigned long long)failover.resent);
     printf("\"verdict\":{\"oversold\":%lld,\"users_over_limit\":%zu,\"stock_conserved\":%s,"
            "\"campaigns\":%zu,\"users\":%zu,\"pass\":%s}}\n",
            (long long)v->oversold, v->users_over_limit, v->not_conserved ? "false" : "true", v->campaigns,
@@ -971,13 +951,17 @@ static void print_report(const pt_verdict *v) {
   if (lost) printf("  %llu requests got no reply (connection lost or daemon stalled)\n", (unsigned long long)lost);
   printf("  status:");
   for (int s = 0; s < 32; s++)
-    if (status_count[s]) printf(" %s %llu", s ? pt_status_str(s) : "UNDECODABLE", (unsigned long long)status_count[s]);
+    if (status_count[s]) printf(" %s %llu", s ? pintuan_status_str(s) : "UNDECODABLE", (unsigned long long)status_count[s]);
   printf("\n");
   if (o.scenario == SC_REPLAY) {
     printf("  replay: %zu requests, %llu replies compared, %llu divergences\n", nrreqs,
            (unsigned long long)compared, (unsigned long long)divergences);
     if (first_div != SIZE_MAX) printf("  first divergence: %s\n", first_div_text);
   }
+  if (failover.reconnects || failover.redirects)
+    printf("  failover (set-up and verdict connection): %llu reconnects, %llu redirects, %llu requests sent again\n",
+           (unsigned long long)failover.reconnects, (unsigned long long)failover.redirects,
+           (unsigned long long)failover.resent);
   pt_verdict_print(stdout, v);
 }
 
@@ -1018,7 +1002,8 @@ static int get_real(const char *s, double lo, double hi, bool lo_open, double *o
 static void usage(FILE *f) {
   fprintf(f,
     "usage: pintuan-bench [options]\n"
-    "  -a, --address HOST:PORT  daemon (default 127.0.0.1:7733)\n"
+    "  -a, --address HOST:PORT  daemon (default 127.0.0.1:7733); a list H1:P1,H2:P2\n"
+    "                           (a primary and its standby): the first that answers\n"
     "  -c, --connections N      connections (default 50)\n"
     "  -d, --duration SECONDS   measured time (default 10)\n"
     "  -w, --warmup SECONDS     excluded warm-up before it (default 1)\n"
@@ -1061,6 +1046,8 @@ int main(int argc, char **argv) {
       {"replay", required_argument, 0, O_REPLAY}, {"speed", required_argument, 0, O_SPEED},
       {"progress", no_argument, 0, O_PROGRESS}, {"no-progress", no_argument, 0, O_NOPROGRESS},
       {0, 0, 0, 0}};
+  pt_addr addr[PINTUAN_MAX_ADDRS];
+  char err[512];
   opterr = 0; /* our own messages: one line, then a pointer to --help */
   for (;;) {
     int word = optind; /* "+": no permutation, so argv[word] is the option being read */
@@ -1079,7 +1066,11 @@ int main(int argc, char **argv) {
     const char *v = optarg;
     int64_t i64;
     switch (c) {
-    case 'a': o.addr = v; break;
+    case 'a':
+      if (pt_addr_parse_list(v, PINTUAN_DEFAULT_PORT, addr, PINTUAN_MAX_ADDRS, err, sizeof err) < 0)
+        return usage_error("%s: %s (give HOST:PORT or H1:P1,H2:P2)", flag, err);
+      o.addr = v;
+      break;
     case 'c':
       if (get_int(v, 1, 100000, &i64)) return bad_value(flag, "number of connections", v, "give 1..100000");
       o.conns = (int)i64;
@@ -1183,24 +1174,22 @@ int main(int argc, char **argv) {
     if (load_replay(o.replay)) return EX_DATAERR;
     o.conns = replay_conns ? replay_conns : 1;
   }
-  pt_client *admin = admin_client();
+  pintuan_client *admin = admin_client();
   if (!admin) return EX_UNAVAILABLE;
   if (o.scenario != SC_REPLAY && create_campaigns(admin)) {
-    pt_client_close(admin);
+    pintuan_close(admin);
     return 1;
   }
 
   loop = uv_default_loop();
+  /* the load goes where the set-up connection went: the first address of
+   * -a that answered */
   struct sockaddr_storage sa;
-  char host[256];
-  int port = 7733;
-  const char *colon = strrchr(o.addr, ':');
-  snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - o.addr) : (int)strlen(o.addr), o.addr);
-  if (colon) port = atoi(colon + 1);
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) && uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa)) {
-    fprintf(stderr, "pintuan-bench: give a numeric address, not %s\n", o.addr);
-    pt_client_close(admin);
-    return EX_USAGE;
+  if (pt_addr_parse(pintuan_peer(admin), -1, &addr[0], err, sizeof err) ||
+      pt_addr_resolve(&addr[0], false, &sa, 1, err, sizeof err) < 0) {
+    fprintf(stderr, "pintuan-bench: %s\n", err);
+    pintuan_close(admin);
+    return EX_UNAVAILABLE;
   }
   conns = calloc((size_t)o.conns, sizeof(*conns));
   uv_idle_init(loop, &idler);
@@ -1215,24 +1204,25 @@ int main(int argc, char **argv) {
     k->creq.data = k;
     if (uv_tcp_connect(&k->creq, &k->tcp, (struct sockaddr *)&sa, on_connect) < 0) {
       fprintf(stderr, "pintuan-bench: cannot start connection %d\n", i);
-      pt_client_close(admin);
+      pintuan_close(admin);
       return EX_UNAVAILABLE;
     }
   }
   uv_run(loop, UV_RUN_DEFAULT);
   if (conn_failed) {
     fprintf(stderr, "pintuan-bench: %d of %d connections failed\n", conn_failed, o.conns);
-    pt_client_close(admin);
+    pintuan_close(admin);
     return EX_UNAVAILABLE;
   }
   pt_verdict v;
   if (run_verdict(admin, &v)) {
-    fprintf(stderr, "pintuan-bench: verdict queries failed: %s\n", pt_client_error(admin));
-    pt_client_close(admin);
+    fprintf(stderr, "pintuan-bench: verdict queries failed: %s\n", pintuan_error(admin));
+    pintuan_close(admin);
     return EX_UNAVAILABLE;
   }
+  pintuan_get_stats(admin, &failover);
   print_report(&v);
-  pt_client_close(admin);
+  pintuan_close(admin);
   bool ok = v.pass && divergences == 0 && send_errors == 0;
   return ok ? 0 : 1;
 }

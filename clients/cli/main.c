@@ -14,6 +14,8 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "addr.h"
+#include "clock.h"
 #include "pintuan.h"
 
 #define EXIT_REJECTED 1
@@ -32,7 +34,8 @@ static void usage(FILE *f) {
     "usage: pintuan-cli [global options] COMMAND [args] [options]\n"
     "\n"
     "global options (before the command):\n"
-    "  -a, --address HOST:PORT   daemon address (default 127.0.0.1:7733)\n"
+    "  -a, --address HOST:PORT   daemon address (default 127.0.0.1:7733); a list\n"
+    "                            H1:P1,H2:P2 (a primary and its standby) fails over\n"
     "  -j, --json                print each reply as one JSON object\n"
     "  -T, --token TOKEN         admin token (sent in a Hello first)\n"
     "  -t, --timeout MS          per-reply timeout in milliseconds (default 5000)\n"
@@ -103,11 +106,7 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return pt_wall_ms(); }
 
 /* "+30s" / "+5m" / "+2h" / "+500ms" / "now" / epoch ms */
 static int parse_time(const char *s, int64_t *out) {
@@ -151,10 +150,6 @@ static const char *random_request_id(void) {
   if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint64_t)now_ms() ^ (uint64_t)clock();
   snprintf(buf, sizeof buf, "cli-%016llx", (unsigned long long)r);
   return buf;
-}
-
-static ProtobufCBinaryData bin(const char *s) {
-  return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
 }
 
 /* ---- output ---- */
@@ -264,15 +259,15 @@ static void print_human(json_t *o, int indent, int top) {
   }
 }
 
-static int show(pt_response *r) {
+static int show(pintuan_response *r) {
   json_t *o = msg_json(&r->base);
-  json_object_set_new(o, "status", json_string(pt_status_str(r->status)));
+  json_object_set_new(o, "status", json_string(pintuan_status_str(r->status)));
   if (g.json) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     puts(s);
     free(s);
   } else {
-    printf("%s%s%s%s\n", pt_status_str(r->status), r->detail ? " " : "",
+    printf("%s%s%s%s\n", pintuan_status_str(r->status), r->detail ? " " : "",
            r->detail ? r->detail : "", r->has_replay && r->replay ? " (replay)" : "");
     print_human(o, 2, 1);
   }
@@ -287,7 +282,7 @@ static int show(pt_response *r) {
 
 /* ---- commands ---- */
 
-static pt_client *cli;
+static pintuan_client *cli;
 
 /* Connects (and says Hello with -T's token) once the command's arguments
  * were found good: a usage error never needs the daemon. 0, or the exit
@@ -295,23 +290,23 @@ static pt_client *cli;
 static int connect_daemon(void) {
   if (cli) return 0;
   char err[256];
-  cli = pt_client_connect(g.addr, g.timeout_ms, err, sizeof err);
+  cli = pintuan_connect(g.addr, g.timeout_ms, err, sizeof err);
   if (!cli) {
     fprintf(stderr, "pintuan-cli: %s\n", err);
     return EX_UNAVAILABLE;
   }
   if (g.token) {
-    pt_response *r;
-    if (pt_hello(cli, g.token, &r)) {
-      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    pintuan_response *r;
+    if (pintuan_hello(cli, g.token, &r)) {
+      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pintuan_error(cli));
       return EX_UNAVAILABLE;
     }
     if (r->status != PINTUAN__V1__STATUS__OK) {
       int rc = show(r);
-      pt_response_free(r);
+      pintuan_response_free(r);
       return rc;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   return 0;
 }
@@ -319,21 +314,21 @@ static int connect_daemon(void) {
 /* The exit status of one request: what the daemon answered, or 69 when the
  * call failed. `failed` is a libpintuan call's return value; the reply is
  * read through r only after that call has returned. */
-static int answer(int failed, pt_response **r) {
+static int answer(int failed, pintuan_response **r) {
   if (failed) {
-    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pintuan_error(cli));
     return EX_UNAVAILABLE;
   }
   int rc = show(*r);
-  pt_response_free(*r);
+  pintuan_response_free(*r);
   return rc;
 }
 
-static int call(Pintuan__V1__Request *q) {
+static int call(pintuan_request *q) {
   int rc;
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(pt_client_call(cli, q, &r), &r);
+  pintuan_response *r;
+  return answer(pintuan_call(cli, q, &r), &r);
 }
 
 /* Sub-options of a command: getopt_long over the words after the command. */
@@ -514,7 +509,7 @@ static int cmd_campaign(int argc, char **argv) {
   if (argc < 2) return usage_error("campaign needs a subcommand: create, update, end, get or list");
   const char *what = argv[1];
   sub s;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+  pintuan_request q;
   int rc;
   if (!strcmp(what, "create")) {
     if ((rc = parse_sub("campaign create", argc - 1, argv + 1, &s,
@@ -531,25 +526,17 @@ static int cmd_campaign(int argc, char **argv) {
         return usage_error("campaign create --kind group needs %s%s%s", size ? "" : GSIZE_ARG,
                            size || ttl ? "" : " and ", ttl ? "" : GTTL_ARG);
     }
-    Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
-    Pintuan__V1__CampaignSpec sp = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-    sp.has_campaign_id = 1, sp.campaign_id = bin(s.pos[0]);
-    sp.has_kind = 1;
-    sp.kind = s.kind ? s.kind : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
-    sp.has_stock = 1, sp.stock = s.stock;
-    sp.has_hold_ms = 1, sp.hold_ms = (s.seen & BIT(O_HOLD)) ? s.hold_ms : 300000;
-    if (s.seen & BIT(O_LIMIT)) sp.has_per_user_limit = 1, sp.per_user_limit = (uint32_t)s.limit;
-    if (s.seen & BIT(O_START)) sp.has_start_ms = 1, sp.start_ms = s.start;
-    if (s.seen & BIT(O_END)) sp.has_end_ms = 1, sp.end_ms = s.end;
-    if (s.seen & BIT(O_WAITLIST)) sp.has_waitlist = 1, sp.waitlist = s.waitlist;
-    if (s.seen & BIT(O_GSIZE)) sp.has_group_size = 1, sp.group_size = (uint32_t)s.gsize;
-    if (s.seen & BIT(O_GTTL)) sp.has_group_ttl_ms = 1, sp.group_ttl_ms = s.gttl;
-    if (s.seen & BIT(O_NEWONLY)) sp.has_new_users_only = 1, sp.new_users_only = 1;
-    if (s.seen & BIT(O_SIM)) sp.has_simulate_min_paid = 1, sp.simulate_min_paid = (uint32_t)s.sim;
-    if (s.seen & BIT(O_MARGIN)) sp.has_match_margin_ms = 1, sp.match_margin_ms = s.margin;
-    m.has_request_id = 1, m.request_id = bin(s.rid);
-    m.spec = &sp;
-    q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
+    /* an option not given is 0: what the protocol reads as absent */
+    pintuan_campaign_spec spec = {
+        .campaign_id = s.pos[0], .kind = s.kind, .stock = s.stock,
+        .hold_ms = (s.seen & BIT(O_HOLD)) ? s.hold_ms : 300000,
+        .per_user_limit = (uint32_t)s.limit, .start_ms = s.start, .end_ms = s.end,
+        .waitlist = s.waitlist == 1, .group_size = (uint32_t)s.gsize, .group_ttl_ms = s.gttl,
+        .new_users_only = !!(s.seen & BIT(O_NEWONLY)), .simulate_min_paid = (uint32_t)s.sim,
+        .match_margin_ms = s.margin};
+    Pintuan__V1__CreateCampaign m;
+    Pintuan__V1__CampaignSpec sp;
+    pintuan_req_create_campaign(&q, &m, &sp, &spec, s.rid);
     return call(&q);
   }
   if (!strcmp(what, "update")) {
@@ -558,39 +545,37 @@ static int cmd_campaign(int argc, char **argv) {
                             BIT(O_RID))))
       return rc;
     if ((rc = need_pos(&s, 1, "campaign update ID [options]"))) return rc;
-    Pintuan__V1__UpdateCampaign m = PINTUAN__V1__UPDATE_CAMPAIGN__INIT;
-    m.has_request_id = 1, m.request_id = bin(s.rid);
-    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-    if (s.seen & BIT(O_STOCK)) m.has_stock = 1, m.stock = s.stock;
-    if (s.seen & BIT(O_LIMIT)) m.has_per_user_limit = 1, m.per_user_limit = (uint32_t)s.limit;
-    if (s.seen & BIT(O_HOLD)) m.has_hold_ms = 1, m.hold_ms = s.hold_ms;
-    if (s.seen & BIT(O_END)) m.has_end_ms = 1, m.end_ms = s.end;
-    if (s.seen & BIT(O_WAITLIST)) m.has_waitlist = 1, m.waitlist = s.waitlist;
-    q.op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q.update_campaign = &m;
+    pintuan_campaign_update u = {
+        .stock = s.stock, .per_user_limit = (uint32_t)s.limit, .hold_ms = s.hold_ms,
+        .end_ms = s.end, .waitlist = s.waitlist == 1};
+    if (s.seen & BIT(O_STOCK)) u.fields |= PINTUAN_UPDATE_STOCK;
+    if (s.seen & BIT(O_LIMIT)) u.fields |= PINTUAN_UPDATE_LIMIT;
+    if (s.seen & BIT(O_HOLD)) u.fields |= PINTUAN_UPDATE_HOLD;
+    if (s.seen & BIT(O_END)) u.fields |= PINTUAN_UPDATE_END;
+    if (s.seen & BIT(O_WAITLIST)) u.fields |= PINTUAN_UPDATE_WAITLIST;
+    Pintuan__V1__UpdateCampaign m;
+    pintuan_req_update_campaign(&q, &m, s.pos[0], &u, s.rid);
     return call(&q);
   }
   if (!strcmp(what, "end")) {
     if ((rc = parse_sub("campaign end", argc - 1, argv + 1, &s, BIT(O_RID)))) return rc;
     if ((rc = need_pos(&s, 1, "campaign end ID"))) return rc;
-    Pintuan__V1__EndCampaign m = PINTUAN__V1__END_CAMPAIGN__INIT;
-    m.has_request_id = 1, m.request_id = bin(s.rid);
-    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-    q.op_case = PINTUAN__V1__REQUEST__OP_END_CAMPAIGN, q.end_campaign = &m;
+    Pintuan__V1__EndCampaign m;
+    pintuan_req_end_campaign(&q, &m, s.pos[0], s.rid);
     return call(&q);
   }
   if (!strcmp(what, "get")) {
     if ((rc = parse_sub("campaign get", argc - 1, argv + 1, &s, 0))) return rc;
     if ((rc = need_pos(&s, 1, "campaign get ID"))) return rc;
-    Pintuan__V1__GetCampaign m = PINTUAN__V1__GET_CAMPAIGN__INIT;
-    m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-    q.op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q.get_campaign = &m;
+    Pintuan__V1__GetCampaign m;
+    pintuan_req_get_campaign(&q, &m, s.pos[0]);
     return call(&q);
   }
   if (!strcmp(what, "list")) {
     if ((rc = parse_sub("campaign list", argc - 1, argv + 1, &s, 0))) return rc;
     if ((rc = need_pos(&s, 0, "campaign list"))) return rc;
-    Pintuan__V1__ListCampaigns m = PINTUAN__V1__LIST_CAMPAIGNS__INIT;
-    q.op_case = PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS, q.list_campaigns = &m;
+    Pintuan__V1__ListCampaigns m;
+    pintuan_req_list_campaigns(&q, &m);
     return call(&q);
   }
   return usage_error("unknown campaign subcommand '%s' (give create, update, end, get or list)", what);
@@ -601,9 +586,9 @@ static int cmd_reserve(int argc, char **argv) {
   int rc;
   if ((rc = parse_sub("reserve", argc, argv, &s, BIT(O_QTY) | BIT(O_RID)))) return rc;
   if ((rc = need_pos(&s, 2, "reserve CAMPAIGN USER [--qty N] [--request-id R]"))) return rc;
-  Pintuan__V1__Request q;
+  pintuan_request q;
   Pintuan__V1__Reserve m;
-  pt_request_reserve(&q, &m, s.pos[0], s.pos[1], (int32_t)s.qty, s.rid);
+  pintuan_req_reserve(&q, &m, s.pos[0], s.pos[1], (int32_t)s.qty, s.rid);
   return call(&q);
 }
 
@@ -616,9 +601,9 @@ static int cmd_confirm_cancel(int argc, char **argv, int confirm) {
   if (parse_u64(s.pos[1], &res))
     return usage_error("bad reservation id '%s' (give the reservation_id reserve printed)", s.pos[1]);
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(confirm ? pt_confirm(cli, s.pos[0], res, s.rid, &r)
-                        : pt_cancel(cli, s.pos[0], res, s.rid, &r), &r);
+  pintuan_response *r;
+  return answer(confirm ? pintuan_confirm(cli, s.pos[0], res, s.rid, &r)
+                        : pintuan_cancel(cli, s.pos[0], res, s.rid, &r), &r);
 }
 
 static int cmd_reservation(int argc, char **argv) {
@@ -629,11 +614,9 @@ static int cmd_reservation(int argc, char **argv) {
   uint64_t res;
   if (parse_u64(s.pos[1], &res))
     return usage_error("bad reservation id '%s' (give the reservation_id reserve printed)", s.pos[1]);
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__GetReservation m = PINTUAN__V1__GET_RESERVATION__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-  m.has_reservation_id = 1, m.reservation_id = res;
-  q.op_case = PINTUAN__V1__REQUEST__OP_GET_RESERVATION, q.get_reservation = &m;
+  pintuan_request q;
+  Pintuan__V1__GetReservation m;
+  pintuan_req_get_reservation(&q, &m, s.pos[0], res);
   return call(&q);
 }
 
@@ -642,11 +625,9 @@ static int cmd_holdings(int argc, char **argv) {
   int rc;
   if ((rc = parse_sub("holdings", argc, argv, &s, 0))) return rc;
   if ((rc = need_pos(&s, 2, "holdings CAMPAIGN USER"))) return rc;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(s.pos[0]);
-  m.has_user_id = 1, m.user_id = bin(s.pos[1]);
-  q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
+  pintuan_request q;
+  Pintuan__V1__GetHoldings m;
+  pintuan_req_get_holdings(&q, &m, s.pos[0], s.pos[1]);
   return call(&q);
 }
 
@@ -660,8 +641,8 @@ static int cmd_join(int argc, char **argv) {
   if (mode == PINTUAN__V1__JOIN_MODE__JOIN_GROUP && !(s.seen & BIT(O_GROUP)))
     return usage_error("--mode join needs --group GROUP_ID");
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(pt_join(cli, s.pos[0], s.pos[1], mode, s.group, !(s.seen & BIT(O_OLD)), s.rid, &r), &r);
+  pintuan_response *r;
+  return answer(pintuan_join(cli, s.pos[0], s.pos[1], mode, s.group, !(s.seen & BIT(O_OLD)), s.rid, &r), &r);
 }
 
 static int cmd_group(int argc, char **argv) {
@@ -674,8 +655,8 @@ static int cmd_group(int argc, char **argv) {
   if (parse_u64(s.pos[1], &gid))
     return usage_error("bad group id '%s' (give the group_id join printed)", s.pos[1]);
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
-  return answer(pt_get_group(cli, s.pos[0], gid, &r), &r);
+  pintuan_response *r;
+  return answer(pintuan_get_group(cli, s.pos[0], gid, &r), &r);
 }
 
 /* Prints events until --count of them arrived (or forever). */
@@ -686,20 +667,20 @@ static int cmd_subscribe(int argc, char **argv) {
   const char *ids[5] = {0};
   for (int i = 0; i < s.npos; i++) ids[i] = s.pos[i];
   if ((rc = connect_daemon())) return rc;
-  pt_response *r;
+  pintuan_response *r;
   /* the acknowledgement is printed first: then events follow */
-  if ((rc = answer(pt_subscribe(cli, ids, &r), &r))) return rc;
-  pt_client_set_timeout(cli, -1);
+  if ((rc = answer(pintuan_subscribe(cli, ids, &r), &r))) return rc;
+  pintuan_set_timeout(cli, -1);
   for (int64_t n = 0; !s.count || n < s.count;) {
-    if (pt_client_recv(cli, &r)) {
-      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pt_client_error(cli));
+    if (pintuan_recv(cli, &r)) {
+      fprintf(stderr, "pintuan-cli: %s: %s\n", g.addr, pintuan_error(cli));
       return EX_UNAVAILABLE;
     }
     if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_EVENT) {
       show(r);
       n++;
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   return 0;
 }
@@ -709,9 +690,9 @@ static int cmd_ping(int argc, char **argv) {
   int rc;
   if ((rc = parse_sub("ping", argc, argv, &s, 0))) return rc;
   if ((rc = need_pos(&s, 0, "ping"))) return rc;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping m = PINTUAN__V1__PING__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &m;
+  pintuan_request q;
+  Pintuan__V1__Ping m;
+  pintuan_req_ping(&q, &m);
   return call(&q);
 }
 
@@ -747,7 +728,14 @@ int main(int argc, char **argv) {
     int o = getopt_long(argc, argv, "+:a:jT:t:hV", opts, NULL);
     if (o == -1) break;
     switch (o) {
-    case 'a': g.addr = optarg; break;
+    case 'a': { /* checked here: a usage error never needs the daemon */
+      pt_addr list[PINTUAN_MAX_ADDRS];
+      char err[512];
+      if (pt_addr_parse_list(optarg, PINTUAN_DEFAULT_PORT, list, PINTUAN_MAX_ADDRS, err, sizeof err) < 0)
+        return usage_error("--address: %s (give HOST:PORT or H1:P1,H2:P2)", err);
+      g.addr = optarg;
+      break;
+    }
     case 'j': g.json = 1; break;
     case 'T': g.token = optarg; break;
     case 't': {
@@ -783,6 +771,6 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "group")) rc = cmd_group(cargc, cargv);
   else if (!strcmp(cmd, "subscribe")) rc = cmd_subscribe(cargc, cargv);
   else rc = cmd_holdings(cargc, cargv);
-  if (cli) pt_client_close(cli);
+  if (cli) pintuan_close(cli);
   return rc;
 }

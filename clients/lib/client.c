@@ -1,5 +1,11 @@
+/* libpintuan: connection, framing, failover; then builders and calls.
+ *
+ * Every request sent and not answered yet stays in `out` as its encoded
+ * frame, in order, with its correlation id in `pend`: replies come back in
+ * request order, so the reply to pend's head releases the oldest frame.
+ * That queue is what failover re-sends, byte for byte (same correlation id,
+ * same request_id), after a reconnect or a NOT_LEADER redirect. */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -8,25 +14,62 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
+#include "clock.h"
+#include "frame.h"
 #include "pintuan.h"
 
-#define MAX_REPLY (64u << 20)
+#define MAX_REPLY (64u << 20)  /* a longer reply frame is a broken stream */
+#define BACKOFF_FIRST_MS 10    /* failover: the pause before a second try... */
+#define BACKOFF_MAX_MS 500     /* ...doubling up to this */
+#define ERR_MAX (PT_HOST_MAX + 256)
 
-struct pt_client {
-  int fd;
-  int timeout_ms;
+typedef struct pending {
+  uint64_t id;  /* correlation id */
+  size_t len;   /* its frame's bytes in out, prefix included */
+} pending;
+
+/* A Hello or Subscribe, encoded: replayed on every new connection. */
+typedef struct saved {
+  uint8_t *msg;
+  size_t len;
+  uint64_t id; /* while a candidate: the request waiting for its OK */
+} saved;
+
+struct pintuan_client {
+  int fd;           /* -1: not connected */
+  int timeout_ms;   /* per wait on the daemon; < 0: forever */
+  pt_addr addrs[PINTUAN_MAX_ADDRS];
+  int naddrs;
+  int cur;          /* addrs[cur] is connected; -1: the leader a NOT_LEADER named */
+  pt_addr leader;
+  char peer[PT_HOST_MAX + 16];
+  /* failover policy, and what it did; a run of attempts (reconnects and
+   * redirects) is bounded as a whole until the daemon answers again */
+  int max_attempts, max_ms;
+  int run;
+  int64_t run_start_ms;
+  pintuan_stats stats;
+  /* the session a new connection gets back: the last Hello and Subscribe
+   * the daemon answered OK (cand_*: sent, not answered yet) */
+  saved hello, subscribe, cand_hello, cand_subscribe;
+  /* requests: frames [out_head, out_len) unanswered, [out_sent, out_len)
+   * not written yet */
   uint64_t next_id;
   uint8_t *out;
-  size_t out_len, out_cap;
+  size_t out_head, out_sent, out_len, out_cap;
+  pending *pend; /* ring */
+  size_t pend_head, pend_n, pend_cap;
+  /* replies: bytes [in_off, in_len) received, not decoded yet */
   uint8_t *in;
   size_t in_len, in_off, in_cap;
-  char err[256];
+  char err[ERR_MAX];
 };
 
-static int fail(pt_client *c, const char *fmt, ...) {
+static int fail(pintuan_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(pintuan_client *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(c->err, sizeof c->err, fmt, ap);
@@ -34,97 +77,14 @@ static int fail(pt_client *c, const char *fmt, ...) {
   return -1;
 }
 
-const char *pt_client_error(const pt_client *c) { return c->err; }
-void pt_client_set_timeout(pt_client *c, int ms) { c->timeout_ms = ms; }
-int pt_client_fd(const pt_client *c) { return c->fd; }
-
-static int split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen) {
-  const char *h = addr, *p = NULL;
-  size_t hl;
-  if (addr[0] == '[') {
-    const char *end = strchr(addr, ']');
-    if (!end) return -1;
-    h = addr + 1;
-    hl = (size_t)(end - h);
-    if (end[1] == ':') p = end + 2;
-    else if (end[1]) return -1;
-  } else {
-    const char *colon = strrchr(addr, ':');
-    if (colon && strchr(addr, ':') != colon) colon = NULL; /* bare IPv6 */
-    hl = colon ? (size_t)(colon - addr) : strlen(addr);
-    if (colon) p = colon + 1;
-  }
-  if (hl == 0 || hl >= hostlen) return -1;
-  memcpy(host, h, hl);
-  host[hl] = 0;
-  snprintf(port, portlen, "%s", p && *p ? p : "7733");
-  return 0;
-}
-
-static int wait_fd(pt_client *c, short ev) {
-  struct pollfd p = {.fd = c->fd, .events = ev};
-  for (;;) {
-    int n = poll(&p, 1, c->timeout_ms);
-    if (n > 0) return 0;
-    if (n == 0) return fail(c, "timed out after %d ms", c->timeout_ms);
-    if (errno != EINTR) return fail(c, "poll: %s", strerror(errno));
-  }
-}
-
-pt_client *pt_client_connect(const char *addr, int timeout_ms, char *err, size_t errlen) {
-  char host[256], port[16];
-  if (split_addr(addr, host, sizeof host, port, sizeof port)) {
-    snprintf(err, errlen, "bad address %s (want HOST:PORT)", addr);
-    return NULL;
-  }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
-  int rc = getaddrinfo(host, port, &hints, &res);
-  if (rc) {
-    snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
-    return NULL;
-  }
-  pt_client *c = calloc(1, sizeof(*c));
-  if (!c) {
-    freeaddrinfo(res);
-    snprintf(err, errlen, "out of memory");
-    return NULL;
-  }
-  c->timeout_ms = timeout_ms;
-  c->fd = -1;
-  snprintf(err, errlen, "connect %s: no address", addr);
-  for (ai = res; ai; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    c->fd = fd;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-        (errno == EINPROGRESS && wait_fd(c, POLLOUT) == 0)) {
-      int so = 0;
-      socklen_t sl = sizeof so;
-      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
-      if (so == 0) break;
-      errno = so;
-    }
-    snprintf(err, errlen, "connect %s: %s", addr, c->err[0] ? c->err : strerror(errno));
-    close(fd);
-    c->fd = -1;
-    c->err[0] = 0;
-  }
-  freeaddrinfo(res);
-  if (c->fd < 0) {
-    free(c);
-    return NULL;
-  }
-  int one = 1;
-  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return c;
-}
-
-void pt_client_close(pt_client *c) {
-  if (!c) return;
-  if (c->fd >= 0) close(c->fd);
-  free(c->out);
-  free(c->in);
-  free(c);
+const char *pintuan_error(const pintuan_client *c) { return c->err; }
+void pintuan_set_timeout(pintuan_client *c, int ms) { c->timeout_ms = ms; }
+int pintuan_fd(const pintuan_client *c) { return c->fd; }
+const char *pintuan_peer(const pintuan_client *c) { return c->fd >= 0 ? c->peer : ""; }
+void pintuan_get_stats(const pintuan_client *c, pintuan_stats *out) { *out = c->stats; }
+void pintuan_set_failover(pintuan_client *c, int max_attempts, int max_ms) {
+  c->max_attempts = max_attempts > 0 ? max_attempts : 0;
+  c->max_ms = max_ms;
 }
 
 static int reserve_buf(uint8_t **p, size_t *cap, size_t need) {
@@ -138,91 +98,502 @@ static int reserve_buf(uint8_t **p, size_t *cap, size_t need) {
   return 0;
 }
 
-int pt_client_send(pt_client *c, Pintuan__V1__Request *req) {
-  if (c->fd < 0) return fail(c, "not connected");
-  if (!req->has_id || req->id == 0) req->has_id = 1, req->id = ++c->next_id;
-  size_t n = pintuan__v1__request__get_packed_size(req);
-  if (reserve_buf(&c->out, &c->out_cap, c->out_len + 4 + n)) return fail(c, "out of memory");
-  uint8_t *p = c->out + c->out_len;
-  p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
-  pintuan__v1__request__pack(req, p + 4);
-  c->out_len += 4 + n;
-  return 0;
+/* ---- one connection ---- */
+
+static void disconnect(pintuan_client *c) {
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+  c->in_len = c->in_off = 0; /* what the old connection still had to say is void */
 }
 
-int pt_client_flush(pt_client *c) {
-  size_t off = 0;
-  while (off < c->out_len) {
-    ssize_t w = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
-    if (w > 0) {
-      off += (size_t)w;
-    } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      /* the daemon is not reading: drain our input meanwhile so neither
-       * side's buffers deadlock on a long pipeline */
-      if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
-      ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-      if (r > 0) { c->in_len += (size_t)r; continue; }
-      if (r == 0) return fail(c, "connection closed by the daemon");
-      struct pollfd p = {.fd = c->fd, .events = POLLOUT | POLLIN};
-      int n = poll(&p, 1, c->timeout_ms);
-      if (n == 0) return fail(c, "timed out writing after %d ms", c->timeout_ms);
-      if (n < 0 && errno != EINTR) return fail(c, "poll: %s", strerror(errno));
-    } else if (w < 0 && errno != EINTR) {
-      return fail(c, "send: %s", strerror(errno));
+/* A transport failure: the connection is closed, the reason kept. */
+static int lost(pintuan_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int lost(pintuan_client *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->err, sizeof c->err, fmt, ap);
+  va_end(ap);
+  disconnect(c);
+  return -1;
+}
+
+/* Connects to a (every address its name resolves to, in turn) within
+ * timeout_ms; 0, or -1 with the reason in err. */
+static int connect_to(pintuan_client *c, const pt_addr *a, int timeout_ms, char *err,
+                      size_t errlen) {
+  struct sockaddr_storage ss[8];
+  char name[PT_HOST_MAX + 16];
+  pt_addr_str(a, name, sizeof name);
+  int n = pt_addr_resolve(a, false, ss, 8, err, errlen);
+  if (n < 0) return -1;
+  snprintf(err, errlen, "connect %s: no address", name);
+  for (int i = 0; i < n; i++) {
+    socklen_t sl = ss[i].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                               : sizeof(struct sockaddr_in);
+    int fd = socket(ss[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      snprintf(err, errlen, "connect %s: socket: %s", name, strerror(errno));
+      continue;
     }
-  }
-  c->out_len = 0;
-  return 0;
-}
-
-int pt_client_recv(pt_client *c, pt_response **out) {
-  *out = NULL;
-  for (;;) {
-    size_t avail = c->in_len - c->in_off;
-    if (avail >= 4) {
-      const uint8_t *p = c->in + c->in_off;
-      uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-      if (n > MAX_REPLY) return fail(c, "reply frame of %u bytes is too large", n);
-      if (avail >= 4 + (size_t)n) {
-        pt_response *r = pintuan__v1__response__unpack(NULL, n, p + 4);
-        if (!r) return fail(c, "undecodable reply from the daemon");
-        c->in_off += 4 + n;
-        if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
-        *out = r;
-        return 0;
+    int so = 0;
+    if (connect(fd, (struct sockaddr *)&ss[i], sl) < 0) {
+      so = errno;
+      if (so == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int r;
+        while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+        }
+        if (r == 0) {
+          snprintf(err, errlen, "connect %s: timed out after %d ms", name, timeout_ms);
+          close(fd);
+          continue;
+        }
+        socklen_t ol = sizeof so;
+        so = r < 0 ? errno : getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &ol) ? errno : so;
       }
-      if (reserve_buf(&c->in, &c->in_cap, c->in_off + 4 + n)) return fail(c, "out of memory");
     }
-    if (c->in_off && c->in_off == c->in_len) c->in_off = c->in_len = 0;
-    if (c->in_off > c->in_cap / 2) {
-      memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
-      c->in_len -= c->in_off;
-      c->in_off = 0;
+    if (so) {
+      snprintf(err, errlen, "connect %s: %s", name, strerror(so));
+      close(fd);
+      continue;
     }
-    if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    c->in_len = c->in_off = 0;
+    pt_sockaddr_str(&ss[i], c->peer, sizeof c->peer);
+    return 0;
+  }
+  return -1;
+}
+
+/* How long to wait for the daemon: the timeout, and during a failover run
+ * no longer than what is left of its time, so that a call that fails takes
+ * at most its timeout and the failover time. */
+static int wait_ms(const pintuan_client *c) {
+  if (c->run == 0 || c->max_ms <= 0) return c->timeout_ms;
+  int64_t left = c->run_start_ms + c->max_ms - pt_mono_ns() / 1000000;
+  if (left < 1) left = 1;
+  return c->timeout_ms >= 0 && c->timeout_ms < left ? c->timeout_ms : (int)left;
+}
+
+/* Waits for ev on the connection; 0, or -1 (closed) on a timeout. */
+static int wait_fd(pintuan_client *c, short ev) {
+  struct pollfd p = {.fd = c->fd, .events = ev};
+  for (;;) {
+    int ms = wait_ms(c);
+    int n = poll(&p, 1, ms);
+    if (n > 0) return 0;
+    if (n == 0) return lost(c, "timed out after %d ms", ms);
+    if (errno != EINTR) return lost(c, "poll: %s", strerror(errno));
+  }
+}
+
+/* Reads what the daemon sent into `in` (waiting up to the timeout); 0, or
+ * -1 with the connection closed. */
+static int read_more(pintuan_client *c) {
+  if (c->in_off && c->in_off == c->in_len) c->in_off = c->in_len = 0;
+  if (c->in_off > c->in_cap / 2) {
+    memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+    c->in_len -= c->in_off;
+    c->in_off = 0;
+  }
+  if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
+  for (;;) {
     ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
     if (r > 0) {
       c->in_len += (size_t)r;
-    } else if (r == 0) {
-      return fail(c, "connection closed by the daemon");
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return 0;
+    }
+    if (r == 0) return lost(c, "connection closed by the daemon");
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (wait_fd(c, POLLIN)) return -1;
     } else if (errno != EINTR) {
-      return fail(c, "recv: %s", strerror(errno));
+      return lost(c, "recv: %s", strerror(errno));
     }
   }
 }
 
-void pt_response_free(pt_response *r) {
+/* The next whole frame in `in`: 1 (msg, len; consumed), 0 (read more), or
+ * -1 (a broken stream: closed). */
+static int next_frame(pintuan_client *c, const uint8_t **msg, size_t *len) {
+  pt_frame_status st = pt_frame_next(c->in + c->in_off, c->in_len - c->in_off, MAX_REPLY, msg, len);
+  if (st == PT_FRAME_TOO_BIG) return lost(c, "reply frame of %zu bytes is too large", *len);
+  if (st == PT_FRAME_MORE) {
+    if (c->in_len - c->in_off >= PT_FRAME_HEADER &&
+        reserve_buf(&c->in, &c->in_cap,
+                    c->in_off + PT_FRAME_HEADER + pt_be32_get(c->in + c->in_off)))
+      return fail(c, "out of memory");
+    return 0;
+  }
+  c->in_off += PT_FRAME_HEADER + *len;
+  return 1;
+}
+
+/* Writes out[from, to) (to == out_len: every queued request). While the
+ * daemon does not read, reads its replies meanwhile so that neither side's
+ * buffers deadlock on a long pipeline. 0, or -1 with the connection closed. */
+static int write_out(pintuan_client *c, const uint8_t *p, size_t n, size_t *done) {
+  while (*done < n) {
+    ssize_t w = send(c->fd, p + *done, n - *done, MSG_NOSIGNAL);
+    if (w > 0) {
+      *done += (size_t)w;
+    } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
+      ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+      if (r > 0) {
+        c->in_len += (size_t)r;
+        continue;
+      }
+      if (r == 0) return lost(c, "connection closed by the daemon");
+      struct pollfd pf = {.fd = c->fd, .events = POLLOUT | POLLIN};
+      int ms = wait_ms(c);
+      int k = poll(&pf, 1, ms);
+      if (k == 0) return lost(c, "timed out writing after %d ms", ms);
+      if (k < 0 && errno != EINTR) return lost(c, "poll: %s", strerror(errno));
+    } else if (w < 0 && errno != EINTR) {
+      return lost(c, "send: %s", strerror(errno));
+    }
+  }
+  return 0;
+}
+
+/* ---- the session, and failover ---- */
+
+static void saved_free(saved *s) {
+  free(s->msg);
+  *s = (saved){0};
+}
+
+/* Keeps a copy of an encoded Hello or Subscribe as a candidate. */
+static void saved_set(saved *s, const uint8_t *msg, size_t len, uint64_t id) {
+  uint8_t *m = malloc(len ? len : 1);
+  if (!m) return; /* not replayed: the session is best effort */
+  memcpy(m, msg, len);
+  saved_free(s);
+  *s = (saved){m, len, id};
+}
+
+/* One request of the session on a new connection, answered before anything
+ * else: 0 done (whatever the daemon said), 1 NOT_LEADER (c->leader set),
+ * -1 failed (closed). */
+static int replay_saved(pintuan_client *c, const saved *s) {
+  pintuan_request *q = pintuan__v1__request__unpack(NULL, s->len, s->msg);
+  if (!q) return 0;
+  q->has_id = 1, q->id = ++c->next_id;
+  uint64_t id = q->id;
+  size_t n = protobuf_c_message_get_packed_size(&q->base), done = 0;
+  uint8_t *f = malloc(PT_FRAME_HEADER + n);
+  if (!f) {
+    pintuan__v1__request__free_unpacked(q, NULL);
+    return fail(c, "out of memory");
+  }
+  pt_be32_put(f, (uint32_t)n);
+  protobuf_c_message_pack(&q->base, f + PT_FRAME_HEADER);
+  pintuan__v1__request__free_unpacked(q, NULL);
+  int rc = write_out(c, f, PT_FRAME_HEADER + n, &done);
+  free(f);
+  while (rc == 0) {
+    const uint8_t *msg;
+    size_t len;
+    int got = next_frame(c, &msg, &len);
+    if (got < 0) return -1;
+    if (got == 0) {
+      rc = read_more(c);
+      continue;
+    }
+    pintuan_response *r = pintuan__v1__response__unpack(NULL, len, msg);
+    if (!r) return lost(c, "undecodable reply from the daemon");
+    int answer = r->id == id, refused = r->id == 0 && r->status != PINTUAN__V1__STATUS__OK &&
+                                         r->result_case != PINTUAN__V1__RESPONSE__RESULT_EVENT;
+    if (refused) lost(c, "%s", r->detail ? r->detail : pintuan_status_str(r->status));
+    if (answer && r->status == PINTUAN__V1__STATUS__NOT_LEADER && r->leader && *r->leader &&
+        pt_addr_parse(r->leader, PINTUAN_DEFAULT_PORT, &c->leader, c->err, sizeof c->err) == 0)
+      rc = 1;
+    pintuan__v1__response__free_unpacked(r, NULL);
+    if (refused) return -1;
+    if (answer) return rc;
+  }
+  return -1;
+}
+
+static void drop_pending(pintuan_client *c) {
+  c->out_head = c->out_sent = c->out_len = 0;
+  c->pend_head = c->pend_n = 0;
+  if (c->cand_hello.msg) saved_free(&c->cand_hello);
+  if (c->cand_subscribe.msg) saved_free(&c->cand_subscribe);
+}
+
+static void sleep_ms(int ms) {
+  if (ms > 0) poll(NULL, 0, ms);
+}
+
+/* After a transport failure (c->fd closed, the reason in c->err) or to
+ * follow a NOT_LEADER (to_leader): connects again and re-sends, in order,
+ * every request not answered yet, after the session (Hello, Subscribe).
+ * The next address in the list, round robin, after a pause that doubles
+ * from the second attempt of a run, within the attempts and the time a run
+ * may take. 0, or -1 (the requests in flight are dropped). */
+static int recover(pintuan_client *c, bool to_leader) {
+  char why[ERR_MAX];
+  snprintf(why, sizeof why, "%s", c->err);
+  int64_t now = pt_mono_ns() / 1000000;
+  if (c->run == 0) c->run_start_ms = now;
+  while (c->run < c->max_attempts) {
+    now = pt_mono_ns() / 1000000;
+    int left = c->max_ms > 0 ? (int)(c->run_start_ms + c->max_ms - now) : -1;
+    if (c->max_ms > 0 && left <= 0) break;
+    if (c->run > 0 && !to_leader) {
+      int pause = BACKOFF_FIRST_MS << (c->run - 1 < 6 ? c->run - 1 : 6);
+      if (pause > BACKOFF_MAX_MS) pause = BACKOFF_MAX_MS;
+      if (left >= 0 && pause >= left) break;
+      sleep_ms(pause);
+      if (left >= 0) left -= pause;
+    }
+    c->run++;
+    const pt_addr *a;
+    if (to_leader) {
+      a = &c->leader, c->cur = -1;
+    } else {
+      c->cur = (c->cur + 1) % c->naddrs; /* from the leader (-1): the list's first */
+      a = &c->addrs[c->cur];
+    }
+    to_leader = false;
+    int t = c->timeout_ms;
+    if (left >= 0 && (t < 0 || t > left)) t = left;
+    char err[ERR_MAX];
+    if (connect_to(c, a, t, err, sizeof err)) {
+      snprintf(why, sizeof why, "%s", err);
+      continue;
+    }
+    int rc = 0;
+    if (c->hello.msg) rc = replay_saved(c, &c->hello);
+    if (rc == 0 && c->subscribe.msg) rc = replay_saved(c, &c->subscribe);
+    if (rc == 0) {
+      size_t done = 0;
+      rc = write_out(c, c->out + c->out_head, c->out_len - c->out_head, &done);
+      if (rc == 0) {
+        c->out_sent = c->out_len;
+        c->stats.reconnects++;
+        c->stats.resent += c->pend_n;
+        /* nothing in flight (a subscriber, say): the session is back and
+         * the run is over; else it ends when a request is answered */
+        if (c->pend_n == 0) c->run = 0;
+        return 0;
+      }
+    }
+    if (rc == 1) { /* the session's Hello was answered NOT_LEADER */
+      disconnect(c);
+      c->stats.redirects++;
+      to_leader = true;
+      continue;
+    }
+    snprintf(why, sizeof why, "%s", c->err);
+    disconnect(c);
+  }
+  disconnect(c);
+  drop_pending(c);
+  if (c->max_attempts) fail(c, "%s (failover gave up after %d attempts)", why, c->run);
+  c->run = 0;
+  return -1;
+}
+
+/* ---- connection API ---- */
+
+pintuan_client *pintuan_connect(const char *addrs, int timeout_ms, char *err, size_t errlen) {
+  pintuan_client *c = calloc(1, sizeof(*c));
+  if (!c) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  c->fd = -1;
+  c->timeout_ms = timeout_ms;
+  c->max_attempts = PINTUAN_FAILOVER_ATTEMPTS;
+  c->max_ms = PINTUAN_FAILOVER_MS;
+  c->naddrs = pt_addr_parse_list(addrs, PINTUAN_DEFAULT_PORT, c->addrs, PINTUAN_MAX_ADDRS, err,
+                                 errlen);
+  if (c->naddrs < 0) {
+    free(c);
+    return NULL;
+  }
+  /* the first that answers; the reasons of the others, in order */
+  size_t used = 0;
+  err[0] = 0;
+  for (int i = 0; i < c->naddrs; i++) {
+    char one[ERR_MAX];
+    if (connect_to(c, &c->addrs[i], timeout_ms, one, sizeof one) == 0) {
+      c->cur = i;
+      return c;
+    }
+    if (used < errlen)
+      used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? "; " : "", one);
+  }
+  free(c);
+  return NULL;
+}
+
+void pintuan_close(pintuan_client *c) {
+  if (!c) return;
+  if (c->fd >= 0) close(c->fd);
+  saved_free(&c->hello);
+  saved_free(&c->subscribe);
+  saved_free(&c->cand_hello);
+  saved_free(&c->cand_subscribe);
+  free(c->out);
+  free(c->pend);
+  free(c->in);
+  free(c);
+}
+
+int pintuan_send(pintuan_client *c, pintuan_request *req) {
+  if (!req->has_id || req->id == 0) req->has_id = 1, req->id = ++c->next_id;
+  if (c->out_head && c->out_head > c->out_cap / 2) { /* drop the answered frames */
+    memmove(c->out, c->out + c->out_head, c->out_len - c->out_head);
+    c->out_len -= c->out_head, c->out_sent -= c->out_head;
+    c->out_head = 0;
+  }
+  size_t n = protobuf_c_message_get_packed_size(&req->base);
+  if (reserve_buf(&c->out, &c->out_cap, c->out_len + PT_FRAME_HEADER + n))
+    return fail(c, "out of memory");
+  if (c->pend_n == c->pend_cap) {
+    size_t cap = c->pend_cap ? c->pend_cap * 2 : 64;
+    pending *p = malloc(cap * sizeof(*p));
+    if (!p) return fail(c, "out of memory");
+    for (size_t i = 0; i < c->pend_n; i++) p[i] = c->pend[(c->pend_head + i) % c->pend_cap];
+    free(c->pend);
+    c->pend = p, c->pend_cap = cap, c->pend_head = 0;
+  }
+  uint8_t *f = c->out + c->out_len;
+  pt_be32_put(f, (uint32_t)n);
+  protobuf_c_message_pack(&req->base, f + PT_FRAME_HEADER);
+  c->out_len += PT_FRAME_HEADER + n;
+  c->pend[(c->pend_head + c->pend_n++) % c->pend_cap] = (pending){req->id, PT_FRAME_HEADER + n};
+  if (req->op_case == PINTUAN__V1__REQUEST__OP_HELLO)
+    saved_set(&c->cand_hello, f + PT_FRAME_HEADER, n, req->id);
+  else if (req->op_case == PINTUAN__V1__REQUEST__OP_SUBSCRIBE)
+    saved_set(&c->cand_subscribe, f + PT_FRAME_HEADER, n, req->id);
+  return 0;
+}
+
+/* Failover from a transport failure, when there is something to mend. */
+static int mend(pintuan_client *c) {
+  if (c->pend_n == 0 && !c->hello.msg && !c->subscribe.msg) {
+    drop_pending(c);
+    return -1;
+  }
+  c->stats.failures++;
+  return recover(c, false);
+}
+
+int pintuan_flush(pintuan_client *c) {
+  for (;;) {
+    if (c->fd < 0) {
+      if (c->max_attempts == 0) return fail(c, "not connected");
+      c->stats.failures++;
+      if (recover(c, false)) return -1;
+      continue;
+    }
+    size_t done = 0;
+    if (write_out(c, c->out + c->out_sent, c->out_len - c->out_sent, &done) == 0) {
+      c->out_sent = c->out_len;
+      return 0;
+    }
+    c->out_sent += done;
+    if (c->fd >= 0 || mend(c)) return -1; /* out of memory, or failover gave up */
+  }
+}
+
+/* A reply arrived: release the request it answers. */
+static void answered(pintuan_client *c, const pintuan_response *r) {
+  size_t k = 0;
+  while (k < c->pend_n && c->pend[(c->pend_head + k) % c->pend_cap].id != r->id) k++;
+  if (k == c->pend_n) return; /* not ours to count (an event, say) */
+  for (size_t i = 0; i <= k; i++) {
+    c->out_head += c->pend[c->pend_head].len;
+    c->pend_head = (c->pend_head + 1) % c->pend_cap;
+    c->pend_n--;
+  }
+  if (c->out_sent < c->out_head) c->out_sent = c->out_head;
+  if (c->pend_n == 0) c->out_head = c->out_sent = c->out_len = 0, c->pend_head = 0;
+  saved *cands[2] = {&c->cand_hello, &c->cand_subscribe}, *keep[2] = {&c->hello, &c->subscribe};
+  for (int i = 0; i < 2; i++)
+    if (cands[i]->msg && cands[i]->id == r->id) {
+      if (r->status == PINTUAN__V1__STATUS__OK) {
+        saved_free(keep[i]);
+        *keep[i] = *cands[i], *cands[i] = (saved){0};
+      } else {
+        saved_free(cands[i]);
+      }
+    }
+}
+
+/* NOT_LEADER naming the leader, for the oldest request in flight: 1 when
+ * it is to be followed (c->leader set). */
+static int redirected(pintuan_client *c, const pintuan_response *r) {
+  return r->id && c->pend_n && r->id == c->pend[c->pend_head].id &&
+         r->status == PINTUAN__V1__STATUS__NOT_LEADER && r->leader && *r->leader &&
+         c->run < c->max_attempts &&
+         pt_addr_parse(r->leader, PINTUAN_DEFAULT_PORT, &c->leader, c->err, sizeof c->err) == 0;
+}
+
+int pintuan_recv(pintuan_client *c, pintuan_response **out) {
+  *out = NULL;
+  for (;;) {
+    if (c->fd < 0) {
+      if (mend(c)) return -1;
+      continue;
+    }
+    const uint8_t *msg;
+    size_t len;
+    int got = next_frame(c, &msg, &len);
+    if (got < 0) { /* a broken stream (or out of memory): no retry mends that */
+      disconnect(c);
+      drop_pending(c);
+      return -1;
+    }
+    if (got == 0) {
+      /* requests queued, not flushed yet: their replies need them sent */
+      if (c->out_sent < c->out_len) {
+        if (pintuan_flush(c)) return -1;
+      } else if (read_more(c) && c->fd >= 0) {
+        return -1; /* out of memory */
+      }
+      continue; /* closed: mended above */
+    }
+    pintuan_response *r = pintuan__v1__response__unpack(NULL, len, msg);
+    if (!r) {
+      lost(c, "undecodable reply from the daemon");
+      drop_pending(c);
+      return -1;
+    }
+    if (redirected(c, r)) { /* to the leader, with every request in flight */
+      pintuan_response_free(r);
+      disconnect(c);
+      c->stats.redirects++;
+      if (recover(c, true)) return -1;
+      continue;
+    }
+    c->run = 0; /* the daemon answers: a later failure starts a new run */
+    if (r->id == 0 && r->status != PINTUAN__V1__STATUS__OK &&
+        r->result_case != PINTUAN__V1__RESPONSE__RESULT_EVENT)
+      drop_pending(c); /* the daemon refused the stream: it is closing it */
+    else if (r->id)
+      answered(c, r);
+    *out = r;
+    return 0;
+  }
+}
+
+void pintuan_response_free(pintuan_response *r) {
   if (r) pintuan__v1__response__free_unpacked(r, NULL);
 }
 
-int pt_client_call(pt_client *c, Pintuan__V1__Request *req, pt_response **out) {
+int pintuan_call(pintuan_client *c, pintuan_request *req, pintuan_response **out) {
   *out = NULL;
-  if (pt_client_send(c, req) || pt_client_flush(c)) return -1;
+  if (pintuan_send(c, req) || pintuan_flush(c)) return -1;
   for (;;) {
-    pt_response *r;
-    if (pt_client_recv(c, &r)) return -1;
+    pintuan_response *r;
+    if (pintuan_recv(c, &r)) return -1;
     if (r->id == req->id) {
       *out = r;
       return 0;
@@ -233,46 +604,111 @@ int pt_client_call(pt_client *c, Pintuan__V1__Request *req, pt_response **out) {
       *out = r;
       return 0;
     }
-    pt_response_free(r); /* a reply to an earlier pipelined request, or an event */
+    pintuan_response_free(r); /* a reply to an earlier pipelined request, or an event */
   }
 }
 
-const char *pt_status_str(int s) {
+const char *pintuan_status_str(int s) {
   const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&pintuan__v1__status__descriptor, s);
   return v ? v->name : "STATUS_UNSPECIFIED";
 }
 
-const char *pt_hold_state_str(int s) {
+const char *pintuan_hold_state_str(int s) {
   const ProtobufCEnumValue *v =
       protobuf_c_enum_descriptor_get_value(&pintuan__v1__hold_state__descriptor, s);
   return v ? v->name : "HOLD_STATE_UNSPECIFIED";
 }
 
-/* ---- helpers ---- */
+/* ---- request builders ---- */
 
-static ProtobufCBinaryData bin(const char *s) {
+ProtobufCBinaryData pintuan_bytes(const char *s) {
   return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
 }
+#define bin pintuan_bytes
 
-int pt_hello(pt_client *c, const char *token, pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Hello m = PINTUAN__V1__HELLO__INIT;
-  if (token) m.has_token = 1, m.token = bin(token);
-  m.has_protocol_version = 1, m.protocol_version = 1;
-  m.client_name = (char *)"libpintuan";
-  q.op_case = PINTUAN__V1__REQUEST__OP_HELLO, q.hello = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_hello(pintuan_request *q, Pintuan__V1__Hello *m, const char *token) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__hello__init(m);
+  if (token) m->has_token = 1, m->token = bin(token);
+  m->has_protocol_version = 1, m->protocol_version = 1;
+  m->client_name = (char *)"libpintuan";
+  q->op_case = PINTUAN__V1__REQUEST__OP_HELLO, q->hello = m;
 }
 
-int pt_ping(pt_client *c, pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping m = PINTUAN__V1__PING__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_ping(pintuan_request *q, Pintuan__V1__Ping *m) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__ping__init(m);
+  q->op_case = PINTUAN__V1__REQUEST__OP_PING, q->ping = m;
 }
 
-void pt_request_reserve(Pintuan__V1__Request *q, Pintuan__V1__Reserve *m, const char *campaign,
-                        const char *user, int32_t qty, const char *request_id) {
+void pintuan_req_create_campaign(pintuan_request *q, Pintuan__V1__CreateCampaign *m,
+                                 Pintuan__V1__CampaignSpec *sp, const pintuan_campaign_spec *s,
+                                 const char *request_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__create_campaign__init(m);
+  pintuan__v1__campaign_spec__init(sp);
+  bool group = s->kind == PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY;
+  sp->has_campaign_id = 1, sp->campaign_id = bin(s->campaign_id);
+  sp->has_kind = 1;
+  sp->kind = s->kind ? (Pintuan__V1__CampaignKind)s->kind : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
+  sp->has_stock = 1, sp->stock = s->stock;
+  sp->has_hold_ms = 1, sp->hold_ms = s->hold_ms;
+  if (s->start_ms) sp->has_start_ms = 1, sp->start_ms = s->start_ms;
+  if (s->end_ms) sp->has_end_ms = 1, sp->end_ms = s->end_ms;
+  if (s->per_user_limit) sp->has_per_user_limit = 1, sp->per_user_limit = s->per_user_limit;
+  if (s->waitlist) sp->has_waitlist = 1, sp->waitlist = 1;
+  if (group || s->group_size) sp->has_group_size = 1, sp->group_size = s->group_size;
+  if (group || s->group_ttl_ms) sp->has_group_ttl_ms = 1, sp->group_ttl_ms = s->group_ttl_ms;
+  if (s->new_users_only) sp->has_new_users_only = 1, sp->new_users_only = 1;
+  if (s->simulate_min_paid)
+    sp->has_simulate_min_paid = 1, sp->simulate_min_paid = s->simulate_min_paid;
+  if (s->match_margin_ms) sp->has_match_margin_ms = 1, sp->match_margin_ms = s->match_margin_ms;
+  m->has_request_id = 1, m->request_id = bin(request_id);
+  m->spec = sp;
+  q->op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q->create_campaign = m;
+}
+
+void pintuan_req_update_campaign(pintuan_request *q, Pintuan__V1__UpdateCampaign *m,
+                                 const char *campaign, const pintuan_campaign_update *u,
+                                 const char *request_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__update_campaign__init(m);
+  m->has_request_id = 1, m->request_id = bin(request_id);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  if (u->fields & PINTUAN_UPDATE_STOCK) m->has_stock = 1, m->stock = u->stock;
+  if (u->fields & PINTUAN_UPDATE_END) m->has_end_ms = 1, m->end_ms = u->end_ms;
+  if (u->fields & PINTUAN_UPDATE_LIMIT)
+    m->has_per_user_limit = 1, m->per_user_limit = u->per_user_limit;
+  if (u->fields & PINTUAN_UPDATE_HOLD) m->has_hold_ms = 1, m->hold_ms = u->hold_ms;
+  if (u->fields & PINTUAN_UPDATE_WAITLIST) m->has_waitlist = 1, m->waitlist = u->waitlist;
+  q->op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q->update_campaign = m;
+}
+
+void pintuan_req_end_campaign(pintuan_request *q, Pintuan__V1__EndCampaign *m,
+                              const char *campaign, const char *request_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__end_campaign__init(m);
+  m->has_request_id = 1, m->request_id = bin(request_id);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  q->op_case = PINTUAN__V1__REQUEST__OP_END_CAMPAIGN, q->end_campaign = m;
+}
+
+void pintuan_req_get_campaign(pintuan_request *q, Pintuan__V1__GetCampaign *m,
+                              const char *campaign) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__get_campaign__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  q->op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q->get_campaign = m;
+}
+
+void pintuan_req_list_campaigns(pintuan_request *q, Pintuan__V1__ListCampaigns *m) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__list_campaigns__init(m);
+  q->op_case = PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS, q->list_campaigns = m;
+}
+
+void pintuan_req_reserve(pintuan_request *q, Pintuan__V1__Reserve *m, const char *campaign,
+                         const char *user, int32_t qty, const char *request_id) {
   pintuan__v1__request__init(q);
   pintuan__v1__reserve__init(m);
   m->has_campaign_id = 1, m->campaign_id = bin(campaign);
@@ -282,87 +718,172 @@ void pt_request_reserve(Pintuan__V1__Request *q, Pintuan__V1__Reserve *m, const 
   q->op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q->reserve = m;
 }
 
-int pt_reserve(pt_client *c, const char *campaign, const char *user, int32_t qty,
-               const char *request_id, pt_response **out) {
-  Pintuan__V1__Request q;
-  Pintuan__V1__Reserve m;
-  pt_request_reserve(&q, &m, campaign, user, qty, request_id);
-  return pt_client_call(c, &q, out);
+void pintuan_req_confirm(pintuan_request *q, Pintuan__V1__Confirm *m, const char *campaign,
+                         uint64_t reservation_id, const char *request_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__confirm__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  m->has_reservation_id = 1, m->reservation_id = reservation_id;
+  m->has_request_id = 1, m->request_id = bin(request_id);
+  q->op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q->confirm = m;
 }
 
-int pt_confirm(pt_client *c, const char *campaign, uint64_t rid, const char *request_id,
-               pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Confirm m = PINTUAN__V1__CONFIRM__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
-  m.has_reservation_id = 1, m.reservation_id = rid;
-  m.has_request_id = 1, m.request_id = bin(request_id);
-  q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_cancel(pintuan_request *q, Pintuan__V1__Cancel *m, const char *campaign,
+                        uint64_t reservation_id, const char *request_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__cancel__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  m->has_reservation_id = 1, m->reservation_id = reservation_id;
+  m->has_request_id = 1, m->request_id = bin(request_id);
+  q->op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q->cancel = m;
 }
 
-int pt_cancel(pt_client *c, const char *campaign, uint64_t rid, const char *request_id,
-              pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Cancel m = PINTUAN__V1__CANCEL__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
-  m.has_reservation_id = 1, m.reservation_id = rid;
-  m.has_request_id = 1, m.request_id = bin(request_id);
-  q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_get_reservation(pintuan_request *q, Pintuan__V1__GetReservation *m,
+                                 const char *campaign, uint64_t reservation_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__get_reservation__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  m->has_reservation_id = 1, m->reservation_id = reservation_id;
+  q->op_case = PINTUAN__V1__REQUEST__OP_GET_RESERVATION, q->get_reservation = m;
 }
 
-int pt_get_campaign(pt_client *c, const char *campaign, pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__GetCampaign m = PINTUAN__V1__GET_CAMPAIGN__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
-  q.op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q.get_campaign = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_get_holdings(pintuan_request *q, Pintuan__V1__GetHoldings *m,
+                              const char *campaign, const char *user) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__get_holdings__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  m->has_user_id = 1, m->user_id = bin(user);
+  q->op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q->get_holdings = m;
 }
 
-int pt_get_holdings(pt_client *c, const char *campaign, const char *user, pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__GetHoldings m = PINTUAN__V1__GET_HOLDINGS__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
-  m.has_user_id = 1, m.user_id = bin(user);
-  q.op_case = PINTUAN__V1__REQUEST__OP_GET_HOLDINGS, q.get_holdings = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_join(pintuan_request *q, Pintuan__V1__Join *m, const char *campaign,
+                      const char *user, int mode, uint64_t group_id, bool new_user,
+                      const char *request_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__join__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  m->has_user_id = 1, m->user_id = bin(user);
+  m->has_mode = 1, m->mode = (Pintuan__V1__JoinMode)mode;
+  if (group_id) m->has_group_id = 1, m->group_id = group_id;
+  m->has_new_user = 1, m->new_user = new_user;
+  m->has_request_id = 1, m->request_id = bin(request_id);
+  q->op_case = PINTUAN__V1__REQUEST__OP_JOIN, q->join = m;
 }
 
-int pt_join(pt_client *c, const char *campaign, const char *user, int mode, uint64_t group_id,
-            int new_user, const char *request_id, pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Join m = PINTUAN__V1__JOIN__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
-  m.has_user_id = 1, m.user_id = bin(user);
-  m.has_mode = 1, m.mode = (Pintuan__V1__JoinMode)mode;
-  if (group_id) m.has_group_id = 1, m.group_id = group_id;
-  m.has_new_user = 1, m.new_user = new_user != 0;
-  m.has_request_id = 1, m.request_id = bin(request_id);
-  q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_get_group(pintuan_request *q, Pintuan__V1__GetGroup *m, const char *campaign,
+                           uint64_t group_id) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__get_group__init(m);
+  m->has_campaign_id = 1, m->campaign_id = bin(campaign);
+  m->has_group_id = 1, m->group_id = group_id;
+  q->op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q->get_group = m;
 }
 
-int pt_get_group(pt_client *c, const char *campaign, uint64_t group_id, pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__GetGroup m = PINTUAN__V1__GET_GROUP__INIT;
-  m.has_campaign_id = 1, m.campaign_id = bin(campaign);
-  m.has_group_id = 1, m.group_id = group_id;
-  q.op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q.get_group = &m;
-  return pt_client_call(c, &q, out);
+void pintuan_req_subscribe(pintuan_request *q, Pintuan__V1__Subscribe *m,
+                           ProtobufCBinaryData *ids, const char *const *campaigns, size_t n) {
+  pintuan__v1__request__init(q);
+  pintuan__v1__subscribe__init(m);
+  for (size_t i = 0; i < n; i++) ids[i] = bin(campaigns[i]);
+  m->n_campaign_ids = n;
+  m->campaign_ids = n ? ids : NULL;
+  q->op_case = PINTUAN__V1__REQUEST__OP_SUBSCRIBE, q->subscribe = m;
 }
 
-int pt_subscribe(pt_client *c, const char *const *campaigns, pt_response **out) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Subscribe m = PINTUAN__V1__SUBSCRIBE__INIT;
-  ProtobufCBinaryData ids[64];
+/* ---- blocking calls ---- */
+
+/* A builder's request and body on the stack, then the call. */
+#define CALL(Body, build, ...)                                                                    \
+  do {                                                                                            \
+    pintuan_request q_;                                                                           \
+    Body m_;                                                                                      \
+    build(&q_, &m_, __VA_ARGS__);                                                                 \
+    return pintuan_call(c, &q_, out);                                                             \
+  } while (0)
+
+int pintuan_hello(pintuan_client *c, const char *token, pintuan_response **out) {
+  CALL(Pintuan__V1__Hello, pintuan_req_hello, token);
+}
+
+int pintuan_ping(pintuan_client *c, pintuan_response **out) {
+  pintuan_request q;
+  Pintuan__V1__Ping m;
+  pintuan_req_ping(&q, &m);
+  return pintuan_call(c, &q, out);
+}
+
+int pintuan_create_campaign(pintuan_client *c, const pintuan_campaign_spec *spec,
+                            const char *request_id, pintuan_response **out) {
+  Pintuan__V1__CampaignSpec sp;
+  CALL(Pintuan__V1__CreateCampaign, pintuan_req_create_campaign, &sp, spec, request_id);
+}
+
+int pintuan_update_campaign(pintuan_client *c, const char *campaign,
+                            const pintuan_campaign_update *update, const char *request_id,
+                            pintuan_response **out) {
+  CALL(Pintuan__V1__UpdateCampaign, pintuan_req_update_campaign, campaign, update, request_id);
+}
+
+int pintuan_end_campaign(pintuan_client *c, const char *campaign, const char *request_id,
+                         pintuan_response **out) {
+  CALL(Pintuan__V1__EndCampaign, pintuan_req_end_campaign, campaign, request_id);
+}
+
+int pintuan_get_campaign(pintuan_client *c, const char *campaign, pintuan_response **out) {
+  CALL(Pintuan__V1__GetCampaign, pintuan_req_get_campaign, campaign);
+}
+
+int pintuan_list_campaigns(pintuan_client *c, pintuan_response **out) {
+  pintuan_request q;
+  Pintuan__V1__ListCampaigns m;
+  pintuan_req_list_campaigns(&q, &m);
+  return pintuan_call(c, &q, out);
+}
+
+int pintuan_reserve(pintuan_client *c, const char *campaign, const char *user, int32_t qty,
+                    const char *request_id, pintuan_response **out) {
+  CALL(Pintuan__V1__Reserve, pintuan_req_reserve, campaign, user, qty, request_id);
+}
+
+int pintuan_confirm(pintuan_client *c, const char *campaign, uint64_t reservation_id,
+                    const char *request_id, pintuan_response **out) {
+  CALL(Pintuan__V1__Confirm, pintuan_req_confirm, campaign, reservation_id, request_id);
+}
+
+int pintuan_cancel(pintuan_client *c, const char *campaign, uint64_t reservation_id,
+                   const char *request_id, pintuan_response **out) {
+  CALL(Pintuan__V1__Cancel, pintuan_req_cancel, campaign, reservation_id, request_id);
+}
+
+int pintuan_get_reservation(pintuan_client *c, const char *campaign, uint64_t reservation_id,
+                            pintuan_response **out) {
+  CALL(Pintuan__V1__GetReservation, pintuan_req_get_reservation, campaign, reservation_id);
+}
+
+int pintuan_get_holdings(pintuan_client *c, const char *campaign, const char *user,
+                         pintuan_response **out) {
+  CALL(Pintuan__V1__GetHoldings, pintuan_req_get_holdings, campaign, user);
+}
+
+int pintuan_join(pintuan_client *c, const char *campaign, const char *user, int mode,
+                 uint64_t group_id, bool new_user, const char *request_id,
+                 pintuan_response **out) {
+  CALL(Pintuan__V1__Join, pintuan_req_join, campaign, user, mode, group_id, new_user, request_id);
+}
+
+int pintuan_get_group(pintuan_client *c, const char *campaign, uint64_t group_id,
+                      pintuan_response **out) {
+  CALL(Pintuan__V1__GetGroup, pintuan_req_get_group, campaign, group_id);
+}
+
+int pintuan_subscribe(pintuan_client *c, const char *const *campaigns, pintuan_response **out) {
   size_t n = 0;
-  while (campaigns && campaigns[n] && n < 64) {
-    ids[n] = bin(campaigns[n]);
-    n++;
-  }
-  m.n_campaign_ids = n;
-  m.campaign_ids = ids;
-  q.op_case = PINTUAN__V1__REQUEST__OP_SUBSCRIBE, q.subscribe = &m;
-  return pt_client_call(c, &q, out);
+  while (campaigns && campaigns[n]) n++;
+  ProtobufCBinaryData few[64], *ids = n <= 64 ? few : malloc(n * sizeof(*ids));
+  if (!ids) return *out = NULL, fail(c, "out of memory");
+  pintuan_request q;
+  Pintuan__V1__Subscribe m;
+  pintuan_req_subscribe(&q, &m, ids, campaigns, n);
+  int rc = pintuan_call(c, &q, out);
+  if (ids != few) free(ids);
+  return rc;
 }

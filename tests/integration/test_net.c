@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "frame.h"
 #include "harness.h"
 
 #define OK PINTUAN__V1__STATUS__OK
@@ -35,27 +36,27 @@ static int stop_clean(void **state) {
   return rc;
 }
 
-static int64_t held_of(pt_client *c, const char *id) {
-  pt_response *r;
+static int64_t held_of(pintuan_client *c, const char *id) {
+  pintuan_response *r;
   int64_t h = get_campaign(c, id, &r)->held;
-  pt_response_free(r);
+  pintuan_response_free(r);
   return h;
 }
 
 static void assert_ping(void) {
-  pt_client *c = connect_or_die(&D);
-  pt_response *r;
-  assert_int_equal(pt_ping(c, &r), 0);
+  pintuan_client *c = connect_or_die(&D);
+  pintuan_response *r;
+  assert_int_equal(pintuan_ping(c, &r), 0);
   assert_int_equal(r->status, OK);
-  pt_response_free(r);
-  pt_client_close(c);
+  pintuan_response_free(r);
+  pintuan_close(c);
 }
 
 /* ---- pipelining ---- */
 
 static void test_pipelining(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "pipe", 600, 1, 60000, 0), OK);
   enum { N = 1000 };
   static char users[N][16], rids[N][16];
@@ -63,29 +64,29 @@ static void test_pipelining(void **state) {
   for (int i = 0; i < N; i++) {
     snprintf(users[i], 16, "u%d", i);
     snprintf(rids[i], 16, "r%d", i);
-    Pintuan__V1__Request q;
+    pintuan_request q;
     Pintuan__V1__Reserve m;
-    pt_request_reserve(&q, &m, "pipe", users[i], 1, rids[i]);
-    assert_int_equal(pt_client_send(c, &q), 0);
+    pintuan_req_reserve(&q, &m, "pipe", users[i], 1, rids[i]);
+    assert_int_equal(pintuan_send(c, &q), 0);
     ids[i] = q.id;
   }
-  assert_int_equal(pt_client_flush(c), 0);
+  assert_int_equal(pintuan_flush(c), 0);
   int ok = 0, sold_out = 0;
   for (int i = 0; i < N; i++) {
-    pt_response *r;
-    assert_int_equal(pt_client_recv(c, &r), 0);
+    pintuan_response *r;
+    assert_int_equal(pintuan_recv(c, &r), 0);
     assert_int_equal(r->id, ids[i]); /* replies in request order */
     if (r->status == OK) ok++;
     if (r->status == PINTUAN__V1__STATUS__SOLD_OUT) {
       sold_out++;
       assert_true(i >= 600); /* first come, first served */
     }
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   assert_int_equal(ok, 600);
   assert_int_equal(sold_out, 400);
   assert_int_equal(held_of(c, "pipe"), 600);
-  pt_client_close(c);
+  pintuan_close(c);
 }
 
 /* ---- the race for the last units ---- */
@@ -97,26 +98,26 @@ static uint64_t race_res[RACERS];
 
 static void *racer(void *arg) {
   int i = (int)(intptr_t)arg;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   char user[16], rid[16];
   snprintf(user, sizeof user, "user%d", i % RACE_USERS); /* two racers per user */
   snprintf(rid, sizeof rid, "race-%d", i);
   pthread_barrier_wait(&race_barrier);
-  pt_response *r;
-  if (pt_reserve(c, "race", user, 1, rid, &r) == 0) {
+  pintuan_response *r;
+  if (pintuan_reserve(c, "race", user, 1, rid, &r) == 0) {
     race_status[i] = r->status;
     race_res[i] = r->reservation ? r->reservation->reservation_id : 0;
-    pt_response_free(r);
+    pintuan_response_free(r);
   } else {
     race_status[i] = -1;
   }
-  pt_client_close(c);
+  pintuan_close(c);
   return NULL;
 }
 
 static void test_race_for_last_units(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "race", RACE_STOCK, 1, 60000, 0), OK);
   pthread_t t[RACERS];
   pthread_barrier_init(&race_barrier, NULL, RACERS);
@@ -138,61 +139,61 @@ static void test_race_for_last_units(void **state) {
   }
   assert_int_equal(ok, RACE_STOCK);
   for (int u = 0; u < RACE_USERS; u++) assert_true(per_user[u] <= 1);
-  pt_response *r;
+  pintuan_response *r;
   Pintuan__V1__Campaign *cp = get_campaign(c, "race", &r);
   assert_int_equal(cp->held, RACE_STOCK);
   assert_int_equal(cp->available, 0);
   assert_int_equal(cp->available + cp->held + cp->sold, cp->stock);
-  pt_response_free(r);
+  pintuan_response_free(r);
   for (int u = 0; u < RACE_USERS; u++) {
     char user[16];
     snprintf(user, sizeof user, "user%d", u);
-    assert_int_equal(pt_get_holdings(c, "race", user, &r), 0);
+    assert_int_equal(pintuan_get_holdings(c, "race", user, &r), 0);
     assert_true(r->holdings->held <= 1);
     assert_int_equal(r->holdings->held, (uint32_t)per_user[u]);
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
-  pt_client_close(c);
+  pintuan_close(c);
 }
 
 /* ---- retries ---- */
 
 static void test_retry_same_request_id(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "retry", 5, 2, 60000, 0), OK);
-  pt_response *a, *b, *x;
-  assert_int_equal(pt_reserve(c, "retry", "alice", 2, "order-1", &a), 0);
+  pintuan_response *a, *b, *x;
+  assert_int_equal(pintuan_reserve(c, "retry", "alice", 2, "order-1", &a), 0);
   assert_int_equal(a->status, OK);
   assert_false(a->replay);
-  pt_client_close(c);
+  pintuan_close(c);
   c = connect_or_die(&D); /* a retry after a reconnect */
-  assert_int_equal(pt_reserve(c, "retry", "alice", 2, "order-1", &b), 0);
+  assert_int_equal(pintuan_reserve(c, "retry", "alice", 2, "order-1", &b), 0);
   assert_int_equal(b->status, OK);
   assert_true(b->has_replay && b->replay);
   assert_int_equal(b->reservation->reservation_id, a->reservation->reservation_id);
   assert_int_equal(b->reservation->expires_ms, a->reservation->expires_ms);
   assert_int_equal(held_of(c, "retry"), 2);
   /* confirm, retried: same answer, sold once */
-  assert_int_equal(pt_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
+  assert_int_equal(pintuan_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
   assert_int_equal(x->status, OK);
-  pt_response_free(x);
-  assert_int_equal(pt_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
+  pintuan_response_free(x);
+  assert_int_equal(pintuan_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
   assert_int_equal(x->status, OK);
   assert_true(x->replay);
-  pt_response_free(x);
-  pt_response *cr;
+  pintuan_response_free(x);
+  pintuan_response *cr;
   Pintuan__V1__Campaign *cp = get_campaign(c, "retry", &cr);
   assert_int_equal(cp->sold, 2);
   assert_int_equal(cp->held, 0);
-  pt_response_free(cr);
+  pintuan_response_free(cr);
   /* the same id for a different request is refused, nothing changes */
-  assert_int_equal(pt_reserve(c, "retry", "alice", 1, "order-1", &x), 0);
+  assert_int_equal(pintuan_reserve(c, "retry", "alice", 1, "order-1", &x), 0);
   assert_int_equal(x->status, PINTUAN__V1__STATUS__CONFLICT);
-  pt_response_free(x);
-  pt_response_free(a);
-  pt_response_free(b);
-  pt_client_close(c);
+  pintuan_response_free(x);
+  pintuan_response_free(a);
+  pintuan_response_free(b);
+  pintuan_close(c);
 }
 
 /* ---- remembered effects: only effects, under a hard cap ---- */
@@ -201,29 +202,24 @@ static void test_retry_same_request_id(void **state) {
  * stock came back is decided afresh (and then remembered as the effect). */
 static void test_rejections_are_not_remembered(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "none", 0, 0, 60000, 0), OK);
-  pt_response *r;
-  assert_int_equal(pt_reserve(c, "none", "bob", 1, "o-1", &r), 0);
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "none", "bob", 1, "o-1", &r), 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__SOLD_OUT);
-  pt_response_free(r);
-  Pintuan__V1__UpdateCampaign up = PINTUAN__V1__UPDATE_CAMPAIGN__INIT;
-  up.has_request_id = 1, up.request_id = pt_bin("restock");
-  up.has_campaign_id = 1, up.campaign_id = pt_bin("none");
-  up.has_stock = 1, up.stock = 1;
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN, q.update_campaign = &up;
-  assert_int_equal(pt_client_call(c, &q, &r), 0);
+  pintuan_response_free(r);
+  pintuan_campaign_update up = {.fields = PINTUAN_UPDATE_STOCK, .stock = 1};
+  assert_int_equal(pintuan_update_campaign(c, "none", &up, "restock", &r), 0);
   assert_int_equal(r->status, OK);
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "none", "bob", 1, "o-1", &r), 0);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "none", "bob", 1, "o-1", &r), 0);
   assert_int_equal(r->status, OK);
   assert_false(r->has_replay && r->replay);
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "none", "bob", 1, "o-1", &r), 0);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "none", "bob", 1, "o-1", &r), 0);
   assert_true(r->has_replay && r->replay);
-  pt_response_free(r);
-  pt_client_close(c);
+  pintuan_response_free(r);
+  pintuan_close(c);
 }
 
 /* Past max_remembered the oldest effects are forgotten (logged once); the
@@ -233,53 +229,53 @@ static void test_max_remembered_evicts_oldest(void **state) {
   assert_int_equal(daemon_stop(&D), 0);
   const char *args[] = {"--max-remembered", "1000", NULL};
   assert_int_equal(daemon_start(&D, args), 0);
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "cap", 100000, 0, 600000, 0), OK);
   enum { N = 1500 };
   for (int i = 0; i < N; i++) { /* pipelined */
-    static Pintuan__V1__Request q[N];
+    static pintuan_request q[N];
     static Pintuan__V1__Reserve b[N];
     static char user[N][16], rid[N][16];
     snprintf(user[i], 16, "u%d", i);
     snprintf(rid[i], 16, "o%d", i);
-    pt_request_reserve(&q[i], &b[i], "cap", user[i], 1, rid[i]);
-    assert_int_equal(pt_client_send(c, &q[i]), 0);
+    pintuan_req_reserve(&q[i], &b[i], "cap", user[i], 1, rid[i]);
+    assert_int_equal(pintuan_send(c, &q[i]), 0);
   }
-  assert_int_equal(pt_client_flush(c), 0);
+  assert_int_equal(pintuan_flush(c), 0);
   for (int i = 0; i < N; i++) {
-    pt_response *r;
-    assert_int_equal(pt_client_recv(c, &r), 0);
+    pintuan_response *r;
+    assert_int_equal(pintuan_recv(c, &r), 0);
     assert_int_equal(r->status, OK);
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
   assert_int_equal(daemon_log_wait(&D, "max_remembered (1000) reached", PT_WAIT_MS, NULL, 0), 0);
-  pt_response *r;
-  assert_int_equal(pt_reserve(c, "cap", "u1499", 1, "o1499", &r), 0); /* the newest: a replay */
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "cap", "u1499", 1, "o1499", &r), 0); /* the newest: a replay */
   assert_true(r->has_replay && r->replay);
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "cap", "u0", 1, "o0", &r), 0); /* the oldest: forgotten */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "cap", "u0", 1, "o0", &r), 0); /* the oldest: forgotten */
   assert_int_equal(r->status, OK);
   assert_false(r->has_replay && r->replay);
-  pt_response_free(r);
+  pintuan_response_free(r);
   assert_int_equal(held_of(c, "cap"), N + 1);
   /* logged once only: the eviction is a counter from then on */
   assert_int_equal(daemon_log_wait(&D, "max_remembered (1000) reached", 200, NULL, 0), -1);
-  pt_client_close(c);
+  pintuan_close(c);
 }
 
 /* ---- hold expiry, on the daemon's test clock ---- */
 
 static void test_hold_expires(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "exp", 1, 1, 300, 0), OK);
   const char *only_exp[] = {"exp", NULL};
-  pt_client *sub = connect_or_die(&D);
-  pt_response *a, *r;
-  assert_int_equal(pt_subscribe(sub, only_exp, &r), 0);
+  pintuan_client *sub = connect_or_die(&D);
+  pintuan_response *a, *r;
+  assert_int_equal(pintuan_subscribe(sub, only_exp, &r), 0);
   assert_int_equal(r->status, OK);
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "exp", "bob", 1, "e-1", &a), 0);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "exp", "bob", 1, "e-1", &a), 0);
   assert_int_equal(a->status, OK);
   int64_t expires = a->reservation->expires_ms;
   assert_int_equal(expires, D.now + 300);
@@ -289,60 +285,60 @@ static void test_hold_expires(void **state) {
   /* at the deadline, with no request at all, the daemon's own timer expires
    * it: await the event */
   set_time(&D, expires);
-  assert_int_equal(pt_client_recv(sub, &r), 0);
+  assert_int_equal(pintuan_recv(sub, &r), 0);
   assert_int_equal(r->id, 0);
   assert_int_equal(r->result_case, PINTUAN__V1__RESPONSE__RESULT_EVENT);
   assert_int_equal(r->event->type, PINTUAN__V1__EVENT_TYPE__HOLD_EXPIRED);
   assert_int_equal(r->event->reservation_id, a->reservation->reservation_id);
   assert_int_equal(r->event->at_ms, expires);
-  pt_response_free(r);
+  pintuan_response_free(r);
   assert_int_equal(held_of(c, "exp"), 0);
-  assert_int_equal(pt_confirm(c, "exp", a->reservation->reservation_id, "e-pay", &r), 0);
+  assert_int_equal(pintuan_confirm(c, "exp", a->reservation->reservation_id, "e-pay", &r), 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__EXPIRED);
-  pt_response_free(r);
-  pt_response_free(a);
-  pt_client_close(sub);
-  pt_client_close(c);
+  pintuan_response_free(r);
+  pintuan_response_free(a);
+  pintuan_close(sub);
+  pintuan_close(c);
 }
 
 /* ---- bad input ---- */
 
 static void test_frame_over_limit(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "bad", 10, 0, 60000, 0), OK);
   int fd = raw_connect(&D);
   uint8_t prefix[4] = {0x00, 0x10, 0x00, 0x01}; /* 1 MiB + 1 */
   assert_int_equal(raw_send(fd, prefix, 4), 0);
   int eof;
-  pt_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
+  pintuan_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
   assert_non_null(r);
   assert_int_equal(r->id, 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
   assert_non_null(strstr(r->detail, "exceeds the limit"));
-  pt_response_free(r);
+  pintuan_response_free(r);
   assert_null(raw_recv(fd, PT_WAIT_MS, &eof));
   assert_int_equal(eof, 1); /* and the stream is closed */
   close(fd);
   assert_int_equal(held_of(c, "bad"), 0);
   assert_ping();
-  pt_client_close(c);
+  pintuan_close(c);
 }
 
 static void test_garbage_and_missing_fields(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "bad2", 10, 0, 60000, 0), OK);
   int fd = raw_connect(&D);
   /* a well-framed message that is not a Request */
   uint8_t garbage[] = {0, 0, 0, 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   assert_int_equal(raw_send(fd, garbage, sizeof garbage), 0);
   int eof;
-  pt_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
+  pintuan_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
   assert_non_null(r);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
   assert_non_null(strstr(r->detail, "malformed"));
-  pt_response_free(r);
+  pintuan_response_free(r);
 
   struct { const char *what; int qty; int no_user; int no_id; const char *campaign; int want; const char *detail; } cases[] = {
       {"missing user_id", 1, 1, 0, "bad2", PINTUAN__V1__STATUS__INVALID_ARGUMENT, "missing field: user_id"},
@@ -355,9 +351,9 @@ static void test_garbage_and_missing_fields(void **state) {
        PINTUAN__V1__STATUS__INVALID_ARGUMENT, "1..64"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    Pintuan__V1__Request q;
+    pintuan_request q;
     Pintuan__V1__Reserve m;
-    pt_request_reserve(&q, &m, cases[i].campaign, "u1", cases[i].qty, "rq");
+    pintuan_req_reserve(&q, &m, cases[i].campaign, "u1", cases[i].qty, "rq");
     if (cases[i].no_user) m.has_user_id = 0;
     q.has_id = !cases[i].no_id;
     q.id = 100 + i;
@@ -365,8 +361,8 @@ static void test_garbage_and_missing_fields(void **state) {
     r = raw_recv(fd, PT_WAIT_MS, &eof);
     assert_non_null(r);
     if ((int)r->status != cases[i].want || !strstr(r->detail, cases[i].detail))
-      fail_msg("%s: got %s \"%s\"", cases[i].what, pt_status_str(r->status), r->detail);
-    pt_response_free(r);
+      fail_msg("%s: got %s \"%s\"", cases[i].what, pintuan_status_str(r->status), r->detail);
+    pintuan_response_free(r);
   }
   /* a request with no op at all */
   Pintuan__V1__Request empty = PINTUAN__V1__REQUEST__INIT;
@@ -375,57 +371,57 @@ static void test_garbage_and_missing_fields(void **state) {
   r = raw_recv(fd, PT_WAIT_MS, &eof);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
   assert_int_equal(r->id, 7);
-  pt_response_free(r);
+  pintuan_response_free(r);
   /* nothing changed, and this very connection still works */
   assert_int_equal(held_of(c, "bad2"), 0);
-  Pintuan__V1__Request q;
+  pintuan_request q;
   Pintuan__V1__Reserve m;
-  pt_request_reserve(&q, &m, "bad2", "u1", 1, "good");
+  pintuan_req_reserve(&q, &m, "bad2", "u1", 1, "good");
   q.has_id = 1, q.id = 99;
   assert_int_equal(raw_send_request(fd, &q), 0);
   r = raw_recv(fd, PT_WAIT_MS, &eof);
   assert_int_equal(r->status, OK);
-  pt_response_free(r);
+  pintuan_response_free(r);
   close(fd);
   assert_int_equal(held_of(c, "bad2"), 1);
-  pt_client_close(c);
+  pintuan_close(c);
 }
 
 static void test_truncated_frame(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "trunc", 10, 0, 60000, 0), OK);
-  Pintuan__V1__Request q;
+  pintuan_request q;
   Pintuan__V1__Reserve m;
-  pt_request_reserve(&q, &m, "trunc", "u1", 1, "t-1");
+  pintuan_req_reserve(&q, &m, "trunc", "u1", 1, "t-1");
   q.has_id = 1, q.id = 1;
   size_t n = pintuan__v1__request__get_packed_size(&q);
   uint8_t buf[256];
-  buf[0] = 0, buf[1] = 0, buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
+  pt_be32_put(buf, (uint32_t)n);
   pintuan__v1__request__pack(&q, buf + 4);
   int fd = raw_connect(&D);
   assert_int_equal(raw_send(fd, buf, 4 + n / 2), 0); /* half a frame, then hang up */
   int other = raw_connect(&D); /* meanwhile another client is served */
-  pt_client_close(c);
+  pintuan_close(c);
   c = connect_or_die(&D);
   assert_ping();
   close(fd);
   close(other);
   assert_int_equal(held_of(c, "trunc"), 0);
   /* the same request, whole, is new: the partial one decided nothing */
-  pt_response *r;
-  assert_int_equal(pt_reserve(c, "trunc", "u1", 1, "t-1", &r), 0);
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "trunc", "u1", 1, "t-1", &r), 0);
   assert_int_equal(r->status, OK);
   assert_false(r->replay);
-  pt_response_free(r);
-  pt_client_close(c);
+  pintuan_response_free(r);
+  pintuan_close(c);
 }
 
 /* Moves the test clock past the frame timeout until fd gets the daemon's
  * verdict on its incomplete frame. (The frame's age counts from when the
  * daemon read its first bytes, which the test cannot see: so the clock
  * moves again each time a sweep has had its chance, 100 ms, without one.) */
-static pt_response *await_frame_verdict(int fd, int64_t timeout_ms) {
+static pintuan_response *await_frame_verdict(int fd, int64_t timeout_ms) {
   for (int64_t waited = 0; waited < PT_WAIT_MS; waited += 100) {
     set_time(&D, D.now + timeout_ms + 1);
     struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -446,24 +442,24 @@ static void test_stuck_frame_times_out(void **state) {
   uint8_t half[] = {0, 0, 0, 40, 0x08, 0x01}; /* 40 bytes announced, 2 sent */
   assert_int_equal(raw_send(fd, half, sizeof half), 0);
   int idle = raw_connect(&D); /* an idle client with nothing pending stays */
-  pt_response *r = await_frame_verdict(fd, 300);
+  pintuan_response *r = await_frame_verdict(fd, 300);
   assert_non_null(r);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
   assert_non_null(strstr(r->detail, "incomplete frame"));
-  pt_response_free(r);
+  pintuan_response_free(r);
   int eof;
   assert_null(raw_recv(fd, PT_WAIT_MS, &eof));
   assert_int_equal(eof, 1);
   close(fd);
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping p = PINTUAN__V1__PING__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &p;
+  pintuan_request q;
+  Pintuan__V1__Ping p;
+  pintuan_req_ping(&q, &p);
   q.has_id = 1, q.id = 5;
   assert_int_equal(raw_send_request(idle, &q), 0);
   r = raw_recv(idle, PT_WAIT_MS, &eof);
   assert_non_null(r);
   assert_int_equal(r->id, 5);
-  pt_response_free(r);
+  pintuan_response_free(r);
   close(idle);
 }
 
@@ -471,17 +467,17 @@ static void test_stuck_frame_times_out(void **state) {
  * daemon's 64 KiB reads seldom end on a frame boundary), ids first_id, ... */
 enum { PING_FRAME = 77 };
 static void ping_frames(uint8_t *out, size_t count, uint32_t first_id) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping p = PINTUAN__V1__PING__INIT;
+  pintuan_request q;
+  Pintuan__V1__Ping p;
+  pintuan_req_ping(&q, &p);
   uint8_t payload[64];
   memset(payload, 'x', sizeof payload);
   p.has_payload = 1, p.payload = (ProtobufCBinaryData){sizeof payload, payload};
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &p;
   q.has_id = 1, q.id = 1u << 21; /* ids 2^21 .. 2^28-1 are 4-byte varints */
   uint8_t t[PING_FRAME];
   size_t n = pintuan__v1__request__get_packed_size(&q);
   assert_int_equal(n + 4, PING_FRAME);
-  t[0] = 0, t[1] = 0, t[2] = 0, t[3] = (uint8_t)n;
+  pt_be32_put(t, (uint32_t)n);
   pintuan__v1__request__pack(&q, t + 4);
   assert_int_equal(t[4], 0x08); /* field 1, varint: the id's bytes follow */
   for (size_t i = 0; i < count; i++) {
@@ -578,10 +574,10 @@ static void test_paused_reader_outlives_frame_timeout(void **state) {
       int ctl = raw_connect(&D);
       uint8_t half[] = {0, 0, 0, 40, 0x08};
       assert_int_equal(raw_send(ctl, half, sizeof half), 0);
-      pt_response *v = await_frame_verdict(ctl, TIMEOUT * 10);
+      pintuan_response *v = await_frame_verdict(ctl, TIMEOUT * 10);
       assert_non_null(v);
       assert_non_null(strstr(v->detail, "incomplete frame"));
-      pt_response_free(v);
+      pintuan_response_free(v);
       close(ctl);
     }
     /* Now read: every reply arrives, in order, and nothing else; the frame
@@ -601,18 +597,17 @@ static void test_paused_reader_outlives_frame_timeout(void **state) {
       if (r <= 0) fail_msg("closed by the daemon after %zu of %zu replies", got, target / PING_FRAME);
       rlen += (size_t)r;
       size_t off = 0;
-      while (rlen - off >= 4) {
-        uint32_t len = (uint32_t)rb[off] << 24 | (uint32_t)rb[off + 1] << 16 |
-                       (uint32_t)rb[off + 2] << 8 | rb[off + 3];
-        if (rlen - off - 4 < len) break;
-        pt_response *reply = pintuan__v1__response__unpack(NULL, len, rb + off + 4);
+      const uint8_t *msg;
+      size_t len;
+      while (pt_frame_next(rb + off, rlen - off, RCAP, &msg, &len) == PT_FRAME_OK) {
+        pintuan_response *reply = pintuan__v1__response__unpack(NULL, len, msg);
         assert_non_null(reply);
         if (reply->id != ping_id((uint32_t)got) || reply->status != OK)
           fail_msg("reply %zu: id %llu status %s (%s)", got, (unsigned long long)reply->id,
-                   pt_status_str(reply->status), reply->detail ? reply->detail : "");
-        pt_response_free(reply);
+                   pintuan_status_str(reply->status), reply->detail ? reply->detail : "");
+        pintuan_response_free(reply);
         got++;
-        off += 4 + len;
+        off += PT_FRAME_HEADER + len;
       }
       memmove(rb, rb + off, rlen - off);
       rlen -= off;
@@ -624,16 +619,16 @@ static void test_paused_reader_outlives_frame_timeout(void **state) {
   print_message("%zu replies, all received\n", got);
   /* and the connection is still served */
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__Ping pg = PINTUAN__V1__PING__INIT;
-  q.op_case = PINTUAN__V1__REQUEST__OP_PING, q.ping = &pg;
+  pintuan_request q;
+  Pintuan__V1__Ping pg;
+  pintuan_req_ping(&q, &pg);
   q.has_id = 1, q.id = 7;
   assert_int_equal(raw_send_request(fd, &q), 0);
   int eof;
-  pt_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
+  pintuan_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
   assert_non_null(r);
   assert_int_equal(r->id, 7);
-  pt_response_free(r);
+  pintuan_response_free(r);
   close(fd);
   free(rb);
   free(buf);
@@ -644,7 +639,7 @@ static void test_paused_reader_outlives_frame_timeout(void **state) {
  * reply, the daemon keeps serving, and the stock is still conserved. */
 static void test_mutated_frames(void **state) {
   (void)state;
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "fz", 100, 2, 60000, 1), OK);
   assert_int_equal(create_group(c, "fg", 100, 3, 60000, 60000, 2), OK);
   int fd = raw_connect(&D);
@@ -659,31 +654,20 @@ static void test_mutated_frames(void **state) {
       char rid[16], user[16];
       snprintf(rid, sizeof rid, "f%llu", (unsigned long long)(x % 5000));
       snprintf(user, sizeof user, "u%llu", (unsigned long long)(x % 50));
-      Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
+      pintuan_request q;
       Pintuan__V1__Reserve rs;
-      Pintuan__V1__Join jn = PINTUAN__V1__JOIN__INIT;
-      Pintuan__V1__Confirm cf = PINTUAN__V1__CONFIRM__INIT;
-      Pintuan__V1__GetGroup gg = PINTUAN__V1__GET_GROUP__INIT;
+      Pintuan__V1__Join jn;
+      Pintuan__V1__Confirm cf;
+      Pintuan__V1__GetGroup gg;
       switch (x % 4) {
-      case 0: pt_request_reserve(&q, &rs, "fz", user, (int32_t)(x % 3), rid); break;
-      case 1:
-        jn.has_request_id = 1, jn.request_id = pt_bin(rid);
-        jn.has_campaign_id = 1, jn.campaign_id = pt_bin("fg");
-        jn.has_user_id = 1, jn.user_id = pt_bin(user);
-        jn.has_mode = 1, jn.mode = (Pintuan__V1__JoinMode)(x % 5);
-        jn.has_group_id = 1, jn.group_id = x % 8 + (1ull << 32);
-        q.op_case = PINTUAN__V1__REQUEST__OP_JOIN, q.join = &jn;
+      case 0: pintuan_req_reserve(&q, &rs, "fz", user, (int32_t)(x % 3), rid); break;
+      case 1: /* modes 0 and 4 are invalid: the daemon must say so */
+        pintuan_req_join(&q, &jn, "fg", user, (int)(x % 5), x % 8 + (1ull << 32), true, rid);
         break;
       case 2:
-        cf.has_request_id = 1, cf.request_id = pt_bin(rid);
-        cf.has_campaign_id = 1, cf.campaign_id = pt_bin(x % 2 ? "fz" : "fg");
-        cf.has_reservation_id = 1, cf.reservation_id = (x % 64) + (1ull << 32);
-        q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
+        pintuan_req_confirm(&q, &cf, x % 2 ? "fz" : "fg", (x % 64) + (1ull << 32), rid);
         break;
-      default:
-        gg.has_campaign_id = 1, gg.campaign_id = pt_bin("fg");
-        gg.has_group_id = 1, gg.group_id = x % 8 + (1ull << 32);
-        q.op_case = PINTUAN__V1__REQUEST__OP_GET_GROUP, q.get_group = &gg;
+      default: pintuan_req_get_group(&q, &gg, "fg", x % 8 + (1ull << 32));
       }
       q.has_id = 1, q.id = (uint64_t)round * BURST + (uint64_t)k + 1;
       size_t n = pintuan__v1__request__pack(&q, body);
@@ -693,31 +677,31 @@ static void test_mutated_frames(void **state) {
       case 2: body[(x >> 16) % n] = (uint8_t)(x >> 32); body[(x >> 40) % n] = (uint8_t)(x >> 48); break;
       default: break; /* some stay valid */
       }
-      burst[off] = 0, burst[off + 1] = 0, burst[off + 2] = (uint8_t)(n >> 8), burst[off + 3] = (uint8_t)n;
+      pt_be32_put(burst + off, (uint32_t)n);
       memcpy(burst + off + 4, body, n);
       off += 4 + n;
     }
     assert_int_equal(raw_send(fd, burst, off), 0);
     for (int k = 0; k < BURST; k++) {
       int eof;
-      pt_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
+      pintuan_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
       if (!r) fail_msg("round %d frame %d: no reply (eof %d)", round, k, eof);
       assert_true(r->status >= PINTUAN__V1__STATUS__OK && r->status <= PINTUAN__V1__STATUS__INTERNAL);
       assert_int_not_equal(r->status, PINTUAN__V1__STATUS__INTERNAL);
-      pt_response_free(r);
+      pintuan_response_free(r);
     }
   }
   close(fd);
   assert_ping();
-  pt_response *r;
+  pintuan_response *r;
   const char *ids[] = {"fz", "fg"};
   for (int i = 0; i < 2; i++) {
     Pintuan__V1__Campaign *cp = get_campaign(c, ids[i], &r);
     assert_int_equal(cp->available + cp->held + cp->sold, cp->stock);
     assert_true(cp->available >= 0 && cp->held >= 0);
-    pt_response_free(r);
+    pintuan_response_free(r);
   }
-  pt_client_close(c);
+  pintuan_close(c);
 }
 
 static void test_max_clients(void **state) {
@@ -725,25 +709,25 @@ static void test_max_clients(void **state) {
   assert_int_equal(daemon_stop(&D), 0);
   const char *args[] = {"--max-clients", "2", NULL};
   assert_int_equal(daemon_start(&D, args), 0);
-  pt_client *a = connect_or_die(&D), *b = connect_or_die(&D);
-  pt_response *r;
-  assert_int_equal(pt_ping(a, &r), 0);
-  pt_response_free(r);
-  assert_int_equal(pt_ping(b, &r), 0);
-  pt_response_free(r);
+  pintuan_client *a = connect_or_die(&D), *b = connect_or_die(&D);
+  pintuan_response *r;
+  assert_int_equal(pintuan_ping(a, &r), 0);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_ping(b, &r), 0);
+  pintuan_response_free(r);
   int fd = raw_connect(&D), eof;
   r = raw_recv(fd, PT_WAIT_MS, &eof);
   assert_non_null(r);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__OVERLOADED);
-  pt_response_free(r);
+  pintuan_response_free(r);
   assert_null(raw_recv(fd, PT_WAIT_MS, &eof));
   assert_int_equal(eof, 1);
   close(fd);
-  assert_int_equal(pt_ping(a, &r), 0); /* existing clients unaffected */
+  assert_int_equal(pintuan_ping(a, &r), 0); /* existing clients unaffected */
   assert_int_equal(r->status, OK);
-  pt_response_free(r);
-  pt_client_close(a);
-  pt_client_close(b);
+  pintuan_response_free(r);
+  pintuan_close(a);
+  pintuan_close(b);
 }
 
 static void test_admin_token(void **state) {
@@ -751,25 +735,25 @@ static void test_admin_token(void **state) {
   assert_int_equal(daemon_stop(&D), 0);
   const char *args[] = {"--admin-token", "s3cret", NULL};
   assert_int_equal(daemon_start(&D, args), 0);
-  pt_client *c = connect_or_die(&D);
+  pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "adm", 1, 0, 1000, 0), PINTUAN__V1__STATUS__UNAUTHENTICATED);
-  pt_response *r;
-  assert_int_equal(pt_hello(c, "wrong", &r), 0);
+  pintuan_response *r;
+  assert_int_equal(pintuan_hello(c, "wrong", &r), 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__UNAUTHENTICATED);
-  pt_response_free(r);
+  pintuan_response_free(r);
   assert_int_equal(create_flash(c, "adm", 1, 0, 1000, 0), PINTUAN__V1__STATUS__UNAUTHENTICATED);
-  assert_int_equal(pt_hello(c, "s3cret", &r), 0);
+  assert_int_equal(pintuan_hello(c, "s3cret", &r), 0);
   assert_int_equal(r->status, OK);
   assert_true(r->hello->admin);
-  pt_response_free(r);
+  pintuan_response_free(r);
   assert_int_equal(create_flash(c, "adm", 1, 0, 1000, 0), OK);
   /* shoppers need no token */
-  pt_client *s = connect_or_die(&D);
-  assert_int_equal(pt_reserve(s, "adm", "u", 1, "x", &r), 0);
+  pintuan_client *s = connect_or_die(&D);
+  assert_int_equal(pintuan_reserve(s, "adm", "u", 1, "x", &r), 0);
   assert_int_equal(r->status, OK);
-  pt_response_free(r);
-  pt_client_close(s);
-  pt_client_close(c);
+  pintuan_response_free(r);
+  pintuan_close(s);
+  pintuan_close(c);
 }
 
 int main(void) {

@@ -19,32 +19,32 @@
 static char dir[] = "/tmp/pt-replay-XXXXXX";
 
 static void scripted_session(const pt_daemon *d) {
-  pt_client *c = connect_or_die(d);
-  pt_response *r;
+  pintuan_client *c = connect_or_die(d);
+  pintuan_response *r;
   assert_int_equal(create_flash(c, "cap", 2, 1, 60000, 0), PINTUAN__V1__STATUS__OK); /* 1 */
-  assert_int_equal(pt_reserve(c, "cap", "u1", 1, "o-1", &r), 0);                     /* 2 */
+  assert_int_equal(pintuan_reserve(c, "cap", "u1", 1, "o-1", &r), 0);                     /* 2 */
   uint64_t res = r->reservation->reservation_id;
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "cap", "u1", 1, "o-2", &r), 0); /* 3: LIMIT_EXCEEDED */
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "cap", "u2", 1, "o-3", &r), 0); /* 4: OK */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "cap", "u1", 1, "o-2", &r), 0); /* 3: LIMIT_EXCEEDED */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "cap", "u2", 1, "o-3", &r), 0); /* 4: OK */
   assert_int_equal(r->status, PINTUAN__V1__STATUS__OK);
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "cap", "u3", 1, "o-4", &r), 0); /* 5: SOLD_OUT */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "cap", "u3", 1, "o-4", &r), 0); /* 5: SOLD_OUT */
   assert_int_equal(r->status, PINTUAN__V1__STATUS__SOLD_OUT);
-  pt_response_free(r);
-  assert_int_equal(pt_confirm(c, "cap", res, "p-1", &r), 0); /* 6 */
-  pt_response_free(r);
-  assert_int_equal(pt_reserve(c, "cap", "u1", 1, "o-1", &r), 0); /* 7: replay */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_confirm(c, "cap", res, "p-1", &r), 0); /* 6 */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "cap", "u1", 1, "o-1", &r), 0); /* 7: replay */
   assert_true(r->replay);
-  pt_response_free(r);
-  assert_int_equal(pt_get_holdings(c, "cap", "u1", &r), 0); /* 8 */
-  pt_response_free(r);
-  assert_int_equal(pt_get_campaign(c, "cap", &r), 0); /* 9 */
-  pt_response_free(r);
-  assert_int_equal(pt_ping(c, &r), 0); /* 10 */
-  pt_response_free(r);
-  pt_client_close(c);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_get_holdings(c, "cap", "u1", &r), 0); /* 8 */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_get_campaign(c, "cap", &r), 0); /* 9 */
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_ping(c, &r), 0); /* 10 */
+  pintuan_response_free(r);
+  pintuan_close(c);
 }
 
 /* Runs pintuan-bench --replay against d; returns its exit status and its

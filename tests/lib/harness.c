@@ -1,6 +1,9 @@
 #define _GNU_SOURCE /* pipe2 */
 #include "harness.h"
 
+#include "clock.h"
+#include "frame.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,13 +19,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-ProtobufCBinaryData pt_bin(const char *s) { return (ProtobufCBinaryData){strlen(s), (uint8_t *)s}; }
-
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return pt_mono_ns() / 1000000; }
 
 static void copy_log(const pt_daemon *d) {
   FILE *f = fopen(d->log, "r");
@@ -55,14 +52,14 @@ void set_time(pt_daemon *d, int64_t ms) {
   d->now = ms;
 }
 
-void advance_time(pt_daemon *d, pt_client *c, int64_t ms) {
+void advance_time(pt_daemon *d, pintuan_client *c, int64_t ms) {
   set_time(d, d->now + ms);
-  pt_response *r;
-  if (pt_ping(c, &r) || !r->pong || r->pong->now_ms != d->now) {
+  pintuan_response *r;
+  if (pintuan_ping(c, &r) || !r->pong || r->pong->now_ms != d->now) {
     fprintf(stderr, "advance_time: the daemon did not observe %lld\n", (long long)d->now);
     abort();
   }
-  pt_response_free(r);
+  pintuan_response_free(r);
 }
 
 int daemon_start(pt_daemon *d, const char *const *extra) {
@@ -208,9 +205,9 @@ long daemon_rss_kb(const pt_daemon *d) {
   return kb;
 }
 
-pt_client *connect_or_die(const pt_daemon *d) {
+pintuan_client *connect_or_die(const pt_daemon *d) {
   char err[256];
-  pt_client *c = pt_client_connect(d->addr, PT_WAIT_MS, err, sizeof err);
+  pintuan_client *c = pintuan_connect(d->addr, PT_WAIT_MS, err, sizeof err);
   if (!c) {
     fprintf(stderr, "connect: %s\n", err);
     abort();
@@ -243,10 +240,10 @@ int raw_send(int fd, const void *p, size_t n) {
 
 int raw_send_request(int fd, Pintuan__V1__Request *q) {
   size_t n = pintuan__v1__request__get_packed_size(q);
-  uint8_t *buf = malloc(n + 4);
-  buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
-  pintuan__v1__request__pack(q, buf + 4);
-  int rc = raw_send(fd, buf, n + 4);
+  uint8_t *buf = malloc(PT_FRAME_HEADER + n);
+  pt_be32_put(buf, (uint32_t)n);
+  pintuan__v1__request__pack(q, buf + PT_FRAME_HEADER);
+  int rc = raw_send(fd, buf, PT_FRAME_HEADER + n);
   free(buf);
   return rc;
 }
@@ -271,67 +268,53 @@ static int read_full(int fd, uint8_t *p, size_t n, int timeout_ms, int *eof) {
   return 0;
 }
 
-pt_response *raw_recv(int fd, int timeout_ms, int *eof) {
-  uint8_t h[4];
+pintuan_response *raw_recv(int fd, int timeout_ms, int *eof) {
+  uint8_t h[PT_FRAME_HEADER];
   *eof = 0;
-  if (read_full(fd, h, 4, timeout_ms, eof)) return NULL;
-  uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+  if (read_full(fd, h, sizeof h, timeout_ms, eof)) return NULL;
+  uint32_t n = pt_be32_get(h);
   if (n > (16u << 20)) return NULL;
   uint8_t *buf = malloc(n ? n : 1);
   if (read_full(fd, buf, n, timeout_ms, eof)) {
     free(buf);
     return NULL;
   }
-  pt_response *r = pintuan__v1__response__unpack(NULL, n, buf);
+  pintuan_response *r = pintuan__v1__response__unpack(NULL, n, buf);
   free(buf);
   return r;
 }
 
 /* CreateCampaign with a request id derived from the campaign id. */
-static int create_campaign(pt_client *c, Pintuan__V1__CampaignSpec *s) {
-  Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
-  Pintuan__V1__CreateCampaign m = PINTUAN__V1__CREATE_CAMPAIGN__INIT;
+static int create_campaign(pintuan_client *c, const pintuan_campaign_spec *s) {
   char rid[96];
-  snprintf(rid, sizeof rid, "create-%.*s", (int)s->campaign_id.len, (const char *)s->campaign_id.data);
-  m.has_request_id = 1, m.request_id = pt_bin(rid);
-  m.spec = s;
-  q.op_case = PINTUAN__V1__REQUEST__OP_CREATE_CAMPAIGN, q.create_campaign = &m;
-  pt_response *r;
-  if (pt_client_call(c, &q, &r)) return -1;
+  snprintf(rid, sizeof rid, "create-%s", s->campaign_id);
+  pintuan_response *r;
+  if (pintuan_create_campaign(c, s, rid, &r)) return -1;
   int st = r->status;
-  pt_response_free(r);
+  pintuan_response_free(r);
   return st;
 }
 
-int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
+int create_flash(pintuan_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist) {
-  Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-  s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
-  s.has_kind = 1, s.kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE;
-  s.has_stock = 1, s.stock = stock;
-  s.has_per_user_limit = 1, s.per_user_limit = limit;
-  s.has_hold_ms = 1, s.hold_ms = hold_ms;
-  s.has_waitlist = 1, s.waitlist = waitlist;
+  pintuan_campaign_spec s = {.campaign_id = id, .kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE,
+                             .stock = stock, .per_user_limit = limit, .hold_ms = hold_ms,
+                             .waitlist = waitlist != 0};
   return create_campaign(c, &s);
 }
 
-Pintuan__V1__Campaign *get_campaign(pt_client *c, const char *id, pt_response **keep) {
-  if (pt_get_campaign(c, id, keep) || (*keep)->result_case != PINTUAN__V1__RESPONSE__RESULT_CAMPAIGN) {
+Pintuan__V1__Campaign *get_campaign(pintuan_client *c, const char *id, pintuan_response **keep) {
+  if (pintuan_get_campaign(c, id, keep) || (*keep)->result_case != PINTUAN__V1__RESPONSE__RESULT_CAMPAIGN) {
     fprintf(stderr, "get_campaign %s failed\n", id);
     abort();
   }
   return (*keep)->campaign;
 }
 
-int create_group(pt_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
+int create_group(pintuan_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
                  int64_t hold_ms, uint32_t limit) {
-  Pintuan__V1__CampaignSpec s = PINTUAN__V1__CAMPAIGN_SPEC__INIT;
-  s.has_campaign_id = 1, s.campaign_id = pt_bin(id);
-  s.has_kind = 1, s.kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY;
-  s.has_stock = 1, s.stock = stock;
-  s.has_per_user_limit = 1, s.per_user_limit = limit;
-  s.has_hold_ms = 1, s.hold_ms = hold_ms;
-  s.has_group_size = 1, s.group_size = size;
-  s.has_group_ttl_ms = 1, s.group_ttl_ms = ttl_ms;
+  pintuan_campaign_spec s = {.campaign_id = id, .kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY,
+                             .stock = stock, .per_user_limit = limit, .hold_ms = hold_ms,
+                             .group_size = size, .group_ttl_ms = ttl_ms};
   return create_campaign(c, &s);
 }

@@ -47,14 +47,14 @@ long daemon_rss_kb(const pt_daemon *d);
  * observed the new time and acted on everything due by then (expiries,
  * failed groups, their events). Both abort on failure. */
 void set_time(pt_daemon *d, int64_t ms);
-void advance_time(pt_daemon *d, pt_client *c, int64_t ms);
+void advance_time(pt_daemon *d, pintuan_client *c, int64_t ms);
 
 /* Waits up to timeout_ms for a line of the daemon's log containing needle,
  * after the last line found this way; 0 (the line in line, if given) or -1
  * (timed out, or the daemon exited). */
 int daemon_log_wait(pt_daemon *d, const char *needle, int timeout_ms, char *line, size_t linelen);
 
-pt_client *connect_or_die(const pt_daemon *d);
+pintuan_client *connect_or_die(const pt_daemon *d);
 
 /* raw sockets */
 int raw_connect(const pt_daemon *d);
@@ -62,16 +62,14 @@ int raw_send(int fd, const void *p, size_t n);
 int raw_send_request(int fd, Pintuan__V1__Request *q);
 /* Reads one frame (timeout ms); returns the decoded reply, NULL on
  * EOF/timeout/undecodable (*eof set to 1 on a clean close). */
-pt_response *raw_recv(int fd, int timeout_ms, int *eof);
-
-ProtobufCBinaryData pt_bin(const char *s);
+pintuan_response *raw_recv(int fd, int timeout_ms, int *eof);
 
 /* Creates a started flash-sale campaign; returns the reply status. */
-int create_flash(pt_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
+int create_flash(pintuan_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist);
 /* Creates a started group-buy campaign; returns the reply status. */
-int create_group(pt_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
+int create_group(pintuan_client *c, const char *id, int64_t stock, uint32_t size, int64_t ttl_ms,
                  int64_t hold_ms, uint32_t limit);
 /* The campaign's counters via GetCampaign; aborts if it cannot be read. */
-Pintuan__V1__Campaign *get_campaign(pt_client *c, const char *id, pt_response **keep);
+Pintuan__V1__Campaign *get_campaign(pintuan_client *c, const char *id, pintuan_response **keep);
 #endif

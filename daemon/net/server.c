@@ -293,10 +293,11 @@ void pt_server_seal(pt_server *s, uint64_t seq) {
     s->seals[(s->seal_head + s->seal_n++) % s->seal_cap] = (seal_ref){seq, c};
     c->seal_refs++;
   }
-  /* sealed connections wait for their release; the others keep their place */
+  /* a connection whose oldest held segment waits for its release has
+   * nothing to write now; one released earlier in this turn stays dirty */
   for (pt_conn *c = s->dirty, *n; c; c = n) {
     n = c->dirty_next;
-    if (c->held && !c->closing) dirty_remove(c);
+    if (c->held && !c->held->released && !c->closing) dirty_remove(c);
   }
 }
 

@@ -136,6 +136,29 @@ static void test_held_until_released_in_order(void **state) {
   close(b);
 }
 
+/* A release and a new seal in the same turn: the released connection, with
+ * no new output of its own, still gets its replies out at the flush. */
+static void test_release_and_seal_in_one_turn(void **state) {
+  (void)state;
+  int a = client(), b = client();
+  static const char *const none[] = {NULL};
+  send_frame(a, "one");
+  pt_server_seal(srv, 1);
+  pt_server_flush(srv);
+  expect(a, none);
+  send_frame(b, "bee");   /* the next turn: b has a reply to seal ... */
+  pt_server_release(srv, 1); /* ... and seq 1 is acknowledged in it */
+  pt_server_seal(srv, 2);
+  pt_server_flush(srv);
+  expect(a, (const char *const[]){"one", NULL});
+  expect(b, none);
+  pt_server_release(srv, 2);
+  pt_server_flush(srv);
+  expect(b, (const char *const[]){"bee", NULL});
+  close(a);
+  close(b);
+}
+
 static void test_client_gone_while_held(void **state) {
   (void)state;
   int a = client();
@@ -166,6 +189,7 @@ static void test_stop_with_output_held(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_held_until_released_in_order, start, stop),
+      cmocka_unit_test_setup_teardown(test_release_and_seal_in_one_turn, start, stop),
       cmocka_unit_test_setup_teardown(test_client_gone_while_held, start, stop),
       cmocka_unit_test_setup_teardown(test_stop_with_output_held, start, stop),
   };

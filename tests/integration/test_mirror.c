@@ -1,0 +1,545 @@
+/* The Redis mirror with real processes: redis-server started by the test on
+ * a free loopback port, pintuand processes killed (-9), stopped (SIGSTOP)
+ * and restarted, Redis stopped and started again.
+ *
+ * - restart: every campaign, reservation, waitlist place, group, seat,
+ *   holding and remembered effect is equal, byte for byte in its reply,
+ *   after kill -9 and after a clean stop (through snapshots too);
+ * - kill -9 during a stampede from many clients: every acknowledged
+ *   reservation is there, no oversell, limits held, every request id
+ *   answered with its original answer;
+ * - two daemons, kill -9 of the primary under load: the standby serves, and
+ *   every request, retried by the client library, has exactly one effect;
+ * - SIGSTOP the primary past its lease: the standby takes over; the old
+ *   one, continued, writes nothing and answers NOT_LEADER;
+ * - Redis stopped mid-traffic: mutations UNAVAILABLE, reads answered;
+ *   Redis back: writes resume without a restart, nothing acknowledged lost. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "harness.h"
+#include "redis_proc.h"
+
+#define OK PINTUAN__V1__STATUS__OK
+
+static pt_redis_proc R;
+
+static int redis_up(void **state) {
+  (void)state;
+  return redis_start(&R, NULL);
+}
+static int redis_down(void **state) {
+  (void)state;
+  redis_cleanup(&R);
+  return 0;
+}
+
+static char last_recovery[256]; /* the log line of the last recovery start() saw */
+
+/* A daemon of shard "t" against R; waits until it says it is primary (or,
+ * with want_primary false, a standby). */
+static void start(pt_daemon *d, const char *node, bool want_primary, const char *const *more) {
+  const char *args[24] = {"--redis", R.addr, "--shard", "t", "--node-id", node, "--lease-ms", "600", "--log-level", "info"};
+  int n = 10;
+  for (int i = 0; more && more[i]; i++) args[n++] = more[i];
+  args[n] = NULL;
+  assert_int_equal(daemon_start(d, args), 0);
+  if (want_primary && daemon_log_wait(d, "mirror recovered", PT_WAIT_MS, last_recovery,
+                                      sizeof last_recovery) != 0)
+    fail_msg("daemon %s never recovered", node);
+  const char *want = want_primary ? "mirror role=primary" : "mirror role=standby";
+  if (daemon_log_wait(d, want, PT_WAIT_MS, NULL, 0) != 0) fail_msg("daemon %s never became %s", node, want);
+}
+
+static void kill9(pt_daemon *d) {
+  kill(d->pid, SIGKILL);
+  int st;
+  waitpid(d->pid, &st, 0);
+  assert_true(WIFSIGNALED(st));
+  close(d->life_fd);
+  d->life_fd = -1;
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* ---- a view of everything a client can see, as packed reply bytes ---- */
+
+typedef struct view {
+  char *text; /* one line per item: its name and the reply's result, hex */
+  size_t len, cap;
+} view;
+
+static void vadd(view *v, const char *name, const pintuan_response *r) {
+  uint8_t buf[16384];
+  /* the result only: status and detail aside (detail may say "replay") */
+  pintuan_response copy = *r;
+  copy.detail = NULL, copy.has_id = 0, copy.has_replay = 0;
+  size_t n = pintuan__v1__response__pack(&copy, buf);
+  size_t need = strlen(name) + 2 * n + 3;
+  if (v->len + need > v->cap) {
+    v->cap = (v->len + need) * 2;
+    v->text = realloc(v->text, v->cap);
+  }
+  v->len += (size_t)sprintf(v->text + v->len, "%s ", name);
+  for (size_t i = 0; i < n; i++) v->len += (size_t)sprintf(v->text + v->len, "%02x", buf[i]);
+  v->text[v->len++] = '\n';
+  v->text[v->len] = 0;
+}
+
+#define MAXIDS 64
+typedef struct world {
+  uint64_t res[MAXIDS]; /* reservation and seat ids seen */
+  int nres;
+  uint64_t groups[MAXIDS];
+  int ngroups;
+  /* effects: request id, and the reply to compare a retry with */
+  char rid[MAXIDS][16];
+  char kind[MAXIDS]; /* 'r' reserve, 'c' confirm, 'x' cancel, 'j' join */
+  char camp[MAXIDS][4], user[MAXIDS][8];
+  uint64_t arg[MAXIDS];
+  int qty[MAXIDS], mode[MAXIDS];
+  uint64_t got[MAXIDS]; /* the reservation id answered */
+  int neff;
+} world;
+
+static void seen(world *w, const pintuan_response *r) {
+  if (!r->reservation) return;
+  if (r->reservation->has_reservation_id && w->nres < MAXIDS) w->res[w->nres++] = r->reservation->reservation_id;
+  if (r->reservation->has_group_id) {
+    bool known = false;
+    for (int i = 0; i < w->ngroups; i++) known |= w->groups[i] == r->reservation->group_id;
+    if (!known) w->groups[w->ngroups++] = r->reservation->group_id;
+  }
+}
+
+static int effect(pintuan_client *c, world *w, char kind, const char *camp, const char *user,
+                  uint64_t arg, int qty, int mode) {
+  int i = w->neff++;
+  snprintf(w->rid[i], sizeof w->rid[i], "e%d", i);
+  snprintf(w->camp[i], sizeof w->camp[i], "%s", camp);
+  snprintf(w->user[i], sizeof w->user[i], "%s", user);
+  w->kind[i] = kind, w->arg[i] = arg, w->qty[i] = qty, w->mode[i] = mode;
+  pintuan_response *r = NULL;
+  switch (kind) {
+  case 'r': assert_int_equal(pintuan_reserve(c, camp, user, qty, w->rid[i], &r), 0); break;
+  case 'c': assert_int_equal(pintuan_confirm(c, camp, arg, w->rid[i], &r), 0); break;
+  case 'x': assert_int_equal(pintuan_cancel(c, camp, arg, w->rid[i], &r), 0); break;
+  default: assert_int_equal(pintuan_join(c, camp, user, mode, arg, true, w->rid[i], &r), 0); break;
+  }
+  int st = r->status;
+  w->got[i] = r->reservation && r->reservation->has_reservation_id ? r->reservation->reservation_id : 0;
+  seen(w, r);
+  pintuan_response_free(r);
+  return st;
+}
+
+/* Retries every effect: the original answer, marked a replay. */
+static void retry_all(pintuan_client *c, const world *w) {
+  for (int i = 0; i < w->neff; i++) {
+    pintuan_response *r = NULL;
+    switch (w->kind[i]) {
+    case 'r': assert_int_equal(pintuan_reserve(c, w->camp[i], w->user[i], w->qty[i], w->rid[i], &r), 0); break;
+    case 'c': assert_int_equal(pintuan_confirm(c, w->camp[i], w->arg[i], w->rid[i], &r), 0); break;
+    case 'x': assert_int_equal(pintuan_cancel(c, w->camp[i], w->arg[i], w->rid[i], &r), 0); break;
+    default:
+      assert_int_equal(pintuan_join(c, w->camp[i], w->user[i], w->mode[i], w->arg[i], true, w->rid[i], &r), 0);
+      break;
+    }
+    if (!(r->has_replay && r->replay)) fail_msg("effect %s was not remembered: %s", w->rid[i], r->detail);
+    uint64_t got = r->reservation && r->reservation->has_reservation_id ? r->reservation->reservation_id : 0;
+    assert_int_equal(got, w->got[i]);
+    pintuan_response_free(r);
+  }
+}
+
+static view look(pintuan_client *c, const world *w) {
+  view v = {0};
+  pintuan_response *r;
+  char name[64];
+  const char *camps[] = {"f", "g"};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(pintuan_get_campaign(c, camps[k], &r), 0);
+    assert_int_equal(r->status, OK);
+    vadd(&v, camps[k], r);
+    pintuan_response_free(r);
+    for (int u = 0; u < 8; u++) {
+      snprintf(name, sizeof name, "u%d", u);
+      assert_int_equal(pintuan_get_holdings(c, camps[k], name, &r), 0);
+      snprintf(name, sizeof name, "holdings %s u%d", camps[k], u);
+      vadd(&v, name, r);
+      pintuan_response_free(r);
+    }
+    for (int i = 0; i < w->nres; i++) {
+      assert_int_equal(pintuan_get_reservation(c, camps[k], w->res[i], &r), 0);
+      snprintf(name, sizeof name, "reservation %s %" PRIu64 " %s", camps[k], w->res[i],
+               pintuan_status_str(r->status));
+      vadd(&v, name, r);
+      pintuan_response_free(r);
+    }
+  }
+  for (int i = 0; i < w->ngroups; i++) {
+    assert_int_equal(pintuan_get_group(c, "g", w->groups[i], &r), 0);
+    snprintf(name, sizeof name, "group %" PRIu64, w->groups[i]);
+    vadd(&v, name, r);
+    pintuan_response_free(r);
+  }
+  return v;
+}
+
+/* Campaigns with every kind of state in them. */
+static void make_world(pintuan_client *c, world *w) {
+  pintuan_campaign_spec f = {.campaign_id = "f", .kind = PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE,
+                             .stock = 5, .per_user_limit = 2, .hold_ms = 60000, .waitlist = true};
+  pintuan_campaign_spec g = {.campaign_id = "g", .kind = PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY,
+                             .stock = 20, .hold_ms = 60000, .group_size = 3, .group_ttl_ms = 600000};
+  pintuan_response *r;
+  assert_int_equal(pintuan_create_campaign(c, &f, "mk-f", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_create_campaign(c, &g, "mk-g", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  assert_int_equal(effect(c, w, 'r', "f", "u1", 0, 1, 0), OK);
+  assert_int_equal(effect(c, w, 'r', "f", "u2", 0, 2, 0), OK);
+  assert_int_equal(effect(c, w, 'r', "f", "u3", 0, 2, 0), OK);
+  assert_int_equal(effect(c, w, 'r', "f", "u4", 0, 1, 0), PINTUAN__V1__STATUS__WAITLISTED);
+  assert_int_equal(effect(c, w, 'r', "f", "u5", 0, 1, 0), PINTUAN__V1__STATUS__WAITLISTED);
+  assert_int_equal(effect(c, w, 'r', "f", "u6", 0, 2, 0), PINTUAN__V1__STATUS__WAITLISTED);
+  assert_int_equal(effect(c, w, 'c', "f", "", w->got[0], 0, 0), OK); /* u1 pays */
+  assert_int_equal(effect(c, w, 'x', "f", "", w->got[1], 0, 0), OK); /* u2 leaves: u4, u5 get holds */
+  assert_int_equal(effect(c, w, 'j', "g", "u1", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_OPEN), OK);
+  assert_int_equal(effect(c, w, 'j', "g", "u2", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_AUTO), OK);
+  assert_int_equal(effect(c, w, 'j', "g", "u3", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_AUTO), OK);
+  assert_int_equal(effect(c, w, 'c', "g", "", w->got[8], 0, 0), OK);
+  assert_int_equal(effect(c, w, 'c', "g", "", w->got[9], 0, 0), OK);
+  assert_int_equal(effect(c, w, 'j', "g", "u4", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_OPEN), OK);
+  assert_int_equal(effect(c, w, 'j', "g", "u5", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_AUTO), OK);
+  assert_int_equal(effect(c, w, 'x', "g", "", w->got[14], 0, 0), OK); /* u5 leaves */
+}
+
+/* The world, a restart (kill -9 or a clean stop, once the daemon logged
+ * `before_stop` if given), and the same world after it; `recovered` gets
+ * the restarted daemon's recovery line. */
+static void check_restart(bool hard, const char *const *more, const char *before_stop,
+                          char *recovered, size_t recovered_len) {
+  pt_daemon d;
+  start(&d, "a", true, more);
+  pintuan_client *c = connect_or_die(&d);
+  world w = {0};
+  make_world(c, &w);
+  view before = look(c, &w);
+  pintuan_close(c);
+  if (before_stop && daemon_log_wait(&d, before_stop, PT_WAIT_MS, NULL, 0) != 0)
+    fail_msg("the daemon never logged \"%s\"", before_stop);
+  if (hard)
+    kill9(&d);
+  else
+    assert_int_equal(daemon_stop(&d), 0);
+  start(&d, "a", true, more);
+  if (recovered) snprintf(recovered, recovered_len, "%s", last_recovery);
+  c = connect_or_die(&d);
+  view after = look(c, &w);
+  if (strcmp(before.text, after.text)) {
+    fprintf(stderr, "--- before\n%s--- after\n%s", before.text, after.text);
+    fail_msg("the state after the restart differs");
+  }
+  retry_all(c, &w);
+  view again = look(c, &w); /* the retries changed nothing */
+  assert_string_equal(before.text, again.text);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  free(before.text), free(after.text), free(again.text);
+}
+
+static void test_restart_after_kill9(void **state) {
+  (void)state;
+  check_restart(true, NULL, NULL, NULL, 0);
+}
+
+static void test_restart_through_snapshots(void **state) {
+  (void)state;
+  const char *more[] = {"--snapshot-after", "300", NULL}; /* a snapshot every few records */
+  char line[256];
+  check_restart(false, more, "mirror snapshot committed", line, sizeof line);
+  char out[64];
+  assert_int_equal(redis_cmd(&R, out, sizeof out, "HGET pintuan:{t}:snapshot seq"), 0);
+  assert_true(atoi(out) > 0); /* snapshots were written, and recovery went through one */
+  const char *from = strstr(line, "records=");
+  assert_non_null(from);
+  if (atoi(from + 8) == 0) fail_msg("recovery did not start from a snapshot: %s", line);
+}
+
+/* ---- load from many clients ---- */
+
+#define CLIENTS 6
+#define PER_CLIENT 400
+
+/* Load threads count their answers; the test waits for a number of them. */
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t progress_cv = PTHREAD_COND_INITIALIZER;
+
+static void count_answer(atomic_int *n) {
+  pthread_mutex_lock(&progress_mu);
+  atomic_fetch_add(n, 1);
+  pthread_cond_broadcast(&progress_cv);
+  pthread_mutex_unlock(&progress_mu);
+}
+
+static void await_answers(atomic_int *n, int want) {
+  pthread_mutex_lock(&progress_mu);
+  while (atomic_load(n) < want) pthread_cond_wait(&progress_cv, &progress_mu);
+  pthread_mutex_unlock(&progress_mu);
+}
+
+typedef struct load {
+  const char *addrs;
+  const char *campaign;
+  int id, users, failover;
+  atomic_int *acked;
+  /* per request: 0 not answered, else the status; the reservation */
+  int status[PER_CLIENT];
+  uint64_t res[PER_CLIENT];
+  int qty[PER_CLIENT];
+  char user[PER_CLIENT][16];
+} load;
+
+static void *run_load(void *arg) {
+  load *l = arg;
+  char err[256];
+  pintuan_client *c = pintuan_connect(l->addrs, PT_WAIT_MS, err, sizeof err);
+  if (!c) return NULL;
+  if (!l->failover) pintuan_set_failover(c, 0, 0);
+  for (int i = 0; i < PER_CLIENT; i++) {
+    char rid[24];
+    snprintf(rid, sizeof rid, "c%d-%d", l->id, i);
+    snprintf(l->user[i], sizeof l->user[i], "u%d", (l->id * 7919 + i * 31) % l->users);
+    l->qty[i] = 1 + i % 2;
+    pintuan_response *r;
+    if (pintuan_reserve(c, l->campaign, l->user[i], l->qty[i], rid, &r)) break; /* the daemon died */
+    l->status[i] = r->status;
+    if (r->reservation && r->reservation->has_reservation_id) l->res[i] = r->reservation->reservation_id;
+    pintuan_response_free(r);
+    count_answer(l->acked);
+  }
+  pintuan_close(c);
+  count_answer(l->acked); /* so a waiter never waits on a thread that is done */
+  return NULL;
+}
+
+static void test_kill9_during_stampede(void **state) {
+  (void)state;
+  pt_daemon d;
+  start(&d, "a", true, NULL);
+  pintuan_client *c = connect_or_die(&d);
+  assert_int_equal(create_flash(c, "s", 500, 3, 600000, 0), OK);
+  pintuan_close(c);
+  static load L[CLIENTS];
+  pthread_t t[CLIENTS];
+  atomic_int acked = 0;
+  for (int i = 0; i < CLIENTS; i++) {
+    memset(&L[i], 0, sizeof L[i]);
+    L[i] = (load){.addrs = d.addr, .campaign = "s", .id = i, .users = 300, .acked = &acked};
+    pthread_create(&t[i], NULL, run_load, &L[i]);
+  }
+  await_answers(&acked, 300); /* kill in the middle of the traffic */
+  kill9(&d);
+  for (int i = 0; i < CLIENTS; i++) pthread_join(t[i], NULL);
+  start(&d, "a", true, NULL);
+  c = connect_or_die(&d);
+  int64_t units = 0, acked_ok = 0;
+  for (int i = 0; i < CLIENTS; i++) {
+    for (int k = 0; k < PER_CLIENT; k++) {
+      char rid[24];
+      snprintf(rid, sizeof rid, "c%d-%d", i, k);
+      if (!L[i].user[k][0]) continue; /* never sent */
+      pintuan_response *r;
+      assert_int_equal(pintuan_reserve(c, "s", L[i].user[k], L[i].qty[k], rid, &r), 0);
+      if (L[i].status[k] == OK) { /* acknowledged: there, and answered as before */
+        acked_ok++;
+        if (r->status != OK || !r->replay || r->reservation->reservation_id != L[i].res[k])
+          fail_msg("acknowledged %s lost after kill -9: %s %s", rid, pintuan_status_str(r->status),
+                   r->detail);
+        pintuan_response *g;
+        assert_int_equal(pintuan_get_reservation(c, "s", L[i].res[k], &g), 0);
+        assert_int_equal(g->status, OK);
+        pintuan_response_free(g);
+      }
+      if (r->status == OK) units += L[i].qty[k];
+      pintuan_response_free(r);
+    }
+  }
+  assert_true(acked_ok > 0);
+  pintuan_response *r;
+  Pintuan__V1__Campaign *cp = get_campaign(c, "s", &r);
+  assert_int_equal(cp->available + cp->held + cp->sold, cp->stock);
+  assert_int_equal(cp->held, units); /* every unit held is one request's one effect */
+  pintuan_response_free(r);
+  for (int u = 0; u < 300; u++) { /* limits held */
+    char user[12];
+    snprintf(user, sizeof user, "u%d", u);
+    assert_int_equal(pintuan_get_holdings(c, "s", user, &r), 0);
+    assert_true(r->holdings->held + r->holdings->sold <= 3);
+    pintuan_response_free(r);
+  }
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+}
+
+static void test_failover_under_load(void **state) {
+  (void)state;
+  pt_daemon a, b;
+  start(&a, "a", true, NULL);
+  start(&b, "b", false, NULL);
+  pintuan_client *c = connect_or_die(&a);
+  assert_int_equal(create_flash(c, "s", 1000000, 0, 600000, 0), OK);
+  pintuan_close(c);
+  char addrs[128];
+  snprintf(addrs, sizeof addrs, "%s,%s", a.addr, b.addr);
+  static load L[CLIENTS];
+  pthread_t t[CLIENTS];
+  atomic_int acked = 0;
+  for (int i = 0; i < CLIENTS; i++) {
+    memset(&L[i], 0, sizeof L[i]);
+    L[i] = (load){.addrs = addrs, .campaign = "s", .id = i, .users = 1000000, .failover = 1,
+                  .acked = &acked};
+    pthread_create(&t[i], NULL, run_load, &L[i]);
+  }
+  await_answers(&acked, 400);
+  int64_t killed = pt_mono_ns() / 1000000;
+  kill9(&a);
+  assert_int_equal(daemon_log_wait(&b, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
+  fprintf(stderr, "# the standby served %lld ms after the kill (lease 600 ms)\n",
+          (long long)(pt_mono_ns() / 1000000 - killed));
+  for (int i = 0; i < CLIENTS; i++) pthread_join(t[i], NULL);
+  c = connect_or_die(&b);
+  int64_t units = 0;
+  for (int i = 0; i < CLIENTS; i++)
+    for (int k = 0; k < PER_CLIENT; k++) {
+      if (L[i].status[k] != OK) fail_msg("request c%d-%d was not answered OK through the failover", i, k);
+      units += L[i].qty[k];
+      char rid[24];
+      snprintf(rid, sizeof rid, "c%d-%d", i, k);
+      pintuan_response *r;
+      assert_int_equal(pintuan_reserve(c, "s", L[i].user[k], L[i].qty[k], rid, &r), 0);
+      assert_true(r->replay);
+      assert_int_equal(r->reservation->reservation_id, L[i].res[k]);
+      pintuan_response_free(r);
+    }
+  pintuan_response *r;
+  Pintuan__V1__Campaign *cp = get_campaign(c, "s", &r);
+  assert_int_equal(cp->held, units); /* exactly one effect per request */
+  pintuan_response_free(r);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&b), 0);
+}
+
+static void test_sigstop_primary_is_deposed(void **state) {
+  (void)state;
+  pt_daemon a, b;
+  start(&a, "a", true, NULL);
+  start(&b, "b", false, NULL);
+  pintuan_client *ca = connect_or_die(&a);
+  pintuan_set_failover(ca, 0, 0); /* this client talks to a only */
+  assert_int_equal(create_flash(ca, "s", 100, 0, 600000, 0), OK);
+  kill(a.pid, SIGSTOP);
+  assert_int_equal(daemon_log_wait(&b, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
+  pintuan_client *cb = connect_or_die(&b);
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(cb, "s", "bob", 1, "after", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  char epoch_b[32];
+  assert_int_equal(redis_cmd(&R, epoch_b, sizeof epoch_b, "GET pintuan:{t}:epoch"), 0);
+  kill(a.pid, SIGCONT);
+  /* a learns it lost the lease (its renewal, or an append, is refused) */
+  assert_int_equal(daemon_log_wait(&a, "mirror role=standby", PT_WAIT_MS, NULL, 0), 0);
+  assert_int_equal(pintuan_reserve(ca, "s", "ann", 1, "late", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_LEADER);
+  assert_string_equal(r->leader, b.addr);
+  pintuan_response_free(r);
+  /* every journal entry since b took over carries b's epoch: a wrote nothing */
+  char entries[8192];
+  assert_int_equal(redis_cmd(&R, entries, sizeof entries, "XRANGE pintuan:{t}:journal - +"), 0);
+  bool since_b = false;
+  for (char *line = strtok(entries, "\n"); line; line = strtok(NULL, "\n")) {
+    if (strcmp(line, "e") != 0) continue;
+    char *epoch = strtok(NULL, "\n");
+    if (epoch && !strcmp(epoch, epoch_b)) since_b = true;
+    else if (since_b) fail_msg("an entry of epoch %s after the takeover", epoch);
+  }
+  assert_true(since_b);
+  pintuan_close(ca);
+  pintuan_close(cb);
+  assert_int_equal(daemon_stop(&a), 0);
+  assert_int_equal(daemon_stop(&b), 0);
+}
+
+static void test_redis_outage(void **state) {
+  (void)state;
+  redis_cleanup(&R); /* this test's Redis keeps what it acknowledged across its restart */
+  const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+  assert_int_equal(redis_start(&R, aof), 0);
+  pt_daemon d;
+  start(&d, "a", true, NULL);
+  pintuan_client *c = connect_or_die(&d);
+  pintuan_set_failover(c, 0, 0);
+  assert_int_equal(create_flash(c, "s", 100, 0, 600000, 0), OK);
+  uint64_t held[20];
+  for (int i = 0; i < 20; i++) {
+    char rid[16], user[16];
+    snprintf(rid, sizeof rid, "r%d", i), snprintf(user, sizeof user, "u%d", i);
+    pintuan_response *r;
+    assert_int_equal(pintuan_reserve(c, "s", user, 1, rid, &r), 0);
+    assert_int_equal(r->status, OK);
+    held[i] = r->reservation->reservation_id;
+    pintuan_response_free(r);
+  }
+  assert_int_equal(redis_stop(&R), 0);
+  assert_int_equal(daemon_log_wait(&d, "connection to Redis", PT_WAIT_MS, NULL, 0), 0);
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "s", "x", 1, "during", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__UNAVAILABLE);
+  pintuan_response_free(r);
+  Pintuan__V1__Campaign *cp = get_campaign(c, "s", &r); /* reads are answered */
+  assert_int_equal(cp->held, 20);
+  pintuan_response_free(r);
+  assert_int_equal(redis_restart(&R), 0);
+  assert_int_equal(daemon_log_wait(&d, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
+  assert_int_equal(pintuan_reserve(c, "s", "x", 1, "after", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  for (int i = 0; i < 20; i++) {
+    assert_int_equal(pintuan_get_reservation(c, "s", held[i], &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+  }
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_restart_through_snapshots, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_kill9_during_stampede, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_failover_under_load, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_sigstop_primary_is_deposed, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_redis_outage, redis_up, redis_down),
+  };
+  if (getenv("PT_TEST_FILTER")) cmocka_set_test_filter(getenv("PT_TEST_FILTER"));
+  return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);
+}

@@ -59,18 +59,29 @@ typedef struct worker {
   const char *addrs, *campaign;
   atomic_bool *stop;
   atomic_long *answers;
+  atomic_int *live; /* workers still sending */
   req *reqs;
   size_t n, cap;
 } worker;
 
+/* The pair, whichever answers; during a takeover neither may for a while:
+ * tried again until the cycle stops, at most PT_WAIT_MS. */
+static pintuan_client *connect_any(worker *w) {
+  char err[256];
+  for (int waited = 0; !atomic_load(w->stop) && waited < PT_WAIT_MS; waited += 50) {
+    pintuan_client *c = pintuan_connect(w->addrs, PT_WAIT_MS, err, sizeof err);
+    if (c) return c;
+    usleep(50000); /* a pause between attempts, not a synchronisation */
+  }
+  fprintf(stderr, "chaos: worker %d gives up connecting: %s\n", w->id, err);
+  atomic_fetch_sub(w->live, 1);
+  return NULL;
+}
+
 static void *work(void *arg) {
   worker *w = arg;
-  char err[256];
-  pintuan_client *c = pintuan_connect(w->addrs, PT_WAIT_MS, err, sizeof err);
-  if (!c) {
-    fprintf(stderr, "chaos: worker %d: %s\n", w->id, err);
-    return NULL;
-  }
+  pintuan_client *c = connect_any(w);
+  if (!c) return NULL;
   unsigned seed = (unsigned)(w->id * 7919 + w->cycle * 104729);
   for (size_t i = 0; !atomic_load(w->stop); i++) {
     if (w->n == w->cap) {
@@ -86,8 +97,7 @@ static void *work(void *arg) {
     if (pintuan_reserve(c, w->campaign, q->user, q->qty, q->rid, &r)) {
       q->status = -1; /* not acknowledged; the verdict retries it */
       pintuan_close(c);
-      c = pintuan_connect(w->addrs, PT_WAIT_MS, err, sizeof err);
-      if (!c) break;
+      if (!(c = connect_any(w))) break;
       continue;
     }
     q->status = r->status;
@@ -95,7 +105,10 @@ static void *work(void *arg) {
     pintuan_response_free(r);
     atomic_fetch_add(w->answers, 1);
   }
-  pintuan_close(c);
+  if (c) { /* else connect_any counted the worker out */
+    pintuan_close(c);
+    atomic_fetch_sub(w->live, 1);
+  }
   return NULL;
 }
 
@@ -245,13 +258,15 @@ int main(int argc, char **argv) {
     pid_t bpid = spawn_bench(bench, addrs);
     atomic_bool stop = false;
     atomic_long answers = 0;
+    atomic_int live = nthreads;
     worker *ws = calloc((size_t)nthreads, sizeof *ws);
     for (int i = 0; i < nthreads; i++) {
       ws[i] = (worker){.id = i, .cycle = cy, .addrs = addrs, .campaign = campaign, .stop = &stop,
-                       .answers = &answers};
+                       .answers = &answers, .live = &live};
       pthread_create(&ws[i].t, NULL, work, &ws[i]);
     }
-    while (atomic_load(&answers) < BEFORE_KILL) usleep(1000); /* polls a counter: no deadline */
+    /* polls a counter, with no deadline: the load decides when */
+    while (atomic_load(&answers) < BEFORE_KILL && atomic_load(&live) > 0) usleep(1000);
     int64_t t0 = pt_mono_ns();
     kill(p->pid, SIGKILL);
     if (daemon_log_wait(s, "mirror role=primary", PT_WAIT_MS, NULL, 0)) {
@@ -260,7 +275,7 @@ int main(int argc, char **argv) {
     }
     takeover[cy] = (pt_mono_ns() - t0) / 1000000;
     long at = atomic_load(&answers);
-    while (atomic_load(&answers) < at + AFTER_TAKEOVER) usleep(1000);
+    while (atomic_load(&answers) < at + AFTER_TAKEOVER && atomic_load(&live) > 0) usleep(1000);
     atomic_store(&stop, true);
     for (int i = 0; i < nthreads; i++) pthread_join(ws[i].t, NULL);
     if (bpid > 0) {

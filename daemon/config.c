@@ -115,8 +115,10 @@ static int apply(pt_config *c, const char *key, const char *v) {
     else if (!strcmp(v, "off")) c->mirror_mode = 0;
     else return -1;
   } else if (!strcmp(key, "mirror.node_id")) {
+    if (!*v) return c->node_id[0] = 0, 0; /* empty: the default */
     return word(v, c->node_id, sizeof c->node_id);
   } else if (!strcmp(key, "mirror.advertise")) {
+    if (!*v) return c->advertise[0] = 0, 0; /* empty: the listen address */
     pt_addr a;
     char err[128];
     if (pt_addr_parse(v, -1, &a, err, sizeof err)) return -1;

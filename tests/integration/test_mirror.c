@@ -46,8 +46,19 @@ static int redis_up(void **state) {
   lease_ms = "5000";
   return redis_start(&R, NULL);
 }
+/* Daemons a test started: a failing test leaves them running, and they hold
+ * the test's output open; the teardown kills what is left. */
+static pid_t started[16];
+static int nstarted;
+
 static int redis_down(void **state) {
   (void)state;
+  for (int i = 0; i < nstarted; i++)
+    if (waitpid(started[i], NULL, WNOHANG) == 0) { /* still our running child */
+      kill(started[i], SIGKILL);
+      waitpid(started[i], NULL, 0);
+    }
+  nstarted = 0;
   redis_cleanup(&R);
   return 0;
 }
@@ -62,6 +73,7 @@ static void start(pt_daemon *d, const char *node, bool want_primary, const char 
   for (int i = 0; more && more[i]; i++) args[n++] = more[i];
   args[n] = NULL;
   assert_int_equal(daemon_start(d, args), 0);
+  if (nstarted < 16) started[nstarted++] = d->pid;
   if (want_primary && daemon_log_wait(d, "mirror recovered", PT_WAIT_MS, last_recovery,
                                       sizeof last_recovery) != 0)
     fail_msg("daemon %s never recovered", node);
@@ -538,6 +550,67 @@ static void test_redis_outage(void **state) {
   assert_int_equal(daemon_stop(&d), 0);
 }
 
+/* Count of the lines "type", TYPE in an XRANGE reply flattened to lines. */
+static int count_events(const char *entries, const char *type) {
+  char needle[64];
+  snprintf(needle, sizeof needle, "\ntype\n%s\n", type);
+  int n = 0;
+  for (const char *p = entries; (p = strstr(p, needle)); p++) n++;
+  return n;
+}
+
+/* Events reach the stream pintuan:{t}:events with their fields; a hold whose
+ * deadline passed while no daemon ran expires when the next one loads, its
+ * event emitted once, and not again by a later recovery. */
+static void test_events_stream_and_expiry_on_load(void **state) {
+  (void)state;
+  pt_daemon d;
+  start(&d, "a", true, NULL);
+  pintuan_client *c = connect_or_die(&d);
+  assert_int_equal(create_flash(c, "e", 3, 0, 1000, 1), OK);
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "e", "u1", 3, "first", &r), 0);
+  assert_int_equal(r->status, OK);
+  uint64_t held = r->reservation->reservation_id;
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(c, "e", "u2", 1, "waits", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__WAITLISTED);
+  pintuan_response_free(r);
+  pintuan_close(c);
+  kill9(&d);
+  /* the next daemon starts 5 s later: the 1 s hold is past its deadline */
+  char later[] = "/tmp/pt-mirror-clock-XXXXXX";
+  int fd = mkstemp(later);
+  assert_true(fd >= 0);
+  assert_true(dprintf(fd, "%lld\n", PT_TEST_EPOCH_MS + 5000) > 0);
+  close(fd);
+  const char *clock[] = {"--test-clock", later, NULL};
+  start(&d, "a", true, clock);
+  c = connect_or_die(&d);
+  Pintuan__V1__Campaign *cp = get_campaign(c, "e", &r);
+  assert_int_equal(cp->held, 1); /* u2's unit from the waitlist */
+  assert_int_equal(cp->available, 2);
+  pintuan_response_free(r);
+  static char entries[65536];
+  assert_int_equal(redis_cmd(&R, entries, sizeof entries, "XRANGE pintuan:{t}:events - +"), 0);
+  assert_int_equal(count_events(entries, "HOLD_EXPIRED"), 1);
+  assert_int_equal(count_events(entries, "WAITLIST_GRANTED"), 1);
+  char want[160];
+  /* at_ms: when it was decided (the load); expires_ms: the deadline it met */
+  snprintf(want, sizeof want, "\ntype\nHOLD_EXPIRED\nat_ms\n%lld\ncampaign\ne\nuser\nu1\n"
+           "reservation\n%" PRIu64 "\nquantity\n3\nexpires_ms\n%lld\n", PT_TEST_EPOCH_MS + 5000,
+           held, PT_TEST_EPOCH_MS + 1000);
+  if (!strstr(entries, want)) fail_msg("no entry %s in\n%s", want, entries);
+  pintuan_close(c);
+  kill9(&d); /* a later recovery replays the expiry: no second event */
+  start(&d, "a", true, clock);
+  assert_int_equal(redis_cmd(&R, entries, sizeof entries, "XRANGE pintuan:{t}:events - +"), 0);
+  assert_int_equal(count_events(entries, "HOLD_EXPIRED"), 1);
+  assert_int_equal(count_events(entries, "WAITLIST_GRANTED"), 1);
+  assert_int_equal(daemon_stop(&d), 0);
+  unlink(later);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
@@ -546,6 +619,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_failover_under_load, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_sigstop_primary_is_deposed, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_redis_outage, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_events_stream_and_expiry_on_load, redis_up, redis_down),
   };
   if (getenv("PT_TEST_FILTER")) cmocka_set_test_filter(getenv("PT_TEST_FILTER"));
   return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);

@@ -185,6 +185,17 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
 
 static pt_redis_proc R;
 static char lease_arg[16];
+static pt_daemon d[2];
+
+/* However the run ends, no daemon or redis-server is left behind. */
+static void cleanup(void) {
+  for (int i = 0; i < 2; i++)
+    if (d[i].pid > 0 && waitpid(d[i].pid, NULL, WNOHANG) == 0) {
+      kill(d[i].pid, SIGKILL);
+      waitpid(d[i].pid, NULL, 0);
+    }
+  redis_cleanup(&R);
+}
 
 static int start(pt_daemon *d, const char *node, bool primary) {
   const char *args[] = {"--redis", R.addr, "--shard", "chaos", "--node-id", node, "--lease-ms",
@@ -235,11 +246,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   snprintf(lease_arg, sizeof lease_arg, "%d", lease_ms);
   if (redis_start(&R, NULL)) return 1;
-  pt_daemon d[2];
-  if (start(&d[0], "n0", true) || start(&d[1], "n1", false)) {
-    redis_cleanup(&R);
-    return 1;
-  }
+  atexit(cleanup);
+  if (start(&d[0], "n0", true) || start(&d[1], "n1", false)) return 1;
   int primary = 0, nodes = 2;
   int64_t *takeover = calloc((size_t)cycles, sizeof *takeover);
   verdict total = {0};
@@ -330,8 +338,9 @@ int main(int argc, char **argv) {
            cycles, failed, total.acked, total.lost, total.duplicates, total.oversold, PCT(0.5),
            PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms);
   free(takeover);
-  daemon_stop(&d[0]);
-  daemon_stop(&d[1]);
-  redis_cleanup(&R);
+  for (int i = 0; i < 2; i++) {
+    daemon_stop(&d[i]);
+    d[i].pid = 0;
+  }
   return failed ? 1 : 0;
 }

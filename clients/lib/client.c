@@ -611,3 +611,14 @@ int pintuan_call(pintuan_client *c, pintuan_request *req, pintuan_response **out
     pintuan_response_free(r); /* a reply to an earlier pipelined request, or an event */
   }
 }
+
+const char *pintuan_status_str(int s) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&pintuan__v1__status__descriptor, s);
+  return v ? v->name : "STATUS_UNSPECIFIED";
+}
+
+const char *pintuan_hold_state_str(int s) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&pintuan__v1__hold_state__descriptor, s);
+  return v ? v->name : "HOLD_STATE_UNSPECIFIED";
+}

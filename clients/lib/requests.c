@@ -1,4 +1,4 @@
-/* libpintuan's requests: status names, a builder for every operation
+/* libpintuan's requests: a builder for every operation
  * (pintuan_req_*: a request filled in place, nothing allocated) and the
  * blocking call of each (builder + pintuan_call). The connection, framing
  * and failover are in client.c. */
@@ -7,17 +7,6 @@
 
 #include "client_int.h"
 #include "pintuan.h"
-
-const char *pintuan_status_str(int s) {
-  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&pintuan__v1__status__descriptor, s);
-  return v ? v->name : "STATUS_UNSPECIFIED";
-}
-
-const char *pintuan_hold_state_str(int s) {
-  const ProtobufCEnumValue *v =
-      protobuf_c_enum_descriptor_get_value(&pintuan__v1__hold_state__descriptor, s);
-  return v ? v->name : "HOLD_STATE_UNSPECIFIED";
-}
 
 /* ---- request builders ---- */
 

@@ -8,8 +8,13 @@
  *                    request ids), from malloc's own accounting
  *
  *   auto joins       AUTO group-buy joins against 1k/10k/100k open groups
+ *   recovery         rebuilding 1M live holds as a new primary does: from a
+ *                    journal (msgpack inputs, unpacked, applied, each answer
+ *                    checked against its digest) and from a snapshot
+ *                    (pt_engine_restore); CPU time of this process, so that
+ *                    other load on the machine does not count
  *
- * Usage: engine_bench [RUNS] [OPS] [flash|group|memory]
+ * Usage: engine_bench [RUNS] [OPS] [flash|group|memory|recovery]
  *        (default 5 runs of 2M operations, every part) */
 #include <malloc.h>
 #include <stdio.h>
@@ -18,12 +23,19 @@
 #include <time.h>
 
 #include "engine.h"
+#include "input.h"
 
 #define T0 1700000000000LL
 
 static double secs(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_secs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -218,6 +230,92 @@ static double stampede_growth(size_t n, ids *users, ids *rids) {
   return (double)after - (double)before;
 }
 
+/* ---- recovery ---- */
+
+#define PER_RECORD 100 /* inputs per journal record, about a loop turn's worth */
+
+typedef struct journal {
+  msgpack_sbuffer buf;
+  size_t *rec_end; /* where each record ends in buf */
+  size_t nrec;
+} journal;
+
+static int sbuf_snap(void *ctx, const void *p, size_t n) {
+  msgpack_sbuffer_write(ctx, p, n);
+  return 0;
+}
+
+/* The journal of n reserves that each made a hold (every record its
+ * inputs, as the daemon appends them), and the live engine's snapshot. */
+static pt_engine *make_journal(size_t n, ids *users, ids *rids, journal *j) {
+  pt_engine *e = mk_engine(15 * 60 * 1000);
+  msgpack_sbuffer_init(&j->buf);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &j->buf, msgpack_sbuffer_write);
+  j->nrec = n / PER_RECORD + 2;
+  j->rec_end = malloc(j->nrec * sizeof(size_t));
+  pt_campaign_spec spec = {.id = CID, .kind = PT_FLASH_SALE, .stock = (int64_t)n,
+                           .per_user_limit = 1, .hold_ms = 15 * 60 * 1000};
+  pt_input in = {.kind = PT_IN_CREATE, .now = T0, .request_id = {(const uint8_t *)"mk", 2},
+                 .campaign_id = CID, .spec = spec};
+  pt_result r;
+  pt_input_apply(e, &in, &r);
+  pt_input_pack(&pk, &in, &r);
+  size_t k = 0;
+  j->rec_end[k++] = j->buf.size;
+  for (size_t i = 0; i < n; i++) {
+    in = (pt_input){.kind = PT_IN_RESERVE, .now = T0 + (int64_t)(i / 64), .request_id = rids->v[i],
+                    .campaign_id = CID, .user_id = users->v[i], .quantity = 1};
+    pt_input_apply(e, &in, &r);
+    if (r.status != PT_OK) abort();
+    pt_input_pack(&pk, &in, &r);
+    if ((i + 1) % PER_RECORD == 0 || i + 1 == n) j->rec_end[k++] = j->buf.size;
+  }
+  j->nrec = k;
+  return e;
+}
+
+/* Replays the journal into a new engine as recovery does; CPU seconds. */
+static double replay_journal(const journal *j, size_t n) {
+  double t = cpu_secs();
+  pt_engine *e = mk_engine(15 * 60 * 1000);
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0, inputs = 0;
+  char err[128];
+  for (size_t k = 0; k < j->nrec; k++) {
+    while (off < j->rec_end[k] &&
+           msgpack_unpack_next(&u, j->buf.data, j->rec_end[k], &off) == MSGPACK_UNPACK_SUCCESS) {
+      pt_input in;
+      pt_input_digest d;
+      if (pt_input_unpack(&u.data, &in, &d, err, sizeof err)) abort();
+      pt_result r;
+      pt_input_apply(e, &in, &r);
+      if (!pt_input_same(&d, &r)) abort();
+      inputs++;
+    }
+  }
+  msgpack_unpacked_destroy(&u);
+  t = cpu_secs() - t;
+  if (inputs != n + 1) abort();
+  pt_engine_free(e);
+  return t;
+}
+
+static double restore_snapshot(const msgpack_sbuffer *snap) {
+  double t = cpu_secs();
+  pt_engine_config cfg = {.idem_window_ms = 15 * 60 * 1000, .hash_seed = 7};
+  char err[128];
+  pt_engine *e = pt_engine_restore(&cfg, snap->data, snap->size, err, sizeof err);
+  if (!e) {
+    fprintf(stderr, "restore: %s\n", err);
+    abort();
+  }
+  t = cpu_secs() - t;
+  pt_engine_free(e);
+  return t;
+}
+
 int main(int argc, char **argv) {
   int runs = argc > 1 ? atoi(argv[1]) : 5;
   size_t ops = argc > 2 ? (size_t)atol(argv[2]) : 2000000;
@@ -268,6 +366,28 @@ int main(int argc, char **argv) {
            be, nh, idlen, be - (double)idlen);
     printf("memory           %6.1f MB heap growth over %.1fM SOLD_OUT requests (each its own request id)\n",
            stampede_growth(nh * 10, &users, &rids) / 1e6, (double)nh * 10 / 1e6);
+  }
+  if (PART("recovery")) { /* 2M ops (the default): 1M holds */
+    size_t nh = ops / 2 > 1000000 ? 1000000 : ops / 2;
+    journal j;
+    pt_engine *live = make_journal(nh, &users, &rids, &j);
+    msgpack_sbuffer snap;
+    msgpack_sbuffer_init(&snap);
+    if (pt_engine_snapshot(live, sbuf_snap, &snap)) abort();
+    pt_engine_free(live);
+    double rj[64], rs[64];
+    for (int i = 0; i < runs; i++) rj[i] = replay_journal(&j, nh), rs[i] = restore_snapshot(&snap);
+    qsort(rj, (size_t)runs, sizeof(double), cmp_d);
+    qsort(rs, (size_t)runs, sizeof(double), cmp_d);
+    printf("recovery of %zu live holds (CPU time; journal %.1f MB in %zu records, snapshot %.1f MB)\n",
+           nh, (double)j.buf.size / 1e6, j.nrec, (double)snap.size / 1e6);
+    printf("  journal replay   %6.3f s median  (min %.3f, max %.3f)  %.2f M inputs/s\n", rj[runs / 2],
+           rj[0], rj[runs - 1], (double)nh / rj[runs / 2] / 1e6);
+    printf("  snapshot restore %6.3f s median  (min %.3f, max %.3f)\n", rs[runs / 2], rs[0],
+           rs[runs - 1]);
+    msgpack_sbuffer_destroy(&snap);
+    msgpack_sbuffer_destroy(&j.buf);
+    free(j.rec_end);
   }
   free_ids(&users);
   free_ids(&rids);

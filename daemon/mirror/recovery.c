@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "mirror_int.h"
+#include "replay.h"
 #include "xalloc.h"
 
 #define BATCH 1000 /* journal records per XRANGE */
@@ -81,7 +82,7 @@ static int apply_record(recovery *r, const char *p, size_t n) {
   msgpack_unpacked_init(&u);
   size_t off = 0;
   int rc = -1;
-  char err[160];
+  char err[256];
   if (msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
       u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3 ||
       u.data.via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
@@ -95,27 +96,8 @@ static int apply_record(recovery *r, const char *p, size_t n) {
     fail(r, "journal record %" PRIu64 " follows %" PRIu64 ": a gap", seq, r->last_seq);
     goto out;
   }
-  while (msgpack_unpack_next(&u, p, n, &off) == MSGPACK_UNPACK_SUCCESS) {
-    pt_input in;
-    pt_input_digest d;
-    if (pt_input_unpack(&u.data, &in, &d, err, sizeof err)) {
-      fail(r, "journal record %" PRIu64 ": %s", seq, err);
-      goto out;
-    }
-    pt_result res;
-    pt_input_apply(r->e, &in, &res);
-    r->inputs++;
-    bool request = in.kind >= PT_IN_CREATE && in.kind <= PT_IN_JOIN;
-    if (request && !pt_input_same(&d, &res)) {
-      fail(r, "journal record %" PRIu64 " input %" PRIu64 ": replayed as %s reservation %" PRIu64
-              ", recorded as %s reservation %" PRIu64,
-           seq, r->inputs, pt_status_name(res.status), res.reservation_id,
-           pt_status_name(d.status), d.reservation_id);
-      goto out;
-    }
-  }
-  if (off != n) {
-    fail(r, "journal record %" PRIu64 ": bytes after its last input", seq);
+  if (pt_replay_inputs(r->e, p, n, off, &r->inputs, err, sizeof err)) {
+    fail(r, "journal record %" PRIu64 ": %s", seq, err);
     goto out;
   }
   r->last_seq = seq;

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, starts pintuand on 127.0.0.1:7733 with a
-# demo flash sale ("demo-sku": 100 units, 2 per user, 5-minute payment
-# window, waitlist) and a demo group buy ("demo-group": groups of 3), shows a
-# few requests, then stays in the foreground until Ctrl-C. With --detach it
-# leaves the daemon running and returns.
+# Installs what is missing, builds, starts a private redis-server and
+# pintuand on 127.0.0.1:7733 mirroring to it, with a demo flash sale
+# ("demo-sku": 100 units, 2 per user, 5-minute payment window, waitlist) and
+# a demo group buy ("demo-group": groups of 3). It shows a few requests,
+# then kills the daemon with SIGKILL and starts it again: the sale is still
+# there, rebuilt from Redis, and a retried order gets its original answer.
+# Then it stays in the foreground until Ctrl-C (--detach leaves both running
+# and returns). PINTUAN_LISTEN changes the address; PINTUAN_MEMORY_ONLY=1
+# runs without Redis (a restart then loses everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LISTEN=${PINTUAN_LISTEN:-127.0.0.1:7733}
+MEMORY_ONLY=${PINTUAN_MEMORY_ONLY:-0}
 DETACH=0
 [ "${1:-}" = "--detach" ] && DETACH=1
 
@@ -19,21 +24,64 @@ if $CLI ping >/dev/null 2>&1; then
   echo "a daemon already answers on $LISTEN: stop it first (or set PINTUAN_LISTEN)" >&2
   exit 1
 fi
-exec {READY}< <(exec build/daemon/pintuand --listen "$LISTEN" --ready-fd 3 3>&1 1>&2)
-DPID=$!
-if ! read -r PORT <&$READY; then
-  echo "pintuand did not start (is $LISTEN free?)" >&2
-  exit 1
-fi
-echo "pintuand (pid $DPID) is listening on $LISTEN"
+DEMO=$(mktemp -d /tmp/pintuan-demo.XXXXXX)
+LOG=$DEMO/pintuand.log
+RPID="" DPID=""
 
+# await TEXT: until the daemon's log has TEXT (60 s at most)
+await() {
+  for _ in $(seq 1 600); do grep -q "$1" "$LOG" 2>/dev/null && return 0; sleep 0.1; done
+  echo "pintuand never logged \"$1\"; its log: $LOG" >&2
+  exit 1
+}
+
+MIRROR=()
+if [ "$MEMORY_ONLY" != 1 ]; then
+  RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server deploy/redis.conf --port "$RPORT" --bind 127.0.0.1 --dir "$DEMO" \
+    --logfile "$DEMO/redis.log" --daemonize no &
+  RPID=$!
+  until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do # redis-server has no readiness event
+    kill -0 "$RPID" 2>/dev/null || { echo "redis-server did not start: $DEMO/redis.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  MIRROR=(--redis "127.0.0.1:$RPORT" --shard demo --node-id demo)
+  echo "redis-server (pid $RPID) on 127.0.0.1:$RPORT keeps the demo's state in $DEMO"
+fi
+
+start_daemon() {
+  exec {READY}< <(exec build/daemon/pintuand --listen "$LISTEN" --ready-fd 3 "${MIRROR[@]}" \
+    3>&1 1>&2 2> >(tee -a "$LOG" >&2))
+  DPID=$!
+  if ! read -r _ <&$READY; then
+    echo "pintuand did not start (is $LISTEN free?)" >&2
+    exit 1
+  fi
+  if [ "$MEMORY_ONLY" != 1 ]; then await "mirror role=primary"; fi
+  echo "pintuand (pid $DPID) is serving on $LISTEN"
+}
+stop_all() {
+  [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null
+  [ -n "$RPID" ] && kill -TERM "$RPID" 2>/dev/null
+  wait 2>/dev/null || true
+}
+
+start_daemon
 run() { echo "\$ pintuan-cli $*"; $CLI "$@" || true; echo; }
 run campaign create demo-sku --kind flash --stock 100 --limit 2 --hold 300 --waitlist --request-id demo-create
 run reserve demo-sku alice --qty 2 --request-id demo-order-1
 run reserve demo-sku alice --qty 2 --request-id demo-order-1
-run campaign get demo-sku
 run campaign create demo-group --kind group --stock 300 --group-size 3 --group-ttl 24h --hold 15m --request-id demo-group-create
 run join demo-group carol --mode open --request-id demo-join-1
+
+if [ "$MEMORY_ONLY" != 1 ]; then
+  echo "--- kill -9 of pintuand, and a new one: it rebuilds the sale from Redis"
+  kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true
+  : >"$LOG"
+  start_daemon
+  run campaign get demo-sku
+  run reserve demo-sku alice --qty 2 --request-id demo-order-1
+fi
 
 cat <<EOT
 Try it yourself (binaries in build/):
@@ -44,9 +92,10 @@ Try it yourself (binaries in build/):
   build/clients/pintuan-cli --help
 EOT
 if [ $DETACH = 1 ]; then
-  echo "left running: stop it with  kill $DPID"
+  echo "left running: stop them with  kill $DPID ${RPID}"
   exit 0
 fi
-echo "Ctrl-C stops the daemon."
-trap 'kill -TERM $DPID 2>/dev/null' INT TERM
-wait $DPID || true
+echo "Ctrl-C stops the daemon${RPID:+ and its Redis}."
+trap 'stop_all' INT TERM
+wait "$DPID" || true
+stop_all

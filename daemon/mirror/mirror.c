@@ -25,6 +25,9 @@
 static void connect_now(pt_mirror *m);
 static void closed_one(pt_mirror *m);
 static void pump(pt_mirror *m);
+
+/* Bytes of records Redis has not acknowledged: queued, and in flight. */
+static size_t unacked(const pt_mirror *m) { return m->backlog_bytes + m->inflight_bytes; }
 static void tick_soon(pt_mirror *m);
 
 int64_t mirror_now(const pt_mirror *m) { return (int64_t)uv_now(m->loop); }
@@ -227,6 +230,12 @@ uint64_t pt_mirror_end_turn(pt_mirror *m) {
     else m->backlog = p;
     m->backlog_tail = p;
     m->backlog_bytes += p->bytes;
+    if (unacked(m) > m->cfg.max_backlog && !m->backlog_full) { /* once per episode */
+      m->backlog_full = true;
+      pt_warn("mirror backlog full: %zu bytes wait for Redis (max_backlog_bytes %llu); mutations "
+              "are answered OVERLOADED until it drains",
+              unacked(m), (unsigned long long)m->cfg.max_backlog);
+    }
     m->since_snapshot += p->bytes;
     m->st.turns_held++;
     seal = seq;
@@ -245,7 +254,11 @@ static void on_append(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *r = reply;
   uint64_t seq = (uint64_t)(uintptr_t)priv;
   if (!r) return; /* the connection went: the disconnect callback decides */
-  if (m->inflight) m->inflight--;
+  if (m->inflight) {
+    m->inflight_bytes -= m->flight[m->flight_head];
+    m->flight_head = (m->flight_head + 1) % m->cfg.max_inflight;
+    m->inflight--;
+  }
   if (seq <= m->acked_seq) return; /* from before a doubt: already written off */
   if (r->type == REDIS_REPLY_ERROR) {
     char why[160];
@@ -267,11 +280,17 @@ static void pump(pt_mirror *m) {
     m->backlog_bytes -= p->bytes;
     if (redisAsyncCommandArgv(m->ac, on_append, (void *)(uintptr_t)p->seq, p->argc, p->argv,
                               p->argvlen) == REDIS_OK) {
+      m->flight[(m->flight_head + m->inflight) % m->cfg.max_inflight] = p->bytes;
+      m->inflight_bytes += p->bytes;
       m->inflight++;
       m->st.appended++;
       m->st.bytes += p->bytes;
     }
     free(p);
+  }
+  if (m->backlog_full && unacked(m) <= m->cfg.max_backlog) {
+    m->backlog_full = false;
+    pt_info("mirror backlog drained to %zu bytes: mutations accepted again", unacked(m));
   }
 }
 
@@ -283,6 +302,7 @@ static void drop_backlog(pt_mirror *m) {
   }
   m->backlog_tail = NULL;
   m->backlog_bytes = 0;
+  m->backlog_full = false;
 }
 
 void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
@@ -305,7 +325,7 @@ const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **le
   *leader = NULL;
   switch (m->role) {
   case PT_ROLE_PRIMARY:
-    if (m->backlog_bytes > m->cfg.max_backlog) {
+    if (unacked(m) > m->cfg.max_backlog) {
       *st = PT_OVERLOADED;
       return "the mirror's backlog toward Redis is full: retry shortly";
     }
@@ -402,7 +422,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   m->ac = NULL;
   m->ready = false;
   m->renew_pending = m->acquire_pending = false;
-  m->inflight = 0;
+  m->inflight = 0, m->inflight_bytes = 0, m->flight_head = 0;
   if (m->stopping) {
     closed_one(m);
     return;
@@ -501,6 +521,7 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
   m->backoff_ms = BACKOFF_MIN_MS;
   if (m->cfg.lease_ms < 30) m->cfg.lease_ms = 30;
   if (!m->cfg.max_inflight) m->cfg.max_inflight = 64;
+  m->flight = pt_xmalloc(m->cfg.max_inflight * sizeof(*m->flight));
   if (!m->cfg.max_backlog) m->cfg.max_backlog = 64u << 20;
   if (!m->cfg.events_maxlen) m->cfg.events_maxlen = 1000000;
   const char *s = m->cfg.shard;
@@ -525,6 +546,7 @@ static void free_mirror(pt_mirror *m) {
   drop_backlog(m);
   msgpack_sbuffer_destroy(&m->rec);
   free(m->ev);
+  free(m->flight);
   free(m->evsz);
   free(m);
   if (done) done(done_arg);

@@ -53,6 +53,10 @@ struct pt_mirror {
   /* records waiting to be sent, oldest first */
   pending *backlog, *backlog_tail;
   size_t backlog_bytes;
+  /* records handed to hiredis and not acknowledged: their sizes, oldest
+   * first (Redis answers in order), and their sum */
+  size_t *flight, flight_head, inflight_bytes;
+  bool backlog_full; /* backlog + in flight past max_backlog: logged once until it drains */
   uint64_t last_seq;  /* the last sequence given to a record */
   uint64_t acked_seq; /* every record up to it is in Redis */
   unsigned inflight;

@@ -54,6 +54,7 @@ struct pt_conn {
   pt_conn *prev, *next;             /* every live connection */
   pt_conn *dirty_prev, *dirty_next; /* connections with output this turn */
   bool dirty, paused, draining, closing, handle_closed;
+  bool out_state; /* `out` holds a reply decided on state: sealed at the turn's end */
   pt_buf in;       /* an incomplete frame, only while one is pending */
   uint64_t in_since; /* srv_now() when the pending incomplete frame began */
   pt_buf out;      /* this turn's replies */
@@ -148,7 +149,16 @@ static void dirty_remove(pt_conn *c) {
   c->dirty = false;
 }
 
+static uint8_t *reply(pt_conn *c, size_t len);
+
 uint8_t *pt_conn_reply(pt_conn *c, size_t len) {
+  c->out_state = true;
+  return reply(c, len);
+}
+
+uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len) { return reply(c, len); }
+
+static uint8_t *reply(pt_conn *c, size_t len) {
   pt_server *s = c->srv;
   buf_reserve(s, &c->out, c->out.len + PT_FRAME_HEADER + len);
   uint8_t *p = c->out.p + c->out.len;
@@ -259,7 +269,10 @@ static void flush_conn(pt_conn *c) {
     write_buf(c, &g->buf);
     free(g);
   }
-  if (!c->held && c->out.len && !c->closing) write_buf(c, &c->out);
+  if (!c->held && c->out.len && !c->closing) {
+    write_buf(c, &c->out);
+    c->out_state = false;
+  }
 }
 
 void pt_server_flush(pt_server *s) {
@@ -273,10 +286,11 @@ void pt_server_flush(pt_server *s) {
 
 void pt_server_seal(pt_server *s, uint64_t seq) {
   for (pt_conn *c = s->dirty; c; c = c->dirty_next) {
-    if (c->closing || c->out.len == 0) continue;
+    if (c->closing || c->out.len == 0 || !c->out_state) continue;
     pt_seg *g = pt_xmalloc(sizeof(*g));
     *g = (pt_seg){.seq = seq, .buf = c->out};
     c->out = (pt_buf){0};
+    c->out_state = false;
     if (c->held_tail) c->held_tail->next = g;
     else c->held = g;
     c->held_tail = g;

@@ -103,6 +103,11 @@ void pt_server_drop_held(pt_server *s);
 /* Space for a reply frame of `len` bytes (the length prefix is written); the
  * caller fills it before returning to the loop. */
 uint8_t *pt_conn_reply(pt_conn *c, size_t len);
+/* The same for a reply that says nothing of the state (a refusal): a turn's
+ * output made only of such replies is not sealed, so it does not wait for
+ * an acknowledgement (behind output already held, it still keeps its
+ * place). */
+uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len);
 /* Stop reading; close once everything queued is written. */
 void pt_conn_close_after_flush(pt_conn *c);
 uint32_t *pt_conn_flags(pt_conn *c); /* free for the protocol layer's use */

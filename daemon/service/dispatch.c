@@ -116,6 +116,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
    * initialized where it is used: static, not zeroed per request. */
   static svc_ctx x;
   x.s = s, x.c = c, x.r = &r;
+  bool decided = false;
   if (!q) {
     /* The frame boundary is intact, so the stream is still usable. */
     s->st.malformed++;
@@ -126,9 +127,9 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
     svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
   } else {
     r.id = q->id;
-    if (!refused(s, q, &r)) dispatch(&x, q);
+    if (!refused(s, q, &r)) dispatch(&x, q), decided = true;
   }
-  svc_send_response(s, c, &r);
+  svc_send_response(s, c, &r, decided);
   arena_reset();
 }
 
@@ -144,6 +145,6 @@ void pt_service_on_protocol_error(void *vs, pt_conn *c, int status, const char *
   r.has_id = 1;
   r.id = 0;
   svc_set_status(&r, (pt_status)status, detail);
-  svc_send_response(s, c, &r);
+  svc_send_response(s, c, &r, false);
   pt_info("client %llu: %s", (unsigned long long)pt_conn_id(c), detail);
 }

@@ -7,10 +7,10 @@
 #include "svc.h"
 #include "xalloc.h"
 
-void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r) {
+void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r, bool decided) {
   s->st.by_status[r->status < 32 ? r->status : 0]++;
   size_t n = pintuan__v1__response__get_packed_size(r);
-  uint8_t *p = pt_conn_reply(c, n);
+  uint8_t *p = decided ? pt_conn_reply(c, n) : pt_conn_reply_stateless(c, n);
   pintuan__v1__response__pack(r, p);
   if (s->capture) pt_capture_write(s->capture, PT_CAP_REPLY, pt_conn_id(c), pt_wall_us(), p, n);
 }

@@ -44,7 +44,11 @@ typedef struct svc_ctx {
 
 
 /* encode.c */
-void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r);
+/* Packs r onto c. `decided` says r was decided on the engine's state (so
+ * it waits with the turn for Redis' acknowledgement); a refusal, a
+ * malformed request or a protocol error says nothing of the state and is
+ * not held for it. */
+void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r, bool decided);
 void svc_set_status(Pintuan__V1__Response *r, pt_status st, const char *detail);
 bool svc_bad(Pintuan__V1__Response *r, const char *detail); /* INVALID_ARGUMENT */
 void svc_fill_result(Pintuan__V1__Response *r, const pt_result *res);

@@ -611,6 +611,70 @@ static void test_events_stream_and_expiry_on_load(void **state) {
   unlink(later);
 }
 
+/* Redis stops answering (SIGSTOP) under pipelined traffic: the records
+ * toward it are bounded; past max_backlog_bytes new mutations get
+ * OVERLOADED at once (reads are answered), the ones accepted wait for their
+ * acknowledgement; Redis continued, they are all answered OK and held. */
+static void test_backlog_bounded_while_redis_stalls(void **state) {
+  (void)state;
+  lease_ms = "60000"; /* the stall must not cost the lease: this test is about the backlog */
+  char conf[] = "/tmp/pt-mirror-conf-XXXXXX";
+  int fd = mkstemp(conf);
+  assert_true(fd >= 0);
+  assert_true(dprintf(fd, "[mirror]\nmax_backlog_bytes = 65536\nmax_inflight = 1\n") > 0);
+  close(fd);
+  const char *more[] = {"-c", conf, NULL};
+  pt_daemon d;
+  start(&d, "a", true, more);
+  pintuan_client *c = connect_or_die(&d);
+  pintuan_set_failover(c, 0, 0);
+  assert_int_equal(create_flash(c, "s", 1000000, 0, 600000, 0), OK);
+  kill(R.pid, SIGSTOP);
+  enum { N = 4000 };
+  static char rid[N][16], user[N][16];
+  for (int i = 0; i < N; i++) {
+    pintuan_request q;
+    Pintuan__V1__Reserve m;
+    snprintf(rid[i], sizeof rid[i], "p%d", i), snprintf(user[i], sizeof user[i], "u%d", i);
+    pintuan_req_reserve(&q, &m, "s", user[i], 1, rid[i]);
+    assert_int_equal(pintuan_send(c, &q), 0);
+  }
+  assert_int_equal(pintuan_flush(c), 0);
+  assert_int_equal(daemon_log_wait(&d, "mirror backlog full", PT_WAIT_MS, NULL, 0), 0);
+  /* another client, meanwhile: its mutation is refused OVERLOADED at once
+   * (a refusal says nothing of the state, so it does not wait for Redis) */
+  pintuan_client *o = connect_or_die(&d);
+  pintuan_set_failover(o, 0, 0);
+  pintuan_response *r;
+  if (pintuan_reserve(o, "s", "other", 1, "other", &r)) fail_msg("reserve: %s", pintuan_error(o));
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__OVERLOADED);
+  pintuan_response_free(r);
+  assert_int_equal(daemon_log_wait(&d, "mirror backlog full", 0, NULL, 0), -1); /* logged once */
+  kill(R.pid, SIGCONT);
+  /* the pipelined requests: those decided before the backlog filled are
+   * acknowledged and answered OK, those after it OVERLOADED */
+  int ok = 0;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(pintuan_recv(c, &r), 0);
+    if (r->status == OK) ok++;
+    else if (r->status != PINTUAN__V1__STATUS__OVERLOADED)
+      fail_msg("reply %d: %s", i, pintuan_status_str(r->status));
+    pintuan_response_free(r);
+  }
+  assert_true(ok > 0);
+  Pintuan__V1__Campaign *cp = get_campaign(o, "s", &r);
+  assert_int_equal(cp->held, ok); /* every OK holds its unit, nothing else does */
+  pintuan_response_free(r);
+  assert_int_equal(daemon_log_wait(&d, "mirror backlog drained", PT_WAIT_MS, NULL, 0), 0);
+  assert_int_equal(pintuan_reserve(o, "s", "other", 1, "other-again", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  pintuan_close(c);
+  pintuan_close(o);
+  assert_int_equal(daemon_stop(&d), 0);
+  unlink(conf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
@@ -620,6 +684,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sigstop_primary_is_deposed, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_redis_outage, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_events_stream_and_expiry_on_load, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_backlog_bounded_while_redis_stalls, redis_up, redis_down),
   };
   if (getenv("PT_TEST_FILTER")) cmocka_set_test_filter(getenv("PT_TEST_FILTER"));
   return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);

@@ -20,10 +20,11 @@
 static int frames;
 static pt_conn *last;
 
-/* Echoes each frame. */
+/* Echoes each frame; one starting with '!' as a reply that says nothing of
+ * the state (a refusal). */
 static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
   (void)ctx;
-  memcpy(pt_conn_reply(c, len), msg, len);
+  memcpy(len && msg[0] == '!' ? pt_conn_reply_stateless(c, len) : pt_conn_reply(c, len), msg, len);
   frames++;
   last = c;
 }
@@ -159,6 +160,34 @@ static void test_release_and_seal_in_one_turn(void **state) {
   close(b);
 }
 
+/* A turn sealed while a refusal is all a connection has to say: the
+ * refusal goes at once; on a connection with replies held, it waits behind
+ * them; with a decided reply beside it, it is sealed with it. */
+static void test_refusals_are_not_held(void **state) {
+  (void)state;
+  int a = client(), b = client(), c = client();
+  static const char *const none[] = {NULL};
+  send_frame(b, "held");
+  pt_server_seal(srv, 1);
+  pt_server_flush(srv);
+  send_frame(a, "!refused");
+  send_frame(b, "!behind");
+  send_frame(c, "decided");
+  send_frame(c, "!beside");
+  pt_server_seal(srv, 2);
+  pt_server_flush(srv);
+  expect(a, (const char *const[]){"!refused", NULL});
+  expect(b, none);
+  expect(c, none);
+  pt_server_release(srv, 2);
+  pt_server_flush(srv);
+  expect(b, (const char *const[]){"held", "!behind", NULL});
+  expect(c, (const char *const[]){"decided", "!beside", NULL});
+  close(a);
+  close(b);
+  close(c);
+}
+
 static void test_client_gone_while_held(void **state) {
   (void)state;
   int a = client();
@@ -190,6 +219,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_held_until_released_in_order, start, stop),
       cmocka_unit_test_setup_teardown(test_release_and_seal_in_one_turn, start, stop),
+      cmocka_unit_test_setup_teardown(test_refusals_are_not_held, start, stop),
       cmocka_unit_test_setup_teardown(test_client_gone_while_held, start, stop),
       cmocka_unit_test_setup_teardown(test_stop_with_output_held, start, stop),
   };

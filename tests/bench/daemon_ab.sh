@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Two builds' daemons side by side (memory-only), alternating A B A B ...,
+# each driven by the same pintuan-bench (A's): reservations/s and p99 per
+# run, to tell a regression from noise on a shared machine.
+#
+# Usage: tests/bench/daemon_ab.sh BUILD_A BUILD_B [ROUNDS] [SECONDS]
+# Only 127.0.0.1 is targeted; each daemon is started and stopped here.
+set -euo pipefail
+A=$1 B=$2 ROUNDS=${3:-3} SECS=${4:-3}
+BENCH=$A/clients/pintuan-bench
+for r in $(seq 1 "$ROUNDS"); do
+  for build in "$A" "$B"; do
+    exec {PF}< <(exec "$build/daemon/pintuand" --listen 127.0.0.1:0 --ready-fd 3 --log-level error \
+      3>&1 1>/dev/null 2>/dev/null)
+    pid=$!
+    read -r port <&$PF
+    "$BENCH" -a "127.0.0.1:$port" -s stampede -c 50 -p 16 -d "$SECS" -w 1 --stock 1000000000 \
+      --limit 0 --users 1000000 --json --no-progress |
+      python3 -c "import json,sys; d=json.load(sys.stdin); print('$build', int(d['throughput_rps']), 'req/s, p99', d['latency_us']['99'], 'us')"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+done

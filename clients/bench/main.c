@@ -34,6 +34,7 @@
 #include "pacer.h"
 #include "pintuan.h"
 #include "verdict.h"
+#include "xalloc.h"
 
 enum { SC_STAMPEDE, SC_GROUP, SC_MIXED, SC_ZIPF, SC_REPLAY };
 static const char *SC_NAMES[] = {"stampede", "group", "mixed", "zipf", "replay"};
@@ -84,7 +85,7 @@ static size_t campaign_index(ProtobufCBinaryData id) {
   for (size_t i = 0; i < ncamps; i++)
     if (strlen(camps[i].id) == id.len && memcmp(camps[i].id, id.data, id.len) == 0) return i;
   if (id.len == 0 || id.len > 64) return SIZE_MAX;
-  camps = realloc(camps, (ncamps + 1) * sizeof(*camps));
+  camps = pt_xrealloc(camps, (ncamps + 1) * sizeof(*camps));
   memcpy(camps[ncamps].id, id.data, id.len);
   camps[ncamps].id[id.len] = 0;
   return ncamps++;
@@ -94,7 +95,7 @@ static void note_ok(size_t campaign, const uint8_t *user, size_t len) {
   if (campaign == SIZE_MAX || len >= sizeof oks->user || noks >= 500000) return;
   if (noks == cap_oks) {
     cap_oks = cap_oks ? cap_oks * 2 : 4096;
-    oks = realloc(oks, cap_oks * sizeof(*oks));
+    oks = pt_xrealloc(oks, cap_oks * sizeof(*oks));
   }
   oks[noks].campaign = (uint32_t)campaign;
   memcpy(oks[noks].user, user, len);
@@ -186,7 +187,7 @@ static int freeq_pop(void) {
 
 static void ring_grow(conn *c) {
   uint32_t cap = c->cap ? c->cap * 2 : 16;
-  inflight *r = malloc(cap * sizeof(*r));
+  inflight *r = pt_xmalloc(cap * sizeof(*r));
   for (uint32_t i = 0; i < c->n; i++) r[i] = c->ring[(c->head + i) % c->cap];
   free(c->ring);
   c->ring = r;
@@ -213,7 +214,7 @@ static void flush_all(uv_prepare_t *h) {
     dirty = c->next_dirty;
     c->dirty = false;
     if (!c->out_len || !c->up) continue;
-    wreq *w = malloc(sizeof(*w));
+    wreq *w = pt_xmalloc(sizeof(*w));
     w->buf = c->out;
     uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
     c->out = NULL;
@@ -230,7 +231,7 @@ static void flush_all(uv_prepare_t *h) {
 static uint8_t *frame_append(conn *c, size_t n) {
   if (c->out_len + n + 4 > c->out_cap) {
     c->out_cap = (c->out_len + n + 4) * 2 + 4096;
-    c->out = realloc(c->out, c->out_cap);
+    c->out = pt_xrealloc(c->out, c->out_cap);
   }
   uint8_t *p = c->out + c->out_len;
   pt_be32_put(p, (uint32_t)n);
@@ -346,7 +347,7 @@ static bool same_reply(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
     normalize(y);
     size_t nx = pintuan__v1__response__get_packed_size(x), ny = pintuan__v1__response__get_packed_size(y);
     if (nx == ny) {
-      uint8_t *px = malloc(nx + 1), *py = malloc(ny + 1);
+      uint8_t *px = pt_xmalloc(nx + 1), *py = pt_xmalloc(ny + 1);
       pintuan__v1__response__pack(x, px);
       pintuan__v1__response__pack(y, py);
       same = memcmp(px, py, nx) == 0;
@@ -379,8 +380,8 @@ static uint32_t connmap_get(connmap *m, uint64_t k, uint32_t next, bool *fresh) 
   if ((m->n + 1) * 2 > m->cap) {
     connmap old = *m;
     m->cap = m->cap ? m->cap * 2 : 64;
-    m->key = calloc(m->cap, sizeof(*m->key));
-    m->val = calloc(m->cap, sizeof(*m->val));
+    m->key = pt_xcalloc(m->cap, sizeof(*m->key));
+    m->val = pt_xcalloc(m->cap, sizeof(*m->val));
     for (size_t i = 0; i < old.cap; i++)
       if (old.key[i]) {
         size_t j = connmap_slot(m, old.key[i]);
@@ -422,10 +423,10 @@ static int load_replay(const char *path) {
     if (fresh) {
       if (nids == cap) {
         cap = cap ? cap * 2 : 64;
-        phead = realloc(phead, cap * sizeof(*phead));
-        plen = realloc(plen, cap * sizeof(*plen));
-        pcap = realloc(pcap, cap * sizeof(*pcap));
-        pq = realloc(pq, cap * sizeof(*pq));
+        phead = pt_xrealloc(phead, cap * sizeof(*phead));
+        plen = pt_xrealloc(plen, cap * sizeof(*plen));
+        pcap = pt_xrealloc(pcap, cap * sizeof(*pcap));
+        pq = pt_xrealloc(pq, cap * sizeof(*pq));
       }
       phead[nids] = plen[nids] = pcap[nids] = 0;
       pq[nids] = NULL;
@@ -433,18 +434,18 @@ static int load_replay(const char *path) {
     }
     if (rec.kind == PT_CAP_REQUEST) {
       if (nrreqs == 0) t0 = rec.time_us;
-      rreqs = realloc(rreqs, (nrreqs + 1) * sizeof(*rreqs));
+      rreqs = pt_xrealloc(rreqs, (nrreqs + 1) * sizeof(*rreqs));
       rreq *r = &rreqs[nrreqs];
       r->conn = (uint32_t)ci;
       r->offset_ns = (rec.time_us - t0) * 1000;
-      r->msg = malloc(rec.len + 1);
+      r->msg = pt_xmalloc(rec.len + 1);
       memcpy(r->msg, rec.data, rec.len);
       r->len = rec.len;
       r->want = NULL;
       r->want_len = 0;
       if (plen[ci] == pcap[ci]) {
         pcap[ci] = pcap[ci] ? pcap[ci] * 2 : 64;
-        pq[ci] = realloc(pq[ci], pcap[ci] * sizeof(**pq));
+        pq[ci] = pt_xrealloc(pq[ci], pcap[ci] * sizeof(**pq));
       }
       pq[ci][plen[ci]++] = nrreqs;
       nrreqs++;
@@ -456,7 +457,7 @@ static int load_replay(const char *path) {
       if (x) pintuan__v1__response__free_unpacked(x, NULL);
       if (!answer) continue;
       size_t ri = pq[ci][phead[ci]++];
-      rreqs[ri].want = malloc(rec.len + 1);
+      rreqs[ri].want = pt_xmalloc(rec.len + 1);
       memcpy(rreqs[ri].want, rec.data, rec.len);
       rreqs[ri].want_len = rec.len;
     }
@@ -577,7 +578,7 @@ static void on_alloc(uv_handle_t *h, size_t sug, uv_buf_t *b) {
   conn *c = h->data;
   if (c->in_cap - c->in_len < 65536) {
     c->in_cap = c->in_cap ? c->in_cap * 2 : 131072;
-    c->in = realloc(c->in, c->in_cap);
+    c->in = pt_xrealloc(c->in, c->in_cap);
   }
   b->base = (char *)c->in + c->in_len;
   b->len = c->in_cap - c->in_len;
@@ -619,7 +620,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
           memmove(c->in, c->in + off, c->in_len - off);
           c->in_len -= off;
           off = 0;
-          c->in = realloc(c->in, c->in_cap);
+          c->in = pt_xrealloc(c->in, c->in_cap);
         }
       }
       break;
@@ -739,7 +740,7 @@ static void start_sending(void) {
     planned_first = planned_before(t_measure);
     planned_total = planned_before(t_end);
     freeq_cap = (size_t)o.conns * (size_t)o.depth;
-    freeq = malloc(freeq_cap * sizeof(*freeq));
+    freeq = pt_xmalloc(freeq_cap * sizeof(*freeq));
     for (int d = 0; d < o.depth; d++)
       for (int i = 0; i < o.conns; i++) freeq_push(i);
   } else {
@@ -792,7 +793,7 @@ static pintuan_client *admin_client(void) {
 
 static int create_campaigns(pintuan_client *c) {
   int n = o.scenario == SC_ZIPF ? o.campaigns : 1;
-  camps = calloc((size_t)n, sizeof(*camps));
+  camps = pt_xcalloc((size_t)n, sizeof(*camps));
   ncamps = (size_t)n;
   for (int i = 0; i < n; i++) {
     snprintf(camps[i].id, sizeof camps[i].id, "bench-%u-%s-%d", run_id, SC_NAMES[o.scenario], i);
@@ -813,7 +814,7 @@ static int create_campaigns(pintuan_client *c) {
     pintuan_response_free(r);
   }
   if (o.scenario == SC_ZIPF) {
-    zipf_cdf = malloc(ncamps * sizeof(double));
+    zipf_cdf = pt_xmalloc(ncamps * sizeof(double));
     double sum = 0;
     for (size_t i = 0; i < ncamps; i++) sum += 1.0 / pow((double)(i + 1), o.zipf_s);
     double acc = 0;
@@ -834,8 +835,8 @@ static int cmp_ok(const void *a, const void *b) {
 }
 
 static int run_verdict(pintuan_client *c, pt_verdict *v) {
-  pt_vcampaign *vc = calloc(ncamps + 1, sizeof(*vc));
-  pintuan_response **keep = calloc(ncamps + 1, sizeof(*keep));
+  pt_vcampaign *vc = pt_xcalloc(ncamps + 1, sizeof(*vc));
+  pintuan_response **keep = pt_xcalloc(ncamps + 1, sizeof(*keep));
   for (size_t i = 0; i < ncamps; i++) {
     if (pintuan_get_campaign(c, camps[i].id, &keep[i])) return -1;
     pintuan_response *r = keep[i];
@@ -850,7 +851,7 @@ static int run_verdict(pintuan_client *c, pt_verdict *v) {
   size_t nu = 0;
   for (size_t i = 0; i < noks; i++)
     if (i == 0 || cmp_ok(&oks[i], &oks[i - 1])) oks[nu++] = oks[i];
-  pt_vuser *vu = calloc(nu + 1, sizeof(*vu));
+  pt_vuser *vu = pt_xcalloc(nu + 1, sizeof(*vu));
   /* pipelined: every query sent, then every reply read */
   for (size_t i = 0; i < nu; i++) {
     pintuan_request q;
@@ -1165,7 +1166,7 @@ int main(int argc, char **argv) {
   }
   run_id = (unsigned)(wall_ms() % 100000000) ^ ((unsigned)getpid() << 8);
   rng ^= (uint64_t)run_id * 0x2545F4914F6CDD1DULL;
-  pool = malloc(pool_cap * sizeof(*pool));
+  pool = pt_xmalloc(pool_cap * sizeof(*pool));
   pt_hist_reset(&lat);
   pt_hist_reset(&lat_raw);
   pt_hist_reset(&sec_hist);
@@ -1191,7 +1192,7 @@ int main(int argc, char **argv) {
     pintuan_close(admin);
     return EX_UNAVAILABLE;
   }
-  conns = calloc((size_t)o.conns, sizeof(*conns));
+  conns = pt_xcalloc((size_t)o.conns, sizeof(*conns));
   uv_idle_init(loop, &idler);
   uv_timer_init(loop, &ticker);
   uv_prepare_init(loop, &flusher);

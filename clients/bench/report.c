@@ -1,14 +1,18 @@
 /* report.c owns what a run prints at its end: the human report, or the
- * JSON summary: one object on one line, with the fields tests and scripts
- * read: scenario, connections, pipeline, rate, duration_s, requests, sent,
- * throughput_rps, [planned, planned_rps, sent_late,] unanswered,
- * latency_us, uncorrected_latency_us, status, [replay,] failover, verdict. */
+ * JSON summary built with jansson (every string escaped), one object on one
+ * line with the fields tests and scripts read: scenario, connections,
+ * pipeline, rate, duration_s, requests, sent, throughput_rps, [planned,
+ * planned_rps, sent_late,] unanswered, latency_us, uncorrected_latency_us,
+ * status, [replay,] failover, verdict. */
 #include "report.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "run.h"
+#include "xalloc.h"
 
 static const double PS[] = {50, 90, 99, 99.9, 99.99, 100};
 static const char *const PN[] = {"50", "90", "99", "99.9", "99.99", "max"};
@@ -38,42 +42,88 @@ static const char *status_name(int s) { return s ? pintuan_status_str(s) : "UNDE
 
 /* ---- JSON ---- */
 
+static json_t *must(json_t *j) {
+  if (!j) pt_fatal("cannot build the JSON summary");
+  return j;
+}
+
+static void set(json_t *obj, const char *key, json_t *val) {
+  if (json_object_set_new(obj, key, must(val))) pt_fatal("cannot build the JSON summary");
+}
+
+static json_t *jcount(uint64_t n) { return json_integer((json_int_t)n); }
+
+/* v as printf's "%.*f" would write it: the nearest double to that decimal,
+ * which JSON_REAL_PRECISION(15) below writes back as those digits (a
+ * whole one with ".0" after it). */
+static json_t *jfixed(double v, int decimals) {
+  if (!isfinite(v)) return json_null(); /* no number of JSON's */
+  char s[64];
+  snprintf(s, sizeof s, "%.*f", decimals, v);
+  return json_real(strtod(s, NULL));
+}
+
+static json_t *jlatency(const pt_hist *h) {
+  json_t *o = must(json_object());
+  for (int i = 0; i < 6; i++) set(o, PN[i], jfixed((double)pt_hist_percentile(h, PS[i]) / 1e3, 1));
+  set(o, "mean", jfixed(pt_hist_mean(h) / 1e3, 1));
+  return o;
+}
+
 static void print_json(const bench *b, const figures *f, const pt_verdict *v) {
   const bench_opts *o = &b->o;
-  printf("{\"scenario\":\"%s\",\"connections\":%d,\"pipeline\":%d,\"rate\":%.0f,\"duration_s\":%.3f,"
-         "\"requests\":%llu,\"sent\":%llu,\"throughput_rps\":%.1f,",
-         bench_scenario_names[o->scenario], o->conns, o->depth, o->rate, f->secs, (unsigned long long)b->measured,
-         (unsigned long long)b->sent_total, f->tput);
-  if (f->open)
-    printf("\"planned\":%llu,\"planned_rps\":%.1f,\"sent_late\":%llu,", (unsigned long long)f->planned,
-           (double)f->planned / o->duration, (unsigned long long)b->sent_late);
-  printf("\"unanswered\":%llu,", (unsigned long long)f->lost);
-  for (int k = 0; k < 2; k++) {
-    const pt_hist *h = k ? &b->lat_raw : &b->lat;
-    printf("\"%s\":{", k ? "uncorrected_latency_us" : "latency_us");
-    for (int i = 0; i < 6; i++)
-      printf("%s\"%s\":%.1f", i ? "," : "", PN[i], (double)pt_hist_percentile(h, PS[i]) / 1e3);
-    printf(",\"mean\":%.1f},", pt_hist_mean(h) / 1e3);
+  json_t *j = must(json_object());
+  set(j, "scenario", json_string(bench_scenario_names[o->scenario]));
+  set(j, "connections", json_integer(o->conns));
+  set(j, "pipeline", json_integer(o->depth));
+  set(j, "rate", json_integer((json_int_t)nearbyint(o->rate)));
+  set(j, "duration_s", jfixed(f->secs, 3));
+  set(j, "requests", jcount(b->measured));
+  set(j, "sent", jcount(b->sent_total));
+  set(j, "throughput_rps", jfixed(f->tput, 1));
+  if (f->open) {
+    set(j, "planned", jcount(f->planned));
+    set(j, "planned_rps", jfixed((double)f->planned / o->duration, 1));
+    set(j, "sent_late", jcount(b->sent_late));
   }
-  printf("\"status\":{");
-  int first = 1;
+  set(j, "unanswered", jcount(f->lost));
+  set(j, "latency_us", jlatency(&b->lat));
+  set(j, "uncorrected_latency_us", jlatency(&b->lat_raw));
+  json_t *st = must(json_object());
   for (int s = 0; s < 32; s++)
-    if (b->status_count[s]) printf("%s\"%s\":%llu", first ? "" : ",", s ? pintuan_status_str(s) : "UNDECODABLE",
-                                (unsigned long long)b->status_count[s]), first = 0;
-  printf("},");
+    if (b->status_count[s]) set(st, status_name(s), jcount(b->status_count[s]));
+  set(j, "status", st);
   if (o->scenario == SC_REPLAY) {
-    printf("\"replay\":{\"requests\":%zu,\"compared\":%llu,\"divergences\":%llu", b->nrreqs,
-           (unsigned long long)b->compared, (unsigned long long)b->divergences);
-    if (b->first_div != SIZE_MAX) printf(",\"first_divergence\":{\"request\":%zu,\"text\":\"%s\"}", b->first_div + 1, b->first_div_text);
-    printf("},");
+    json_t *rp = must(json_object());
+    set(rp, "requests", jcount(b->nrreqs));
+    set(rp, "compared", jcount(b->compared));
+    set(rp, "divergences", jcount(b->divergences));
+    if (b->first_div != SIZE_MAX) {
+      json_t *d = must(json_object());
+      set(d, "request", jcount(b->first_div + 1));
+      set(d, "text", json_string(b->first_div_text));
+      set(rp, "first_divergence", d);
+    }
+    set(j, "replay", rp);
   }
-  printf("\"failover\":{\"reconnects\":%llu,\"redirects\":%llu,\"resent\":%llu},",
-         (unsigned long long)b->failover.reconnects, (unsigned long long)b->failover.redirects,
-         (unsigned long long)b->failover.resent);
-  printf("\"verdict\":{\"oversold\":%lld,\"users_over_limit\":%zu,\"stock_conserved\":%s,"
-         "\"campaigns\":%zu,\"users\":%zu,\"pass\":%s}}\n",
-         (long long)v->oversold, v->users_over_limit, v->not_conserved ? "false" : "true", v->campaigns,
-         v->users, v->pass ? "true" : "false");
+  json_t *fo = must(json_object());
+  set(fo, "reconnects", jcount(b->failover.reconnects));
+  set(fo, "redirects", jcount(b->failover.redirects));
+  set(fo, "resent", jcount(b->failover.resent));
+  set(j, "failover", fo);
+  json_t *vd = must(json_object());
+  set(vd, "oversold", json_integer(v->oversold));
+  set(vd, "users_over_limit", jcount(v->users_over_limit));
+  set(vd, "stock_conserved", json_boolean(!v->not_conserved));
+  set(vd, "campaigns", jcount(v->campaigns));
+  set(vd, "users", jcount(v->users));
+  set(vd, "pass", json_boolean(v->pass));
+  set(j, "verdict", vd);
+  char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+  if (!s) pt_fatal("cannot write the JSON summary");
+  printf("%s\n", s);
+  free(s);
+  json_decref(j);
 }
 
 /* ---- for people ---- */

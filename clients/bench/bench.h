@@ -1,0 +1,130 @@
+/* struct bench: the whole state of one pintuan-bench run (options,
+ * campaigns, connections, the schedule, the replay, the figures), one of it
+ * per process, passed to every part instead of globals. Each group of
+ * fields is owned by the file named beside it; others only read it. */
+#ifndef PT_BENCH_H
+#define PT_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "histogram.h"
+#include "options.h"
+#include "pacer.h"
+#include "pintuan.h"
+
+enum { OP_RESERVE = 1, OP_CONFIRM, OP_CANCEL, OP_JOIN, OP_REPLAYED };
+
+/* One request awaiting its reply on a connection. */
+typedef struct inflight {
+  int64_t planned, sent;
+  uint32_t req; /* replay: request index */
+  uint8_t op;   /* OP_* */
+  uint32_t campaign;
+  char user[24];
+} inflight;
+
+typedef struct bench bench;
+
+typedef struct conn {
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  bench *b;
+  int idx;
+  bool up, dirty;
+  uint8_t *out;
+  size_t out_len, out_cap;
+  uint8_t *in;
+  size_t in_len, in_cap;
+  inflight *ring; /* in flight, in request order */
+  uint32_t head, n, cap;
+  uint64_t next_id, seq;
+  struct conn *next_dirty;
+} conn;
+
+typedef struct campaign {
+  char id[72];
+} campaign;
+
+typedef struct okuser {
+  uint32_t campaign;
+  char user[24];
+} okuser;
+
+/* A captured request and the reply recorded for it. */
+typedef struct rreq {
+  uint32_t conn;      /* replay connection */
+  int64_t offset_ns;  /* from the first request, unscaled */
+  uint8_t *msg;
+  size_t len;
+  uint8_t *want;      /* the recorded reply, NULL if none */
+  size_t want_len;
+} rreq;
+
+struct bench {
+  bench_opts o;
+  unsigned run_id;
+  uint64_t rng;
+
+  /* scenarios.c: the campaigns and what the run learned about them */
+  campaign *camps;
+  size_t ncamps;
+  double *zipf_cdf;
+  okuser *oks; /* users who got a unit: the verdict checks their holdings */
+  size_t noks, cap_oks;
+  uint64_t *pool; /* ids that confirm/cancel work on, from OK replies */
+  size_t pool_n, pool_cap;
+
+  /* conns.c: the load connections */
+  uv_loop_t *loop;
+  conn *conns;
+  int connected, conn_failed, conns_closed;
+  conn *dirty; /* connections with output to write this loop turn */
+  uv_prepare_t flusher;
+
+  /* run.c: the schedule. Open loop: requests 0 .. planned_total-1 are the
+   * ones planned before t_end, the measured ones from planned_first on;
+   * every one is sent, those still unsent at t_end as soon as a pipeline
+   * slot frees (sent_late). */
+  uv_idle_t idler;
+  uv_timer_t ticker;
+  pt_pacer pacer;
+  int64_t t_start, t_measure, t_end;
+  bool stopping;
+  uint64_t planned_first, planned_total, sent_late;
+  int64_t last_reply;    /* when the last reply arrived */
+  int64_t last_measured; /* when the last measured reply arrived */
+  int *freeq;            /* open loop: connections with a free pipeline slot */
+  size_t freeq_head, freeq_n, freeq_cap;
+
+  /* run.c: the figures */
+  pt_hist lat, lat_raw, sec_hist;
+  uint64_t status_count[32], completed, measured, sent_total, send_errors, sec_done;
+
+  /* replay.c */
+  rreq *rreqs;
+  size_t nrreqs, cap_rreqs, next_rreq;
+  int replay_conns;
+  uint64_t divergences, compared;
+  size_t first_div; /* SIZE_MAX: none */
+  char first_div_text[512];
+
+  /* main.c: what failover did on the set-up and verdict connection
+   * (libpintuan's counters); the load connections do not fail over. */
+  pintuan_stats failover;
+};
+
+static inline int64_t now_ns(void) { return (int64_t)uv_hrtime(); }
+
+/* xorshift64, seeded from the run id */
+static inline uint64_t bench_rnd(bench *b) {
+  b->rng ^= b->rng << 13;
+  b->rng ^= b->rng >> 7;
+  b->rng ^= b->rng << 17;
+  return b->rng;
+}
+static inline double bench_rnd01(bench *b) { return (double)(bench_rnd(b) >> 11) / 9007199254740992.0; }
+
+#endif

@@ -1,0 +1,27 @@
+/* The load connections: one libuv TCP client each, with its pipeline of
+ * requests in flight (a ring, in request order) and its output batched into
+ * one write per loop turn. Replies are read as 4-byte length-prefixed frames
+ * and handed to run_on_reply; once every connection answered or failed,
+ * run_start is called. */
+#ifndef PT_BENCH_CONNS_H
+#define PT_BENCH_CONNS_H
+
+#include <sys/socket.h>
+
+#include "bench.h"
+
+/* Starts b->o.conns connections to sa on b->loop; 0, or -1 after a message. */
+int conns_open(bench *b, const struct sockaddr *sa);
+/* A new slot at the end of c's pipeline. */
+inflight *conn_push(conn *c);
+/* Queues q on c with the connection's next correlation id. */
+void conn_queue_request(conn *c, Pintuan__V1__Request *q);
+/* Queues msg as it is (a replayed request that does not decode). */
+void conn_queue_raw(conn *c, const uint8_t *msg, size_t n);
+/* Closes every connection still up, and the flusher. */
+void conns_close(bench *b);
+/* Requests awaiting a reply on open connections. */
+size_t conns_in_flight(const bench *b);
+void conns_free(bench *b);
+
+#endif

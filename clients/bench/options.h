@@ -1,0 +1,25 @@
+/* pintuan-bench's options: every flag's value, checked, with its default.
+ * bench_options_parse fills a bench_opts from argv and returns -1 when the
+ * run is to go on, else the exit status: 0 after --help or --version,
+ * EX_USAGE (64) after a one-line message and a pointer to --help on stderr. */
+#ifndef PT_BENCH_OPTIONS_H
+#define PT_BENCH_OPTIONS_H
+
+#include <stdint.h>
+
+enum { SC_STAMPEDE, SC_GROUP, SC_MIXED, SC_ZIPF, SC_REPLAY };
+extern const char *const bench_scenario_names[]; /* indexed by SC_* */
+
+typedef struct bench_opts {
+  const char *addr, *token, *replay;
+  int conns, depth, scenario, json, progress, campaigns;
+  double duration, warmup, rate, zipf_s, pay_ratio, speed;
+  int64_t stock;
+  uint32_t limit, group_size;
+  uint64_t users;
+  int mix[3]; /* mixed: reserve:confirm:cancel weights */
+} bench_opts;
+
+int bench_options_parse(bench_opts *o, int argc, char **argv);
+
+#endif

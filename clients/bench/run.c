@@ -1,0 +1,184 @@
+/* run.c owns the schedule of a run and its figures. Open loop (-R): request
+ * i is planned for start + i/R and its latency is measured from that
+ * planned time (coordinated-omission corrected), the latency from the
+ * actual send kept beside it; every request planned before the end is
+ * sent, late when the daemon fell behind, and the run ends when all were
+ * answered. Closed loop: each connection keeps -p requests in flight.
+ * Replay: replay.c says what is due. */
+#include "run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conns.h"
+#include "replay.h"
+#include "scenarios.h"
+#include "xalloc.h"
+
+#define STALL_NS 5000000000LL /* after t_end, this long without a reply ends the run */
+
+static void freeq_push(bench *b, int c) {
+  b->freeq[(b->freeq_head + b->freeq_n++) % b->freeq_cap] = c;
+}
+
+static int freeq_pop(bench *b) {
+  int c = b->freeq[b->freeq_head];
+  b->freeq_head = (b->freeq_head + 1) % b->freeq_cap;
+  b->freeq_n--;
+  return c;
+}
+
+void run_init(bench *b) {
+  pt_hist_reset(&b->lat);
+  pt_hist_reset(&b->lat_raw);
+  pt_hist_reset(&b->sec_hist);
+  uv_idle_init(b->loop, &b->idler);
+  uv_timer_init(b->loop, &b->ticker);
+  b->idler.data = b->ticker.data = b;
+}
+
+void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len) {
+  Pintuan__V1__Response *r = pintuan__v1__response__unpack(NULL, len, msg);
+  if (!r) {
+    b->status_count[0]++;
+    return;
+  }
+  if (r->id == 0 && r->result_case == PINTUAN__V1__RESPONSE__RESULT_EVENT) {
+    pintuan__v1__response__free_unpacked(r, NULL);
+    return;
+  }
+  if (c->n == 0) { /* nothing in flight: an unsolicited error */
+    b->status_count[r->status < 32 ? r->status : 0]++;
+    pintuan__v1__response__free_unpacked(r, NULL);
+    return;
+  }
+  inflight f = c->ring[c->head];
+  c->head = (c->head + 1) % c->cap;
+  c->n--;
+  int64_t t = now_ns();
+  b->completed++;
+  b->status_count[r->status < 32 ? r->status : 0]++;
+  b->last_reply = t;
+  if (f.planned >= b->t_measure && f.planned < b->t_end) {
+    b->measured++;
+    b->last_measured = t;
+    pt_hist_record(&b->lat, (uint64_t)(t - f.planned));
+    pt_hist_record(&b->lat_raw, (uint64_t)(t - f.sent));
+    pt_hist_record(&b->sec_hist, (uint64_t)(t - f.planned));
+  }
+  if (f.op == OP_REPLAYED) replay_on_reply(b, &f, msg, len, r);
+  else scenario_on_reply(b, &f, r);
+  pintuan__v1__response__free_unpacked(r, NULL);
+  if (b->o.scenario != SC_REPLAY) {
+    if (b->o.rate > 0) freeq_push(b, c->idx); /* the pacer decides whether to use it */
+    else if (!b->stopping) scenario_send(b, c, now_ns());
+  }
+}
+
+uint64_t run_unanswered(const bench *b) {
+  uint64_t n = 0;
+  for (int i = 0; i < b->o.conns; i++) n += b->conns[i].n;
+  if (b->o.rate > 0 && b->o.scenario != SC_REPLAY && b->pacer.sent < b->planned_total)
+    n += b->planned_total - b->pacer.sent;
+  return n;
+}
+
+/* How many requests the pacer plans before t: the i with planned(i) < t. */
+static uint64_t planned_before(const pt_pacer *p, int64_t t) {
+  if (t <= p->start_ns) return 0;
+  uint64_t n = (uint64_t)((double)(t - p->start_ns) * p->rate / 1e9);
+  while (n > 0 && pt_pacer_planned(p, n - 1) >= t) n--;
+  while (pt_pacer_planned(p, n) < t) n++;
+  return n;
+}
+
+void run_finish(bench *b) {
+  b->stopping = true;
+  uv_idle_stop(&b->idler);
+  uv_timer_stop(&b->ticker);
+  conns_close(b);
+  uv_close((uv_handle_t *)&b->idler, NULL);
+  uv_close((uv_handle_t *)&b->ticker, NULL);
+}
+
+/* From t_end on: the run ends once everything it was to send (open loop:
+ * every request planned before t_end; closed loop: nothing more) was sent
+ * and answered, not at a clock instant, so a late machine changes the
+ * latencies, never the count. A daemon silent for STALL_NS, or no
+ * connection left, ends it anyway; what was not answered is reported. */
+static void end_check(bench *b, int64_t t) {
+  bool all_sent = b->o.rate <= 0 || b->pacer.sent >= b->planned_total;
+  if (all_sent) b->stopping = true;
+  int up = 0;
+  for (int i = 0; i < b->o.conns && !up; i++) up = b->conns[i].up;
+  int64_t since = b->last_reply > b->t_end ? b->last_reply : b->t_end;
+  if ((all_sent && conns_in_flight(b) == 0) || !up || t - since >= STALL_NS) run_finish(b);
+}
+
+static void on_idle(uv_idle_t *h) {
+  bench *b = h->data;
+  int64_t t = now_ns();
+  if (b->o.scenario == SC_REPLAY) {
+    replay_send_due(b, t);
+    if (replay_all_sent(b) && conns_in_flight(b) == 0) run_finish(b);
+    return;
+  }
+  /* what is due by now; from t_end on, whatever of the plan is left */
+  uint64_t due = t < b->t_end ? pt_pacer_due(&b->pacer, t) : b->planned_total - b->pacer.sent;
+  while (due > 0 && b->freeq_n) {
+    int ci = freeq_pop(b);
+    if (!b->conns[ci].up) continue;
+    scenario_send(b, &b->conns[ci], pt_pacer_planned(&b->pacer, b->pacer.sent));
+    b->pacer.sent++;
+    due--;
+    if (t >= b->t_end) b->sent_late++;
+  }
+  if (t >= b->t_end) end_check(b, t);
+}
+
+static void on_tick(uv_timer_t *h) {
+  bench *b = h->data;
+  int64_t t = now_ns();
+  if (b->o.scenario != SC_REPLAY && b->o.rate <= 0 && t >= b->t_end) end_check(b, t); /* closed loop */
+  if (!b->o.progress) return;
+  double el = (double)(t - b->t_start) / 1e9;
+  uint64_t done = b->completed - b->sec_done;
+  b->sec_done = b->completed;
+  fprintf(stderr, "[%5.1fs] %s %9llu req/s  p99 %8.3f ms  in flight %zu\n", el,
+          t < b->t_measure ? "warm-up" : t < b->t_end ? "measure" : "drain  ", (unsigned long long)done,
+          (double)pt_hist_percentile(&b->sec_hist, 99) / 1e6, conns_in_flight(b));
+  pt_hist_reset(&b->sec_hist);
+}
+
+void run_start(bench *b) {
+  const bench_opts *o = &b->o;
+  b->t_start = now_ns();
+  b->t_measure = b->t_start + (int64_t)(o->warmup * 1e9);
+  b->t_end = b->t_measure + (int64_t)(o->duration * 1e9);
+  if (o->scenario == SC_REPLAY) {
+    b->t_measure = b->t_start;
+    b->t_end = INT64_MAX;
+  }
+  /* open loop and replay poll the clock without sleeping, for exact send
+   * times; a closed loop is driven by replies alone */
+  if (o->rate > 0 || o->scenario == SC_REPLAY) uv_idle_start(&b->idler, on_idle);
+  uv_timer_start(&b->ticker, on_tick, 1000, 1000);
+  if (o->scenario == SC_REPLAY) return;
+  if (o->rate > 0) {
+    pt_pacer_init(&b->pacer, b->t_start, o->rate);
+    b->planned_first = planned_before(&b->pacer, b->t_measure);
+    b->planned_total = planned_before(&b->pacer, b->t_end);
+    b->freeq_cap = (size_t)o->conns * (size_t)o->depth;
+    b->freeq = pt_xmalloc(b->freeq_cap * sizeof(*b->freeq));
+    for (int d = 0; d < o->depth; d++)
+      for (int i = 0; i < o->conns; i++) freeq_push(b, i);
+  } else {
+    for (int i = 0; i < o->conns; i++)
+      for (int d = 0; d < o->depth; d++) scenario_send(b, &b->conns[i], now_ns());
+  }
+}
+
+void run_free(bench *b) {
+  free(b->freeq);
+  b->freeq = NULL;
+}

@@ -5,7 +5,6 @@
  * 69 the daemon could not be reached or the connection failed. */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "pintuan.h"
+#include "print.h"
 
 #define EXIT_REJECTED 1
 #define STR(x) #x
@@ -152,126 +152,9 @@ static const char *random_request_id(void) {
   return buf;
 }
 
-/* ---- output ---- */
-
-static json_t *jbytes(ProtobufCBinaryData b) {
-  json_t *s = json_stringn((const char *)b.data, b.len);
-  if (s) return s;
-  /* not UTF-8: show hex */
-  char *hex = malloc(b.len * 2 + 5);
-  strcpy(hex, "hex:");
-  for (size_t i = 0; i < b.len; i++) sprintf(hex + 4 + 2 * i, "%02x", b.data[i]);
-  s = json_string(hex);
-  free(hex);
-  return s;
-}
-
-static const char *enum_name(const ProtobufCEnumDescriptor *d, int v) {
-  const ProtobufCEnumValue *e = protobuf_c_enum_descriptor_get_value(d, v);
-  return e ? e->name : "UNSPECIFIED";
-}
-
-/* Generic: every present field of a message as a JSON member. */
-static json_t *msg_json(const ProtobufCMessage *m) {
-  json_t *o = json_object();
-  const ProtobufCMessageDescriptor *d = m->descriptor;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    const uint8_t *base = (const uint8_t *)m;
-    const void *val = base + f->offset;
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      if (*(const uint32_t *)(base + f->quantifier_offset) != f->id) continue;
-    } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
-               f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING) {
-      if (!*(const protobuf_c_boolean *)(base + f->quantifier_offset)) continue;
-    }
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t n = *(const size_t *)(base + f->quantifier_offset);
-      json_t *a = json_array();
-      for (size_t k = 0; k < n; k++) {
-        if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-          json_array_append_new(a, msg_json((*(ProtobufCMessage * const **)val)[k]));
-        else if (f->type == PROTOBUF_C_TYPE_BYTES)
-          json_array_append_new(a, jbytes((*(ProtobufCBinaryData * const *)val)[k]));
-      }
-      json_object_set_new(o, f->name, a);
-      continue;
-    }
-    json_t *j = NULL;
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_UINT64: j = json_integer((json_int_t) * (const uint64_t *)val); break;
-    case PROTOBUF_C_TYPE_INT64: j = json_integer(*(const int64_t *)val); break;
-    case PROTOBUF_C_TYPE_UINT32: j = json_integer(*(const uint32_t *)val); break;
-    case PROTOBUF_C_TYPE_INT32: j = json_integer(*(const int32_t *)val); break;
-    case PROTOBUF_C_TYPE_BOOL: j = json_boolean(*(const protobuf_c_boolean *)val); break;
-    case PROTOBUF_C_TYPE_ENUM: j = json_string(enum_name(f->descriptor, *(const int *)val)); break;
-    case PROTOBUF_C_TYPE_BYTES: j = jbytes(*(const ProtobufCBinaryData *)val); break;
-    case PROTOBUF_C_TYPE_STRING:
-      if (*(char *const *)val) j = json_string(*(char *const *)val);
-      break;
-    case PROTOBUF_C_TYPE_MESSAGE:
-      if (*(ProtobufCMessage *const *)val) j = msg_json(*(ProtobufCMessage *const *)val);
-      break;
-    default: break;
-    }
-    if (j) json_object_set_new(o, f->name, j);
-  }
-  return o;
-}
-
-static void print_human(json_t *o, int indent, int top) {
-  const char *k;
-  json_t *v;
-  json_object_foreach(o, k, v) {
-    if (top && (!strcmp(k, "id") || !strcmp(k, "status") || !strcmp(k, "detail")))
-      continue;
-    if (json_is_object(v)) {
-      printf("%*s%s:\n", indent, "", k);
-      print_human(v, indent + 2, 0);
-    } else if (json_is_array(v)) {
-      size_t i;
-      json_t *e;
-      json_array_foreach(v, i, e) {
-        if (json_is_object(e)) {
-          printf("%*s%s[%zu]:\n", indent, "", k, i);
-          print_human(e, indent + 2, 0);
-        } else {
-          printf("%*s%s[%zu]: %s\n", indent, "", k, i, json_is_string(e) ? json_string_value(e) : "?");
-        }
-      }
-    } else {
-      char *s = json_dumps(v, JSON_ENCODE_ANY);
-      const char *shown = json_is_string(v) ? json_string_value(v) : s;
-      if ((strstr(k, "_ms") && json_is_integer(v) && json_integer_value(v) > 1000000000000LL &&
-           strcmp(k, "hold_ms"))) {
-        time_t t = (time_t)(json_integer_value(v) / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        char when[64];
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-        printf("%*s%s: %s (%s.%03lldZ)\n", indent, "", k, shown, when,
-               (long long)(json_integer_value(v) % 1000));
-      } else {
-        printf("%*s%s: %s\n", indent, "", k, shown);
-      }
-      free(s);
-    }
-  }
-}
-
 static int show(pintuan_response *r) {
-  json_t *o = msg_json(&r->base);
-  json_object_set_new(o, "status", json_string(pintuan_status_str(r->status)));
-  if (g.json) {
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    puts(s);
-    free(s);
-  } else {
-    printf("%s%s%s%s\n", pintuan_status_str(r->status), r->detail ? " " : "",
-           r->detail ? r->detail : "", r->has_replay && r->replay ? " (replay)" : "");
-    print_human(o, 2, 1);
-  }
-  json_decref(o);
+  if (g.json) cli_print_json(r);
+  else cli_print_human(r);
   fflush(stdout);
   if (r->status == PINTUAN__V1__STATUS__UNAUTHENTICATED)
     fprintf(stderr, g.token ? "pintuan-cli: (the daemon did not take the admin token given with -T)\n"

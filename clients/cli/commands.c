@@ -260,42 +260,76 @@ int cli_run_command(cli_ctx *c, int argc, char **argv) {
 
 /* ---- --help ---- */
 
+#define WIDTH 79       /* a synopsis wraps before this column */
+#define CONT_INDENT 18 /* and goes on here */
+#define OPT_COLUMN 28  /* a global option's help starts here */
+
+/* Prints word (after a space, unless at the start) at column *col,
+ * wrapping first when it would pass WIDTH. */
+static void put_word(FILE *f, int *col, const char *word) {
+  int len = (int)strlen(word);
+  if (*col > CONT_INDENT && *col + 1 + len > WIDTH) {
+    fprintf(f, "\n%*s", CONT_INDENT, "");
+    *col = CONT_INDENT;
+  } else if (*col > 2) {
+    fputc(' ', f);
+    (*col)++;
+  }
+  fputs(word, f);
+  *col += len;
+}
+
+/* whether the synopsis already names option `name` ("--stock N") */
+static int names_option(const char *synopsis, const char *name) {
+  size_t len = strlen(name);
+  for (const char *s = synopsis; (s = strstr(s, "--")); s += 2)
+    if (!strncmp(s + 2, name, len) && (!s[2 + len] || s[2 + len] == ' ')) return 1;
+  return 0;
+}
+
+static void command_usage(FILE *f, const cli_command *p) {
+  char word[128];
+  int col = 2;
+  fputs("  ", f);
+  snprintf(word, sizeof word, "%s%s%s", p->name, p->sub ? " " : "", p->sub ? p->sub : "");
+  put_word(f, &col, word);
+  if (*p->synopsis) put_word(f, &col, p->synopsis);
+  for (const cli_opt *o = cli_opts; o->opt.name; o++) {
+    if (!(p->allowed & BIT(o->opt.val)) || names_option(p->synopsis, o->opt.name)) continue;
+    snprintf(word, sizeof word, "[--%s%s%s]", o->opt.name, o->metavar ? " " : "",
+             o->metavar ? o->metavar : "");
+    put_word(f, &col, word);
+  }
+  if (p->note) put_word(f, &col, p->note);
+  fputc('\n', f);
+}
+
+static void global_usage(FILE *f) {
+  for (const cli_global_opt *o = cli_global_opts; o->opt.name; o++) {
+    char left[64];
+    snprintf(left, sizeof left, "-%c, --%s%s%s", o->opt.val, o->opt.name, o->metavar ? " " : "",
+             o->metavar ? o->metavar : "");
+    fprintf(f, "  %-*s ", OPT_COLUMN - 3, left);
+    for (const char *h = o->help; *h;) {
+      size_t n = strcspn(h, "\n");
+      if (h != o->help) fprintf(f, "%*s", OPT_COLUMN, "");
+      fprintf(f, "%.*s\n", (int)n, h);
+      h += n + (h[n] == '\n');
+    }
+  }
+}
+
 void cli_usage(FILE *f) {
+  fprintf(f, "usage: pintuan-cli [global options] COMMAND [args] [options]\n"
+             "\n"
+             "global options (before the command):\n");
+  global_usage(f);
+  fprintf(f, "\ncommands (their options after them):\n");
+  for (const cli_command *p = cli_commands; p->name; p++) command_usage(f, p);
   fprintf(f,
-    "usage: pintuan-cli [global options] COMMAND [args] [options]\n"
     "\n"
-    "global options (before the command):\n"
-    "  -a, --address HOST:PORT   daemon address (default 127.0.0.1:7733); a list\n"
-    "                            H1:P1,H2:P2 (a primary and its standby) fails over\n"
-    "  -j, --json                print each reply as one JSON object\n"
-    "  -T, --token TOKEN         admin token (sent in a Hello first)\n"
-    "  -t, --timeout MS          per-reply timeout in milliseconds (default 5000)\n"
-    "  -h, --help                this text\n"
-    "  -V, --version             print the version\n"
-    "\n"
-    "commands (their options after them):\n"
-    "  ping\n"
-    "  campaign create ID --stock N [--kind flash|group] [--limit N]\n"
-    "                  [--hold DURATION] [--start TIME] [--end TIME]\n"
-    "                  [--waitlist [on|off]] [--request-id R]\n"
-    "  campaign update ID [--stock N] [--limit N] [--hold DURATION] [--end TIME]\n"
-    "                  [--waitlist [on|off]] [--request-id R]\n"
-    "  campaign end ID [--request-id R]\n"
-    "  campaign get ID\n"
-    "  campaign list\n"
-    "  reserve CAMPAIGN USER [--qty N] [--request-id R]\n"
-    "  confirm CAMPAIGN RESERVATION_ID [--request-id R]\n"
-    "  cancel CAMPAIGN RESERVATION_ID [--request-id R]\n"
-    "  reservation CAMPAIGN RESERVATION_ID\n"
-    "  holdings CAMPAIGN USER\n"
-    "  join CAMPAIGN USER [--mode open|join|auto] [--group GROUP_ID] [--old-user]\n"
-    "                  [--request-id R]         (default --mode auto)\n"
-    "  group get CAMPAIGN GROUP_ID\n"
-    "  subscribe [CAMPAIGN...] [--count N]       print events as they arrive\n"
-    "\n"
-    "group buys: campaign create ID --kind group --stock N --group-size N (2..64)\n"
-    "  --group-ttl DURATION [--hold DURATION] [--limit GROUPS] [--new-users-only]\n"
-    "  [--simulate-min-paid M] [--match-margin DURATION]\n"
+    "group buys (campaign create --kind group) need " GSIZE_ARG "\n"
+    "and --group-ttl DURATION; --limit then counts groups.\n"
     "\n"
     "DURATION is seconds, or with a unit: 500ms, 30s, 5m, 2h (--hold: default 300).\n"
     "TIME is Unix epoch milliseconds, 'now', or relative: +30s, +5m, +2h, +500ms.\n"

@@ -5,7 +5,11 @@
  * frame, in order, with its correlation id in `pend`: replies come back in
  * request order, so the reply to pend's head releases the oldest frame.
  * That queue is what failover re-sends, byte for byte (same correlation id,
- * same request_id), after a reconnect or a NOT_LEADER redirect. */
+ * same request_id), after a reconnect or a NOT_LEADER redirect.
+ *
+ * Why one file of ~600 lines: the send queue, the reader and failover
+ * share one invariant (pend and out in step); kept together so that every
+ * path that changes one is seen next to the others. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -11,7 +11,12 @@
  * a sequence number, pt_server_release(seq) lets every segment up to seq
  * go, in order. pt_server_flush, once per loop turn from the daemon's
  * turn-end phase, writes what may go: one uv_write per released segment
- * and for the open buffer of a connection with nothing held. No copies. */
+ * and for the open buffer of a connection with nothing held. No copies.
+ *
+ * Why one file of ~600 lines: reading, backpressure, held output and the
+ * close sequence all turn on the same connection state (paused, writes in
+ * flight, seals outstanding); split, they would share it through a header
+ * and the life cycle above would have no single place. */
 #include "server.h"
 
 #include <stdbool.h>

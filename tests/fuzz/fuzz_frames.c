@@ -45,6 +45,7 @@ uint8_t *pt_conn_reply(pt_conn *c, size_t len) {
   c->len = len;
   return c->buf;
 }
+uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len) { return pt_conn_reply(c, len); }
 uint32_t *pt_conn_flags(pt_conn *c) { return &c->flags; }
 uint64_t pt_conn_id(const pt_conn *c) { (void)c; return 1; }
 void pt_conn_close_after_flush(pt_conn *c) { (void)c; }

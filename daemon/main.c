@@ -89,7 +89,8 @@ static void arm_timer(daemon_t *d, int64_t now) {
     uv_timer_stop(&d->timer);
     return;
   }
-  uv_timer_start(&d->timer, on_timer, next > now ? (uint64_t)(next - now) : 0, 0);
+  int rc = uv_timer_start(&d->timer, on_timer, next > now ? (uint64_t)(next - now) : 0, 0);
+  if (rc < 0) pt_error("the deadline timer could not be armed: %s", uv_strerror(rc)); /* EINVAL only */
 }
 
 /* The end of every loop turn, in this order (see the top of this file). */

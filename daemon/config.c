@@ -31,6 +31,10 @@ static void defaults(pt_config *c) {
   c->max_inflight = 64;
   c->max_backlog = 64ull << 20;
   c->events_maxlen = 1000000;
+  snprintf(c->admin_host, sizeof c->admin_host, "127.0.0.1");
+  c->admin_port = PT_DEFAULT_ADMIN_PORT;
+  snprintf(c->admin_listen, sizeof c->admin_listen, "127.0.0.1:%d", PT_DEFAULT_ADMIN_PORT);
+  c->max_campaign_metrics = 100;
 }
 
 /* A word for a Redis key or the lease value: no spaces, no braces. */
@@ -138,6 +142,20 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "mirror.events_maxlen")) {
     if (parse_size(v, 1, 1LL << 40, &n)) return -1;
     c->events_maxlen = (uint64_t)n;
+  } else if (!strcmp(key, "admin.listen")) {
+    if (strlen(v) >= sizeof c->admin_listen) return -1;
+    if (strcmp(v, "off")) {
+      pt_addr a;
+      char err[128];
+      if (pt_addr_parse(v, -1, &a, err, sizeof err)) return -1;
+      snprintf(c->admin_host, sizeof c->admin_host, "%s", a.host);
+      c->admin_port = a.port;
+    }
+    snprintf(c->admin_listen, sizeof c->admin_listen, "%s", v);
+    c->admin_explicit = true;
+  } else if (!strcmp(key, "admin.max_campaign_metrics")) {
+    if (parse_size(v, 0, 1000, &n)) return -1;
+    c->max_campaign_metrics = (unsigned)n;
   } else if (!strcmp(key, "log.level")) {
     return pt_log_parse_level(v, &c->log_level);
   } else {
@@ -166,7 +184,12 @@ static void usage(FILE *f) {
     "  -l, --listen HOST:PORT      address to serve (default 127.0.0.1:%d); HOST is a name\n"
     "                              (every address it resolves to at start), an IPv4 address\n"
     "                              or [IPv6]\n"
-    "      --admin-token TOKEN     require Hello with this token for admin operations\n"
+    "      --admin-token TOKEN     require Hello with this token for admin operations (and\n"
+    "                              Authorization: Bearer TOKEN on the admin port from\n"
+    "                              beyond loopback)\n"
+    "      --admin-listen HOST:PORT  the admin HTTP port: /metrics, /ready, /stats/stream, ...\n"
+    "                              (default 127.0.0.1:%d; off: none; beyond loopback only\n"
+    "                              with an admin token)\n"
     "      --idempotency-window MS how long effects are remembered by request id (default 900000)\n"
     "      --max-remembered N      hard cap on remembered effects, oldest evicted first\n"
     "                              (default 10000000, ~0.5 GB)\n"
@@ -190,7 +213,7 @@ static void usage(FILE *f) {
     "                              the capture file is writable, ...), bind nothing, exit\n"
     "      --test-clock FILE       testing aid: read the time (epoch ms) from FILE, not the wall clock\n"
     "  -h, --help                  this text\n"
-    "  -V, --version               print the version\n", PT_DEFAULT_PORT);
+    "  -V, --version               print the version\n", PT_DEFAULT_PORT, PT_DEFAULT_ADMIN_PORT);
 }
 
 static const struct option opts[] = {
@@ -204,7 +227,7 @@ static const struct option opts[] = {
     {"redis", required_argument, 0, 12}, {"shard", required_argument, 0, 13},
     {"mirror", required_argument, 0, 14}, {"node-id", required_argument, 0, 15},
     {"advertise", required_argument, 0, 16}, {"lease-ms", required_argument, 0, 17},
-    {"snapshot-after", required_argument, 0, 18},
+    {"snapshot-after", required_argument, 0, 18}, {"admin-listen", required_argument, 0, 19},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -258,11 +281,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [11] = "engine.max_remembered", [12] = "mirror.redis",
                                [13] = "mirror.shard", [14] = "mirror.mode",
                                [15] = "mirror.node_id", [16] = "mirror.advertise",
-                               [17] = "mirror.lease_ms", [18] = "mirror.snapshot_after_bytes"};
+                               [17] = "mirror.lease_ms", [18] = "mirror.snapshot_after_bytes",
+                               [19] = "admin.listen"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 18)) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 19)) key = keys[o];
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

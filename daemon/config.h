@@ -4,12 +4,14 @@
 #ifndef PT_CONFIG_H
 #define PT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
 #include "log.h"
 
+#define PT_DEFAULT_ADMIN_PORT 7734
 #define PT_DEFAULT_CONFIG "/etc/pintuan/pintuan.conf"
 
 typedef struct pt_config {
@@ -23,6 +25,12 @@ typedef struct pt_config {
   int64_t idem_window_ms;  /* reloadable */
   uint64_t max_remembered; /* reloadable: cap on remembered effects */
   char admin_token[256];   /* reloadable; empty: admin operations open */
+  /* the admin port ([admin]) */
+  char admin_listen[PT_HOST_MAX + 8]; /* as written; "off": none */
+  char admin_host[PT_HOST_MAX];
+  int admin_port;
+  bool admin_explicit;     /* set by the file or a flag (else the default: a busy port warns) */
+  unsigned max_campaign_metrics; /* campaigns with their own series in /metrics */
   pt_log_level log_level;  /* reloadable */
   int ready_fd;            /* write the bound port here once listening */
   char capture_path[512];  /* record traffic for replay; empty: off */

@@ -27,8 +27,11 @@
 #include <uv.h>
 
 #include "addr.h"
+#include "admin/admin.h"
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
+#include "latency.h"
 #include "log.h"
 #include "net/server.h"
 #include "mirror/mirror.h"
@@ -45,6 +48,11 @@ typedef struct daemon {
   pt_service svc;
   pt_server *server;
   pt_mirror *mirror; /* NULL: memory-only */
+  pt_admin *admin;   /* NULL: none */
+  pt_admin_sources admin_src;
+  struct sockaddr_storage admin_at[PT_LISTEN_MAX]; /* resolved by preflight */
+  unsigned nadmin;
+  pt_latency latency;
   pt_turn turn;
   uv_prepare_t turn_end;
   uv_timer_t timer;
@@ -99,13 +107,16 @@ static void on_turn_end(uv_prepare_t *h) {
   if (d->stopping) return;
   int64_t now = pt_turn_end(&d->turn); /* 1. what is due */
   log_evictions_once(d);
+  uint64_t seq = 0;
   if (d->mirror) { /* 2. */
-    uint64_t seq = pt_mirror_end_turn(d->mirror);
+    seq = pt_mirror_end_turn(d->mirror);
     if (seq) pt_server_seal(d->server, seq);
     /* only the primary decides; elsewhere time moves nothing */
     d->turn.frozen = pt_mirror_role(d->mirror) != PT_ROLE_PRIMARY;
   }
   pt_server_flush(d->server); /* 3. */
+  pt_latency_turn(&d->latency, d->svc.turn_requests, d->svc.turn_t0_ns, seq);
+  d->svc.turn_requests = 0;
   arm_timer(d, now);          /* 4. */
 }
 
@@ -139,11 +150,13 @@ static void stepped_down(void *ctx, const char *why) {
   (void)why;
   d->turn.frozen = true;
   if (d->server) pt_server_drop_held(d->server);
+  pt_latency_drop(&d->latency);
 }
 
 static void release(void *ctx, uint64_t seq) {
   daemon_t *d = ctx;
   if (d->server) pt_server_release(d->server, seq);
+  pt_latency_release(&d->latency, seq);
 }
 
 static pt_engine *serving_engine(void *ctx) { return ((daemon_t *)ctx)->engine; }
@@ -177,10 +190,13 @@ static void on_server_stopped(void *arg) {
   pt_info("all connections closed");
 }
 
+static void on_admin_stopped(void *arg) { ((daemon_t *)arg)->admin = NULL; }
+
 static void shutdown_daemon(daemon_t *d, const char *why) {
   if (d->stopping) return;
   d->stopping = 1;
   pt_info("shutting down (%s)", why);
+  if (d->admin) pt_admin_stop(d->admin, on_admin_stopped, d);
   if (d->server) pt_server_stop(d->server, on_server_stopped, d);
   if (d->mirror) pt_mirror_stop(d->mirror, on_mirror_stopped, d); /* releases the lease */
   uv_close((uv_handle_t *)&d->turn_end, NULL);
@@ -220,7 +236,9 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 /* Descriptors the daemon holds besides one per client, for the open-file
  * limit check: it needs max_clients + FD_STDIO + one per listening address
- * + FD_LIBUV + the capture file + FD_SPARE (27 with the defaults).
+ * + FD_LIBUV + the capture file + the admin port's listeners and its
+ * PT_ADMIN_MAX_CONNS connections + FD_SPARE (27 without the admin port,
+ * 92 with it on its default address).
  *   FD_STDIO  stdin, stdout, stderr
  *   FD_LIBUV  epoll; the async wakeup eventfd; the signal lock pipe and the
  *             loop's signal pipe (2 each); the spare descriptor libuv keeps
@@ -265,6 +283,11 @@ static int resolve_redis(daemon_t *d, char *err, size_t errlen) {
   return 0;
 }
 
+static bool is_loopback(const struct sockaddr_storage *a) {
+  if (a->ss_family == AF_INET) return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+  return a->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
 /* Everything a start checks before it binds: run by -t as well, so that
  * "configuration ok" means the start gets past these. Fills scfg's
  * addresses. Returns EX_OK or the exit status the start fails with. */
@@ -285,6 +308,23 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
     pt_error("redis: %s", err);
     return EX_NOHOST;
   }
+  if (strcmp(d->cfg.admin_listen, "off")) {
+    pt_server_config acfg = {0};
+    if (pt_server_resolve(&acfg, d->cfg.admin_host, d->cfg.admin_port, err, sizeof err)) {
+      pt_error("admin port: %s", err);
+      return EX_NOHOST;
+    }
+    memcpy(d->admin_at, acfg.listen, sizeof d->admin_at);
+    d->nadmin = acfg.nlisten;
+    for (unsigned i = 0; i < d->nadmin; i++)
+      if (!is_loopback(&d->admin_at[i]) && !d->cfg.admin_token[0]) {
+        char where[64];
+        pt_error("admin port: %s is not a loopback address: set admin_token (its clients then "
+                 "send Authorization: Bearer TOKEN) or listen on 127.0.0.1",
+                 pt_sockaddr_str(&d->admin_at[i], where, sizeof where));
+        return EX_CONFIG;
+      }
+  }
   if (d->cfg.capture_path[0] && can_write(d->cfg.capture_path)) {
     pt_error("cannot open capture file %s: %s", d->cfg.capture_path, strerror(errno));
     return EX_CANTCREAT;
@@ -295,15 +335,21 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  unsigned own = FD_STDIO + scfg->nlisten + FD_LIBUV + (d->cfg.capture_path[0] ? 1 : 0) + FD_SPARE;
+  unsigned admin = d->nadmin ? d->nadmin + PT_ADMIN_MAX_CONNS : 0;
+  unsigned own = FD_STDIO + scfg->nlisten + FD_LIBUV + (d->cfg.capture_path[0] ? 1 : 0) + admin +
+                 FD_SPARE;
   unsigned long long need = (unsigned long long)d->cfg.max_clients + own;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    char parts[160];
+    snprintf(parts, sizeof parts, "%d stdio, %u listening, %d libuv, %s", FD_STDIO, scfg->nlisten,
+             FD_LIBUV, d->cfg.capture_path[0] ? "1 capture, " : "");
+    if (admin)
+      snprintf(parts + strlen(parts), sizeof parts - strlen(parts), "%u admin port, ", admin);
     pt_warn("open-file limit %llu is below the %llu descriptors needed (max_clients %u + %u of "
-            "the daemon's own: %d stdio, %u listening, %d libuv, %s%d spare): clients past the "
-            "limit are dropped without a reply; raise it (LimitNOFILE=, ulimit -n) or lower "
-            "max_clients",
-            (unsigned long long)rl.rlim_cur, need, d->cfg.max_clients, own, FD_STDIO,
-            scfg->nlisten, FD_LIBUV, d->cfg.capture_path[0] ? "1 capture, " : "", FD_SPARE);
+            "the daemon's own: %s%d spare): clients past the limit are dropped without a "
+            "reply; raise it (LimitNOFILE=, ulimit -n) or lower max_clients",
+            (unsigned long long)rl.rlim_cur, need, d->cfg.max_clients, own, parts, FD_SPARE);
+  }
   return EX_OK;
 }
 
@@ -385,6 +431,8 @@ int main(int argc, char **argv) {
     pt_info("capturing traffic to %s", d.cfg.capture_path);
   }
   d.armed = PT_NEVER;
+  pt_latency_init(&d.latency);
+  int64_t started_ms = pt_wall_ms();
 
   int uvrc = uv_loop_init(&d.loop);
   if (uvrc) {
@@ -440,8 +488,28 @@ int main(int argc, char **argv) {
   } else {
     start_mirror(&d, &ecfg, mode);
   }
-  if (d.cfg.ready_fd >= 0) {
-    dprintf(d.cfg.ready_fd, "%d\n", pt_server_port(d.server));
+  if (d.nadmin) {
+    d.admin_src = (pt_admin_sources){
+        .engine = &d.engine, .server = &d.server, .mirror = &d.mirror, .svc = &d.svc,
+        .latency = &d.latency.hist, .cfg = &d.cfg, .turn = &d.turn, .mode = mode,
+        .node_id = d.mirror ? d.mcfg.node_id : "", .started_ms = started_ms};
+    d.admin = pt_admin_start(&d.loop, d.admin_at, d.nadmin, &d.admin_src, err, sizeof err);
+    if (d.admin) {
+      pt_info("admin port listening on %s:%d", d.cfg.admin_host, pt_admin_port(d.admin));
+    } else if (d.cfg.admin_explicit) {
+      pt_error("%s", err);
+      shutdown_daemon(&d, "the admin port could not listen");
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      rc = EX_UNAVAILABLE;
+      goto out_engine;
+    } else { /* the default address: serving shoppers matters more than metrics */
+      pt_warn("%s: running without the admin port (set admin listen, or --admin-listen, to "
+              "make this fatal)", err);
+    }
+  }
+  if (d.cfg.ready_fd >= 0) { /* the port; then the admin port, when there is one */
+    if (d.admin) dprintf(d.cfg.ready_fd, "%d\n%d\n", pt_server_port(d.server), pt_admin_port(d.admin));
+    else dprintf(d.cfg.ready_fd, "%d\n", pt_server_port(d.server));
     close(d.cfg.ready_fd);
   }
   uv_run(&d.loop, UV_RUN_DEFAULT);

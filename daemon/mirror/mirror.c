@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "clock.h"
 #include "functions.h"
 #include "log.h"
 #include "mirror_int.h"
@@ -225,6 +226,8 @@ uint64_t pt_mirror_end_turn(pt_mirror *m) {
   if (m->rec_inputs || m->nev) {
     uint64_t seq = ++m->last_seq;
     pending *p = build(m, seq);
+    p->made_ns = pt_mono_ns();
+    pt_histo_add(&m->st.batch, m->rec_inputs, 1);
     record_reset(m);
     if (m->backlog_tail) m->backlog_tail->next = p;
     else m->backlog = p;
@@ -255,7 +258,9 @@ static void on_append(redisAsyncContext *ac, void *reply, void *priv) {
   uint64_t seq = (uint64_t)(uintptr_t)priv;
   if (!r) return; /* the connection went: the disconnect callback decides */
   if (m->inflight) {
-    m->inflight_bytes -= m->flight[m->flight_head];
+    const flying *f = &m->flight[m->flight_head];
+    m->inflight_bytes -= f->bytes;
+    pt_histo_add(&m->st.append_us, (uint64_t)(pt_mono_ns() - f->sent_ns) / 1000, 1);
     m->flight_head = (m->flight_head + 1) % m->cfg.max_inflight;
     m->inflight--;
   }
@@ -280,7 +285,8 @@ static void pump(pt_mirror *m) {
     m->backlog_bytes -= p->bytes;
     if (redisAsyncCommandArgv(m->ac, on_append, (void *)(uintptr_t)p->seq, p->argc, p->argv,
                               p->argvlen) == REDIS_OK) {
-      m->flight[(m->flight_head + m->inflight) % m->cfg.max_inflight] = p->bytes;
+      m->flight[(m->flight_head + m->inflight) % m->cfg.max_inflight] =
+          (flying){.bytes = p->bytes, .made_ns = p->made_ns, .sent_ns = pt_mono_ns()};
       m->inflight_bytes += p->bytes;
       m->inflight++;
       m->st.appended++;
@@ -522,6 +528,8 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
   if (m->cfg.lease_ms < 30) m->cfg.lease_ms = 30;
   if (!m->cfg.max_inflight) m->cfg.max_inflight = 64;
   m->flight = pt_xmalloc(m->cfg.max_inflight * sizeof(*m->flight));
+  pt_histo_init_latency(&m->st.append_us);
+  pt_histo_init_batch(&m->st.batch);
   if (!m->cfg.max_backlog) m->cfg.max_backlog = 64u << 20;
   if (!m->cfg.events_maxlen) m->cfg.events_maxlen = 1000000;
   const char *s = m->cfg.shard;
@@ -600,4 +608,8 @@ void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out) {
   out->acked_seq = m->acked_seq;
   out->inflight = m->inflight;
   out->backlog_bytes = m->backlog_bytes;
+  int64_t oldest = m->inflight ? m->flight[m->flight_head].made_ns
+                   : m->backlog ? m->backlog->made_ns
+                                : 0;
+  out->lag_us = oldest ? (pt_mono_ns() - oldest) / 1000 : 0;
 }

@@ -30,6 +30,7 @@
 
 #include "addr.h"
 #include "engine.h"
+#include "histo.h"
 #include "input.h"
 
 typedef enum pt_mirror_mode {
@@ -78,7 +79,10 @@ typedef struct pt_mirror_hooks {
 typedef struct pt_mirror_stats {
   uint64_t appended, acked, bytes, turns_held, reconnects, snapshots, snapshot_failures,
       recoveries, recovered_inputs, step_downs, epoch, last_seq, acked_seq, inflight, backlog_bytes;
-  int64_t last_recovery_ms, last_append_us; /* the latest append's round trip */
+  int64_t last_recovery_ms;
+  int64_t lag_us;       /* age of the oldest record Redis has not acknowledged; 0: none */
+  pt_histo append_us;   /* a record's round trip: sent to acknowledged */
+  pt_histo batch;       /* state-changing requests per journal record */
 } pt_mirror_stats;
 
 typedef struct pt_mirror pt_mirror;

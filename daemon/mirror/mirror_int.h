@@ -21,7 +21,14 @@ typedef struct pending {
   const char **argv;
   size_t *argvlen;
   size_t bytes;
+  int64_t made_ns; /* monotonic: when its turn ended */
 } pending;
+
+/* A record handed to hiredis and not yet acknowledged. */
+typedef struct flying {
+  size_t bytes;
+  int64_t made_ns, sent_ns;
+} flying;
 
 typedef struct recovery recovery;
 
@@ -53,9 +60,10 @@ struct pt_mirror {
   /* records waiting to be sent, oldest first */
   pending *backlog, *backlog_tail;
   size_t backlog_bytes;
-  /* records handed to hiredis and not acknowledged: their sizes, oldest
-   * first (Redis answers in order), and their sum */
-  size_t *flight, flight_head, inflight_bytes;
+  /* records handed to hiredis and not acknowledged, oldest first (Redis
+   * answers in order), and the sum of their sizes */
+  flying *flight;
+  size_t flight_head, inflight_bytes;
   bool backlog_full; /* backlog + in flight past max_backlog: logged once until it drains */
   uint64_t last_seq;  /* the last sequence given to a record */
   uint64_t acked_seq; /* every record up to it is in Redis */

@@ -388,6 +388,7 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
       snprintf(detail, sizeof detail, "frame of %zu bytes exceeds the limit of %zu", len,
                s->cfg.max_frame);
       s->st.protocol_errors++;
+      s->st.oversize++;
       s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
       pt_conn_close_after_flush(c);
       return n;
@@ -446,6 +447,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   if (pending(c) > s->cfg.out_high && !c->paused && !c->draining) {
     c->paused = true;
     s->st.paused++;
+    s->st.pauses++;
     uv_read_stop(st);
     pt_debug("client %llu paused: %zu reply bytes unsent, %zu bytes of a partial frame held",
              (unsigned long long)c->id, pending(c), c->in.len);
@@ -476,6 +478,7 @@ static void on_sweep(uv_timer_t *t) {
     snprintf(detail, sizeof detail, "incomplete frame for over %llu ms",
              (unsigned long long)s->cfg.frame_timeout_ms);
     s->st.protocol_errors++;
+    s->st.frame_timeouts++;
     s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
     pt_conn_close_after_flush(c);
   }

@@ -59,9 +59,11 @@ typedef struct pt_server_hooks {
 } pt_server_hooks;
 
 typedef struct pt_server_stats {
-  uint64_t accepted, closed, refused, dropped_slow, dropped_held, frames_in, bytes_in, bytes_out,
-      protocol_errors;
-  unsigned clients, paused;
+  uint64_t accepted, closed, refused, dropped_slow, dropped_held, frames_in, bytes_in, bytes_out;
+  uint64_t protocol_errors;         /* = oversize + frame_timeouts */
+  uint64_t oversize, frame_timeouts; /* frames over max_frame; left incomplete too long */
+  uint64_t pauses;                  /* times a connection stopped being read (backpressure) */
+  unsigned clients, paused;         /* now */
 } pt_server_stats;
 
 /* Resolves host (a name, or a numeric IPv4 or IPv6 address without

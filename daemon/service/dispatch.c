@@ -108,10 +108,12 @@ static bool refused(pt_service *s, const Pintuan__V1__Request *q, Pintuan__V1__R
 void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
   pt_service *s = vs;
   s->st.requests++;
+  if (!s->turn_requests++) s->turn_t0_ns = pt_mono_ns();
   if (s->capture) pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
   Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
   r.has_id = 1;
   Pintuan__V1__Request *q = pintuan__v1__request__unpack(&arena, len, msg);
+  s->op = q && (unsigned)q->op_case < PT_SVC_OPS ? (unsigned)q->op_case : 0;
   /* Result storage is big (a group's 64 members) and each part is
    * initialized where it is used: static, not zeroed per request. */
   static svc_ctx x;
@@ -123,6 +125,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
     r.id = 0;
     svc_set_status(&r, PT_INVALID_ARGUMENT, "malformed message: not a pintuan.v1.Request");
   } else if (!q->has_id || q->id == 0) {
+    s->st.missing_id++;
     r.id = 0;
     svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
   } else {
@@ -130,6 +133,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
     if (!refused(s, q, &r)) dispatch(&x, q), decided = true;
   }
   svc_send_response(s, c, &r, decided);
+  s->op = 0;
   arena_reset();
 }
 

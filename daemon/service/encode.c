@@ -8,7 +8,7 @@
 #include "xalloc.h"
 
 void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r, bool decided) {
-  s->st.by_status[r->status < 32 ? r->status : 0]++;
+  s->st.replies[s->op][(unsigned)r->status < PT_SVC_STATUSES ? r->status : 0]++;
   size_t n = pintuan__v1__response__get_packed_size(r);
   uint8_t *p = decided ? pt_conn_reply(c, n) : pt_conn_reply_stateless(c, n);
   pintuan__v1__response__pack(r, p);

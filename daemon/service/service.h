@@ -18,8 +18,12 @@
 #include "net/server.h"
 #include "turn.h"
 
+#define PT_SVC_OPS 25     /* pintuan.v1.Request's op numbers; 0: none (malformed) */
+#define PT_SVC_STATUSES 32
+
 typedef struct pt_service_stats {
-  uint64_t requests, malformed, by_status[32];
+  uint64_t requests, malformed, missing_id;
+  uint64_t replies[PT_SVC_OPS][PT_SVC_STATUSES]; /* by operation and status */
 } pt_service_stats;
 
 typedef struct pt_sub pt_sub;
@@ -37,6 +41,11 @@ typedef struct pt_service {
   const char *(*refuse)(void *ctx, bool mutation, pt_status *st, const char **leader);
   void *refuse_ctx;
   pt_service_stats st;
+  unsigned op;             /* the request being answered (its op number), 0 between */
+  /* This loop turn's requests and when the first arrived (monotonic ns):
+   * the daemon's latency is measured per turn (main reads and resets). */
+  uint64_t turn_requests;
+  int64_t turn_t0_ns;
 } pt_service;
 
 /* pt_server_hooks callbacks (ctx is the pt_service). */

@@ -10,7 +10,7 @@ A=$1 B=$2 ROUNDS=${3:-3} SECS=${4:-3}
 BENCH=$A/clients/pintuan-bench
 for r in $(seq 1 "$ROUNDS"); do
   for build in "$A" "$B"; do
-    exec {PF}< <(exec "$build/daemon/pintuand" --listen 127.0.0.1:0 --ready-fd 3 --log-level error \
+    exec {PF}< <(exec "$build/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 --log-level error \
       3>&1 1>/dev/null 2>/dev/null)
     pid=$!
     read -r port <&$PF

@@ -36,7 +36,7 @@ redis() {
 # daemon LOG [args...]: starts pintuand, sets DPORT, waits for primary when mirrored
 daemon() {
   local log=$1; shift
-  exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --ready-fd 3 --log-level info "$@" \
+  exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 --log-level info "$@" \
     3>&1 1>/dev/null 2>"$log")
   DPID=$!; PIDS+=("$DPID")
   read -r DPORT <&$PF

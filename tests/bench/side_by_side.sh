@@ -15,7 +15,7 @@ cleanup() { kill "${DPID:-}" "${RPID:-}" 2>/dev/null || true; wait 2>/dev/null |
 trap cleanup EXIT
 
 # --- pintuan, memory-only
-exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null)
+exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null)
 DPID=$!
 read -r PORT <&$PF
 "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$PORT" -s stampede -c "$CONNS" -p "$PIPE" -d "$SECS" -w 1 \

@@ -6,7 +6,7 @@ set -uo pipefail
 PINTUAND=${PINTUAND:?} BENCH=${PINTUAN_BENCH:?}
 n=0 failed=0
 check() { local what=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $what"; else failed=$((failed + 1)); echo "not ok $n - $what"; fi; }
-exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>/dev/null)
+exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>/dev/null)
 DPID=$!
 read -r PORT <&$PF
 tmp=$(mktemp -d)

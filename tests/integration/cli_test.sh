@@ -10,7 +10,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>>"$tmp/log")
+exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>>"$tmp/log")
 DPID=$!
 read -r PORT <&$PF
 cleanup() { kill "$DPID" "${PYPID:-}" 2>/dev/null; rm -rf "$tmp"; }
@@ -223,7 +223,7 @@ printf '[server]\nbogus = 1\n' >"$tmp/bad2.conf"
 
 # SIGHUP reload: a good file changes the admin token, a bad one changes nothing
 printf '[security]\nadmin_token = first\n' >"$tmp/reload.conf"
-exec {RF}< <(exec "$PINTUAND" -c "$tmp/reload.conf" --listen 127.0.0.1:0 --ready-fd 3 3>&1 1>/dev/null 2>>"$tmp/reload.log")
+exec {RF}< <(exec "$PINTUAND" -c "$tmp/reload.conf" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 3>&1 1>/dev/null 2>>"$tmp/reload.log")
 RPID=$!
 read -r RPORT <&$RF
 R() { "$CLI" -a "127.0.0.1:$RPORT" "$@"; }

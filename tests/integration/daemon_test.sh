@@ -19,12 +19,13 @@ D() { "$PINTUAND" -c "$tmp/empty.conf" "$@"; }
 
 # start LOG [ULIMIT_N] -- ARGS...: starts pintuand and waits until it
 # listens (its ready fd); sets DPID, and PORT (empty if it did not start).
+# The admin port is on a free port unless ARGS say otherwise.
 start() {
   local log=$1 lim=$2; shift 3
   if [ "$lim" = - ]; then
-    exec {PF}< <(exec "$PINTUAND" -c "$tmp/empty.conf" --ready-fd 3 "$@" 3>&1 1>/dev/null 2>>"$log")
+    exec {PF}< <(exec "$PINTUAND" -c "$tmp/empty.conf" --ready-fd 3 --admin-listen 127.0.0.1:0 "$@" 3>&1 1>/dev/null 2>>"$log")
   else
-    exec {PF}< <(ulimit -n "$lim" && exec "$PINTUAND" -c "$tmp/empty.conf" --ready-fd 3 "$@" 3>&1 1>/dev/null 2>>"$log")
+    exec {PF}< <(ulimit -n "$lim" && exec "$PINTUAND" -c "$tmp/empty.conf" --ready-fd 3 --admin-listen 127.0.0.1:0 "$@" 3>&1 1>/dev/null 2>>"$log")
   fi
   DPID=$!
   pids+=("$DPID")
@@ -92,36 +93,68 @@ start "$tmp/noclock.log" - -- --listen 127.0.0.1:0 --test-clock "$tmp/no-clock"
 wait "$DPID"; rc=$?
 check "a start with it fails the same way" test -z "$PORT" -a $rc -eq 66
 
-# ---- the open-file limit: max_clients + 27 of its own (README) ----
+# ---- the open-file limit: max_clients + 27 of its own, + 65 for the admin
+# port (one listener, 64 connections) when it is on (README) ----
 
 nowarn() { ! grep -q "open-file limit" "$1"; }
-start "$tmp/fd1.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000
+start "$tmp/fd1.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000 --admin-listen off
 check "limit 1027 = 1000 clients + 27: the start listens" test -n "$PORT"
 stop; check "and warns of nothing" nowarn "$tmp/fd1.log"
-start "$tmp/fd2.log" 1026 -- --listen 127.0.0.1:0 --max-clients 1000
+start "$tmp/fd2.log" 1026 -- --listen 127.0.0.1:0 --max-clients 1000 --admin-listen off
 check "limit 1026: the start still listens" test -n "$PORT"
 stop; grep -q "open-file limit 1026 is below the 1027 descriptors needed" "$tmp/fd2.log"
 check "and warns with the numbers (1026 below 1027)" test $? -eq 0
-start "$tmp/fd3.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000 --capture "$tmp/fd3.cap"
+start "$tmp/fd3.log" 1027 -- --listen 127.0.0.1:0 --max-clients 1000 --capture "$tmp/fd3.cap" --admin-listen off
 stop; grep -q "open-file limit 1027 is below the 1028 descriptors needed" "$tmp/fd3.log"
 check "a capture file counts one more (1028)" test $? -eq 0
-start "$tmp/fd4.log" 512 -- --listen 127.0.0.1:0
-stop; grep -q "open-file limit 512 is below the 16027 descriptors needed (max_clients 16000 + 27" "$tmp/fd4.log"
-check "a default start under ulimit -n 512 warns: 16027 needed" test $? -eq 0
+start "$tmp/fd7.log" 1091 -- --listen 127.0.0.1:0 --max-clients 1000 --admin-listen 127.0.0.1:0
+stop; grep -q "open-file limit 1091 is below the 1092 descriptors needed (max_clients 1000 + 92 .*65 admin port" "$tmp/fd7.log"
+check "the admin port counts 65 more (1092)" test $? -eq 0
+start "$tmp/fd8.log" 1092 -- --listen 127.0.0.1:0 --max-clients 1000 --admin-listen 127.0.0.1:0
+stop; check "limit 1092 with the admin port warns of nothing" nowarn "$tmp/fd8.log"
+start "$tmp/fd4.log" 512 -- --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
+stop; grep -q "open-file limit 512 is below the 16092 descriptors needed (max_clients 16000 + 92" "$tmp/fd4.log"
+check "a default start under ulimit -n 512 warns: 16092 needed" test $? -eq 0
 (ulimit -n 512 && D -t >/dev/null 2>"$tmp/fd5.err"); rc=$?
-grep -q "open-file limit 512 is below the 16027 descriptors needed" "$tmp/fd5.err"
+grep -q "open-file limit 512 is below the 16092 descriptors needed" "$tmp/fd5.err"
 check "-t gives the same warning (and exit 0)" test $? -eq 0 -a $rc -eq 0
 # A default start at this machine's own limit (raised to the hard one):
 # quiet when it allows 16000 clients, else the same warning.
 hard=$(ulimit -Hn)
-start "$tmp/fd6.log" - -- --listen 127.0.0.1:0
+start "$tmp/fd6.log" - -- --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
 stop
-if [ "$hard" = unlimited ] || [ "$hard" -ge 16027 ]; then
+if [ "$hard" = unlimited ] || [ "$hard" -ge 16092 ]; then
   check "a default start with the hard limit at $hard warns of nothing" nowarn "$tmp/fd6.log"
 else
-  grep -q "open-file limit $hard is below the 16027 descriptors needed" "$tmp/fd6.log"
-  check "a default start with the hard limit at $hard (< 16027) warns with the numbers" test $? -eq 0
+  grep -q "open-file limit $hard is below the 16092 descriptors needed" "$tmp/fd6.log"
+  check "a default start with the hard limit at $hard (< 16092) warns with the numbers" test $? -eq 0
 fi
+
+# ---- the admin port's address ----
+
+D --admin-listen 0.0.0.0:7734 -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "-t refuses an admin port beyond loopback without an admin token (EX_CONFIG)" test $rc -eq 78
+grep -q "not a loopback address: set admin_token" "$tmp/t.err"; check "and says what to do" test $? -eq 0
+out=$(D --admin-listen 0.0.0.0:7734 --admin-token s3cret -t); rc=$?
+check "with an admin token it is accepted" test $rc -eq 0 -a "$out" = "configuration ok"
+D --admin-listen nonsense -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "a bad --admin-listen is a configuration error" test $rc -eq 78
+grep -q "bad value for --admin-listen: nonsense" "$tmp/t.err"; check "and is named" test $? -eq 0
+# A port this test holds: asked for explicitly, the start fails; the
+# default address busy only costs the admin port (shoppers come first).
+coproc HOLD { exec python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True); sys.stdin.read()'; }
+read -r HELD <&"${HOLD[0]}"
+start "$tmp/busy.log" - -- --listen 127.0.0.1:0 --admin-listen "127.0.0.1:$HELD"
+wait "$DPID"; rc=$?
+check "an explicit admin address in use fails the start (EX_UNAVAILABLE)" test -z "$PORT" -a $rc -eq 69
+grep -q "admin port: cannot listen on 127.0.0.1:$HELD" "$tmp/busy.log"; check "and says where" test $? -eq 0
+exec {HOLD[1]}>&-; wait "$HOLD_PID" 2>/dev/null
+start "$tmp/nadmin.log" - -- --listen 127.0.0.1:0 --admin-listen off
+check "--admin-listen off: the daemon serves" test -n "$PORT"
+stop; ! grep -q "admin port" "$tmp/nadmin.log"; check "with no admin port" test $? -eq 0
 
 DPID=$RUNNING
 stop; check "the running daemon stops cleanly" test $? -eq 0

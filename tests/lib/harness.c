@@ -89,8 +89,9 @@ int daemon_start(pt_daemon *d, const char *const *extra) {
     char fdarg[16];
     snprintf(fdarg, sizeof fdarg, "%d", pfd[1]);
     const char *argv[64] = {bin, "--listen", "127.0.0.1:0", "--ready-fd", fdarg,
-                            "--log-level", "warn", "--test-clock", d->clock};
-    int n = 9;
+                            "--log-level", "warn", "--test-clock", d->clock,
+                            "--admin-listen", "127.0.0.1:0"};
+    int n = 11;
     for (int i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
     argv[n] = NULL;
     execv(bin, (char *const *)argv);
@@ -108,7 +109,9 @@ int daemon_start(pt_daemon *d, const char *const *extra) {
          (r < 0 && errno == EINTR))
     if (r > 0) got += r;
   close(pfd[0]);
-  d->port = atoi(buf);
+  d->port = atoi(buf); /* the port, then the admin port's (when on) */
+  const char *nl = strchr(buf, '\n');
+  d->admin_port = nl ? atoi(nl + 1) : 0;
   if (d->port <= 0) {
     waitpid(pid, NULL, 0);
     copy_log(d);

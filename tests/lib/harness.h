@@ -21,6 +21,7 @@
 typedef struct pt_daemon {
   pid_t pid;
   int port;
+  int admin_port;   /* 0: none (--admin-listen off) */
   char addr[64];
   char dir[64];     /* private directory: the clock file and the log */
   char clock[96];   /* --test-clock file */
@@ -31,7 +32,7 @@ typedef struct pt_daemon {
 } pt_daemon;
 
 /* Starts $PINTUAND (or ./daemon/pintuand) with the extra args (NULL-ended)
- * on a test clock and its log in d->log; waits until it listens. Returns 0
+ * on a test clock, its admin port on a free port, and its log in d->log; waits until it listens. Returns 0
  * or -1 (the log is copied to stderr). */
 int daemon_start(pt_daemon *d, const char *const *extra);
 /* SIGTERM and wait; returns the exit status (0: clean shutdown), -1 if it

@@ -1,0 +1,45 @@
+/* Internals shared by the admin port's files; nothing outside daemon/admin/
+ * includes this. http.c serves; metrics.c writes /metrics; views.c writes
+ * the JSON answers and the stats line. */
+#ifndef PT_ADMIN_INT_H
+#define PT_ADMIN_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include "admin.h"
+
+/* A growable text buffer (out of memory is fatal, as everywhere). */
+typedef struct abuf {
+  char *p;
+  size_t len, cap;
+} abuf;
+
+void abuf_printf(abuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void abuf_add(abuf *b, const void *p, size_t n);
+/* An id (any bytes) as printable ASCII: bytes outside 0x21..0x7e, and the
+ * backslash, become \xHH; so it is valid UTF-8 and a JSON string or a
+ * Prometheus label value after their own escaping. */
+void abuf_id(abuf *b, pt_bytes id);
+
+/* The counters the stats line takes differences of, at one moment. */
+typedef struct admin_sample {
+  int64_t mono_ns;
+  uint64_t requests, ok, sold_out;
+  pt_histo latency;
+} admin_sample;
+
+void admin_sample_take(const pt_admin_sources *src, admin_sample *out);
+
+/* metrics.c */
+void admin_metrics(const pt_admin_sources *src, abuf *out);
+
+/* views.c: each appends a JSON document; 0, or 404 for an unknown campaign */
+void admin_server_info(const pt_admin_sources *src, abuf *out);
+void admin_campaigns(const pt_admin_sources *src, abuf *out);
+int admin_campaign(const pt_admin_sources *src, pt_bytes id, abuf *out);
+/* One line of /stats/stream: the rates between was and now, and gauges. */
+void admin_stats_line(const pt_admin_sources *src, const admin_sample *was,
+                      const admin_sample *now, abuf *out);
+
+#endif

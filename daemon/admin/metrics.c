@@ -1,0 +1,247 @@
+/* /metrics: the Prometheus text exposition format 0.0.4. Names carry the
+ * pintuan_ prefix and base units (seconds, bytes); counters end in _total.
+ * The process_* family is the one every Prometheus client library exports
+ * under these exact names, so the usual dashboards and alerts work as they
+ * are. Everything is read at scrape time: the hot path only bumps the
+ * counters it already had. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "admin_int.h"
+#include "pintuan.pb-c.h"
+
+static void head(abuf *b, const char *name, const char *type, const char *help) {
+  abuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(abuf *b, const char *name, const char *type, const char *help, double v) {
+  head(b, name, type, help);
+  abuf_printf(b, "%s %.17g\n", name, v);
+}
+
+/* h's bounds are in `unit`s of the exposed base unit (1e-6: µs as seconds) */
+static void histogram(abuf *b, const char *name, const char *help, const pt_histo *h, double unit) {
+  head(b, name, "histogram", help);
+  uint64_t cum = 0;
+  for (unsigned i = 0; i < h->n; i++) {
+    cum += h->count[i];
+    abuf_printf(b, "%s_bucket{le=\"%.15g\"} %llu\n", name, (double)h->le[i] * unit,
+                (unsigned long long)cum);
+  }
+  abuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->total);
+  abuf_printf(b, "%s_sum %.17g\n%s_count %llu\n", name, (double)h->sum * unit, name,
+              (unsigned long long)h->total);
+}
+
+static const char *op_name(unsigned op) {
+  const ProtobufCFieldDescriptor *f =
+      op ? protobuf_c_message_descriptor_get_field(&pintuan__v1__request__descriptor, op) : NULL;
+  return f ? f->name : "none";
+}
+
+static void requests(abuf *b, const pt_admin_sources *src) {
+  const pt_service_stats *st = &src->svc->st;
+  head(b, "pintuan_requests_total", "counter",
+       "Requests answered, by operation and status (op=\"none\": not a Request)");
+  for (unsigned op = 0; op < PT_SVC_OPS; op++)
+    for (unsigned s = 0; s < PT_SVC_STATUSES; s++)
+      if (st->replies[op][s])
+        abuf_printf(b, "pintuan_requests_total{op=\"%s\",status=\"%s\"} %llu\n", op_name(op),
+                    pt_status_name((pt_status)s), (unsigned long long)st->replies[op][s]);
+  histogram(b, "pintuan_request_duration_seconds",
+            "Time inside the daemon, per loop turn: from the turn's first request read to its "
+            "replies written (durable: after Redis acknowledged the turn)",
+            src->latency, 1e-6);
+  head(b, "pintuan_frame_errors_total", "counter",
+       "Frames refused, by class: oversize and timeout close the connection");
+  pt_server_stats ss = {0};
+  if (*src->server) pt_server_stats_get(*src->server, &ss);
+  abuf_printf(b,
+              "pintuan_frame_errors_total{class=\"oversize\"} %llu\n"
+              "pintuan_frame_errors_total{class=\"timeout\"} %llu\n"
+              "pintuan_frame_errors_total{class=\"malformed\"} %llu\n"
+              "pintuan_frame_errors_total{class=\"missing_id\"} %llu\n",
+              (unsigned long long)ss.oversize, (unsigned long long)ss.frame_timeouts,
+              (unsigned long long)st->malformed, (unsigned long long)st->missing_id);
+}
+
+static void connections(abuf *b, const pt_admin_sources *src) {
+  pt_server_stats ss = {0};
+  if (*src->server) pt_server_stats_get(*src->server, &ss);
+  one(b, "pintuan_connections", "gauge", "Client connections open", ss.clients);
+  one(b, "pintuan_connections_accepted_total", "counter", "Client connections accepted",
+      (double)ss.accepted);
+  one(b, "pintuan_connections_refused_total", "counter",
+      "Client connections refused (max_clients reached)", (double)ss.refused);
+  head(b, "pintuan_connections_dropped_total", "counter",
+       "Client connections the daemon closed, by reason");
+  abuf_printf(b,
+              "pintuan_connections_dropped_total{reason=\"slow_reader\"} %llu\n"
+              "pintuan_connections_dropped_total{reason=\"held_in_doubt\"} %llu\n",
+              (unsigned long long)ss.dropped_slow, (unsigned long long)ss.dropped_held);
+  one(b, "pintuan_connections_paused", "gauge",
+      "Connections not read now: their unsent replies passed the high water", ss.paused);
+  one(b, "pintuan_backpressure_pauses_total", "counter",
+      "Times a connection stopped being read because its replies were not read", (double)ss.pauses);
+  one(b, "pintuan_received_bytes_total", "counter", "Bytes read from clients", (double)ss.bytes_in);
+  one(b, "pintuan_sent_bytes_total", "counter", "Bytes written to clients", (double)ss.bytes_out);
+}
+
+/* An id as a label value: printable (abuf_id), its backslashes escaped. */
+static void label_id(abuf *b, pt_bytes id) {
+  abuf t = {0};
+  abuf_id(&t, id);
+  for (size_t i = 0; i < t.len; i++) abuf_add(b, t.p[i] == '\\' ? "\\\\" : &t.p[i], t.p[i] == '\\' ? 2 : 1);
+  free(t.p);
+}
+
+static void campaigns(abuf *b, const pt_admin_sources *src) {
+  pt_engine *e = *src->engine;
+  pt_engine_stats es;
+  pt_engine_stats_get(e, &es);
+  one(b, "pintuan_campaigns", "gauge", "Campaigns known (ended ones included)", (double)es.campaigns);
+  one(b, "pintuan_holds", "gauge", "Live holds: reservations and seats not yet confirmed",
+      (double)es.live_holds);
+  one(b, "pintuan_waitlisted", "gauge", "Requests waiting on a waitlist", (double)es.waiting);
+  one(b, "pintuan_open_groups", "gauge", "Group buys forming", (double)es.open_groups);
+  one(b, "pintuan_groups_completed_total", "counter", "Group buys that filled", (double)es.groups_completed);
+  one(b, "pintuan_groups_failed_total", "counter", "Group buys that expired unfilled",
+      (double)es.groups_failed);
+  one(b, "pintuan_holds_expired_total", "counter", "Holds released by their deadline",
+      (double)es.expiries);
+  one(b, "pintuan_remembered_effects", "gauge",
+      "Effects remembered by request id (answered again on a retry)", (double)es.idem_records);
+  one(b, "pintuan_remembered_evictions_total", "counter",
+      "Remembered effects forgotten early by max_remembered", (double)es.idem_evictions);
+  one(b, "pintuan_events_total", "counter", "Events the engine published", (double)es.events);
+  one(b, "pintuan_events_pushed_total", "counter", "Event frames pushed to subscribers",
+      (double)src->svc->events_pushed);
+
+  /* Per campaign, the newest that have not ended, up to the cap: a sale
+   * day's many finished campaigns must not swamp the scrape. */
+  static const struct { const char *name, *help; } g[] = {
+      {"pintuan_campaign_stock", "Units the campaign started with"},
+      {"pintuan_campaign_available", "Units neither held nor sold"},
+      {"pintuan_campaign_held", "Units held, not yet confirmed"},
+      {"pintuan_campaign_sold", "Units sold (confirmed)"},
+      {"pintuan_campaign_waitlist", "Requests on the campaign's waitlist"},
+      {"pintuan_campaign_open_groups", "The campaign's group buys forming"}};
+  size_t n = pt_campaign_count(e), cap = src->cfg->max_campaign_metrics, shown = 0;
+  size_t pick[1024];
+  if (cap > sizeof pick / sizeof pick[0]) cap = sizeof pick / sizeof pick[0];
+  int64_t now = pt_turn_clock(src->turn);
+  for (size_t i = n; i-- > 0 && shown < cap;) {
+    pt_campaign_info ci;
+    pt_campaign_info_get(e, pt_campaign_at(e, i), now, &ci);
+    if (!ci.ended) pick[shown++] = i;
+  }
+  for (unsigned k = 0; k < sizeof g / sizeof g[0]; k++) {
+    head(b, g[k].name, "gauge", g[k].help);
+    for (size_t j = 0; j < shown; j++) {
+      pt_campaign_info ci;
+      pt_campaign_info_get(e, pt_campaign_at(e, pick[j]), now, &ci);
+      int64_t v[] = {ci.stock, ci.available, ci.held, ci.sold, ci.waitlist_length, ci.open_groups};
+      abuf_printf(b, "%s{campaign=\"", g[k].name);
+      label_id(b, ci.id);
+      abuf_printf(b, "\"} %lld\n", (long long)v[k]);
+    }
+  }
+  one(b, "pintuan_campaign_metrics_omitted", "gauge",
+      "Campaigns without per-campaign series (ended, or past admin max_campaign_metrics)",
+      (double)(n - shown));
+}
+
+static void mirror(abuf *b, const pt_admin_sources *src) {
+  pt_mirror *m = *src->mirror;
+  head(b, "pintuan_role", "gauge", "This daemon's role (1 for the current one)");
+  static const char *roles[] = {"memory-only", "connecting", "standby",    "recovering",
+                                "primary",     "unavailable", "failed"};
+  int cur = m ? (int)pt_mirror_role(m) : 0;
+  for (int r = src->mode == PT_MIRROR_OFF ? 0 : 1; r < 7; r++) {
+    abuf_printf(b, "pintuan_role{role=\"%s\"} %d\n", roles[r], r == cur);
+    if (src->mode == PT_MIRROR_OFF) break;
+  }
+  if (!m) return;
+  pt_mirror_stats st;
+  pt_mirror_stats_get(m, &st);
+  one(b, "pintuan_mirror_epoch", "gauge", "The lease epoch this daemon holds or last held",
+      (double)st.epoch);
+  one(b, "pintuan_mirror_records_in_flight", "gauge", "Journal records sent, not yet acknowledged",
+      (double)st.inflight);
+  one(b, "pintuan_mirror_unacknowledged_records", "gauge",
+      "Journal records made and not yet acknowledged (in flight or queued)",
+      (double)(st.last_seq - st.acked_seq));
+  one(b, "pintuan_mirror_backlog_bytes", "gauge", "Journal bytes queued, not yet sent",
+      (double)st.backlog_bytes);
+  one(b, "pintuan_mirror_lag_seconds", "gauge",
+      "Age of the oldest journal record Redis has not acknowledged (0: none)", (double)st.lag_us / 1e6);
+  one(b, "pintuan_mirror_records_total", "counter", "Journal records sent", (double)st.appended);
+  one(b, "pintuan_mirror_records_acknowledged_total", "counter", "Journal records acknowledged",
+      (double)st.acked);
+  one(b, "pintuan_mirror_sent_bytes_total", "counter", "Journal and event bytes sent", (double)st.bytes);
+  histogram(b, "pintuan_mirror_batch_requests", "State-changing requests per journal record",
+            &st.batch, 1);
+  histogram(b, "pintuan_mirror_append_duration_seconds",
+            "A journal record's round trip: sent to acknowledged by Redis", &st.append_us, 1e-6);
+  one(b, "pintuan_mirror_reconnects_total", "counter", "Connections to Redis made again", (double)st.reconnects);
+  one(b, "pintuan_mirror_snapshots_total", "counter", "Snapshots written", (double)st.snapshots);
+  one(b, "pintuan_mirror_snapshot_failures_total", "counter", "Snapshots that failed",
+      (double)st.snapshot_failures);
+  one(b, "pintuan_mirror_recoveries_total", "counter", "Rebuilds of the state from Redis",
+      (double)st.recoveries);
+  one(b, "pintuan_mirror_recovered_inputs_total", "counter", "Journal inputs replayed by rebuilds",
+      (double)st.recovered_inputs);
+  one(b, "pintuan_mirror_last_recovery_seconds", "gauge", "How long the last rebuild took",
+      (double)st.last_recovery_ms / 1e3);
+  one(b, "pintuan_mirror_step_downs_total", "counter",
+      "Times this daemon stopped deciding (lease lost, Redis lost, an append refused)",
+      (double)st.step_downs);
+}
+
+static void process(abuf *b, const pt_admin_sources *src) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  one(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds",
+      (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+          ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6);
+  long page = sysconf(_SC_PAGESIZE);
+  unsigned long long vsz = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%llu %llu", &vsz, &rss) != 2) vsz = rss = 0;
+    fclose(f);
+  }
+  one(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes",
+      (double)rss * (double)page);
+  one(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes",
+      (double)vsz * (double)page);
+  unsigned fds = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d)))
+      if (de->d_name[0] != '.') fds++;
+    closedir(d);
+    fds--; /* the directory's own */
+  }
+  one(b, "process_open_fds", "gauge", "Open file descriptors", fds);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    one(b, "process_max_fds", "gauge", "Maximum open file descriptors", (double)rl.rlim_cur);
+  one(b, "process_start_time_seconds", "gauge", "Start time since the Unix epoch, in seconds",
+      (double)src->started_ms / 1e3);
+}
+
+void admin_metrics(const pt_admin_sources *src, abuf *b) {
+  head(b, "pintuan_build_info", "gauge", "The running build (always 1)");
+  abuf_printf(b, "pintuan_build_info{version=\"%s\"} 1\n", PT_VERSION);
+  requests(b, src);
+  connections(b, src);
+  campaigns(b, src);
+  mirror(b, src);
+  process(b, src);
+}

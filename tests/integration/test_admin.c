@@ -1,0 +1,623 @@
+/* The admin port over real TCP, against real daemons (and a real
+ * redis-server for readiness):
+ * - /metrics passes `promtool check metrics`, and its counters move with
+ *   the traffic sent (exact counts: the test sent every request);
+ * - /ready: 200 on a primary, 503 with the reason when Redis stops, 200
+ *   again when it is back; 503 on a standby;
+ * - /server_info, /campaigns, /campaigns/ID say what the engine holds;
+ * - /stats/stream delivers lines that count the traffic, survives a reader
+ *   that stops reading and one that vanishes;
+ * - bad HTTP (garbage, oversized head, unknown path, POST) gets its 4xx,
+ *   1,000 half-open admin connections cost nothing: /healthz still
+ *   answers, and the storefront port serves a full run of requests.
+ * Waits are for events (a reply, a state the daemon reports); polling an
+ * endpoint until it changes is bounded by PT_WAIT_MS, never a fixed sleep. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "harness.h"
+#include "redis_proc.h"
+
+#define OK PINTUAN__V1__STATUS__OK
+#define PT_ADMIN_TIMEOUT_SLOTS 64 /* the admin port's connection cap */
+
+static pt_daemon D;
+
+static int start_plain(void **state) {
+  (void)state;
+  return daemon_start(&D, NULL);
+}
+static int stop_clean(void **state) {
+  (void)state;
+  return daemon_stop(&D) == 0 ? 0 : -1;
+}
+
+/* ---- a small HTTP client: one request per connection, as the port serves ---- */
+
+static int admin_connect(const pt_daemon *d) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->admin_port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+static void send_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    assert_true(w > 0);
+    p += w, n -= (size_t)w;
+  }
+}
+
+/* Reads until the server closes; returns the bytes read (malloc'd, NUL-ended). */
+static char *read_all(int fd, size_t *len) {
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int left = (int)(end - pt_mono_ns() / 1000000);
+    if (left <= 0 || poll(&p, 1, left) <= 0) fail_msg("no answer from the admin port");
+    if (n + 4096 > cap) buf = realloc(buf, cap *= 2);
+    ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
+}
+
+typedef struct answer {
+  int code;
+  char *raw, *body;
+} answer;
+
+static answer raw_http(const pt_daemon *d, const char *request, size_t n) {
+  int fd = admin_connect(d);
+  send_all(fd, request, n);
+  answer a = {0};
+  a.raw = read_all(fd, NULL);
+  close(fd);
+  if (sscanf(a.raw, "HTTP/1.1 %d", &a.code) != 1) fail_msg("not an HTTP answer: %.80s", a.raw);
+  char *sep = strstr(a.raw, "\r\n\r\n");
+  a.body = sep ? sep + 4 : a.raw + strlen(a.raw);
+  return a;
+}
+
+static answer http_get(const pt_daemon *d, const char *path) {
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  return raw_http(d, req, (size_t)n);
+}
+
+static void answer_free(answer *a) { free(a->raw); }
+
+/* The value of one sample line of /metrics ("name{labels}" exactly), -1 if absent. */
+static double metric(const char *text, const char *series) {
+  size_t n = strlen(series);
+  for (const char *p = text; (p = strstr(p, series)); p += n)
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
+  return -1;
+}
+
+static char *metrics_text(const pt_daemon *d) {
+  answer a = http_get(d, "/metrics");
+  assert_int_equal(a.code, 200);
+  assert_non_null(strstr(a.raw, "Content-Type: text/plain; version=0.0.4"));
+  char *body = strdup(a.body);
+  answer_free(&a);
+  return body;
+}
+
+/* promtool (Debian: prometheus) reads the exposition from stdin. */
+static void promtool_check(const char *text) {
+  char path[] = "/tmp/pt-metrics-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  char out[4096] = "";
+  size_t got = fread(out, 1, sizeof out - 1, p);
+  out[got] = 0;
+  int rc = pclose(p);
+  unlink(path);
+  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
+    fail_msg("promtool not found: install the prometheus package (deploy/install-deps.sh)");
+  if (rc != 0 || got) fail_msg("promtool check metrics: %s", out);
+}
+
+/* ---- /metrics ---- */
+
+static void test_metrics_move_with_traffic(void **state) {
+  (void)state;
+  char *before = metrics_text(&D);
+  promtool_check(before);
+  assert_int_equal(metric(before, "pintuan_build_info{version=\"" PT_VERSION "\"}"), 1);
+  assert_int_equal(metric(before, "pintuan_role{role=\"memory-only\"}"), 1);
+  assert_int_equal(metric(before, "pintuan_requests_total{op=\"reserve\",status=\"OK\"}"), -1);
+  double accepted0 = metric(before, "pintuan_connections_accepted_total");
+  double in0 = metric(before, "pintuan_received_bytes_total");
+  double lat0 = metric(before, "pintuan_request_duration_seconds_count");
+  assert_true(accepted0 >= 0 && in0 >= 0 && lat0 >= 0);
+  assert_true(metric(before, "process_resident_memory_bytes") > 0);
+  assert_true(metric(before, "process_open_fds") > 0);
+
+  pintuan_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "m1", 5, 0, 60000, 0), OK);
+  pintuan_response *r;
+  for (int i = 0; i < 8; i++) { /* 5 sold, 3 sold out */
+    char user[16];
+    snprintf(user, sizeof user, "u%d", i);
+    assert_int_equal(pintuan_reserve(c, "m1", user, 1, user, &r), 0);
+    assert_int_equal(r->status, i < 5 ? OK : PINTUAN__V1__STATUS__SOLD_OUT);
+    pintuan_response_free(r);
+  }
+  int fd = raw_connect(&D), eof; /* a frame that is not a Request */
+  uint8_t junk[] = {0, 0, 0, 3, 0xff, 0xff, 0xff};
+  assert_int_equal(raw_send(fd, junk, sizeof junk), 0);
+  r = raw_recv(fd, PT_WAIT_MS, &eof);
+  assert_non_null(r);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  pintuan_response_free(r);
+  close(fd);
+
+  char *after = metrics_text(&D);
+  promtool_check(after);
+  assert_int_equal(metric(after, "pintuan_requests_total{op=\"create_campaign\",status=\"OK\"}"), 1);
+  assert_int_equal(metric(after, "pintuan_requests_total{op=\"reserve\",status=\"OK\"}"), 5);
+  assert_int_equal(metric(after, "pintuan_requests_total{op=\"reserve\",status=\"SOLD_OUT\"}"), 3);
+  assert_int_equal(metric(after, "pintuan_requests_total{op=\"none\",status=\"INVALID_ARGUMENT\"}"), 1);
+  assert_int_equal(metric(after, "pintuan_frame_errors_total{class=\"malformed\"}"), 1);
+  assert_int_equal(metric(after, "pintuan_connections_accepted_total"), accepted0 + 2);
+  assert_true(metric(after, "pintuan_received_bytes_total") > in0);
+  /* every request went through a turn whose latency was recorded */
+  assert_true(metric(after, "pintuan_request_duration_seconds_count") >= lat0 + 10);
+  assert_int_equal(metric(after, "pintuan_holds"), 5);
+  assert_int_equal(metric(after, "pintuan_campaign_held{campaign=\"m1\"}"), 5);
+  assert_int_equal(metric(after, "pintuan_campaign_available{campaign=\"m1\"}"), 0);
+  assert_int_equal(metric(after, "pintuan_campaign_stock{campaign=\"m1\"}"), 5);
+  assert_int_equal(metric(after, "pintuan_remembered_effects"), 6); /* the create and 5 holds */
+  free(before);
+  free(after);
+  pintuan_close(c);
+}
+
+/* Campaign ids are bytes: one with a quote, a backslash and a high byte
+ * still makes a valid exposition and valid JSON. */
+static void test_odd_campaign_ids(void **state) {
+  (void)state;
+  pintuan_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "a\"b\\c\xff", 3, 0, 60000, 0), OK);
+  char *text = metrics_text(&D);
+  promtool_check(text);
+  assert_int_equal(metric(text, "pintuan_campaign_stock{campaign=\"a\\\\x22b\\\\x5cc\\\\xff\"}"), 3);
+  free(text);
+  answer a = http_get(&D, "/campaigns");
+  assert_int_equal(a.code, 200);
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  if (!j) fail_msg("/campaigns is not JSON: %s", je.text);
+  json_t *first = json_array_get(json_object_get(j, "campaigns"), 0);
+  assert_string_equal(json_string_value(json_object_get(first, "campaign_id")), "a\\x22b\\x5cc\\xff");
+  json_decref(j);
+  answer_free(&a);
+  a = http_get(&D, "/campaigns/a%22b%5Cc%FF"); /* percent-encoded bytes find it */
+  assert_int_equal(a.code, 200);
+  assert_non_null(strstr(a.body, "\"stock\":3"));
+  answer_free(&a);
+  pintuan_close(c);
+}
+
+/* ---- the JSON views ---- */
+
+static void test_views(void **state) {
+  (void)state;
+  pintuan_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "v1", 10, 0, 60000, 1), OK);
+  assert_int_equal(create_group(c, "g1", 20, 3, 60000, 60000, 0), OK);
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "v1", "u1", 2, "rq2", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_join(c, "g1", "u1", PINTUAN__V1__JOIN_MODE__JOIN_AUTO, 0, false, "jq1", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+
+  answer a = http_get(&D, "/campaigns/v1");
+  assert_int_equal(a.code, 200);
+  assert_non_null(strstr(a.raw, "Content-Type: application/json"));
+  json_t *j = json_loads(a.body, 0, NULL);
+  assert_non_null(j);
+  assert_int_equal(json_integer_value(json_object_get(j, "stock")), 10);
+  assert_int_equal(json_integer_value(json_object_get(j, "held")), 2);
+  assert_int_equal(json_integer_value(json_object_get(j, "available")), 8);
+  assert_true(json_is_true(json_object_get(j, "waitlist")));
+  json_decref(j);
+  answer_free(&a);
+
+  a = http_get(&D, "/campaigns/g1");
+  j = json_loads(a.body, 0, NULL);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "kind")), "group_buy");
+  assert_int_equal(json_integer_value(json_object_get(j, "open_groups")), 1);
+  assert_int_equal(json_integer_value(json_object_get(j, "group_size")), 3);
+  json_decref(j);
+  answer_free(&a);
+
+  a = http_get(&D, "/campaigns");
+  j = json_loads(a.body, 0, NULL);
+  assert_int_equal(json_array_size(json_object_get(j, "campaigns")), 2);
+  json_decref(j);
+  answer_free(&a);
+
+  a = http_get(&D, "/campaigns/nosuch");
+  assert_int_equal(a.code, 404);
+  answer_free(&a);
+
+  a = http_get(&D, "/server_info?pretty=no"); /* a query string is ignored */
+  assert_int_equal(a.code, 200);
+  j = json_loads(a.body, 0, NULL);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "version")), PT_VERSION);
+  assert_string_equal(json_string_value(json_object_get(j, "role")), "memory-only");
+  assert_true(json_is_true(json_object_get(j, "ready")));
+  assert_int_equal(json_integer_value(json_object_get(j, "port")), D.port);
+  json_t *cfg = json_object_get(j, "config");
+  assert_int_equal(json_integer_value(json_object_get(cfg, "max_clients")), 16000);
+  assert_null(json_object_get(cfg, "admin_token")); /* secrets stay out */
+  json_decref(j);
+  answer_free(&a);
+
+  a = http_get(&D, "/healthz");
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  a = http_get(&D, "/ready");
+  assert_int_equal(a.code, 200); /* memory-only decides at once */
+  answer_free(&a);
+  pintuan_close(c);
+}
+
+/* The admin token is not asked of loopback peers, and a token in the
+ * daemon's configuration never shows. */
+static void test_token_stays_secret(void **state) {
+  (void)state;
+  assert_int_equal(daemon_stop(&D), 0);
+  const char *args[] = {"--admin-token", "s3cret-token", NULL};
+  assert_int_equal(daemon_start(&D, args), 0);
+  answer a = http_get(&D, "/server_info");
+  assert_int_equal(a.code, 200);
+  assert_null(strstr(a.raw, "s3cret-token"));
+  assert_non_null(strstr(a.body, "\"admin_token_set\":true"));
+  answer_free(&a);
+  char *m = metrics_text(&D);
+  assert_null(strstr(m, "s3cret-token"));
+  free(m);
+}
+
+/* ---- bad HTTP ---- */
+
+static void test_bad_http(void **state) {
+  (void)state;
+  static const char garbage[] = "\x16\x03\x01 this is not HTTP\r\n\r\n";
+  answer a = raw_http(&D, garbage, sizeof garbage - 1);
+  assert_int_equal(a.code, 400);
+  answer_free(&a);
+
+  size_t big = 16384;
+  char *head = malloc(big + 64);
+  int n = snprintf(head, 64, "GET /metrics HTTP/1.1\r\nX-Pad: ");
+  memset(head + n, 'a', big);
+  memcpy(head + n + big, "\r\n\r\n", 4);
+  a = raw_http(&D, head, (size_t)n + big + 4);
+  assert_int_equal(a.code, 431);
+  answer_free(&a);
+  free(head);
+
+  a = http_get(&D, "/no/such/path");
+  assert_int_equal(a.code, 404);
+  answer_free(&a);
+  static const char post[] = "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}";
+  a = raw_http(&D, post, sizeof post - 1);
+  assert_int_equal(a.code, 405);
+  assert_non_null(strstr(a.raw, "Allow: GET, HEAD"));
+  answer_free(&a);
+  static const char del[] = "DELETE /campaigns/x HTTP/1.1\r\n\r\n";
+  a = raw_http(&D, del, sizeof del - 1);
+  assert_int_equal(a.code, 405);
+  answer_free(&a);
+  static const char head_req[] = "HEAD /metrics HTTP/1.1\r\n\r\n";
+  a = raw_http(&D, head_req, sizeof head_req - 1);
+  assert_int_equal(a.code, 200);
+  assert_string_equal(a.body, ""); /* the head only */
+  answer_free(&a);
+
+  /* and the daemon serves as before */
+  pintuan_client *c = connect_or_die(&D);
+  pintuan_response *r;
+  assert_int_equal(pintuan_ping(c, &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  pintuan_close(c);
+}
+
+static void test_half_open_flood(void **state) {
+  (void)state;
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  enum { FLOOD = 1000 };
+  static int fds[FLOOD];
+  for (int i = 0; i < FLOOD; i++) { /* each starts a request and stops */
+    fds[i] = admin_connect(&D);
+    send_all(fds[i], "GET /metr", 9);
+  }
+  /* a new admin client is still answered: the oldest half-open is evicted */
+  answer a = http_get(&D, "/healthz");
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  char *m = metrics_text(&D);
+  promtool_check(m);
+  free(m);
+  /* the storefront port serves a full run meanwhile */
+  pintuan_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "f", 1000, 0, 60000, 0), OK);
+  int64_t t0 = pt_mono_ns();
+  for (int i = 0; i < 1000; i++) {
+    pintuan_response *r;
+    char user[16];
+    snprintf(user, sizeof user, "u%d", i);
+    assert_int_equal(pintuan_reserve(c, "f", user, 1, user, &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+  }
+  printf("# 1000 reservations beside 1000 half-open admin connections: %.1f ms\n",
+         (double)(pt_mono_ns() - t0) / 1e6);
+  pintuan_close(c);
+  /* every one of them is closed by the daemon: evicted by a newer one, or
+   * (the last 64) answered 408 when the request timeout passes */
+  int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
+  int timed_out = 0;
+  for (int i = 0; i < FLOOD; i++) {
+    char b[512];
+    ssize_t r;
+    size_t got = 0;
+    for (;;) {
+      struct pollfd p = {.fd = fds[i], .events = POLLIN};
+      int left = (int)(end - pt_mono_ns() / 1000000);
+      if (left <= 0 || poll(&p, 1, left) <= 0) fail_msg("half-open admin connection %d never closed", i);
+      r = recv(fds[i], b + got, sizeof b - 1 - got, 0);
+      if (r <= 0) break;
+      got += (size_t)r;
+      if (got == sizeof b - 1) break;
+    }
+    b[got] = 0;
+    if (strstr(b, "HTTP/1.1 408")) timed_out++;
+    close(fds[i]);
+  }
+  printf("# all %d half-open connections closed: %d evicted, %d after the request timeout\n",
+         FLOOD, FLOOD - timed_out, timed_out);
+  assert_true(timed_out <= PT_ADMIN_TIMEOUT_SLOTS);
+}
+
+/* ---- /stats/stream ---- */
+
+/* Reads one line from a stream connection (buffered in *acc); NULL at EOF. */
+static json_t *stream_line(int fd, char *acc, size_t *have, size_t cap) {
+  int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
+  for (;;) {
+    char *nl = memchr(acc, '\n', *have);
+    if (nl) {
+      *nl = 0;
+      json_t *j = json_loads(acc, 0, NULL);
+      size_t used = (size_t)(nl + 1 - acc);
+      memmove(acc, nl + 1, *have - used);
+      *have -= used;
+      if (!j) fail_msg("a stream line is not JSON");
+      return j;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int left = (int)(end - pt_mono_ns() / 1000000);
+    if (left <= 0 || poll(&p, 1, left) <= 0) fail_msg("no stream line");
+    assert_true(*have < cap);
+    ssize_t r = recv(fd, acc + *have, cap - *have, 0);
+    if (r <= 0) return NULL;
+    *have += (size_t)r;
+  }
+}
+
+static int stream_open(void) {
+  int fd = admin_connect(&D);
+  static const char req[] = "GET /stats/stream HTTP/1.1\r\n\r\n";
+  send_all(fd, req, sizeof req - 1);
+  return fd;
+}
+
+static void skip_head(int fd, char *acc, size_t *have, size_t cap) {
+  int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
+  char *sep;
+  for (;;) {
+    acc[*have] = 0; /* the head is text */
+    if ((sep = strstr(acc, "\r\n\r\n"))) break;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int left = (int)(end - pt_mono_ns() / 1000000);
+    if (left <= 0 || poll(&p, 1, left) <= 0) fail_msg("no stream head");
+    ssize_t r = recv(fd, acc + *have, cap - 1 - *have, 0);
+    assert_true(r > 0);
+    *have += (size_t)r;
+  }
+  assert_int_equal(strncmp(acc, "HTTP/1.1 200", 12), 0);
+  size_t used = (size_t)(sep + 4 - acc);
+  memmove(acc, sep + 4, *have - used);
+  *have -= used;
+}
+
+static void test_stats_stream(void **state) {
+  (void)state;
+  int stalled = stream_open(); /* asks, then never reads a byte */
+  int fd = stream_open();
+  static char acc[1 << 16];
+  size_t have = 0;
+  skip_head(fd, acc, &have, sizeof acc);
+  json_t *j = stream_line(fd, acc, &have, sizeof acc);
+  assert_non_null(j);
+  static const char *keys[] = {"t", "role", "req_s", "ok_s", "sold_out_s", "p99_ms", "conns", "holds"};
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+    if (!json_object_get(j, keys[k])) fail_msg("stream line without %s", keys[k]);
+  json_decref(j);
+
+  /* traffic: some line reports it (the one covering the second it fell in) */
+  pintuan_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "s1", 3, 0, 60000, 0), OK);
+  for (int i = 0; i < 6; i++) {
+    pintuan_response *r;
+    char user[16];
+    snprintf(user, sizeof user, "u%d", i);
+    assert_int_equal(pintuan_reserve(c, "s1", user, 1, user, &r), 0);
+    pintuan_response_free(r);
+  }
+  long req = 0, ok = 0, sold_out = 0;
+  int lines = 0;
+  while (ok < 4 || sold_out < 3) { /* the rates of 7 requests, spread over lines */
+    j = stream_line(fd, acc, &have, sizeof acc);
+    assert_non_null(j);
+    req += (long)json_integer_value(json_object_get(j, "req_s"));
+    ok += (long)json_integer_value(json_object_get(j, "ok_s"));
+    sold_out += (long)json_integer_value(json_object_get(j, "sold_out_s"));
+    if (json_integer_value(json_object_get(j, "holds")) == 3 && ok >= 4) {
+      json_decref(j);
+      break;
+    }
+    json_decref(j);
+    if (++lines > 600) fail_msg("the stream never counted the traffic");
+  }
+  assert_true(req >= 7);
+  assert_int_equal(ok, 4);
+  assert_int_equal(sold_out, 3);
+
+  /* a reader that vanishes: the others keep their stream, shoppers their port */
+  close(fd);
+  close(stalled);
+  fd = stream_open();
+  have = 0;
+  skip_head(fd, acc, &have, sizeof acc);
+  j = stream_line(fd, acc, &have, sizeof acc);
+  assert_non_null(j);
+  json_decref(j);
+  close(fd);
+  pintuan_response *r;
+  assert_int_equal(pintuan_ping(c, &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  pintuan_close(c);
+}
+
+/* ---- /ready with a real Redis ---- */
+
+static pt_redis_proc R;
+
+/* Polls /ready until its code is want and its body has `says` (bounded by
+ * PT_WAIT_MS); returns the body. */
+static char *await_ready(const pt_daemon *d, int want, const char *says) {
+  int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
+  for (;;) {
+    answer a = http_get(d, "/ready");
+    if (a.code == want && strstr(a.body, says)) {
+      char *body = strdup(a.body);
+      answer_free(&a);
+      return body;
+    }
+    answer_free(&a);
+    if (pt_mono_ns() / 1000000 > end) fail_msg("/ready never answered %d", want);
+    usleep(20000); /* a poll interval, not a wait for an outcome */
+  }
+}
+
+static void test_ready_follows_redis(void **state) {
+  (void)state;
+  /* Redis keeps what it acknowledged across its own restart */
+  const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+  assert_int_equal(redis_start(&R, aof), 0);
+  pt_daemon a, b;
+  const char *args_a[] = {"--redis", R.addr, "--shard", "adm", "--node-id", "a", "--lease-ms", "5000", NULL};
+  assert_int_equal(daemon_start(&a, args_a), 0);
+  free(await_ready(&a, 200, "ready"));
+  char *m = metrics_text(&a);
+  promtool_check(m);
+  assert_int_equal(metric(m, "pintuan_role{role=\"primary\"}"), 1);
+  assert_true(metric(m, "pintuan_mirror_epoch") >= 1);
+  free(m);
+
+  /* a standby of the same shard is not ready, and says why */
+  const char *args_b[] = {"--redis", R.addr, "--shard", "adm", "--node-id", "b", "--lease-ms", "5000", NULL};
+  assert_int_equal(daemon_start(&b, args_b), 0);
+  free(await_ready(&b, 503, "not ready: standby"));
+  assert_int_equal(daemon_stop(&b), 0);
+
+  /* mutations go through the mirror: its counters move */
+  pintuan_client *c = connect_or_die(&a);
+  assert_int_equal(create_flash(c, "r1", 5, 0, 60000, 0), OK);
+  m = metrics_text(&a);
+  assert_true(metric(m, "pintuan_mirror_records_acknowledged_total") >= 1);
+  assert_true(metric(m, "pintuan_mirror_append_duration_seconds_count") >= 1);
+  assert_true(metric(m, "pintuan_mirror_batch_requests_count") >= 1);
+  free(m);
+
+  assert_int_equal(redis_stop(&R), 0);
+  char *why = await_ready(&a, 503, "not ready: ");
+  printf("# with Redis stopped, /ready says: %s", why);
+  free(why);
+  assert_int_equal(redis_restart(&R), 0);
+  free(await_ready(&a, 200, "ready"));
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "r1", "u1", 1, "rq5", &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  m = metrics_text(&a);
+  assert_true(metric(m, "pintuan_mirror_reconnects_total") >= 1);
+  free(m);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&a), 0);
+  redis_cleanup(&R);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_metrics_move_with_traffic, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_odd_campaign_ids, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_views, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_token_stays_secret, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_bad_http, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_half_open_flood, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_stats_stream, start_plain, stop_clean),
+      cmocka_unit_test(test_ready_follows_redis),
+  };
+  return cmocka_run_group_tests_name("admin", tests, NULL, NULL);
+}

@@ -4,6 +4,7 @@
  * parsed words, then the request to the daemon through cli.h), and the
  * --help text, generated from the table and the option tables. */
 #include "commands.h"
+#include "stat.h"
 
 #include <string.h>
 #include <sysexits.h>
@@ -185,6 +186,12 @@ static int cmd_subscribe(cli_ctx *c, const cli_args *a) {
   return 0;
 }
 
+static int cmd_stat(cli_ctx *c, const cli_args *a) {
+  int rc;
+  if ((rc = cli_need_pos(a, 0, "stat"))) return rc;
+  return cli_stat(c, a->admin, a->count);
+}
+
 /* ---- the table ---- */
 
 #define CAMPAIGN_OPTS (BIT(O_STOCK) | BIT(O_LIMIT) | BIT(O_HOLD) | BIT(O_END) | BIT(O_WAITLIST))
@@ -208,6 +215,9 @@ const cli_command cli_commands[] = {
     {"group", "get", cmd_group_get, "CAMPAIGN GROUP_ID", NULL, 0},
     {"subscribe", NULL, cmd_subscribe, "[CAMPAIGN...]", "(prints events as they arrive)",
      BIT(O_COUNT)},
+    {"stat", NULL, cmd_stat, "",
+     "(the daemon's admin port, default -a's host port 7734: a line a second)",
+     BIT(O_ADMIN) | BIT(O_COUNT)},
     {NULL, NULL, NULL, NULL, NULL, 0}};
 
 /* ---- dispatch ---- */

@@ -48,6 +48,7 @@ const cli_opt cli_opts[] = {
     {{"old-user", no_argument, 0, O_OLD}, NULL},
     {{"count", required_argument, 0, O_COUNT}, "N"},
     {{"request-id", required_argument, 0, O_RID}, "R"},
+    {{"admin", required_argument, 0, O_ADMIN}, "HOST:PORT"},
     {{0, 0, 0, 0}, NULL}};
 #define N_OPTS (sizeof cli_opts / sizeof *cli_opts - 1)
 
@@ -243,6 +244,7 @@ static int take_option(cli_args *a, int o, const char *v) {
     else return usage_error("--mode: unknown mode '%s' (give open, join or auto)", v);
     break;
   case O_RID: a->rid = v; break;
+  case O_ADMIN: a->admin = v; break;
   case O_WAITLIST: /* a bare --waitlist means on */
     a->waitlist = v ? parse_bool(v) : 1;
     bad = a->waitlist < 0, what = "value", hint = "give on or off";

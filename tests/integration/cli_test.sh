@@ -13,6 +13,7 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; f
 exec {PF}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 --log-level warn 3>&1 1>/dev/null 2>>"$tmp/log")
 DPID=$!
 read -r PORT <&$PF
+read -r APORT <&$PF # the admin port
 cleanup() { kill "$DPID" "${PYPID:-}" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 C() { "$CLI" -a "127.0.0.1:$PORT" "$@"; }
@@ -244,6 +245,22 @@ timeout 60 grep -m1 -q "keeping the running one" <(tail -n +1 -f --pid="$RPID" "
 check "a bad file on SIGHUP is reported" test $? -eq 0
 R -T second campaign create r5 --stock 1 >/dev/null; check "and the running token stays" test $? -eq 0
 kill -TERM "$RPID"; wait "$RPID"
+
+# ---- stat: the admin port's stats stream, a line a second ----
+C reserve c-stat-none u1 >/dev/null 2>&1 # some traffic (NOT_FOUND) for the stream to count
+out=$("$CLI" stat --admin "127.0.0.1:$APORT" --count 2); rc=$?
+check "stat --count 2 exits 0" test $rc -eq 0
+check "stat prints a header and 2 lines" test "$(printf '%s\n' "$out" | wc -l)" -eq 3
+printf '%s\n' "$out" | head -1 | grep -q "req/s .*ok/s .*sold-out/s .*p99 ms .*conns .*holds .*lag ms .*role"
+check "the header names the columns" test $? -eq 0
+printf '%s\n' "$out" | tail -1 | grep -q "memory-only$"; check "a line ends with the role" test $? -eq 0
+out=$("$CLI" -j stat --admin "127.0.0.1:$APORT" --count 1)
+check "stat -j prints the stream's JSON" test "$(printf '%s' "$out" | field '["role"]')" = memory-only
+"$CLI" stat --admin "127.0.0.1:1" --count 1 >/dev/null 2>"$tmp/stat.err"; rc=$?
+check "stat with no admin port there exits 69" test $rc -eq 69
+grep -q "cannot reach the admin port at 127.0.0.1:1" "$tmp/stat.err"; check "and says where it looked" test $? -eq 0
+"$CLI" stat --admin "nonsense:" >/dev/null 2>&1; rc=$?
+check "stat with a bad --admin exits 64" test $rc -eq 64
 
 kill -TERM "$DPID"; wait "$DPID"; rc=$?
 check "daemon exits 0 on SIGTERM" test $rc -eq 0

@@ -99,6 +99,7 @@ struct pt_server {
   void (*done)(void *);
   void *done_arg;
   int port;
+  uint64_t log_sec, log_n, log_suppressed; /* client events logged this second, and not */
   uint8_t rbuf[RBUF_SIZE]; /* shared by all reads: libuv reads synchronously */
 };
 
@@ -107,6 +108,29 @@ static void conn_resume(pt_conn *c);
 static void maybe_finish_stop(pt_server *s);
 
 static size_t pending(const pt_conn *c) { return c->out.len + c->held_bytes + c->inflight; }
+
+/* A client cut, dropped or refused: one line with the reason. A burst
+ * (thousands dropped at once when the mirror steps down) is capped at
+ * LOG_BURST lines a second; the next line says how many were not logged. */
+#define LOG_BURST 20
+static void log_client(pt_conn *c, pt_log_level level, const char *event, const char *reason) {
+  pt_server *s = c->srv;
+  uint64_t sec = uv_now(s->loop) / 1000;
+  if (sec != s->log_sec) s->log_sec = sec, s->log_n = 0;
+  if (s->log_n++ >= LOG_BURST) {
+    s->log_suppressed++;
+    return;
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char peer[64] = "?", more[48] = "";
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) pt_sockaddr_str(&ss, peer, sizeof peer);
+  if (s->log_suppressed)
+    snprintf(more, sizeof more, " suppressed=%llu", (unsigned long long)s->log_suppressed);
+  s->log_suppressed = 0;
+  pt_log(level, "%s client=%llu peer=%s reason=\"%s\"%s", event, (unsigned long long)c->id, peer,
+         reason, more);
+}
 
 /* The clock of frame timeouts. */
 static uint64_t srv_now(pt_server *s) {
@@ -173,6 +197,10 @@ static uint8_t *reply(pt_conn *c, size_t len) {
   dirty_add(c);
   if (pending(c) > s->cfg.out_hard) { /* a reader that stopped reading */
     s->st.dropped_slow++;
+    char why[128];
+    snprintf(why, sizeof why, "%zu bytes of replies unread, past output_hard_limit %zu", pending(c),
+             s->cfg.out_hard);
+    log_client(c, PT_LOG_INFO, "client_dropped", why);
     conn_close(c); /* the buffer stays valid until the close callback */
   }
   return p + PT_FRAME_HEADER;
@@ -328,6 +356,8 @@ void pt_server_drop_held(pt_server *s) {
       if (c->writes == 0 && c->seal_refs == 0) conn_free(c);
     } else if (!c->closing) {
       s->st.dropped_held++;
+      log_client(c, PT_LOG_INFO, "client_dropped",
+                 "its replies waited for a Redis acknowledgement now in doubt; the client retries");
       conn_close(c); /* its replies' fate is unknown: the client retries */
     }
   }
@@ -389,6 +419,7 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
                s->cfg.max_frame);
       s->st.protocol_errors++;
       s->st.oversize++;
+      log_client(c, PT_LOG_INFO, "client_cut", detail);
       s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
       pt_conn_close_after_flush(c);
       return n;
@@ -479,6 +510,7 @@ static void on_sweep(uv_timer_t *t) {
              (unsigned long long)s->cfg.frame_timeout_ms);
     s->st.protocol_errors++;
     s->st.frame_timeouts++;
+    log_client(c, PT_LOG_INFO, "client_cut", detail);
     s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
     pt_conn_close_after_flush(c);
   }
@@ -505,6 +537,9 @@ static void on_connection(uv_stream_t *l, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   if (s->st.clients > s->cfg.max_clients) {
     s->st.refused++;
+    char why[64];
+    snprintf(why, sizeof why, "max_clients %u reached", s->cfg.max_clients);
+    log_client(c, PT_LOG_INFO, "client_refused", why);
     s->hooks.on_protocol_error(s->hooks.ctx, c, 15 /* OVERLOADED */, "too many clients");
     pt_conn_close_after_flush(c);
     return;

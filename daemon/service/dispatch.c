@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "clock.h"
-#include "log.h"
 #include "peek.h"
 #include "svc.h"
 #include "xalloc.h"
@@ -149,6 +148,5 @@ void pt_service_on_protocol_error(void *vs, pt_conn *c, int status, const char *
   r.has_id = 1;
   r.id = 0;
   svc_set_status(&r, (pt_status)status, detail);
-  svc_send_response(s, c, &r, false);
-  pt_info("client %llu: %s", (unsigned long long)pt_conn_id(c), detail);
+  svc_send_response(s, c, &r, false); /* the server logs why */
 }

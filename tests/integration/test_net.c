@@ -777,6 +777,42 @@ static void test_admin_token(void **state) {
   pintuan_close(c);
 }
 
+/* Cuts, drops and refusals are logged, one line each, with the client, its
+ * address and the reason. */
+static void test_client_events_logged(void **state) {
+  (void)state;
+  assert_int_equal(daemon_stop(&D), 0);
+  const char *args[] = {"--log-level", "info", "--max-clients", "1", NULL};
+  assert_int_equal(daemon_start(&D, args), 0);
+  int fd = raw_connect(&D), eof; /* the one client: answered, so surely accepted */
+  Pintuan__V1__Request ping = PINTUAN__V1__REQUEST__INIT;
+  Pintuan__V1__Ping pm = PINTUAN__V1__PING__INIT;
+  ping.has_id = 1, ping.id = 1, ping.op_case = PINTUAN__V1__REQUEST__OP_PING, ping.ping = &pm;
+  assert_int_equal(raw_send_request(fd, &ping), 0);
+  pintuan_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
+  assert_non_null(r);
+  pintuan_response_free(r);
+  char line[512];
+  int second = raw_connect(&D); /* one too many */
+  r = raw_recv(second, PT_WAIT_MS, &eof);
+  assert_non_null(r);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__OVERLOADED);
+  pintuan_response_free(r);
+  assert_int_equal(daemon_log_wait(&D, "client_refused client=", PT_WAIT_MS, line, sizeof line), 0);
+  assert_non_null(strstr(line, " INFO "));
+  assert_non_null(strstr(line, "peer=127.0.0.1:"));
+  assert_non_null(strstr(line, "reason=\"max_clients 1 reached\""));
+  uint8_t prefix[4] = {0x00, 0x10, 0x00, 0x01}; /* 1 MiB + 1 */
+  assert_int_equal(raw_send(fd, prefix, 4), 0);
+  r = raw_recv(fd, PT_WAIT_MS, &eof);
+  assert_non_null(r);
+  pintuan_response_free(r);
+  assert_int_equal(daemon_log_wait(&D, "client_cut client=", PT_WAIT_MS, line, sizeof line), 0);
+  assert_non_null(strstr(line, "reason=\"frame of 1048577 bytes exceeds the limit of 65536\""));
+  close(second);
+  close(fd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_pipelining, start_plain, stop_clean),
@@ -793,6 +829,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stuck_frame_times_out, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_max_clients, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_admin_token, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_client_events_logged, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_rejections_are_not_remembered, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_max_remembered_evicts_oldest, start_plain, stop_clean),
   };

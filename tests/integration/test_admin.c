@@ -7,6 +7,8 @@
  * - /server_info, /campaigns, /campaigns/ID say what the engine holds;
  * - /stats/stream delivers lines that count the traffic, survives a reader
  *   that stops reading and one that vanishes;
+ * - the token: asked of a peer beyond loopback (this host's own address),
+ *   never shown;
  * - bad HTTP (garbage, oversized head, unknown path, POST) gets its 4xx,
  *   1,000 half-open admin connections cost nothing: /healthz still
  *   answers, and the storefront port serves a full run of requests.
@@ -14,6 +16,8 @@
  * endpoint until it changes is bounded by PT_WAIT_MS, never a fixed sleep. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,8 +44,11 @@
 
 static pt_daemon D;
 
+static struct in_addr admin_ip; /* where admin_connect goes: 127.0.0.1 unless a test says */
+
 static int start_plain(void **state) {
   (void)state;
+  admin_ip.s_addr = htonl(INADDR_LOOPBACK);
   return daemon_start(&D, NULL);
 }
 static int stop_clean(void **state) {
@@ -55,7 +62,7 @@ static int admin_connect(const pt_daemon *d) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   assert_true(fd >= 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->admin_port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_addr = admin_ip;
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   return fd;
 }
@@ -305,6 +312,52 @@ static void test_views(void **state) {
 
 /* The admin token is not asked of loopback peers, and a token in the
  * daemon's configuration never shows. */
+/* Beyond loopback the admin port asks for the token. This host's own
+ * non-loopback address stands in for a remote peer (the connection never
+ * leaves the host); skipped on a host that has none. */
+static void test_token_beyond_loopback(void **state) {
+  (void)state;
+  struct ifaddrs *ifs, *i;
+  char ip[INET_ADDRSTRLEN] = "";
+  assert_int_equal(getifaddrs(&ifs), 0);
+  for (i = ifs; i && !ip[0]; i = i->ifa_next)
+    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && !(i->ifa_flags & IFF_LOOPBACK) &&
+        (i->ifa_flags & IFF_UP)) {
+      admin_ip = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+      inet_ntop(AF_INET, &admin_ip, ip, sizeof ip);
+    }
+  freeifaddrs(ifs);
+  if (!ip[0]) {
+    printf("# no non-loopback IPv4 address here: skipped\n");
+    skip();
+  }
+  assert_int_equal(daemon_stop(&D), 0);
+  char where[64];
+  snprintf(where, sizeof where, "%s:0", ip);
+  const char *args[] = {"--admin-listen", where, "--admin-token", "tok3n", NULL};
+  assert_int_equal(daemon_start(&D, args), 0);
+  answer a = http_get(&D, "/metrics");
+  assert_int_equal(a.code, 401);
+  assert_non_null(strstr(a.raw, "WWW-Authenticate: Bearer"));
+  answer_free(&a);
+  static const char wrong[] = "GET /metrics HTTP/1.1\r\nAuthorization: Bearer tok3m\r\n\r\n";
+  a = raw_http(&D, wrong, sizeof wrong - 1);
+  assert_int_equal(a.code, 401);
+  answer_free(&a);
+  static const char right[] = "GET /metrics HTTP/1.1\r\nauthorization: Bearer tok3n\r\n\r\n";
+  a = raw_http(&D, right, sizeof right - 1);
+  assert_int_equal(a.code, 200);
+  assert_non_null(strstr(a.body, "pintuan_build_info"));
+  answer_free(&a);
+  a = http_get(&D, "/healthz"); /* probes need no token */
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  a = http_get(&D, "/ready");
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  admin_ip.s_addr = htonl(INADDR_LOOPBACK);
+}
+
 static void test_token_stays_secret(void **state) {
   (void)state;
   assert_int_equal(daemon_stop(&D), 0);
@@ -609,11 +662,13 @@ static void test_ready_follows_redis(void **state) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
+  admin_ip.s_addr = htonl(INADDR_LOOPBACK);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_metrics_move_with_traffic, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_odd_campaign_ids, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_views, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_token_stays_secret, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_token_beyond_loopback, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_bad_http, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_half_open_flood, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_stats_stream, start_plain, stop_clean),

@@ -246,8 +246,9 @@ static void on_signal(uv_signal_t *h, int signum) {
     pt_notify_reloading(); /* systemd's protocol: RELOADING=1, then READY=1 when done */
     reload(d);
     pt_notify_reloaded();
-  } else
+  } else {
     shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+  }
 }
 
 /* Descriptors the daemon holds besides one per client, for the open-file

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "net/server.h"
 #include "mirror/mirror.h"
+#include "notify.h"
 #include "service/service.h"
 #include "turn.h"
 
@@ -101,6 +102,32 @@ static void arm_timer(daemon_t *d, int64_t now) {
   if (rc < 0) pt_error("the deadline timer could not be armed: %s", uv_strerror(rc)); /* EINVAL only */
 }
 
+/* systemd (notify.h): READY=1 once the mirror has a role to serve in (the
+ * primary after its recovery, or a standby following one), and the STATUS
+ * at every change of role. A role changes only in the mirror's callbacks,
+ * and a turn end follows each: checking there misses none. */
+static void notify_role(daemon_t *d) {
+  static pt_role told; /* 0: nothing told yet */
+  pt_role role = pt_mirror_role(d->mirror);
+  if (role == told) return;
+  told = role;
+  pt_mirror_stats st;
+  pt_mirror_stats_get(d->mirror, &st);
+  const char *leader = pt_mirror_leader(d->mirror);
+  char status[1024];
+  if (role == PT_ROLE_PRIMARY)
+    snprintf(status, sizeof status, "primary of shard %s (node %s, epoch %llu), serving on %s",
+             d->mcfg.shard, d->mcfg.node_id, (unsigned long long)st.epoch, d->mcfg.advertise);
+  else if (role == PT_ROLE_STANDBY)
+    snprintf(status, sizeof status, "standby of shard %s (node %s), primary at %s", d->mcfg.shard,
+             d->mcfg.node_id, leader[0] ? leader : "(unknown)");
+  else
+    snprintf(status, sizeof status, "%s: shard %s (node %s), Redis %s:%d", pt_role_name(role),
+             d->mcfg.shard, d->mcfg.node_id, d->mcfg.redis.host, d->mcfg.redis.port);
+  if (role == PT_ROLE_PRIMARY || role == PT_ROLE_STANDBY) pt_notify_ready(status);
+  else pt_notify_status("%s", status);
+}
+
 /* The end of every loop turn, in this order (see the top of this file). */
 static void on_turn_end(uv_prepare_t *h) {
   daemon_t *d = h->data;
@@ -113,6 +140,7 @@ static void on_turn_end(uv_prepare_t *h) {
     if (seq) pt_server_seal(d->server, seq);
     /* only the primary decides; elsewhere time moves nothing */
     d->turn.frozen = pt_mirror_role(d->mirror) != PT_ROLE_PRIMARY;
+    notify_role(d);
   }
   pt_server_flush(d->server); /* 3. */
   pt_latency_turn(&d->latency, d->svc.turn_requests, d->svc.turn_t0_ns, seq);
@@ -204,6 +232,8 @@ static void shutdown_daemon(daemon_t *d, const char *why) {
   uv_close((uv_handle_t *)&d->sig_int, NULL);
   uv_close((uv_handle_t *)&d->sig_term, NULL);
   uv_close((uv_handle_t *)&d->sig_hup, NULL);
+  pt_notify_stopping();
+  pt_notify_watchdog_stop(); /* its timer is a handle on the loop too */
 }
 
 static void reload(daemon_t *d) {
@@ -228,10 +258,13 @@ static void reload(daemon_t *d) {
 
 static void on_signal(uv_signal_t *h, int signum) {
   daemon_t *d = h->data;
-  if (signum == SIGHUP)
+  if (signum == SIGHUP) {
+    pt_notify_reloading(); /* systemd's protocol: RELOADING=1, then READY=1 when done */
     reload(d);
-  else
+    pt_notify_reloaded();
+  } else {
     shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+  }
 }
 
 /* Descriptors the daemon holds besides one per client, for the open-file
@@ -467,6 +500,8 @@ int main(int argc, char **argv) {
     pt_error("event loop setup: %s", uv_strerror(uvrc));
     abort();
   }
+  if ((uvrc = pt_notify_watchdog_start(&d.loop))) /* systemd restarts us without the pings */
+    pt_error("systemd watchdog: %s", uv_strerror(uvrc));
 
   struct sockaddr_storage bound[PT_LISTEN_MAX];
   unsigned nbound = pt_server_addrs(d.server, bound, PT_LISTEN_MAX);
@@ -511,6 +546,11 @@ int main(int argc, char **argv) {
     if (d.admin) dprintf(d.cfg.ready_fd, "%d\n%d\n", pt_server_port(d.server), pt_admin_port(d.admin));
     else dprintf(d.cfg.ready_fd, "%d\n", pt_server_port(d.server));
     close(d.cfg.ready_fd);
+  }
+  if (mode == PT_MIRROR_OFF) { /* serving; with a mirror, once it has a role (notify_role) */
+    char status[sizeof addrs + 32];
+    snprintf(status, sizeof status, "serving on %s (memory-only)", addrs);
+    pt_notify_ready(status);
   }
   uv_run(&d.loop, UV_RUN_DEFAULT);
 

@@ -57,6 +57,8 @@ start_daemon() {
     echo "pintuand did not start (is $LISTEN free?)" >&2
     exit 1
   fi
+  APORT=
+  read -r APORT <&$READY || true # its admin port, when it could have 127.0.0.1:7734
   if [ "$MEMORY_ONLY" != 1 ]; then await "mirror role=primary"; fi
   echo "pintuand (pid $DPID) is serving on $LISTEN"
 }
@@ -73,6 +75,10 @@ run reserve demo-sku alice --qty 2 --request-id demo-order-1
 run reserve demo-sku alice --qty 2 --request-id demo-order-1
 run campaign create demo-group --kind group --stock 300 --group-size 3 --group-ttl 24h --hold 15m --request-id demo-group-create
 run join demo-group carol --mode open --request-id demo-join-1
+if [ -n "$APORT" ]; then
+  echo "--- the admin port (127.0.0.1:$APORT): /metrics, /ready, /stats/stream"
+  run stat --admin "127.0.0.1:$APORT" --count 2
+fi
 
 if [ "$MEMORY_ONLY" != 1 ]; then
   echo "--- kill -9 of pintuand, and a new one: it rebuilds the sale from Redis"
@@ -89,6 +95,8 @@ Try it yourself (binaries in build/):
   build/clients/pintuan-cli -a $LISTEN --json holdings demo-sku bob
   build/clients/pintuan-cli -a $LISTEN join demo-group dave          # AUTO: joins carol's group
   build/clients/pintuan-bench -a $LISTEN -s stampede -c 50 -d 5      # a load test with its verdict
+  build/clients/pintuan-cli stat                                      # the sale live, a line a second
+  curl -s 127.0.0.1:7734/metrics | grep ^pintuan_requests_total        # Prometheus
   build/clients/pintuan-cli --help
 EOT
 if [ $DETACH = 1 ]; then

@@ -612,16 +612,30 @@ static char *await_ready(const pt_daemon *d, int want, const char *says) {
   }
 }
 
+static pt_daemon A, B; /* test_ready_follows_redis's: the teardown kills what a failure left */
+
+static int kill_leftovers(void **state) {
+  (void)state;
+  pt_daemon *ds[] = {&A, &B};
+  for (int i = 0; i < 2; i++)
+    if (ds[i]->pid > 0 && waitpid(ds[i]->pid, NULL, WNOHANG) == 0) {
+      kill(ds[i]->pid, SIGKILL);
+      waitpid(ds[i]->pid, NULL, 0);
+    }
+  redis_cleanup(&R);
+  return 0;
+}
+
 static void test_ready_follows_redis(void **state) {
   (void)state;
   /* Redis keeps what it acknowledged across its own restart */
   const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
   assert_int_equal(redis_start(&R, aof), 0);
-  pt_daemon a, b;
+  pt_daemon *a = &A, *b = &B;
   const char *args_a[] = {"--redis", R.addr, "--shard", "adm", "--node-id", "a", "--lease-ms", "5000", NULL};
-  assert_int_equal(daemon_start(&a, args_a), 0);
-  free(await_ready(&a, 200, "ready"));
-  char *m = metrics_text(&a);
+  assert_int_equal(daemon_start(a, args_a), 0);
+  free(await_ready(a, 200, "ready"));
+  char *m = metrics_text(a);
   promtool_check(m);
   assert_int_equal(metric(m, "pintuan_role{role=\"primary\"}"), 1);
   assert_true(metric(m, "pintuan_mirror_epoch") >= 1);
@@ -629,35 +643,35 @@ static void test_ready_follows_redis(void **state) {
 
   /* a standby of the same shard is not ready, and says why */
   const char *args_b[] = {"--redis", R.addr, "--shard", "adm", "--node-id", "b", "--lease-ms", "5000", NULL};
-  assert_int_equal(daemon_start(&b, args_b), 0);
-  free(await_ready(&b, 503, "not ready: standby"));
-  assert_int_equal(daemon_stop(&b), 0);
+  assert_int_equal(daemon_start(b, args_b), 0);
+  free(await_ready(b, 503, "not ready: standby"));
+  assert_int_equal(daemon_stop(b), 0);
 
   /* mutations go through the mirror: its counters move */
-  pintuan_client *c = connect_or_die(&a);
+  pintuan_client *c = connect_or_die(a);
   assert_int_equal(create_flash(c, "r1", 5, 0, 60000, 0), OK);
-  m = metrics_text(&a);
+  m = metrics_text(a);
   assert_true(metric(m, "pintuan_mirror_records_acknowledged_total") >= 1);
   assert_true(metric(m, "pintuan_mirror_append_duration_seconds_count") >= 1);
   assert_true(metric(m, "pintuan_mirror_batch_requests_count") >= 1);
   free(m);
 
   assert_int_equal(redis_stop(&R), 0);
-  char *why = await_ready(&a, 503, "not ready: ");
+  char *why = await_ready(a, 503, "not ready: ");
   printf("# with Redis stopped, /ready says: %s", why);
   free(why);
   assert_int_equal(redis_restart(&R), 0);
-  free(await_ready(&a, 200, "ready"));
+  free(await_ready(a, 200, "ready"));
   pintuan_response *r;
   assert_int_equal(pintuan_reserve(c, "r1", "u1", 1, "rq5", &r), 0);
   assert_int_equal(r->status, OK);
   pintuan_response_free(r);
-  m = metrics_text(&a);
+  m = metrics_text(a);
   assert_true(metric(m, "pintuan_mirror_reconnects_total") >= 1);
   free(m);
   pintuan_close(c);
-  assert_int_equal(daemon_stop(&a), 0);
-  redis_cleanup(&R);
+  assert_int_equal(daemon_stop(a), 0);
+  A.pid = B.pid = 0;
 }
 
 int main(void) {
@@ -672,7 +686,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bad_http, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_half_open_flood, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_stats_stream, start_plain, stop_clean),
-      cmocka_unit_test(test_ready_follows_redis),
+      cmocka_unit_test_teardown(test_ready_follows_redis, kill_leftovers),
   };
   return cmocka_run_group_tests_name("admin", tests, NULL, NULL);
 }

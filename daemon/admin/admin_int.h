@@ -1,6 +1,6 @@
 /* Internals shared by the admin port's files; nothing outside daemon/admin/
  * includes this. http.c serves; metrics.c writes /metrics; views.c writes
- * the JSON answers and the stats line. */
+ * the JSON answers and the stats line; abuf.c is their text buffer. */
 #ifndef PT_ADMIN_INT_H
 #define PT_ADMIN_INT_H
 
@@ -9,7 +9,7 @@
 
 #include "admin.h"
 
-/* A growable text buffer (out of memory is fatal, as everywhere). */
+/* abuf.c: a growable text buffer (out of memory is fatal, as everywhere). */
 typedef struct abuf {
   char *p;
   size_t len, cap;

@@ -1,0 +1,48 @@
+/* The admin port's growable text buffer (admin_int.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "admin_int.h"
+#include "xalloc.h"
+
+void abuf_add(abuf *b, const void *p, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1) cap *= 2;
+    b->p = pt_xrealloc(b->p, cap);
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+
+void abuf_printf(abuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char small[256];
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n < sizeof small) {
+    abuf_add(b, small, (size_t)n);
+    return;
+  }
+  abuf_add(b, "", 0); /* make room */
+  if (b->len + (size_t)n + 1 > b->cap) {
+    b->cap = b->len + (size_t)n + 1;
+    b->p = pt_xrealloc(b->p, b->cap);
+  }
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void abuf_id(abuf *b, pt_bytes id) {
+  for (size_t i = 0; i < id.len; i++) {
+    uint8_t c = id.p[i];
+    if (c > 0x20 && c < 0x7f && c != '\\' && c != '"') abuf_add(b, &c, 1);
+    else abuf_printf(b, "\\x%02x", c);
+  }
+}

@@ -41,6 +41,8 @@ typedef struct conn {
   inflight *ring; /* in flight, in request order */
   uint32_t head, n, cap;
   uint64_t next_id, seq;
+  char rid[48]; /* this connection's request ids: a fixed prefix, then seq */
+  uint8_t rid_prefix_len;
   struct conn *next_dirty;
 } conn;
 

@@ -1,7 +1,9 @@
 /* conns.c owns the load connections: connecting, the pipeline ring of each,
  * framing requests into its output, one write per connection and loop turn
- * (the flusher), reading reply frames, closing. What a reply means is
- * run.c's (run_on_reply). */
+ * (the flusher: tried at once, handed to libuv only for what the socket did
+ * not take, so the output buffer is reused, not allocated per write),
+ * reading reply frames with one clock read per read, closing. What a reply
+ * means is run.c's (run_on_reply). */
 #include "conns.h"
 
 #include <stdio.h>
@@ -49,10 +51,24 @@ static void flush_all(uv_prepare_t *h) {
     b->dirty = c->next_dirty;
     c->dirty = false;
     if (!c->out_len || !c->up) continue;
+    /* libuv refuses a try while earlier writes wait, so order holds */
+    uv_buf_t buf = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    int done = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (done == (int)c->out_len) {
+      c->out_len = 0;
+      continue;
+    }
+    if (done < 0 && done != UV_EAGAIN) {
+      b->send_errors++;
+      c->out_len = 0;
+      continue;
+    }
+    if (done < 0) done = 0;
+    /* the rest goes to libuv, with the buffer: the next output gets another */
     wreq *w = pt_xmalloc(sizeof(*w));
     w->b = b;
     w->buf = c->out;
-    uv_buf_t buf = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    buf = uv_buf_init((char *)c->out + done, (unsigned)(c->out_len - (size_t)done));
     c->out = NULL;
     c->out_len = c->out_cap = 0;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) < 0) {
@@ -63,33 +79,42 @@ static void flush_all(uv_prepare_t *h) {
   }
 }
 
-/* Room for one frame of n bytes at the end of c's output (prefix written). */
-static uint8_t *frame_append(conn *c, size_t n) {
-  if (c->out_len + n + 4 > c->out_cap) {
-    c->out_cap = (c->out_len + n + 4) * 2 + 4096;
+/* Room for a message of at most max bytes at the end of c's output, after
+ * its length prefix; frame_commit says how long it came out. */
+static uint8_t *frame_room(conn *c, size_t max) {
+  if (c->out_len + max + PT_FRAME_HEADER > c->out_cap) {
+    c->out_cap = (c->out_len + max + PT_FRAME_HEADER) * 2 + 4096;
     c->out = pt_xrealloc(c->out, c->out_cap);
   }
-  uint8_t *p = c->out + c->out_len;
-  pt_be32_put(p, (uint32_t)n);
-  c->out_len += n + 4;
+  return c->out + c->out_len + PT_FRAME_HEADER;
+}
+
+static void frame_commit(conn *c, size_t n) {
+  pt_be32_put(c->out + c->out_len, (uint32_t)n);
+  c->out_len += n + PT_FRAME_HEADER;
   if (!c->dirty) {
     c->dirty = true;
     c->next_dirty = c->b->dirty;
     c->b->dirty = c;
   }
   c->b->sent_total++;
-  return p + 4;
 }
 
 void conn_queue_request(conn *c, Pintuan__V1__Request *q) {
   q->has_id = 1;
   q->id = ++c->next_id;
   size_t n = pintuan__v1__request__get_packed_size(q);
-  pintuan__v1__request__pack(q, frame_append(c, n));
+  pintuan__v1__request__pack(q, frame_room(c, n));
+  frame_commit(c, n);
+}
+
+void conn_queue_op(conn *c, const bw_request *q) {
+  frame_commit(c, bw_request_put(frame_room(c, bw_request_bound(q)), ++c->next_id, q));
 }
 
 void conn_queue_raw(conn *c, const uint8_t *msg, size_t n) {
-  memcpy(frame_append(c, n), msg, n);
+  memcpy(frame_room(c, n), msg, n);
+  frame_commit(c, n);
 }
 
 static void on_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf) {
@@ -121,6 +146,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   c->in_len += (size_t)n;
+  int64_t t = now_ns(); /* when this read's replies arrived */
   size_t off = 0;
   for (;;) {
     const uint8_t *msg;
@@ -145,7 +171,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
       }
       break;
     }
-    run_on_reply(c->b, c, msg, len);
+    run_on_reply(c->b, c, msg, len, t);
     off += PT_FRAME_HEADER + len;
   }
   memmove(c->in, c->in + off, c->in_len - off);

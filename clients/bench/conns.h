@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "bench.h"
+#include "wire.h"
 
 /* Starts b->o.conns connections to sa on b->loop; 0, or -1 after a message. */
 int conns_open(bench *b, const struct sockaddr *sa);
@@ -16,6 +17,8 @@ int conns_open(bench *b, const struct sockaddr *sa);
 inflight *conn_push(conn *c);
 /* Queues q on c with the connection's next correlation id. */
 void conn_queue_request(conn *c, Pintuan__V1__Request *q);
+/* The same for the ops the scenarios send, encoded by wire.c. */
+void conn_queue_op(conn *c, const bw_request *q);
 /* Queues msg as it is (a replayed request that does not decode). */
 void conn_queue_raw(conn *c, const uint8_t *msg, size_t n);
 /* Closes every connection still up, and the flusher. */

@@ -20,6 +20,7 @@
  * (what is printed). The whole state is one struct bench (bench.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -47,12 +48,25 @@ static void raise_fd_limit(void) {
 
 /* The load goes where the set-up connection went: the first address of -a
  * that answered. 0, or -1 after a message. */
-static int load_address(pintuan_client *admin, struct sockaddr_storage *sa) {
+static int load_address(const char *peer, struct sockaddr_storage *sa) {
   pt_addr addr;
   char err[512];
-  if (pt_addr_parse(pintuan_peer(admin), -1, &addr, err, sizeof err) ||
+  if (pt_addr_parse(peer, -1, &addr, err, sizeof err) ||
       pt_addr_resolve(&addr, false, sa, 1, err, sizeof err) < 0) {
     fprintf(stderr, "pintuan-bench: %s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
+/* The load from the first connection to the last reply; 0, or -1. */
+static int run_load(bench *b, const struct sockaddr_storage *sa) {
+  b->loop = uv_default_loop();
+  run_init(b);
+  if (conns_open(b, (const struct sockaddr *)sa)) return -1;
+  uv_run(b->loop, UV_RUN_DEFAULT);
+  if (b->conn_failed) {
+    fprintf(stderr, "pintuan-bench: %d of %d connections failed\n", b->conn_failed, b->o.conns);
     return -1;
   }
   return 0;
@@ -62,15 +76,8 @@ static int load_address(pintuan_client *admin, struct sockaddr_storage *sa) {
 static int bench_run(bench *b, pintuan_client *admin) {
   if (b->o.scenario != SC_REPLAY && admin_create_campaigns(b, admin)) return 1;
   struct sockaddr_storage sa;
-  if (load_address(admin, &sa)) return EX_UNAVAILABLE;
-  b->loop = uv_default_loop();
-  run_init(b);
-  if (conns_open(b, (const struct sockaddr *)&sa)) return EX_UNAVAILABLE;
-  uv_run(b->loop, UV_RUN_DEFAULT);
-  if (b->conn_failed) {
-    fprintf(stderr, "pintuan-bench: %d of %d connections failed\n", b->conn_failed, b->o.conns);
-    return EX_UNAVAILABLE;
-  }
+  if (load_address(pintuan_peer(admin), &sa)) return EX_UNAVAILABLE;
+  if (run_load(b, &sa)) return EX_UNAVAILABLE;
   pt_verdict v;
   if (admin_verdict(b, admin, &v)) {
     fprintf(stderr, "pintuan-bench: verdict queries failed: %s\n", pintuan_error(admin));
@@ -80,6 +87,20 @@ static int bench_run(bench *b, pintuan_client *admin) {
   report_print(b, &v);
   bool ok = v.pass && b->divergences == 0 && b->send_errors == 0;
   return ok ? 0 : 1;
+}
+
+/* --floor: the load alone, against a server that keeps no state, so no
+ * set-up and no verdict; what is left is the bench's own cost. */
+static int floor_run(bench *b) {
+  struct sockaddr_storage sa;
+  char first[300];
+  snprintf(first, sizeof first, "%.*s", (int)strcspn(b->o.addr, ","), b->o.addr);
+  if (load_address(first, &sa)) return EX_UNAVAILABLE;
+  scenarios_make_campaigns(b, b->o.scenario == SC_ZIPF ? (size_t)b->o.campaigns : 1);
+  if (b->o.scenario == SC_ZIPF) scenarios_zipf_weights(b);
+  if (run_load(b, &sa)) return EX_UNAVAILABLE;
+  report_print(b, NULL);
+  return b->send_errors == 0 && run_unanswered(b) == 0 ? 0 : 1;
 }
 
 static void bench_free(bench *b) {
@@ -105,8 +126,10 @@ int main(int argc, char **argv) {
     }
     b->o.conns = b->replay_conns ? b->replay_conns : 1;
   }
-  pintuan_client *admin = admin_connect(b);
-  if (!admin) {
+  pintuan_client *admin = b->o.floor ? NULL : admin_connect(b);
+  if (b->o.floor) {
+    rc = floor_run(b);
+  } else if (!admin) {
     rc = EX_UNAVAILABLE;
   } else {
     rc = bench_run(b, admin);

@@ -75,6 +75,9 @@ static void usage(FILE *f) {
     "      --pay-ratio F        group: share of requests that pay a seat, 0..1 (default 0.5)\n"
     "      --replay FILE        replay a capture of pintuand --capture, comparing replies\n"
     "      --speed X            replay at X times the original pace (0: as fast as possible)\n"
+    "      --floor              the server is tests/bench/floor_server, which answers every\n"
+    "                           frame with one fixed reply: no set-up, no verdict; measures\n"
+    "                           the bench's own ceiling\n"
     "  -T, --token TOKEN        admin token, to create the campaigns\n"
     "  -j, --json               a JSON summary on stdout\n"
     "      --progress / --no-progress   a line a second on stderr (default: when stderr is a tty)\n"
@@ -89,7 +92,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
                     .stock = 100000, .limit = 1, .users = 1000000, .campaigns = 100, .zipf_s = 1.0,
                     .group_size = 5, .pay_ratio = 0.5, .speed = 1.0, .mix = {60, 30, 10}, .progress = -1};
   enum { O_STOCK = 256, O_LIMIT, O_USERS, O_CAMPS, O_ZIPF, O_MIX, O_GSIZE, O_PAY, O_REPLAY, O_SPEED,
-         O_PROGRESS, O_NOPROGRESS };
+         O_PROGRESS, O_NOPROGRESS, O_FLOOR };
   static const struct option opts[] = {
       {"address", required_argument, 0, 'a'}, {"connections", required_argument, 0, 'c'},
       {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
@@ -101,7 +104,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
       {"zipf", required_argument, 0, O_ZIPF}, {"mix", required_argument, 0, O_MIX},
       {"group-size", required_argument, 0, O_GSIZE}, {"pay-ratio", required_argument, 0, O_PAY},
       {"replay", required_argument, 0, O_REPLAY}, {"speed", required_argument, 0, O_SPEED},
-      {"progress", no_argument, 0, O_PROGRESS}, {"no-progress", no_argument, 0, O_NOPROGRESS},
+      {"progress", no_argument, 0, O_PROGRESS}, {"floor", no_argument, 0, O_FLOOR}, {"no-progress", no_argument, 0, O_NOPROGRESS},
       {0, 0, 0, 0}};
   pt_addr addr[PINTUAN_MAX_ADDRS];
   char err[512];
@@ -200,6 +203,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
       break;
     case O_PROGRESS: o->progress = 1; break;
     case O_NOPROGRESS: o->progress = 0; break;
+    case O_FLOOR: o->floor = 1; break;
     case ':': return usage_error("%s needs a value", argv[word]);
     default: /* '?' */
       if (strncmp(argv[word], "--", 2)) return usage_error("unknown option '-%c'", optopt);
@@ -213,6 +217,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
     }
   }
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+  if (o->floor && o->scenario == SC_REPLAY) return usage_error("--floor and --replay: a floor server has no replies to compare");
   if (o->progress < 0) o->progress = isatty(2);
   return -1;
 }

@@ -13,6 +13,7 @@ extern const char *const bench_scenario_names[]; /* indexed by SC_* */
 typedef struct bench_opts {
   const char *addr, *token, *replay;
   int conns, depth, scenario, json, progress, campaigns;
+  int floor; /* --floor: the server is tests/bench/floor_server (no set-up, no verdict) */
   double duration, warmup, rate, zipf_s, pay_ratio, speed;
   int64_t stock;
   uint32_t limit, group_size;

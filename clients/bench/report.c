@@ -3,7 +3,7 @@
  * line with the fields tests and scripts read: scenario, connections,
  * pipeline, rate, duration_s, requests, sent, throughput_rps, [planned,
  * planned_rps, sent_late,] unanswered, latency_us, uncorrected_latency_us,
- * status, [replay,] failover, verdict. */
+ * status, [replay,] failover, verdict (null with --floor, beside "floor": true). */
 #include "report.h"
 
 #include <jansson.h>
@@ -70,6 +70,17 @@ static json_t *jlatency(const pt_hist *h) {
   return o;
 }
 
+static json_t *jverdict(const pt_verdict *v) {
+  json_t *vd = must(json_object());
+  set(vd, "oversold", json_integer(v->oversold));
+  set(vd, "users_over_limit", jcount(v->users_over_limit));
+  set(vd, "stock_conserved", json_boolean(!v->not_conserved));
+  set(vd, "campaigns", jcount(v->campaigns));
+  set(vd, "users", jcount(v->users));
+  set(vd, "pass", json_boolean(v->pass));
+  return vd;
+}
+
 static void print_json(const bench *b, const figures *f, const pt_verdict *v) {
   const bench_opts *o = &b->o;
   json_t *j = must(json_object());
@@ -111,14 +122,12 @@ static void print_json(const bench *b, const figures *f, const pt_verdict *v) {
   set(fo, "redirects", jcount(b->failover.redirects));
   set(fo, "resent", jcount(b->failover.resent));
   set(j, "failover", fo);
-  json_t *vd = must(json_object());
-  set(vd, "oversold", json_integer(v->oversold));
-  set(vd, "users_over_limit", jcount(v->users_over_limit));
-  set(vd, "stock_conserved", json_boolean(!v->not_conserved));
-  set(vd, "campaigns", jcount(v->campaigns));
-  set(vd, "users", jcount(v->users));
-  set(vd, "pass", json_boolean(v->pass));
-  set(j, "verdict", vd);
+  if (v) {
+    set(j, "verdict", jverdict(v));
+  } else { /* --floor */
+    set(j, "floor", json_true());
+    set(j, "verdict", json_null());
+  }
   char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
   if (!s) pt_fatal("cannot write the JSON summary");
   printf("%s\n", s);
@@ -161,7 +170,8 @@ static void print_human(const bench *b, const figures *f, const pt_verdict *v) {
     printf("  failover (set-up and verdict connection): %llu reconnects, %llu redirects, %llu requests sent again\n",
            (unsigned long long)b->failover.reconnects, (unsigned long long)b->failover.redirects,
            (unsigned long long)b->failover.resent);
-  pt_verdict_print(stdout, v);
+  if (v) pt_verdict_print(stdout, v);
+  else printf("verdict: none (--floor: the floor server keeps no state)\n");
 }
 
 void report_print(const bench *b, const pt_verdict *v) {

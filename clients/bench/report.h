@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "verdict.h"
 
+/* v: the verdict, NULL after --floor (there is none). */
 void report_print(const bench *b, const pt_verdict *v);
 
 #endif

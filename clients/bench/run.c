@@ -13,6 +13,7 @@
 #include "conns.h"
 #include "replay.h"
 #include "scenarios.h"
+#include "wire.h"
 #include "xalloc.h"
 
 #define STALL_NS 5000000000LL /* after t_end, this long without a reply ends the run */
@@ -37,27 +38,24 @@ void run_init(bench *b) {
   b->idler.data = b->ticker.data = b;
 }
 
-void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len) {
-  Pintuan__V1__Response *r = pintuan__v1__response__unpack(NULL, len, msg);
-  if (!r) {
+/* Only a replayed request's reply is decoded whole (it is compared); the
+ * others are read for the few fields the scenarios use (wire.c). */
+void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len, int64_t t) {
+  bw_reply r;
+  if (bw_reply_get(msg, len, &r)) {
     b->status_count[0]++;
     return;
   }
-  if (r->id == 0 && r->result_case == PINTUAN__V1__RESPONSE__RESULT_EVENT) {
-    pintuan__v1__response__free_unpacked(r, NULL);
-    return;
-  }
+  if (r.id == 0 && r.result == BW_RESULT_EVENT) return;
   if (c->n == 0) { /* nothing in flight: an unsolicited error */
-    b->status_count[r->status < 32 ? r->status : 0]++;
-    pintuan__v1__response__free_unpacked(r, NULL);
+    b->status_count[r.status < 32 ? r.status : 0]++;
     return;
   }
   inflight f = c->ring[c->head];
   c->head = (c->head + 1) % c->cap;
   c->n--;
-  int64_t t = now_ns();
   b->completed++;
-  b->status_count[r->status < 32 ? r->status : 0]++;
+  b->status_count[r.status < 32 ? r.status : 0]++;
   b->last_reply = t;
   if (f.planned >= b->t_measure && f.planned < b->t_end) {
     b->measured++;
@@ -66,12 +64,16 @@ void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len) {
     pt_hist_record(&b->lat_raw, (uint64_t)(t - f.sent));
     pt_hist_record(&b->sec_hist, (uint64_t)(t - f.planned));
   }
-  if (f.op == OP_REPLAYED) replay_on_reply(b, &f, msg, len, r);
-  else scenario_on_reply(b, &f, r);
-  pintuan__v1__response__free_unpacked(r, NULL);
+  if (f.op == OP_REPLAYED) {
+    Pintuan__V1__Response *full = pintuan__v1__response__unpack(NULL, len, msg);
+    if (full) replay_on_reply(b, &f, msg, len, full);
+    pintuan__v1__response__free_unpacked(full, NULL);
+  } else {
+    scenario_on_reply(b, &f, &r);
+  }
   if (b->o.scenario != SC_REPLAY) {
     if (b->o.rate > 0) freeq_push(b, c->idx); /* the pacer decides whether to use it */
-    else if (!b->stopping) scenario_send(b, c, now_ns());
+    else if (!b->stopping) scenario_send(b, c, t, t);
   }
 }
 
@@ -128,7 +130,7 @@ static void on_idle(uv_idle_t *h) {
   while (due > 0 && b->freeq_n) {
     int ci = freeq_pop(b);
     if (!b->conns[ci].up) continue;
-    scenario_send(b, &b->conns[ci], pt_pacer_planned(&b->pacer, b->pacer.sent));
+    scenario_send(b, &b->conns[ci], pt_pacer_planned(&b->pacer, b->pacer.sent), t);
     b->pacer.sent++;
     due--;
     if (t >= b->t_end) b->sent_late++;
@@ -174,7 +176,7 @@ void run_start(bench *b) {
       for (int i = 0; i < o->conns; i++) freeq_push(b, i);
   } else {
     for (int i = 0; i < o->conns; i++)
-      for (int d = 0; d < o->depth; d++) scenario_send(b, &b->conns[i], now_ns());
+      for (int d = 0; d < o->depth; d++) scenario_send(b, &b->conns[i], b->t_start, b->t_start);
   }
 }
 

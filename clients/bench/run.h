@@ -11,8 +11,8 @@
 void run_init(bench *b);
 /* Every connection is up: the clock starts, sending begins. */
 void run_start(bench *b);
-/* One reply frame on c. */
-void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len);
+/* One reply frame on c, read at t. */
+void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len, int64_t t);
 /* Stops sending, closes every handle: uv_run returns. */
 void run_finish(bench *b);
 /* Requests sent or planned that got no reply: reported, never hidden. */

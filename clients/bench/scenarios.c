@@ -88,21 +88,23 @@ static size_t pick_campaign(bench *b) {
   return lo;
 }
 
-void scenario_send(bench *b, conn *c, int64_t planned) {
+/* Request ids are "b<run>-<connection>-<seq>", users "u<n>": written
+ * without printf, which cost the bench more than the daemon's decision. */
+void scenario_send(bench *b, conn *c, int64_t planned, int64_t now) {
   const bench_opts *o = &b->o;
   inflight *f = conn_push(c);
   f->planned = planned;
-  f->sent = now_ns();
+  f->sent = now;
   f->campaign = (uint32_t)pick_campaign(b);
-  snprintf(f->user, sizeof f->user, "u%llu", (unsigned long long)(bench_rnd(b) % o->users));
-  char rid[48];
-  snprintf(rid, sizeof rid, "b%u-%d-%llu", b->run_id, c->idx, (unsigned long long)++c->seq);
-  const char *cid = b->camps[f->campaign].id;
-  pintuan_request q;
-  Pintuan__V1__Reserve rs;
-  Pintuan__V1__Confirm cf;
-  Pintuan__V1__Cancel cn;
-  Pintuan__V1__Join jn;
+  f->user[0] = 'u';
+  f->user[1 + bw_u64_dec(f->user + 1, bench_rnd(b) % o->users)] = 0;
+  if (!c->rid_prefix_len)
+    c->rid_prefix_len = (uint8_t)snprintf(c->rid, sizeof c->rid, "b%u-%d-", b->run_id, c->idx);
+  size_t rid_len = c->rid_prefix_len + bw_u64_dec(c->rid + c->rid_prefix_len, ++c->seq);
+  const campaign *cp = &b->camps[f->campaign];
+  bw_request q = {.op = BW_RESERVE, .rid = (const uint8_t *)c->rid, .rid_len = rid_len,
+                  .campaign = (const uint8_t *)cp->id, .campaign_len = strlen(cp->id),
+                  .user = (const uint8_t *)f->user, .user_len = strlen(f->user), .quantity = 1};
   int op = OP_RESERVE;
   if (o->scenario == SC_MIXED) {
     int roll = (int)(bench_rnd(b) % (uint64_t)(o->mix[0] + o->mix[1] + o->mix[2]));
@@ -112,19 +114,19 @@ void scenario_send(bench *b, conn *c, int64_t planned) {
   }
   f->op = (uint8_t)op;
   switch (op) {
-  case OP_RESERVE: pintuan_req_reserve(&q, &rs, cid, f->user, 1, rid); break;
-  case OP_CONFIRM: pintuan_req_confirm(&q, &cf, cid, pool_take(b), rid); break;
-  case OP_CANCEL: pintuan_req_cancel(&q, &cn, cid, pool_take(b), rid); break;
-  default: pintuan_req_join(&q, &jn, cid, f->user, PINTUAN__V1__JOIN_MODE__JOIN_AUTO, 0, true, rid); break;
+  case OP_RESERVE: break;
+  case OP_CONFIRM: q.op = BW_CONFIRM, q.reservation_id = pool_take(b); break;
+  case OP_CANCEL: q.op = BW_CANCEL, q.reservation_id = pool_take(b); break;
+  default: q.op = BW_JOIN, q.join_mode = PINTUAN__V1__JOIN_MODE__JOIN_AUTO, q.new_user = 1; break;
   }
-  conn_queue_request(c, &q);
+  conn_queue_op(c, &q);
 }
 
-void scenario_on_reply(bench *b, const inflight *f, const Pintuan__V1__Response *r) {
-  if (r->status != PINTUAN__V1__STATUS__OK || r->result_case != PINTUAN__V1__RESPONSE__RESULT_RESERVATION) return;
+void scenario_on_reply(bench *b, const inflight *f, const bw_reply *r) {
+  if (r->status != PINTUAN__V1__STATUS__OK || r->result != BW_RESULT_RESERVATION) return;
   if (f->op == OP_RESERVE || f->op == OP_JOIN) {
     scenarios_note_ok(b, f->campaign, (const uint8_t *)f->user, strlen(f->user));
-    if (b->o.scenario == SC_MIXED || b->o.scenario == SC_GROUP) pool_push(b, r->reservation->reservation_id);
+    if (b->o.scenario == SC_MIXED || b->o.scenario == SC_GROUP) pool_push(b, r->reservation_id);
   }
 }
 

@@ -6,6 +6,7 @@
 #define PT_BENCH_SCENARIOS_H
 
 #include "bench.h"
+#include "wire.h"
 
 void scenarios_init(bench *b);
 /* n campaigns, named after the run and the scenario (ids filled in). */
@@ -16,10 +17,10 @@ void scenarios_zipf_weights(bench *b);
 size_t scenarios_campaign_index(bench *b, ProtobufCBinaryData id);
 /* user got a unit of campaign: the verdict will check its holdings. */
 void scenarios_note_ok(bench *b, size_t campaign, const uint8_t *user, size_t len);
-/* Queues the scenario's next request on c, planned for planned. */
-void scenario_send(bench *b, conn *c, int64_t planned);
+/* Queues the scenario's next request on c, planned for planned, sent now. */
+void scenario_send(bench *b, conn *c, int64_t planned, int64_t now);
 /* The reply r to a synthetic request f. */
-void scenario_on_reply(bench *b, const inflight *f, const Pintuan__V1__Response *r);
+void scenario_on_reply(bench *b, const inflight *f, const bw_reply *r);
 void scenarios_free(bench *b);
 
 #endif

@@ -169,6 +169,7 @@ static void became_primary(void *ctx, pt_engine *e) {
   pt_engine *old = d->engine;
   d->engine = d->turn.engine = d->svc.engine = e;
   pt_engine_free(old);
+  pt_service_capture_state(&d->svc); /* the capture's later decisions apply to this engine */
   d->armed = PT_NEVER - 1; /* the timer follows the new engine */
   d->turn.frozen = false;
 }
@@ -455,8 +456,7 @@ int main(int argc, char **argv) {
             d.cfg.test_clock);
   }
   if (d.cfg.capture_path[0]) {
-    d.svc.capture = pt_capture_open(d.cfg.capture_path, d.cfg.capture_max_bytes);
-    if (!d.svc.capture) {
+    if (pt_service_capture_open(&d.svc, d.cfg.capture_path, d.cfg.capture_max_bytes)) {
       pt_error("cannot open capture file %s: %s", d.cfg.capture_path, strerror(errno));
       pt_engine_free(d.engine);
       return EX_CANTCREAT;

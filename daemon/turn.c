@@ -59,8 +59,9 @@ static void apply(pt_turn *t, const pt_input *in, pt_result *r) {
   uint64_t before = pt_engine_changes(t->engine);
   pt_input_apply(t->engine, in, r);
   bool setting = in->kind == PT_IN_WINDOW || in->kind == PT_IN_MAX_REMEMBERED;
-  if (t->record && (setting || pt_engine_changes(t->engine) != before))
-    t->record(t->record_ctx, in, r);
+  bool changed = setting || pt_engine_changes(t->engine) != before;
+  if (t->record && changed) t->record(t->record_ctx, in, r);
+  if (t->trace && (changed || in->kind != PT_IN_ADVANCE)) t->trace(t->trace_ctx, in, r);
 }
 
 int64_t pt_turn_now(pt_turn *t) {

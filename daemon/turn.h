@@ -25,6 +25,11 @@ typedef struct pt_turn {
    * advance and settings). */
   void (*record)(void *ctx, const pt_input *in, const pt_result *r);
   void *record_ctx;
+  /* Optional: every decision, changed or not (each request's input, and
+   * an advance or setting that changed something), with its answer: what
+   * the capture needs to re-decide exactly. */
+  void (*trace)(void *ctx, const pt_input *in, const pt_result *r);
+  void *trace_ctx;
   const char *test_clock; /* NULL: the wall clock */
   bool frozen;            /* may not decide (a standby, Redis away): time moves nothing */
   int64_t now;            /* this turn's time; 0 until read */

@@ -272,3 +272,88 @@ bool pt_input_same(const pt_input_digest *d, const pt_result *r) {
   return d->status == r->status && d->reservation_id == r->reservation_id &&
          d->group_id == r->group_id;
 }
+
+/* ---- whole answers (the capture's, for exact replay) ---- */
+
+#define ANSWER_FIELDS 11
+
+void pt_input_answer_of(const pt_result *r, uint64_t events, pt_input_answer *a) {
+  memset(a, 0, sizeof(*a));
+  a->events = events;
+  if (!r) return;
+  a->status = r->status;
+  a->replay = r->replay;
+  a->opened = r->opened;
+  a->reservation_id = r->reservation_id;
+  a->group_id = r->group_id;
+  a->expires_ms = r->expires_ms;
+  a->quantity = r->quantity;
+  a->position = r->position;
+  a->state = r->state;
+  a->group_state = r->group_state;
+}
+
+void pt_input_pack_answer(msgpack_packer *pk, const pt_input_answer *a) {
+  msgpack_pack_array(pk, ANSWER_FIELDS);
+  msgpack_pack_uint8(pk, (uint8_t)a->status);
+  msgpack_pack_uint8(pk, a->replay);
+  msgpack_pack_uint8(pk, a->opened);
+  msgpack_pack_uint64(pk, a->reservation_id);
+  msgpack_pack_uint64(pk, a->group_id);
+  msgpack_pack_int64(pk, a->expires_ms);
+  msgpack_pack_uint32(pk, a->quantity);
+  msgpack_pack_uint32(pk, a->position);
+  msgpack_pack_uint8(pk, (uint8_t)a->state);
+  msgpack_pack_uint8(pk, (uint8_t)a->group_state);
+  msgpack_pack_uint64(pk, a->events);
+}
+
+int pt_input_unpack_answer(const msgpack_object *o, pt_input_answer *a, char *err, size_t errlen) {
+  memset(a, 0, sizeof(*a));
+  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != ANSWER_FIELDS) {
+    snprintf(err, errlen, "an answer is not an array of %d", ANSWER_FIELDS);
+    return -1;
+  }
+  cur c = {.v = o->via.array.ptr, .n = o->via.array.size};
+  a->status = (pt_status)get_u32(&c);
+  a->replay = get_u(&c) != 0;
+  a->opened = get_u(&c) != 0;
+  a->reservation_id = get_u(&c);
+  a->group_id = get_u(&c);
+  a->expires_ms = get_i(&c);
+  a->quantity = get_u32(&c);
+  a->position = get_u32(&c);
+  a->state = (pt_hold_state)get_u32(&c);
+  a->group_state = (pt_group_state)get_u32(&c);
+  a->events = get_u(&c);
+  if (c.err) {
+    snprintf(err, errlen, "answer: %s", c.err);
+    return -1;
+  }
+  return 0;
+}
+
+const char *pt_input_answer_diff(const pt_input_answer *a, const pt_input_answer *b) {
+  if (a->status != b->status) return "status";
+  if (a->replay != b->replay) return "replay";
+  if (a->reservation_id != b->reservation_id) return "reservation_id";
+  if (a->group_id != b->group_id) return "group_id";
+  if (a->opened != b->opened) return "opened";
+  if (a->quantity != b->quantity) return "quantity";
+  if (a->expires_ms != b->expires_ms) return "expires_ms";
+  if (a->position != b->position) return "position";
+  if (a->state != b->state) return "state";
+  if (a->group_state != b->group_state) return "group_state";
+  if (a->events != b->events) return "events";
+  return NULL;
+}
+
+const char *pt_input_kind_name(pt_input_kind k) {
+  static const char *const names[] = {
+      [PT_IN_ADVANCE] = "advance", [PT_IN_CREATE] = "create", [PT_IN_UPDATE] = "update",
+      [PT_IN_END] = "end",         [PT_IN_RESERVE] = "reserve", [PT_IN_CONFIRM] = "confirm",
+      [PT_IN_CANCEL] = "cancel",   [PT_IN_JOIN] = "join",       [PT_IN_WINDOW] = "window",
+      [PT_IN_MAX_REMEMBERED] = "max_remembered",
+  };
+  return k >= PT_IN_ADVANCE && k <= PT_IN_MAX_REMEMBERED ? names[k] : "unknown";
+}

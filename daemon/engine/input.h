@@ -49,6 +49,21 @@ typedef struct pt_input_digest {
   uint64_t reservation_id, group_id;
 } pt_input_digest;
 
+/* A whole answer, as a capture records it for exact replay: every field a
+ * reply carries (the detail text aside: it follows from the status), and
+ * the number of events the input emitted, so that an advance that expired
+ * or failed something differently shows too. */
+typedef struct pt_input_answer {
+  pt_status status;
+  bool replay, opened;
+  uint64_t reservation_id, group_id;
+  int64_t expires_ms;
+  uint32_t quantity, position;
+  pt_hold_state state;
+  pt_group_state group_state;
+  uint64_t events;
+} pt_input_answer;
+
 /* Applies the input (r may be NULL for advance and settings). */
 void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r);
 
@@ -59,6 +74,16 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
                     size_t errlen);
 /* Did r answer as the digest says the original did? */
 bool pt_input_same(const pt_input_digest *d, const pt_result *r);
+
+/* The answer of r (NULL: an advance or a setting) with its events. */
+void pt_input_answer_of(const pt_result *r, uint64_t events, pt_input_answer *a);
+void pt_input_pack_answer(msgpack_packer *pk, const pt_input_answer *a);
+/* 0, or -1 with the reason in err. */
+int pt_input_unpack_answer(const msgpack_object *o, pt_input_answer *a, char *err, size_t errlen);
+/* The name of the first field where a and b differ; NULL when equal. */
+const char *pt_input_answer_diff(const pt_input_answer *a, const pt_input_answer *b);
+/* "reserve", "join", ... */
+const char *pt_input_kind_name(pt_input_kind k);
 
 #pragma GCC visibility pop
 

@@ -129,7 +129,11 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
     svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
   } else {
     r.id = q->id;
-    if (!refused(s, q, &r)) dispatch(&x, q), decided = true;
+    if (!refused(s, q, &r)) {
+      s->deciding = c;
+      dispatch(&x, q), decided = true;
+      s->deciding = NULL;
+    }
   }
   svc_send_response(s, c, &r, decided);
   s->op = 0;

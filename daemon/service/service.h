@@ -6,7 +6,8 @@
  * Files: dispatch.c (frames in, replies out, the decoder's arena),
  * ops_campaign.c, ops_sale.c, ops_group.c (one function per operation),
  * encode.c (engine results to protobuf), subs.c (subscriptions, events),
- * peek.c (the wire peek for prefetching). */
+ * peek.c (the wire peek for prefetching), capture.c (the capture file's
+ * decisions and states). */
 #ifndef PT_SERVICE_H
 #define PT_SERVICE_H
 
@@ -34,7 +35,9 @@ typedef struct pt_service {
   pt_sub *subs;
   uint64_t events_pushed;
   const char *admin_token; /* NULL or "": admin operations open to all */
-  pt_capture *capture;     /* --capture: requests and replies to a file */
+  pt_capture *capture;     /* --capture: requests, replies, decisions to a file */
+  pt_conn *deciding;       /* the connection whose request is being decided, or NULL */
+  uint64_t capture_events; /* the engine's event count at the last decision recorded */
   /* Optional: may a request be decided now? NULL: yes. Else the reason,
    * with the status to answer (and, for NOT_LEADER, the primary's address
    * in *leader). Hello and Ping are always answered. */
@@ -58,5 +61,13 @@ void pt_service_on_close(pt_service *s, pt_conn *c);
 /* An engine event: pushed to every subscriber that wants its campaign. */
 void pt_service_on_event(pt_service *s, const pt_event *ev);
 void pt_service_free(pt_service *s);
+
+/* --capture: opens the file; from then on every decision (pt_turn's
+ * trace) is recorded with its answer, and every file begins with the
+ * engine's state. -1 with errno on failure. */
+int pt_service_capture_open(pt_service *s, const char *path, uint64_t max_bytes);
+/* The engine was replaced (this daemon became the primary and rebuilt):
+ * records its state, which the decisions after it apply to. */
+void pt_service_capture_state(pt_service *s);
 
 #endif

@@ -4,8 +4,10 @@
 #include "frame.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const uint8_t MAGIC[8] = {'P', 'T', 'C', 'A', 'P', 0, 0, 1};
 
@@ -19,8 +21,10 @@ static int start_file(pt_capture *c) {
   pt_be32_put(h + 8, PT_CAP_VERSION);
   pt_be32_put(h + 12, 0);
   pt_be64_put(h + 16, (uint64_t)pt_wall_us());
-  c->written = PT_CAP_HEADER;
-  return fwrite(h, 1, sizeof h, c->f) == sizeof h ? 0 : -1;
+  c->written = c->base = PT_CAP_HEADER;
+  if (fwrite(h, 1, sizeof h, c->f) != sizeof h) return -1;
+  if (c->on_start) c->on_start(c->on_start_ctx, c);
+  return 0;
 }
 
 pt_capture *pt_capture_open(const char *path, uint64_t max_bytes) {
@@ -39,11 +43,14 @@ pt_capture *pt_capture_open(const char *path, uint64_t max_bytes) {
   return c;
 }
 
-int pt_capture_write(pt_capture *c, int kind, uint64_t conn, int64_t time_us,
-                     const uint8_t *data, size_t len) {
+int pt_capture_begin(pt_capture *c, int kind, uint64_t conn, int64_t time_us, size_t len) {
   if (!c->f) return -1;
-  if (c->written + PT_CAP_RECORD + len > c->max_bytes && c->written > PT_CAP_HEADER) {
-    /* rotate: FILE -> FILE.1, then a fresh FILE */
+  /* Rotation happens only before a request or a close, never between a
+   * decision and its record: the new file's state must not hold a decision
+   * that its records then apply again. */
+  if (c->written - c->base + PT_CAP_RECORD + len > c->max_bytes && c->written > c->base &&
+      (kind == PT_CAP_REQUEST || kind == PT_CAP_CLOSE)) {
+    /* rotate: FILE -> FILE.1, then a fresh FILE (its state record first) */
     fclose(c->f);
     c->f = NULL;
     size_t n = strlen(c->path) + 3;
@@ -60,10 +67,24 @@ int pt_capture_write(pt_capture *c, int kind, uint64_t conn, int64_t time_us,
   pt_be32_put(h + 4, (uint32_t)len);
   pt_be64_put(h + 8, conn);
   pt_be64_put(h + 16, (uint64_t)time_us);
-  if (fwrite(h, 1, sizeof h, c->f) != sizeof h || (len && fwrite(data, 1, len, c->f) != len))
-    return -1;
-  c->written += PT_CAP_RECORD + len;
+  if (fwrite(h, 1, sizeof h, c->f) != sizeof h) return -1;
+  c->written += PT_CAP_RECORD;
+  /* the state a file begins with is not counted against max_bytes: else a
+   * state near the bound would rotate the file at every request */
+  if (kind == PT_CAP_STATE && c->written == PT_CAP_HEADER + PT_CAP_RECORD) c->base = c->written + len;
   return 0;
+}
+
+int pt_capture_append(pt_capture *c, const void *p, size_t n) {
+  if (!c->f || (n && fwrite(p, 1, n, c->f) != n)) return -1;
+  c->written += n;
+  return 0;
+}
+
+int pt_capture_write(pt_capture *c, int kind, uint64_t conn, int64_t time_us,
+                     const uint8_t *data, size_t len) {
+  if (pt_capture_begin(c, kind, conn, time_us, len)) return -1;
+  return pt_capture_append(c, data, len);
 }
 
 void pt_capture_close(pt_capture *c) {
@@ -87,47 +108,70 @@ int pt_cap_reader_open(pt_cap_reader *r, const char *path, char *err, size_t err
     r->f = NULL;
     return -1;
   }
-  if (pt_be32_get(h + 8) != PT_CAP_VERSION) {
-    snprintf(err, errlen, "%s: capture version %u, this build reads %d", path, pt_be32_get(h + 8),
+  r->version = pt_be32_get(h + 8);
+  if (r->version < 1 || r->version > PT_CAP_VERSION) {
+    snprintf(err, errlen, "%s: capture version %u, this build reads 1 to %d", path, r->version,
              PT_CAP_VERSION);
     fclose(r->f);
     r->f = NULL;
     return -1;
   }
   r->created_us = (int64_t)pt_be64_get(h + 16);
+  r->offset = PT_CAP_HEADER;
+  struct stat st;
+  r->size = fstat(fileno(r->f), &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
   return 0;
+}
+
+/* Bytes after the current record's header (so that a corrupt length is
+ * found out before anything is allocated for it). */
+static uint64_t remaining(const pt_cap_reader *r) {
+  uint64_t at = r->at + PT_CAP_RECORD;
+  return r->size > at ? r->size - at : 0;
 }
 
 int pt_cap_read(pt_cap_reader *r, pt_cap_record *rec, char *err, size_t errlen) {
   uint8_t h[PT_CAP_RECORD];
+  r->at = r->offset;
   size_t n = fread(h, 1, sizeof h, r->f);
   if (n == 0 && feof(r->f)) return 0;
   if (n != sizeof h) {
-    snprintf(err, errlen, "truncated record header");
+    snprintf(err, errlen, "at byte %" PRIu64 ": truncated record header (%zu of %d bytes)", r->at, n,
+             PT_CAP_RECORD);
     return -1;
   }
   rec->kind = h[0];
   rec->len = pt_be32_get(h + 4);
   rec->conn = pt_be64_get(h + 8);
   rec->time_us = (int64_t)pt_be64_get(h + 16);
-  if (rec->kind < PT_CAP_REQUEST || rec->kind > PT_CAP_CLOSE || rec->len > (64u << 20)) {
-    snprintf(err, errlen, "corrupt record (kind %d, length %zu)", rec->kind, rec->len);
+  int last = r->version >= 2 ? PT_CAP_STATE : PT_CAP_CLOSE;
+  size_t max = rec->kind == PT_CAP_STATE ? PT_CAP_MAX_RECORD : (64u << 20);
+  if (rec->kind < PT_CAP_REQUEST || rec->kind > last || h[1] || h[2] || h[3] || rec->len > max ||
+      (rec->kind == PT_CAP_CLOSE && rec->len)) {
+    snprintf(err, errlen, "at byte %" PRIu64 ": corrupt record (kind %d, length %zu)", r->at,
+             rec->kind, rec->len);
+    return -1;
+  }
+  if (rec->len > remaining(r)) {
+    snprintf(err, errlen, "at byte %" PRIu64 ": truncated record (%zu bytes announced, %" PRIu64 " left)",
+             r->at, rec->len, remaining(r));
     return -1;
   }
   if (rec->len > r->cap) {
     uint8_t *b = realloc(r->buf, rec->len);
     if (!b) {
-      snprintf(err, errlen, "out of memory");
+      snprintf(err, errlen, "at byte %" PRIu64 ": out of memory for %zu bytes", r->at, rec->len);
       return -1;
     }
     r->buf = b;
     r->cap = rec->len;
   }
   if (rec->len && fread(r->buf, 1, rec->len, r->f) != rec->len) {
-    snprintf(err, errlen, "truncated record");
+    snprintf(err, errlen, "at byte %" PRIu64 ": truncated record", r->at);
     return -1;
   }
   rec->data = r->buf;
+  r->offset += PT_CAP_RECORD + rec->len;
   return 1;
 }
 

@@ -1,10 +1,13 @@
-/* libFuzzer target: the capture file reader (proto/common/capture.c) on any
- * file: records are read until the end or a clear error, never past it. */
+/* libFuzzer target: the capture file reader (proto/common/capture.c) and
+ * exact replay (daemon/replay/exact.c) on any file: records are read until
+ * the end or a clear error, never past it; the decisions are replayed
+ * through the engine or refused with a reason, never a crash. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "capture.h"
+#include "exact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char path[] = "/tmp/pt-fuzz-capXXXXXX";
@@ -24,6 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else if (!err[0]) {
     abort();
   }
+  static pt_exact_report rep;
+  static const pt_whatif set = {.campaign = "c1", .campaign_len = 2, .field = "stock", .value = 1};
+  pt_exact_opts o = {.sets = size % 2 ? &set : NULL, .nsets = size % 2, .max_divergences = 1000};
+  if (pt_exact_run(path, &o, &rep) && !rep.error[0]) abort();
   unlink(path);
   return 0;
 }

@@ -1,15 +1,19 @@
 /* Writes the fuzzers' seed corpora (tests/fuzz/corpus/TARGET/): a stream of
  * every kind of request (flash sale, group buy, admin, queries, subscribe,
  * a malformed frame), single Reserve and Join frames, a real engine
- * snapshot and a small capture file. Run by hand when the protocol or the
- * formats change: make_seeds DIR. */
+ * snapshot and two small captures (the request stream; a session's
+ * decisions from a state, as exact replay reads them). Run by hand when the
+ * protocol or the formats change: make_seeds DIR. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <msgpack.h>
+
 #include "capture.h"
 #include "engine.h"
+#include "input.h"
 #include "frame.h"
 #include "pintuan.pb-c.h"
 
@@ -211,6 +215,54 @@ int main(int argc, char **argv) {
     off += PT_FRAME_HEADER + n;
   }
   pt_capture_write(cap, PT_CAP_CLOSE, 1, 5000, NULL, 0);
+  pt_capture_close(cap);
+
+  /* a capture's decisions: a state, then inputs with their answers */
+  snprintf(path, sizeof path, "%s/decisions", d[3]);
+  cap = pt_capture_open(path, 1 << 20);
+  if (!cap) return 1;
+  e = pt_engine_new(&cfg);
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  if (pt_engine_snapshot(e, (pt_snapshot_write)msgpack_sbuffer_write, &sb)) return 1;
+  pt_capture_write(cap, PT_CAP_STATE, 0, 1000, (const uint8_t *)sb.data, sb.size);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  pt_input ins[] = {
+      {.kind = PT_IN_CREATE, .now = 1000, .request_id = {(const uint8_t *)"a", 1}, .spec = s1},
+      {.kind = PT_IN_CREATE, .now = 1000, .request_id = {(const uint8_t *)"b", 1}, .spec = s2},
+      {.kind = PT_IN_RESERVE, .now = 1001, .request_id = {(const uint8_t *)"k1", 2}, .campaign_id = s1.id,
+       .user_id = {(const uint8_t *)"u1", 2}, .quantity = 1},
+      {.kind = PT_IN_RESERVE, .now = 1001, .request_id = {(const uint8_t *)"k2", 2}, .campaign_id = s1.id,
+       .user_id = {(const uint8_t *)"u2", 2}, .quantity = 1},
+      {.kind = PT_IN_RESERVE, .now = 1002, .request_id = {(const uint8_t *)"k3", 2}, .campaign_id = s1.id,
+       .user_id = {(const uint8_t *)"u3", 2}, .quantity = 1},
+      {.kind = PT_IN_CONFIRM, .now = 1003, .request_id = {(const uint8_t *)"p1", 2}, .campaign_id = s1.id,
+       .reservation_id = 1},
+      {.kind = PT_IN_JOIN, .now = 1004, .request_id = {(const uint8_t *)"j1", 2}, .campaign_id = s2.id,
+       .user_id = {(const uint8_t *)"u1", 2}, .mode = PT_JOIN_AUTO, .new_user = true},
+      {.kind = PT_IN_JOIN, .now = 1004, .request_id = {(const uint8_t *)"j2", 2}, .campaign_id = s2.id,
+       .user_id = {(const uint8_t *)"u2", 2}, .mode = PT_JOIN_AUTO, .new_user = true},
+      {.kind = PT_IN_ADVANCE, .now = 5000},
+      {.kind = PT_IN_ADVANCE, .now = 20000},
+  };
+  for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
+    pt_input_apply(e, &ins[i], &r);
+    ins[i].campaign_id = ins[i].kind == PT_IN_CREATE ? ins[i].spec.id : ins[i].campaign_id;
+    bool req = ins[i].kind != PT_IN_ADVANCE;
+    pt_engine_stats st;
+    pt_engine_stats_get(e, &st);
+    static uint64_t seen;
+    pt_input_answer a;
+    pt_input_answer_of(req ? &r : NULL, st.events - seen, &a);
+    seen = st.events;
+    sb.size = 0;
+    pt_input_pack(&pk, &ins[i], req ? &r : NULL);
+    pt_input_pack_answer(&pk, &a);
+    pt_capture_write(cap, PT_CAP_INPUT, req ? 1 : 0, 1000 + (int64_t)i, (const uint8_t *)sb.data, sb.size);
+  }
+  msgpack_sbuffer_destroy(&sb);
+  pt_engine_free(e);
   pt_capture_close(cap);
   printf("seeds written under %s\n", argv[1]);
   return 0;

@@ -1,7 +1,10 @@
 /* Capture and replay, end to end: a scripted session against a daemon with
  * --capture, replayed by pintuan-bench against a fresh daemon (no
  * divergence), then with one recorded reply altered (the divergence is
- * reported at that request). Also the capture file's rotation and checks. */
+ * reported at that request). Exact replay of the same capture by
+ * pintuan-replay: no divergence; a what-if reported at the first request it
+ * changes; a truncated, corrupt or version 1 capture refused at its byte
+ * offset. Also the capture file's rotation and checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,6 +126,121 @@ static void test_capture_replay_roundtrip(void **state) {
   assert_int_equal(daemon_stop(&c), 0);
 }
 
+/* Runs pintuan-replay ARGS FILE --json; its exit status, its JSON in out. */
+static int exact(const char *args, const char *file, char *out, size_t outlen) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s --json --no-progress %s %s 2>/dev/null",
+           getenv("PINTUAN_REPLAY") ? getenv("PINTUAN_REPLAY") : "./daemon/pintuan-replay", args, file);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, outlen - 1, p);
+  out[n] = 0;
+  int st = pclose(p);
+  print_message("pintuan-replay %s: %s", args, out);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void copy_file(const char *from, const char *to, long cut) {
+  FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+  assert_true(a && b);
+  char buf[4096];
+  size_t n;
+  long left = cut < 0 ? -1 : cut;
+  while ((n = fread(buf, 1, sizeof buf, a)) > 0) {
+    if (left >= 0 && (long)n > left) n = (size_t)left;
+    assert_int_equal(fwrite(buf, 1, n, b), n);
+    if (left >= 0 && (left -= (long)n) == 0) break;
+  }
+  fclose(a);
+  fclose(b);
+}
+
+static void poke(const char *file, long at, uint8_t byte) {
+  FILE *f = fopen(file, "r+b");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, at, SEEK_SET), 0);
+  assert_int_equal(fputc(byte, f), byte);
+  fclose(f);
+}
+
+static void test_exact_replay(void **state) {
+  (void)state;
+  char file[128], bad[140];
+  snprintf(file, sizeof file, "%s/exact.cap", dir);
+  snprintf(bad, sizeof bad, "%s/exact-bad.cap", dir);
+  const char *args[] = {"--capture", file, NULL};
+  pt_daemon a;
+  assert_int_equal(daemon_start(&a, args), 0);
+  scripted_session(&a);
+  assert_int_equal(daemon_stop(&a), 0);
+
+  /* the same build decides the same: 7 requests decided (reads are not
+   * decisions), none differently */
+  char out[8192];
+  assert_int_equal(exact("", file, out, sizeof out), 0);
+  assert_non_null(strstr(out, "\"version\":2"));
+  assert_non_null(strstr(out, "\"requests\":7,"));
+  assert_non_null(strstr(out, "\"states\":1,"));
+  assert_non_null(strstr(out, "\"divergences\":0,"));
+  assert_non_null(strstr(out, "\"error\":null"));
+
+  /* what-if: a limit of 2 lets u1's second order (request 3) through, which
+   * takes the unit u2 got */
+  assert_int_equal(exact("--set cap.per_user_limit=2", file, out, sizeof out), 0);
+  assert_non_null(strstr(out, "\"first\":{\"request\":3,"));
+  assert_non_null(strstr(out, "\"user_id\":\"u1\",\"request_id\":\"o-2\",\"field\":\"status\","
+                              "\"recorded\":{\"status\":\"LIMIT_EXCEEDED\""));
+  assert_non_null(strstr(out, "\"got\":{\"status\":\"OK\""));
+  assert_non_null(strstr(out, "\"users_gained\":0,\"users_lost\":1}"));
+  /* a third unit serves u3 (request 5), and no one loses one */
+  assert_int_equal(exact("--set cap.stock=3", file, out, sizeof out), 0);
+  assert_non_null(strstr(out, "\"first\":{\"request\":5,"));
+  assert_non_null(strstr(out, "\"by_status\":{\"SOLD_OUT->OK\":1}"));
+  assert_non_null(strstr(out, "\"users_gained\":1,\"users_lost\":0}"));
+  /* a campaign the capture does not have, a field that does not exist */
+  assert_int_equal(exact("--set nope.stock=3", file, out, sizeof out), 2);
+  assert_non_null(strstr(out, "no such campaign in this capture"));
+  assert_int_equal(exact("--set cap.colour=3", file, out, sizeof out), 64);
+
+  /* where the records are: the 3rd input record, for damage */
+  pt_cap_reader rd;
+  char err[256];
+  assert_int_equal(pt_cap_reader_open(&rd, file, err, sizeof err), 0);
+  pt_cap_record rec;
+  long input_at = -1;
+  int inputs = 0;
+  while (pt_cap_read(&rd, &rec, err, sizeof err) == 1)
+    if (rec.kind == PT_CAP_INPUT && ++inputs == 3) input_at = (long)rd.at;
+  pt_cap_reader_close(&rd);
+  assert_true(input_at > 0);
+  char want[64];
+  snprintf(want, sizeof want, "at byte %ld: ", input_at);
+
+  /* cut inside that record: refused at its offset, what came before replayed */
+  copy_file(file, bad, input_at + PT_CAP_RECORD + 3);
+  assert_int_equal(exact("", bad, out, sizeof out), 2);
+  assert_non_null(strstr(out, want));
+  assert_non_null(strstr(out, "truncated"));
+  /* its kind byte made unknown */
+  copy_file(file, bad, -1);
+  poke(bad, input_at, 9);
+  assert_int_equal(exact("", bad, out, sizeof out), 2);
+  assert_non_null(strstr(out, want));
+  assert_non_null(strstr(out, "corrupt record"));
+  /* its contents made undecodable (0xc1 is never used by msgpack) */
+  copy_file(file, bad, -1);
+  poke(bad, input_at + PT_CAP_RECORD, 0xc1);
+  assert_int_equal(exact("", bad, out, sizeof out), 2);
+  assert_non_null(strstr(out, want));
+  assert_non_null(strstr(out, "the input record"));
+  /* a version 1 capture has no decisions: refused, saying what to do */
+  copy_file(file, bad, -1);
+  poke(bad, 11, 1);
+  assert_int_equal(exact("", bad, out, sizeof out), 2);
+  assert_non_null(strstr(out, "version 1 capture"));
+  assert_non_null(strstr(out, "pintuan-bench --replay"));
+}
+
 static void test_capture_rotation_and_checks(void **state) {
   (void)state;
   char file[128], old[140];
@@ -172,6 +290,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_capture_replay_roundtrip),
+      cmocka_unit_test(test_exact_replay),
       cmocka_unit_test(test_capture_rotation_and_checks),
   };
   int rc = cmocka_run_group_tests_name("replay", tests, NULL, NULL);

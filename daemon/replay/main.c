@@ -1,0 +1,198 @@
+/* pintuan-replay: re-decides a capture exactly (exact.h) and reports the
+ * first divergence with both answers, then the counts by operation and by
+ * (recorded status -> new status); with --set, what a rule change would
+ * have decided. Exit: 0 the same (or a what-if replayed), 1 divergences,
+ * 2 the file could not be read to its end, 64 usage. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exact.h"
+#include "xalloc.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: pintuan-replay [options] CAPTURE\n"
+          "Feeds a capture's decisions (pintuand --capture) through this build's engine in the\n"
+          "recorded order at the recorded engine times, and compares every answer field by field.\n"
+          "  --set C.FIELD=V          what-if: change campaign C before replaying (repeatable);\n"
+          "                           FIELD: stock, per_user_limit, hold_ms, waitlist, group_size,\n"
+          "                           group_ttl_ms, simulate_min_paid, new_users_only\n"
+          "  --max-divergences N      stop after N divergences\n"
+          "  --json                   one JSON object on stdout\n"
+          "  --no-progress            no progress lines on stderr\n"
+          "  -h, --help\n"
+          "exit: 0 every answer the same (or a what-if replayed), 1 divergences, 2 unreadable capture\n");
+}
+
+static void put_json_str(const char *s) {
+  putchar('"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\') printf("\\%c", *p);
+    else if (*p < 0x20 || *p >= 0x7f) printf("\\u%04x", *p);
+    else putchar(*p);
+  }
+  putchar('"');
+}
+
+static void answer_text(const pt_input_answer *a, char *out, size_t n) {
+  snprintf(out, n, "%s%s reservation %" PRIu64 " quantity %u expires %" PRId64 " state %d group %" PRIu64
+           " group_state %d position %u opened %d events %" PRIu64,
+           pt_status_name(a->status), a->replay ? " (replay)" : "", a->reservation_id, a->quantity,
+           a->expires_ms, (int)a->state, a->group_id, (int)a->group_state, a->position, (int)a->opened,
+           a->events);
+}
+
+static void answer_json(const pt_input_answer *a) {
+  printf("{\"status\":\"%s\",\"replay\":%s,\"reservation_id\":%" PRIu64 ",\"quantity\":%u,\"expires_ms\":%" PRId64
+         ",\"state\":%d,\"group_id\":%" PRIu64 ",\"group_state\":%d,\"position\":%u,\"opened\":%s,\"events\":%" PRIu64 "}",
+         pt_status_name(a->status), a->replay ? "true" : "false", a->reservation_id, a->quantity,
+         a->expires_ms, (int)a->state, a->group_id, (int)a->group_state, a->position,
+         a->opened ? "true" : "false", a->events);
+}
+
+static void report_text(const char *path, const pt_exact_opts *o, const pt_exact_report *r) {
+  double rate = r->seconds > 0 ? (double)r->decisions / r->seconds : 0;
+  printf("%s (capture version %u): %" PRIu64 " decisions (%" PRIu64 " requests, %" PRIu64
+         " advances; %" PRIu64 " events), %" PRIu64 " states, in %.2f s (%.0f decisions/s)\n",
+         path, r->version, r->decisions, r->requests, r->advances, r->events, r->states, r->seconds, rate);
+  printf("divergences: %" PRIu64 "%s\n", r->divergences, r->stopped ? " (stopped at --max-divergences)" : "");
+  if (r->divergences) {
+    const pt_exact_decision *d = &r->first;
+    char rec[256], got[256];
+    answer_text(&d->recorded, rec, sizeof rec);
+    answer_text(&d->got, got, sizeof got);
+    if (d->request)
+      printf("first: request %" PRIu64 " (connection %" PRIu64 ", %s, campaign %s, user %s, request id %s",
+             d->request, d->conn, pt_input_kind_name(d->kind), d->campaign_id, d->user_id, d->request_id);
+    else
+      printf("first: %s (the timer", pt_input_kind_name(d->kind));
+    if (d->reservation_id) printf(", reservation %" PRIu64, d->reservation_id);
+    printf(", engine time %" PRId64 " ms, byte %" PRIu64 "): %s differs\n", d->now, d->offset, d->field);
+    printf("  recorded: %s\n  got:      %s\n", rec, got);
+    printf("by operation:");
+    for (int k = 0; k < PT_EXACT_KINDS; k++)
+      if (r->by_kind[k]) printf(" %s %" PRIu64, pt_input_kind_name((pt_input_kind)k), r->by_kind[k]);
+    printf("\nby status (recorded -> got):");
+    for (int a = 0; a < PT_EXACT_STATUSES; a++)
+      for (int b = 0; b < PT_EXACT_STATUSES; b++)
+        if (r->by_status[a][b])
+          printf(" %s->%s %" PRIu64, pt_status_name((pt_status)a), pt_status_name((pt_status)b), r->by_status[a][b]);
+    printf("\n");
+  }
+  if (o->nsets)
+    printf("what-if: %" PRIu64 " of %zu settings applied; %" PRIu64 " users would have got a unit "
+           "they did not get, %" PRIu64 " would not have got one they got\n",
+           r->sets_applied, o->nsets, r->users_gained, r->users_lost);
+  if (r->error[0]) printf("error: %s\n", r->error);
+}
+
+static void report_json(const char *path, const pt_exact_opts *o, const pt_exact_report *r) {
+  printf("{\"file\":");
+  put_json_str(path);
+  printf(",\"version\":%u,\"decisions\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"advances\":%" PRIu64
+         ",\"events\":%" PRIu64 ",\"states\":%" PRIu64
+         ",\"seconds\":%.3f,\"decisions_per_s\":%.0f,\"divergences\":%" PRIu64 ",\"stopped\":%s,\"first\":",
+         r->version, r->decisions, r->requests, r->advances, r->events, r->states, r->seconds,
+         r->seconds > 0 ? (double)r->decisions / r->seconds : 0, r->divergences, r->stopped ? "true" : "false");
+  if (r->divergences) {
+    const pt_exact_decision *d = &r->first;
+    printf("{\"request\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"connection\":%" PRIu64 ",\"now\":%" PRId64
+           ",\"operation\":\"%s\",\"campaign_id\":",
+           d->request, d->offset, d->conn, d->now, pt_input_kind_name(d->kind));
+    put_json_str(d->campaign_id);
+    printf(",\"user_id\":");
+    put_json_str(d->user_id);
+    printf(",\"request_id\":");
+    put_json_str(d->request_id);
+    printf(",\"field\":\"%s\",\"recorded\":", d->field);
+    answer_json(&d->recorded);
+    printf(",\"got\":");
+    answer_json(&d->got);
+    printf("}");
+  } else {
+    printf("null");
+  }
+  printf(",\"by_operation\":{");
+  const char *sep = "";
+  for (int k = 0; k < PT_EXACT_KINDS; k++)
+    if (r->by_kind[k]) printf("%s\"%s\":%" PRIu64, sep, pt_input_kind_name((pt_input_kind)k), r->by_kind[k]), sep = ",";
+  printf("},\"by_status\":{");
+  sep = "";
+  for (int a = 0; a < PT_EXACT_STATUSES; a++)
+    for (int b = 0; b < PT_EXACT_STATUSES; b++)
+      if (r->by_status[a][b])
+        printf("%s\"%s->%s\":%" PRIu64, sep, pt_status_name((pt_status)a), pt_status_name((pt_status)b),
+               r->by_status[a][b]), sep = ",";
+  printf("},\"what_if\":");
+  if (o->nsets)
+    printf("{\"sets\":%zu,\"applied\":%" PRIu64 ",\"users_gained\":%" PRIu64 ",\"users_lost\":%" PRIu64 "}",
+           o->nsets, r->sets_applied, r->users_gained, r->users_lost);
+  else
+    printf("null");
+  printf(",\"error\":");
+  if (r->error[0]) put_json_str(r->error);
+  else printf("null");
+  printf("}\n");
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {{"set", required_argument, 0, 's'},
+                                       {"max-divergences", required_argument, 0, 'm'},
+                                       {"json", no_argument, 0, 'j'},
+                                       {"no-progress", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  pt_whatif *sets = NULL;
+  pt_exact_opts o = {.progress = isatty(2)};
+  bool json = false;
+  int ch;
+  char err[256];
+  while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (ch) {
+    case 's':
+      sets = pt_xrealloc(sets, (o.nsets + 1) * sizeof *sets);
+      if (pt_whatif_parse(optarg, &sets[o.nsets], err, sizeof err)) {
+        fprintf(stderr, "pintuan-replay: %s\n", err);
+        free(sets);
+        return 64;
+      }
+      o.nsets++;
+      break;
+    case 'm': {
+      char *end;
+      unsigned long long v = strtoull(optarg, &end, 10);
+      if (!*optarg || *end || optarg[0] == '-') {
+        fprintf(stderr, "pintuan-replay: --max-divergences wants a number, got %s\n", optarg);
+        free(sets);
+        return 64;
+      }
+      o.max_divergences = v;
+      break;
+    }
+    case 'j': json = true; break;
+    case 'q': o.progress = false; break;
+    case 'h': usage(stdout); free(sets); return 0;
+    default: usage(stderr); free(sets); return 64;
+    }
+  }
+  if (optind != argc - 1) {
+    usage(stderr);
+    free(sets);
+    return 64;
+  }
+  o.sets = sets;
+  const char *path = argv[optind];
+  pt_exact_report *r = pt_xmalloc(sizeof *r);
+  int rc = pt_exact_run(path, &o, r);
+  if (json) report_json(path, &o, r);
+  else report_text(path, &o, r);
+  if (rc) fprintf(stderr, "pintuan-replay: %s\n", r->error);
+  int code = rc ? 2 : (r->divergences && !o.nsets) ? 1 : 0;
+  free(r);
+  free(sets);
+  return code;
+}

@@ -121,6 +121,48 @@ void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
 
 /* ---- decoding ---- */
 
+static uint64_t be(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = v << 8 | p[i];
+  return v;
+}
+
+bool pt_input_flat(const void *vp, size_t n, size_t off) {
+  const uint8_t *p = vp;
+  if (off >= n) return false;
+  uint8_t h = p[off++];
+  uint64_t items;
+  if (h >= 0x90 && h <= 0x9f) items = h & 0x0f;
+  else if (h == 0xdc && n - off >= 2) items = be(p + off, 2), off += 2;
+  else if (h == 0xdd && n - off >= 4) items = be(p + off, 4), off += 4;
+  else return false;
+  if (items > 32) return false;
+  for (uint64_t i = 0; i < items; i++) {
+    if (off >= n) return false;
+    uint8_t b = p[off++];
+    uint64_t skip;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) skip = 0;
+    else if (b >= 0xa0 && b <= 0xbf) skip = b & 0x1f;
+    else if (b >= 0xcc && b <= 0xcf) skip = 1u << (b - 0xcc);
+    else if (b >= 0xd0 && b <= 0xd3) skip = 1u << (b - 0xd0);
+    else if (b == 0xc4 || b == 0xd9) {
+      if (n - off < 1) return false;
+      skip = 1 + be(p + off, 1);
+    } else if (b == 0xc5 || b == 0xda) {
+      if (n - off < 2) return false;
+      skip = 2 + be(p + off, 2);
+    } else if (b == 0xc6 || b == 0xdb) {
+      if (n - off < 4) return false;
+      skip = 4 + be(p + off, 4);
+    } else {
+      return false; /* a container, a float, an ext: no input has one */
+    }
+    if (skip > n - off) return false;
+    off += skip;
+  }
+  return true;
+}
+
 typedef struct cur {
   const msgpack_object *v;
   uint32_t n, i;

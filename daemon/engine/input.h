@@ -64,6 +64,13 @@ typedef struct pt_input_answer {
   uint64_t events;
 } pt_input_answer;
 
+/* Is the msgpack object at p[off, n) a flat array (at most 32 items, none
+ * a container)? As inputs and answers are. msgpack's unpacker allocates
+ * for a container's announced size before reading it, so a forged header
+ * asks for gigabytes: bytes from a file or Redis are checked with this
+ * before msgpack_unpack_next. */
+bool pt_input_flat(const void *p, size_t n, size_t off);
+
 /* Applies the input (r may be NULL for advance and settings). */
 void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r);
 

@@ -83,7 +83,7 @@ int pt_replay_inputs(pt_engine *e, const void *p, size_t n, size_t off, uint64_t
   size_t bad_at = 0;
   for (uint64_t pushed = 0; off < n && rc == 0; pushed++) {
     size_t at = off;
-    if (msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS) {
+    if (!pt_input_flat(p, n, off) || msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS) {
       snprintf(why, sizeof why, "undecodable");
       bad_at = at;
       break;

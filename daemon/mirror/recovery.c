@@ -83,7 +83,8 @@ static int apply_record(recovery *r, const char *p, size_t n) {
   size_t off = 0;
   int rc = -1;
   char err[256];
-  if (msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+  if (!pt_input_flat(p, n, 0) || /* the header is flat too: no forged container size */
+      msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
       u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3 ||
       u.data.via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
       u.data.via.array.ptr[0].via.u64 != RECORD_FORMAT ||

@@ -256,10 +256,12 @@ static int decode(run *x, const pt_cap_record *rec, uint64_t offset, slot *s, pt
   size_t off = 0;
   pt_input_digest dig;
   char why[160] = "";
-  if (msgpack_unpack_next(&u, (const char *)s->buf, rec->len, &off) != MSGPACK_UNPACK_SUCCESS)
+  if (!pt_input_flat(s->buf, rec->len, off) ||
+      msgpack_unpack_next(&u, (const char *)s->buf, rec->len, &off) != MSGPACK_UNPACK_SUCCESS)
     snprintf(why, sizeof why, "undecodable input");
   else if (pt_input_unpack(&u.data, in, &dig, why, sizeof why)) {
-  } else if (msgpack_unpack_next(&u, (const char *)s->buf, rec->len, &off) != MSGPACK_UNPACK_SUCCESS)
+  } else if (!pt_input_flat(s->buf, rec->len, off) ||
+             msgpack_unpack_next(&u, (const char *)s->buf, rec->len, &off) != MSGPACK_UNPACK_SUCCESS)
     snprintf(why, sizeof why, "undecodable answer");
   else if (pt_input_unpack_answer(&u.data, &s->recorded, why, sizeof why)) {
   } else if (off != rec->len)

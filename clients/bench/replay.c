@@ -148,7 +148,7 @@ int replay_load(bench *b, const char *path) {
   pt_cap_record rec;
   int rc;
   while ((rc = pt_cap_read(&rd, &rec, err, sizeof err)) == 1) {
-    if (rec.kind == PT_CAP_CLOSE) continue;
+    if (rec.kind != PT_CAP_REQUEST && rec.kind != PT_CAP_REPLY) continue; /* closes, decisions, states */
     bool fresh;
     if (rec.kind != PT_CAP_REQUEST) { /* a reply on a connection never seen asking: skip */
       size_t i = conns_by_id.cap ? connmap_slot(&conns_by_id, rec.conn + 1) : 0;

@@ -165,6 +165,9 @@ static void print_human(const bench *b, const figures *f, const pt_verdict *v) {
     printf("  replay: %zu requests, %llu replies compared, %llu divergences\n", b->nrreqs,
            (unsigned long long)b->compared, (unsigned long long)b->divergences);
     if (b->first_div != SIZE_MAX) printf("  first divergence: %s\n", b->first_div_text);
+    if (b->divergences && b->replay_conns > 1)
+      printf("  (across %d connections the order is only approximate: pintuan-replay FILE compares "
+             "the decisions exactly)\n", b->replay_conns);
   }
   if (b->failover.reconnects || b->failover.redirects)
     printf("  failover (set-up and verdict connection): %llu reconnects, %llu redirects, %llu requests sent again\n",

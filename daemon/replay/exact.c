@@ -226,8 +226,15 @@ static int load_state(run *x, const pt_cap_record *rec, uint64_t offset) {
   int rc = pt_replayer_flush(&x->rp);
   if (rc) return rc;
   char err[256];
+  const uint8_t *snap;
+  size_t n;
+  if (pt_cap_state(rec, &snap, &n)) {
+    snprintf(x->rep->error, sizeof x->rep->error,
+             "at byte %" PRIu64 ": the state record is damaged (its checksum does not match)", offset);
+    return -1;
+  }
   pt_engine_config cfg = {0};
-  pt_engine *e = pt_engine_restore(&cfg, rec->data, rec->len, err, sizeof err);
+  pt_engine *e = pt_engine_restore(&cfg, snap, n, err, sizeof err);
   if (!e) {
     snprintf(x->rep->error, sizeof x->rep->error, "at byte %" PRIu64 ": the state record: %s", offset, err);
     return -1;

@@ -45,7 +45,7 @@ static void write_state(pt_service *s, pt_capture *c) {
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   if (pt_engine_snapshot(s->engine, to_sbuffer, &sb) ||
-      pt_capture_write(c, PT_CAP_STATE, 0, pt_wall_us(), (const uint8_t *)sb.data, sb.size))
+      pt_capture_state(c, pt_wall_us(), sb.data, sb.size))
     pt_warn("capture: the engine's state could not be recorded: exact replay of this file will fail");
   msgpack_sbuffer_destroy(&sb);
 }

@@ -16,8 +16,11 @@
  *                fields, answer digest), then the whole answer (capture.c
  *                of the daemon's service writes it); connection 0 for the
  *                timer's advances
- *     5 state    the engine's snapshot when this file began (engine.h
- *                pt_engine_snapshot): what the inputs after it apply to
+ *     5 state    the engine's state when this file began: u64 checksum
+ *                (pt_cap_checksum of the rest), then the engine's snapshot
+ *                (engine.h pt_engine_snapshot): what the inputs after it
+ *                apply to. The checksum finds a damaged state before the
+ *                engine is rebuilt from it.
  * The file order is the order the daemon processed things in: a request's
  * inputs (an advance to the turn's time first, when it ran due work) follow
  * its request record and precede its reply; replies follow their request on
@@ -65,6 +68,10 @@ int pt_capture_write(pt_capture *c, int kind, uint64_t conn, int64_t time_us,
  * that many bytes through pt_capture_append. */
 int pt_capture_begin(pt_capture *c, int kind, uint64_t conn, int64_t time_us, size_t len);
 int pt_capture_append(pt_capture *c, const void *p, size_t n);
+/* A state record: the checksum, then the snapshot's n bytes. */
+int pt_capture_state(pt_capture *c, int64_t time_us, const void *snapshot, size_t n);
+/* A 64-bit checksum of p[0, n) (not cryptographic: it finds damage). */
+uint64_t pt_cap_checksum(const void *p, size_t n);
 void pt_capture_close(pt_capture *c);
 
 typedef struct pt_cap_record {
@@ -92,5 +99,8 @@ int pt_cap_reader_open(pt_cap_reader *r, const char *path, char *err, size_t err
  * with the byte offset of the bad record). */
 int pt_cap_read(pt_cap_reader *r, pt_cap_record *rec, char *err, size_t errlen);
 void pt_cap_reader_close(pt_cap_reader *r);
+/* The snapshot in a state record. 0, or -1 when the record is too short or
+ * its checksum does not match. */
+int pt_cap_state(const pt_cap_record *rec, const uint8_t **snapshot, size_t *n);
 
 #endif

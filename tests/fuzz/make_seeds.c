@@ -225,7 +225,7 @@ int main(int argc, char **argv) {
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   if (pt_engine_snapshot(e, (pt_snapshot_write)msgpack_sbuffer_write, &sb)) return 1;
-  pt_capture_write(cap, PT_CAP_STATE, 0, 1000, (const uint8_t *)sb.data, sb.size);
+  pt_capture_state(cap, 1000, sb.data, sb.size);
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
   pt_input ins[] = {

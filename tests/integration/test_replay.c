@@ -163,6 +163,17 @@ static void poke(const char *file, long at, uint8_t byte) {
   fclose(f);
 }
 
+static void flip(const char *file, long at) { /* a byte made different, whatever it was */
+  FILE *f = fopen(file, "r+b");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, at, SEEK_SET), 0);
+  int b = fgetc(f);
+  assert_true(b >= 0);
+  assert_int_equal(fseek(f, at, SEEK_SET), 0);
+  assert_int_equal(fputc(b ^ 0xff, f), b ^ 0xff);
+  fclose(f);
+}
+
 static void test_exact_replay(void **state) {
   (void)state;
   char file[128], bad[140];
@@ -233,6 +244,12 @@ static void test_exact_replay(void **state) {
   assert_int_equal(exact("", bad, out, sizeof out), 2);
   assert_non_null(strstr(out, want));
   assert_non_null(strstr(out, "the input record"));
+  /* a byte of the engine's state (the first record) damaged: the checksum finds it */
+  copy_file(file, bad, -1);
+  flip(bad, PT_CAP_HEADER + PT_CAP_RECORD + 8 + 20);
+  assert_int_equal(exact("", bad, out, sizeof out), 2);
+  snprintf(want, sizeof want, "at byte %d: the state record is damaged", PT_CAP_HEADER);
+  assert_non_null(strstr(out, want));
   /* a version 1 capture has no decisions: refused, saying what to do */
   copy_file(file, bad, -1);
   poke(bad, 11, 1);

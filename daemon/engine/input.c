@@ -127,40 +127,70 @@ static uint64_t be(const uint8_t *p, int n) {
   return v;
 }
 
-bool pt_input_flat(const void *vp, size_t n, size_t off) {
+bool pt_input_read_flat(const void *vp, size_t n, size_t *offp, msgpack_object *o,
+                        msgpack_object items[PT_INPUT_FLAT_MAX]) {
   const uint8_t *p = vp;
+  size_t off = *offp;
   if (off >= n) return false;
   uint8_t h = p[off++];
-  uint64_t items;
-  if (h >= 0x90 && h <= 0x9f) items = h & 0x0f;
-  else if (h == 0xdc && n - off >= 2) items = be(p + off, 2), off += 2;
-  else if (h == 0xdd && n - off >= 4) items = be(p + off, 4), off += 4;
+  uint64_t count;
+  if (h >= 0x90 && h <= 0x9f) count = h & 0x0f;
+  else if (h == 0xdc && n - off >= 2) count = be(p + off, 2), off += 2;
+  else if (h == 0xdd && n - off >= 4) count = be(p + off, 4), off += 4;
   else return false;
-  if (items > 32) return false;
-  for (uint64_t i = 0; i < items; i++) {
+  if (count > PT_INPUT_FLAT_MAX) return false;
+  for (uint64_t i = 0; i < count; i++) {
     if (off >= n) return false;
     uint8_t b = p[off++];
-    uint64_t skip;
-    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) skip = 0;
-    else if (b >= 0xa0 && b <= 0xbf) skip = b & 0x1f;
-    else if (b >= 0xcc && b <= 0xcf) skip = 1u << (b - 0xcc);
-    else if (b >= 0xd0 && b <= 0xd3) skip = 1u << (b - 0xd0);
-    else if (b == 0xc4 || b == 0xd9) {
-      if (n - off < 1) return false;
-      skip = 1 + be(p + off, 1);
-    } else if (b == 0xc5 || b == 0xda) {
-      if (n - off < 2) return false;
-      skip = 2 + be(p + off, 2);
-    } else if (b == 0xc6 || b == 0xdb) {
-      if (n - off < 4) return false;
-      skip = 4 + be(p + off, 4);
+    msgpack_object *it = &items[i];
+    size_t len = 0; /* of a string's or a blob's body */
+    if (b <= 0x7f) {
+      it->type = MSGPACK_OBJECT_POSITIVE_INTEGER, it->via.u64 = b;
+    } else if (b >= 0xe0) {
+      it->type = MSGPACK_OBJECT_NEGATIVE_INTEGER, it->via.i64 = (int8_t)b;
+    } else if (b == 0xc0) {
+      it->type = MSGPACK_OBJECT_NIL;
+    } else if (b == 0xc2 || b == 0xc3) {
+      it->type = MSGPACK_OBJECT_BOOLEAN, it->via.boolean = b == 0xc3;
+    } else if (b >= 0xcc && b <= 0xd3) {
+      int w = 1 << ((b - 0xcc) & 3);
+      if (n - off < (size_t)w) return false;
+      uint64_t v = be(p + off, w);
+      off += (size_t)w;
+      if (b <= 0xcf) {
+        it->type = MSGPACK_OBJECT_POSITIVE_INTEGER, it->via.u64 = v;
+      } else { /* signed: as msgpack-c does, a value >= 0 is a positive integer */
+        int64_t sv = w == 8 ? (int64_t)v : w == 4 ? (int32_t)v : w == 2 ? (int16_t)v : (int8_t)v;
+        if (sv >= 0) it->type = MSGPACK_OBJECT_POSITIVE_INTEGER, it->via.u64 = (uint64_t)sv;
+        else it->type = MSGPACK_OBJECT_NEGATIVE_INTEGER, it->via.i64 = sv;
+      }
     } else {
-      return false; /* a container, a float, an ext: no input has one */
+      int w;
+      if (b >= 0xa0 && b <= 0xbf) w = 0, len = b & 0x1f;
+      else if (b == 0xc4 || b == 0xd9) w = 1;
+      else if (b == 0xc5 || b == 0xda) w = 2;
+      else if (b == 0xc6 || b == 0xdb) w = 4;
+      else return false; /* a container, a float, an ext: no input has one */
+      if (n - off < (size_t)w) return false;
+      if (w) len = (size_t)be(p + off, w), off += (size_t)w;
+      if (len > n - off) return false;
+      bool bin = b >= 0xc4 && b <= 0xc6;
+      it->type = bin ? MSGPACK_OBJECT_BIN : MSGPACK_OBJECT_STR;
+      if (bin) it->via.bin.ptr = (const char *)p + off, it->via.bin.size = (uint32_t)len;
+      else it->via.str.ptr = (const char *)p + off, it->via.str.size = (uint32_t)len;
+      off += len;
     }
-    if (skip > n - off) return false;
-    off += skip;
   }
+  o->type = MSGPACK_OBJECT_ARRAY;
+  o->via.array.size = (uint32_t)count;
+  o->via.array.ptr = items;
+  *offp = off;
   return true;
+}
+
+bool pt_input_flat(const void *p, size_t n, size_t off) {
+  msgpack_object o, items[PT_INPUT_FLAT_MAX];
+  return pt_input_read_flat(p, n, &off, &o, items);
 }
 
 typedef struct cur {

@@ -70,6 +70,13 @@ typedef struct pt_input_answer {
  * asks for gigabytes: bytes from a file or Redis are checked with this
  * before msgpack_unpack_next. */
 bool pt_input_flat(const void *p, size_t n, size_t off);
+#define PT_INPUT_FLAT_MAX 32
+/* Reads that flat array at p[*off, n) into o without allocating: its items
+ * go to items, byte strings point into p; *off moves past it. false (and
+ * *off unchanged) when it is not such an array or runs past n. Inputs and
+ * answers are read with it; what msgpack_unpack_next would give, cheaper. */
+bool pt_input_read_flat(const void *p, size_t n, size_t *off, msgpack_object *o,
+                        msgpack_object items[PT_INPUT_FLAT_MAX]);
 
 /* Applies the input (r may be NULL for advance and settings). */
 void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r);

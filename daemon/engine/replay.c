@@ -73,8 +73,6 @@ static int check_digest(void *ctx, const pt_input *in, const pt_result *r, uintp
 
 int pt_replay_inputs(pt_engine *e, const void *p, size_t n, size_t off, uint64_t *count, char *err,
                      size_t errlen) {
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
   journal j = {.count = count, .err = err, .errlen = errlen};
   pt_replayer rp;
   pt_replayer_init(&rp, e, check_digest, &j);
@@ -83,16 +81,17 @@ int pt_replay_inputs(pt_engine *e, const void *p, size_t n, size_t off, uint64_t
   size_t bad_at = 0;
   for (uint64_t pushed = 0; off < n && rc == 0; pushed++) {
     size_t at = off;
-    if (!pt_input_flat(p, n, off) || msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS) {
+    msgpack_object o, items[PT_INPUT_FLAT_MAX];
+    if (!pt_input_read_flat(p, n, &off, &o, items)) {
       snprintf(why, sizeof why, "undecodable");
       bad_at = at;
       break;
     }
-    /* Unpacked inputs stay valid while they wait: their byte strings point
-     * into the journal buffer, not into msgpack's zone. */
+    /* Decoded inputs stay valid while they wait: their byte strings point
+     * into the journal buffer. */
     uintptr_t slot = pushed % (PT_REPLAY_AHEAD + 1);
     pt_input in;
-    if (pt_input_unpack(&u.data, &in, &j.dig[slot], why, sizeof why)) {
+    if (pt_input_unpack(&o, &in, &j.dig[slot], why, sizeof why)) {
       bad_at = at;
       break;
     }
@@ -105,6 +104,5 @@ int pt_replay_inputs(pt_engine *e, const void *p, size_t n, size_t off, uint64_t
     else snprintf(err, errlen, "input at byte %zu: %s", bad_at, why);
     rc = -1;
   }
-  msgpack_unpacked_destroy(&u);
   return rc;
 }

@@ -1,7 +1,8 @@
-/* Exact replay (exact.h). Input records are copied into a ring of
+/* Exact replay (exact.h). Input records are decoded into a ring of
  * PT_REPLAY_AHEAD + 1 slots (the replayer applies an input that many
- * pushes after it, and its byte strings point into its slot), each slot
- * holding what the check needs to compare and report. */
+ * pushes after it), each slot holding what the check needs to compare and
+ * report; their byte strings point into the mapped file, or into a copy in
+ * the slot when the file could not be mapped. */
 #include "exact.h"
 
 #include <errno.h>
@@ -112,6 +113,7 @@ typedef struct run {
   pt_exact_report *rep;
   pt_engine *engine;
   pt_replayer rp;
+  bool mapped; /* the reader's records stay valid to the end */
   slot slots[SLOTS];
   uint64_t pushed, events;
   bool *set_done;    /* per what-if: applied */
@@ -253,27 +255,27 @@ static int load_state(run *x, const pt_cap_record *rec, uint64_t offset) {
 /* Decodes an input record into slot s (its bytes copied there, in's byte
  * strings pointing into them). 0, or -1 with the reason in rep->error. */
 static int decode(run *x, const pt_cap_record *rec, uint64_t offset, slot *s, pt_input *in) {
-  if (rec->len > s->cap) {
-    s->buf = pt_xrealloc(s->buf, rec->len);
-    s->cap = rec->len;
+  const uint8_t *data = rec->data; /* a mapped file's records stay put: no copy */
+  if (!x->mapped) {
+    if (rec->len > s->cap) {
+      s->buf = pt_xrealloc(s->buf, rec->len);
+      s->cap = rec->len;
+    }
+    if (rec->len) memcpy(s->buf, rec->data, rec->len);
+    data = s->buf;
   }
-  if (rec->len) memcpy(s->buf, rec->data, rec->len);
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
   size_t off = 0;
   pt_input_digest dig;
   char why[160] = "";
-  if (!pt_input_flat(s->buf, rec->len, off) ||
-      msgpack_unpack_next(&u, (const char *)s->buf, rec->len, &off) != MSGPACK_UNPACK_SUCCESS)
+  msgpack_object o, items[PT_INPUT_FLAT_MAX];
+  if (!pt_input_read_flat(data, rec->len, &off, &o, items))
     snprintf(why, sizeof why, "undecodable input");
-  else if (pt_input_unpack(&u.data, in, &dig, why, sizeof why)) {
-  } else if (!pt_input_flat(s->buf, rec->len, off) ||
-             msgpack_unpack_next(&u, (const char *)s->buf, rec->len, &off) != MSGPACK_UNPACK_SUCCESS)
+  else if (pt_input_unpack(&o, in, &dig, why, sizeof why)) {
+  } else if (!pt_input_read_flat(data, rec->len, &off, &o, items))
     snprintf(why, sizeof why, "undecodable answer");
-  else if (pt_input_unpack_answer(&u.data, &s->recorded, why, sizeof why)) {
+  else if (pt_input_unpack_answer(&o, &s->recorded, why, sizeof why)) {
   } else if (off != rec->len)
     snprintf(why, sizeof why, "%zu bytes after the answer", rec->len - off);
-  msgpack_unpacked_destroy(&u);
   if (why[0]) {
     snprintf(x->rep->error, sizeof x->rep->error, "at byte %" PRIu64 ": the input record: %s", offset, why);
     return -1;
@@ -333,6 +335,7 @@ int pt_exact_run(const char *path, const pt_exact_opts *o, pt_exact_report *rep)
   int rc = -1;
   if (pt_cap_reader_open(&rd, path, rep->error, sizeof rep->error)) goto out_free;
   rep->version = rd.version;
+  x.mapped = rd.map != NULL;
   if (rd.version < 2) {
     snprintf(rep->error, sizeof rep->error,
              "%s: a version %u capture records requests and replies but not the decisions (engine "

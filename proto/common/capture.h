@@ -78,7 +78,7 @@ typedef struct pt_cap_record {
   int kind;
   uint64_t conn;
   int64_t time_us;
-  uint8_t *data; /* owned by the reader until the next call */
+  const uint8_t *data; /* the reader's: see pt_cap_read */
   size_t len;
 } pt_cap_record;
 
@@ -91,12 +91,14 @@ typedef struct pt_cap_reader {
   uint64_t offset; /* of the next record */
   uint64_t at;     /* of the record last read */
   uint64_t size;   /* of the file (UINT64_MAX: not a regular file) */
+  const uint8_t *map; /* a regular file is read mapped: records point into it */
 } pt_cap_reader;
 
 /* 0 on success; -1 with a message in err (not a capture, other version). */
 int pt_cap_reader_open(pt_cap_reader *r, const char *path, char *err, size_t errlen);
 /* 1: a record; 0: end of file; -1: truncated or corrupt (message in err,
- * with the byte offset of the bad record). */
+ * with the byte offset of the bad record). rec->data stays valid until the
+ * next call, or (when r->map is set) until the reader is closed. */
 int pt_cap_read(pt_cap_reader *r, pt_cap_record *rec, char *err, size_t errlen);
 void pt_cap_reader_close(pt_cap_reader *r);
 /* The snapshot in a state record. 0, or -1 when the record is too short or

@@ -20,7 +20,7 @@ kill $PID; wait $PID 2>/dev/null || true; PID=
 echo "capture: $(du -h "$tmp/cap" | cut -f1), $(python3 -c "import json; print(json.load(open('$tmp/bench.json'))['sent'])") requests"
 for r in $(seq 1 "$ROUNDS"); do
   "$BUILD/daemon/pintuan-replay" --json --no-progress "$tmp/cap" >>"$tmp/replay.jsonl"
-  "$BUILD/tests/engine_bench" 1 2000000 flash 2>/dev/null | grep -i "sale" | head -1 >>"$tmp/engine.txt" || true
+  "$BUILD/tests/engine_bench" 1 2000000 flash 2>/dev/null | grep -A1 "^sale" | tail -1 >>"$tmp/engine.txt" || true
 done
 python3 - "$tmp/replay.jsonl" "$tmp/engine.txt" <<'PY'
 import json, re, statistics, sys

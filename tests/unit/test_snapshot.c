@@ -190,6 +190,20 @@ static void step(side *sides, int n) {
 static void replay(pt_engine *e) {
   uint64_t n = 0;
   char err[256];
+  /* the allocation-free reader decodes every input as msgpack's own does */
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  for (size_t a = 0, b = 0; a < journal.size;) {
+    CHECK(msgpack_unpack_next(&u, journal.data, journal.size, &a) == MSGPACK_UNPACK_SUCCESS, "unpack");
+    msgpack_object o, items[PT_INPUT_FLAT_MAX];
+    CHECK(pt_input_read_flat(journal.data, journal.size, &b, &o, items) && a == b, "read_flat at %zu", b);
+    pt_input ia, ib;
+    pt_input_digest da, db;
+    CHECK(pt_input_unpack(&u.data, &ia, &da, err, sizeof err) == 0, "unpack: %s", err);
+    CHECK(pt_input_unpack(&o, &ib, &db, err, sizeof err) == 0, "read_flat: %s", err);
+    CHECK(!memcmp(&ia, &ib, sizeof ia) && !memcmp(&da, &db, sizeof da), "decoded differently at %zu", b);
+  }
+  msgpack_unpacked_destroy(&u);
   CHECK(pt_replay_inputs(e, journal.data, journal.size, 0, &n, err, sizeof err) == 0, "journal: %s",
         err);
 }

@@ -4,6 +4,7 @@
 # times; the median decisions/s beside the engine micro-benchmark's sale-scale
 # reserve+confirm, measured in the same run.
 # Usage: tests/bench/replay_bench.sh [BUILD] [SECONDS] [ROUNDS]
+# BARGS: the bench's campaign options (default: every reserve held, 1M users).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build} SECS=${2:-5} ROUNDS=${3:-5}
@@ -14,8 +15,9 @@ exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen o
   --capture "$tmp/cap" --capture-max-bytes 100000000000 3>&1 1>/dev/null 2>/dev/null)
 PID=$!
 read -r PORT <&$PF
-"$BUILD/clients/pintuan-bench" -a "127.0.0.1:$PORT" -s mixed -c 8 -p 8 -d "$SECS" -w 0 --stock 1000000 \
-  --users 1000000 --limit 0 --json --no-progress >"$tmp/bench.json"
+# shellcheck disable=SC2086
+"$BUILD/clients/pintuan-bench" -a "127.0.0.1:$PORT" -s mixed -c 8 -p 8 -d "$SECS" -w 0 \
+  ${BARGS:---stock 1000000 --users 1000000 --limit 0} --json --no-progress >"$tmp/bench.json"
 kill $PID; wait $PID 2>/dev/null || true; PID=
 echo "capture: $(du -h "$tmp/cap" | cut -f1), $(python3 -c "import json; print(json.load(open('$tmp/bench.json'))['sent'])") requests"
 for r in $(seq 1 "$ROUNDS"); do

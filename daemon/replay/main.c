@@ -23,7 +23,7 @@ static void usage(FILE *f) {
           "                           group_ttl_ms, simulate_min_paid, new_users_only\n"
           "  --max-divergences N      stop after N divergences\n"
           "  --json                   one JSON object on stdout\n"
-          "  --no-progress            no progress lines on stderr\n"
+          "  --progress, --no-progress  a progress line a second on stderr (default: when a tty)\n"
           "  -h, --help\n"
           "exit: 0 every answer the same (or a what-if replayed), 1 divergences, 2 unreadable capture\n");
 }
@@ -144,6 +144,7 @@ int main(int argc, char **argv) {
                                        {"max-divergences", required_argument, 0, 'm'},
                                        {"json", no_argument, 0, 'j'},
                                        {"no-progress", no_argument, 0, 'q'},
+                                       {"progress", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   pt_whatif *sets = NULL;
@@ -175,6 +176,7 @@ int main(int argc, char **argv) {
     }
     case 'j': json = true; break;
     case 'q': o.progress = false; break;
+    case 'P': o.progress = true; break;
     case 'h': usage(stdout); free(sets); return 0;
     default: usage(stderr); free(sets); return 64;
     }

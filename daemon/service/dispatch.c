@@ -1,11 +1,13 @@
-/* Frames in, replies out: decodes each request (into a scratch arena reset
- * after its reply: no malloc per request), answers what is malformed,
+/* Frames in, replies out: a canonical Reserve takes the fast path (fast.h);
+ * every other request is decoded (into a scratch arena reset after its
+ * reply: no malloc per request), answers what is malformed,
  * dispatches the rest to the operation, packs the reply onto the
  * connection, and records both in the capture file when one is open. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "fast.h"
 #include "peek.h"
 #include "svc.h"
 #include "xalloc.h"
@@ -104,11 +106,36 @@ static bool refused(pt_service *s, const Pintuan__V1__Request *q, Pintuan__V1__R
   return true;
 }
 
+/* A canonical Reserve (fast.h): decided and answered without protobuf-c,
+ * exactly as dispatch and svc_reserve would. False when the daemon may not
+ * decide now: the general path answers the refusal. */
+static bool fast_reserve(pt_service *s, pt_conn *c, const pt_fast_reserve *q) {
+  pt_status st;
+  const char *leader = NULL;
+  if (s->refuse && s->refuse(s->refuse_ctx, true, &st, &leader)) return false;
+  s->op = PINTUAN__V1__REQUEST__OP_RESERVE;
+  pt_input in = {.kind = PT_IN_RESERVE, .request_id = q->request_id, .campaign_id = q->campaign_id,
+                 .user_id = q->user_id, .quantity = q->quantity};
+  pt_result res;
+  s->deciding = c;
+  pt_turn_apply(s->turn, &in, &res);
+  s->deciding = NULL;
+  s->st.replies[s->op][(unsigned)res.status < PT_SVC_STATUSES ? res.status : 0]++;
+  size_t n = pt_fast_reserve_reply_size(q, &res);
+  uint8_t *p = pt_conn_reply(c, n);
+  pt_fast_reserve_reply(q, &res, p);
+  if (s->capture) pt_capture_write(s->capture, PT_CAP_REPLY, pt_conn_id(c), pt_wall_us(), p, n);
+  s->op = 0;
+  return true;
+}
+
 void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
   pt_service *s = vs;
   s->st.requests++;
   if (!s->turn_requests++) s->turn_t0_ns = pt_mono_ns();
   if (s->capture) pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
+  pt_fast_reserve fq;
+  if (pt_fast_reserve_read(msg, len, &fq) && fast_reserve(s, c, &fq)) return;
   Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
   r.has_id = 1;
   Pintuan__V1__Request *q = pintuan__v1__request__unpack(&arena, len, msg);

@@ -3,7 +3,8 @@
  * connection; pushes engine events to subscribed connections. Nothing here
  * decides who gets stock; the engine does.
  *
- * Files: dispatch.c (frames in, replies out, the decoder's arena),
+ * Files: dispatch.c (frames in, replies out, the decoder's arena), fast.c
+ * (the reserve fast path),
  * ops_campaign.c, ops_sale.c, ops_group.c (one function per operation),
  * encode.c (engine results to protobuf), subs.c (subscriptions, events),
  * peek.c (the wire peek for prefetching), capture.c (the capture file's

@@ -1,4 +1,5 @@
-/* Frames in, replies out: a canonical Reserve takes the fast path (fast.h);
+/* Frames in, replies out: a canonical Reserve, Confirm or Cancel takes the
+ * fast path (fast.h);
  * every other request is decoded (into a scratch arena reset after its
  * reply: no malloc per request), answers what is malformed,
  * dispatches the rest to the operation, packs the reply onto the
@@ -106,24 +107,29 @@ static bool refused(pt_service *s, const Pintuan__V1__Request *q, Pintuan__V1__R
   return true;
 }
 
-/* A canonical Reserve (fast.h): decided and answered without protobuf-c,
- * exactly as dispatch and svc_reserve would. False when the daemon may not
- * decide now: the general path answers the refusal. */
-static bool fast_reserve(pt_service *s, pt_conn *c, const pt_fast_reserve *q) {
+/* A canonical Reserve, Confirm or Cancel (fast.h): decided and answered
+ * without protobuf-c, exactly as dispatch and its operation would. False
+ * when the daemon may not decide now: the general path answers the refusal. */
+static bool fast_path(pt_service *s, pt_conn *c, const pt_fast_req *q) {
   pt_status st;
   const char *leader = NULL;
   if (s->refuse && s->refuse(s->refuse_ctx, true, &st, &leader)) return false;
-  s->op = PINTUAN__V1__REQUEST__OP_RESERVE;
-  pt_input in = {.kind = PT_IN_RESERVE, .request_id = q->request_id, .campaign_id = q->campaign_id,
-                 .user_id = q->user_id, .quantity = q->quantity};
+  static const pt_input_kind kinds[] = {[PT_FAST_RESERVE] = PT_IN_RESERVE,
+                                        [PT_FAST_CONFIRM] = PT_IN_CONFIRM, [PT_FAST_CANCEL] = PT_IN_CANCEL};
+  static const unsigned ops[] = {[PT_FAST_RESERVE] = PINTUAN__V1__REQUEST__OP_RESERVE,
+                                 [PT_FAST_CONFIRM] = PINTUAN__V1__REQUEST__OP_CONFIRM,
+                                 [PT_FAST_CANCEL] = PINTUAN__V1__REQUEST__OP_CANCEL};
+  s->op = ops[q->op];
+  pt_input in = {.kind = kinds[q->op], .request_id = q->request_id, .campaign_id = q->campaign_id,
+                 .user_id = q->user_id, .quantity = q->quantity, .reservation_id = q->reservation_id};
   pt_result res;
   s->deciding = c;
   pt_turn_apply(s->turn, &in, &res);
   s->deciding = NULL;
   s->st.replies[s->op][(unsigned)res.status < PT_SVC_STATUSES ? res.status : 0]++;
-  size_t n = pt_fast_reserve_reply_size(q, &res);
+  size_t n = pt_fast_reply_size(q, &res);
   uint8_t *p = pt_conn_reply(c, n);
-  pt_fast_reserve_reply(q, &res, p);
+  pt_fast_reply(q, &res, p);
   if (s->capture) pt_capture_write(s->capture, PT_CAP_REPLY, pt_conn_id(c), pt_wall_us(), p, n);
   s->op = 0;
   return true;
@@ -134,8 +140,8 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
   s->st.requests++;
   if (!s->turn_requests++) s->turn_t0_ns = pt_mono_ns();
   if (s->capture) pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
-  pt_fast_reserve fq;
-  if (pt_fast_reserve_read(msg, len, &fq) && fast_reserve(s, c, &fq)) return;
+  pt_fast_req fq;
+  if (pt_fast_read(msg, len, &fq) && fast_path(s, c, &fq)) return;
   Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
   r.has_id = 1;
   Pintuan__V1__Request *q = pintuan__v1__request__unpack(&arena, len, msg);

@@ -22,42 +22,49 @@ static bool bytes(const uint8_t **p, const uint8_t *end, pt_bytes *out) {
   return true;
 }
 
-static bool read_reserve(const uint8_t *p, const uint8_t *end, pt_fast_reserve *out) {
-  unsigned seen = 0;
+/* The operation's fields: wanted keys (tag bytes) in field order. */
+static bool read_op(const uint8_t *p, const uint8_t *end, pt_fast_req *out) {
+  bool reserve = out->op == PT_FAST_RESERVE;
+  unsigned seen = 0, want = reserve ? 0x1e : 0x0e;
   while (p < end) {
     uint64_t key, v;
     if (!varint(&p, end, &key)) return false;
-    unsigned f = key == 0x0a ? 1 : key == 0x12 ? 2 : key == 0x1a ? 3 : key == 0x20 ? 4 : 0;
+    unsigned f = key == 0x0a ? 1 : key == 0x12 ? 2 : (key == 0x1a && reserve) ? 3 : (key == 0x18 && !reserve) ? 3
+               : (key == 0x20 && reserve) ? 4 : 0;
     if (!f || seen & (1u << f)) return false; /* another field, or one twice */
     seen |= 1u << f;
     if (f == 4) {
       if (!varint(&p, end, &v)) return false;
       out->quantity = (int32_t)(uint32_t)v; /* int32: the low 32 bits, as protobuf-c reads them */
+    } else if (f == 3 && !reserve) {
+      if (!varint(&p, end, &out->reservation_id)) return false;
     } else if (!bytes(&p, end, f == 1 ? &out->request_id : f == 2 ? &out->campaign_id : &out->user_id)) {
       return false;
     }
   }
-  return seen == 0x1e;
+  return seen == want;
 }
 
-bool pt_fast_reserve_read(const uint8_t *p, size_t len, pt_fast_reserve *out) {
+bool pt_fast_read(const uint8_t *p, size_t len, pt_fast_req *out) {
   const uint8_t *end = p + len;
-  bool have_id = false, have_op = false;
+  bool have_id = false;
+  memset(out, 0, sizeof(*out));
   while (p < end) {
     uint64_t key;
     if (!varint(&p, end, &key)) return false;
     if (key == 0x08 && !have_id) { /* id */
       if (!varint(&p, end, &out->id)) return false;
       have_id = true;
-    } else if (key == 0x8a && !have_op) { /* reserve (field 17, length-delimited) */
+    } else if ((key == 0x8a || key == 0x92 || key == 0x9a) && !out->op) {
+      /* reserve (17), confirm (18), cancel (19): length-delimited */
+      out->op = key == 0x8a ? PT_FAST_RESERVE : key == 0x92 ? PT_FAST_CONFIRM : PT_FAST_CANCEL;
       pt_bytes body;
-      if (!bytes(&p, end, &body) || !read_reserve(body.p, body.p + body.len, out)) return false;
-      have_op = true;
+      if (!bytes(&p, end, &body) || !read_op(body.p, body.p + body.len, out)) return false;
     } else {
       return false;
     }
   }
-  return have_id && have_op && out->id != 0;
+  return have_id && out->op && out->id != 0;
 }
 
 /* ---- writing (in field-number order, as protobuf-c packs) ---- */
@@ -77,12 +84,16 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v) {
 /* enums and int32 go out sign-extended to 64 bits, as protobuf-c does */
 static uint64_t i32(int64_t v) { return (uint64_t)(int64_t)(int32_t)v; }
 
-static bool has_reservation(const pt_result *r) { return r->reservation_id || r->status == PT_OK; }
+/* svc_reserve answers with the reservation when there is one or it is OK;
+ * confirm and cancel when there is one */
+static bool has_reservation(const pt_fast_req *q, const pt_result *r) {
+  return r->reservation_id || (q->op == PT_FAST_RESERVE && r->status == PT_OK);
+}
 
-static size_t reservation_size(const pt_fast_reserve *q, const pt_result *r) {
+static size_t reservation_size(const pt_fast_req *q, const pt_result *r) {
   size_t n = 1 + varint_size(q->campaign_id.len) + q->campaign_id.len;
   if (r->reservation_id) n += 1 + varint_size(r->reservation_id);
-  n += 1 + varint_size(q->user_id.len) + q->user_id.len;
+  if (q->op == PT_FAST_RESERVE) n += 1 + varint_size(q->user_id.len) + q->user_id.len;
   if (r->quantity) n += 1 + varint_size(r->quantity);
   if (r->state) n += 1 + varint_size(i32(r->state));
   if (r->expires_ms) n += 1 + varint_size((uint64_t)r->expires_ms);
@@ -93,11 +104,11 @@ static size_t reservation_size(const pt_fast_reserve *q, const pt_result *r) {
   return n;
 }
 
-size_t pt_fast_reserve_reply_size(const pt_fast_reserve *q, const pt_result *r) {
+size_t pt_fast_reply_size(const pt_fast_req *q, const pt_result *r) {
   size_t dl = strlen(r->detail);
   size_t n = 1 + varint_size(q->id) + 1 + varint_size(i32(r->status)) + 1 + varint_size(dl) + dl;
   if (r->replay) n += 2;
-  if (has_reservation(r)) {
+  if (has_reservation(q, r)) {
     size_t m = reservation_size(q, r);
     n += 1 + varint_size(m) + m;
   }
@@ -111,16 +122,16 @@ static uint8_t *put_bytes(uint8_t *p, uint8_t tag, const void *b, size_t len) {
   return p + len;
 }
 
-void pt_fast_reserve_reply(const pt_fast_reserve *q, const pt_result *r, uint8_t *p) {
+void pt_fast_reply(const pt_fast_req *q, const pt_result *r, uint8_t *p) {
   *p++ = 0x08, p = put_varint(p, q->id);
   *p++ = 0x10, p = put_varint(p, i32(r->status));
   p = put_bytes(p, 0x1a, r->detail, strlen(r->detail));
   if (r->replay) *p++ = 0x20, *p++ = 1;
-  if (!has_reservation(r)) return;
+  if (!has_reservation(q, r)) return;
   *p++ = 0x72, p = put_varint(p, reservation_size(q, r));
   p = put_bytes(p, 0x0a, q->campaign_id.p, q->campaign_id.len);
   if (r->reservation_id) *p++ = 0x10, p = put_varint(p, r->reservation_id);
-  p = put_bytes(p, 0x1a, q->user_id.p, q->user_id.len);
+  if (q->op == PT_FAST_RESERVE) p = put_bytes(p, 0x1a, q->user_id.p, q->user_id.len);
   if (r->quantity) *p++ = 0x20, p = put_varint(p, r->quantity);
   if (r->state) *p++ = 0x28, p = put_varint(p, i32(r->state));
   if (r->expires_ms) *p++ = 0x30, p = put_varint(p, (uint64_t)r->expires_ms);

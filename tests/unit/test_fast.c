@@ -1,7 +1,8 @@
-/* The reserve fast path (daemon/service/fast.c) against protobuf-c itself:
- * its replies are byte for byte what protobuf-c packs for the Response
- * svc_reserve builds, on random results; it reads canonical Reserve
- * requests as protobuf-c unpacks them, and whatever it accepts among
+/* The fast path (daemon/service/fast.c) against protobuf-c itself: its
+ * replies are byte for byte what protobuf-c packs for the Response
+ * svc_reserve, svc_confirm and svc_cancel build, on random results; it reads
+ * canonical Reserve, Confirm and Cancel requests as protobuf-c unpacks
+ * them, and whatever it accepts among
  * damaged, reordered, duplicated and foreign frames, protobuf-c unpacks to
  * the same fields (so the general path would have decided the same). */
 #include <setjmp.h>
@@ -37,7 +38,8 @@ static void test_reply_is_protobuf_c(void **state) {
                                   "a group-buy campaign: use join"};
   uint8_t ids[3][64], want[4096], got[4096];
   for (int iter = 0; iter < 200000; iter++) {
-    pt_fast_reserve q = {.id = rnd_num() | 1};
+    pt_fast_req q = {.op = (pt_fast_op)(1 + rnd() % 3), .id = rnd_num() | 1};
+    bool reserve = q.op == PT_FAST_RESERVE;
     size_t cl = rnd() % 65, ul = rnd() % 65;
     for (size_t i = 0; i < 64; i++) ids[0][i] = (uint8_t)rnd(), ids[1][i] = (uint8_t)rnd();
     q.campaign_id = (pt_bytes){ids[0], cl};
@@ -48,13 +50,13 @@ static void test_reply_is_protobuf_c(void **state) {
         .quantity = (uint32_t)rnd_num(), .position = (uint32_t)rnd_num(),
         .state = (pt_hold_state)(rnd() % 8), .group_id = rnd() % 2 ? rnd_num() : 0,
         .group_state = (pt_group_state)(rnd() % 4), .opened = rnd() % 2};
-    /* the Response as dispatch + svc_reserve build it */
+    /* the Response as dispatch and the operation build it */
     Pintuan__V1__Response m = PINTUAN__V1__RESPONSE__INIT;
     Pintuan__V1__Reservation o = PINTUAN__V1__RESERVATION__INIT;
     m.has_id = 1, m.id = q.id;
     m.has_status = 1, m.status = (Pintuan__V1__Status)r.status, m.detail = (char *)r.detail;
     if (r.replay) m.has_replay = m.replay = 1;
-    if (r.reservation_id || r.status == PT_OK) {
+    if (r.reservation_id || (reserve && r.status == PT_OK)) {
       o.has_campaign_id = 1, o.campaign_id = (ProtobufCBinaryData){cl, ids[0]};
       if (r.reservation_id) o.has_reservation_id = 1, o.reservation_id = r.reservation_id;
       if (r.quantity) o.has_quantity = 1, o.quantity = r.quantity;
@@ -64,13 +66,13 @@ static void test_reply_is_protobuf_c(void **state) {
       if (r.group_id) o.has_group_id = 1, o.group_id = r.group_id;
       if (r.group_state) o.has_group_state = 1, o.group_state = (Pintuan__V1__GroupState)r.group_state;
       if (r.opened) o.has_opened = 1, o.opened = 1;
-      o.has_user_id = 1, o.user_id = (ProtobufCBinaryData){ul, ids[1]};
+      if (reserve) o.has_user_id = 1, o.user_id = (ProtobufCBinaryData){ul, ids[1]};
       m.result_case = PINTUAN__V1__RESPONSE__RESULT_RESERVATION, m.reservation = &o;
     }
     size_t n = pintuan__v1__response__pack(&m, want);
-    size_t k = pt_fast_reserve_reply_size(&q, &r);
+    size_t k = pt_fast_reply_size(&q, &r);
     assert_int_equal(k, n);
-    pt_fast_reserve_reply(&q, &r, got);
+    pt_fast_reply(&q, &r, got);
     assert_memory_equal(got, want, n);
   }
 }
@@ -81,18 +83,29 @@ static bool same(ProtobufCBinaryData a, pt_bytes b) { /* protobuf-c gives NULL f
 
 /* Does the fast read agree with protobuf-c on these bytes? */
 static int agree(const uint8_t *msg, size_t len) {
-  pt_fast_reserve f;
-  bool fast = pt_fast_reserve_read(msg, len, &f);
+  pt_fast_req f;
+  bool fast = pt_fast_read(msg, len, &f);
   if (!fast) return 0;
   Pintuan__V1__Request *q = pintuan__v1__request__unpack(NULL, len, msg);
   assert_non_null(q); /* accepted by the fast path: protobuf-c must accept it too */
-  assert_int_equal(q->op_case, PINTUAN__V1__REQUEST__OP_RESERVE);
-  Pintuan__V1__Reserve *m = q->reserve;
   assert_true(q->has_id && q->id == f.id && f.id != 0);
-  assert_true(m->has_request_id && m->has_campaign_id && m->has_user_id && m->has_quantity);
-  assert_int_equal(m->quantity, f.quantity);
-  assert_true(same(m->request_id, f.request_id) && same(m->campaign_id, f.campaign_id) &&
-              same(m->user_id, f.user_id));
+  if (f.op == PT_FAST_RESERVE) {
+    assert_int_equal(q->op_case, PINTUAN__V1__REQUEST__OP_RESERVE);
+    Pintuan__V1__Reserve *m = q->reserve;
+    assert_true(m->has_request_id && m->has_campaign_id && m->has_user_id && m->has_quantity);
+    assert_int_equal(m->quantity, f.quantity);
+    assert_true(same(m->request_id, f.request_id) && same(m->campaign_id, f.campaign_id) &&
+                same(m->user_id, f.user_id));
+  } else {
+    bool confirm = f.op == PT_FAST_CONFIRM;
+    assert_int_equal(q->op_case, confirm ? PINTUAN__V1__REQUEST__OP_CONFIRM : PINTUAN__V1__REQUEST__OP_CANCEL);
+#define SAME_CC(m)                                                                    \
+  assert_true((m)->has_request_id && (m)->has_campaign_id && (m)->has_reservation_id && \
+              (m)->reservation_id == f.reservation_id && same((m)->request_id, f.request_id) && \
+              same((m)->campaign_id, f.campaign_id))
+    if (confirm) SAME_CC(q->confirm);
+    else SAME_CC(q->cancel);
+  }
   pintuan__v1__request__free_unpacked(q, NULL);
   return 1;
 }
@@ -104,16 +117,32 @@ static void test_read_is_protobuf_c(void **state) {
   for (int iter = 0; iter < 200000; iter++) {
     Pintuan__V1__Request q = PINTUAN__V1__REQUEST__INIT;
     Pintuan__V1__Reserve m = PINTUAN__V1__RESERVE__INIT;
+    Pintuan__V1__Confirm cf = PINTUAN__V1__CONFIRM__INIT;
+    Pintuan__V1__Cancel cn = PINTUAN__V1__CANCEL__INIT;
     for (int i = 0; i < 3; i++)
       for (int j = 0; j < 70; j++) ids[i][j] = (uint8_t)rnd();
     q.has_id = rnd() % 16 != 0, q.id = rnd() % 16 ? rnd_num() : 0;
-    m.has_request_id = rnd() % 16 != 0, m.request_id = (ProtobufCBinaryData){rnd() % 70, ids[0]};
-    m.has_campaign_id = rnd() % 16 != 0, m.campaign_id = (ProtobufCBinaryData){rnd() % 70, ids[1]};
-    m.has_user_id = rnd() % 16 != 0, m.user_id = (ProtobufCBinaryData){rnd() % 70, ids[2]};
-    m.has_quantity = rnd() % 16 != 0, m.quantity = (int32_t)rnd_num();
-    q.op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q.reserve = &m;
+    bool complete = q.has_id && q.id;
+    int op = (int)(rnd() % 3);
+    if (op == 0) {
+      m.has_request_id = rnd() % 16 != 0, m.request_id = (ProtobufCBinaryData){rnd() % 70, ids[0]};
+      m.has_campaign_id = rnd() % 16 != 0, m.campaign_id = (ProtobufCBinaryData){rnd() % 70, ids[1]};
+      m.has_user_id = rnd() % 16 != 0, m.user_id = (ProtobufCBinaryData){rnd() % 70, ids[2]};
+      m.has_quantity = rnd() % 16 != 0, m.quantity = (int32_t)rnd_num();
+      q.op_case = PINTUAN__V1__REQUEST__OP_RESERVE, q.reserve = &m;
+      complete = complete && m.has_request_id && m.has_campaign_id && m.has_user_id && m.has_quantity;
+    } else {
+#define FILL_CC(c)                                                                       \
+  ((c)->has_request_id = rnd() % 16 != 0, (c)->request_id = (ProtobufCBinaryData){rnd() % 70, ids[0]}, \
+   (c)->has_campaign_id = rnd() % 16 != 0, (c)->campaign_id = (ProtobufCBinaryData){rnd() % 70, ids[1]}, \
+   (c)->has_reservation_id = rnd() % 16 != 0, (c)->reservation_id = rnd_num(),                 \
+   (c)->has_request_id && (c)->has_campaign_id && (c)->has_reservation_id)
+      bool all = op == 1 ? FILL_CC(&cf) : FILL_CC(&cn);
+      if (op == 1) q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
+      else q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &cn;
+      complete = complete && all;
+    }
     size_t n = pintuan__v1__request__pack(&q, buf);
-    bool complete = q.has_id && q.id && m.has_request_id && m.has_campaign_id && m.has_user_id && m.has_quantity;
     int a = agree(buf, n);
     assert_int_equal(a, complete); /* every complete canonical one is taken, nothing else */
     canonical += a;

@@ -195,11 +195,11 @@ static void on_mirror_stopped(void *arg) {
   d->mirror = NULL;
 }
 
-static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
-  pt_service_on_frame(&((daemon_t *)ctx)->svc, c, msg, len);
+static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len, const void *note) {
+  pt_service_on_frame(&((daemon_t *)ctx)->svc, c, msg, len, note);
 }
-static void on_lookahead(void *ctx, const uint8_t *msg, size_t len) {
-  pt_service_lookahead(&((daemon_t *)ctx)->svc, msg, len);
+static void on_lookahead(void *ctx, const uint8_t *msg, size_t len, void *note) {
+  pt_service_lookahead(&((daemon_t *)ctx)->svc, msg, len, note);
 }
 static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail) {
   pt_service_on_protocol_error(&((daemon_t *)ctx)->svc, c, status, detail);

@@ -420,20 +420,21 @@ void pt_conn_close_after_flush(pt_conn *c) {
 static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   pt_server *s = c->srv;
   size_t off = 0;
-  size_t ahead = 0; /* frames before this offset have been looked ahead at */
-  unsigned nahead = 0;
+  size_t ahead = 0;       /* bytes before this offset have been looked ahead at */
+  uint32_t la = 0, k = 0; /* frames looked ahead at, frames handed on (in this call) */
+  /* a note per frame looked ahead at and not yet handed on */
+  _Alignas(16) uint8_t notes[LOOKAHEAD + 1][PT_FRAME_NOTE];
   const uint8_t *msg;
   size_t len;
   while (!c->closing && !c->draining) {
     if (s->hooks.on_lookahead) {
-      if (ahead < off) ahead = off, nahead = 0;
-      while (nahead < LOOKAHEAD &&
+      if (ahead < off) ahead = off, la = k;
+      while (la - k < LOOKAHEAD &&
              pt_frame_next(p + ahead, n - ahead, s->cfg.max_frame, &msg, &len) == PT_FRAME_OK) {
-        s->hooks.on_lookahead(s->hooks.ctx, msg, len);
+        s->hooks.on_lookahead(s->hooks.ctx, msg, len, notes[la % (LOOKAHEAD + 1)]);
         ahead += PT_FRAME_HEADER + len;
-        nahead++;
+        la++;
       }
-      nahead = nahead ? nahead - 1 : 0; /* the frame at off is consumed below */
     }
     pt_frame_status fs = pt_frame_next(p + off, n - off, s->cfg.max_frame, &msg, &len);
     if (fs == PT_FRAME_MORE) break;
@@ -449,7 +450,8 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
       return n;
     }
     s->st.frames_in++;
-    s->hooks.on_frame(s->hooks.ctx, c, msg, len);
+    s->hooks.on_frame(s->hooks.ctx, c, msg, len, k < la ? notes[k % (LOOKAHEAD + 1)] : NULL);
+    k++;
     off += PT_FRAME_HEADER + len;
   }
   return off;

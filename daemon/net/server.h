@@ -43,11 +43,17 @@ typedef struct pt_server_config {
   uint64_t frame_timeout_ms; /* an incomplete frame older than this: error, close */
 } pt_server_config;
 
+#define PT_FRAME_NOTE 128 /* bytes a frame's lookahead may leave for its turn */
+
 typedef struct pt_server_hooks {
-  void (*on_frame)(void *ctx, pt_conn *c, const uint8_t *msg, size_t len);
+  /* note: what on_lookahead left for this frame, or NULL when the frame was
+   * not looked ahead at */
+  void (*on_frame)(void *ctx, pt_conn *c, const uint8_t *msg, size_t len, const void *note);
   /* Optional: a frame that will be handed to on_frame soon (a few frames
-   * ahead in the same read), for prefetching. Must not change state. */
-  void (*on_lookahead)(void *ctx, const uint8_t *msg, size_t len);
+   * ahead in the same read), for prefetching. Must not change state. It may
+   * write up to PT_FRAME_NOTE bytes (16-aligned) to note, which on_frame
+   * gets back with that frame (what it parsed, so as not to parse twice). */
+  void (*on_lookahead)(void *ctx, const uint8_t *msg, size_t len, void *note);
   /* The stream is broken (frame too large) or the client is refused: write
    * a last error reply with this status (a pintuan.v1.Status value). */
   void (*on_protocol_error)(void *ctx, pt_conn *c, int status, const char *detail);

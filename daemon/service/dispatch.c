@@ -135,13 +135,23 @@ static bool fast_path(pt_service *s, pt_conn *c, const pt_fast_req *q) {
   return true;
 }
 
-void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
+/* What the lookahead leaves for a frame's turn (the server's note): the
+ * frame read for the fast path, so it is walked once. */
+typedef struct frame_note {
+  bool fast;
+  pt_fast_req q;
+} frame_note;
+_Static_assert(sizeof(frame_note) <= PT_FRAME_NOTE, "a frame note fits the server's");
+
+void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, const void *note) {
   pt_service *s = vs;
   s->st.requests++;
   if (!s->turn_requests++) s->turn_t0_ns = pt_mono_ns();
   if (s->capture) pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
+  const frame_note *fn = note;
   pt_fast_req fq;
-  if (pt_fast_read(msg, len, &fq) && fast_path(s, c, &fq)) return;
+  if (fn ? fn->fast && fast_path(s, c, &fn->q) : pt_fast_read(msg, len, &fq) && fast_path(s, c, &fq))
+    return;
   Pintuan__V1__Response r = PINTUAN__V1__RESPONSE__INIT;
   r.has_id = 1;
   Pintuan__V1__Request *q = pintuan__v1__request__unpack(&arena, len, msg);
@@ -173,9 +183,15 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len) {
   arena_reset();
 }
 
-void pt_service_lookahead(void *vs, const uint8_t *msg, size_t len) {
+void pt_service_lookahead(void *vs, const uint8_t *msg, size_t len, void *note) {
   pt_service *s = vs;
-  pt_peek_ids ids;
+  frame_note *fn = note;
+  fn->fast = pt_fast_read(msg, len, &fn->q);
+  if (fn->fast) {
+    pt_engine_prefetch(s->engine, fn->q.campaign_id, fn->q.user_id, fn->q.request_id);
+    return;
+  }
+  pt_peek_ids ids; /* a Join, or a frame the fast path does not take */
   if (pt_peek(msg, len, &ids)) pt_engine_prefetch(s->engine, ids.campaign_id, ids.user_id, ids.request_id);
 }
 

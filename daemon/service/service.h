@@ -53,10 +53,11 @@ typedef struct pt_service {
 } pt_service;
 
 /* pt_server_hooks callbacks (ctx is the pt_service). */
-void pt_service_on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len);
+/* note: what pt_service_lookahead left for this frame, or NULL. */
+void pt_service_on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len, const void *note);
 /* A frame coming soon: peek at a Reserve's or Join's ids (no decoding, no
  * allocation) and have the engine start loading what it will look up. */
-void pt_service_lookahead(void *ctx, const uint8_t *msg, size_t len);
+void pt_service_lookahead(void *ctx, const uint8_t *msg, size_t len, void *note);
 void pt_service_on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail);
 void pt_service_on_close(pt_service *s, pt_conn *c);
 /* An engine event: pushed to every subscriber that wants its campaign. */

@@ -74,8 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t len;
   while (pt_frame_next(data + off, size - off, MAX_FRAME, &msg, &len) == PT_FRAME_OK) {
     turn.now = now; /* one turn per frame, the clock moving by the frame's length */
-    pt_service_lookahead(&svc, msg, len);
-    pt_service_on_frame(&svc, &conn, msg, len);
+    /* with the lookahead's note (alternately), and without one */
+    _Alignas(16) uint8_t note[PT_FRAME_NOTE];
+    bool noted = (off / 7) % 2;
+    if (noted) pt_service_lookahead(&svc, msg, len, note);
+    pt_service_on_frame(&svc, &conn, msg, len, noted ? note : NULL);
     check_reply(&conn);
     conn.len = 0;
     pt_engine_advance(e, now);

@@ -15,7 +15,8 @@
 #include "addr.h"
 #include "net/server.h"
 
-static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
+static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len, const void *note) {
+  (void)note;
   (void)ctx, (void)c, (void)msg, (void)len;
 }
 static void on_protocol_error(void *ctx, pt_conn *c, int status, const char *detail) {

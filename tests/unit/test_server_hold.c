@@ -22,7 +22,8 @@ static pt_conn *last;
 
 /* Echoes each frame; one starting with '!' as a reply that says nothing of
  * the state (a refusal). */
-static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len) {
+static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len, const void *note) {
+  (void)note;
   (void)ctx;
   memcpy(len && msg[0] == '!' ? pt_conn_reply_stateless(c, len) : pt_conn_reply(c, len), msg, len);
   frames++;

@@ -46,10 +46,9 @@ static const unsigned NFIELDS[] = {
     [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1,
 };
 
-static bool is_request(pt_input_kind k) { return k >= PT_IN_CREATE && k <= PT_IN_JOIN; }
 
 void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
-  bool req = is_request(in->kind);
+  bool req = pt_input_is_request(in->kind);
   msgpack_pack_array(pk, 2 + NFIELDS[in->kind] + (req ? 3 : 0));
   msgpack_pack_uint8(pk, (uint8_t)in->kind);
   msgpack_pack_int64(pk, in->now);
@@ -263,7 +262,7 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
     return -1;
   }
   in->kind = (pt_input_kind)kind;
-  bool req = is_request(in->kind);
+  bool req = pt_input_is_request(in->kind);
   if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0)) {
     snprintf(err, errlen, "input kind %llu has %u fields", (unsigned long long)kind, c.n);
     return -1;

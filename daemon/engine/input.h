@@ -78,6 +78,9 @@ bool pt_input_flat(const void *p, size_t n, size_t off);
 bool pt_input_read_flat(const void *p, size_t n, size_t *off, msgpack_object *o,
                         msgpack_object items[PT_INPUT_FLAT_MAX]);
 
+/* A request's input (create .. join), answered; not an advance or a setting. */
+static inline bool pt_input_is_request(pt_input_kind k) { return k >= PT_IN_CREATE && k <= PT_IN_JOIN; }
+
 /* Applies the input (r may be NULL for advance and settings). */
 void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r);
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool is_request(pt_input_kind k) { return k >= PT_IN_CREATE && k <= PT_IN_JOIN; }
 
 void pt_replayer_init(pt_replayer *rp, pt_engine *e, pt_replay_check check, void *ctx) {
   memset(rp, 0, sizeof(*rp));
@@ -24,7 +23,7 @@ static int apply_oldest(pt_replayer *rp) {
   pt_result r;
   pt_input_apply(rp->engine, in, &r);
   rp->applied++;
-  bool answers = is_request(in->kind);
+  bool answers = pt_input_is_request(in->kind);
   return rp->check ? rp->check(rp->ctx, in, answers ? &r : NULL, tag) : 0;
 }
 
@@ -35,7 +34,7 @@ int pt_replayer_push(pt_replayer *rp, const pt_input *in, uintptr_t tag) {
   rp->ring[k] = *in;
   rp->tags[k] = tag;
   rp->queued++;
-  if (is_request(in->kind)) pt_engine_prefetch(rp->engine, in->campaign_id, in->user_id, in->request_id);
+  if (pt_input_is_request(in->kind)) pt_engine_prefetch(rp->engine, in->campaign_id, in->user_id, in->request_id);
   return 0;
 }
 

@@ -128,7 +128,6 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static bool is_request(pt_input_kind k) { return k >= PT_IN_CREATE && k <= PT_IN_JOIN; }
 
 static void id_copy(char *dst, pt_bytes b) {
   size_t n = b.len <= PT_ID_MAX ? b.len : PT_ID_MAX;
@@ -151,7 +150,7 @@ static int check(void *ctx, const pt_input *in, const pt_result *r, uintptr_t ta
   x->events = st.events;
   if (s->synthetic) return 0;
   rep->events += s->recorded.events;
-  if (x->o->nsets && is_request(in->kind)) {
+  if (x->o->nsets && pt_input_is_request(in->kind)) {
     uint8_t bits = (uint8_t)((got_unit(in->kind, &s->recorded) ? 1 : 0) | (got_unit(in->kind, &got) ? 2 : 0));
     if (bits) pair_mark(&x->pairs, in->campaign_id, in->user_id, bits);
   }
@@ -302,7 +301,7 @@ static int push_input(run *x, const pt_cap_record *rec, uint64_t offset) {
   slot *s = &x->slots[x->pushed % SLOTS];
   if (decode(x, rec, offset, s, &in)) return -1;
   rep->decisions++;
-  s->request = is_request(in.kind) ? ++rep->requests : 0;
+  s->request = pt_input_is_request(in.kind) ? ++rep->requests : 0;
   rep->advances += in.kind == PT_IN_ADVANCE;
   if (in.kind == PT_IN_CREATE)
     for (size_t i = 0; i < x->o->nsets; i++)

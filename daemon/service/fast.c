@@ -104,14 +104,12 @@ static size_t reservation_size(const pt_fast_req *q, const pt_result *r) {
   return n;
 }
 
-size_t pt_fast_reply_size(const pt_fast_req *q, const pt_result *r) {
+size_t pt_fast_reply_size(const pt_fast_req *q, const pt_result *r, size_t *inner) {
   size_t dl = strlen(r->detail);
   size_t n = 1 + varint_size(q->id) + 1 + varint_size(i32(r->status)) + 1 + varint_size(dl) + dl;
   if (r->replay) n += 2;
-  if (has_reservation(q, r)) {
-    size_t m = reservation_size(q, r);
-    n += 1 + varint_size(m) + m;
-  }
+  *inner = has_reservation(q, r) ? reservation_size(q, r) : 0;
+  if (has_reservation(q, r)) n += 1 + varint_size(*inner) + *inner;
   return n;
 }
 
@@ -122,13 +120,13 @@ static uint8_t *put_bytes(uint8_t *p, uint8_t tag, const void *b, size_t len) {
   return p + len;
 }
 
-void pt_fast_reply(const pt_fast_req *q, const pt_result *r, uint8_t *p) {
+void pt_fast_reply(const pt_fast_req *q, const pt_result *r, size_t inner, uint8_t *p) {
   *p++ = 0x08, p = put_varint(p, q->id);
   *p++ = 0x10, p = put_varint(p, i32(r->status));
   p = put_bytes(p, 0x1a, r->detail, strlen(r->detail));
   if (r->replay) *p++ = 0x20, *p++ = 1;
   if (!has_reservation(q, r)) return;
-  *p++ = 0x72, p = put_varint(p, reservation_size(q, r));
+  *p++ = 0x72, p = put_varint(p, inner);
   p = put_bytes(p, 0x0a, q->campaign_id.p, q->campaign_id.len);
   if (r->reservation_id) *p++ = 0x10, p = put_varint(p, r->reservation_id);
   if (q->op == PT_FAST_RESERVE) p = put_bytes(p, 0x1a, q->user_id.p, q->user_id.len);

@@ -32,8 +32,9 @@ bool pt_fast_read(const uint8_t *msg, size_t len, pt_fast_req *out);
 
 /* The Response to it (id, status, detail, replay, and the reservation when
  * there is one, as svc_reserve and svc_confirm/svc_cancel build it): its
- * size, then its bytes into out (at least that size). */
-size_t pt_fast_reply_size(const pt_fast_req *q, const pt_result *r);
-void pt_fast_reply(const pt_fast_req *q, const pt_result *r, uint8_t *out);
+ * size (and, in *inner, the reservation's, which the writing needs again),
+ * then its bytes into out (at least that size). */
+size_t pt_fast_reply_size(const pt_fast_req *q, const pt_result *r, size_t *inner);
+void pt_fast_reply(const pt_fast_req *q, const pt_result *r, size_t inner, uint8_t *out);
 
 #endif

@@ -26,6 +26,7 @@
 #include "frame.h"
 #include "histogram.h"
 #include "pintuan.pb-c.h"
+#include "wire.h"
 #include "xalloc.h"
 
 #define IN_CAP (256u << 10)
@@ -76,15 +77,6 @@ static size_t put_varint(uint8_t *o, uint64_t v) {
   return k;
 }
 
-static uint64_t reply_id(const uint8_t *p, size_t n) {
-  if (n < 2 || p[0] != 0x08) return 0;
-  uint64_t v = 0;
-  for (size_t i = 1, s = 0; i < n && s < 64; i++, s += 7) {
-    v |= (uint64_t)(p[i] & 0x7f) << s;
-    if (!(p[i] & 0x80)) return v;
-  }
-  return 0;
-}
 
 /* Appends k requests to c's output and records them in flight. */
 static void queue(lconn *c, int k, int64_t t) {
@@ -197,7 +189,7 @@ int main(int argc, char **argv) {
       const uint8_t *msg;
       size_t len;
       while (pt_frame_next(c->in + off, c->in_len - off, IN_CAP - 4, &msg, &len) == PT_FRAME_OK) {
-        if (!c->n || reply_id(msg, len) != c->ids[c->head]) wrong++;
+        if (!c->n || bw_first_id(msg, len) != c->ids[c->head]) wrong++;
         if (c->n) {
           if (measure) pt_hist_record(&lat, (uint64_t)(t - c->sent[c->head]));
           c->head = (c->head + 1) % (uint32_t)depth;

@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "frame.h"
 #include "pintuan.pb-c.h"
+#include "wire.h"
 #include "xalloc.h"
 
 #define MAX_FRAME (1u << 20)
@@ -60,16 +61,6 @@ static void make_tail(void) {
   tail_len = pintuan__v1__response__pack(&r, tail);
 }
 
-/* The request's id (field 1, first when set), 0 if absent or malformed. */
-static uint64_t request_id(const uint8_t *p, size_t n) {
-  if (n < 2 || p[0] != 0x08) return 0;
-  uint64_t v = 0;
-  for (size_t i = 1, s = 0; i < n && s < 64; i++, s += 7) {
-    v |= (uint64_t)(p[i] & 0x7f) << s;
-    if (!(p[i] & 0x80)) return v;
-  }
-  return 0;
-}
 
 static size_t put_reply(uint8_t *o, uint64_t id) {
   size_t k = 4;
@@ -132,7 +123,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
       return;
     }
     if (st == PT_FRAME_MORE) break;
-    olen += put_reply(c->out + olen, request_id(msg, len));
+    olen += put_reply(c->out + olen, bw_first_id(msg, len));
     off += PT_FRAME_HEADER + len;
   }
   memmove(c->in, c->in + off, c->in_len - off);

@@ -64,17 +64,21 @@ static int replay(const pt_daemon *d, const char *file, char *out, size_t outlen
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void test_capture_replay_roundtrip(void **state) {
-  (void)state;
-  char file[128], altered[128], args_file[160];
-  snprintf(file, sizeof file, "%s/session.cap", dir);
-  snprintf(altered, sizeof altered, "%s/altered.cap", dir);
-  snprintf(args_file, sizeof args_file, "%s", file);
-  const char *args[] = {"--capture", args_file, NULL};
+/* The scripted session against a daemon capturing to file. */
+static void capture_session(const char *file) {
+  const char *args[] = {"--capture", file, NULL};
   pt_daemon a;
   assert_int_equal(daemon_start(&a, args), 0);
   scripted_session(&a);
   assert_int_equal(daemon_stop(&a), 0); /* the capture is complete once it exits */
+}
+
+static void test_capture_replay_roundtrip(void **state) {
+  (void)state;
+  char file[128], altered[128];
+  snprintf(file, sizeof file, "%s/session.cap", dir);
+  snprintf(altered, sizeof altered, "%s/altered.cap", dir);
+  capture_session(file);
 
   /* the file holds 10 requests, each followed by its reply */
   pt_cap_reader rd;
@@ -179,11 +183,7 @@ static void test_exact_replay(void **state) {
   char file[128], bad[140];
   snprintf(file, sizeof file, "%s/exact.cap", dir);
   snprintf(bad, sizeof bad, "%s/exact-bad.cap", dir);
-  const char *args[] = {"--capture", file, NULL};
-  pt_daemon a;
-  assert_int_equal(daemon_start(&a, args), 0);
-  scripted_session(&a);
-  assert_int_equal(daemon_stop(&a), 0);
+  capture_session(file);
 
   /* the same build decides the same: 7 requests decided (reads are not
    * decisions), none differently */

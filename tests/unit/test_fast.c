@@ -70,9 +70,10 @@ static void test_reply_is_protobuf_c(void **state) {
       m.result_case = PINTUAN__V1__RESPONSE__RESULT_RESERVATION, m.reservation = &o;
     }
     size_t n = pintuan__v1__response__pack(&m, want);
-    size_t k = pt_fast_reply_size(&q, &r);
+    size_t inner;
+    size_t k = pt_fast_reply_size(&q, &r, &inner);
     assert_int_equal(k, n);
-    pt_fast_reply(&q, &r, got);
+    pt_fast_reply(&q, &r, inner, got);
     assert_memory_equal(got, want, n);
   }
 }

@@ -126,12 +126,11 @@ static bool fast_path(pt_service *s, pt_conn *c, const pt_fast_req *q) {
   s->deciding = c;
   pt_turn_apply(s->turn, &in, &res);
   s->deciding = NULL;
-  s->st.replies[s->op][(unsigned)res.status < PT_SVC_STATUSES ? res.status : 0]++;
   size_t inner;
   size_t n = pt_fast_reply_size(q, &res, &inner);
   uint8_t *p = pt_conn_reply(c, n);
   pt_fast_reply(q, &res, inner, p);
-  if (s->capture) pt_capture_write(s->capture, PT_CAP_REPLY, pt_conn_id(c), pt_wall_us(), p, n);
+  svc_reply_sent(s, c, res.status, p, n);
   s->op = 0;
   return true;
 }

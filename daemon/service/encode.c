@@ -7,12 +7,16 @@
 #include "svc.h"
 #include "xalloc.h"
 
+void svc_reply_sent(pt_service *s, pt_conn *c, int status, const uint8_t *p, size_t n) {
+  s->st.replies[s->op][(unsigned)status < PT_SVC_STATUSES ? (unsigned)status : 0]++;
+  if (s->capture) pt_capture_write(s->capture, PT_CAP_REPLY, pt_conn_id(c), pt_wall_us(), p, n);
+}
+
 void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r, bool decided) {
-  s->st.replies[s->op][(unsigned)r->status < PT_SVC_STATUSES ? r->status : 0]++;
   size_t n = pintuan__v1__response__get_packed_size(r);
   uint8_t *p = decided ? pt_conn_reply(c, n) : pt_conn_reply_stateless(c, n);
   pintuan__v1__response__pack(r, p);
-  if (s->capture) pt_capture_write(s->capture, PT_CAP_REPLY, pt_conn_id(c), pt_wall_us(), p, n);
+  svc_reply_sent(s, c, r->status, p, n);
 }
 
 void svc_set_status(Pintuan__V1__Response *r, pt_status st, const char *detail) {

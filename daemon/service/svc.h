@@ -49,6 +49,8 @@ typedef struct svc_ctx {
  * malformed request or a protocol error says nothing of the state and is
  * not held for it. */
 void svc_send_response(pt_service *s, pt_conn *c, Pintuan__V1__Response *r, bool decided);
+/* A reply of status packed at p[0, n) on c: counted, and captured. */
+void svc_reply_sent(pt_service *s, pt_conn *c, int status, const uint8_t *p, size_t n);
 void svc_set_status(Pintuan__V1__Response *r, pt_status st, const char *detail);
 bool svc_bad(Pintuan__V1__Response *r, const char *detail); /* INVALID_ARGUMENT */
 void svc_fill_result(Pintuan__V1__Response *r, const pt_result *res);

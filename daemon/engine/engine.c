@@ -34,7 +34,7 @@ void pt_engine_free(pt_engine *e) {
   pt_opool_free(&e->onodes);
   pt_store_free(&e->users);
   pt_store_free(&e->camp_store);
-  for (uint32_t p = 0; p < e->npages; p++) free(e->pages[p]);
+  for (uint32_t p = 0; p < e->npages; p++) pt_big_free(e->pages[p], PT_HOLD_PAGE_BYTES);
   free(e->pages);
   free(e->camps);
   free(e->heap);

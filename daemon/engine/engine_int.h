@@ -3,6 +3,7 @@
 #ifndef PT_ENGINE_INT_H
 #define PT_ENGINE_INT_H
 
+#include "bigmem.h"
 #include "engine.h"
 #include "map.h"
 #include "otree.h"
@@ -42,6 +43,7 @@ typedef struct pt_hold {
   uint32_t gen_state; /* generation << 8 | pt_hold_state */
 } pt_hold;
 _Static_assert(sizeof(pt_hold) == 32, "a hold is 32 bytes");
+#define PT_HOLD_PAGE_BYTES ((size_t)PT_HOLD_PAGE * sizeof(pt_hold)) /* 2 MiB: one huge page */
 
 /* A group buy instance. Seats are holds; seats[] keeps them in join order,
  * so seats[0] is the leader (团长) and a leaving leader passes the lead to

@@ -14,10 +14,10 @@ uint32_t pt__hold_alloc(pt_engine *e) {
   } else {
     if (e->hold_hwm == e->nslots) {
       /* Grow by a page; pages never move, so pointers into them stay valid.
-       * Untouched (calloc), so a page costs memory only as it is used. */
+       * Zeroed; on a huge page where the kernel offers one (bigmem.h). */
       uint32_t p = e->npages++;
       e->pages = pt_xrealloc(e->pages, e->npages * sizeof(*e->pages));
-      e->pages[p] = pt_xcalloc(PT_HOLD_PAGE, sizeof(pt_hold));
+      e->pages[p] = pt_big_alloc(PT_HOLD_PAGE_BYTES);
       e->nslots += PT_HOLD_PAGE;
     }
     slot = e->hold_hwm++; /* never used: generation 1 */

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xalloc.h"
+#include "bigmem.h"
 
 #define MIN_CAP 16
 
@@ -22,11 +22,20 @@ size_t pt_map_bytes(const pt_map *m) {
   return n;
 }
 
+void pt_map_tab_alloc(pt_map_tab *t, size_t cap) {
+  t->slots = pt_big_alloc(cap * sizeof(pt_map_slot));
+  t->mask = (uint32_t)(cap - 1);
+  t->count = 0;
+}
+
+static void tab_free(pt_map_tab *t) {
+  if (t->slots) pt_big_free(t->slots, ((size_t)t->mask + 1) * sizeof(pt_map_slot));
+  memset(t, 0, sizeof(*t));
+}
+
 void pt_map_destroy(pt_map *m) {
-  free(m->cur.slots);
-  free(m->old.slots);
-  memset(&m->cur, 0, sizeof m->cur);
-  memset(&m->old, 0, sizeof m->old);
+  tab_free(&m->cur);
+  tab_free(&m->old);
   m->count = 0;
 }
 
@@ -116,19 +125,14 @@ static void move_some(pt_map *m, uint32_t budget) {
     }
     m->move_pos = i;
   }
-  if (o->count == 0 && o->slots) {
-    free(o->slots);
-    memset(o, 0, sizeof(*o));
-  }
+  if (o->count == 0 && o->slots) tab_free(o);
 }
 
 static void grow(pt_map *m) {
   if (m->old.slots) move_some(m, UINT32_MAX); /* growth outran the moving */
   uint32_t cap = m->cur.slots ? (m->cur.mask + 1) * 2 : MIN_CAP;
   m->old = m->cur;
-  m->cur.slots = pt_xcalloc(cap, sizeof(pt_map_slot));
-  m->cur.mask = cap - 1;
-  m->cur.count = 0;
+  pt_map_tab_alloc(&m->cur, cap);
   m->move_pos = 0;
   if (m->old.slots) /* start at an empty slot: then always at a cluster start */
     while (m->old.slots[m->move_pos].hash) m->move_pos = (m->move_pos + 1) & m->old.mask;

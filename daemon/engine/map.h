@@ -41,6 +41,8 @@ typedef struct pt_map {
 
 void pt_map_init(pt_map *m, const pt_store *store, size_t key_off);
 void pt_map_destroy(pt_map *m);
+/* An empty table of cap slots (a power of two) into t (bigmem.h). */
+void pt_map_tab_alloc(pt_map_tab *t, size_t cap);
 static inline uint32_t pt_map_fix(uint64_t h) { return (uint32_t)h ? (uint32_t)h : 1; }
 /* The record with this key, or NULL; *ref (if ref) is its reference. */
 void *pt_map_lookup(const pt_map *m, uint64_t h, pt_bytes key, uint32_t *ref);

@@ -245,7 +245,7 @@ static const void *get_bin(rd *r, size_t n, size_t *got) {
 }
 
 static void get_store(rd *r, pt_store *s) {
-  uint32_t n = get_count(r), mask = get_u32(r, (1u << 18) - 1);
+  uint32_t n = get_count(r), mask = get_u32(r, (1u << (32 - PT_STORE_OFF_BITS)) - 1);
   if (r->err) return;
   if (n > (uint64_t)mask + 1 || (mask & (mask + 1))) {
     r->err = "bad store ring";
@@ -261,19 +261,18 @@ static void get_store(rd *r, pt_store *s) {
   s->ring_end = pt_xcalloc((size_t)mask + 1, sizeof(*s->ring_end));
   for (uint32_t i = 0; i < n && !r->err; i++) {
     uint32_t no = s->head_no + i, k = no & mask;
-    uint32_t cap = get_u32(r, UINT16_MAX);
+    uint32_t units = get_u32(r, PT_STORE_CHUNK_UNITS);
     size_t bytes = 0;
     const void *p = get_bin(r, SIZE_MAX, &bytes);
-    uint32_t units = cap ? cap : PT_STORE_CHUNK_UNITS;
     if (r->err) break;
-    if (bytes % PT_STORE_UNIT || bytes > (size_t)units * PT_STORE_UNIT) {
+    if (units == 0 || bytes % PT_STORE_UNIT || bytes > (size_t)units * PT_STORE_UNIT) {
       r->err = "bad store chunk";
       break;
     }
-    s->ring[k] = pt_xmalloc((size_t)units * PT_STORE_UNIT);
+    s->ring[k] = pt_store_chunk_alloc(units);
     memcpy(s->ring[k], p, bytes);
-    s->ring_cap[k] = (uint16_t)cap;
-    s->ring_end[k] = (uint16_t)(bytes / PT_STORE_UNIT);
+    s->ring_cap[k] = units;
+    s->ring_end[k] = (uint32_t)(bytes / PT_STORE_UNIT);
     s->bytes += (size_t)units * PT_STORE_UNIT;
     s->nchunks++;
     s->tail_no = no;
@@ -283,7 +282,7 @@ static void get_store(rd *r, pt_store *s) {
 
 static void get_tab(rd *r, pt_map_tab *t) {
   uint64_t cap = get_u(r);
-  t->count = get_u32(r, UINT32_MAX);
+  uint32_t count = get_u32(r, UINT32_MAX);
   if (r->err || cap == 0) return;
   if (cap & (cap - 1) || cap > (1ull << 32)) {
     r->err = "bad table size";
@@ -291,9 +290,9 @@ static void get_tab(rd *r, pt_map_tab *t) {
   }
   const void *p = get_bin(r, cap * sizeof(pt_map_slot), NULL);
   if (!p) return;
-  t->slots = pt_xmalloc(cap * sizeof(pt_map_slot));
+  pt_map_tab_alloc(t, cap);
   memcpy(t->slots, p, cap * sizeof(pt_map_slot));
-  t->mask = (uint32_t)(cap - 1);
+  t->count = count;
 }
 
 static void get_map(rd *r, pt_map *m) {
@@ -486,7 +485,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     if (used > PT_HOLD_PAGE) used = PT_HOLD_PAGE;
     const void *page = get_bin(&r, used * sizeof(pt_hold), NULL);
     if (!page) break;
-    e->pages[p] = pt_xcalloc(PT_HOLD_PAGE, sizeof(pt_hold));
+    e->pages[p] = pt_big_alloc(PT_HOLD_PAGE_BYTES);
     e->npages = p + 1; /* what pt_engine_free will free */
     memcpy(e->pages[p], page, used * sizeof(pt_hold));
   }

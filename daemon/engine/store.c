@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "xalloc.h"
 
 #define FIRST_UNITS 256u /* 1 KiB */
@@ -10,8 +11,18 @@
 
 void pt_store_init(pt_store *s) { memset(s, 0, sizeof(*s)); }
 
+uint8_t *pt_store_chunk_alloc(uint32_t units) {
+  return pt_big_alloc((size_t)units * PT_STORE_UNIT);
+}
+
+static void chunk_release(uint8_t *p, uint32_t units) { pt_big_free(p, (size_t)units * PT_STORE_UNIT); }
+
 void pt_store_free(pt_store *s) {
-  for (uint32_t i = 0; i < s->nchunks; i++) free(s->ring[(s->head_no + i) & s->ring_mask]);
+  for (uint32_t i = 0; i < s->nchunks; i++) {
+    uint32_t k = (s->head_no + i) & s->ring_mask;
+    chunk_release(s->ring[k], s->ring_cap[k]);
+  }
+  if (s->spare) chunk_release(s->spare, PT_STORE_CHUNK_UNITS);
   free(s->ring);
   free(s->ring_cap);
   free(s->ring_end);
@@ -22,7 +33,7 @@ static void ring_grow(pt_store *s) {
   uint32_t cap = s->ring ? (s->ring_mask + 1) * 2 : 16;
   if (cap > MAX_CHUNKS) pt_fatal("record store over 16 GiB");
   uint8_t **ring = pt_xcalloc(cap, sizeof(*ring));
-  uint16_t *rcap = pt_xcalloc(cap, sizeof(*rcap)), *rend = pt_xcalloc(cap, sizeof(*rend));
+  uint32_t *rcap = pt_xcalloc(cap, sizeof(*rcap)), *rend = pt_xcalloc(cap, sizeof(*rend));
   for (uint32_t i = 0; i < s->nchunks; i++) {
     uint32_t n = s->head_no + i, from = n & s->ring_mask, to = n & (cap - 1);
     ring[to] = s->ring[from];
@@ -38,30 +49,32 @@ static void ring_grow(pt_store *s) {
   s->ring_mask = cap - 1;
 }
 
-static inline uint32_t cap_of(const pt_store *s, uint32_t n) {
-  uint16_t c = s->ring_cap[n & s->ring_mask];
-  return c ? c : PT_STORE_CHUNK_UNITS;
-}
+static inline uint32_t cap_of(const pt_store *s, uint32_t n) { return s->ring_cap[n & s->ring_mask]; }
 
 static void chunk_open(pt_store *s) {
   uint32_t units = FIRST_UNITS;
   if (s->nchunks) {
     uint32_t t = s->tail_no & s->ring_mask;
-    s->ring_end[t] = (uint16_t)s->tail_used; /* closed */
+    s->ring_end[t] = s->tail_used; /* closed */
     units = cap_of(s, s->tail_no) * 2u;
     if (units > PT_STORE_CHUNK_UNITS) units = PT_STORE_CHUNK_UNITS;
   }
   if (!s->ring || s->nchunks > s->ring_mask) ring_grow(s);
   uint32_t n = s->nchunks ? s->tail_no + 1 : s->head_no;
   uint32_t i = n & s->ring_mask;
-  s->ring[i] = pt_xmalloc((size_t)units * PT_STORE_UNIT);
-  s->ring_cap[i] = (uint16_t)(units == PT_STORE_CHUNK_UNITS ? 0 : units); /* 0 means 2^14 */
+  if (units == PT_STORE_CHUNK_UNITS && s->spare) { /* FIFO steady state: no new memory */
+    s->ring[i] = s->spare;
+    s->spare = NULL;
+  } else {
+    s->ring[i] = pt_store_chunk_alloc(units);
+    s->bytes += (size_t)units * PT_STORE_UNIT;
+  }
+  s->ring_cap[i] = units;
   s->ring_end[i] = 0;
   s->tail_no = n;
   s->tail_used = 0;
   if (!s->nchunks) s->head_off = 0;
   s->nchunks++;
-  s->bytes += (size_t)units * PT_STORE_UNIT;
 }
 
 void *pt_store_alloc(pt_store *s, size_t n, uint32_t *ref) {
@@ -89,8 +102,13 @@ void *pt_store_head(pt_store *s, uint32_t *ref) {
       s->head_off = s->tail_used = 0;
       return NULL;
     }
-    s->bytes -= (size_t)cap_of(s, s->head_no) * PT_STORE_UNIT;
-    free(s->ring[i]);
+    uint32_t cap = cap_of(s, s->head_no);
+    if (cap == PT_STORE_CHUNK_UNITS && !s->spare) {
+      s->spare = s->ring[i];
+    } else {
+      s->bytes -= (size_t)cap * PT_STORE_UNIT;
+      chunk_release(s->ring[i], cap);
+    }
     s->ring[i] = NULL;
     s->head_no++;
     s->head_off = 0;

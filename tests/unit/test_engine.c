@@ -485,6 +485,45 @@ static void test_map_incremental_growth(void **state) {
   pt_store_free(&st);
 }
 
+/* The store as a FIFO across several full (2 MiB) chunks: every record reads
+ * back as written, in order, and once the window is steady the head's
+ * chunk is reused for the tail, so the memory held stops growing. */
+static void test_store_fifo(void **state) {
+  (void)state;
+  pt_store st;
+  pt_store_init(&st);
+  uint64_t pushed = 0, popped = 0, bytes_in = 0;
+  size_t held_at_steady = 0;
+  for (int round = 0; round < 40; round++) {
+    for (int i = 0; i < 40000; i++, pushed++) { /* records of 8..200 bytes */
+      size_t n = 8 + (size_t)(pushed * 7919 % 193);
+      uint32_t ref;
+      uint8_t *p = pt_store_alloc(&st, n, &ref);
+      bytes_in += n;
+      assert_ptr_equal(pt_store_at(&st, ref), p);
+      memcpy(p, &pushed, 8);
+      memset(p + 8, (int)(pushed & 0xff), n - 8);
+    }
+    while (pushed - popped > 60000) { /* keep a window of 60k records */
+      uint32_t ref;
+      uint8_t *p = pt_store_head(&st, &ref);
+      assert_non_null(p);
+      assert_ptr_equal(pt_store_at(&st, ref), p);
+      uint64_t v;
+      memcpy(&v, p, 8);
+      assert_int_equal(v, popped);
+      size_t n = 8 + (size_t)(popped * 7919 % 193);
+      for (size_t j = 8; j < n; j++) assert_int_equal(p[j], popped & 0xff);
+      pt_store_pop(&st, n);
+      popped++;
+    }
+    if (round == 10) held_at_steady = st.bytes;
+    if (round > 10) assert_true(st.bytes <= held_at_steady + ((size_t)PT_STORE_CHUNK_UNITS * PT_STORE_UNIT));
+  }
+  assert_true(bytes_in > 20 * (uint64_t)PT_STORE_CHUNK_UNITS * PT_STORE_UNIT); /* many full chunks */
+  pt_store_free(&st);
+}
+
 static void test_status_names(void **state) {
   (void)state;
   assert_string_equal(pt_status_name(PT_SOLD_OUT), "SOLD_OUT");
@@ -505,6 +544,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_clock_never_goes_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mutations_and_many_holds, setup, teardown),
       cmocka_unit_test(test_map_incremental_growth),
+      cmocka_unit_test(test_store_fifo),
       cmocka_unit_test(test_status_names),
   };
   return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

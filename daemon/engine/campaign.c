@@ -8,9 +8,15 @@
 
 #define MAX_HOLD_MS (INT64_C(7) * 24 * 3600 * 1000)
 
+/* A sale day's traffic is mostly one campaign: the last one found is
+ * checked before hashing (campaigns are never removed, so it stays valid). */
 pt_campaign *pt_campaign_find(pt_engine *e, pt_bytes id) {
   if (!pt_id_valid(id)) return NULL;
-  return pt_map_get(&e->camp_map, pt_hash(e->cfg.hash_seed, id.p, id.len), id);
+  pt_campaign *c = e->last_camp;
+  if (c && c->klen == id.len && memcmp(c->key, id.p, id.len) == 0) return c;
+  c = pt_map_get(&e->camp_map, pt_hash(e->cfg.hash_seed, id.p, id.len), id);
+  if (c) e->last_camp = c;
+  return c;
 }
 
 size_t pt_campaign_count(const pt_engine *e) { return e->ncamps; }
@@ -57,9 +63,11 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
   if (bad) return result_set(r, PT_INVALID_ARGUMENT, bad);
   uint32_t fp = spec_fingerprint(s);
   pt_campaign *c = pt_campaign_find(e, s->id);
+  pt_idem_key k;
   if (c) {
     pt__camp_run_due(e, c, now);
-    if (!pt__idem_replay(e, c, now, rid, OP_CREATE, fp, r))
+    pt__idem_key(e, c, rid, &k);
+    if (!pt__idem_replay(e, c, now, &k, OP_CREATE, fp, r))
       result_set(r, PT_ALREADY_EXISTS, "campaign id already exists");
     return;
   }
@@ -98,14 +106,15 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
   pt__camp_heap_add(e, c);
   result_set(r, PT_OK, "campaign created");
   pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
-  pt__idem_store(e, c, now, rid, OP_CREATE, fp, r);
+  pt__idem_key(e, c, rid, &k);
+  pt__idem_store(e, c, now, &k, OP_CREATE, fp, r);
   pt__camp_reschedule(e, c);
 }
 
 /* Shared preamble of campaign-scoped mutations: validates ids, runs what is
  * due, and answers retries. Returns the campaign, or NULL when r is final. */
 static pt_campaign *admin_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
-                                int op, uint32_t fp, pt_result *r) {
+                                int op, uint32_t fp, pt_result *r, pt_idem_key *k) {
   memset(r, 0, sizeof(*r));
   if (!pt_id_valid(rid)) {
     result_set(r, PT_INVALID_ARGUMENT, "request_id must be 1..64 bytes");
@@ -118,7 +127,8 @@ static pt_campaign *admin_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_byte
     return NULL;
   }
   pt__camp_run_due(e, c, now);
-  if (pt__idem_replay(e, c, now, rid, op, fp, r)) return NULL;
+  pt__idem_key(e, c, rid, k);
+  if (pt__idem_replay(e, c, now, k, op, fp, r)) return NULL;
   return c;
 }
 
@@ -129,7 +139,8 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
                (u->waitlist ? 1ull << 50 : 0);
   uint64_t b = (uint64_t)u->end_ms * 31 + (uint64_t)u->hold_ms;
   uint32_t fp = pt__idem_fingerprint(OP_UPDATE, a, b, cid);
-  pt_campaign *c = admin_begin(e, now, rid, cid, OP_UPDATE, fp, r);
+  pt_idem_key k;
+  pt_campaign *c = admin_begin(e, now, rid, cid, OP_UPDATE, fp, r, &k);
   if (!c) return;
   const char *bad = NULL;
   if ((u->fields & PT_UPD_STOCK) && (u->stock < 0 || u->stock > PT_MAX_STOCK))
@@ -160,7 +171,7 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
     pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
     pt__flash_grant_waitlist(e, c, now); /* more stock may serve waiters */
   }
-  pt__idem_store(e, c, now, rid, OP_UPDATE, fp, r);
+  pt__idem_store(e, c, now, &k, OP_UPDATE, fp, r);
   pt__camp_run_due(e, c, now); /* an end in the past drops the waitlist now */
   pt__camp_reschedule(e, c);
 }
@@ -168,7 +179,8 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
 void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_result *r) {
   now = eng_now(e, now);
   uint32_t fp = pt__idem_fingerprint(OP_END, 0, 0, cid);
-  pt_campaign *c = admin_begin(e, now, rid, cid, OP_END, fp, r);
+  pt_idem_key k;
+  pt_campaign *c = admin_begin(e, now, rid, cid, OP_END, fp, r, &k);
   if (!c) return;
   if (camp_ended(c, now)) {
     result_set(r, PT_OK, "campaign had already ended");
@@ -177,7 +189,7 @@ void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_r
     result_set(r, PT_OK, "campaign ended");
     pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
   }
-  pt__idem_store(e, c, now, rid, OP_END, fp, r);
+  pt__idem_store(e, c, now, &k, OP_END, fp, r);
   pt__camp_reschedule(e, c);
   pt__camp_run_due(e, c, now);
 }

@@ -162,7 +162,6 @@ void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out) {
   out->campaigns = e->ncamps;
 }
 
-bool pt_id_valid(pt_bytes id) { return id.len >= 1 && id.len <= PT_ID_MAX && id.p; }
 
 const char *pt_status_name(pt_status s) {
   static const char *names[] = {

@@ -343,7 +343,8 @@ void pt_engine_memory_get(const pt_engine *e, pt_engine_memory *out);
 void pt_engine_prefetch(pt_engine *e, pt_bytes campaign_id, pt_bytes user_id, pt_bytes request_id);
 
 const char *pt_status_name(pt_status s);
-bool pt_id_valid(pt_bytes id);
+/* An id is 1..PT_ID_MAX bytes. */
+static inline bool pt_id_valid(pt_bytes id) { return id.len >= 1 && id.len <= PT_ID_MAX && id.p; }
 
 #pragma GCC visibility pop
 

@@ -124,6 +124,7 @@ struct pt_engine {
   pt_campaign **camps;
   uint32_t ncamps, camps_cap;
   pt_map camp_map;
+  pt_campaign *last_camp; /* the last one pt_campaign_find found */
   pt_campaign **heap; /* min-heap on deadline */
   uint32_t heap_n;
   uint64_t event_seq;
@@ -184,12 +185,20 @@ static inline int64_t q_head_at(const pt_engine *e, const pt_queue *q) {
 
 /* idem.c */
 uint32_t pt__idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s);
+/* A request id under its campaign: the table's key and its hash, made once
+ * per operation for both the retry check and the remembering. */
+typedef struct pt_idem_key {
+  uint64_t hash;
+  uint8_t len, off; /* key bytes; the request id starts at b[off] */
+  uint8_t b[5 + PT_ID_MAX];
+} pt_idem_key;
+void pt__idem_key(const pt_engine *e, const pt_campaign *c, pt_bytes rid, pt_idem_key *k);
 /* Fills r with the remembered answer and returns true on a retry. */
-bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
-                 uint32_t fp, pt_result *r);
+bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
+                     uint32_t fp, pt_result *r);
 /* Remembers r if it is an effect (see idem.c); other answers are not kept. */
-void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
-                uint32_t fp, const pt_result *r);
+void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
+                    uint32_t fp, const pt_result *r);
 void pt__idem_expire(pt_engine *e, int64_t now);
 int64_t pt__idem_next(pt_engine *e);
 void pt__idem_init(pt_engine *e);
@@ -212,9 +221,9 @@ void pt__emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaig
 
 /* flash.c: the preamble and epilogue every campaign-scoped mutation shares */
 pt_campaign *pt__op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
-                      uint32_t fp, pt_result *r);
-void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
-            pt_result *r);
+                          uint32_t fp, pt_result *r, pt_idem_key *k);
+void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
+                uint32_t fp, pt_result *r);
 /* *ref (if ref) is the user's store reference. */
 pt_user *pt__user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
 /* A new user (absent from c); *ref is its store reference. */

@@ -125,7 +125,7 @@ void pt__retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
  * replay). Bad arguments and unknown campaigns are not remembered: nothing
  * was decided. */
 pt_campaign *pt__op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
-                      uint32_t fp, pt_result *r) {
+                          uint32_t fp, pt_result *r, pt_idem_key *k) {
   memset(r, 0, sizeof(*r));
   if (!pt_id_valid(rid)) {
     result_set(r, PT_INVALID_ARGUMENT, "request_id must be 1..64 bytes");
@@ -141,13 +141,14 @@ pt_campaign *pt__op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
     return NULL;
   }
   pt__camp_run_due(e, c, now);
-  if (pt__idem_replay(e, c, now, rid, op, fp, r)) return NULL;
+  pt__idem_key(e, c, rid, k);
+  if (pt__idem_replay(e, c, now, k, op, fp, r)) return NULL;
   return c;
 }
 
-void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op, uint32_t fp,
-            pt_result *r) {
-  pt__idem_store(e, c, now, rid, op, fp, r);
+void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
+                uint32_t fp, pt_result *r) {
+  pt__idem_store(e, c, now, k, op, fp, r);
   pt__camp_reschedule(e, c);
 }
 
@@ -156,7 +157,8 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   now = eng_now(e, now);
   e->st.reserves++;
   uint32_t fp = pt__idem_fingerprint(OP_RESERVE, (uint64_t)qty, 0, uid);
-  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_RESERVE, fp, r);
+  pt_idem_key k;
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_RESERVE, fp, r, &k);
   if (!c) return;
   if (c->kind != PT_FLASH_SALE)
     return result_set(r, PT_INVALID_ARGUMENT, "a group-buy campaign: use join");
@@ -169,20 +171,20 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   uint64_t uh = pt_hash(e->cfg.hash_seed, uid.p, uid.len);
   if (camp_ended(c, now)) {
     result_set(r, PT_ENDED, "campaign has ended");
-    return pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
+    return pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
   }
   uint32_t uref = 0;
   pt_user *u = pt__user_find(c, uid, uh, &uref);
   uint64_t mine = u ? (uint64_t)u->held + u->sold + u->waiting : 0;
   if (c->per_user_limit && mine + (uint64_t)qty > c->per_user_limit) {
     result_set(r, PT_LIMIT_EXCEEDED, "per-user limit reached");
-    return pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
+    return pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
   }
   /* First come, first served: nobody overtakes a waiting user. */
   bool fits = c->waitq.n == 0 && c->available >= qty;
   if (!fits && !c->waitlist) {
     result_set(r, PT_SOLD_OUT, "sold out");
-    return pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
+    return pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
   }
   if (!u) u = pt__user_get(e, c, uid, uh, &uref);
   uint32_t slot = pt__hold_alloc(e);
@@ -214,7 +216,7 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
   pt__emit_mut(e, PT_MUT_USER, false, c, uid, 0);
   pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
-  pt__op_end(e, c, now, rid, OP_RESERVE, fp, r);
+  pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
 }
 
 void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
@@ -222,17 +224,18 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
   now = eng_now(e, now);
   e->st.confirms++;
   uint32_t fp = pt__idem_fingerprint(OP_CONFIRM, resid, 0, cid);
-  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CONFIRM, fp, r);
+  pt_idem_key k;
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CONFIRM, fp, r, &k);
   if (!c) return;
   if (c->kind == PT_GROUP_BUY) {
     pt__group_confirm(e, c, now, resid, r);
-    return pt__op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+    return pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
   }
   uint32_t slot;
   pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such reservation");
-    return pt__op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+    return pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
   }
   hold_out(e, slot, r);
   switch (hold_state(h)) {
@@ -259,7 +262,7 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
   case PT_WAITING: result_set(r, PT_CONFLICT, "reservation is still on the waitlist"); break;
   default: result_set(r, PT_INTERNAL, "reservation in unknown state"); break;
   }
-  pt__op_end(e, c, now, rid, OP_CONFIRM, fp, r);
+  pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
 }
 
 void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
@@ -267,17 +270,18 @@ void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t r
   now = eng_now(e, now);
   e->st.cancels++;
   uint32_t fp = pt__idem_fingerprint(OP_CANCEL, resid, 0, cid);
-  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CANCEL, fp, r);
+  pt_idem_key k;
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CANCEL, fp, r, &k);
   if (!c) return;
   if (c->kind == PT_GROUP_BUY) {
     pt__group_cancel(e, c, now, resid, r);
-    return pt__op_end(e, c, now, rid, OP_CANCEL, fp, r);
+    return pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
   }
   uint32_t slot;
   pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such reservation");
-    return pt__op_end(e, c, now, rid, OP_CANCEL, fp, r);
+    return pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
   }
   hold_out(e, slot, r);
   switch (hold_state(h)) {
@@ -299,7 +303,7 @@ void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t r
   case PT_EXPIRED_HOLD: result_set(r, PT_EXPIRED, "reservation expired"); break;
   default: result_set(r, PT_INTERNAL, "reservation in unknown state"); break;
   }
-  pt__op_end(e, c, now, rid, OP_CANCEL, fp, r);
+  pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
 }
 
 pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,

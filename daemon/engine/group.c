@@ -355,7 +355,8 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   e->st.joins++;
   uint64_t a = (uint64_t)mode << 1 | (new_user ? 1 : 0);
   uint32_t fp = pt__idem_fingerprint(OP_JOIN, a, mode == PT_JOIN_GROUP ? gid : 0, uid);
-  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_JOIN, fp, r);
+  pt_idem_key k;
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_JOIN, fp, r, &k);
   if (!c) return;
   if (c->kind != PT_GROUP_BUY)
     return result_set(r, PT_INVALID_ARGUMENT, "a flash-sale campaign: use reserve");
@@ -389,7 +390,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
     result_set(r, st, why);
     if (st == PT_ALREADY_MEMBER || st == PT_GROUP_FULL || st == PT_GROUP_CLOSED)
       r->group_id = gid;
-    return pt__op_end(e, c, now, rid, OP_JOIN, fp, r);
+    return pt__op_end(e, c, now, &k, OP_JOIN, fp, r);
   }
   if (!g) {
     g = group_new(e, c, now);
@@ -416,7 +417,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);
   pt__emit_mut(e, PT_MUT_USER, false, c, uid, 0);
   pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, cid, 0);
-  pt__op_end(e, c, now, rid, OP_JOIN, fp, r);
+  pt__op_end(e, c, now, &k, OP_JOIN, fp, r);
 }
 
 static pt_hold *seat_lookup(pt_engine *e, pt_campaign *c, uint64_t resid, uint32_t *slot,

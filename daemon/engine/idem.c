@@ -114,18 +114,24 @@ void pt__idem_free_all(pt_engine *e) {
   pt_store_free(&e->idem_log);
 }
 
-void pt__idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid) {
-  uint8_t key[KEY_MAX];
-  size_t n = make_key(c, rid, key);
-  pt_map_prefetch(&e->idem, pt_hash(e->cfg.hash_seed, key, n));
+void pt__idem_key(const pt_engine *e, const pt_campaign *c, pt_bytes rid, pt_idem_key *k) {
+  _Static_assert(sizeof(k->b) == KEY_MAX, "key room");
+  size_t n = make_key(c, rid, k->b);
+  k->len = (uint8_t)n;
+  k->off = (uint8_t)(n - rid.len);
+  k->hash = pt_hash(e->cfg.hash_seed, k->b, n);
 }
 
-bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
-                 uint32_t fp, pt_result *r) {
+void pt__idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid) {
+  pt_idem_key k;
+  pt__idem_key(e, c, rid, &k);
+  pt_map_prefetch(&e->idem, k.hash);
+}
+
+bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
+                     uint32_t fp, pt_result *r) {
   if (c->idem_count == 0) return false;
-  uint8_t key[KEY_MAX];
-  size_t n = make_key(c, rid, key);
-  const uint8_t *p = pt_map_get(&e->idem, pt_hash(e->cfg.hash_seed, key, n), (pt_bytes){key, n});
+  const uint8_t *p = pt_map_get(&e->idem, k->hash, (pt_bytes){k->b, k->len});
   if (!p) return false;
   idem_rec d;
   decode(p, &d, e->idem_base);
@@ -168,8 +174,8 @@ static void pop_oldest(pt_engine *e, const uint8_t *p, const idem_rec *d) {
   pt_store_pop(&e->idem_log, d->len);
 }
 
-void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int op,
-                uint32_t fp, const pt_result *r) {
+void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
+                    uint32_t fp, const pt_result *r) {
   if (!is_effect(op, r->status)) return;
   if (e->st.idem_records == 0 && e->idem_tail_forget == 0) e->idem_base = now;
   int64_t forget = now + e->cfg.idem_window_ms;
@@ -177,8 +183,9 @@ void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int
   e->idem_tail_forget = forget;
 
   uint8_t buf[REC_MAX];
-  size_t n = 1 + make_key(c, rid, buf + 1);
-  buf[0] = (uint8_t)(n - 1);
+  buf[0] = k->len;
+  memcpy(buf + 1, k->b, k->len);
+  size_t n = 1 + (size_t)k->len;
   memcpy(buf + n, &fp, 4);
   n += 4;
   uint8_t flags = (r->reservation_id ? F_RID : 0) | (r->expires_ms ? F_EXP : 0) |
@@ -199,10 +206,11 @@ void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, pt_bytes rid, int
   }
   uint32_t ref;
   memcpy(pt_store_alloc(&e->idem_log, n, &ref), buf, n);
-  pt_map_put(&e->idem, pt_hash(e->cfg.hash_seed, buf + 1, buf[0]), ref);
+  pt_map_put(&e->idem, k->hash, ref);
   c->idem_count++;
   e->st.idem_records++;
-  pt__emit_mut(e, PT_MUT_IDEM, false, c, rid, r->reservation_id);
+  pt__emit_mut(e, PT_MUT_IDEM, false, c, (pt_bytes){k->b + k->off, (size_t)(k->len - k->off)},
+               r->reservation_id);
 
   while (e->st.idem_records > e->cfg.max_remembered) { /* the hard cap */
     uint32_t hr;

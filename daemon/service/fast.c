@@ -4,7 +4,11 @@
 
 /* ---- reading ---- */
 
-static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+static inline bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  if (*p < end && **p < 0x80) { /* one byte: every tag and length here */
+    *v = *(*p)++;
+    return true;
+  }
   *v = 0;
   for (int shift = 0; *p < end && shift < 64; shift += 7) {
     uint8_t b = *(*p)++;
@@ -69,10 +73,9 @@ bool pt_fast_read(const uint8_t *p, size_t len, pt_fast_req *out) {
 
 /* ---- writing (in field-number order, as protobuf-c packs) ---- */
 
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) v >>= 7, n++;
-  return n;
+static inline size_t varint_size(uint64_t v) { /* 7 bits a byte: ceil(bits / 7), at least 1 */
+  unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+  return (bits * 9 + 64) / 64;
 }
 
 static uint8_t *put_varint(uint8_t *p, uint64_t v) {

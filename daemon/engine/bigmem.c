@@ -6,6 +6,10 @@
 
 #include "xalloc.h"
 
+static size_t mapped; /* the engine runs on one thread */
+
+size_t pt_big_bytes(void) { return mapped; }
+
 static size_t round_up(size_t n) { return (n + PT_BIG_MIN - 1) & ~(PT_BIG_MIN - 1); }
 
 void *pt_big_alloc(size_t n) {
@@ -23,6 +27,7 @@ void *pt_big_alloc(size_t n) {
 #ifdef MADV_HUGEPAGE
   (void)madvise(p, len, MADV_HUGEPAGE); /* a hint: EINVAL without THP is fine */
 #endif
+  mapped += len;
   return p;
 }
 
@@ -33,4 +38,5 @@ void pt_big_free(void *p, size_t n) {
     return;
   }
   munmap(p, round_up(n));
+  mapped -= round_up(n);
 }

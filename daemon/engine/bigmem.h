@@ -20,5 +20,8 @@
 void *pt_big_alloc(size_t n);
 /* Frees a block from pt_big_alloc(n), with the same n. NULL is ignored. */
 void pt_big_free(void *p, size_t n);
+/* Bytes mapped by blocks of PT_BIG_MIN or more that are live now (malloc's
+ * statistics do not see them); for memory accounting. */
+size_t pt_big_bytes(void);
 
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bigmem.h"
 #include "engine.h"
 #include "input.h"
 #include "replay.h"
@@ -170,9 +171,10 @@ static double run_auto_joins(size_t groups, size_t joins, ids *users, ids *rids)
   return (double)joins / dt;
 }
 
+/* malloc's bytes in use and the engine's huge-page blocks (bigmem.h) */
 static size_t heap_in_use(void) {
   struct mallinfo2 m = mallinfo2();
-  return m.uordblks + m.hblkhd;
+  return m.uordblks + m.hblkhd + pt_big_bytes();
 }
 
 static double bytes_per_hold(size_t n, ids *users, ids *rids) {

@@ -10,7 +10,9 @@
  * pointers (campaigns, groups) is written field by field.
  *
  * The format is tied to this engine's layout (PT_SNAPSHOT_FORMAT): a daemon
- * refuses a snapshot of another format instead of misreading it. */
+ * refuses a snapshot of another format instead of misreading it, except the
+ * one before (FORMAT_PREV), which it converts, so that an upgraded standby
+ * can take over from Redis what the old primary wrote there. */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,29 @@
 #include "xalloc.h"
 
 #define MAGIC "pintuan-engine"
+
+/* Format 2: record-store chunks of at most 64 KiB, a reference being the
+ * chunk number (18 bits) and the offset in units (14 bits); a chunk's size
+ * 0 meant 2^14 units. Format 3 has 2 MiB chunks (13 + 19 bits). */
+#define FORMAT_PREV 2
+#define PREV_OFF_BITS 14u
+
+/* A format-2 reference in format 3: the same chunk (its number modulo what
+ * the ring can hold, as a format-3 reference keeps it) and offset. */
+static uint32_t ref_from_prev(uint32_t ref) {
+  uint32_t chunk = (ref >> PREV_OFF_BITS) & ((1u << (32 - PT_STORE_OFF_BITS)) - 1);
+  return chunk << PT_STORE_OFF_BITS | (ref & ((1u << PREV_OFF_BITS) - 1));
+}
+
+static void tab_refs_from_prev(pt_map_tab *t) {
+  for (size_t i = 0; t->slots && i <= t->mask; i++)
+    if (t->slots[i].hash) t->slots[i].ref = ref_from_prev(t->slots[i].ref);
+}
+
+static void map_refs_from_prev(pt_map *m) {
+  tab_refs_from_prev(&m->cur);
+  tab_refs_from_prev(&m->old);
+}
 
 /* ---- writing ---- */
 
@@ -182,6 +207,7 @@ typedef struct rd {
   size_t len, off;
   msgpack_unpacked u;
   const char *err;
+  unsigned fmt; /* the snapshot's format version */
 } rd;
 
 /* msgpack's unpacker allocates for an array or map header before reading
@@ -252,7 +278,7 @@ static void get_store(rd *r, pt_store *s) {
     return;
   }
   s->head_no = get_u32(r, UINT32_MAX);
-  s->head_off = get_u32(r, PT_STORE_CHUNK_UNITS);
+  s->head_off = get_u32(r, r->fmt == FORMAT_PREV ? 1u << PREV_OFF_BITS : PT_STORE_CHUNK_UNITS);
   s->align8 = (int)get_u32(r, 1);
   if (r->err || n == 0) return;
   s->ring_mask = mask;
@@ -261,7 +287,8 @@ static void get_store(rd *r, pt_store *s) {
   s->ring_end = pt_xcalloc((size_t)mask + 1, sizeof(*s->ring_end));
   for (uint32_t i = 0; i < n && !r->err; i++) {
     uint32_t no = s->head_no + i, k = no & mask;
-    uint32_t units = get_u32(r, PT_STORE_CHUNK_UNITS);
+    uint32_t units = get_u32(r, r->fmt == FORMAT_PREV ? UINT16_MAX : PT_STORE_CHUNK_UNITS);
+    if (r->fmt == FORMAT_PREV && units == 0) units = 1u << PREV_OFF_BITS;
     size_t bytes = 0;
     const void *p = get_bin(r, SIZE_MAX, &bytes);
     if (r->err) break;
@@ -458,7 +485,8 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     r.err = r.err ? r.err : "not an engine snapshot";
     goto out;
   }
-  if (get_u(&r) != PT_SNAPSHOT_FORMAT) {
+  r.fmt = (unsigned)get_u(&r);
+  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_PREV) {
     r.err = r.err ? r.err : "snapshot of another format version";
     goto out;
   }
@@ -508,6 +536,11 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   lists = pt_xcalloc(nlists + 1, sizeof(*lists));
   for (uint32_t i = 0; i < ncamps && !r.err; i++) get_campaign(&r, e, &lists[2 * i]);
   if (r.err) goto out;
+  if (r.fmt == FORMAT_PREV) { /* every store reference: holds' users and the tables */
+    for (uint32_t s = 0; s < e->hold_hwm; s++) hold_at(e, s)->user = ref_from_prev(hold_at(e, s)->user);
+    map_refs_from_prev(&e->idem);
+    for (uint32_t i = 0; i < e->ncamps; i++) map_refs_from_prev(&e->camps[i]->users);
+  }
   uint32_t ngroups = get_u32(&r, UINT32_MAX);
   size_t nfree = 0;
   const void *gen = get_bin(&r, (size_t)ngroups * sizeof(uint32_t), NULL);

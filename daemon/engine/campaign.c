@@ -111,27 +111,6 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
   pt__camp_reschedule(e, c);
 }
 
-/* Shared preamble of campaign-scoped mutations: validates ids, runs what is
- * due, and answers retries. Returns the campaign, or NULL when r is final. */
-static pt_campaign *admin_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
-                                int op, uint32_t fp, pt_result *r, pt_idem_key *k) {
-  memset(r, 0, sizeof(*r));
-  if (!pt_id_valid(rid)) {
-    result_set(r, PT_INVALID_ARGUMENT, "request_id must be 1..64 bytes");
-    return NULL;
-  }
-  pt_campaign *c = pt_campaign_find(e, cid);
-  if (!c) {
-    result_set(r, pt_id_valid(cid) ? PT_NOT_FOUND : PT_INVALID_ARGUMENT,
-               pt_id_valid(cid) ? "no such campaign" : "campaign_id must be 1..64 bytes");
-    return NULL;
-  }
-  pt__camp_run_due(e, c, now);
-  pt__idem_key(e, c, rid, k);
-  if (pt__idem_replay(e, c, now, k, op, fp, r)) return NULL;
-  return c;
-}
-
 void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
                         const pt_campaign_changes *u, pt_result *r) {
   now = eng_now(e, now);
@@ -140,7 +119,7 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
   uint64_t b = (uint64_t)u->end_ms * 31 + (uint64_t)u->hold_ms;
   uint32_t fp = pt__idem_fingerprint(OP_UPDATE, a, b, cid);
   pt_idem_key k;
-  pt_campaign *c = admin_begin(e, now, rid, cid, OP_UPDATE, fp, r, &k);
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_UPDATE, fp, r, &k);
   if (!c) return;
   const char *bad = NULL;
   if ((u->fields & PT_UPD_STOCK) && (u->stock < 0 || u->stock > PT_MAX_STOCK))
@@ -180,7 +159,7 @@ void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_r
   now = eng_now(e, now);
   uint32_t fp = pt__idem_fingerprint(OP_END, 0, 0, cid);
   pt_idem_key k;
-  pt_campaign *c = admin_begin(e, now, rid, cid, OP_END, fp, r, &k);
+  pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_END, fp, r, &k);
   if (!c) return;
   if (camp_ended(c, now)) {
     result_set(r, PT_OK, "campaign had already ended");

@@ -326,7 +326,7 @@ void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
 uint64_t pt_engine_changes(const pt_engine *e);
 
 /* ---- snapshots (snapshot.c) ---- */
-#define PT_SNAPSHOT_FORMAT 3 /* changes whenever the engine's layout does */
+#define PT_SNAPSHOT_FORMAT 4 /* changes whenever the engine's layout does */
 /* Receives the snapshot in pieces; non-zero stops the writing. */
 typedef int (*pt_snapshot_write)(void *ctx, const void *p, size_t n);
 /* Writes the whole state. Returns 0, or the writer's refusal. */

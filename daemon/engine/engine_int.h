@@ -21,7 +21,7 @@ typedef struct pt_user {
   uint32_t held, sold; /* units (seats), by hold state; group buy: held counts PAID too */
   union {
     uint32_t waiting; /* flash sale: units on the waitlist */
-    uint32_t groups;  /* group buy: tree of the matchable groups the user sits in */
+    uint32_t groups;  /* group buy: tree of the matchable groups the user sits in (group.c) */
   };
   uint8_t klen;
   uint8_t key[];
@@ -58,11 +58,10 @@ typedef struct pt_group {
   uint32_t slot, gen;
   uint32_t bnode; /* its node in the bucket tree of its member count, or PT_ONIL */
   uint8_t state, members, paid;
+  uint8_t nheavy; /* while bucketed: members whose group trees are keyed by bucket (group.c) */
   bool simulated;
   bool matchable; /* AUTO may still pick it: not too close to its deadline */
-  /* seats[group_size], then mnode[group_size]: while bnode is set, member
-   * i's node in that user's tree of groups */
-  uint32_t seats[];
+  uint32_t seats[]; /* [group_size] */
 } pt_group;
 
 typedef struct pt_glist {
@@ -142,9 +141,6 @@ static inline pt_bytes pt_key_of(uint8_t klen, const uint8_t *key) {
 }
 static inline pt_bytes camp_id(const pt_campaign *c) { return pt_key_of(c->klen, c->key); }
 static inline pt_bytes user_id(const pt_user *u) { return pt_key_of(u->klen, u->key); }
-static inline uint32_t *group_mnodes(pt_group *g, const pt_campaign *c) {
-  return g->seats + c->group_size;
-}
 
 static inline int64_t eng_now(pt_engine *e, int64_t now) {
   if (now > e->now) e->now = now;
@@ -238,6 +234,8 @@ void group_campaign_free(pt_engine *e, pt_campaign *c);
 uint64_t pt__group_id(const pt_group *g);
 int64_t pt__group_next(const pt_campaign *c);
 void pt__group_free_all(pt_engine *e);
+/* AUTO matching's trees built from the groups (they are not in snapshots). */
+void pt__match_rebuild(pt_engine *e);
 
 
 void pt__flash_run_due(pt_engine *e, pt_campaign *c, int64_t now);

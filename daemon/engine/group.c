@@ -18,8 +18,8 @@
  * earliest deadline (then opening order) breaks ties. Groups found too
  * close to their deadline are dropped from matching for good (time only
  * moves forward), so each costs one removal over its whole life. A join
- * moves its group to the next bucket: O(members * log) for the members'
- * trees. */
+ * moves its group to the next bucket; its members' trees change only for
+ * users in more than a few groups (see matching, below). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,45 +107,167 @@ void pt__group_free_all(pt_engine *e) {
 /* ---- matching ----
  * Bucket k holds the open groups with k members that AUTO may pick, as a
  * tree keyed by opening order (= deadline order: one ttl per campaign, a
- * clock that never goes back). Each user has a tree of the bucketed groups
- * they sit in, keyed (k, opening order), so the groups of one bucket are a
- * contiguous run of it. In bucket k, the answer for user u is the first
- * group whose rank differs from its place in u's run: a binary search. */
+ * clock that never goes back). A group is in a bucket exactly when it is
+ * open, matchable and neither empty nor full.
+ *
+ * Each user has a tree of the bucketed groups they sit in. Most users sit
+ * in one or two: while a user's tree holds at most LIGHT_MAX groups it is
+ * keyed by opening order alone, so a group changing bucket leaves its
+ * members' trees alone, and AUTO walks bucket k from its front past the few
+ * groups the user is in. Past LIGHT_MAX it is keyed (k, opening order):
+ * the user's groups of one bucket are a contiguous run of it, and in bucket
+ * k the answer is the first group whose rank differs from its place in the
+ * user's run, a binary search however many groups the user sits in. A tree
+ * changes keying as it crosses LIGHT_MAX: O(LIGHT_MAX log) once. */
 
+#define LIGHT_MAX 8
 #define SEQ_BITS 48
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
 static inline uint64_t mkey(uint32_t k, uint64_t seq) { return (uint64_t)k << SEQ_BITS | seq; }
+static inline bool heavy(const pt_opool *p, const pt_user *u) {
+  return pt_otree_size(p, u->groups) > LIGHT_MAX;
+}
 
-static void match_remove(pt_engine *e, pt_campaign *c, pt_group *g) {
-  if (g->bnode == PT_ONIL) return;
+/* Re-keys u's tree for the other keying; each node names its group, whose
+ * count of heavy members changes with it. */
+static void user_rekey(pt_engine *e, pt_user *u, bool to_heavy) {
+  pt_opool *p = &e->onodes;
+  uint32_t nodes[LIGHT_MAX + 1], n = pt_otree_size(p, u->groups);
+  for (uint32_t i = 0; i < n; i++) nodes[i] = pt_otree_select(p, u->groups, i);
+  u->groups = PT_ONIL;
+  for (uint32_t i = 0; i < n; i++) {
+    pt_onode *o = &p->v[nodes[i]];
+    pt_group *g = e->groups[o->val];
+    g->nheavy = (uint8_t)(g->nheavy + (to_heavy ? 1 : -1));
+    o->l = o->r = PT_ONIL;
+    o->size = 1;
+    o->key = to_heavy ? mkey(g->members, g->seq) : g->seq;
+    pt_otree_insert(p, &u->groups, nodes[i]);
+  }
+}
+
+/* u now sits in bucketed group g (in the bucket of its member count). */
+static void user_add(pt_engine *e, pt_user *u, pt_group *g) {
+  pt_opool *p = &e->onodes;
+  uint32_t n = pt_otree_size(p, u->groups);
+  if (n == LIGHT_MAX) user_rekey(e, u, true);
+  uint32_t node = pt_onode_new(p, n >= LIGHT_MAX ? mkey(g->members, g->seq) : g->seq, g->slot);
+  pt_otree_insert(p, &u->groups, node);
+  if (n >= LIGHT_MAX) g->nheavy++;
+}
+
+/* g, which was in bucket k, no longer counts for u. */
+static void user_del(pt_engine *e, pt_user *u, pt_group *g, uint32_t k) {
+  pt_opool *p = &e->onodes;
+  bool hv = heavy(p, u);
+  pt_onode_release(p, pt_otree_remove(p, &u->groups, hv ? mkey(k, g->seq) : g->seq));
+  if (hv) g->nheavy--;
+  if (hv && !heavy(p, u)) user_rekey(e, u, false);
+}
+
+/* g went from bucket `from` to bucket `to`. */
+static void user_move(pt_engine *e, pt_user *u, const pt_group *g, uint32_t from, uint32_t to) {
+  pt_opool *p = &e->onodes;
+  if (!heavy(p, u)) return;
+  uint32_t node = pt_otree_remove(p, &u->groups, mkey(from, g->seq));
+  p->v[node].key = mkey(to, g->seq);
+  pt_otree_insert(p, &u->groups, node);
+}
+
+/* Takes g out of its bucket, leaving its members' trees as they are for
+ * match_settle; returns the bucket, 0 if g was in none. */
+static uint32_t match_unbucket(pt_engine *e, pt_campaign *c, pt_group *g) {
+  if (g->bnode == PT_ONIL) return 0;
   pt_opool *p = &e->onodes;
   uint32_t k = g->members;
   pt_onode_release(p, pt_otree_remove(p, &c->buckets[k], g->seq));
   g->bnode = PT_ONIL;
   if (c->buckets[k] == PT_ONIL) c->bucket_bits &= ~(1ull << k);
-  for (uint32_t i = 0; i < g->members; i++) {
-    pt_user *u = hold_user(e, hold_at(e, g->seats[i]));
-    pt_onode_release(p, pt_otree_remove(p, &u->groups, mkey(k, g->seq)));
-  }
+  return k;
 }
 
-/* (Re)enters g into matching under its current member count. */
-static void match_insert(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {
-  if (g->state != PT_GS_OPEN || !g->matchable || g->members == 0 ||
-      g->members >= c->group_size)
-    return;
-  if (g->deadline_ms < now + c->match_margin_ms) {
-    g->matchable = false;
-    return;
-  }
+static void match_bucket(pt_engine *e, pt_campaign *c, pt_group *g) {
   pt_opool *p = &e->onodes;
   uint32_t k = g->members;
   g->bnode = pt_onode_new(p, g->seq, g->slot);
   pt_otree_insert(p, &c->buckets[k], g->bnode);
   c->bucket_bits |= 1ull << k;
-  for (uint32_t i = 0; i < g->members; i++) {
+}
+
+/* g into its bucket and its members' trees, no questions asked. */
+static void match_enter(pt_engine *e, pt_campaign *c, pt_group *g) {
+  match_bucket(e, c, g);
+  g->nheavy = 0;
+  for (uint32_t i = 0; i < g->members; i++) user_add(e, hold_user(e, hold_at(e, g->seats[i])), g);
+}
+
+/* g out of matching altogether. */
+static void match_remove(pt_engine *e, pt_campaign *c, pt_group *g) {
+  uint32_t was = match_unbucket(e, c, g);
+  if (!was) return;
+  for (uint32_t i = 0; i < g->members; i++) user_del(e, hold_user(e, hold_at(e, g->seats[i])), g, was);
+}
+
+/* May AUTO pick g as it is now? A group too close to its deadline drops out
+ * for good. */
+static bool match_eligible(const pt_campaign *c, pt_group *g, int64_t now) {
+  if (g->state != PT_GS_OPEN || !g->matchable || g->members == 0 || g->members >= c->group_size)
+    return false;
+  if (g->deadline_ms < now + c->match_margin_ms) {
+    g->matchable = false;
+    return false;
+  }
+  return true;
+}
+
+/* After g's seats changed by one (`joined` took a seat, or `left` gave one
+ * up), g having been taken out of bucket `was` (0: none): g where it now
+ * belongs, and its members' trees to match. */
+static void match_settle(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now, uint32_t was,
+                         pt_user *joined, pt_user *left) {
+  bool in = match_eligible(c, g, now);
+  if (left && was) user_del(e, left, g, was);
+  if (!was) {
+    if (in) match_enter(e, c, g);
+    return;
+  }
+  if (!in) {
+    for (uint32_t i = 0; i < g->members; i++) {
+      pt_user *u = hold_user(e, hold_at(e, g->seats[i]));
+      if (u != joined) user_del(e, u, g, was);
+    }
+    return;
+  }
+  match_bucket(e, c, g);
+  for (uint32_t i = 0; g->nheavy && i < g->members; i++) { /* only heavy trees know the bucket */
     pt_user *u = hold_user(e, hold_at(e, g->seats[i]));
-    pt_otree_insert(p, &u->groups, pt_onode_new(p, mkey(k, g->seq), g->slot));
+    if (u != joined) user_move(e, u, g, was, g->members);
+  }
+  if (joined) user_add(e, joined, g);
+}
+
+/* The matching trees anew from the groups (a restored snapshot). */
+void pt__match_rebuild(pt_engine *e) {
+  pt_opool_free(&e->onodes);
+  pt_opool_init(&e->onodes);
+  for (uint32_t i = 0; i < e->ncamps; i++) {
+    pt_campaign *c = e->camps[i];
+    if (c->kind != PT_GROUP_BUY) continue;
+    for (uint32_t k = 0; k <= c->group_size; k++) c->buckets[k] = PT_ONIL;
+    c->bucket_bits = 0;
+  }
+  for (uint32_t s = 0; s < e->ngroups; s++) { /* an ended group's seats may be other holds now */
+    pt_group *g = e->groups[s];
+    if (!g) continue;
+    g->bnode = PT_ONIL;
+    for (uint32_t i = 0; g->state == PT_GS_OPEN && i < g->members; i++)
+      hold_user(e, hold_at(e, g->seats[i]))->groups = PT_ONIL;
+  }
+  for (uint32_t s = 0; s < e->ngroups; s++) {
+    pt_group *g = e->groups[s];
+    if (g && g->state == PT_GS_OPEN && g->matchable && g->members > 0 &&
+        g->members < g->camp->group_size)
+      match_enter(e, g->camp, g);
   }
 }
 
@@ -173,7 +295,10 @@ static pt_group *match_auto(pt_engine *e, pt_campaign *c, const pt_user *u, int6
     uint32_t root = c->buckets[k], n = pt_otree_size(p, root);
     if (n == 0) continue;
     uint32_t j = 0; /* rank in bucket k of the first group u is not in */
-    if (u && u->groups != PT_ONIL) {
+    if (u && u->groups != PT_ONIL && !heavy(p, u)) {
+      while (j < n && pt_otree_has(p, u->groups, p->v[pt_otree_select(p, root, j)].key)) j++;
+      if (j == n) continue; /* u sits in every group of this bucket */
+    } else if (u && u->groups != PT_ONIL) {
       uint32_t lo = pt_otree_rank(p, u->groups, mkey(k, 0));
       uint32_t m = pt_otree_rank(p, u->groups, mkey(k + 1, 0)) - lo;
       if (m >= n) continue; /* u sits in every group of this bucket */
@@ -284,18 +409,16 @@ static void group_fail(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now) {
  * freed; the earliest remaining member leads; an empty group is closed. */
 static void seat_leave(pt_engine *e, pt_campaign *c, pt_group *g, uint32_t slot, int64_t now,
                        pt_hold_state to) {
-  match_remove(e, c, g);
+  uint32_t was = match_unbucket(e, c, g);
   uint32_t i = 0;
   while (i < g->members && g->seats[i] != slot) i++;
   memmove(&g->seats[i], &g->seats[i + 1], (g->members - i - 1) * sizeof(uint32_t));
   g->members--;
+  match_settle(e, c, g, now, was, NULL, hold_user(e, hold_at(e, slot)));
   if (hold_state(hold_at(e, slot)) == PT_PAID) g->paid--;
   seat_release_unit(e, c, slot);
   seat_retire(e, c, now, slot, to);
-  if (g->members == 0)
-    group_end(e, c, g, now, PT_GS_CLOSED);
-  else
-    match_insert(e, c, g, now);
+  if (g->members == 0) group_end(e, c, g, now, PT_GS_CLOSED);
 }
 
 static void seat_expire(pt_engine *e, pt_campaign *c, uint32_t slot, int64_t now) {
@@ -396,7 +519,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
     g = group_new(e, c, now);
     r->opened = true;
   }
-  match_remove(e, c, g);
+  uint32_t was = match_unbucket(e, c, g);
   if (!u) u = pt__user_get(e, c, uid, uh, &uref);
   uint32_t slot = pt__hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
@@ -411,7 +534,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   c->held++;
   u->held++;
   e->st.live_holds++;
-  match_insert(e, c, g, now);
+  match_settle(e, c, g, now, was, u, NULL);
   result_set(r, PT_OK, r->opened ? "seated: opened a new group" : "seated");
   seat_out(e, g, slot, r);
   pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, r->reservation_id);

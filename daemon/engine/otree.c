@@ -127,6 +127,11 @@ uint32_t pt_otree_rank(const pt_opool *p, uint32_t t, uint64_t key) {
   return rank;
 }
 
+bool pt_otree_has(const pt_opool *p, uint32_t t, uint64_t key) {
+  while (t != PT_ONIL && p->v[t].key != key) t = key < p->v[t].key ? p->v[t].l : p->v[t].r;
+  return t != PT_ONIL;
+}
+
 uint32_t pt_otree_select(const pt_opool *p, uint32_t t, uint32_t i) {
   while (t != PT_ONIL) {
     uint32_t ls = sz(p, p->v[t].l);

@@ -8,6 +8,7 @@
 #ifndef PT_OTREE_H
 #define PT_OTREE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PT_ONIL UINT32_MAX
@@ -36,6 +37,7 @@ static inline uint32_t pt_otree_size(const pt_opool *p, uint32_t root) {
   return root == PT_ONIL ? 0 : p->v[root].size;
 }
 uint32_t pt_otree_rank(const pt_opool *p, uint32_t root, uint64_t key);
+bool pt_otree_has(const pt_opool *p, uint32_t root, uint64_t key);
 uint32_t pt_otree_select(const pt_opool *p, uint32_t root, uint32_t i);
 
 #endif

@@ -9,10 +9,13 @@
  * copied as they are (the hash seed travels with them); only what holds
  * pointers (campaigns, groups) is written field by field.
  *
+ * AUTO matching's trees are not written: they follow from the groups, and
+ * are built anew on restore (pt__match_rebuild).
+ *
  * The format is tied to this engine's layout (PT_SNAPSHOT_FORMAT): a daemon
  * refuses a snapshot of another format instead of misreading it, except the
- * one before (FORMAT_PREV), which it converts, so that an upgraded standby
- * can take over from Redis what the old primary wrote there. */
+ * two before, which it converts, so that an upgraded standby can take over
+ * from Redis what the old primary wrote there. */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +29,12 @@
 
 /* Format 2: record-store chunks of at most 64 KiB, a reference being the
  * chunk number (18 bits) and the offset in units (14 bits); a chunk's size
- * 0 meant 2^14 units. Format 3 has 2 MiB chunks (13 + 19 bits). */
-#define FORMAT_PREV 2
+ * 0 meant 2^14 units. Format 3 has 2 MiB chunks (13 + 19 bits). Formats 2
+ * and 3 carry the matching trees (node pool, each campaign's buckets, each
+ * group's bucket node), keyed as the engine of their day kept them; format
+ * 4 leaves them out. */
+#define FORMAT_2 2
+#define FORMAT_3 3
 #define PREV_OFF_BITS 14u
 
 /* A format-2 reference in format 3: the same chunk (its number modulo what
@@ -127,8 +134,6 @@ static void put_campaign(wr *w, const pt_campaign *c) {
   put_u(w, c->new_users_only);
   put_glist(w, &c->groupq);
   put_glist(w, &c->gretireq);
-  if (c->kind == PT_GROUP_BUY) put_bin(w, c->buckets, (c->group_size + 1) * sizeof(uint32_t));
-  put_u(w, c->bucket_bits);
   put_u(w, c->group_seq);
   put_u(w, c->idem_count);
   put_map(w, &c->users);
@@ -142,7 +147,6 @@ static void put_group(wr *w, const pt_group *g) {
   put_i(w, g->at_ms);
   put_i(w, g->deadline_ms);
   put_u(w, g->seq);
-  put_u(w, g->bnode);
   put_u(w, g->state);
   put_u(w, g->members);
   put_u(w, g->paid);
@@ -179,11 +183,6 @@ int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx) {
   put_map(&w, &e->idem);
   put_i(&w, e->idem_base);
   put_i(&w, e->idem_tail_forget);
-  /* matching trees */
-  put_u(&w, e->onodes.n);
-  put_u(&w, e->onodes.free_head);
-  put_u(&w, e->onodes.rng);
-  put_bin(&w, e->onodes.v, (size_t)e->onodes.n * sizeof(pt_onode));
   /* campaigns, then groups (which name their campaign) */
   put_u(&w, e->ncamps);
   for (uint32_t i = 0; i < e->ncamps; i++) put_campaign(&w, e->camps[i]);
@@ -278,7 +277,7 @@ static void get_store(rd *r, pt_store *s) {
     return;
   }
   s->head_no = get_u32(r, UINT32_MAX);
-  s->head_off = get_u32(r, r->fmt == FORMAT_PREV ? 1u << PREV_OFF_BITS : PT_STORE_CHUNK_UNITS);
+  s->head_off = get_u32(r, r->fmt == FORMAT_2 ? 1u << PREV_OFF_BITS : PT_STORE_CHUNK_UNITS);
   s->align8 = (int)get_u32(r, 1);
   if (r->err || n == 0) return;
   s->ring_mask = mask;
@@ -287,8 +286,8 @@ static void get_store(rd *r, pt_store *s) {
   s->ring_end = pt_xcalloc((size_t)mask + 1, sizeof(*s->ring_end));
   for (uint32_t i = 0; i < n && !r->err; i++) {
     uint32_t no = s->head_no + i, k = no & mask;
-    uint32_t units = get_u32(r, r->fmt == FORMAT_PREV ? UINT16_MAX : PT_STORE_CHUNK_UNITS);
-    if (r->fmt == FORMAT_PREV && units == 0) units = 1u << PREV_OFF_BITS;
+    uint32_t units = get_u32(r, r->fmt == FORMAT_2 ? UINT16_MAX : PT_STORE_CHUNK_UNITS);
+    if (r->fmt == FORMAT_2 && units == 0) units = 1u << PREV_OFF_BITS;
     size_t bytes = 0;
     const void *p = get_bin(r, SIZE_MAX, &bytes);
     if (r->err) break;
@@ -392,12 +391,10 @@ static pt_campaign *get_campaign(rd *r, pt_engine *e, slots *lists) {
       r->err = "bad group size";
       return c;
     }
-    const void *b = get_bin(r, (c->group_size + 1) * sizeof(uint32_t), NULL);
-    if (!b) return c;
-    c->buckets = pt_xmalloc((c->group_size + 1) * sizeof(uint32_t));
-    memcpy(c->buckets, b, (c->group_size + 1) * sizeof(uint32_t));
+    c->buckets = pt_xmalloc((c->group_size + 1) * sizeof(uint32_t)); /* pt__match_rebuild fills */
+    if (r->fmt <= FORMAT_3 && !get_bin(r, (c->group_size + 1) * sizeof(uint32_t), NULL)) return c;
   }
-  c->bucket_bits = get_u(r);
+  if (r->fmt <= FORMAT_3) get_u(r); /* the buckets' bitmap */
   c->group_seq = get_u(r);
   c->idem_count = get_u(r);
   get_map(r, &c->users);
@@ -428,7 +425,8 @@ static void get_group(rd *r, pt_engine *e) {
   g->at_ms = get_i(r);
   g->deadline_ms = get_i(r);
   g->seq = get_u(r);
-  g->bnode = get_u32(r, UINT32_MAX);
+  g->bnode = PT_ONIL;
+  if (r->fmt <= FORMAT_3) get_u32(r, UINT32_MAX);
   g->state = (uint8_t)get_u32(r, PT_GS_CLOSED);
   g->members = (uint8_t)get_u32(r, c->group_size);
   g->paid = (uint8_t)get_u32(r, c->group_size);
@@ -471,6 +469,14 @@ static void check(rd *r, pt_engine *e) {
   }
   for (uint32_t i = 0; i < e->ngroup_free && !r->err; i++)
     if (e->group_free[i] >= e->ngroups || e->groups[e->group_free[i]]) r->err = "bad group free list";
+  for (uint32_t s = 0; s < e->ngroups && !r->err; s++) { /* an open group's seats: its holds */
+    const pt_group *g = e->groups[s];
+    if (!g || g->state != PT_GS_OPEN) continue; /* an ended group's may be forgotten */
+    for (uint32_t i = 0; i < g->members && !r->err; i++)
+      if (g->seats[i] >= e->hold_hwm || hold_at(e, g->seats[i])->group != s ||
+          hold_at(e, g->seats[i])->camp != g->camp->index)
+        r->err = "a group's seat is not one of its holds";
+  }
 }
 
 pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_t len,
@@ -486,7 +492,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     goto out;
   }
   r.fmt = (unsigned)get_u(&r);
-  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_PREV) {
+  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_3 && r.fmt != FORMAT_2) {
     r.err = r.err ? r.err : "snapshot of another format version";
     goto out;
   }
@@ -523,20 +529,19 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   get_map(&r, &e->idem);
   e->idem_base = get_i(&r);
   e->idem_tail_forget = get_i(&r);
-  e->onodes.n = e->onodes.cap = get_u32(&r, UINT32_MAX);
-  e->onodes.free_head = get_u32(&r, UINT32_MAX);
-  e->onodes.rng = get_u32(&r, UINT32_MAX);
-  const void *nodes = get_bin(&r, (size_t)e->onodes.n * sizeof(pt_onode), NULL);
-  if (r.err) goto out;
-  e->onodes.v = pt_xmalloc((size_t)e->onodes.n * sizeof(pt_onode) + 1);
-  memcpy(e->onodes.v, nodes, (size_t)e->onodes.n * sizeof(pt_onode));
+  if (r.fmt <= FORMAT_3) { /* the matching trees' node pool */
+    uint32_t nodes = get_u32(&r, UINT32_MAX);
+    get_u(&r);
+    get_u(&r);
+    get_bin(&r, (size_t)nodes * sizeof(pt_onode), NULL);
+  }
   uint32_t ncamps = get_count(&r);
   if (r.err) goto out;
   nlists = 2 * (size_t)ncamps;
   lists = pt_xcalloc(nlists + 1, sizeof(*lists));
   for (uint32_t i = 0; i < ncamps && !r.err; i++) get_campaign(&r, e, &lists[2 * i]);
   if (r.err) goto out;
-  if (r.fmt == FORMAT_PREV) { /* every store reference: holds' users and the tables */
+  if (r.fmt == FORMAT_2) { /* every store reference: holds' users and the tables */
     for (uint32_t s = 0; s < e->hold_hwm; s++) hold_at(e, s)->user = ref_from_prev(hold_at(e, s)->user);
     map_refs_from_prev(&e->idem);
     for (uint32_t i = 0; i < e->ncamps; i++) map_refs_from_prev(&e->camps[i]->users);
@@ -571,6 +576,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     r.err = r.err ? r.err : "missing end mark";
   if (!r.err && r.off != len) r.err = "bytes after the end mark";
   check(&r, e);
+  if (!r.err) pt__match_rebuild(e);
   for (uint32_t i = 0; !r.err && i < e->ncamps; i++) pt__camp_reschedule(e, e->camps[i]);
 out:
   if (lists) {

@@ -527,7 +527,10 @@ static uint64_t naive_auto(const pt_campaign_spec *sp, const char *user) {
   return best;
 }
 
-static void run_groups(unsigned seed, long steps) {
+/* crowd: plenty of stock, long deadlines, no per-user limit and one user in
+ * half the joins, who comes to sit in many open groups at once (the
+ * matching keeps a different index past a few groups per user). */
+static void run_groups(unsigned seed, long steps, bool crowd) {
   seed_now = seed;
   rng = 0x51ed270b8a3f9c11ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
   nG = nS = 0;
@@ -537,12 +540,13 @@ static void run_groups(unsigned seed, long steps) {
   pt_engine_config cfg = {.idem_window_ms = WINDOW, .hash_seed = seed,
                           .sink = {.event = on_group_event}};
   E = pt_engine_new(&cfg);
-  uint32_t size = (uint32_t)rr(2, 5), limit = (uint32_t)rr(0, 3);
+  uint32_t size = (uint32_t)rr(2, 5), limit = crowd ? 0 : (uint32_t)rr(0, 3);
   pt_campaign_spec sp = {.id = S("gb"), .kind = PT_GROUP_BUY, .start_ms = T0,
                          .stock = rr(0, 30), .per_user_limit = limit, .hold_ms = rr(100, 2000),
                          .group_size = size, .group_ttl_ms = rr(500, 4000),
                          .new_users_only = rnd() % 4 == 0,
                          .simulate_min_paid = rnd() % 2 ? (uint32_t)rr(1, size - 1) : 0};
+  if (crowd) sp.stock = rr(200, 2000), sp.hold_ms = rr(2000, 20000), sp.group_ttl_ms = rr(5000, 30000);
   sp.match_margin_ms = rnd() % 2 ? rr(0, sp.group_ttl_ms / 2) : 0;
   pt_result r;
   pt_campaign_create(E, now, S("mk"), &sp, &r);
@@ -555,7 +559,7 @@ static void run_groups(unsigned seed, long steps) {
     if (roll < 40) {
       pt_join_mode m = (pt_join_mode)rr(1, 3);
       uint64_t gid = nG && rnd() % 8 ? G_id[rr(0, nG - 1)] : rnd();
-      int u = (int)rr(0, NU - 1);
+      int u = crowd && rnd() % 2 ? 0 : (int)rr(0, NU - 1);
       bool newu = rnd() % 3 != 0;
       uint64_t want = m == PT_JOIN_AUTO && (!sp.new_users_only || newu) ? naive_auto(&sp, UID[u]) : 0;
       pt_join(E, now, S(key), S("gb"), S(UID[u]), m, gid, newu, &r);
@@ -586,6 +590,7 @@ static void run_groups(unsigned seed, long steps) {
       CHECK(r.status != PT_INTERNAL && r.status != PT_INVALID_ARGUMENT, "seat op gave %s",
             pt_status_name(r.status));
     } else {
+      if (crowd && rnd() % 4) continue; /* time moves less: groups pile up */
       now += rnd() % 4 ? rr(0, 300) : rr(300, 3000);
       if (rnd() % 3 == 0 && pt_engine_next_deadline(E) > now && pt_engine_next_deadline(E) != PT_NEVER)
         now = pt_engine_next_deadline(E);
@@ -606,7 +611,9 @@ int main(int argc, char **argv) {
   for (int u = 0; u < NU; u++) snprintf(UID[u], sizeof UID[u], "u%d", u);
   for (long s = 0; s < seeds; s++) run(first + (unsigned)s, steps);
   printf("model test: %ld seeds x %ld steps agree with the engine\n", seeds, steps);
-  for (long s = 0; s < seeds / 2; s++) run_groups(first + (unsigned)s, steps / 2);
+  for (long s = 0; s < seeds / 2; s++) run_groups(first + (unsigned)s, steps / 2, false);
   printf("group invariants: %ld seeds x %ld steps hold\n", seeds / 2, steps / 2);
+  for (long s = 0; s < seeds / 8; s++) run_groups(first + (unsigned)s, steps, true);
+  printf("group invariants, crowded: %ld seeds x %ld steps hold\n", seeds / 8, steps);
   return 0;
 }

@@ -99,13 +99,16 @@ typedef struct side {
   trace t;
 } side;
 
-static const char *CAMPS[] = {"fs", "fw", "gb"};
+/* gc: a crowded group buy where u0 comes to sit in many open groups (the
+ * matching index changes shape past a few groups per user) */
+static const char *CAMPS[] = {"fs", "fw", "gb", "gc"};
+#define NCAMPS 4
 static uint64_t ids[MAXK]; /* reservation and group ids seen, for later ops */
 static int nids;
 static int64_t now;
 
 static void setup(side *s) {
-  pt_campaign_spec specs[3] = {
+  pt_campaign_spec specs[NCAMPS] = {
       {.id = S("fs"), .kind = PT_FLASH_SALE, .stock = rr(0, 30), .per_user_limit = (uint32_t)rr(0, 4),
        .hold_ms = rr(50, 2000)},
       {.id = S("fw"), .kind = PT_FLASH_SALE, .stock = rr(0, 10), .hold_ms = rr(50, 2000),
@@ -113,8 +116,10 @@ static void setup(side *s) {
       {.id = S("gb"), .kind = PT_GROUP_BUY, .stock = rr(0, 60), .per_user_limit = (uint32_t)rr(0, 5),
        .hold_ms = rr(100, 3000), .group_size = (uint32_t)rr(2, 5), .group_ttl_ms = rr(500, 5000),
        .simulate_min_paid = 1, .match_margin_ms = rr(0, 200)},
+      {.id = S("gc"), .kind = PT_GROUP_BUY, .stock = rr(200, 1000), .hold_ms = rr(3000, 20000),
+       .group_size = (uint32_t)rr(2, 5), .group_ttl_ms = rr(5000, 30000), .match_margin_ms = rr(0, 200)},
   };
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < NCAMPS; i++) {
     pt_result r;
     char key[8];
     snprintf(key, sizeof key, "mk%d", i);
@@ -129,13 +134,14 @@ static pt_input draw(pt_engine *e, char *key, char *user) {
   int64_t roll = rr(0, 99);
   snprintf(key, 24, "k%" PRId64, rr(0, step_now + 5)); /* reuse: retries */
   snprintf(user, 8, "u%" PRId64, rr(0, NU - 1));
-  const char *c = CAMPS[rr(0, 2)];
+  const char *c = CAMPS[rr(0, NCAMPS - 1)];
   uint64_t id = nids && rnd() % 6 ? ids[rr(0, nids - 1)] : rnd() % 100;
   in.request_id = S(key), in.campaign_id = S(c), in.user_id = S(user);
   if (roll < 35) {
     in.kind = PT_IN_RESERVE, in.quantity = rr(1, 3);
   } else if (roll < 55) {
-    in.kind = PT_IN_JOIN, in.campaign_id = S("gb"), in.mode = (pt_join_mode)rr(1, 3);
+    in.kind = PT_IN_JOIN, in.campaign_id = S(rnd() % 2 ? "gb" : "gc"), in.mode = (pt_join_mode)rr(1, 3);
+    if (in.campaign_id.p[1] == 'c' && rnd() % 2) snprintf(user, 8, "u0");
     in.group_id = id, in.new_user = rnd() % 2;
   } else if (roll < 68) {
     in.kind = PT_IN_CONFIRM, in.reservation_id = id;
@@ -237,7 +243,7 @@ static void compare_queries(side *a, side *b) {
             sa.open_groups == sb.open_groups,
         "stats differ");
   CHECK(pt_engine_next_deadline(a->e) == pt_engine_next_deadline(b->e), "next deadline differs");
-  for (int c = 0; c < 3; c++) {
+  for (int c = 0; c < NCAMPS; c++) {
     pt_campaign_info ia, ib;
     pt_campaign_info_get(a->e, pt_campaign_find(a->e, S(CAMPS[c])), now, &ia);
     pt_campaign_info_get(b->e, pt_campaign_find(b->e, S(CAMPS[c])), now, &ib);

@@ -201,11 +201,18 @@ static void match_enter(pt_engine *e, pt_campaign *c, pt_group *g) {
   for (uint32_t i = 0; i < g->members; i++) user_add(e, hold_user(e, hold_at(e, g->seats[i])), g);
 }
 
+/* g's members out of their trees (g was in bucket `was`); `except` has no node. */
+static void members_del(pt_engine *e, pt_group *g, uint32_t was, const pt_user *except) {
+  for (uint32_t i = 0; i < g->members; i++) {
+    pt_user *u = hold_user(e, hold_at(e, g->seats[i]));
+    if (u != except) user_del(e, u, g, was);
+  }
+}
+
 /* g out of matching altogether. */
 static void match_remove(pt_engine *e, pt_campaign *c, pt_group *g) {
   uint32_t was = match_unbucket(e, c, g);
-  if (!was) return;
-  for (uint32_t i = 0; i < g->members; i++) user_del(e, hold_user(e, hold_at(e, g->seats[i])), g, was);
+  if (was) members_del(e, g, was, NULL);
 }
 
 /* May AUTO pick g as it is now? A group too close to its deadline drops out
@@ -231,13 +238,7 @@ static void match_settle(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now,
     if (in) match_enter(e, c, g);
     return;
   }
-  if (!in) {
-    for (uint32_t i = 0; i < g->members; i++) {
-      pt_user *u = hold_user(e, hold_at(e, g->seats[i]));
-      if (u != joined) user_del(e, u, g, was);
-    }
-    return;
-  }
+  if (!in) return members_del(e, g, was, joined);
   match_bucket(e, c, g);
   for (uint32_t i = 0; g->nheavy && i < g->members; i++) { /* only heavy trees know the bucket */
     pt_user *u = hold_user(e, hold_at(e, g->seats[i]));

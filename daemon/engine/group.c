@@ -118,14 +118,23 @@ void pt__group_free_all(pt_engine *e) {
  * the user's groups of one bucket are a contiguous run of it, and in bucket
  * k the answer is the first group whose rank differs from its place in the
  * user's run, a binary search however many groups the user sits in. A tree
- * changes keying as it crosses LIGHT_MAX: O(LIGHT_MAX log) once. */
+ * changes keying as it crosses LIGHT_MAX: O(LIGHT_MAX log) once. A user
+ * in exactly one such group, the usual case, has no tree: the root field
+ * names the group (ONE | slot), which costs no node to make or free. */
 
 #define LIGHT_MAX 8
 #define SEQ_BITS 48
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
 static inline uint64_t mkey(uint32_t k, uint64_t seq) { return (uint64_t)k << SEQ_BITS | seq; }
-static inline bool heavy(const pt_opool *p, const pt_user *u) {
-  return pt_otree_size(p, u->groups) > LIGHT_MAX;
+#define ONE 0x80000000u /* node indices and group slots stay below it */
+_Static_assert(LIGHT_MAX >= 2, "a tree holds two groups or more");
+static inline uint32_t ngroups(const pt_opool *p, const pt_user *u) {
+  return u->groups == PT_ONIL ? 0 : (u->groups & ONE) ? 1 : p->v[u->groups].size;
+}
+static inline bool heavy(const pt_opool *p, const pt_user *u) { return ngroups(p, u) > LIGHT_MAX; }
+/* Does light u sit in the group of bucket node b? */
+static inline bool light_sits(const pt_opool *p, const pt_user *u, const pt_onode *b) {
+  return (u->groups & ONE) ? (u->groups & ~ONE) == b->val : pt_otree_has(p, u->groups, b->key);
 }
 
 /* Re-keys u's tree for the other keying; each node names its group, whose
@@ -149,7 +158,16 @@ static void user_rekey(pt_engine *e, pt_user *u, bool to_heavy) {
 /* u now sits in bucketed group g (in the bucket of its member count). */
 static void user_add(pt_engine *e, pt_user *u, pt_group *g) {
   pt_opool *p = &e->onodes;
-  uint32_t n = pt_otree_size(p, u->groups);
+  uint32_t n = ngroups(p, u);
+  if (n == 0) {
+    u->groups = ONE | g->slot;
+    return;
+  }
+  if (u->groups & ONE) { /* its one group gets a node */
+    const pt_group *o = e->groups[u->groups & ~ONE];
+    u->groups = PT_ONIL;
+    pt_otree_insert(p, &u->groups, pt_onode_new(p, o->seq, o->slot));
+  }
   if (n == LIGHT_MAX) user_rekey(e, u, true);
   uint32_t node = pt_onode_new(p, n >= LIGHT_MAX ? mkey(g->members, g->seq) : g->seq, g->slot);
   pt_otree_insert(p, &u->groups, node);
@@ -159,6 +177,10 @@ static void user_add(pt_engine *e, pt_user *u, pt_group *g) {
 /* g, which was in bucket k, no longer counts for u. */
 static void user_del(pt_engine *e, pt_user *u, pt_group *g, uint32_t k) {
   pt_opool *p = &e->onodes;
+  if (u->groups & ONE) { /* g was its one group */
+    u->groups = PT_ONIL;
+    return;
+  }
   bool hv = heavy(p, u);
   pt_onode_release(p, pt_otree_remove(p, &u->groups, hv ? mkey(k, g->seq) : g->seq));
   if (hv) g->nheavy--;
@@ -297,7 +319,7 @@ static pt_group *match_auto(pt_engine *e, pt_campaign *c, const pt_user *u, int6
     if (n == 0) continue;
     uint32_t j = 0; /* rank in bucket k of the first group u is not in */
     if (u && u->groups != PT_ONIL && !heavy(p, u)) {
-      while (j < n && pt_otree_has(p, u->groups, p->v[pt_otree_select(p, root, j)].key)) j++;
+      while (j < n && light_sits(p, u, &p->v[pt_otree_select(p, root, j)])) j++;
       if (j == n) continue; /* u sits in every group of this bucket */
     } else if (u && u->groups != PT_ONIL) {
       uint32_t lo = pt_otree_rank(p, u->groups, mkey(k, 0));

@@ -23,7 +23,7 @@ static inline uint64_t pt_hash(uint64_t seed, const uint8_t *p, size_t n) {
     n -= 8;
   }
   uint64_t w = 0;
-  memcpy(&w, p, n);
+  if (n) memcpy(&w, p, n); /* an empty id may come with no pointer at all */
   return pt_mix(h ^ w ^ k0, k1 ^ n);
 }
 

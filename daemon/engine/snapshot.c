@@ -73,7 +73,7 @@ static void put_u(wr *w, uint64_t v) { msgpack_pack_uint64(&w->pk, v); }
 static void put_i(wr *w, int64_t v) { msgpack_pack_int64(&w->pk, v); }
 static void put_bin(wr *w, const void *p, size_t n) {
   msgpack_pack_bin(&w->pk, n);
-  msgpack_pack_bin_body(&w->pk, p, n);
+  if (n) msgpack_pack_bin_body(&w->pk, p, n); /* p may be NULL then: never hand that on */
 }
 
 static void put_store(wr *w, const pt_store *s) {
@@ -474,7 +474,8 @@ static void check(rd *r, pt_engine *e) {
     if (!g || g->state != PT_GS_OPEN) continue; /* an ended group's may be forgotten */
     for (uint32_t i = 0; i < g->members && !r->err; i++)
       if (g->seats[i] >= e->hold_hwm || hold_at(e, g->seats[i])->group != s ||
-          hold_at(e, g->seats[i])->camp != g->camp->index)
+          hold_at(e, g->seats[i])->camp != g->camp->index ||
+          !pt_store_holds(&e->users, hold_at(e, g->seats[i])->user, sizeof(pt_user)))
         r->err = "a group's seat is not one of its holds";
   }
 }

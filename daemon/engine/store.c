@@ -90,6 +90,14 @@ void *pt_store_alloc(pt_store *s, size_t n, uint32_t *ref) {
   return p;
 }
 
+bool pt_store_holds(const pt_store *s, uint32_t ref, size_t n) {
+  uint32_t i = ((ref >> PT_STORE_OFF_BITS) - s->head_no) & (MAX_CHUNKS - 1); /* chunks from the head */
+  if (i >= s->nchunks) return false;
+  uint32_t no = s->head_no + i, off = ref & (PT_STORE_CHUNK_UNITS - 1);
+  uint32_t end = no == s->tail_no ? s->tail_used : s->ring_end[no & s->ring_mask];
+  return off >= (i == 0 ? s->head_off : 0) && (uint64_t)off * PT_STORE_UNIT + n <= (uint64_t)end * PT_STORE_UNIT;
+}
+
 void *pt_store_head(pt_store *s, uint32_t *ref) {
   while (s->nchunks) {
     uint32_t i = s->head_no & s->ring_mask;

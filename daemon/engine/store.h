@@ -15,6 +15,7 @@
 #ifndef PT_STORE_H
 #define PT_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,10 @@ static inline void *pt_store_at(const pt_store *s, uint32_t ref) {
   return s->ring[(ref >> PT_STORE_OFF_BITS) & s->ring_mask] +
          (size_t)(ref & (PT_STORE_CHUNK_UNITS - 1)) * PT_STORE_UNIT;
 }
+
+/* Does [ref, ref + n bytes) lie in what the store has handed out (and, FIFO,
+ * not dropped)? For checking references read from outside (a snapshot). */
+bool pt_store_holds(const pt_store *s, uint32_t ref, size_t n);
 
 /* FIFO use: the oldest record (NULL when empty) and its reference. */
 void *pt_store_head(pt_store *s, uint32_t *ref);

@@ -151,6 +151,8 @@ static void test_reserve_statuses(void **state) {
   assert_int_equal(reserve(f, T0, "j", "c", "", 1).status, PT_INVALID_ARGUMENT);
   assert_int_equal(reserve(f, T0, "", "c", "u3", 1).status, PT_INVALID_ARGUMENT);
   assert_int_equal(reserve(f, T0, "k", "", "u3", 1).status, PT_INVALID_ARGUMENT);
+  pt_reserve(f->e, T0, B("m"), B("c"), (pt_bytes){NULL, 0}, 1, &r); /* protobuf-c's empty bytes */
+  assert_int_equal(r.status, PT_INVALID_ARGUMENT);
   assert_int_equal(reserve(f, T0 + 3600000, "l", "c", "u4", 1).status, PT_ENDED);
   pt_campaign_info i = info(f, "c"); /* both holds ran out meanwhile */
   assert_int_equal(i.held, 0);

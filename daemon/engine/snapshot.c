@@ -436,11 +436,18 @@ static void get_group(rd *r, pt_engine *e) {
   if (seats) memcpy(g->seats, seats, c->group_size * sizeof(uint32_t));
 }
 
-static void link_list(rd *r, pt_engine *e, pt_campaign *c, pt_glist *l, const slots *s) {
+/* A campaign's open groups (open: true) or ended ones, each group in one
+ * list once (linked[] marks them): a group listed twice would make a cycle. */
+static void link_list(rd *r, pt_engine *e, pt_campaign *c, pt_glist *l, const slots *s, bool open,
+                      uint8_t *linked) {
   for (uint32_t i = 0; i < s->n && !r->err; i++) {
     pt_group *g = s->v[i] < e->ngroups ? e->groups[s->v[i]] : NULL;
-    if (!g || g->camp != c) {
+    if (!g || g->camp != c || (g->state == PT_GS_OPEN) != open) {
       r->err = "a campaign lists a group it does not have";
+      return;
+    }
+    if (linked[s->v[i]]++) {
+      r->err = "a group is listed twice";
       return;
     }
     g->prev = l->tail;
@@ -568,10 +575,12 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   uint32_t live = get_u32(&r, e->ngroups);
   if (!r.err && live > r.len - r.off) r.err = "a count larger than the snapshot";
   for (uint32_t i = 0; i < live && !r.err; i++) get_group(&r, e);
+  uint8_t *linked = pt_xcalloc(cap, 1);
   for (uint32_t i = 0; i < e->ncamps && !r.err; i++) {
-    link_list(&r, e, e->camps[i], &e->camps[i]->groupq, &lists[2 * i]);
-    link_list(&r, e, e->camps[i], &e->camps[i]->gretireq, &lists[2 * i + 1]);
+    link_list(&r, e, e->camps[i], &e->camps[i]->groupq, &lists[2 * i], true, linked);
+    link_list(&r, e, e->camps[i], &e->camps[i]->gretireq, &lists[2 * i + 1], false, linked);
   }
+  free(linked);
   if (!r.err && (!next(&r, MSGPACK_OBJECT_STR) || r.u.data.via.str.size != 3 ||
                  memcmp(r.u.data.via.str.ptr, "end", 3)))
     r.err = r.err ? r.err : "missing end mark";

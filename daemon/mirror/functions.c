@@ -81,7 +81,7 @@ const char pt_redis_functions[] =
     "  end\n"
     "  local old = redis.call('HMGET', keys[2], 'prefix', 'chunks')\n"
     "  redis.call('HSET', keys[2], 'seq', args[3], 'chunks', args[4], 'bytes', args[5],\n"
-    "             'format', args[6], 'prefix', args[7], 'epoch', args[2])\n"
+    "             'format', args[6], 'prefix', args[7], 'epoch', args[2], 'sum', args[8] or '')\n"
     "  redis.call('XTRIM', keys[3], 'MINID', (tonumber(args[3]) + 1) .. '-0')\n"
     "  if old[1] then return {old[1], old[2]} end\n"
     "  return {}\n"

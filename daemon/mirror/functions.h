@@ -12,6 +12,6 @@ extern const char pt_redis_functions[];
 #define PT_KEY_JOURNAL "journal"   /* stream: one entry per loop turn, id SEQ-1 */
 #define PT_KEY_SEQ "seq"           /* the last journal record appended */
 #define PT_KEY_EVENTS "events"     /* stream of events for storefronts, capped */
-#define PT_KEY_SNAPSHOT "snapshot" /* hash: seq, chunks, bytes, format, prefix, epoch */
+#define PT_KEY_SNAPSHOT "snapshot" /* hash: seq, chunks, bytes, format, prefix, epoch, sum */
 
 #endif

@@ -345,7 +345,7 @@ const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **le
     return "rebuilding from Redis: retry shortly";
   case PT_ROLE_FAILED:
     *st = PT_UNAVAILABLE;
-    return "the journal does not replay as recorded: see the daemon's log";
+    return "rebuilding from Redis failed (a damaged snapshot, or a journal that does not replay as recorded): see the daemon's log";
   default:
     *st = PT_UNAVAILABLE;
     return "Redis is unreachable: mutations are refused until it answers";

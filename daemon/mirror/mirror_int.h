@@ -7,9 +7,17 @@
 #include <msgpack.h>
 #include <sys/types.h>
 
+#include "capture.h"
 #include "mirror.h"
 
 #define KEY_MAX 160
+
+/* A snapshot's checksum, chunk by chunk as it goes to Redis and comes back
+ * (the "sum" of its description): storage that lost or changed a byte is
+ * refused on recovery instead of restored. */
+static inline uint64_t snap_sum_add(uint64_t sum, const void *chunk, size_t n) {
+  return (sum ^ pt_cap_checksum(chunk, n)) * 0x100000001b3ull + n;
+}
 #define RECORD_FORMAT 1 /* a journal record: [format, epoch, seq] then its inputs */
 #define EVENT_FIELDS 11
 

@@ -27,6 +27,8 @@ struct recovery {
   uint64_t snap_seq;
   unsigned chunks, next_chunk;
   char prefix[KEY_MAX];
+  bool checked;            /* the description has bytes and sum (written since 2026-12-03) */
+  uint64_t bytes, sum, got_sum;
   uint8_t *buf;
   size_t len, cap;
   pt_engine *e;
@@ -165,6 +167,12 @@ static void start_engine(recovery *r) {
   pt_mirror *m = r->m;
   pt_engine_config cfg = m->cfg.engine;
   cfg.sink = (pt_sink){0}; /* replayed events were published when first decided */
+  if (r->chunks && r->checked && (r->len != r->bytes || r->got_sum != r->sum)) {
+    fail(r, "the snapshot of record %" PRIu64 " under %s is damaged: %zu bytes with checksum %" PRIu64
+            ", its description says %" PRIu64 " bytes with checksum %" PRIu64,
+         r->snap_seq, r->prefix, r->len, r->got_sum, r->bytes, r->sum);
+    return;
+  }
   if (r->chunks) {
     char err[200];
     r->e = pt_engine_restore(&cfg, r->buf, r->len, err, sizeof err);
@@ -195,6 +203,7 @@ static void on_chunk(redisAsyncContext *ac, void *reply, void *priv) {
   }
   memcpy(r->buf + r->len, rep->str, rep->len);
   r->len += rep->len;
+  r->got_sum = snap_sum_add(r->got_sum, rep->str, rep->len);
   if (++r->next_chunk < r->chunks) {
     redisAsyncCommand(ac, on_chunk, r, "GET %s:%u", r->prefix, r->next_chunk);
     return;
@@ -206,7 +215,7 @@ static void on_meta(redisAsyncContext *ac, void *reply, void *priv) {
   recovery *r = priv;
   redisReply *rep = reply;
   if (!alive(r, rep)) return;
-  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
     fail(r, "reading the snapshot's description");
     return;
   }
@@ -216,6 +225,13 @@ static void on_meta(redisAsyncContext *ac, void *reply, void *priv) {
                                   NULL, 10);
     if (rep->element[2]->type == REDIS_REPLY_STRING)
       snprintf(r->prefix, sizeof r->prefix, "%.*s", (int)rep->element[2]->len, rep->element[2]->str);
+    /* an older daemon's description has no sum: restored as before, unchecked */
+    if (rep->element[3]->type == REDIS_REPLY_STRING && rep->element[4]->type == REDIS_REPLY_STRING &&
+        rep->element[4]->len > 0) {
+      r->checked = true;
+      r->bytes = strtoull(rep->element[3]->str, NULL, 10);
+      r->sum = strtoull(rep->element[4]->str, NULL, 10);
+    }
   }
   if (r->chunks) {
     redisAsyncCommand(ac, on_chunk, r, "GET %s:0", r->prefix);
@@ -229,7 +245,7 @@ void recovery_start(pt_mirror *m) {
   r->m = m;
   r->started_ms = mirror_now(m);
   m->rec_state = r;
-  redisAsyncCommand(m->ac, on_meta, r, "HMGET %s seq chunks prefix", m->key_snapshot);
+  redisAsyncCommand(m->ac, on_meta, r, "HMGET %s seq chunks prefix bytes sum", m->key_snapshot);
 }
 
 void recovery_abort(pt_mirror *m) {

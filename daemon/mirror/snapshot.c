@@ -27,6 +27,7 @@ typedef struct writer {
   unsigned chunks;
   uint8_t *buf;
   size_t len, total;
+  uint64_t sum;
 } writer;
 
 static int put_chunk(writer *w) {
@@ -38,6 +39,7 @@ static int put_chunk(writer *w) {
   if (!ok) return -1;
   w->chunks++;
   w->total += w->len;
+  w->sum = snap_sum_add(w->sum, w->buf, w->len);
   w->len = 0;
   return 0;
 }
@@ -71,9 +73,10 @@ static int child_main(pt_mirror *m, pt_engine *e, uint64_t seq) {
            m->epoch, seq);
   if (pt_engine_snapshot(e, write_cb, &w) || (w.len && put_chunk(&w))) return 1;
   redisReply *r = redisCommand(w.c, "FCALL pintuan_snapshot_commit 3 %s %s %s %s %s %" PRIu64
-                                    " %u %llu %d %s",
+                                    " %u %llu %d %s %" PRIu64,
                                m->key_lease, m->key_snapshot, m->key_journal, m->cfg.node_id,
-                               m->epoch_s, seq, w.chunks, (unsigned long long)w.total, PT_SNAPSHOT_FORMAT, w.prefix);
+                               m->epoch_s, seq, w.chunks, (unsigned long long)w.total, PT_SNAPSHOT_FORMAT, w.prefix,
+                               w.sum);
   if (!r) return 1;
   int rc = 0;
   if (r->type == REDIS_REPLY_ERROR) {

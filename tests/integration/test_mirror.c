@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 
 #include "clock.h"
 #include "harness.h"
@@ -298,6 +299,73 @@ static void test_restart_through_snapshots(void **state) {
   const char *from = strstr(line, "records=");
   assert_non_null(from);
   if (atoi(from + 8) == 0) fail_msg("recovery did not start from a snapshot: %s", line);
+}
+
+/* Four bytes of a Redis string at off: read into was (4 bytes), then
+ * replaced by put (binary-safe, unlike redis_cmd's text). */
+static void swap_bytes(const char *key, long off, char *was, const char *put) {
+  redisContext *rc = redisConnect("127.0.0.1", R.port);
+  assert_true(rc && !rc->err);
+  redisReply *r = redisCommand(rc, "GETRANGE %s %ld %ld", key, off, off + 3);
+  assert_true(r && r->type == REDIS_REPLY_STRING && r->len == 4);
+  memcpy(was, r->str, 4);
+  freeReplyObject(r);
+  r = redisCommand(rc, "SETRANGE %s %ld %b", key, off, put, (size_t)4);
+  assert_true(r && r->type == REDIS_REPLY_INTEGER);
+  freeReplyObject(r);
+  redisFree(rc);
+}
+
+/* A snapshot damaged in Redis (four bytes of its first chunk overwritten):
+ * the next daemon refuses it with the reason, stays up answering
+ * UNAVAILABLE, and restores nothing. Put back, it restores as before. */
+static void test_damaged_snapshot_refused(void **state) {
+  (void)state;
+  const char *more[] = {"--snapshot-after", "300", NULL};
+  pt_daemon d;
+  start(&d, "a", true, more);
+  pintuan_client *c = connect_or_die(&d);
+  world w = {0};
+  make_world(c, &w);
+  view before = look(c, &w);
+  pintuan_close(c);
+  if (daemon_log_wait(&d, "mirror snapshot committed", PT_WAIT_MS, NULL, 0) != 0)
+    fail_msg("no snapshot was committed");
+  assert_int_equal(daemon_stop(&d), 0);
+  char prefix[200], sum[64], chunk[220], orig[4], now[4];
+  assert_int_equal(redis_cmd(&R, prefix, sizeof prefix, "HGET pintuan:{t}:snapshot prefix"), 0);
+  assert_int_equal(redis_cmd(&R, sum, sizeof sum, "HGET pintuan:{t}:snapshot sum"), 0);
+  assert_true(strlen(sum) > 0);
+  snprintf(chunk, sizeof chunk, "%s:0", prefix);
+  swap_bytes(chunk, 40, orig, "ZZZZ"); /* in the hold pages, past the header */
+  if (!memcmp(orig, "ZZZZ", 4)) fail_msg("those bytes were ZZZZ already: pick others");
+
+  const char *args[] = {"--redis", R.addr, "--shard", "t", "--node-id", "a", "--lease-ms", lease_ms,
+                        "--log-level", "info", "--snapshot-after", "300", NULL};
+  assert_int_equal(daemon_start(&d, args), 0);
+  if (nstarted < 16) started[nstarted++] = d.pid;
+  char line[512];
+  if (daemon_log_wait(&d, "is damaged", PT_WAIT_MS, line, sizeof line) != 0)
+    fail_msg("the damaged snapshot was not refused");
+  assert_non_null(strstr(line, prefix));
+  c = connect_or_die(&d); /* up, and saying why it does not serve */
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "f", "u9", 1, "after-damage", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__UNAVAILABLE);
+  assert_non_null(strstr(r->detail, "damaged snapshot"));
+  pintuan_response_free(r);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+
+  swap_bytes(chunk, 40, now, orig); /* put back */
+  assert_memory_equal(now, "ZZZZ", 4);
+  start(&d, "a", true, more);
+  c = connect_or_die(&d);
+  view after = look(c, &w);
+  assert_string_equal(before.text, after.text);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  free(before.text), free(after.text);
 }
 
 /* ---- load from many clients ---- */
@@ -679,6 +747,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_restart_through_snapshots, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_damaged_snapshot_refused, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_kill9_during_stampede, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_failover_under_load, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_sigstop_primary_is_deposed, redis_up, redis_down),

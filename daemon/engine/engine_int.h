@@ -199,6 +199,10 @@ void pt__idem_expire(pt_engine *e, int64_t now);
 int64_t pt__idem_next(pt_engine *e);
 void pt__idem_init(pt_engine *e);
 void pt__idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid);
+/* Restore's check of the remembered effects: the log is whole records from
+ * head to tail, each of a campaign the engine has, as many as counted, and
+ * every table entry names a whole record. */
+bool pt__idem_check(const pt_engine *e);
 void pt__idem_free_all(pt_engine *e);
 
 /* campaign.c */

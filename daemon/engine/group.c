@@ -273,19 +273,18 @@ static void match_settle(pt_engine *e, pt_campaign *c, pt_group *g, int64_t now,
 void pt__match_rebuild(pt_engine *e) {
   pt_opool_free(&e->onodes);
   pt_opool_init(&e->onodes);
-  for (uint32_t i = 0; i < e->ncamps; i++) {
+  for (uint32_t i = 0; i < e->ncamps; i++) { /* every user of a group buy: in no tree yet */
     pt_campaign *c = e->camps[i];
     if (c->kind != PT_GROUP_BUY) continue;
     for (uint32_t k = 0; k <= c->group_size; k++) c->buckets[k] = PT_ONIL;
     c->bucket_bits = 0;
+    const pt_map_tab *tabs[2] = {&c->users.cur, &c->users.old};
+    for (int t = 0; t < 2; t++)
+      for (size_t j = 0; tabs[t]->slots && j <= tabs[t]->mask; j++)
+        if (tabs[t]->slots[j].hash) ((pt_user *)pt_store_at(&e->users, tabs[t]->slots[j].ref))->groups = PT_ONIL;
   }
-  for (uint32_t s = 0; s < e->ngroups; s++) { /* an ended group's seats may be other holds now */
-    pt_group *g = e->groups[s];
-    if (!g) continue;
-    g->bnode = PT_ONIL;
-    for (uint32_t i = 0; g->state == PT_GS_OPEN && i < g->members; i++)
-      hold_user(e, hold_at(e, g->seats[i]))->groups = PT_ONIL;
-  }
+  for (uint32_t s = 0; s < e->ngroups; s++)
+    if (e->groups[s]) e->groups[s]->bnode = PT_ONIL;
   for (uint32_t s = 0; s < e->ngroups; s++) {
     pt_group *g = e->groups[s];
     if (g && g->state == PT_GS_OPEN && g->matchable && g->members > 0 &&

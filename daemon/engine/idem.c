@@ -17,10 +17,12 @@
  *   varint forget (ms after idem_base)
  *   [varint reservation id] [zigzag expires - forget] [varint quantity]
  *   [varint position] [varint group id, group state]   as flags say */
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_int.h"
 #include "hash.h"
+#include "xalloc.h"
 
 enum {
   F_RID = 1, F_EXP = 2, F_QTY = 4, F_POS = 8, F_GROUP = 16, F_OPENED = 32,
@@ -64,6 +66,69 @@ static size_t get_varint(const uint8_t *p, uint64_t *v) {
 
 static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* A varint within [p, end): its length, 0 if it runs past end or 10 bytes. */
+static size_t varint_len(const uint8_t *p, const uint8_t *end) {
+  for (size_t n = 0; n < 10 && p + n < end; n++)
+    if (!(p[n] & 0x80)) return n + 1;
+  return 0;
+}
+
+/* The length of the record at p if it is whole within [p, end) and names a
+ * campaign below ncamps (what decode and pop_oldest will read); else 0. */
+static size_t rec_len_within(const uint8_t *p, const uint8_t *end, uint32_t ncamps) {
+  if (p >= end || (size_t)(end - p) < 1u + p[0] + 8u) return 0;
+  uint64_t ci;
+  size_t k = varint_len(p + 1, p + 1 + p[0]);
+  if (!k) return 0;
+  get_varint(p + 1, &ci);
+  if (ci >= ncamps) return 0;
+  size_t off = 1 + (size_t)p[0] + 4;
+  uint8_t flags = p[off + 3];
+  off += 4;
+  int fields = 1 + !!(flags & F_RID) + !!(flags & F_EXP) + !!(flags & F_QTY) + !!(flags & F_POS) +
+               !!(flags & F_GROUP);
+  for (int i = 0; i < fields; i++) {
+    size_t n = varint_len(p + off, end);
+    if (!n) return 0;
+    off += n;
+  }
+  if (flags & F_GROUP) off++;
+  return p + off <= end ? off : 0;
+}
+
+bool pt__idem_check(const pt_engine *e) {
+  const pt_store *s = &e->idem_log;
+  if (s->align8) return false;
+  /* records from the head, chunk by chunk, as pops will find them; each
+   * start marked (bit: chunk from the head, offset) for the table's turn */
+  uint64_t *starts = pt_xcalloc((size_t)s->nchunks * (PT_STORE_CHUNK_UNITS / 64) + 1, 8);
+  uint64_t n = 0;
+  bool ok = true;
+  for (uint32_t i = 0; ok && i < s->nchunks; i++) {
+    uint32_t no = s->head_no + i, k = no & s->ring_mask;
+    uint32_t end = no == s->tail_no ? s->tail_used : s->ring_end[k];
+    const uint8_t *base = s->ring[k], *stop = base + (size_t)end * PT_STORE_UNIT;
+    for (uint32_t off = i == 0 ? s->head_off : 0; ok && off < end; n++) {
+      size_t len = rec_len_within(base + (size_t)off * PT_STORE_UNIT, stop, e->ncamps);
+      uint64_t bit = (uint64_t)i * PT_STORE_CHUNK_UNITS + off;
+      starts[bit / 64] |= 1ull << (bit % 64);
+      ok = len != 0;
+      off += (uint32_t)pt_store_units(len);
+    }
+  }
+  ok = ok && n == e->st.idem_records;
+  const pt_map_tab *tabs[2] = {&e->idem.cur, &e->idem.old};
+  for (int t = 0; ok && t < 2; t++) /* every entry: the start of a record */
+    for (size_t i = 0; ok && tabs[t]->slots && i <= tabs[t]->mask; i++) {
+      uint32_t ref = tabs[t]->slots[i].ref;
+      if (!tabs[t]->slots[i].hash) continue;
+      int64_t bit = pt_store_unit_index(s, ref);
+      ok = bit >= 0 && (starts[bit / 64] >> (bit % 64) & 1);
+    }
+  free(starts);
+  return ok;
+}
 
 /* The table key of (campaign, request id) into buf; returns its length. */
 static size_t make_key(const pt_campaign *c, pt_bytes rid, uint8_t *buf) {

@@ -459,6 +459,98 @@ static void link_list(rd *r, pt_engine *e, pt_campaign *c, pt_glist *l, const sl
   }
 }
 
+/* A user record the store holds, whole. */
+static bool user_ok(const pt_engine *e, uint32_t ref) {
+  if (!pt_store_holds(&e->users, ref, offsetof(pt_user, key))) return false;
+  const pt_user *u = pt_store_at(&e->users, ref);
+  return u->klen >= 1 && u->klen <= PT_ID_MAX && pt_store_holds(&e->users, ref, PT_USER_SIZE(u->klen));
+}
+
+/* Each entry a user record, no record in two entries or two campaigns
+ * (seen: a bit per unit of the user store). */
+static bool map_users_ok(const pt_engine *e, const pt_map *m, uint64_t *seen) {
+  const pt_map_tab *tabs[2] = {&m->cur, &m->old};
+  for (int t = 0; t < 2; t++)
+    for (size_t i = 0; tabs[t]->slots && i <= tabs[t]->mask; i++) {
+      uint32_t ref = tabs[t]->slots[i].ref;
+      if (!tabs[t]->slots[i].hash) continue;
+      if (!user_ok(e, ref)) return false;
+      int64_t bit = pt_store_unit_index(&e->users, ref);
+      if (seen[bit / 64] >> (bit % 64) & 1) return false;
+      seen[bit / 64] |= 1ull << (bit % 64);
+    }
+  return true;
+}
+
+/* The hold's user record is one of its campaign's (a flash sale's counts
+ * and a group buy's matching index share its bytes). */
+static bool owner_ok(const pt_engine *e, const pt_hold *h) {
+  const pt_user *u = pt_store_at(&e->users, h->user);
+  uint32_t ref;
+  return pt_map_lookup(&e->camps[h->camp]->users, pt_hash(e->cfg.hash_seed, u->key, u->klen), user_id(u),
+                       &ref) && ref == h->user;
+}
+
+/* A seat of an open group of its campaign, as a HELD or PAID seat is, by
+ * one of its users (matching keeps an index in the record). */
+static bool seat_ok(const pt_engine *e, uint32_t slot, const pt_hold *h) {
+  const pt_group *g = pt__group_of(e, h);
+  if (!g || g->state != PT_GS_OPEN || !owner_ok(e, h)) return false;
+  for (uint32_t i = 0; i < g->members; i++)
+    if (g->seats[i] == slot) return true;
+  return false;
+}
+
+#define ST(s) (1u << (s))
+/* Holds: each used slot of a campaign, naming a user record; each queue a
+ * list (links both ways, as long as counted, ending at its tail) of its
+ * campaign's holds in the states it keeps; no slot in two lists; the free
+ * list likewise. What the timers walk once the engine runs. */
+static void check_holds(rd *r, pt_engine *e) {
+  uint32_t hwm = e->hold_hwm;
+  uint64_t *useen = pt_xcalloc((size_t)e->users.nchunks * (PT_STORE_CHUNK_UNITS / 64) + 1, 8);
+  for (uint32_t i = 0; i < e->ncamps && !r->err; i++) /* first: owner_ok looks users up */
+    if (!map_users_ok(e, &e->camps[i]->users, useen)) r->err = "a campaign's users are not user records of its own";
+  free(useen);
+  uint8_t *seen = pt_xcalloc((size_t)hwm + 1, 1);
+  for (uint32_t s = 0; s < hwm && !r->err; s++) {
+    const pt_hold *h = hold_at(e, s);
+    pt_hold_state st = hold_state(h);
+    if (st == PT_HOLD_FREE) continue;
+    if (st > PT_SEAT_FAILED || h->camp >= e->ncamps || !user_ok(e, h->user))
+      r->err = "a hold of no campaign or user";
+    else if (st == PT_WAITING && !owner_ok(e, h)) /* the waitlist counts in the user record */
+      r->err = "a hold of another campaign's user";
+    else if (e->camps[h->camp]->kind == PT_GROUP_BUY && (st == PT_HELD || st == PT_PAID) && !seat_ok(e, s, h))
+      r->err = "a seat outside its group";
+  }
+  const uint32_t retired = ST(PT_SOLD) | ST(PT_RELEASED) | ST(PT_EXPIRED_HOLD) | ST(PT_SEAT_FAILED);
+  for (uint32_t i = 0; i < e->ncamps && !r->err; i++) {
+    pt_campaign *c = e->camps[i];
+    const pt_queue *qs[] = {&c->holdq, &c->waitq, &c->retireq};
+    const uint32_t states[] = {ST(PT_HELD), ST(PT_WAITING), retired};
+    for (int q = 0; q < 3 && !r->err; q++) {
+      uint32_t prev = PT_NIL, n = 0;
+      for (uint32_t s = qs[q]->head; s != PT_NIL; prev = s, s = hold_at(e, s)->next, n++) {
+        const pt_hold *h = s < hwm ? hold_at(e, s) : NULL;
+        if (!h || seen[s] || n >= qs[q]->n || h->prev != prev || h->camp != c->index ||
+            !(states[q] & ST(hold_state(h)))) {
+          r->err = "a queue is not a list of its campaign's holds";
+          break;
+        }
+        seen[s] = 1;
+      }
+      if (!r->err && (prev != qs[q]->tail || n != qs[q]->n)) r->err = "a queue's count or tail is wrong";
+    }
+  }
+  for (uint32_t s = e->free_head; s != PT_NIL && !r->err; s = hold_at(e, s)->next) {
+    if (s >= hwm || seen[s] || hold_state(hold_at(e, s)) != PT_HOLD_FREE) r->err = "bad free list";
+    else seen[s] = 1;
+  }
+  free(seen);
+}
+#undef ST
+
 /* Cheap consistency checks: what a corrupt or foreign snapshot would break
  * first. A snapshot that passes them was written by an engine like this one. */
 static void check(rd *r, pt_engine *e) {
@@ -467,7 +559,10 @@ static void check(rd *r, pt_engine *e) {
   if (e->free_head != PT_NIL && e->free_head >= slots_n) r->err = "bad free list";
   for (uint32_t i = 0; i < e->ncamps && !r->err; i++) {
     pt_campaign *c = e->camps[i];
-    if (c->available + c->held + c->sold != c->stock) r->err = "a campaign's stock does not add up";
+    int64_t sum;
+    if (__builtin_add_overflow(c->available, c->held, &sum) || __builtin_add_overflow(sum, c->sold, &sum) ||
+        sum != c->stock)
+      r->err = "a campaign's stock does not add up";
     const pt_queue *qs[] = {&c->holdq, &c->waitq, &c->retireq};
     for (int q = 0; q < 3; q++)
       if ((qs[q]->head != PT_NIL && qs[q]->head >= slots_n) ||
@@ -586,6 +681,8 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     r.err = r.err ? r.err : "missing end mark";
   if (!r.err && r.off != len) r.err = "bytes after the end mark";
   check(&r, e);
+  check_holds(&r, e);
+  if (!r.err && !pt__idem_check(e)) r.err = "the remembered effects are not whole records";
   if (!r.err) pt__match_rebuild(e);
   for (uint32_t i = 0; !r.err && i < e->ncamps; i++) pt__camp_reschedule(e, e->camps[i]);
 out:

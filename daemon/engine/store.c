@@ -90,12 +90,24 @@ void *pt_store_alloc(pt_store *s, size_t n, uint32_t *ref) {
   return p;
 }
 
-bool pt_store_holds(const pt_store *s, uint32_t ref, size_t n) {
+const uint8_t *pt_store_used_end(const pt_store *s, uint32_t ref) {
   uint32_t i = ((ref >> PT_STORE_OFF_BITS) - s->head_no) & (MAX_CHUNKS - 1); /* chunks from the head */
-  if (i >= s->nchunks) return false;
+  if (i >= s->nchunks) return NULL;
   uint32_t no = s->head_no + i, off = ref & (PT_STORE_CHUNK_UNITS - 1);
   uint32_t end = no == s->tail_no ? s->tail_used : s->ring_end[no & s->ring_mask];
-  return off >= (i == 0 ? s->head_off : 0) && (uint64_t)off * PT_STORE_UNIT + n <= (uint64_t)end * PT_STORE_UNIT;
+  if (off < (i == 0 ? s->head_off : 0) || off >= end) return NULL;
+  return s->ring[no & s->ring_mask] + (size_t)end * PT_STORE_UNIT;
+}
+
+int64_t pt_store_unit_index(const pt_store *s, uint32_t ref) {
+  if (!pt_store_used_end(s, ref)) return -1;
+  uint32_t i = ((ref >> PT_STORE_OFF_BITS) - s->head_no) & (MAX_CHUNKS - 1);
+  return (int64_t)i * PT_STORE_CHUNK_UNITS + (ref & (PT_STORE_CHUNK_UNITS - 1));
+}
+
+bool pt_store_holds(const pt_store *s, uint32_t ref, size_t n) {
+  const uint8_t *end = pt_store_used_end(s, ref);
+  return end && (size_t)(end - (const uint8_t *)pt_store_at(s, ref)) >= n;
 }
 
 void *pt_store_head(pt_store *s, uint32_t *ref) {

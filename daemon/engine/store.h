@@ -53,6 +53,11 @@ static inline void *pt_store_at(const pt_store *s, uint32_t ref) {
 /* Does [ref, ref + n bytes) lie in what the store has handed out (and, FIFO,
  * not dropped)? For checking references read from outside (a snapshot). */
 bool pt_store_holds(const pt_store *s, uint32_t ref, size_t n);
+/* The end of what is handed out in ref's chunk; NULL if ref is not in it. */
+const uint8_t *pt_store_used_end(const pt_store *s, uint32_t ref);
+/* ref as (chunks from the head) * PT_STORE_CHUNK_UNITS + offset; -1 if it is
+ * not in what is handed out. */
+int64_t pt_store_unit_index(const pt_store *s, uint32_t ref);
 
 /* FIFO use: the oldest record (NULL when empty) and its reference. */
 void *pt_store_head(pt_store *s, uint32_t *ref);

@@ -505,6 +505,10 @@ static void test_store_fifo(void **state) {
       assert_ptr_equal(pt_store_at(&st, ref), p);
       memcpy(p, &pushed, 8);
       memset(p + 8, (int)(pushed & 0xff), n - 8);
+      /* what restore checks references with: the newest record ends what
+       * the store has handed out */
+      assert_true(pt_store_holds(&st, ref, n));
+      assert_false(pt_store_holds(&st, ref, pt_store_units(n) * PT_STORE_UNIT + 1));
     }
     while (pushed - popped > 60000) { /* keep a window of 60k records */
       uint32_t ref;
@@ -516,7 +520,12 @@ static void test_store_fifo(void **state) {
       assert_int_equal(v, popped);
       size_t n = 8 + (size_t)(popped * 7919 % 193);
       for (size_t j = 8; j < n; j++) assert_int_equal(p[j], popped & 0xff);
+      assert_true(pt_store_holds(&st, ref, n));
+      int64_t ix = pt_store_unit_index(&st, ref);
+      assert_true(ix >= 0 && ix < (int64_t)st.nchunks * PT_STORE_CHUNK_UNITS);
       pt_store_pop(&st, n);
+      assert_false(pt_store_holds(&st, ref, 1)); /* dropped: no longer the store's */
+      assert_int_equal(pt_store_unit_index(&st, ref), -1);
       popped++;
     }
     if (round == 10) held_at_steady = st.bytes;

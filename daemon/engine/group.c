@@ -278,10 +278,10 @@ void pt__match_rebuild(pt_engine *e) {
     if (c->kind != PT_GROUP_BUY) continue;
     for (uint32_t k = 0; k <= c->group_size; k++) c->buckets[k] = PT_ONIL;
     c->bucket_bits = 0;
-    const pt_map_tab *tabs[2] = {&c->users.cur, &c->users.old};
-    for (int t = 0; t < 2; t++)
-      for (size_t j = 0; tabs[t]->slots && j <= tabs[t]->mask; j++)
-        if (tabs[t]->slots[j].hash) ((pt_user *)pt_store_at(&e->users, tabs[t]->slots[j].ref))->groups = PT_ONIL;
+    for (size_t j = 0; j < pt_map_positions(&c->users); j++) {
+      const pt_map_slot *s = pt_map_entry(&c->users, j);
+      if (s) ((pt_user *)pt_store_at(&e->users, s->ref))->groups = PT_ONIL;
+    }
   }
   for (uint32_t s = 0; s < e->ngroups; s++)
     if (e->groups[s]) e->groups[s]->bnode = PT_ONIL;

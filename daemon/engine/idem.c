@@ -118,14 +118,11 @@ bool pt__idem_check(const pt_engine *e) {
     }
   }
   ok = ok && n == e->st.idem_records;
-  const pt_map_tab *tabs[2] = {&e->idem.cur, &e->idem.old};
-  for (int t = 0; ok && t < 2; t++) /* every entry: the start of a record */
-    for (size_t i = 0; ok && tabs[t]->slots && i <= tabs[t]->mask; i++) {
-      uint32_t ref = tabs[t]->slots[i].ref;
-      if (!tabs[t]->slots[i].hash) continue;
-      int64_t bit = pt_store_unit_index(s, ref);
-      ok = bit >= 0 && (starts[bit / 64] >> (bit % 64) & 1);
-    }
+  for (size_t i = 0; ok && i < pt_map_positions(&e->idem); i++) { /* every entry: a record's start */
+    const pt_map_slot *m = pt_map_entry(&e->idem, i);
+    int64_t bit = m ? pt_store_unit_index(s, m->ref) : 0;
+    ok = !m || (bit >= 0 && (starts[bit / 64] >> (bit % 64) & 1));
+  }
   free(starts);
   return ok;
 }

@@ -54,6 +54,18 @@ void pt_map_put(pt_map *m, uint64_t h, uint32_t ref);
 bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key);
 size_t pt_map_bytes(const pt_map *m);
 
+/* Whole-table walks (restore's checks, format conversion): every position
+ * of both tables, i < pt_map_positions(m); pt_map_entry is NULL where no
+ * entry sits. */
+static inline size_t pt_map_positions(const pt_map *m) {
+  return (m->cur.slots ? (size_t)m->cur.mask + 1 : 0) + (m->old.slots ? (size_t)m->old.mask + 1 : 0);
+}
+static inline pt_map_slot *pt_map_entry(const pt_map *m, size_t i) {
+  size_t nc = m->cur.slots ? (size_t)m->cur.mask + 1 : 0;
+  pt_map_slot *s = i < nc ? &m->cur.slots[i] : &m->old.slots[i - nc];
+  return s->hash ? s : NULL;
+}
+
 /* A hint: start loading the slot a lookup of h will read first. */
 static inline void pt_map_prefetch(const pt_map *m, uint64_t h) {
   if (m->cur.slots) __builtin_prefetch(&m->cur.slots[pt_map_fix(h) & m->cur.mask]);

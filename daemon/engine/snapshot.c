@@ -44,14 +44,11 @@ static uint32_t ref_from_prev(uint32_t ref) {
   return chunk << PT_STORE_OFF_BITS | (ref & ((1u << PREV_OFF_BITS) - 1));
 }
 
-static void tab_refs_from_prev(pt_map_tab *t) {
-  for (size_t i = 0; t->slots && i <= t->mask; i++)
-    if (t->slots[i].hash) t->slots[i].ref = ref_from_prev(t->slots[i].ref);
-}
-
 static void map_refs_from_prev(pt_map *m) {
-  tab_refs_from_prev(&m->cur);
-  tab_refs_from_prev(&m->old);
+  for (size_t i = 0; i < pt_map_positions(m); i++) {
+    pt_map_slot *s = pt_map_entry(m, i);
+    if (s) s->ref = ref_from_prev(s->ref);
+  }
 }
 
 /* ---- writing ---- */
@@ -469,16 +466,14 @@ static bool user_ok(const pt_engine *e, uint32_t ref) {
 /* Each entry a user record, no record in two entries or two campaigns
  * (seen: a bit per unit of the user store). */
 static bool map_users_ok(const pt_engine *e, const pt_map *m, uint64_t *seen) {
-  const pt_map_tab *tabs[2] = {&m->cur, &m->old};
-  for (int t = 0; t < 2; t++)
-    for (size_t i = 0; tabs[t]->slots && i <= tabs[t]->mask; i++) {
-      uint32_t ref = tabs[t]->slots[i].ref;
-      if (!tabs[t]->slots[i].hash) continue;
-      if (!user_ok(e, ref)) return false;
-      int64_t bit = pt_store_unit_index(&e->users, ref);
-      if (seen[bit / 64] >> (bit % 64) & 1) return false;
-      seen[bit / 64] |= 1ull << (bit % 64);
-    }
+  for (size_t i = 0; i < pt_map_positions(m); i++) {
+    const pt_map_slot *s = pt_map_entry(m, i);
+    if (!s) continue;
+    if (!user_ok(e, s->ref)) return false;
+    int64_t bit = pt_store_unit_index(&e->users, s->ref);
+    if (seen[bit / 64] >> (bit % 64) & 1) return false;
+    seen[bit / 64] |= 1ull << (bit % 64);
+  }
   return true;
 }
 
@@ -571,14 +566,15 @@ static void check(rd *r, pt_engine *e) {
   }
   for (uint32_t i = 0; i < e->ngroup_free && !r->err; i++)
     if (e->group_free[i] >= e->ngroups || e->groups[e->group_free[i]]) r->err = "bad group free list";
-  for (uint32_t s = 0; s < e->ngroups && !r->err; s++) { /* an open group's seats: its holds */
+  for (uint32_t s = 0; s < e->ngroups && !r->err; s++) { /* an open group's seats: its live holds */
     const pt_group *g = e->groups[s];
     if (!g || g->state != PT_GS_OPEN) continue; /* an ended group's may be forgotten */
-    for (uint32_t i = 0; i < g->members && !r->err; i++)
-      if (g->seats[i] >= e->hold_hwm || hold_at(e, g->seats[i])->group != s ||
-          hold_at(e, g->seats[i])->camp != g->camp->index ||
-          !pt_store_holds(&e->users, hold_at(e, g->seats[i])->user, sizeof(pt_user)))
+    for (uint32_t i = 0; i < g->members && !r->err; i++) {
+      const pt_hold *h = g->seats[i] < e->hold_hwm ? hold_at(e, g->seats[i]) : NULL;
+      if (!h || h->group != s || h->camp != g->camp->index ||
+          (hold_state(h) != PT_HELD && hold_state(h) != PT_PAID)) /* check_holds checks its user */
         r->err = "a group's seat is not one of its holds";
+    }
   }
 }
 

@@ -66,15 +66,20 @@ static int redis_down(void **state) {
 
 static char last_recovery[256]; /* the log line of the last recovery start() saw */
 
-/* A daemon of shard "t" against R; waits until it says it is primary (or,
- * with want_primary false, a standby). */
-static void start(pt_daemon *d, const char *node, bool want_primary, const char *const *more) {
+/* A daemon of shard "t" against R, started and not waited for. */
+static void launch(pt_daemon *d, const char *node, const char *const *more) {
   const char *args[24] = {"--redis", R.addr, "--shard", "t", "--node-id", node, "--lease-ms", lease_ms, "--log-level", "info"};
   int n = 10;
   for (int i = 0; more && more[i]; i++) args[n++] = more[i];
   args[n] = NULL;
   assert_int_equal(daemon_start(d, args), 0);
   if (nstarted < 16) started[nstarted++] = d->pid;
+}
+
+/* launch, then wait until it says it is primary (or, with want_primary
+ * false, a standby). */
+static void start(pt_daemon *d, const char *node, bool want_primary, const char *const *more) {
+  launch(d, node, more);
   if (want_primary && daemon_log_wait(d, "mirror recovered", PT_WAIT_MS, last_recovery,
                                       sizeof last_recovery) != 0)
     fail_msg("daemon %s never recovered", node);
@@ -249,27 +254,34 @@ static void make_world(pintuan_client *c, world *w) {
   assert_int_equal(effect(c, w, 'x', "g", "", w->got[14], 0, 0), OK); /* u5 leaves */
 }
 
+/* A primary "a" with the world made in it, once it logged `logged` if
+ * given; what a client sees of it. */
+static view start_world(pt_daemon *d, const char *const *more, world *w, const char *logged) {
+  start(d, "a", true, more);
+  pintuan_client *c = connect_or_die(d);
+  make_world(c, w);
+  view v = look(c, w);
+  pintuan_close(c);
+  if (logged && daemon_log_wait(d, logged, PT_WAIT_MS, NULL, 0) != 0)
+    fail_msg("the daemon never logged \"%s\"", logged);
+  return v;
+}
+
 /* The world, a restart (kill -9 or a clean stop, once the daemon logged
  * `before_stop` if given), and the same world after it; `recovered` gets
  * the restarted daemon's recovery line. */
 static void check_restart(bool hard, const char *const *more, const char *before_stop,
                           char *recovered, size_t recovered_len) {
   pt_daemon d;
-  start(&d, "a", true, more);
-  pintuan_client *c = connect_or_die(&d);
   world w = {0};
-  make_world(c, &w);
-  view before = look(c, &w);
-  pintuan_close(c);
-  if (before_stop && daemon_log_wait(&d, before_stop, PT_WAIT_MS, NULL, 0) != 0)
-    fail_msg("the daemon never logged \"%s\"", before_stop);
+  view before = start_world(&d, more, &w, before_stop);
   if (hard)
     kill9(&d);
   else
     assert_int_equal(daemon_stop(&d), 0);
   start(&d, "a", true, more);
   if (recovered) snprintf(recovered, recovered_len, "%s", last_recovery);
-  c = connect_or_die(&d);
+  pintuan_client *c = connect_or_die(&d);
   view after = look(c, &w);
   if (strcmp(before.text, after.text)) {
     fprintf(stderr, "--- before\n%s--- after\n%s", before.text, after.text);
@@ -323,14 +335,8 @@ static void test_damaged_snapshot_refused(void **state) {
   (void)state;
   const char *more[] = {"--snapshot-after", "300", NULL};
   pt_daemon d;
-  start(&d, "a", true, more);
-  pintuan_client *c = connect_or_die(&d);
   world w = {0};
-  make_world(c, &w);
-  view before = look(c, &w);
-  pintuan_close(c);
-  if (daemon_log_wait(&d, "mirror snapshot committed", PT_WAIT_MS, NULL, 0) != 0)
-    fail_msg("no snapshot was committed");
+  view before = start_world(&d, more, &w, "mirror snapshot committed");
   assert_int_equal(daemon_stop(&d), 0);
   char prefix[200], sum[64], chunk[220], orig[4], now[4];
   assert_int_equal(redis_cmd(&R, prefix, sizeof prefix, "HGET pintuan:{t}:snapshot prefix"), 0);
@@ -340,15 +346,12 @@ static void test_damaged_snapshot_refused(void **state) {
   swap_bytes(chunk, 40, orig, "ZZZZ"); /* in the hold pages, past the header */
   if (!memcmp(orig, "ZZZZ", 4)) fail_msg("those bytes were ZZZZ already: pick others");
 
-  const char *args[] = {"--redis", R.addr, "--shard", "t", "--node-id", "a", "--lease-ms", lease_ms,
-                        "--log-level", "info", "--snapshot-after", "300", NULL};
-  assert_int_equal(daemon_start(&d, args), 0);
-  if (nstarted < 16) started[nstarted++] = d.pid;
+  launch(&d, "a", more);
   char line[512];
   if (daemon_log_wait(&d, "is damaged", PT_WAIT_MS, line, sizeof line) != 0)
     fail_msg("the damaged snapshot was not refused");
   assert_non_null(strstr(line, prefix));
-  c = connect_or_die(&d); /* up, and saying why it does not serve */
+  pintuan_client *c = connect_or_die(&d); /* up, and saying why it does not serve */
   pintuan_response *r;
   assert_int_equal(pintuan_reserve(c, "f", "u9", 1, "after-damage", &r), 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__UNAVAILABLE);

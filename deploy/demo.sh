@@ -66,6 +66,7 @@ stop_all() {
   [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null
   [ -n "$RPID" ] && kill -TERM "$RPID" 2>/dev/null
   wait 2>/dev/null || true
+  rm -rf "$DEMO" # the demo's Redis files: each run makes its own
 }
 
 start_daemon

@@ -90,7 +90,9 @@ struct bench {
    * ones planned before t_end, the measured ones from planned_first on;
    * every one is sent, those still unsent at t_end as soon as a pipeline
    * slot frees (sent_late). */
-  uv_idle_t idler;
+  uv_idle_t idler;     /* --tick-us 0: the clock polled every loop turn */
+  uv_poll_t pace;      /* else a timerfd wakes the sender when something is due */
+  int pace_fd;         /* -1: none */
   uv_timer_t ticker;
   pt_pacer pacer;
   int64_t t_start, t_measure, t_end;

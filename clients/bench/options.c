@@ -75,6 +75,9 @@ static void usage(FILE *f) {
     "      --pay-ratio F        group: share of requests that pay a seat, 0..1 (default 0.5)\n"
     "      --replay FILE        replay a capture of pintuand --capture, comparing replies\n"
     "      --speed X            replay at X times the original pace (0: as fast as possible)\n"
+    "      --tick-us N          open loop and replay: sleep between sends, waking at most every\n"
+    "                           N us to send what is due (default 50); 0 busy-polls the clock\n"
+    "                           (exact send times, but a whole core spent polling)\n"
     "      --floor              the server is tests/bench/floor_server, which answers every\n"
     "                           frame with one fixed reply: no set-up, no verdict; measures\n"
     "                           the bench's own ceiling\n"
@@ -90,9 +93,9 @@ static void usage(FILE *f) {
 int bench_options_parse(bench_opts *o, int argc, char **argv) {
   *o = (bench_opts){.addr = "127.0.0.1:7733", .conns = 50, .depth = 1, .duration = 10, .warmup = 1,
                     .stock = 100000, .limit = 1, .users = 1000000, .campaigns = 100, .zipf_s = 1.0,
-                    .group_size = 5, .pay_ratio = 0.5, .speed = 1.0, .mix = {60, 30, 10}, .progress = -1};
+                    .group_size = 5, .pay_ratio = 0.5, .speed = 1.0, .tick_us = 50, .mix = {60, 30, 10}, .progress = -1};
   enum { O_STOCK = 256, O_LIMIT, O_USERS, O_CAMPS, O_ZIPF, O_MIX, O_GSIZE, O_PAY, O_REPLAY, O_SPEED,
-         O_PROGRESS, O_NOPROGRESS, O_FLOOR };
+         O_PROGRESS, O_NOPROGRESS, O_FLOOR, O_TICK };
   static const struct option opts[] = {
       {"address", required_argument, 0, 'a'}, {"connections", required_argument, 0, 'c'},
       {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
@@ -105,6 +108,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
       {"group-size", required_argument, 0, O_GSIZE}, {"pay-ratio", required_argument, 0, O_PAY},
       {"replay", required_argument, 0, O_REPLAY}, {"speed", required_argument, 0, O_SPEED},
       {"progress", no_argument, 0, O_PROGRESS}, {"floor", no_argument, 0, O_FLOOR}, {"no-progress", no_argument, 0, O_NOPROGRESS},
+      {"tick-us", required_argument, 0, O_TICK},
       {0, 0, 0, 0}};
   pt_addr addr[PINTUAN_MAX_ADDRS];
   char err[512];
@@ -204,6 +208,10 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
     case O_PROGRESS: o->progress = 1; break;
     case O_NOPROGRESS: o->progress = 0; break;
     case O_FLOOR: o->floor = 1; break;
+    case O_TICK:
+      if (get_int(v, 0, 1000000, &i64)) return bad_value(flag, "tick", v, "give microseconds, 0..1000000");
+      o->tick_us = (int)i64;
+      break;
     case ':': return usage_error("%s needs a value", argv[word]);
     default: /* '?' */
       if (strncmp(argv[word], "--", 2)) return usage_error("unknown option '-%c'", optopt);

@@ -15,6 +15,7 @@ typedef struct bench_opts {
   int conns, depth, scenario, json, progress, campaigns;
   int floor; /* --floor: the server is tests/bench/floor_server (no set-up, no verdict) */
   double duration, warmup, rate, zipf_s, pay_ratio, speed;
+  int tick_us; /* open loop and replay: sends wake at most this often; 0: busy-poll the clock */
   int64_t stock;
   uint32_t limit, group_size;
   uint64_t users;

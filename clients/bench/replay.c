@@ -181,10 +181,16 @@ int replay_load(bench *b, const char *path) {
   return 0;
 }
 
+int64_t replay_next_planned(const bench *b) {
+  if (b->next_rreq >= b->nrreqs) return INT64_MAX;
+  const rreq *r = &b->rreqs[b->next_rreq];
+  return b->t_start + (b->o.speed > 0 ? (int64_t)((double)r->offset_ns / b->o.speed) : 0);
+}
+
 void replay_send_due(bench *b, int64_t now) {
   while (b->next_rreq < b->nrreqs) {
     rreq *r = &b->rreqs[b->next_rreq];
-    int64_t planned = b->t_start + (b->o.speed > 0 ? (int64_t)((double)r->offset_ns / b->o.speed) : 0);
+    int64_t planned = replay_next_planned(b);
     if (planned > now) break;
     conn *c = &b->conns[r->conn];
     inflight *f = conn_push(c);

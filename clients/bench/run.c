@@ -7,8 +7,12 @@
  * Replay: replay.c says what is due. */
 #include "run.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "conns.h"
 #include "replay.h"
@@ -17,6 +21,9 @@
 #include "xalloc.h"
 
 #define STALL_NS 5000000000LL /* after t_end, this long without a reply ends the run */
+#define END_POLL_NS 1000000LL  /* after t_end (or a replay's last send), how often the end is checked */
+
+static void send_due(bench *b, int64_t t);
 
 static void freeq_push(bench *b, int c) {
   b->freeq[(b->freeq_head + b->freeq_n++) % b->freeq_cap] = c;
@@ -35,7 +42,8 @@ void run_init(bench *b) {
   pt_hist_reset(&b->sec_hist);
   uv_idle_init(b->loop, &b->idler);
   uv_timer_init(b->loop, &b->ticker);
-  b->idler.data = b->ticker.data = b;
+  b->idler.data = b->ticker.data = b->pace.data = b;
+  b->pace_fd = -1;
 }
 
 /* Only a replayed request's reply is decoded whole (it is compared); the
@@ -72,8 +80,12 @@ void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len, int64_t t) 
     scenario_on_reply(b, &f, &r);
   }
   if (b->o.scenario != SC_REPLAY) {
-    if (b->o.rate > 0) freeq_push(b, c->idx); /* the pacer decides whether to use it */
-    else if (!b->stopping) scenario_send(b, c, t, t);
+    if (b->o.rate > 0) {
+      freeq_push(b, c->idx);
+      send_due(b, t); /* a request kept waiting for this slot goes now */
+    } else if (!b->stopping) {
+      scenario_send(b, c, t, t);
+    }
   }
 }
 
@@ -98,9 +110,30 @@ void run_finish(bench *b) {
   b->stopping = true;
   uv_idle_stop(&b->idler);
   uv_timer_stop(&b->ticker);
+  if (b->pace_fd >= 0) {
+    uv_poll_stop(&b->pace);
+    uv_close((uv_handle_t *)&b->pace, NULL);
+    close(b->pace_fd);
+    b->pace_fd = -1;
+  }
   conns_close(b);
   uv_close((uv_handle_t *)&b->idler, NULL);
   uv_close((uv_handle_t *)&b->ticker, NULL);
+}
+
+/* Open loop: sends what the pacer says is due by t, as far as pipeline
+ * slots allow; from t_end on, whatever of the plan is left. */
+static void send_due(bench *b, int64_t t) {
+  if (b->o.scenario == SC_REPLAY) return;
+  uint64_t due = t < b->t_end ? pt_pacer_due(&b->pacer, t) : b->planned_total - b->pacer.sent;
+  while (due > 0 && b->freeq_n) {
+    int ci = freeq_pop(b);
+    if (!b->conns[ci].up) continue;
+    scenario_send(b, &b->conns[ci], pt_pacer_planned(&b->pacer, b->pacer.sent), t);
+    b->pacer.sent++;
+    due--;
+    if (t >= b->t_end) b->sent_late++;
+  }
 }
 
 /* From t_end on: the run ends once everything it was to send (open loop:
@@ -117,25 +150,54 @@ static void end_check(bench *b, int64_t t) {
   if ((all_sent && conns_in_flight(b) == 0) || !up || t - since >= STALL_NS) run_finish(b);
 }
 
-static void on_idle(uv_idle_t *h) {
-  bench *b = h->data;
-  int64_t t = now_ns();
+static void pace_step(bench *b, int64_t t) {
   if (b->o.scenario == SC_REPLAY) {
     replay_send_due(b, t);
     if (replay_all_sent(b) && conns_in_flight(b) == 0) run_finish(b);
     return;
   }
-  /* what is due by now; from t_end on, whatever of the plan is left */
-  uint64_t due = t < b->t_end ? pt_pacer_due(&b->pacer, t) : b->planned_total - b->pacer.sent;
-  while (due > 0 && b->freeq_n) {
-    int ci = freeq_pop(b);
-    if (!b->conns[ci].up) continue;
-    scenario_send(b, &b->conns[ci], pt_pacer_planned(&b->pacer, b->pacer.sent), t);
-    b->pacer.sent++;
-    due--;
-    if (t >= b->t_end) b->sent_late++;
-  }
+  send_due(b, t);
   if (t >= b->t_end) end_check(b, t);
+}
+
+static void on_idle(uv_idle_t *h) { pace_step(h->data, now_ns()); }
+
+/* --tick-us N: the sender sleeps until its next request is due, but wakes
+ * at most every N µs (a wake-up per request would cost more syscalls than
+ * the requests), so sends go in small batches up to N µs late; their
+ * latency still counts from the planned time. A reply that frees a
+ * pipeline slot sends what waited for one at once (run_on_reply). */
+static int64_t next_wake(bench *b, int64_t t) {
+  int64_t at;
+  if (b->o.scenario == SC_REPLAY)
+    at = replay_all_sent(b) ? t + END_POLL_NS : replay_next_planned(b);
+  else if (t >= b->t_end)
+    at = t + END_POLL_NS;
+  else {
+    at = b->pacer.sent < b->planned_total ? pt_pacer_planned(&b->pacer, b->pacer.sent) : b->t_end;
+    if (at > b->t_end) at = b->t_end;
+  }
+  int64_t soonest = t + (int64_t)b->o.tick_us * 1000;
+  return at < soonest ? soonest : at;
+}
+
+static void pace_arm(bench *b, int64_t t) {
+  int64_t at = next_wake(b, t); /* uv_hrtime is CLOCK_MONOTONIC, as is the timerfd */
+  struct itimerspec its = {.it_value = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000}};
+  if (timerfd_settime(b->pace_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+    fprintf(stderr, "pintuan-bench: timerfd_settime: %s\n", strerror(errno));
+    exit(1);
+  }
+}
+
+static void on_pace(uv_poll_t *h, int status, int events) {
+  (void)status, (void)events;
+  bench *b = h->data;
+  uint64_t fired;
+  if (read(b->pace_fd, &fired, sizeof fired) < 0 && errno != EAGAIN) return;
+  int64_t t = now_ns();
+  pace_step(b, t);
+  if (b->pace_fd >= 0) pace_arm(b, t); /* run_finish closed it */
 }
 
 static void on_tick(uv_timer_t *h) {
@@ -152,6 +214,24 @@ static void on_tick(uv_timer_t *h) {
   pt_hist_reset(&b->sec_hist);
 }
 
+/* Open loop and replay are driven by the clock: polled every loop turn
+ * (--tick-us 0, exact send times, a core spent), or a timerfd. A closed
+ * loop is driven by replies alone. */
+static void pace_start(bench *b) {
+  if (b->o.tick_us > 0) {
+    b->pace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (b->pace_fd >= 0 && uv_poll_init(b->loop, &b->pace, b->pace_fd) == 0 &&
+        uv_poll_start(&b->pace, UV_READABLE, on_pace) == 0) {
+      pace_arm(b, now_ns());
+      return;
+    }
+    fprintf(stderr, "pintuan-bench: no timerfd (%s): polling the clock instead\n", strerror(errno));
+    if (b->pace_fd >= 0) close(b->pace_fd);
+    b->pace_fd = -1;
+  }
+  uv_idle_start(&b->idler, on_idle);
+}
+
 void run_start(bench *b) {
   const bench_opts *o = &b->o;
   b->t_start = now_ns();
@@ -161,12 +241,10 @@ void run_start(bench *b) {
     b->t_measure = b->t_start;
     b->t_end = INT64_MAX;
   }
-  /* open loop and replay poll the clock without sleeping, for exact send
-   * times; a closed loop is driven by replies alone */
-  if (o->rate > 0 || o->scenario == SC_REPLAY) uv_idle_start(&b->idler, on_idle);
   uv_timer_start(&b->ticker, on_tick, 1000, 1000);
-  if (o->scenario == SC_REPLAY) return;
-  if (o->rate > 0) {
+  if (o->scenario == SC_REPLAY) {
+    pace_start(b);
+  } else if (o->rate > 0) {
     pt_pacer_init(&b->pacer, b->t_start, o->rate);
     b->planned_first = planned_before(&b->pacer, b->t_measure);
     b->planned_total = planned_before(&b->pacer, b->t_end);
@@ -174,6 +252,7 @@ void run_start(bench *b) {
     b->freeq = pt_xmalloc(b->freeq_cap * sizeof(*b->freeq));
     for (int d = 0; d < o->depth; d++)
       for (int i = 0; i < o->conns; i++) freeq_push(b, i);
+    pace_start(b);
   } else {
     for (int i = 0; i < o->conns; i++)
       for (int d = 0; d < o->depth; d++) scenario_send(b, &b->conns[i], b->t_start, b->t_start);

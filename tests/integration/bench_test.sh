@@ -63,6 +63,21 @@ out=$(B -s mixed -c 1 -p 1 -w 0 -R 20000 -d 0.2)
 check "open loop behind the rate: still exactly R*D requests" test "$(echo "$out" | field '["requests"]')" = 4000
 check "open loop behind the rate: every request was answered" test "$(echo "$out" | field '["unanswered"]')" = 0
 check "open loop behind the rate: the verdict passes" test "$(echo "$out" | field '["verdict"]["pass"]')" = True
+# the same with the clock polled every loop turn (--tick-us 0) instead of a timerfd
+out=$(B -s mixed -c 4 -R 2000 -d 1 --tick-us 0)
+check "open loop, --tick-us 0: 2000 req/s for 1 s is 2000 requests" test "$(echo "$out" | field '["requests"]')" = 2000
+check "open loop, --tick-us 0: every request was answered" test "$(echo "$out" | field '["unanswered"]')" = 0
+# between sends the bench sleeps: an open loop at 500 req/s takes a small
+# part of a core (one that polled the clock would take all of the core it
+# got, two thirds of one even beside two CPU hogs on two cores)
+share=$(python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.2f" % ((r.ru_utime + r.ru_stime) / wall))' "$BENCH" -a "127.0.0.1:$PORT" --json --no-progress -w 0 -d 2 -s mixed -c 4 -R 500)
+check "open loop at 500 req/s sleeps between sends (CPU/wall $share < 0.5)" python3 -c "import sys; sys.exit(not $share < 0.5)"
 "$BENCH" -a "127.0.0.1:$PORT" -s nonsense >/dev/null 2>&1; check "unknown scenario exits 64" test $? -eq 64
 # bad values are refused (64) before connecting, naming the flag and the value
 refused() { # what the message must say, then the options
@@ -91,6 +106,8 @@ refused "--group-size: bad group size '-3'" --group-size -3
 refused "--group-size: bad group size '65'" --group-size 65
 refused "--pay-ratio: bad ratio '2'" --pay-ratio 2
 refused "--speed: bad speed '-1'" --speed -1
+refused "--tick-us: bad tick '-1'" --tick-us -1
+refused "--tick-us: bad tick '2000000'" --tick-us 2000000
 refused "--mix: bad mix '60:30'" --mix 60:30
 refused "unexpected argument 'extra'" extra
 refused "unknown option '--bogus'" --bogus

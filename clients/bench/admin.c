@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "scenarios.h"
 #include "xalloc.h"
+
+#define SETUP_WAIT_MS 30000
 
 pintuan_client *admin_connect(const bench *b) {
   char err[256];
@@ -41,11 +44,25 @@ int admin_create_campaigns(bench *b, pintuan_client *c) {
         .campaign_id = id, .stock = o->stock, .per_user_limit = o->limit, .hold_ms = 600000,
         .kind = o->scenario == SC_GROUP ? PINTUAN__V1__CAMPAIGN_KIND__GROUP_BUY
                                         : PINTUAN__V1__CAMPAIGN_KIND__FLASH_SALE};
-    if (o->scenario == SC_STAMPEDE) /* the sale opens as the measurement starts */
-      s.start_ms = pt_wall_ms() + (int64_t)(o->warmup * 1000) + 200;
     if (o->scenario == SC_GROUP) s.group_size = o->group_size, s.group_ttl_ms = 3600000;
-    pintuan_response *r;
-    if (pintuan_create_campaign(c, &s, id, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+    pintuan_response *r = NULL;
+    int waited = 0;
+    /* a daemon still rebuilding from Redis answers UNAVAILABLE: wait for
+     * it (up to SETUP_WAIT_MS), retrying with the same request id */
+    for (int64_t until = pt_mono_ns() + SETUP_WAIT_MS * 1000000LL;;) {
+      if (o->scenario == SC_STAMPEDE) /* the sale opens as the measurement starts */
+        s.start_ms = pt_wall_ms() + (int64_t)(o->warmup * 1000) + 200;
+      if (pintuan_create_campaign(c, &s, id, &r) || r->status != PINTUAN__V1__STATUS__UNAVAILABLE ||
+          pt_mono_ns() >= until)
+        break;
+      if (!waited++)
+        fprintf(stderr, "pintuan-bench: the daemon is not ready (%s); waiting up to %d s\n", r->detail,
+                SETUP_WAIT_MS / 1000);
+      pintuan_response_free(r);
+      r = NULL;
+      nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+    }
+    if (!r || r->status != PINTUAN__V1__STATUS__OK) {
       fprintf(stderr, "pintuan-bench: cannot create campaign %s: %s\n", id, r ? r->detail : pintuan_error(c));
       pintuan_response_free(r);
       return -1;

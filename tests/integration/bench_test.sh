@@ -130,5 +130,40 @@ check "--help: nothing on stderr" test ! -s "$tmp/err"
 "$BENCH" -a "127.0.0.1:$PORT" -c 0 >/dev/null 2>&1; check "zero connections exits 64" test $? -eq 64
 "$BENCH" -a 127.0.0.1:1 -d 1 >/dev/null 2>&1; check "unreachable daemon exits 69" test $? -eq 69
 "$BENCH" -a "127.0.0.1:$PORT" --replay /nonexistent >/dev/null 2>&1; check "a missing capture exits 65" test $? -eq 65
+# ---- set-up waits for a daemon that cannot decide yet ----
+# A durable daemon whose Redis is stopped (SIGSTOP: connections are accepted
+# by the kernel, nothing is answered) refuses mutations with UNAVAILABLE;
+# the bench's set-up says so once and retries until Redis is back.
+CLI=${PINTUAN_CLI:?}
+RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$tmp/redis"
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$tmp/redis" --save '' --appendonly no \
+  --daemonize no --logfile "$tmp/redis/log" &
+RPID=$!
+trap 'kill -CONT $RPID 2>/dev/null; kill $DPID ${PYPID:-} $RPID ${DPID2:-} 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 1 400); do
+  [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ] && break
+  sleep 0.05 # redis-server has no readiness event here; bounded
+done
+kill -STOP $RPID
+exec {PF2}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 --log-level warn \
+  --redis "127.0.0.1:$RPORT" --shard benchwait 3>&1 1>/dev/null 2>"$tmp/dwait.log")
+DPID2=$!
+read -r PORT2 <&$PF2
+"$CLI" -a "127.0.0.1:$PORT2" campaign create probe --stock 1 >"$tmp/probe" 2>&1
+check "Redis stopped: a mutation is refused UNAVAILABLE" grep -q UNAVAILABLE "$tmp/probe"
+"$BENCH" -a "127.0.0.1:$PORT2" --json --no-progress -w 0.3 -d 0.5 -s stampede -c 4 -p 4 \
+  >"$tmp/wait.json" 2>"$tmp/wait.err" &
+BPID=$!
+for _ in $(seq 1 600); do
+  grep -q "the daemon is not ready" "$tmp/wait.err" && break
+  sleep 0.05 # the bench's stderr is a file; bounded
+done
+check "the bench's set-up says it waits for the daemon" grep -q "the daemon is not ready (.*); waiting up to 30 s" "$tmp/wait.err"
+kill -CONT $RPID
+wait $BPID; rc=$?
+check "once Redis answers, the bench runs and exits 0" test $rc -eq 0
+check "... and its verdict passes" test "$(field '["verdict"]["pass"]' <"$tmp/wait.json")" = True
+check "... with reservations made" test "$(field '["status"].get("OK",0) > 0' <"$tmp/wait.json")" = True
 echo "1..$n"
 [ $failed -eq 0 ]

@@ -35,6 +35,7 @@ static void defaults(pt_config *c) {
   c->admin_port = PT_DEFAULT_ADMIN_PORT;
   snprintf(c->admin_listen, sizeof c->admin_listen, "127.0.0.1:%d", PT_DEFAULT_ADMIN_PORT);
   c->max_campaign_metrics = 100;
+  c->prefault = -1;
 }
 
 /* A word for a Redis key or the lease value: no spaces, no braces. */
@@ -90,6 +91,11 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "engine.max_remembered")) {
     if (parse_size(v, 1000, 1000000000, &n)) return -1;
     c->max_remembered = (uint64_t)n;
+  } else if (!strcmp(key, "engine.prefault")) {
+    if (!strcmp(v, "on")) c->prefault = 1;
+    else if (!strcmp(v, "off")) c->prefault = 0;
+    else if (!strcmp(v, "auto")) c->prefault = -1;
+    else return -1;
   } else if (!strcmp(key, "security.admin_token")) {
     if (strlen(v) >= sizeof c->admin_token) return -1;
     snprintf(c->admin_token, sizeof c->admin_token, "%s", v);
@@ -193,6 +199,9 @@ static void usage(FILE *f) {
     "      --idempotency-window MS how long effects are remembered by request id (default 900000)\n"
     "      --max-remembered N      hard cap on remembered effects, oldest evicted first\n"
     "                              (default 10000000, ~0.5 GB)\n"
+    "      --prefault auto|on|off  an idle-priority thread faults in the memory the engine\n"
+    "                              takes next, so a fresh huge page rarely stalls a request;\n"
+    "                              auto (default): on with Linux 6.4 or later\n"
     "      --max-frame BYTES       largest request frame (default 65536)\n"
     "      --max-clients N         connections served at once (default 16000)\n"
     "      --log-level LEVEL       debug, info, warn, error (default info)\n"
@@ -229,6 +238,7 @@ static const struct option opts[] = {
     {"mirror", required_argument, 0, 14}, {"node-id", required_argument, 0, 15},
     {"advertise", required_argument, 0, 16}, {"lease-ms", required_argument, 0, 17},
     {"snapshot-after", required_argument, 0, 18}, {"admin-listen", required_argument, 0, 19},
+    {"prefault", required_argument, 0, 20},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -283,11 +293,11 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [13] = "mirror.shard", [14] = "mirror.mode",
                                [15] = "mirror.node_id", [16] = "mirror.advertise",
                                [17] = "mirror.lease_ms", [18] = "mirror.snapshot_after_bytes",
-                               [19] = "admin.listen"};
+                               [19] = "admin.listen", [20] = "engine.prefault"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 19)) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 20)) key = keys[o];
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

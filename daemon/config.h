@@ -24,6 +24,8 @@ typedef struct pt_config {
   uint64_t frame_timeout_ms;
   int64_t idem_window_ms;  /* reloadable */
   uint64_t max_remembered; /* reloadable: cap on remembered effects */
+  int prefault;            /* a thread faults in the engine's next big blocks (prefault.h):
+                              1 on, 0 off, -1 auto (on where page faults take no address-space lock) */
   char admin_token[256];   /* reloadable; empty: admin operations open */
   /* the admin port ([admin]) */
   char admin_listen[PT_HOST_MAX + 8]; /* as written; "off": none */

@@ -36,6 +36,7 @@
 #include "net/server.h"
 #include "mirror/mirror.h"
 #include "notify.h"
+#include "prefault.h"
 #include "service/service.h"
 #include "turn.h"
 
@@ -436,6 +437,13 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
+  /* before the engine takes its first big block */
+  bool old_kernel = pt_prefault_fault_locks_mm();
+  if (d.cfg.prefault == 1 || (d.cfg.prefault < 0 && !old_kernel)) {
+    if (pt_prefault_start() == 0) pt_info("prefault: on (an idle-priority thread faults in the engine's next memory)");
+  } else {
+    pt_info("prefault: off (%s)", d.cfg.prefault == 0 ? "configured" : "auto: this kernel's page faults lock the address space, Linux < 6.4");
+  }
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
   pt_engine_config ecfg = {.idem_window_ms = d.cfg.idem_window_ms,
@@ -557,6 +565,7 @@ int main(int argc, char **argv) {
 out_engine:
   pt_service_free(&d.svc);
   pt_engine_free(d.engine);
+  pt_prefault_stop();
   if (uv_loop_close(&d.loop) != 0) {
     pt_error("event loop still had open handles at exit");
     return EX_SOFTWARE;

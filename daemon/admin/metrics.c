@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "admin_int.h"
+#include "prefault.h"
 #include "pintuan.pb-c.h"
 
 static void head(abuf *b, const char *name, const char *type, const char *help) {
@@ -202,6 +203,15 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
       (double)st.step_downs);
 }
 
+static void prefault(abuf *b) {
+  uint64_t touched, dropped;
+  pt_prefault_stats(&touched, &dropped);
+  one(b, "pintuan_prefault_bytes_total", "counter",
+      "Bytes of the engine's next memory faulted in ahead of it by the prefault thread", (double)touched);
+  one(b, "pintuan_prefault_dropped_total", "counter",
+      "Ranges left for the engine to fault itself because the prefault queue was full", (double)dropped);
+}
+
 static void process(abuf *b, const pt_admin_sources *src) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -243,5 +253,6 @@ void admin_metrics(const pt_admin_sources *src, abuf *b) {
   connections(b, src);
   campaigns(b, src);
   mirror(b, src);
+  prefault(b);
   process(b, src);
 }

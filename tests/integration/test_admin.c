@@ -174,6 +174,8 @@ static void test_metrics_move_with_traffic(void **state) {
   assert_true(accepted0 >= 0 && in0 >= 0 && lat0 >= 0);
   assert_true(metric(before, "process_resident_memory_bytes") > 0);
   assert_true(metric(before, "process_open_fds") > 0);
+  assert_true(metric(before, "pintuan_prefault_bytes_total") >= 0); /* present, 0 or more */
+  assert_true(metric(before, "pintuan_prefault_dropped_total") >= 0);
 
   pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "m1", 5, 0, 60000, 0), OK);

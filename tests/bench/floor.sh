@@ -13,6 +13,7 @@
 # PIN=1: the client on CPU 0, the server on CPU 1 (taskset), so that the two
 #        do not share a core; without it the scheduler places them.
 # MIRROR=1: the durable row too (a private redis-server, AOF everysec).
+# PREFAULT_AB=1: a memory-only row with --prefault off too, beside the default.
 # SCENARIO=group|mixed|zipf: another bench scenario for the pintuand rows.
 # JSON=FILE: every run's figures as JSON lines there, for scripts.
 # Only 127.0.0.1 is targeted; every server is started and stopped here.
@@ -60,6 +61,7 @@ run_daemon() {
     until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done # readiness has no event
     extra=(--redis "127.0.0.1:$rport" --mirror durable --shard "floor-$RANDOM")
   fi
+  [ "$1" = memory-noprefault ] && extra=(--prefault off)
   exec {PF}< <(exec "${SRV_PIN[@]}" "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \
     --log-level info "${extra[@]}" 3>&1 1>/dev/null 2>"$tmp/daemon.log")
   local pid=$!; PIDS+=("$pid")
@@ -76,6 +78,7 @@ run_daemon() {
 }
 
 kinds=(floor ceiling memory)
+[ "${PREFAULT_AB:-0}" = 1 ] && kinds+=(memory-noprefault)
 [ "${MIRROR:-0}" = 1 ] && kinds+=(durable)
 for r in $(seq 1 "$ROUNDS"); do
   n=${#kinds[@]}
@@ -94,11 +97,12 @@ for d in runs: by.setdefault(d["kind"], []).append(d)
 med = lambda xs: statistics.median(xs)
 floor = med([d["throughput_rps"] for d in by["floor"]])
 names = {"floor": "floor (floor_client -> floor_server)", "ceiling": "bench ceiling (pintuan-bench --floor)",
-         "memory": f"pintuand memory-only ({scen})", "durable": f"pintuand durable ({scen})"}
+         "memory": f"pintuand memory-only ({scen})", "memory-noprefault": "... with --prefault off",
+         "durable": f"pintuand durable ({scen})"}
 print(f"{conns} connections x pipeline {pipe}, {secs} s per run, median of {rounds} rounds, "
       f"{'client CPU 0 / server CPU 1' if pin == '1' else 'unpinned'}")
 print(f"{'':40}{'req/s':>12}{'of floor':>10}{'p50 ms':>9}{'p99 ms':>9}{'runs (req/s)':>30}")
-for k in ("floor", "ceiling", "memory", "durable"):
+for k in ("floor", "ceiling", "memory", "memory-noprefault", "durable"):
     if k not in by: continue
     t = [d["throughput_rps"] for d in by[k]]
     p50 = med([d["latency_us"]["50"] for d in by[k]]) / 1000

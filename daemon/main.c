@@ -564,8 +564,8 @@ int main(int argc, char **argv) {
 
 out_engine:
   pt_service_free(&d.svc);
+  pt_prefault_stop(); /* first: the engine's freed blocks need no faulting in now */
   pt_engine_free(d.engine);
-  pt_prefault_stop();
   if (uv_loop_close(&d.loop) != 0) {
     pt_error("event loop still had open handles at exit");
     return EX_SOFTWARE;

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Open-loop latency of two variants side by side, alternating A B B A ...:
+# pintuan-bench -s stampede at a fixed rate against a fresh pintuand (and a
+# private redis-server for MODE durable) per run; prints each run's
+# corrected p50 / p99 / p99.9 / max and the CPU of the daemon, the bench and
+# Redis over the middle of the run, then the medians per variant.
+#
+# Usage: tests/bench/open_loop.sh [BUILD] [RATE] [ROUNDS] [memory|durable]
+# DAEMON_A / DAEMON_B: extra pintuand flags of each variant
+#   (default: --prefault off / --prefault on)
+# BENCH_A / BENCH_B: extra pintuan-bench flags of each variant (default none),
+#   e.g. BENCH_A="--tick-us 0" BENCH_B="--tick-us 50" DAEMON_A= DAEMON_B=
+# Only 127.0.0.1 is targeted; every process is started and stopped here.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build} RATE=${2:-100000} ROUNDS=${3:-3} MODE=${4:-memory}
+DAEMON_A=${DAEMON_A---prefault off} DAEMON_B=${DAEMON_B---prefault on}
+BENCH_A=${BENCH_A-} BENCH_B=${BENCH_B-}
+tmp=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+run() { # run NAME DAEMON_ARGS BENCH_ARGS
+  local redis=() rpid=
+  if [ "$MODE" = durable ]; then
+    local rport; rport=$(free_port)
+    rm -rf "$tmp/redis"; mkdir -p "$tmp/redis"
+    redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp/redis" --save '' --appendonly yes \
+      --appendfsync everysec --daemonize no --logfile "$tmp/redis/log" &
+    rpid=$!; PIDS+=("$rpid")
+    until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done # readiness has no event
+    redis=(--redis "127.0.0.1:$rport" --shard "ol-$RANDOM")
+  fi
+  # shellcheck disable=SC2086 # the variants' flags are words
+  exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \
+    --log-level info "${redis[@]}" $2 3>&1 1>/dev/null 2>"$tmp/daemon.log")
+  local pid=$!; PIDS+=("$pid")
+  read -r port <&$PF
+  if [ "$MODE" = durable ]; then # serving once it is the primary
+    for _ in $(seq 1 600); do grep -q "mirror role=primary" "$tmp/daemon.log" && break; sleep 0.1; done
+  fi
+  # shellcheck disable=SC2086
+  "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$port" -s stampede --stock 1000000000 --limit 1000000 \
+    -c 50 -p 8 -R "$RATE" -d 8 -w 2 --json --no-progress $3 >"$tmp/out.json" &
+  local bpid=$!
+  sleep 4 # the middle of the measured part: CPU over 4 s
+  local d0 b0 r0 d1 b1 r1
+  d0=$(ticks "$pid") b0=$(ticks "$bpid") r0=$(ticks "$rpid")
+  sleep 4
+  d1=$(ticks "$pid") b1=$(ticks "$bpid") r1=$(ticks "$rpid")
+  wait "$bpid"
+  stop "$pid"
+  [ -z "$rpid" ] || stop "$rpid"
+  python3 - "$tmp/out.json" "$1" $((d1 - d0)) $((b1 - b0)) $((r1 - r0)) >>"$tmp/rows" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); l = d["latency_us"]
+cpu = [int(x) / 4 for x in sys.argv[3:6]]  # clock ticks (100/s) over 4 s: % of a core
+print(json.dumps({"v": sys.argv[2], "rps": d["throughput_rps"], "p50": l["50"] / 1e3, "p99": l["99"] / 1e3,
+                  "p999": l["99.9"] / 1e3, "max": l["max"] / 1e3, "daemon": cpu[0], "bench": cpu[1],
+                  "redis": cpu[2]}))
+PY
+  tail -n 1 "$tmp/rows" | python3 -c '
+import json, sys; r = json.loads(sys.stdin.read())
+print("%s: %.0f/s  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.1f ms  | CPU daemon %d%% bench %d%% redis %d%%" %
+      (r["v"], r["rps"], r["p50"], r["p99"], r["p999"], r["max"], r["daemon"], r["bench"], r["redis"]))'
+}
+
+echo "open loop $RATE req/s, $MODE, $ROUNDS rounds; A: pintuand $DAEMON_A, bench $BENCH_A; B: pintuand $DAEMON_B, bench $BENCH_B"
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then run A "$DAEMON_A" "$BENCH_A"; run B "$DAEMON_B" "$BENCH_B"
+  else run B "$DAEMON_B" "$BENCH_B"; run A "$DAEMON_A" "$BENCH_A"; fi
+done
+python3 - "$tmp/rows" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for v in ("A", "B"):
+    rs = [r for r in rows if r["v"] == v]
+    m = lambda k: statistics.median(r[k] for r in rs)
+    print("median %s: p99 %.3f  p99.9 %.3f  max %.1f ms  (p99 of the runs: %s)" %
+          (v, m("p99"), m("p999"), m("max"), " ".join("%.2f" % r["p99"] for r in rs)))
+PY

@@ -10,12 +10,16 @@
 #   (default: --prefault off / --prefault on)
 # BENCH_A / BENCH_B: extra pintuan-bench flags of each variant (default none),
 #   e.g. BENCH_A="--tick-us 0" BENCH_B="--tick-us 50" DAEMON_A= DAEMON_B=
+# SECS / WARM: the measured seconds and the warm-up (default 8 and 2).
 # Only 127.0.0.1 is targeted; every process is started and stopped here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build} RATE=${2:-100000} ROUNDS=${3:-3} MODE=${4:-memory}
 DAEMON_A=${DAEMON_A---prefault off} DAEMON_B=${DAEMON_B---prefault on}
 BENCH_A=${BENCH_A-} BENCH_B=${BENCH_B-}
+SECS=${SECS:-8} WARM=${WARM:-2}
+# CPU is read over the middle half of the measured part
+LEAD=$(awk "BEGIN{print $WARM + $SECS / 4}") SPAN=$(awk "BEGIN{print $SECS / 2}")
 tmp=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -45,20 +49,20 @@ run() { # run NAME DAEMON_ARGS BENCH_ARGS
   fi
   # shellcheck disable=SC2086
   "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$port" -s stampede --stock 1000000000 --limit 1000000 \
-    -c 50 -p 8 -R "$RATE" -d 8 -w 2 --json --no-progress $3 >"$tmp/out.json" &
+    -c 50 -p 8 -R "$RATE" -d "$SECS" -w "$WARM" --json --no-progress $3 >"$tmp/out.json" &
   local bpid=$!
-  sleep 4 # the middle of the measured part: CPU over 4 s
+  sleep "$LEAD"
   local d0 b0 r0 d1 b1 r1
   d0=$(ticks "$pid") b0=$(ticks "$bpid") r0=$(ticks "$rpid")
-  sleep 4
+  sleep "$SPAN"
   d1=$(ticks "$pid") b1=$(ticks "$bpid") r1=$(ticks "$rpid")
   wait "$bpid"
   stop "$pid"
   [ -z "$rpid" ] || stop "$rpid"
-  python3 - "$tmp/out.json" "$1" $((d1 - d0)) $((b1 - b0)) $((r1 - r0)) >>"$tmp/rows" <<'PY'
+  python3 - "$tmp/out.json" "$1" "$SPAN" $((d1 - d0)) $((b1 - b0)) $((r1 - r0)) >>"$tmp/rows" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); l = d["latency_us"]
-cpu = [int(x) / 4 for x in sys.argv[3:6]]  # clock ticks (100/s) over 4 s: % of a core
+cpu = [int(x) / float(sys.argv[3]) for x in sys.argv[4:7]]  # clock ticks (100/s) over SPAN s: % of a core
 print(json.dumps({"v": sys.argv[2], "rps": d["throughput_rps"], "p50": l["50"] / 1e3, "p99": l["99"] / 1e3,
                   "p999": l["99.9"] / 1e3, "max": l["max"] / 1e3, "daemon": cpu[0], "bench": cpu[1],
                   "redis": cpu[2]}))

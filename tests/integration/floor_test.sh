@@ -46,5 +46,11 @@ check "floor.sh: the floor row, at 100 %" \
 check "floor.sh: the ceiling and pintuand as fractions of the floor" \
   bash -c "grep -q '^bench ceiling' '$tmp/floor.txt' && grep -q '^pintuand memory-only' '$tmp/floor.txt'"
 
+# open_loop.sh: two variants side by side, every run answered, medians printed
+SECS=0.6 WARM=0.2 bash "$(dirname "$0")/../bench/open_loop.sh" "$BUILD" 2000 1 memory >"$tmp/ol.txt" 2>&1; rc=$?
+check "open_loop.sh: exit 0" test $rc = 0
+[ $rc = 0 ] || sed 's/^/# /' "$tmp/ol.txt"
+check "open_loop.sh: a run of each variant, and their medians" \
+  bash -c "grep -Eq '^A: [0-9]+/s' '$tmp/ol.txt' && grep -Eq '^B: [0-9]+/s' '$tmp/ol.txt' && grep -q '^median A: p99' '$tmp/ol.txt' && grep -q '^median B: p99' '$tmp/ol.txt'"
 echo "1..$n"
 [ $failed = 0 ]

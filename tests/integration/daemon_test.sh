@@ -140,6 +140,14 @@ check "with an admin token it is accepted" test $rc -eq 0 -a "$out" = "configura
 D --admin-listen nonsense -t >/dev/null 2>"$tmp/t.err"; rc=$?
 check "a bad --admin-listen is a configuration error" test $rc -eq 78
 grep -q "bad value for --admin-listen: nonsense" "$tmp/t.err"; check "and is named" test $? -eq 0
+# ---- the prefault thread's switch ----
+D --prefault maybe -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "a bad --prefault is a configuration error" test $rc -eq 78
+grep -q "bad value for --prefault: maybe" "$tmp/t.err"; check "and is named" test $? -eq 0
+for v in auto on off; do
+  out=$(D --prefault $v -t); rc=$?
+  check "--prefault $v is accepted" test $rc -eq 0 -a "$out" = "configuration ok"
+done
 # A port this test holds: asked for explicitly, the start fails; the
 # default address busy only costs the admin port (shoppers come first).
 coproc HOLD { exec python3 -c '

@@ -25,7 +25,7 @@ tmp=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source tests/lib/redis.sh
 CLI_PIN=() SRV_PIN=()
 if [ "${PIN:-0}" = 1 ]; then CLI_PIN=(taskset -c 0) SRV_PIN=(taskset -c 1); fi
 out=${JSON:-$tmp/runs.jsonl}
@@ -52,14 +52,10 @@ run_floor() {
 run_daemon() {
   local extra=() rpid=
   if [ "$1" = durable ]; then
-    local rport; rport=$(free_port)
-    mkdir -p "$tmp/redis"
-    rm -f "$tmp/redis/"*.aof "$tmp/redis/"*.rdb; rm -rf "$tmp/redis/appendonlydir"
-    redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp/redis" --save '' --appendonly yes \
-      --appendfsync everysec --daemonize no --logfile "$tmp/redis/log" &
-    rpid=$!; PIDS+=("$rpid")
-    until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done # readiness has no event
-    extra=(--redis "127.0.0.1:$rport" --mirror durable --shard "floor-$RANDOM")
+    rm -rf "$tmp/redis"
+    redis_start "$tmp/redis" --appendonly yes --appendfsync everysec
+    rpid=$RPID; PIDS+=("$rpid")
+    extra=(--redis "127.0.0.1:$RPORT" --mirror durable --shard "floor-$RANDOM")
   fi
   [ "$1" = memory-noprefault ] && extra=(--prefault off)
   exec {PF}< <(exec "${SRV_PIN[@]}" "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build} CONNS=${2:-50} PIPE=${3:-16} SECS=${4:-5} RATE=${5:-100000} HOLDS=${6:-1000000}
 RUNS=${7:-3}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source tests/lib/redis.sh
 tmp=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -26,12 +26,8 @@ trap cleanup EXIT
 # redis NAME [extra args...]: starts a private Redis, sets RPORT
 redis() {
   local name=$1; shift
-  RPORT=$(free_port)
-  mkdir -p "$tmp/$name"
-  redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$tmp/$name" --save '' --daemonize no \
-    --maxmemory-policy noeviction --logfile "$tmp/$name/log" "$@" &
-  RPID=$!; PIDS+=("$RPID")
-  until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.05; done # readiness has no event
+  redis_start "$tmp/$name" --maxmemory-policy noeviction "$@"
+  PIDS+=("$RPID")
 }
 # daemon LOG [args...]: starts pintuand, sets DPORT, waits for primary when mirrored
 daemon() {

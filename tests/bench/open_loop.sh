@@ -24,20 +24,17 @@ tmp=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source tests/lib/redis.sh
 ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 run() { # run NAME DAEMON_ARGS BENCH_ARGS
   local redis=() rpid=
   if [ "$MODE" = durable ]; then
-    local rport; rport=$(free_port)
-    rm -rf "$tmp/redis"; mkdir -p "$tmp/redis"
-    redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp/redis" --save '' --appendonly yes \
-      --appendfsync everysec --daemonize no --logfile "$tmp/redis/log" &
-    rpid=$!; PIDS+=("$rpid")
-    until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done # readiness has no event
-    redis=(--redis "127.0.0.1:$rport" --shard "ol-$RANDOM")
+    rm -rf "$tmp/redis"
+    redis_start "$tmp/redis" --appendonly yes --appendfsync everysec
+    rpid=$RPID; PIDS+=("$rpid")
+    redis=(--redis "127.0.0.1:$RPORT" --shard "ol-$RANDOM")
   fi
   # shellcheck disable=SC2086 # the variants' flags are words
   exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build} CONNS=${2:-50} PIPE=${3:-1} SECS=${4:-10}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source tests/lib/redis.sh
 tmp=$(mktemp -d)
 cleanup() { kill "${DPID:-}" "${RPID:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -23,11 +23,7 @@ read -r PORT <&$PF
 kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=
 
 # --- Redis + Lua
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  --logfile "$tmp/redis.log" &
-RPID=$!
-until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.05; done # readiness has no event
+redis_start "$tmp/redis" --appendonly no
 redis-cli -p "$RPORT" hset '{c}:camp' available 1000000000 held 0 seq 0 >/dev/null
 SHA=$(redis-cli -p "$RPORT" script load "$(cat tests/bench/flash_sale.lua)")
 # as many requests as pintuan served in the same time, capped, so both run ~SECS

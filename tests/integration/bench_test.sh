@@ -135,16 +135,9 @@ check "--help: nothing on stderr" test ! -s "$tmp/err"
 # by the kernel, nothing is answered) refuses mutations with UNAVAILABLE;
 # the bench's set-up says so once and retries until Redis is back.
 CLI=${PINTUAN_CLI:?}
-RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$tmp/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$tmp/redis" --save '' --appendonly no \
-  --daemonize no --logfile "$tmp/redis/log" &
-RPID=$!
+source "$(dirname "$0")/../lib/redis.sh"
+redis_start "$tmp/redis" --appendonly no
 trap 'kill -CONT $RPID 2>/dev/null; kill $DPID ${PYPID:-} $RPID ${DPID2:-} 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 1 400); do
-  [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ] && break
-  sleep 0.05 # redis-server has no readiness event here; bounded
-done
 kill -STOP $RPID
 exec {PF2}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 --log-level warn \
   --redis "127.0.0.1:$RPORT" --shard benchwait 3>&1 1>/dev/null 2>"$tmp/dwait.log")

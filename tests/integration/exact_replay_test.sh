@@ -71,11 +71,8 @@ for f in rotated.cap rotated.cap.1; do
 done
 
 # ---- a capture on a durable primary, across a kill -9 ----
-RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$tmp/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$tmp/redis" --save '' --appendonly no \
-  --daemonize no --logfile "$tmp/redis/log" &
-RPID=$!
+source "$(dirname "$0")/../lib/redis.sh"
+redis_start "$tmp/redis" --appendonly no
 # primary NAME: a daemon capturing to NAME.cap; returns once it decides (a
 # create answered OK: before it is the primary, mutations are refused)
 primary() {

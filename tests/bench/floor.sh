@@ -25,7 +25,7 @@ tmp=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-source tests/lib/redis.sh
+source tests/lib/servers.sh
 CLI_PIN=() SRV_PIN=()
 if [ "${PIN:-0}" = 1 ]; then CLI_PIN=(taskset -c 0) SRV_PIN=(taskset -c 1); fi
 out=${JSON:-$tmp/runs.jsonl}
@@ -62,9 +62,7 @@ run_daemon() {
     --log-level info "${extra[@]}" 3>&1 1>/dev/null 2>"$tmp/daemon.log")
   local pid=$!; PIDS+=("$pid")
   read -r port <&$PF
-  if [ "$1" = durable ]; then # serving once it is the primary
-    for _ in $(seq 1 600); do grep -q "mirror role=primary" "$tmp/daemon.log" && break; sleep 0.1; done
-  fi
+  [ "$1" != durable ] || await_log "$tmp/daemon.log" "mirror role=primary" # serving once it is the primary
   local limit=1000000
   [ "$SCENARIO" = stampede ] || limit=0
   "${CLI_PIN[@]}" "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$port" -s "$SCENARIO" -c "$CONNS" -p "$PIPE" \

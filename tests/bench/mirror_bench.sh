@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build} CONNS=${2:-50} PIPE=${3:-16} SECS=${4:-5} RATE=${5:-100000} HOLDS=${6:-1000000}
 RUNS=${7:-3}
-source tests/lib/redis.sh
+source tests/lib/servers.sh
 tmp=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -37,11 +37,6 @@ daemon() {
   DPID=$!; PIDS+=("$DPID")
   read -r DPORT <&$PF
   if [[ " $* " == *" --redis "* ]]; then await_log "$log" "mirror role=primary"; fi
-}
-# await_log FILE TEXT: until the daemon logged TEXT (60 s at most)
-await_log() {
-  for _ in $(seq 1 600); do grep -q "$2" "$1" && return 0; sleep 0.1; done
-  echo "no \"$2\" in $1" >&2; return 1
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 bench() { "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$DPORT" --json --no-progress "$@"; }

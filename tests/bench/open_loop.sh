@@ -24,7 +24,7 @@ tmp=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-source tests/lib/redis.sh
+source tests/lib/servers.sh
 ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
@@ -41,9 +41,7 @@ run() { # run NAME DAEMON_ARGS BENCH_ARGS
     --log-level info "${redis[@]}" $2 3>&1 1>/dev/null 2>"$tmp/daemon.log")
   local pid=$!; PIDS+=("$pid")
   read -r port <&$PF
-  if [ "$MODE" = durable ]; then # serving once it is the primary
-    for _ in $(seq 1 600); do grep -q "mirror role=primary" "$tmp/daemon.log" && break; sleep 0.1; done
-  fi
+  [ "$MODE" != durable ] || await_log "$tmp/daemon.log" "mirror role=primary" # serving once it is the primary
   # shellcheck disable=SC2086
   "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$port" -s stampede --stock 1000000000 --limit 1000000 \
     -c 50 -p 8 -R "$RATE" -d "$SECS" -w "$WARM" --json --no-progress $3 >"$tmp/out.json" &

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build} CONNS=${2:-50} PIPE=${3:-1} SECS=${4:-10}
-source tests/lib/redis.sh
+source tests/lib/servers.sh
 tmp=$(mktemp -d)
 cleanup() { kill "${DPID:-}" "${RPID:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT

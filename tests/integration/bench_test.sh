@@ -135,7 +135,7 @@ check "--help: nothing on stderr" test ! -s "$tmp/err"
 # by the kernel, nothing is answered) refuses mutations with UNAVAILABLE;
 # the bench's set-up says so once and retries until Redis is back.
 CLI=${PINTUAN_CLI:?}
-source "$(dirname "$0")/../lib/redis.sh"
+source "$(dirname "$0")/../lib/servers.sh"
 redis_start "$tmp/redis" --appendonly no
 trap 'kill -CONT $RPID 2>/dev/null; kill $DPID ${PYPID:-} $RPID ${DPID2:-} 2>/dev/null; rm -rf "$tmp"' EXIT
 kill -STOP $RPID

@@ -71,7 +71,7 @@ for f in rotated.cap rotated.cap.1; do
 done
 
 # ---- a capture on a durable primary, across a kill -9 ----
-source "$(dirname "$0")/../lib/redis.sh"
+source "$(dirname "$0")/../lib/servers.sh"
 redis_start "$tmp/redis" --appendonly no
 # primary NAME: a daemon capturing to NAME.cap; returns once it decides (a
 # create answered OK: before it is the primary, mutations are refused)

@@ -76,23 +76,9 @@ static void send_all(int fd, const char *p, size_t n) {
   }
 }
 
-/* Reads until the server closes; returns the bytes read (malloc'd, NUL-ended). */
 static char *read_all(int fd, size_t *len) {
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap);
-  int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
-  for (;;) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int left = (int)(end - pt_mono_ns() / 1000000);
-    if (left <= 0 || poll(&p, 1, left) <= 0) fail_msg("no answer from the admin port");
-    if (n + 4096 > cap) buf = realloc(buf, cap *= 2);
-    ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    n += (size_t)r;
-  }
-  buf[n] = 0;
-  if (len) *len = n;
+  char *buf = read_until_close(fd, len);
+  if (!buf) fail_msg("no answer from the admin port");
   return buf;
 }
 
@@ -120,14 +106,6 @@ static answer http_get(const pt_daemon *d, const char *path) {
 }
 
 static void answer_free(answer *a) { free(a->raw); }
-
-/* The value of one sample line of /metrics ("name{labels}" exactly), -1 if absent. */
-static double metric(const char *text, const char *series) {
-  size_t n = strlen(series);
-  for (const char *p = text; (p = strstr(p, series)); p += n)
-    if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
-  return -1;
-}
 
 static char *metrics_text(const pt_daemon *d) {
   answer a = http_get(d, "/metrics");
@@ -165,17 +143,17 @@ static void test_metrics_move_with_traffic(void **state) {
   (void)state;
   char *before = metrics_text(&D);
   promtool_check(before);
-  assert_int_equal(metric(before, "pintuan_build_info{version=\"" PT_VERSION "\"}"), 1);
-  assert_int_equal(metric(before, "pintuan_role{role=\"memory-only\"}"), 1);
-  assert_int_equal(metric(before, "pintuan_requests_total{op=\"reserve\",status=\"OK\"}"), -1);
-  double accepted0 = metric(before, "pintuan_connections_accepted_total");
-  double in0 = metric(before, "pintuan_received_bytes_total");
-  double lat0 = metric(before, "pintuan_request_duration_seconds_count");
+  assert_int_equal(metric_value(before, "pintuan_build_info{version=\"" PT_VERSION "\"}"), 1);
+  assert_int_equal(metric_value(before, "pintuan_role{role=\"memory-only\"}"), 1);
+  assert_int_equal(metric_value(before, "pintuan_requests_total{op=\"reserve\",status=\"OK\"}"), -1);
+  double accepted0 = metric_value(before, "pintuan_connections_accepted_total");
+  double in0 = metric_value(before, "pintuan_received_bytes_total");
+  double lat0 = metric_value(before, "pintuan_request_duration_seconds_count");
   assert_true(accepted0 >= 0 && in0 >= 0 && lat0 >= 0);
-  assert_true(metric(before, "process_resident_memory_bytes") > 0);
-  assert_true(metric(before, "process_open_fds") > 0);
-  assert_true(metric(before, "pintuan_prefault_bytes_total") >= 0); /* present, 0 or more */
-  assert_true(metric(before, "pintuan_prefault_dropped_total") >= 0);
+  assert_true(metric_value(before, "process_resident_memory_bytes") > 0);
+  assert_true(metric_value(before, "process_open_fds") > 0);
+  assert_true(metric_value(before, "pintuan_prefault_bytes_total") >= 0); /* present, 0 or more */
+  assert_true(metric_value(before, "pintuan_prefault_dropped_total") >= 0);
 
   pintuan_client *c = connect_or_die(&D);
   assert_int_equal(create_flash(c, "m1", 5, 0, 60000, 0), OK);
@@ -198,20 +176,20 @@ static void test_metrics_move_with_traffic(void **state) {
 
   char *after = metrics_text(&D);
   promtool_check(after);
-  assert_int_equal(metric(after, "pintuan_requests_total{op=\"create_campaign\",status=\"OK\"}"), 1);
-  assert_int_equal(metric(after, "pintuan_requests_total{op=\"reserve\",status=\"OK\"}"), 5);
-  assert_int_equal(metric(after, "pintuan_requests_total{op=\"reserve\",status=\"SOLD_OUT\"}"), 3);
-  assert_int_equal(metric(after, "pintuan_requests_total{op=\"none\",status=\"INVALID_ARGUMENT\"}"), 1);
-  assert_int_equal(metric(after, "pintuan_frame_errors_total{class=\"malformed\"}"), 1);
-  assert_int_equal(metric(after, "pintuan_connections_accepted_total"), accepted0 + 2);
-  assert_true(metric(after, "pintuan_received_bytes_total") > in0);
+  assert_int_equal(metric_value(after, "pintuan_requests_total{op=\"create_campaign\",status=\"OK\"}"), 1);
+  assert_int_equal(metric_value(after, "pintuan_requests_total{op=\"reserve\",status=\"OK\"}"), 5);
+  assert_int_equal(metric_value(after, "pintuan_requests_total{op=\"reserve\",status=\"SOLD_OUT\"}"), 3);
+  assert_int_equal(metric_value(after, "pintuan_requests_total{op=\"none\",status=\"INVALID_ARGUMENT\"}"), 1);
+  assert_int_equal(metric_value(after, "pintuan_frame_errors_total{class=\"malformed\"}"), 1);
+  assert_int_equal(metric_value(after, "pintuan_connections_accepted_total"), accepted0 + 2);
+  assert_true(metric_value(after, "pintuan_received_bytes_total") > in0);
   /* every request went through a turn whose latency was recorded */
-  assert_true(metric(after, "pintuan_request_duration_seconds_count") >= lat0 + 10);
-  assert_int_equal(metric(after, "pintuan_holds"), 5);
-  assert_int_equal(metric(after, "pintuan_campaign_held{campaign=\"m1\"}"), 5);
-  assert_int_equal(metric(after, "pintuan_campaign_available{campaign=\"m1\"}"), 0);
-  assert_int_equal(metric(after, "pintuan_campaign_stock{campaign=\"m1\"}"), 5);
-  assert_int_equal(metric(after, "pintuan_remembered_effects"), 6); /* the create and 5 holds */
+  assert_true(metric_value(after, "pintuan_request_duration_seconds_count") >= lat0 + 10);
+  assert_int_equal(metric_value(after, "pintuan_holds"), 5);
+  assert_int_equal(metric_value(after, "pintuan_campaign_held{campaign=\"m1\"}"), 5);
+  assert_int_equal(metric_value(after, "pintuan_campaign_available{campaign=\"m1\"}"), 0);
+  assert_int_equal(metric_value(after, "pintuan_campaign_stock{campaign=\"m1\"}"), 5);
+  assert_int_equal(metric_value(after, "pintuan_remembered_effects"), 6); /* the create and 5 holds */
   free(before);
   free(after);
   pintuan_close(c);
@@ -225,7 +203,7 @@ static void test_odd_campaign_ids(void **state) {
   assert_int_equal(create_flash(c, "a\"b\\c\xff", 3, 0, 60000, 0), OK);
   char *text = metrics_text(&D);
   promtool_check(text);
-  assert_int_equal(metric(text, "pintuan_campaign_stock{campaign=\"a\\\\x22b\\\\x5cc\\\\xff\"}"), 3);
+  assert_int_equal(metric_value(text, "pintuan_campaign_stock{campaign=\"a\\\\x22b\\\\x5cc\\\\xff\"}"), 3);
   free(text);
   answer a = http_get(&D, "/campaigns");
   assert_int_equal(a.code, 200);
@@ -639,8 +617,8 @@ static void test_ready_follows_redis(void **state) {
   free(await_ready(a, 200, "ready"));
   char *m = metrics_text(a);
   promtool_check(m);
-  assert_int_equal(metric(m, "pintuan_role{role=\"primary\"}"), 1);
-  assert_true(metric(m, "pintuan_mirror_epoch") >= 1);
+  assert_int_equal(metric_value(m, "pintuan_role{role=\"primary\"}"), 1);
+  assert_true(metric_value(m, "pintuan_mirror_epoch") >= 1);
   free(m);
 
   /* a standby of the same shard is not ready, and says why */
@@ -653,9 +631,9 @@ static void test_ready_follows_redis(void **state) {
   pintuan_client *c = connect_or_die(a);
   assert_int_equal(create_flash(c, "r1", 5, 0, 60000, 0), OK);
   m = metrics_text(a);
-  assert_true(metric(m, "pintuan_mirror_records_acknowledged_total") >= 1);
-  assert_true(metric(m, "pintuan_mirror_append_duration_seconds_count") >= 1);
-  assert_true(metric(m, "pintuan_mirror_batch_requests_count") >= 1);
+  assert_true(metric_value(m, "pintuan_mirror_records_acknowledged_total") >= 1);
+  assert_true(metric_value(m, "pintuan_mirror_append_duration_seconds_count") >= 1);
+  assert_true(metric_value(m, "pintuan_mirror_batch_requests_count") >= 1);
   free(m);
 
   assert_int_equal(redis_stop(&R), 0);
@@ -669,7 +647,7 @@ static void test_ready_follows_redis(void **state) {
   assert_int_equal(r->status, OK);
   pintuan_response_free(r);
   m = metrics_text(a);
-  assert_true(metric(m, "pintuan_mirror_reconnects_total") >= 1);
+  assert_true(metric_value(m, "pintuan_mirror_reconnects_total") >= 1);
   free(m);
   pintuan_close(c);
   assert_int_equal(daemon_stop(a), 0);

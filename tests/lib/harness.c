@@ -287,6 +287,48 @@ pintuan_response *raw_recv(int fd, int timeout_ms, int *eof) {
   return r;
 }
 
+char *read_until_close(int fd, size_t *len) {
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  int64_t end = mono_ms() + PT_WAIT_MS;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int left = (int)(end - mono_ms());
+    if (left <= 0 || poll(&p, 1, left) <= 0) {
+      free(buf);
+      return NULL;
+    }
+    if (n + 4096 > cap) buf = realloc(buf, cap *= 2);
+    ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
+}
+
+char *admin_get(const pt_daemon *d, const char *path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->admin_port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  char *answer = NULL;
+  if (fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof a) && !raw_send(fd, req, (size_t)n))
+    answer = read_until_close(fd, NULL);
+  if (fd >= 0) close(fd);
+  return answer;
+}
+
+double metric_value(const char *text, const char *series) {
+  size_t n = strlen(series);
+  for (const char *p = text; (p = strstr(p, series)); p += n)
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
+  return -1;
+}
+
 /* CreateCampaign with a request id derived from the campaign id. */
 static int create_campaign(pintuan_client *c, const pintuan_campaign_spec *s) {
   char rid[96];

@@ -65,6 +65,17 @@ int raw_send_request(int fd, Pintuan__V1__Request *q);
  * EOF/timeout/undecodable (*eof set to 1 on a clean close). */
 pintuan_response *raw_recv(int fd, int timeout_ms, int *eof);
 
+/* The admin port (127.0.0.1, one request per connection, as it serves). */
+/* Bytes until the peer closes, malloc'd and NUL-ended (length in *len if
+ * given); NULL if it did not close within PT_WAIT_MS. */
+char *read_until_close(int fd, size_t *len);
+/* GET PATH: the whole answer, head and body, as read_until_close; NULL if
+ * the port cannot be reached or did not answer. */
+char *admin_get(const pt_daemon *d, const char *path);
+/* The value of one sample line of /metrics text ("name{labels}" exactly),
+ * -1 if absent. */
+double metric_value(const char *text, const char *series);
+
 /* Creates a started flash-sale campaign; returns the reply status. */
 int create_flash(pintuan_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist);

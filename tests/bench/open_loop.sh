@@ -10,6 +10,10 @@
 #   (default: --prefault off / --prefault on)
 # BENCH_A / BENCH_B: extra pintuan-bench flags of each variant (default none),
 #   e.g. BENCH_A="--tick-us 0" BENCH_B="--tick-us 50" DAEMON_A= DAEMON_B=
+# PINTUAND_A / PINTUAND_B: the daemon binary of each variant (default
+#   BUILD's), e.g. a build of the commit before a change
+# REDIS_FLAGS: extra redis-server flags (durable), e.g.
+#   "--auto-aof-rewrite-percentage 0" to keep Redis' AOF rewrite out of the run
 # SECS / WARM: the measured seconds and the warm-up (default 8 and 2).
 # Only 127.0.0.1 is targeted; every process is started and stopped here.
 set -euo pipefail
@@ -17,6 +21,8 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build} RATE=${2:-100000} ROUNDS=${3:-3} MODE=${4:-memory}
 DAEMON_A=${DAEMON_A---prefault off} DAEMON_B=${DAEMON_B---prefault on}
 BENCH_A=${BENCH_A-} BENCH_B=${BENCH_B-}
+PINTUAND_A=${PINTUAND_A:-$BUILD/daemon/pintuand} PINTUAND_B=${PINTUAND_B:-$BUILD/daemon/pintuand}
+REDIS_FLAGS=${REDIS_FLAGS-}
 SECS=${SECS:-8} WARM=${WARM:-2}
 # CPU is read over the middle half of the measured part
 LEAD=$(awk "BEGIN{print $WARM + $SECS / 4}") SPAN=$(awk "BEGIN{print $SECS / 2}")
@@ -28,16 +34,17 @@ source tests/lib/servers.sh
 ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-run() { # run NAME DAEMON_ARGS BENCH_ARGS
+run() { # run NAME DAEMON_ARGS BENCH_ARGS PINTUAND
   local redis=() rpid=
   if [ "$MODE" = durable ]; then
     rm -rf "$tmp/redis"
-    redis_start "$tmp/redis" --appendonly yes --appendfsync everysec
+    # shellcheck disable=SC2086 # the flags are words
+    redis_start "$tmp/redis" --appendonly yes --appendfsync everysec $REDIS_FLAGS
     rpid=$RPID; PIDS+=("$rpid")
     redis=(--redis "127.0.0.1:$RPORT" --shard "ol-$RANDOM")
   fi
   # shellcheck disable=SC2086 # the variants' flags are words
-  exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \
+  exec {PF}< <(exec "$4" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \
     --log-level info "${redis[@]}" $2 3>&1 1>/dev/null 2>"$tmp/daemon.log")
   local pid=$!; PIDS+=("$pid")
   read -r port <&$PF
@@ -68,10 +75,10 @@ print("%s: %.0f/s  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.1f ms  | CPU daemon %d%
       (r["v"], r["rps"], r["p50"], r["p99"], r["p999"], r["max"], r["daemon"], r["bench"], r["redis"]))'
 }
 
-echo "open loop $RATE req/s, $MODE, $ROUNDS rounds; A: pintuand $DAEMON_A, bench $BENCH_A; B: pintuand $DAEMON_B, bench $BENCH_B"
+echo "open loop $RATE req/s, $MODE, $ROUNDS rounds; A: $PINTUAND_A $DAEMON_A, bench $BENCH_A; B: $PINTUAND_B $DAEMON_B, bench $BENCH_B${REDIS_FLAGS:+; redis-server $REDIS_FLAGS}"
 for r in $(seq 1 "$ROUNDS"); do
-  if [ $((r % 2)) = 1 ]; then run A "$DAEMON_A" "$BENCH_A"; run B "$DAEMON_B" "$BENCH_B"
-  else run B "$DAEMON_B" "$BENCH_B"; run A "$DAEMON_A" "$BENCH_A"; fi
+  if [ $((r % 2)) = 1 ]; then run A "$DAEMON_A" "$BENCH_A" "$PINTUAND_A"; run B "$DAEMON_B" "$BENCH_B" "$PINTUAND_B"
+  else run B "$DAEMON_B" "$BENCH_B" "$PINTUAND_B"; run A "$DAEMON_A" "$BENCH_A" "$PINTUAND_A"; fi
 done
 python3 - "$tmp/rows" <<'PY'
 import json, statistics, sys

@@ -2,9 +2,15 @@
  *
  * One hiredis connection carries everything, in order: the lease (acquire
  * as a standby, renew as the primary, every third of its time to live),
- * one pintuan_append per loop turn that changed something, recovery's reads.
- * Replies come back in order, so acknowledgements release sealed output in
- * order too. */
+ * the journal appends, recovery's reads. Replies come back in order, so
+ * acknowledgements release sealed output in order too.
+ *
+ * Appends: a turn that changed something ends with its inputs and events in
+ * the open record, which goes to Redis at once if fewer than max_inflight
+ * records are in flight. Otherwise later turns join it, and it goes when an
+ * acknowledgement frees a slot: one Redis Function call for all of them.
+ * Redis' cost is per call (a wake-up, the Lua, the AOF write), so this is
+ * what keeps it small when the daemon is busy. */
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -26,9 +32,12 @@
 static void connect_now(pt_mirror *m);
 static void closed_one(pt_mirror *m);
 static void pump(pt_mirror *m);
+static void on_append(redisAsyncContext *ac, void *reply, void *priv);
 
-/* Bytes of records Redis has not acknowledged: queued, and in flight. */
-static size_t unacked(const pt_mirror *m) { return m->backlog_bytes + m->inflight_bytes; }
+/* Bytes of the open record (not sent yet). */
+static size_t open_bytes(const pt_mirror *m) { return m->rec.size - RECORD_HEAD + m->evlen; }
+/* Bytes of records Redis has not acknowledged: the open one, and in flight. */
+static size_t unacked(const pt_mirror *m) { return open_bytes(m) + m->inflight_bytes; }
 static void tick_soon(pt_mirror *m);
 
 int64_t mirror_now(const pt_mirror *m) { return (int64_t)uv_now(m->loop); }
@@ -66,10 +75,13 @@ static void set_role(pt_mirror *m, pt_role r, const char *why) {
 /* ---- the turn's record ---- */
 
 static void record_reset(pt_mirror *m) {
+  static const char room[RECORD_HEAD];
   msgpack_sbuffer_clear(&m->rec);
-  m->rec_inputs = 0;
+  msgpack_sbuffer_write(&m->rec, room, RECORD_HEAD); /* the header, written when sent */
+  m->rec_inputs = m->turn_mark = 0;
   m->evlen = 0;
   m->nev = 0;
+  m->open_seq = 0;
 }
 
 void pt_mirror_record(pt_mirror *m, const pt_input *in, const pt_result *r) {
@@ -151,42 +163,28 @@ void pt_mirror_event(pt_mirror *m, const pt_event *ev) {
   m->nev++;
 }
 
-/* The turn's FCALL, as one block: argv pointers, lengths, then the bytes. */
-static pending *build(pt_mirror *m, uint64_t seq) {
-  /* the record: its header array, then the inputs already packed */
-  uint8_t head[32];
+/* Sends the open record as one pintuan_append: the FCALL's arguments point
+ * into the record (hiredis copies them into its output buffer). */
+static void send_open(pt_mirror *m) {
+  uint8_t *h = (uint8_t *)m->rec.data;
   size_t hn = 0;
-  head[hn++] = 0x93; /* fixarray of 3 */
-  head[hn++] = RECORD_FORMAT;
-  head[hn++] = 0xcf; /* uint64 epoch */
-  for (int i = 7; i >= 0; i--) head[hn++] = (uint8_t)(m->epoch >> (8 * i));
-  head[hn++] = 0xcf; /* uint64 seq */
-  for (int i = 7; i >= 0; i--) head[hn++] = (uint8_t)(seq >> (8 * i));
+  h[hn++] = 0x93; /* fixarray of 3 */
+  h[hn++] = RECORD_FORMAT;
+  h[hn++] = 0xcf; /* uint64 epoch */
+  for (int i = 7; i >= 0; i--) h[hn++] = (uint8_t)(m->epoch >> (8 * i));
+  h[hn++] = 0xcf; /* uint64 seq */
+  for (int i = 7; i >= 0; i--) h[hn++] = (uint8_t)(m->open_seq >> (8 * i));
   char seq_s[24], maxlen_s[24];
-  snprintf(seq_s, sizeof seq_s, "%" PRIu64, seq);
+  snprintf(seq_s, sizeof seq_s, "%" PRIu64, m->open_seq);
   snprintf(maxlen_s, sizeof maxlen_s, "%" PRIu64, m->cfg.events_maxlen);
-  int argc = 3 + 4 + 5 + (int)(m->nev * EVENT_FIELDS);
-  size_t rec_len = hn + m->rec.size;
-  size_t fixed = strlen(m->key_lease) + strlen(m->key_journal) + strlen(m->key_events) +
-                 strlen(m->key_seq) + strlen(m->cfg.node_id) + strlen(m->epoch_s) +
-                 strlen(seq_s) + strlen(maxlen_s) + 64;
-  size_t bytes = sizeof(pending) + (size_t)argc * (sizeof(char *) + sizeof(size_t)) + fixed +
-                 rec_len + m->evlen;
-  pending *p = pt_xmalloc(bytes);
-  p->next = NULL;
-  p->seq = seq;
-  p->argc = argc;
-  p->argv = (const char **)(p + 1);
-  p->argvlen = (size_t *)(p->argv + argc);
-  char *w = (char *)(p->argvlen + argc);
-  int i = 0;
-#define ARG(s, n)                  \
-  do {                             \
-    memcpy(w, (s), (n));           \
-    p->argv[i] = w;                \
-    p->argvlen[i++] = (n);         \
-    w += (n);                      \
-  } while (0)
+  size_t argc = 3 + 4 + 5 + m->nev * EVENT_FIELDS;
+  if (argc > m->argcap) {
+    m->argcap = argc * 2;
+    m->argv = pt_xrealloc(m->argv, m->argcap * sizeof(*m->argv));
+    m->argvlen = pt_xrealloc(m->argvlen, m->argcap * sizeof(*m->argvlen));
+  }
+  size_t i = 0;
+#define ARG(s, n) (m->argv[i] = (s), m->argvlen[i++] = (n))
 #define ARGS(s) ARG((s), strlen(s))
   ARGS("FCALL");
   ARGS("pintuan_append");
@@ -198,13 +196,7 @@ static pending *build(pt_mirror *m, uint64_t seq) {
   ARGS(m->cfg.node_id);
   ARGS(m->epoch_s);
   ARGS(seq_s);
-  {
-    memcpy(w, head, hn);
-    memcpy(w + hn, m->rec.data, m->rec.size);
-    p->argv[i] = w;
-    p->argvlen[i++] = rec_len;
-    w += rec_len;
-  }
+  ARG(m->rec.data, m->rec.size);
   ARGS(maxlen_s);
   const char *e = m->ev;
   for (unsigned k = 0; k < m->nev * EVENT_FIELDS; k++) {
@@ -213,8 +205,19 @@ static pending *build(pt_mirror *m, uint64_t seq) {
   }
 #undef ARG
 #undef ARGS
-  p->bytes = rec_len + m->evlen;
-  return p;
+  size_t bytes = open_bytes(m);
+  if (redisAsyncCommandArgv(m->ac, on_append, (void *)(uintptr_t)m->open_seq, (int)argc, m->argv,
+                            m->argvlen) == REDIS_OK) {
+    m->flight[(m->flight_head + m->inflight) % m->cfg.max_inflight] =
+        (flying){.bytes = bytes, .made_ns = m->open_ns, .sent_ns = pt_mono_ns()};
+    m->inflight_bytes += bytes;
+    m->inflight++;
+    m->st.appended++;
+    m->st.bytes += bytes;
+  } /* else the connection is going: its disconnect callback puts the mirror in doubt */
+  pt_histo_add(&m->st.batch, m->rec_inputs, 1);
+  m->since_snapshot += bytes;
+  record_reset(m);
 }
 
 uint64_t pt_mirror_end_turn(pt_mirror *m) {
@@ -223,27 +226,22 @@ uint64_t pt_mirror_end_turn(pt_mirror *m) {
     return 0;
   }
   uint64_t seal = 0;
-  if (m->rec_inputs || m->nev) {
-    uint64_t seq = ++m->last_seq;
-    pending *p = build(m, seq);
-    p->made_ns = pt_mono_ns();
-    pt_histo_add(&m->st.batch, m->rec_inputs, 1);
-    record_reset(m);
-    if (m->backlog_tail) m->backlog_tail->next = p;
-    else m->backlog = p;
-    m->backlog_tail = p;
-    m->backlog_bytes += p->bytes;
+  if (m->rec_inputs + m->nev != m->turn_mark) { /* this turn changed something */
+    m->turn_mark = m->rec_inputs + m->nev;
+    if (!m->open_seq) {
+      m->open_seq = ++m->last_seq;
+      m->open_ns = pt_mono_ns();
+    }
     if (unacked(m) > m->cfg.max_backlog && !m->backlog_full) { /* once per episode */
       m->backlog_full = true;
       pt_warn("mirror backlog full: %zu bytes wait for Redis (max_backlog_bytes %llu); mutations "
               "are answered OVERLOADED until it drains",
               unacked(m), (unsigned long long)m->cfg.max_backlog);
     }
-    m->since_snapshot += p->bytes;
     m->st.turns_held++;
-    seal = seq;
+    seal = m->open_seq;
     pump(m);
-    snapshot_maybe_start(m);
+    pt_redis_flush(m->ac); /* the append leaves before the loop sleeps, not a turn later */
   } else if (m->acked_seq < m->last_seq) {
     seal = m->last_seq; /* decided on state not yet acknowledged: behind it */
   }
@@ -277,22 +275,14 @@ static void on_append(redisAsyncContext *ac, void *reply, void *priv) {
   pump(m);
 }
 
+/* Sends the open record if a slot is free (it may hold part of the turn
+ * in progress: that turn's output is sealed behind it all the same), then
+ * starts a snapshot if one is due: with nothing unsent, the engine's state
+ * is exactly the journal up to last_seq. */
 static void pump(pt_mirror *m) {
-  while (m->backlog && m->ready && m->role == PT_ROLE_PRIMARY && m->inflight < m->cfg.max_inflight) {
-    pending *p = m->backlog;
-    m->backlog = p->next;
-    if (!m->backlog) m->backlog_tail = NULL;
-    m->backlog_bytes -= p->bytes;
-    if (redisAsyncCommandArgv(m->ac, on_append, (void *)(uintptr_t)p->seq, p->argc, p->argv,
-                              p->argvlen) == REDIS_OK) {
-      m->flight[(m->flight_head + m->inflight) % m->cfg.max_inflight] =
-          (flying){.bytes = p->bytes, .made_ns = p->made_ns, .sent_ns = pt_mono_ns()};
-      m->inflight_bytes += p->bytes;
-      m->inflight++;
-      m->st.appended++;
-      m->st.bytes += p->bytes;
-    }
-    free(p);
+  if (m->open_seq && m->ready && m->role == PT_ROLE_PRIMARY && m->inflight < m->cfg.max_inflight) {
+    send_open(m);
+    snapshot_maybe_start(m);
   }
   if (m->backlog_full && unacked(m) <= m->cfg.max_backlog) {
     m->backlog_full = false;
@@ -300,23 +290,12 @@ static void pump(pt_mirror *m) {
   }
 }
 
-static void drop_backlog(pt_mirror *m) {
-  while (m->backlog) {
-    pending *p = m->backlog;
-    m->backlog = p->next;
-    free(p);
-  }
-  m->backlog_tail = NULL;
-  m->backlog_bytes = 0;
-  m->backlog_full = false;
-}
-
 void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
   bool serving = m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING;
   pt_warn("mirror in doubt: %s; no more acknowledgements until rebuilt from Redis", why);
   recovery_abort(m);
-  drop_backlog(m);
   record_reset(m);
+  m->backlog_full = false;
   m->acked_seq = m->last_seq; /* what was in flight is written off: its replies are dropped */
   if (serving) {
     m->st.step_downs++;
@@ -511,6 +490,7 @@ static void on_tick(uv_timer_t *t) {
   snapshot_reap(m);
   if (!m->ac && mirror_now(m) >= m->next_connect_ms) connect_now(m);
   lease_work(m);
+  pt_redis_flush(m->ac);
 }
 
 static void tick_soon(pt_mirror *m) {
@@ -541,6 +521,7 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
   snprintf(m->key_snapshot, KEY_MAX, "pintuan:{%s}:" PT_KEY_SNAPSHOT, s);
   msgpack_sbuffer_init(&m->rec);
   msgpack_packer_init(&m->pk, &m->rec, msgpack_sbuffer_write);
+  record_reset(m);
   uv_timer_init(loop, &m->tick);
   m->tick.data = m;
   connect_now(m);
@@ -551,8 +532,9 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
 static void free_mirror(pt_mirror *m) {
   void (*done)(void *) = m->done;
   void *done_arg = m->done_arg;
-  drop_backlog(m);
   msgpack_sbuffer_destroy(&m->rec);
+  free(m->argv);
+  free(m->argvlen);
   free(m->ev);
   free(m->flight);
   free(m->evsz);
@@ -590,6 +572,7 @@ void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
     if (m->ready && (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING))
       redisAsyncCommand(m->ac, on_released, NULL, "FCALL pintuan_release 1 %s %s %s", m->key_lease,
                         m->cfg.node_id, m->epoch_s);
+    pt_redis_flush(m->ac);
     bool up = (m->ac->c.flags & REDIS_CONNECTED) != 0;
     if (up) m->closing++; /* its disconnect callback comes once pending replies are in */
     redisAsyncDisconnect(m->ac);
@@ -607,9 +590,7 @@ void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out) {
   out->last_seq = m->last_seq;
   out->acked_seq = m->acked_seq;
   out->inflight = m->inflight;
-  out->backlog_bytes = m->backlog_bytes;
-  int64_t oldest = m->inflight ? m->flight[m->flight_head].made_ns
-                   : m->backlog ? m->backlog->made_ns
-                                : 0;
+  out->backlog_bytes = m->open_seq ? open_bytes(m) : 0;
+  int64_t oldest = m->inflight ? m->flight[m->flight_head].made_ns : m->open_seq ? m->open_ns : 0;
   out->lag_us = oldest ? (pt_mono_ns() - oldest) / 1000 : 0;
 }

@@ -19,18 +19,8 @@ static inline uint64_t snap_sum_add(uint64_t sum, const void *chunk, size_t n) {
   return (sum ^ pt_cap_checksum(chunk, n)) * 0x100000001b3ull + n;
 }
 #define RECORD_FORMAT 1 /* a journal record: [format, epoch, seq] then its inputs */
+#define RECORD_HEAD 20   /* fixarray 3, fixint format, uint64 epoch, uint64 seq */
 #define EVENT_FIELDS 11
-
-/* A turn's record, ready to go: the whole FCALL as argv in one block. */
-typedef struct pending {
-  struct pending *next;
-  uint64_t seq;
-  int argc;
-  const char **argv;
-  size_t *argvlen;
-  size_t bytes;
-  int64_t made_ns; /* monotonic: when its turn ended */
-} pending;
 
 /* A record handed to hiredis and not yet acknowledged. */
 typedef struct flying {
@@ -57,22 +47,28 @@ struct pt_mirror {
   int64_t next_connect_ms;  /* loop time */
   int64_t lease_ok_until;   /* loop time the lease is surely ours until */
   bool renew_pending, acquire_pending;
-  /* the turn being built */
-  msgpack_sbuffer rec;
+  /* The open record: inputs and events of the turns not yet sent. It is
+   * sent at a turn's end, or when an acknowledgement frees a slot in
+   * flight; while max_inflight records are in flight, later turns join it,
+   * so a busy Redis gets fewer, larger appends. */
+  msgpack_sbuffer rec; /* RECORD_HEAD bytes for the header, then the inputs */
   msgpack_packer pk;
   unsigned rec_inputs;
-  char *ev; /* the turn's event fields: EVENT_FIELDS NUL-terminated strings each */
+  unsigned turn_mark; /* rec_inputs + nev at the last turn's end */
+  char *ev; /* its event fields: EVENT_FIELDS NUL-terminated strings each */
   size_t evlen, evcap;
   size_t *evsz; /* their lengths */
   unsigned nev, evszcap;
-  /* records waiting to be sent, oldest first */
-  pending *backlog, *backlog_tail;
-  size_t backlog_bytes;
+  uint64_t open_seq; /* its sequence once a turn ended with it; 0: none yet */
+  int64_t open_ns;   /* monotonic: when that turn ended */
+  const char **argv; /* the FCALL's arguments, pointing into the record */
+  size_t *argvlen;
+  size_t argcap;
   /* records handed to hiredis and not acknowledged, oldest first (Redis
    * answers in order), and the sum of their sizes */
   flying *flight;
   size_t flight_head, inflight_bytes;
-  bool backlog_full; /* backlog + in flight past max_backlog: logged once until it drains */
+  bool backlog_full; /* open record + in flight past max_backlog: logged once until it drains */
   uint64_t last_seq;  /* the last sequence given to a record */
   uint64_t acked_seq; /* every record up to it is in Redis */
   unsigned inflight;

@@ -1,13 +1,36 @@
 #include "redis_uv.h"
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 typedef struct attach {
   redisAsyncContext *ac; /* NULL once hiredis let go of it */
   uv_poll_t poll;
-  int events;
+  uv_idle_t idle; /* active while output waits for pt_redis_flush */
+  int events;     /* what the poll watches */
+  bool flushing;  /* inside a write: hiredis asking for writability means the socket is full */
+  int open;       /* handles not closed yet */
 } attach;
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void update(attach *a, int add, int del) {
+  int ev = (a->events | add) & ~del;
+  if (ev == a->events) return; /* libuv re-registers the fd on every start */
+  a->events = ev;
+  if (ev)
+    uv_poll_start(&a->poll, ev, on_poll);
+  else
+    uv_poll_stop(&a->poll);
+}
+
+static void write_now(attach *a) {
+  uv_idle_stop(&a->idle);
+  a->flushing = true;
+  redisAsyncHandleWrite(a->ac); /* may free the context (cleanup clears a->ac) */
+  a->flushing = false;
+}
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   attach *a = h->data;
@@ -24,28 +47,49 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     return;
   }
   if (events & UV_READABLE) redisAsyncHandleRead(a->ac);
-  if (a->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(a->ac);
+  if (a->ac && (events & UV_WRITABLE)) write_now(a);
 }
 
-static void update(attach *a, int add, int del) {
-  a->events = (a->events | add) & ~del;
-  if (a->events)
-    uv_poll_start(&a->poll, a->events, on_poll);
-  else
-    uv_poll_stop(&a->poll);
+static void on_idle(uv_idle_t *h) {
+  attach *a = h->data;
+  if (a->ac) write_now(a);
 }
 
 static void add_read(void *p) { update(p, UV_READABLE, 0); }
 static void del_read(void *p) { update(p, 0, UV_READABLE); }
-static void add_write(void *p) { update(p, UV_WRITABLE, 0); }
-static void del_write(void *p) { update(p, 0, UV_WRITABLE); }
+static void del_write(void *p) {
+  attach *a = p;
+  uv_idle_stop(&a->idle);
+  update(a, 0, UV_WRITABLE);
+}
 
-static void on_closed(uv_handle_t *h) { free(h->data); }
+/* hiredis has output. A connect in progress, or a socket that took less
+ * than everything, waits for writability; otherwise the output is written
+ * at the owner's pt_redis_flush, or by the idle handle (which also keeps
+ * the loop from blocking before it ran). */
+static void add_write(void *p) {
+  attach *a = p;
+  if (a->flushing || !a->ac || !(a->ac->c.flags & REDIS_CONNECTED))
+    update(a, UV_WRITABLE, 0);
+  else if (!(a->events & UV_WRITABLE))
+    uv_idle_start(&a->idle, on_idle);
+}
+
+void pt_redis_flush(redisAsyncContext *ac) {
+  attach *a = ac ? ac->ev.data : NULL;
+  if (a && a->ac && uv_is_active((uv_handle_t *)&a->idle)) write_now(a);
+}
+
+static void on_closed(uv_handle_t *h) {
+  attach *a = h->data;
+  if (--a->open == 0) free(a);
+}
 
 static void cleanup(void *p) {
   attach *a = p;
   a->ac = NULL; /* hiredis is freeing the context */
   uv_close((uv_handle_t *)&a->poll, on_closed);
+  uv_close((uv_handle_t *)&a->idle, on_closed);
 }
 
 int pt_redis_attach(redisAsyncContext *ac, uv_loop_t *loop) {
@@ -56,8 +100,10 @@ int pt_redis_attach(redisAsyncContext *ac, uv_loop_t *loop) {
     free(a);
     return REDIS_ERR;
   }
+  uv_idle_init(loop, &a->idle);
+  a->open = 2;
   a->ac = ac;
-  a->poll.data = a;
+  a->poll.data = a->idle.data = a;
   ac->ev.data = a;
   ac->ev.addRead = add_read;
   ac->ev.delRead = del_read;

@@ -13,7 +13,9 @@
  * - SIGSTOP the primary past its lease: the standby takes over; the old
  *   one, continued, writes nothing and answers NOT_LEADER;
  * - Redis stopped mid-traffic: mutations UNAVAILABLE, reads answered;
- *   Redis back: writes resume without a restart, nothing acknowledged lost. */
+ *   Redis back: writes resume without a restart, nothing acknowledged lost;
+ * - Redis stalled: the turns after the append in flight join one record,
+ *   acknowledged (and there after a restart) once Redis is back. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -746,6 +748,81 @@ static void test_backlog_bounded_while_redis_stalls(void **state) {
   unlink(conf);
 }
 
+/* Polls the daemon's /metrics until series reads want (PT_WAIT_MS at most:
+ * the metric is the only event there is). */
+static void await_metric(const pt_daemon *d, const char *series, double want) {
+  double got = -1;
+  for (int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS; pt_mono_ns() / 1000000 < end;) {
+    char *text = admin_get(d, "/metrics");
+    got = text ? metric_value(text, series) : -1;
+    free(text);
+    if (got == want) return;
+    usleep(2000);
+  }
+  fail_msg("%s stayed %g, not %g", series, got, want);
+}
+
+/* With one append in flight (max_inflight 1) and Redis stopped, five
+ * reserves decided in five turns make two journal records, not five: the
+ * one in flight, and one that the four later turns joined. Redis back, all
+ * five are answered OK, and a restart finds all five. */
+static void test_turns_join_one_record_while_redis_stalls(void **state) {
+  (void)state;
+  lease_ms = "60000"; /* the stall must not cost the lease */
+  char conf[] = "/tmp/pt-mirror-conf-XXXXXX";
+  int fd = mkstemp(conf);
+  assert_true(fd >= 0);
+  assert_true(dprintf(fd, "[mirror]\nmax_inflight = 1\n") > 0);
+  close(fd);
+  const char *more[] = {"-c", conf, NULL};
+  pt_daemon d;
+  start(&d, "a", true, more);
+  pintuan_client *o = connect_or_die(&d);
+  assert_int_equal(create_flash(o, "j", 100, 0, 600000, 0), OK);
+  char out[64];
+  assert_int_equal(redis_cmd(&R, out, sizeof out, "XLEN pintuan:{t}:journal"), 0);
+  long long records = atoll(out);
+  kill(R.pid, SIGSTOP);
+  enum { N = 5 };
+  pintuan_client *c[N];
+  for (int k = 0; k < N; k++) {
+    char rid[16], user[16];
+    snprintf(rid, sizeof rid, "j%d", k), snprintf(user, sizeof user, "u%d", k);
+    c[k] = connect_or_die(&d);
+    pintuan_set_failover(c[k], 0, 0);
+    pintuan_request q;
+    Pintuan__V1__Reserve m;
+    pintuan_req_reserve(&q, &m, "j", user, 1, rid);
+    assert_int_equal(pintuan_send(c[k], &q), 0);
+    assert_int_equal(pintuan_flush(c[k]), 0);
+    /* decided (its reply held) before the next one is sent: turns of their own */
+    await_metric(&d, "pintuan_requests_total{op=\"reserve\",status=\"OK\"}", k + 1);
+  }
+  await_metric(&d, "pintuan_mirror_records_in_flight", 1);
+  await_metric(&d, "pintuan_mirror_unacknowledged_records", 2);
+  kill(R.pid, SIGCONT);
+  for (int k = 0; k < N; k++) {
+    pintuan_response *r;
+    assert_int_equal(pintuan_recv(c[k], &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+    pintuan_close(c[k]);
+  }
+  assert_int_equal(redis_cmd(&R, out, sizeof out, "XLEN pintuan:{t}:journal"), 0);
+  assert_int_equal(atoll(out), records + 2);
+  pintuan_close(o);
+  kill9(&d);
+  start(&d, "a", true, more);
+  o = connect_or_die(&d);
+  pintuan_response *r;
+  Pintuan__V1__Campaign *cp = get_campaign(o, "j", &r);
+  assert_int_equal(cp->held, N);
+  pintuan_response_free(r);
+  pintuan_close(o);
+  assert_int_equal(daemon_stop(&d), 0);
+  unlink(conf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
@@ -757,6 +834,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_redis_outage, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_events_stream_and_expiry_on_load, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_backlog_bounded_while_redis_stalls, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_turns_join_one_record_while_redis_stalls, redis_up,
+                                      redis_down),
   };
   if (getenv("PT_TEST_FILTER")) cmocka_set_test_filter(getenv("PT_TEST_FILTER"));
   return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);

@@ -33,6 +33,7 @@ static void connect_now(pt_mirror *m);
 static void closed_one(pt_mirror *m);
 static void pump(pt_mirror *m);
 static void on_append(redisAsyncContext *ac, void *reply, void *priv);
+static void send_now(pt_mirror *m);
 
 /* Bytes of the open record (not sent yet). */
 static size_t open_bytes(const pt_mirror *m) { return m->rec.size - RECORD_HEAD + m->evlen; }
@@ -88,6 +89,10 @@ void pt_mirror_record(pt_mirror *m, const pt_input *in, const pt_result *r) {
   if (m->role != PT_ROLE_PRIMARY) return; /* nothing is decided elsewhere (see refuses) */
   pt_input_pack(&m->pk, in, r);
   m->rec_inputs++;
+  /* A big turn sends its record in parts as it goes, so that Redis works
+   * on one while the loop decides the next (the turn's output is sealed
+   * behind the last). */
+  if (m->rec.size >= RECORD_PART_BYTES) send_now(m);
 }
 
 static const char *event_name(pt_event_type t) {
@@ -232,18 +237,18 @@ uint64_t pt_mirror_end_turn(pt_mirror *m) {
       m->open_seq = ++m->last_seq;
       m->open_ns = pt_mono_ns();
     }
-    if (unacked(m) > m->cfg.max_backlog && !m->backlog_full) { /* once per episode */
-      m->backlog_full = true;
-      pt_warn("mirror backlog full: %zu bytes wait for Redis (max_backlog_bytes %llu); mutations "
-              "are answered OVERLOADED until it drains",
-              unacked(m), (unsigned long long)m->cfg.max_backlog);
-    }
     m->st.turns_held++;
     seal = m->open_seq;
     pump(m);
     pt_redis_flush(m->ac); /* the append leaves before the loop sleeps, not a turn later */
   } else if (m->acked_seq < m->last_seq) {
     seal = m->last_seq; /* decided on state not yet acknowledged: behind it */
+  }
+  if (unacked(m) > m->cfg.max_backlog && !m->backlog_full) { /* once per episode */
+    m->backlog_full = true;
+    pt_warn("mirror backlog full: %zu bytes wait for Redis (max_backlog_bytes %llu); mutations "
+            "are answered OVERLOADED until it drains",
+            unacked(m), (unsigned long long)m->cfg.max_backlog);
   }
   return m->cfg.mode == PT_MIRROR_DURABLE ? seal : 0;
 }
@@ -279,11 +284,25 @@ static void on_append(redisAsyncContext *ac, void *reply, void *priv) {
  * in progress: that turn's output is sealed behind it all the same), then
  * starts a snapshot if one is due: with nothing unsent, the engine's state
  * is exactly the journal up to last_seq. */
-static void pump(pt_mirror *m) {
-  if (m->open_seq && m->ready && m->role == PT_ROLE_PRIMARY && m->inflight < m->cfg.max_inflight) {
-    send_open(m);
-    snapshot_maybe_start(m);
+static void send_if_free(pt_mirror *m) {
+  if (!m->ready || m->role != PT_ROLE_PRIMARY || m->inflight >= m->cfg.max_inflight) return;
+  send_open(m);
+  snapshot_maybe_start(m);
+}
+
+/* Mid-turn: the record so far goes now, under a sequence of its own. */
+static void send_now(pt_mirror *m) {
+  if (!m->ready || m->inflight >= m->cfg.max_inflight) return;
+  if (!m->open_seq) {
+    m->open_seq = ++m->last_seq;
+    m->open_ns = pt_mono_ns();
   }
+  send_if_free(m);
+  pt_redis_flush(m->ac);
+}
+
+static void pump(pt_mirror *m) {
+  if (m->open_seq) send_if_free(m);
   if (m->backlog_full && unacked(m) <= m->cfg.max_backlog) {
     m->backlog_full = false;
     pt_info("mirror backlog drained to %zu bytes: mutations accepted again", unacked(m));

@@ -19,6 +19,7 @@ static inline uint64_t snap_sum_add(uint64_t sum, const void *chunk, size_t n) {
   return (sum ^ pt_cap_checksum(chunk, n)) * 0x100000001b3ull + n;
 }
 #define RECORD_FORMAT 1 /* a journal record: [format, epoch, seq] then its inputs */
+#define RECORD_PART_BYTES (256 * 1024) /* a turn's record past this goes to Redis in parts */
 #define RECORD_HEAD 20   /* fixarray 3, fixint format, uint64 epoch, uint64 seq */
 #define EVENT_FIELDS 11
 

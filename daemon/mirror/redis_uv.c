@@ -77,7 +77,13 @@ static void add_write(void *p) {
 
 void pt_redis_flush(redisAsyncContext *ac) {
   attach *a = ac ? ac->ev.data : NULL;
-  if (a && a->ac && uv_is_active((uv_handle_t *)&a->idle)) write_now(a);
+  if (!a || !a->ac || !uv_is_active((uv_handle_t *)&a->idle)) return;
+  /* hiredis' plain write: an error is only recorded in the context, and
+   * the idle handle, still active, lets hiredis act on it (disconnect,
+   * callbacks) outside the caller's stack; a socket that took less than
+   * everything is left to the idle handle too, which then watches it */
+  int done = 0;
+  if (redisBufferWrite(&ac->c, &done) == REDIS_OK && done) uv_idle_stop(&a->idle);
 }
 
 static void on_closed(uv_handle_t *h) {

@@ -17,8 +17,9 @@
 
 /* REDIS_OK, or REDIS_ERR (the caller frees ac). */
 int pt_redis_attach(redisAsyncContext *ac, uv_loop_t *loop);
-/* Writes what hiredis has queued, now (not from inside a hiredis callback;
- * ac may be NULL). */
+/* Writes what hiredis has queued, now. Runs no hiredis callback (a failed
+ * write is acted on later, from the loop), so it may be called anywhere,
+ * in the middle of the owner's work too; ac may be NULL. */
 void pt_redis_flush(redisAsyncContext *ac);
 
 #endif

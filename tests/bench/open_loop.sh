@@ -6,6 +6,9 @@
 # Redis over the middle of the run, then the medians per variant.
 #
 # Usage: tests/bench/open_loop.sh [BUILD] [RATE] [ROUNDS] [memory|durable]
+# RATE 0: closed loop instead (as fast as the daemon answers), to compare
+#   throughput the same way; CONNS / PIPE: connections and pipeline
+#   (default 50 and 8)
 # DAEMON_A / DAEMON_B: extra pintuand flags of each variant
 #   (default: --prefault off / --prefault on)
 # BENCH_A / BENCH_B: extra pintuan-bench flags of each variant (default none),
@@ -23,7 +26,8 @@ DAEMON_A=${DAEMON_A---prefault off} DAEMON_B=${DAEMON_B---prefault on}
 BENCH_A=${BENCH_A-} BENCH_B=${BENCH_B-}
 PINTUAND_A=${PINTUAND_A:-$BUILD/daemon/pintuand} PINTUAND_B=${PINTUAND_B:-$BUILD/daemon/pintuand}
 REDIS_FLAGS=${REDIS_FLAGS-}
-SECS=${SECS:-8} WARM=${WARM:-2}
+SECS=${SECS:-8} WARM=${WARM:-2} CONNS=${CONNS:-50} PIPE=${PIPE:-8}
+RATE_ARGS=(-R "$RATE"); [ "$RATE" != 0 ] || RATE_ARGS=()
 # CPU is read over the middle half of the measured part
 LEAD=$(awk "BEGIN{print $WARM + $SECS / 4}") SPAN=$(awk "BEGIN{print $SECS / 2}")
 tmp=$(mktemp -d)
@@ -51,7 +55,7 @@ run() { # run NAME DAEMON_ARGS BENCH_ARGS PINTUAND
   [ "$MODE" != durable ] || await_log "$tmp/daemon.log" "mirror role=primary" # serving once it is the primary
   # shellcheck disable=SC2086
   "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$port" -s stampede --stock 1000000000 --limit 1000000 \
-    -c 50 -p 8 -R "$RATE" -d "$SECS" -w "$WARM" --json --no-progress $3 >"$tmp/out.json" &
+    -c "$CONNS" -p "$PIPE" "${RATE_ARGS[@]}" -d "$SECS" -w "$WARM" --json --no-progress $3 >"$tmp/out.json" &
   local bpid=$!
   sleep "$LEAD"
   local d0 b0 r0 d1 b1 r1
@@ -75,7 +79,7 @@ print("%s: %.0f/s  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.1f ms  | CPU daemon %d%
       (r["v"], r["rps"], r["p50"], r["p99"], r["p999"], r["max"], r["daemon"], r["bench"], r["redis"]))'
 }
 
-echo "open loop $RATE req/s, $MODE, $ROUNDS rounds; A: $PINTUAND_A $DAEMON_A, bench $BENCH_A; B: $PINTUAND_B $DAEMON_B, bench $BENCH_B${REDIS_FLAGS:+; redis-server $REDIS_FLAGS}"
+echo "$([ "$RATE" = 0 ] && echo "closed loop" || echo "open loop $RATE req/s"), $CONNS x $PIPE, $MODE, $ROUNDS rounds; A: $PINTUAND_A $DAEMON_A, bench $BENCH_A; B: $PINTUAND_B $DAEMON_B, bench $BENCH_B${REDIS_FLAGS:+; redis-server $REDIS_FLAGS}"
 for r in $(seq 1 "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then run A "$DAEMON_A" "$BENCH_A" "$PINTUAND_A"; run B "$DAEMON_B" "$BENCH_B" "$PINTUAND_B"
   else run B "$DAEMON_B" "$BENCH_B" "$PINTUAND_B"; run A "$DAEMON_A" "$BENCH_A" "$PINTUAND_A"; fi
@@ -86,6 +90,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 for v in ("A", "B"):
     rs = [r for r in rows if r["v"] == v]
     m = lambda k: statistics.median(r[k] for r in rs)
-    print("median %s: p99 %.3f  p99.9 %.3f  max %.1f ms  (p99 of the runs: %s)" %
-          (v, m("p99"), m("p999"), m("max"), " ".join("%.2f" % r["p99"] for r in rs)))
+    print("median %s: %.0f/s  p99 %.3f  p99.9 %.3f  max %.1f ms  (p99 of the runs: %s; req/s: %s)" %
+          (v, m("rps"), m("p99"), m("p999"), m("max"), " ".join("%.2f" % r["p99"] for r in rs),
+           " ".join("%.0fk" % (r["rps"] / 1e3) for r in rs)))
 PY

@@ -15,7 +15,9 @@
  * - Redis stopped mid-traffic: mutations UNAVAILABLE, reads answered;
  *   Redis back: writes resume without a restart, nothing acknowledged lost;
  * - Redis stalled: the turns after the append in flight join one record,
- *   acknowledged (and there after a restart) once Redis is back. */
+ *   acknowledged (and there after a restart) once Redis is back;
+ * - a turn too big for one record goes to Redis in parts, all there after a
+ *   restart. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -823,6 +825,71 @@ static void test_turns_join_one_record_while_redis_stalls(void **state) {
   unlink(conf);
 }
 
+/* The daemon stopped while 8 clients pipeline 2,000 reserves each: once
+ * continued, its first turn reads 64 KiB from each (some 12,000 requests,
+ * a record of ~1 MB). The record goes to Redis in parts of at most 256 KiB,
+ * every reserve is answered OK, and a restart finds them all. */
+static void test_big_turn_goes_in_parts(void **state) {
+  (void)state;
+  pt_daemon d;
+  start(&d, "a", true, NULL);
+  pintuan_client *o = connect_or_die(&d);
+  assert_int_equal(create_flash(o, "big", 1000000, 0, 600000, 0), OK);
+  enum { C = 8, N = 2000 };
+  pintuan_client *c[C];
+  for (int k = 0; k < C; k++) c[k] = connect_or_die(&d);
+  kill(d.pid, SIGSTOP);
+  for (int k = 0; k < C; k++) {
+    for (int i = 0; i < N; i++) {
+      char rid[24], user[24];
+      snprintf(rid, sizeof rid, "b%d.%d", k, i), snprintf(user, sizeof user, "u%d.%d", k, i);
+      pintuan_request q;
+      Pintuan__V1__Reserve m;
+      pintuan_req_reserve(&q, &m, "big", user, 1, rid);
+      assert_int_equal(pintuan_send(c[k], &q), 0);
+    }
+    assert_int_equal(pintuan_flush(c[k]), 0); /* into the stopped daemon's socket */
+  }
+  kill(d.pid, SIGCONT);
+  for (int k = 0; k < C; k++) {
+    for (int i = 0; i < N; i++) {
+      pintuan_response *r;
+      assert_int_equal(pintuan_recv(c[k], &r), 0);
+      if (r->status != OK) fail_msg("reply %d.%d: %s", k, i, pintuan_status_str(r->status));
+      pintuan_response_free(r);
+    }
+    pintuan_close(c[k]);
+  }
+  /* the journal's records: none over a part (256 KiB) and one input */
+  redisContext *rc = redisConnect("127.0.0.1", R.port);
+  assert_true(rc && !rc->err);
+  redisReply *j = redisCommand(rc, "XRANGE pintuan:{t}:journal - +");
+  assert_true(j && j->type == REDIS_REPLY_ARRAY);
+  size_t biggest = 0, total = 0;
+  for (size_t i = 0; i < j->elements; i++) {
+    redisReply *f = j->element[i]->element[1];
+    for (size_t k = 0; k + 1 < f->elements; k += 2)
+      if (!strcmp(f->element[k]->str, "r")) {
+        total += f->element[k + 1]->len;
+        if (f->element[k + 1]->len > biggest) biggest = f->element[k + 1]->len;
+      }
+  }
+  freeReplyObject(j);
+  redisFree(rc);
+  if (total < (512u << 10)) fail_msg("%zu bytes of records: not 2 parts' worth", total);
+  if (biggest > (256u << 10) + 256) fail_msg("a record of %zu bytes", biggest);
+  pintuan_close(o);
+  kill9(&d);
+  start(&d, "a", true, NULL);
+  o = connect_or_die(&d);
+  pintuan_response *r;
+  Pintuan__V1__Campaign *cp = get_campaign(o, "big", &r);
+  assert_int_equal(cp->held, C * N);
+  pintuan_response_free(r);
+  pintuan_close(o);
+  assert_int_equal(daemon_stop(&d), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
@@ -836,6 +903,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_backlog_bounded_while_redis_stalls, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_turns_join_one_record_while_redis_stalls, redis_up,
                                       redis_down),
+      cmocka_unit_test_setup_teardown(test_big_turn_goes_in_parts, redis_up, redis_down),
   };
   if (getenv("PT_TEST_FILTER")) cmocka_set_test_filter(getenv("PT_TEST_FILTER"));
   return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);

@@ -184,6 +184,8 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_mirror_records_acknowledged_total", "counter", "Journal records acknowledged",
       (double)st.acked);
   one(b, "pintuan_mirror_sent_bytes_total", "counter", "Journal and event bytes sent", (double)st.bytes);
+  one(b, "pintuan_mirror_record_parts_total", "counter",
+      "Journal records sent in the middle of a turn too big for one record", (double)st.parts);
   histogram(b, "pintuan_mirror_batch_requests", "State-changing requests per journal record",
             &st.batch, 1);
   histogram(b, "pintuan_mirror_append_duration_seconds",

@@ -297,7 +297,9 @@ static void send_now(pt_mirror *m) {
     m->open_seq = ++m->last_seq;
     m->open_ns = pt_mono_ns();
   }
+  uint64_t sent = m->st.appended;
   send_if_free(m);
+  m->st.parts += m->st.appended - sent;
   pt_redis_flush(m->ac);
 }
 

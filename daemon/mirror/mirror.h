@@ -77,7 +77,7 @@ typedef struct pt_mirror_hooks {
 } pt_mirror_hooks;
 
 typedef struct pt_mirror_stats {
-  uint64_t appended, acked, bytes, turns_held, reconnects, snapshots, snapshot_failures,
+  uint64_t appended, acked, bytes, turns_held, parts, reconnects, snapshots, snapshot_failures,
       recoveries, recovered_inputs, step_downs, epoch, last_seq, acked_seq, inflight, backlog_bytes;
   int64_t last_recovery_ms;
   int64_t lag_us;       /* age of the oldest record Redis has not acknowledged; 0: none */

@@ -21,7 +21,14 @@
  * percentiles. Exit 0 when every cycle passed.
  *
  * usage: pintuan-chaos [--cycles N] [--lease-ms MS] [--threads N]
- *                      [--bench PATH] [--json]
+ *                      [--bench PATH] [--bench-conns N] [--bench-depth N]
+ *                      [--bench-stock N] [--json]
+ * --bench-conns, --bench-depth: the bench's connections and requests in
+ * flight on each (default 4 and 8); with enough in flight, a turn's
+ * journal record goes to Redis in parts, which the kill then cuts anywhere.
+ * --kill-in-parts: the kill also waits until the primary has sent a part
+ * (its /metrics), so that every cycle's kill lands among them.
+ * --bench-stock: the bench's campaign stock per cycle (default 5000).
  * Environment: PINTUAND (the daemon binary), as for the other tests. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -210,21 +217,29 @@ static int cmp_ms(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static pid_t spawn_bench(const char *bench, const char *addrs) {
+static pid_t spawn_bench(const char *bench, const char *addrs, int conns, int depth, long stock) {
   if (!bench) return 0;
+  char cs[16], p[16], st[24];
+  snprintf(cs, sizeof cs, "%d", conns), snprintf(p, sizeof p, "%d", depth);
+  snprintf(st, sizeof st, "%ld", stock);
   pid_t pid = fork();
   if (pid == 0) {
     int null = open("/dev/null", O_WRONLY);
     if (null >= 0) dup2(null, 1), dup2(null, 2);
-    execl(bench, bench, "-a", addrs, "-s", "stampede", "-c", "4", "-p", "8", "-d", "30", "-w", "0",
-          "--stock", "5000", "--limit", "2", "--no-progress", (char *)NULL);
+    /* mixed (reserve, confirm, cancel): its sale is open at once (a
+     * stampede's opens at a wall-clock instant, which the daemons' test
+     * clock never reaches) */
+    execl(bench, bench, "-a", addrs, "-s", "mixed", "-c", cs, "-p", p, "-d", "30", "-w", "0",
+          "--stock", st, "--limit", "2", "--no-progress", (char *)NULL);
     _exit(127);
   }
   return pid;
 }
 
 int main(int argc, char **argv) {
-  int cycles = 5, nthreads = 4, lease_ms = 600;
+  int cycles = 5, nthreads = 4, lease_ms = 600, conns = 4, depth = 8;
+  long bench_stock = 5000;
+  bool in_parts = false;
   const char *bench = NULL;
   bool json = false;
   for (int i = 1; i < argc; i++) {
@@ -232,15 +247,22 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nthreads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--lease-ms") && i + 1 < argc) lease_ms = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--bench") && i + 1 < argc) bench = argv[++i];
+    else if (!strcmp(argv[i], "--bench-conns") && i + 1 < argc) conns = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--bench-depth") && i + 1 < argc) depth = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--bench-stock") && i + 1 < argc) bench_stock = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--kill-in-parts")) in_parts = true;
     else if (!strcmp(argv[i], "--json")) json = true;
     else {
       fprintf(stderr, "usage: pintuan-chaos [--cycles N] [--threads N] [--lease-ms MS] "
-                      "[--bench PATH] [--json]\n");
+                      "[--bench PATH] [--bench-conns N] [--bench-depth N] [--bench-stock N] "
+                      "[--kill-in-parts] [--json]\n");
       return 64;
     }
   }
-  if (cycles < 1 || nthreads < 1 || nthreads > 64 || lease_ms < 100) {
-    fprintf(stderr, "pintuan-chaos: --cycles >= 1, --threads 1..64, --lease-ms >= 100\n");
+  if (cycles < 1 || nthreads < 1 || nthreads > 64 || lease_ms < 100 || conns < 1 || conns > 1000 ||
+      depth < 1 || depth > 1000 || bench_stock < 1) {
+    fprintf(stderr, "pintuan-chaos: --cycles >= 1, --threads 1..64, --lease-ms >= 100, "
+                    "--bench-conns 1..1000, --bench-depth 1..1000, --bench-stock >= 1\n");
     return 64;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -252,6 +274,7 @@ int main(int argc, char **argv) {
   int64_t *takeover = calloc((size_t)cycles, sizeof *takeover);
   verdict total = {0};
   int failed = 0;
+  long parts = 0; /* journal records sent mid-turn by the primaries killed */
   for (int cy = 0; cy < cycles; cy++) {
     pt_daemon *p = &d[primary], *s = &d[1 - primary];
     char addrs[160], campaign[32];
@@ -263,7 +286,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     pintuan_close(c);
-    pid_t bpid = spawn_bench(bench, addrs);
+    pid_t bpid = spawn_bench(bench, addrs, conns, depth, bench_stock);
     atomic_bool stop = false;
     atomic_long answers = 0;
     atomic_int live = nthreads;
@@ -275,6 +298,24 @@ int main(int argc, char **argv) {
     }
     /* polls a counter, with no deadline: the load decides when */
     while (atomic_load(&answers) < BEFORE_KILL && atomic_load(&live) > 0) usleep(1000);
+    if (bpid > 0 && waitpid(bpid, NULL, WNOHANG) != 0) { /* its load is part of the cycle */
+      fprintf(stderr, "chaos: cycle %d: pintuan-bench exited before the kill\n", cy);
+      return 1;
+    }
+    double cut = -1; /* the record parts this primary sent: what the kill cuts into */
+    for (int64_t end = pt_mono_ns() + (int64_t)PT_WAIT_MS * 1000000;;) {
+      char *text = admin_get(p, "/metrics");
+      cut = text ? metric_value(text, "pintuan_mirror_record_parts_total") : -1;
+      free(text);
+      if (!in_parts || cut > 0) break;
+      if (pt_mono_ns() > end) {
+        fprintf(stderr, "chaos: cycle %d: no record was sent in parts (--kill-in-parts)\n", cy);
+        return 1;
+      }
+      usleep(1000);
+    }
+    long cut_parts = cut > 0 ? (long)cut : 0;
+    parts += cut_parts;
     int64_t t0 = pt_mono_ns();
     kill(p->pid, SIGKILL);
     if (daemon_log_wait(s, "mirror role=primary", PT_WAIT_MS, NULL, 0)) {
@@ -315,9 +356,9 @@ int main(int argc, char **argv) {
     bool pass = v.lost == 0 && v.duplicates == 0 && v.oversold == 0 && v.acked > 0;
     failed += !pass;
     printf("cycle %d: %s requests=%ld acknowledged=%ld unanswered=%ld lost=%ld duplicates=%ld "
-           "oversold=%ld campaigns_checked=%ld takeover_ms=%" PRId64 "\n",
+           "oversold=%ld campaigns_checked=%ld takeover_ms=%" PRId64 " record_parts=%ld\n",
            cy + 1, pass ? "PASS" : "FAIL", sent, v.acked, v.retried, v.lost, v.duplicates,
-           v.oversold, v.campaigns, takeover[cy]);
+           v.oversold, v.campaigns, takeover[cy], cut_parts);
     fflush(stdout);
     total.acked += v.acked, total.lost += v.lost, total.duplicates += v.duplicates;
     total.oversold += v.oversold, total.retried += v.retried;
@@ -328,15 +369,16 @@ int main(int argc, char **argv) {
   qsort(takeover, (size_t)cycles, sizeof *takeover, cmp_ms);
 #define PCT(q) takeover[(size_t)((double)(cycles - 1) * (q) + 0.5)]
   printf("%d cycles, %d failed: acknowledged=%ld lost=%ld duplicates=%ld oversold=%ld; takeover ms "
-         "p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " max=%" PRId64 " (lease %d ms)\n",
+         "p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " max=%" PRId64 " (lease %d ms); record "
+         "parts sent by the killed primaries: %ld\n",
          cycles, failed, total.acked, total.lost, total.duplicates, total.oversold, PCT(0.5),
-         PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms);
+         PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms, parts);
   if (json)
     printf("{\"cycles\":%d,\"failed\":%d,\"acknowledged\":%ld,\"lost\":%ld,\"duplicates\":%ld,"
            "\"oversold\":%ld,\"takeover_ms\":{\"p50\":%" PRId64 ",\"p90\":%" PRId64
-           ",\"p99\":%" PRId64 ",\"max\":%" PRId64 "},\"lease_ms\":%d}\n",
+           ",\"p99\":%" PRId64 ",\"max\":%" PRId64 "},\"lease_ms\":%d,\"record_parts\":%ld}\n",
            cycles, failed, total.acked, total.lost, total.duplicates, total.oversold, PCT(0.5),
-           PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms);
+           PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms, parts);
   free(takeover);
   for (int i = 0; i < 2; i++) {
     daemon_stop(&d[i]);

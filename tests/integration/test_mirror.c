@@ -860,6 +860,10 @@ static void test_big_turn_goes_in_parts(void **state) {
     }
     pintuan_close(c[k]);
   }
+  char *text = admin_get(&d, "/metrics");
+  assert_non_null(text);
+  assert_true(metric_value(text, "pintuan_mirror_record_parts_total") >= 2);
+  free(text);
   /* the journal's records: none over a part (256 KiB) and one input */
   redisContext *rc = redisConnect("127.0.0.1", R.port);
   assert_true(rc && !rc->err);

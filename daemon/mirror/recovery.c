@@ -20,7 +20,13 @@
 #include "replay.h"
 #include "xalloc.h"
 
-#define BATCH 1000 /* journal records per XRANGE */
+/* Journal records per XRANGE: at most BATCH_MAX, and about BATCH_BYTES
+ * (a record may be up to 256 KiB: a thousand of those would be one
+ * 256 MB reply, built by Redis and held by hiredis at once). The count
+ * follows the size of the records read so far. */
+#define BATCH_MAX 1000
+#define BATCH_FIRST 64
+#define BATCH_BYTES (8u << 20)
 
 struct recovery {
   pt_mirror *m; /* NULL once aborted */
@@ -35,6 +41,7 @@ struct recovery {
   uint64_t last_seq; /* the last record applied */
   uint64_t inputs;
   int64_t started_ms;
+  unsigned count; /* records the XRANGE in flight asked for */
 };
 
 static void rec_free(recovery *r) {
@@ -132,6 +139,7 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
          rep->type == REDIS_REPLY_ERROR ? rep->str : "");
     return;
   }
+  size_t bytes = 0;
   for (size_t i = 0; i < rep->elements; i++) {
     redisReply *entry = rep->element[i];
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
@@ -149,8 +157,11 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
       return;
     }
     if (apply_record(r, record->str, record->len)) return;
+    bytes += record->len;
   }
-  if (rep->elements == BATCH) {
+  if (rep->elements == r->count) { /* a full batch: there may be more */
+    size_t each = bytes / rep->elements + 1, n = BATCH_BYTES / each;
+    r->count = n < 1 ? 1 : n > BATCH_MAX ? BATCH_MAX : (unsigned)n;
     read_journal(r);
     return;
   }
@@ -159,8 +170,8 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
 
 static void read_journal(recovery *r) {
   pt_mirror *m = r->m;
-  redisAsyncCommand(m->ac, on_journal, r, "XRANGE %s %" PRIu64 "-0 + COUNT %d", m->key_journal,
-                    r->last_seq + 1, BATCH);
+  redisAsyncCommand(m->ac, on_journal, r, "XRANGE %s %" PRIu64 "-0 + COUNT %u", m->key_journal,
+                    r->last_seq + 1, r->count);
 }
 
 static void start_engine(recovery *r) {
@@ -244,6 +255,7 @@ void recovery_start(pt_mirror *m) {
   recovery *r = pt_xcalloc(1, sizeof(*r));
   r->m = m;
   r->started_ms = mirror_now(m);
+  r->count = BATCH_FIRST;
   m->rec_state = r;
   redisAsyncCommand(m->ac, on_meta, r, "HMGET %s seq chunks prefix bytes sum", m->key_snapshot);
 }

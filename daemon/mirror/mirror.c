@@ -225,6 +225,15 @@ static void send_open(pt_mirror *m) {
   record_reset(m);
 }
 
+/* The open record's sequence, given it now if it had none. */
+static uint64_t open_record_seq(pt_mirror *m) {
+  if (!m->open_seq) {
+    m->open_seq = ++m->last_seq;
+    m->open_ns = pt_mono_ns();
+  }
+  return m->open_seq;
+}
+
 uint64_t pt_mirror_end_turn(pt_mirror *m) {
   if (m->role != PT_ROLE_PRIMARY) {
     record_reset(m);
@@ -233,12 +242,8 @@ uint64_t pt_mirror_end_turn(pt_mirror *m) {
   uint64_t seal = 0;
   if (m->rec_inputs + m->nev != m->turn_mark) { /* this turn changed something */
     m->turn_mark = m->rec_inputs + m->nev;
-    if (!m->open_seq) {
-      m->open_seq = ++m->last_seq;
-      m->open_ns = pt_mono_ns();
-    }
+    seal = open_record_seq(m);
     m->st.turns_held++;
-    seal = m->open_seq;
     pump(m);
     pt_redis_flush(m->ac); /* the append leaves before the loop sleeps, not a turn later */
   } else if (m->acked_seq < m->last_seq) {
@@ -293,10 +298,7 @@ static void send_if_free(pt_mirror *m) {
 /* Mid-turn: the record so far goes now, under a sequence of its own. */
 static void send_now(pt_mirror *m) {
   if (!m->ready || m->inflight >= m->cfg.max_inflight) return;
-  if (!m->open_seq) {
-    m->open_seq = ++m->last_seq;
-    m->open_ns = pt_mono_ns();
-  }
+  open_record_seq(m);
   uint64_t sent = m->st.appended;
   send_if_free(m);
   m->st.parts += m->st.appended - sent;

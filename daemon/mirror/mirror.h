@@ -1,13 +1,16 @@
 /* The Redis mirror: a journal of engine inputs plus snapshots, in Redis,
  * written by the one primary of a shard, fenced by a lease epoch.
  *
- * - Each loop turn whose inputs changed state becomes one journal record,
- *   appended by one Redis Function call (pintuan_append) that checks the
- *   caller's lease epoch; several turns may be in flight, acknowledged in
- *   order. In durable mode the turn's replies and events are sealed until
- *   its record is acknowledged (pt_mirror_end_turn returns the sequence to
- *   seal with, pt_mirror_hooks.release lets them go). A turn that changed
- *   nothing costs Redis nothing.
+ * - The inputs that changed state and the events go into journal records,
+ *   each appended by one Redis Function call (pintuan_append) that checks
+ *   the caller's lease epoch: a record per loop turn, sent at the turn's
+ *   end; several in flight (max_inflight), acknowledged in order. While
+ *   that many are in flight, later turns join one open record; a turn past
+ *   256 KiB is sent in parts as it goes. In durable mode the turn's replies
+ *   and events are sealed until its last record is acknowledged
+ *   (pt_mirror_end_turn returns the sequence to seal with,
+ *   pt_mirror_hooks.release lets them go). A turn that changed nothing
+ *   costs Redis nothing.
  * - Daemons given the same Redis and shard elect a primary with a lease key
  *   (epoch that only grows). A standby answers NOT_LEADER with the primary's
  *   address and takes the lease when it lapses. Whoever becomes primary

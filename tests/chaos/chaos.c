@@ -22,7 +22,7 @@
  *
  * usage: pintuan-chaos [--cycles N] [--lease-ms MS] [--threads N]
  *                      [--bench PATH] [--bench-conns N] [--bench-depth N]
- *                      [--bench-stock N] [--json]
+ *                      [--bench-stock N] [--kill-in-parts] [--json]
  * --bench-conns, --bench-depth: the bench's connections and requests in
  * flight on each (default 4 and 8); with enough in flight, a turn's
  * journal record goes to Redis in parts, which the kill then cuts anywhere.

@@ -91,6 +91,14 @@ static void start(pt_daemon *d, const char *node, bool want_primary, const char 
   if (daemon_log_wait(d, want, PT_WAIT_MS, NULL, 0) != 0) fail_msg("daemon %s never became %s", node, want);
 }
 
+/* A new file from the template path (its XXXXXX filled in), holding text. */
+static void write_temp(char *path, const char *text) {
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_true(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+  close(fd);
+}
+
 static void kill9(pt_daemon *d) {
   kill(d->pid, SIGKILL);
   int st;
@@ -654,11 +662,9 @@ static void test_events_stream_and_expiry_on_load(void **state) {
   pintuan_close(c);
   kill9(&d);
   /* the next daemon starts 5 s later: the 1 s hold is past its deadline */
-  char later[] = "/tmp/pt-mirror-clock-XXXXXX";
-  int fd = mkstemp(later);
-  assert_true(fd >= 0);
-  assert_true(dprintf(fd, "%lld\n", PT_TEST_EPOCH_MS + 5000) > 0);
-  close(fd);
+  char later[] = "/tmp/pt-mirror-clock-XXXXXX", ms[32];
+  snprintf(ms, sizeof ms, "%lld\n", PT_TEST_EPOCH_MS + 5000);
+  write_temp(later, ms);
   const char *clock[] = {"--test-clock", later, NULL};
   start(&d, "a", true, clock);
   c = connect_or_die(&d);
@@ -694,10 +700,7 @@ static void test_backlog_bounded_while_redis_stalls(void **state) {
   (void)state;
   lease_ms = "60000"; /* the stall must not cost the lease: this test is about the backlog */
   char conf[] = "/tmp/pt-mirror-conf-XXXXXX";
-  int fd = mkstemp(conf);
-  assert_true(fd >= 0);
-  assert_true(dprintf(fd, "[mirror]\nmax_backlog_bytes = 65536\nmax_inflight = 1\n") > 0);
-  close(fd);
+  write_temp(conf, "[mirror]\nmax_backlog_bytes = 65536\nmax_inflight = 1\n");
   const char *more[] = {"-c", conf, NULL};
   pt_daemon d;
   start(&d, "a", true, more);
@@ -772,10 +775,7 @@ static void test_turns_join_one_record_while_redis_stalls(void **state) {
   (void)state;
   lease_ms = "60000"; /* the stall must not cost the lease */
   char conf[] = "/tmp/pt-mirror-conf-XXXXXX";
-  int fd = mkstemp(conf);
-  assert_true(fd >= 0);
-  assert_true(dprintf(fd, "[mirror]\nmax_inflight = 1\n") > 0);
-  close(fd);
+  write_temp(conf, "[mirror]\nmax_inflight = 1\n");
   const char *more[] = {"-c", conf, NULL};
   pt_daemon d;
   start(&d, "a", true, more);

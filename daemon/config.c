@@ -28,6 +28,9 @@ static void defaults(pt_config *c) {
   c->mirror_mode = -1;
   c->lease_ms = 3000;
   c->snapshot_after = 256ull << 20;
+  c->snapshot_growth = 100;
+  c->snapshot_chunk = 16u << 20;
+  c->snapshot_compress = true;
   c->max_inflight = 64;
   c->max_backlog = 64ull << 20;
   c->events_maxlen = 1000000;
@@ -139,6 +142,15 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "mirror.snapshot_after_bytes")) {
     if (parse_size(v, 0, 1LL << 40, &n)) return -1;
     c->snapshot_after = (uint64_t)n;
+  } else if (!strcmp(key, "mirror.snapshot_chunk_bytes")) {
+    if (parse_size(v, 4096, 256LL << 20, &n)) return -1;
+    c->snapshot_chunk = (uint64_t)n;
+  } else if (!strcmp(key, "mirror.snapshot_compression")) {
+    if (strcmp(v, "zstd") && strcmp(v, "none")) return -1;
+    c->snapshot_compress = !strcmp(v, "zstd");
+  } else if (!strcmp(key, "mirror.snapshot_growth_percent")) {
+    if (parse_size(v, 0, 100000, &n)) return -1;
+    c->snapshot_growth = (unsigned)n;
   } else if (!strcmp(key, "mirror.max_inflight")) {
     if (parse_size(v, 1, 100000, &n)) return -1;
     c->max_inflight = (unsigned)n;

@@ -47,7 +47,10 @@ typedef struct pt_config {
   char node_id[64];           /* empty: HOSTNAME-PORT */
   char advertise[PT_HOST_MAX + 8]; /* HOST:PORT for NOT_LEADER; empty: from listen */
   int64_t lease_ms;
-  uint64_t snapshot_after;    /* journal bytes between snapshots */
+  uint64_t snapshot_after;    /* journal bytes between snapshots, at least */
+  unsigned snapshot_growth;   /* ... and at least this % of the last snapshot's size */
+  uint64_t snapshot_chunk;    /* state bytes per chunk key */
+  bool snapshot_compress;     /* zstd per chunk */
   unsigned max_inflight;
   uint64_t max_backlog, events_maxlen;
 } pt_config;

@@ -407,6 +407,9 @@ static void start_mirror(daemon_t *d, const pt_engine_config *ecfg, pt_mirror_mo
   mc->max_inflight = d->cfg.max_inflight;
   mc->max_backlog = d->cfg.max_backlog;
   mc->snapshot_after = d->cfg.snapshot_after;
+  mc->snapshot_growth = d->cfg.snapshot_growth;
+  mc->snapshot_chunk = d->cfg.snapshot_chunk;
+  mc->snapshot_compress = d->cfg.snapshot_compress;
   mc->events_maxlen = d->cfg.events_maxlen;
   mc->engine = *ecfg;
   pt_mirror_hooks mh = {.became_primary = became_primary, .stepped_down = stepped_down,

@@ -91,6 +91,9 @@ void admin_server_info(const pt_admin_sources *src, abuf *out) {
     json_object_set_new(cfg, "shard", json_string(c->shard));
     json_object_set_new(cfg, "lease_ms", json_integer(c->lease_ms));
     json_object_set_new(cfg, "snapshot_after_bytes", json_integer((json_int_t)c->snapshot_after));
+    json_object_set_new(cfg, "snapshot_growth_percent", json_integer((json_int_t)c->snapshot_growth));
+    json_object_set_new(cfg, "snapshot_chunk_bytes", json_integer((json_int_t)c->snapshot_chunk));
+    json_object_set_new(cfg, "snapshot_compression", json_string(c->snapshot_compress ? "zstd" : "none"));
     json_object_set_new(cfg, "max_inflight", json_integer(c->max_inflight));
     json_object_set_new(cfg, "max_backlog_bytes", json_integer((json_int_t)c->max_backlog));
     json_object_set_new(cfg, "events_maxlen", json_integer((json_int_t)c->events_maxlen));

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "clock.h"
@@ -535,6 +536,7 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
   pt_histo_init_batch(&m->st.batch);
   if (!m->cfg.max_backlog) m->cfg.max_backlog = 64u << 20;
   if (!m->cfg.events_maxlen) m->cfg.events_maxlen = 1000000;
+  if (!m->cfg.snapshot_chunk) m->cfg.snapshot_chunk = 16u << 20;
   const char *s = m->cfg.shard;
   snprintf(m->key_lease, KEY_MAX, "pintuan:{%s}:" PT_KEY_LEASE, s);
   snprintf(m->key_epoch, KEY_MAX, "pintuan:{%s}:" PT_KEY_EPOCH, s);
@@ -561,6 +563,7 @@ static void free_mirror(pt_mirror *m) {
   free(m->ev);
   free(m->flight);
   free(m->evsz);
+  if (m->child_info) munmap(m->child_info, CHILD_INFO * sizeof *m->child_info);
   free(m);
   if (done) done(done_arg);
 }

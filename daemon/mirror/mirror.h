@@ -60,7 +60,11 @@ typedef struct pt_mirror_config {
   int64_t lease_ms;             /* the lease's time to live; renewed every third */
   unsigned max_inflight;        /* records sent and not yet acknowledged */
   size_t max_backlog;           /* bytes of records waiting to be sent: past it, OVERLOADED */
-  size_t snapshot_after;        /* journal bytes since the last snapshot that start one */
+  size_t snapshot_after;        /* journal bytes since the last snapshot that start one, */
+  size_t snapshot_chunk;        /* bytes of state per chunk key (before compression) */
+  bool snapshot_compress;       /* each chunk one zstd frame (recovery reads either) */
+  unsigned snapshot_growth;     /* if also this % of the last snapshot's size: a big state
+                                 * is not rewritten whole every snapshot_after bytes */
   uint64_t events_maxlen;       /* the events stream's cap (XADD MAXLEN ~) */
   pt_engine_config engine;      /* for the engines recovery builds (its sink included) */
 } pt_mirror_config;

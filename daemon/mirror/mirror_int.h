@@ -22,6 +22,7 @@ static inline uint64_t snap_sum_add(uint64_t sum, const void *chunk, size_t n) {
 #define RECORD_PART_BYTES (256 * 1024) /* a turn's record past this goes to Redis in parts */
 #define RECORD_HEAD 20   /* fixarray 3, fixint format, uint64 epoch, uint64 seq */
 #define EVENT_FIELDS 11
+#define CHILD_INFO 3     /* words the snapshot child reports back (mirror.child_info) */
 
 /* A record handed to hiredis and not yet acknowledged. */
 typedef struct flying {
@@ -77,6 +78,9 @@ struct pt_mirror {
   pid_t child;
   uint64_t child_seq;
   size_t since_snapshot; /* journal bytes appended since the last snapshot */
+  uint64_t snap_bytes;   /* the last snapshot's state bytes (written, or loaded by recovery) */
+  uint64_t *child_info;  /* CHILD_INFO words shared with the child: the state bytes it
+                          * wrote, the bytes stored, its milliseconds */
   recovery *rec_state;   /* while rebuilding */
   bool stopping;
   unsigned closing; /* handles stop() waits for */

@@ -20,6 +20,8 @@
 #include "replay.h"
 #include "xalloc.h"
 
+#include <zstd.h>
+
 /* Journal records per XRANGE: at most BATCH_MAX, and about BATCH_BYTES
  * (a record may be up to 256 KiB: a thousand of those would be one
  * 256 MB reply, built by Redis and held by hiredis at once). The count
@@ -28,6 +30,10 @@
 #define BATCH_FIRST 64
 #define BATCH_BYTES (8u << 20)
 
+/* What one compressed chunk may expand to (snapshot_chunk's own maximum):
+ * a damaged frame header cannot make recovery allocate more. */
+#define CHUNK_RAW_MAX (256u << 20)
+
 struct recovery {
   pt_mirror *m; /* NULL once aborted */
   uint64_t snap_seq;
@@ -35,13 +41,16 @@ struct recovery {
   char prefix[KEY_MAX];
   bool checked;            /* the description has bytes and sum (written since 2026-12-03) */
   uint64_t bytes, sum, got_sum;
-  uint8_t *buf;
+  uint64_t stored; /* the chunks' bytes as Redis holds them */
+  bool zstd;       /* chunk 0 began with zstd's magic: each chunk is one frame */
+  uint8_t *buf;    /* the engine's bytes */
   size_t len, cap;
   pt_engine *e;
   uint64_t last_seq; /* the last record applied */
   uint64_t inputs;
   int64_t started_ms;
   unsigned count; /* records the XRANGE in flight asked for */
+  uint64_t journal_bytes; /* of the records after the snapshot */
 };
 
 static void rec_free(recovery *r) {
@@ -159,6 +168,7 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
     if (apply_record(r, record->str, record->len)) return;
     bytes += record->len;
   }
+  r->journal_bytes += bytes;
   if (rep->elements == r->count) { /* a full batch: there may be more */
     size_t each = bytes / rep->elements + 1, n = BATCH_BYTES / each;
     r->count = n < 1 ? 1 : n > BATCH_MAX ? BATCH_MAX : (unsigned)n;
@@ -178,10 +188,10 @@ static void start_engine(recovery *r) {
   pt_mirror *m = r->m;
   pt_engine_config cfg = m->cfg.engine;
   cfg.sink = (pt_sink){0}; /* replayed events were published when first decided */
-  if (r->chunks && r->checked && (r->len != r->bytes || r->got_sum != r->sum)) {
-    fail(r, "the snapshot of record %" PRIu64 " under %s is damaged: %zu bytes with checksum %" PRIu64
+  if (r->chunks && r->checked && (r->stored != r->bytes || r->got_sum != r->sum)) {
+    fail(r, "the snapshot of record %" PRIu64 " under %s is damaged: %" PRIu64 " bytes with checksum %" PRIu64
             ", its description says %" PRIu64 " bytes with checksum %" PRIu64,
-         r->snap_seq, r->prefix, r->len, r->got_sum, r->bytes, r->sum);
+         r->snap_seq, r->prefix, r->stored, r->got_sum, r->bytes, r->sum);
     return;
   }
   if (r->chunks) {
@@ -200,6 +210,12 @@ static void start_engine(recovery *r) {
   read_journal(r);
 }
 
+static bool is_zstd_frame(const char *p, size_t n) {
+  const uint8_t *b = (const uint8_t *)p;
+  return n >= 4 && ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24) ==
+                       ZSTD_MAGICNUMBER;
+}
+
 static void on_chunk(redisAsyncContext *ac, void *reply, void *priv) {
   recovery *r = priv;
   redisReply *rep = reply;
@@ -208,13 +224,34 @@ static void on_chunk(redisAsyncContext *ac, void *reply, void *priv) {
     fail(r, "snapshot chunk %s:%u is missing", r->prefix, r->next_chunk);
     return;
   }
-  if (r->len + rep->len > r->cap) {
-    r->cap = (r->len + rep->len) * 2;
+  r->stored += rep->len;
+  r->got_sum = snap_sum_add(r->got_sum, rep->str, rep->len);
+  if (r->next_chunk == 0)
+    r->zstd = is_zstd_frame(rep->str, rep->len); /* the engine's bytes begin otherwise */
+  const void *in = rep->str;
+  size_t n = rep->len;
+  if (r->zstd) {
+    unsigned long long raw = ZSTD_getFrameContentSize(rep->str, rep->len);
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > CHUNK_RAW_MAX) {
+      fail(r, "the snapshot of record %" PRIu64 " under %s is damaged: chunk %u is not one zstd frame of at most %u bytes",
+           r->snap_seq, r->prefix, r->next_chunk, CHUNK_RAW_MAX);
+      return;
+    }
+    n = (size_t)raw;
+    in = NULL;
+  }
+  if (r->len + n > r->cap) {
+    r->cap = (r->len + n) * 2;
     r->buf = pt_xrealloc(r->buf, r->cap);
   }
-  memcpy(r->buf + r->len, rep->str, rep->len);
-  r->len += rep->len;
-  r->got_sum = snap_sum_add(r->got_sum, rep->str, rep->len);
+  if (in) {
+    memcpy(r->buf + r->len, in, n);
+  } else if (ZSTD_decompress(r->buf + r->len, n, rep->str, rep->len) != n) {
+    fail(r, "the snapshot of record %" PRIu64 " under %s is damaged: chunk %u does not decompress",
+         r->snap_seq, r->prefix, r->next_chunk);
+    return;
+  }
+  r->len += n;
   if (++r->next_chunk < r->chunks) {
     redisAsyncCommand(ac, on_chunk, r, "GET %s:%u", r->prefix, r->next_chunk);
     return;
@@ -272,7 +309,9 @@ static void finish(recovery *r) {
   r->e = NULL;
   pt_engine_set_sink(e, &m->cfg.engine.sink);
   m->last_seq = m->acked_seq = r->last_seq;
-  m->since_snapshot = 0;
+  /* the next snapshot is due as if this daemon had written what it read */
+  m->snap_bytes = r->chunks ? r->len : 0;
+  m->since_snapshot = r->journal_bytes;
   m->st.recoveries++;
   m->st.recovered_inputs += r->inputs;
   m->st.last_recovery_ms = mirror_now(m) - r->started_ms;

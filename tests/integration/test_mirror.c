@@ -383,6 +383,125 @@ static void test_damaged_snapshot_refused(void **state) {
   free(before.text), free(after.text);
 }
 
+/* The first bytes of a Redis string (binary-safe). */
+static void first_bytes(const char *key, uint8_t *out, size_t n) {
+  redisContext *rc = redisConnect("127.0.0.1", R.port);
+  assert_true(rc && !rc->err);
+  redisReply *r = redisCommand(rc, "GETRANGE %s 0 %d", key, (int)n - 1);
+  assert_true(r && r->type == REDIS_REPLY_STRING && (size_t)r->len == n);
+  memcpy(out, r->str, n);
+  freeReplyObject(r);
+  redisFree(rc);
+}
+
+/* The state bytes of the next snapshot the daemon commits. */
+static unsigned long long next_snapshot_state(pt_daemon *d) {
+  char line[512];
+  if (daemon_log_wait(d, "mirror snapshot committed", PT_WAIT_MS, line, sizeof line) != 0)
+    fail_msg("no snapshot was committed");
+  const char *st = strstr(line, "state=");
+  assert_non_null(st);
+  return strtoull(st + 6, NULL, 10);
+}
+
+/* The snapshot Redis describes (read with no daemon running: no later one
+ * replaces it meanwhile): chunks, bytes stored, whether chunk 0 is a zstd
+ * frame. */
+typedef struct described {
+  int chunks;
+  unsigned long long bytes;
+  bool zstd;
+} described;
+
+static described describe_snapshot(void) {
+  char prefix[200], out[32], key[220];
+  described k = {0};
+  assert_int_equal(redis_cmd(&R, prefix, sizeof prefix, "HGET pintuan:{t}:snapshot prefix"), 0);
+  assert_int_equal(redis_cmd(&R, out, sizeof out, "HGET pintuan:{t}:snapshot chunks"), 0);
+  k.chunks = atoi(out);
+  assert_int_equal(redis_cmd(&R, out, sizeof out, "HGET pintuan:{t}:snapshot bytes"), 0);
+  k.bytes = strtoull(out, NULL, 10);
+  snprintf(key, sizeof key, "%s:0", prefix);
+  uint8_t b[4];
+  first_bytes(key, b, 4);
+  k.zstd = b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd; /* zstd's frame magic */
+  return k;
+}
+
+/* Reserves one unit each for new users of campaign "h" (which the world's
+ * view does not read) until a snapshot of at least `state` bytes is
+ * committed. */
+static void grow_until_snapshot(pt_daemon *d, pintuan_client *c, const char *tag, unsigned long long state) {
+  unsigned long long got = 0;
+  for (int i = 0; got < state; i++) {
+    if (i >= 4000) fail_msg("no snapshot of %llu bytes after 4000 reserves (last: %llu)", state, got);
+    char u[16], rid[24];
+    snprintf(u, sizeof u, "%s%d", tag, i), snprintf(rid, sizeof rid, "%s-%d", tag, i);
+    pintuan_response *r;
+    assert_int_equal(pintuan_reserve(c, "h", u, 1, rid, &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+    /* a snapshot started (they start as the journal grows): await its commit */
+    if (i % 50 == 49 && daemon_log_wait(d, "mirror snapshot started", 0, NULL, 0) == 0)
+      got = next_snapshot_state(d);
+  }
+}
+
+/* Snapshots in chunks of 4 KiB, stored as they are by one daemon and
+ * compressed by the next: each daemon restores what the other wrote,
+ * whatever its own setting, through several chunks (written pipelined). */
+static void test_snapshot_chunks_raw_and_compressed(void **state) {
+  (void)state;
+  char raw_conf[] = "/tmp/pt-mirror-conf-XXXXXX", z_conf[] = "/tmp/pt-mirror-conf-XXXXXX";
+  write_temp(raw_conf, "[mirror]\nsnapshot_compression = none\nsnapshot_chunk_bytes = 4096\n");
+  write_temp(z_conf, "[mirror]\nsnapshot_compression = zstd\nsnapshot_chunk_bytes = 4096\n");
+  const char *raw[] = {"-c", raw_conf, "--snapshot-after", "300", NULL};
+  const char *z[] = {"-c", z_conf, "--snapshot-after", "300", NULL};
+  pt_daemon d;
+  world w = {0};
+  start(&d, "a", true, raw);
+  pintuan_client *c = connect_or_die(&d);
+  make_world(c, &w);
+  view before = look(c, &w);
+  assert_int_equal(create_flash(c, "h", 1000000, 0, 600000, 0), OK);
+  grow_until_snapshot(&d, c, "h", 3 * 4096);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  described k = describe_snapshot();
+  assert_false(k.zstd);
+  assert_true(k.chunks >= 3 && k.bytes > (k.chunks - 1) * 4096ull && k.bytes <= k.chunks * 4096ull);
+
+  start(&d, "a", true, z); /* restores the raw chunks */
+  c = connect_or_die(&d);
+  view after = look(c, &w);
+  assert_string_equal(before.text, after.text);
+  grow_until_snapshot(&d, c, "z", 4 * 4096); /* its own snapshot, compressed */
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  k = describe_snapshot();
+  if (!k.zstd) fail_msg("the zstd daemon's snapshot is not compressed");
+  /* each chunk holds 4 KiB of state but the last: ids and counters compress well */
+  assert_true(k.chunks >= 4 && k.bytes < (k.chunks - 1) * 4096ull / 2);
+
+  start(&d, "a", true, raw); /* restores the compressed chunks */
+  const char *from = strstr(last_recovery, "records=");
+  assert_non_null(from);
+  if (atoi(from + 8) == 0) fail_msg("recovery did not start from a snapshot: %s", last_recovery);
+  c = connect_or_die(&d);
+  view again = look(c, &w);
+  assert_string_equal(before.text, again.text);
+  pintuan_response *r; /* and what the second daemon decided is there too */
+  assert_int_equal(pintuan_get_holdings(c, "h", "z0", &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_int_equal(r->result_case, PINTUAN__V1__RESPONSE__RESULT_HOLDINGS);
+  assert_int_equal(r->holdings->held, 1);
+  pintuan_response_free(r);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  unlink(raw_conf), unlink(z_conf);
+  free(before.text), free(after.text), free(again.text);
+}
+
 /* ---- load from many clients ---- */
 
 #define CLIENTS 6
@@ -899,6 +1018,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_restart_through_snapshots, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_damaged_snapshot_refused, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_snapshot_chunks_raw_and_compressed, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_kill9_during_stampede, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_failover_under_load, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_sigstop_primary_is_deposed, redis_up, redis_down),

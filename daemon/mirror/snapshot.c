@@ -31,6 +31,12 @@
  * thread while the journal's appends waited behind, gets a fifth of it. */
 #define ZSTD_LEVEL 1
 
+/* How long a commit waits for the journal to reach the snapshot's record
+ * (acknowledged in milliseconds unless the primary lost Redis, when the
+ * snapshot is dropped and another is taken later). */
+#define BEHIND_TRIES 50
+#define BEHIND_WAIT_US 100000
+
 typedef struct writer {
   redisContext *c;
   char prefix[KEY_MAX];
@@ -112,7 +118,8 @@ static int write_cb(void *ctx, const void *p, size_t n) {
   return 0;
 }
 
-/* The child's whole life: 0 committed, 2 fenced, 1 failed. */
+/* The child's whole life: 0 committed, 2 fenced, 3 the journal never
+ * reached its record, 1 failed. */
 static int child_main(pt_mirror *m, pt_engine *e, uint64_t seq) {
   int64_t t0 = pt_mono_ns();
   struct timeval tv = {30, 0};
@@ -137,15 +144,19 @@ static int child_main(pt_mirror *m, pt_engine *e, uint64_t seq) {
   snprintf(w.prefix, sizeof w.prefix, "pintuan:{%s}:snap:%" PRIu64 ".%" PRIu64, m->cfg.shard,
            m->epoch, seq);
   if (pt_engine_snapshot(e, write_cb, &w) || (w.len && put_chunk(&w)) || await_chunk_reply(&w)) return 1;
-  redisReply *r = redisCommand(w.c, "FCALL pintuan_snapshot_commit 3 %s %s %s %s %s %" PRIu64
-                                    " %u %llu %d %s %" PRIu64,
-                               m->key_lease, m->key_snapshot, m->key_journal, m->cfg.node_id,
-                               m->epoch_s, seq, w.chunks, (unsigned long long)w.total, PT_SNAPSHOT_FORMAT, w.prefix,
-                               w.sum);
+  redisReply *r = NULL;
+  for (int tries = 0;; tries++) { /* the records before the fork may still be on their way */
+    r = redisCommand(w.c, "FCALL pintuan_snapshot_commit 4 %s %s %s %s %s %s %" PRIu64 " %u %llu %d %s %" PRIu64,
+                     m->key_lease, m->key_snapshot, m->key_journal, m->key_seq, m->cfg.node_id, m->epoch_s,
+                     seq, w.chunks, (unsigned long long)w.total, PT_SNAPSHOT_FORMAT, w.prefix, w.sum);
+    if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BEHIND", 6) || tries == BEHIND_TRIES) break;
+    freeReplyObject(r);
+    usleep(BEHIND_WAIT_US);
+  }
   if (!r) return 1;
   int rc = 0;
   if (r->type == REDIS_REPLY_ERROR) {
-    rc = strncmp(r->str, "FENCED", 6) == 0 ? 2 : 1;
+    rc = !strncmp(r->str, "FENCED", 6) ? 2 : !strncmp(r->str, "BEHIND", 6) ? 3 : 1;
   } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
              r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, w.prefix)) {
     unsigned old = (unsigned)strtoul(r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "0",
@@ -217,7 +228,10 @@ void snapshot_reap(pt_mirror *m) {
             " (journal trimmed before it)", m->child_seq, m->child_info[0], m->child_info[1], m->child_info[2]);
   } else {
     m->st.snapshot_failures++;
+    int code = p > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
     pt_warn("mirror snapshot of seq=%" PRIu64 " failed (%s); another is tried later", m->child_seq,
-            p > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2 ? "fenced: the lease moved" : "see Redis");
+            code == 2   ? "fenced: the lease moved"
+            : code == 3 ? "the journal never reached its record"
+                        : "see Redis");
   }
 }

@@ -383,6 +383,40 @@ static void test_damaged_snapshot_refused(void **state) {
   free(before.text), free(after.text);
 }
 
+/* A snapshot of a record the journal does not hold yet is refused by the
+ * commit (the daemon's child retries until it does): committed, it would
+ * trim the journal past what Redis holds and leave the next append no
+ * sequence to follow. Called here as the child would, with the lease's
+ * node and epoch. */
+static void test_snapshot_commit_waits_for_its_journal(void **state) {
+  (void)state;
+  pt_daemon d;
+  world w = {0};
+  view before = start_world(&d, NULL, &w, NULL);
+  char lease[128], seq[32], len[32], out[256], epoch[32];
+  assert_int_equal(redis_cmd(&R, lease, sizeof lease, "GET pintuan:{t}:lease"), 0);
+  assert_int_equal(sscanf(lease, "%31s", epoch), 1);
+  assert_int_equal(redis_cmd(&R, seq, sizeof seq, "GET pintuan:{t}:seq"), 0);
+  assert_int_equal(redis_cmd(&R, len, sizeof len, "XLEN pintuan:{t}:journal"), 0);
+  assert_true(atoi(seq) > 0);
+  const char *call = "FCALL pintuan_snapshot_commit 4 pintuan:{t}:lease pintuan:{t}:snapshot "
+                     "pintuan:{t}:journal pintuan:{t}:seq a %s %d 1 10 3 pintuan:{t}:snap:x 0";
+  assert_int_equal(redis_cmd(&R, out, sizeof out, call, epoch, atoi(seq) + 1), -1);
+  if (strncmp(out, "BEHIND", 6)) fail_msg("a snapshot ahead of the journal was answered: %s", out);
+  assert_int_equal(redis_cmd(&R, out, sizeof out, "EXISTS pintuan:{t}:snapshot"), 0);
+  assert_string_equal(out, "0"); /* nothing described */
+  assert_int_equal(redis_cmd(&R, out, sizeof out, "XLEN pintuan:{t}:journal"), 0);
+  assert_string_equal(out, len); /* nothing trimmed */
+  assert_int_equal(daemon_stop(&d), 0);
+  start(&d, "a", true, NULL); /* and the shard restarts as it was */
+  pintuan_client *c = connect_or_die(&d);
+  view after = look(c, &w);
+  assert_string_equal(before.text, after.text);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  free(before.text), free(after.text);
+}
+
 /* The first bytes of a Redis string (binary-safe). */
 static void first_bytes(const char *key, uint8_t *out, size_t n) {
   redisContext *rc = redisConnect("127.0.0.1", R.port);
@@ -1019,6 +1053,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restart_through_snapshots, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_damaged_snapshot_refused, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_snapshot_chunks_raw_and_compressed, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_snapshot_commit_waits_for_its_journal, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_kill9_during_stampede, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_failover_under_load, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_sigstop_primary_is_deposed, redis_up, redis_down),

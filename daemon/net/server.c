@@ -375,6 +375,13 @@ void pt_server_seal(pt_server *s, uint64_t seq) {
   }
 }
 
+static void drop(pt_conn *c) {
+  c->srv->st.dropped_held++;
+  log_client(c, PT_LOG_INFO, "client_dropped",
+             "its replies waited for a Redis acknowledgement now in doubt; the client retries");
+  conn_close(c); /* its replies' fate is unknown: the client retries */
+}
+
 void pt_server_drop_held(pt_server *s) {
   for (; s->seal_n; s->seal_n--, s->seal_head = (s->seal_head + 1) % s->seal_cap) {
     pt_conn *c = s->seals[s->seal_head].c;
@@ -382,11 +389,12 @@ void pt_server_drop_held(pt_server *s) {
     if (c->handle_closed) {
       if (c->writes == 0 && c->seal_refs == 0) conn_free(c);
     } else if (!c->closing) {
-      s->st.dropped_held++;
-      log_client(c, PT_LOG_INFO, "client_dropped",
-                 "its replies waited for a Redis acknowledgement now in doubt; the client retries");
-      conn_close(c); /* its replies' fate is unknown: the client retries */
+      drop(c);
     }
+  }
+  for (pt_conn *c = s->dirty, *n; c; c = n) { /* this turn's, not sealed yet */
+    n = c->dirty_next; /* closing takes c off the list */
+    if (!c->closing && c->out.len && c->out_state) drop(c);
   }
 }
 

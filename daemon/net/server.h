@@ -105,7 +105,10 @@ void pt_server_seal(pt_server *s, uint64_t seq);
  * the next flush. */
 void pt_server_release(pt_server *s, uint64_t seq);
 /* Held output will never be released (its acknowledgement is in doubt):
- * every connection holding some is closed, so its client retries. */
+ * every connection holding some is closed, so its client retries; so is
+ * every connection with replies decided this turn and not yet sealed (a
+ * doubt can come between a turn's decisions and its end, whose record is
+ * then never sent: unsealed, those replies would leave unacknowledged). */
 void pt_server_drop_held(pt_server *s);
 
 /* Space for a reply frame of `len` bytes (the length prefix is written); the

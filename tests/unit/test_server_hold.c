@@ -216,6 +216,37 @@ static void test_stop_with_output_held(void **state) {
   close(a);
 }
 
+/* A doubt between a turn's decisions and its end (the mirror's lease timer
+ * runs there): dropping held output also closes the connections with
+ * decided replies not yet sealed, which would otherwise leave at the flush
+ * without an acknowledgement; a refusal, which says nothing of the state,
+ * still goes. */
+static void test_drop_takes_this_turns_unsealed_replies(void **state) {
+  (void)state;
+  int a = client(), b = client(), c = client();
+  send_frame(a, "sealed");
+  pt_server_seal(srv, 1);
+  pt_server_flush(srv);
+  send_frame(b, "decided"); /* this turn: decided, not sealed yet */
+  send_frame(c, "!refused");
+  pt_server_drop_held(srv); /* the doubt */
+  pt_server_flush(srv);     /* the turn's end: nothing sealed now */
+  char buf[64];
+  assert_int_equal(received(a, buf, sizeof buf), 0);
+  assert_int_equal(received(b, buf, sizeof buf), 0);
+  expect(c, (const char *const[]){"!refused", NULL});
+  int want = closes + 2;
+  while (closes < want) uv_run(&loop, UV_RUN_ONCE); /* a and b are closed: EOF, no reply */
+  assert_int_equal(recv(a, buf, sizeof buf, 0), 0);
+  assert_int_equal(recv(b, buf, sizeof buf, 0), 0);
+  pt_server_stats st;
+  pt_server_stats_get(srv, &st);
+  assert_int_equal(st.clients, 1);
+  close(a);
+  close(b);
+  close(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_held_until_released_in_order, start, stop),
@@ -223,6 +254,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refusals_are_not_held, start, stop),
       cmocka_unit_test_setup_teardown(test_client_gone_while_held, start, stop),
       cmocka_unit_test_setup_teardown(test_stop_with_output_held, start, stop),
+      cmocka_unit_test_setup_teardown(test_drop_takes_this_turns_unsealed_replies, start, stop),
   };
   return cmocka_run_group_tests_name("server_hold", tests, NULL, NULL);
 }

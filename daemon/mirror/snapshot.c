@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,12 +203,17 @@ void snapshot_maybe_start(pt_mirror *m) {
   }
   memset(m->child_info, 0, CHILD_INFO * sizeof *m->child_info);
   uint64_t seq = m->last_seq;
-  pid_t pid = fork();
+  pid_t parent = getpid(), pid = fork();
   if (pid < 0) {
     pt_warn("mirror: cannot fork for a snapshot: %s", strerror(errno));
     return;
   }
-  if (pid == 0) _exit(child_main(m, e, seq)); /* no atexit, no stdio flush of the parent's */
+  if (pid == 0) {
+    /* The snapshot is its primary's: orphaned, it would only compete with
+     * the standby's recovery for Redis and the CPU. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) _exit(1);
+    _exit(child_main(m, e, seq)); /* no atexit, no stdio flush of the parent's */
+  }
   m->child = pid;
   m->child_seq = seq;
   pt_info("mirror snapshot started seq=%" PRIu64 " pid=%d journal=%zu last=%" PRIu64, seq, (int)pid,

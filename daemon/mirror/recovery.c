@@ -28,7 +28,7 @@
  * follows the size of the records read so far. */
 #define BATCH_MAX 1000
 #define BATCH_FIRST 64
-#define BATCH_BYTES (8u << 20)
+#define BATCH_BYTES (1u << 20)
 
 /* What one compressed chunk may expand to (snapshot_chunk's own maximum):
  * a damaged frame header cannot make recovery allocate more. */
@@ -203,6 +203,8 @@ static void start_engine(recovery *r) {
       fail(r, "the snapshot of record %" PRIu64 ": %s", r->snap_seq, err);
       return;
     }
+    pt_info("mirror snapshot restored seq=%" PRIu64 " state=%zu stored=%" PRIu64 " ms=%" PRId64, r->snap_seq,
+            r->len, r->stored, mirror_now(m) - r->started_ms);
   } else {
     r->e = pt_engine_new(&cfg);
   }

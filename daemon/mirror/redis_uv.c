@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 
 typedef struct attach {
   redisAsyncContext *ac; /* NULL once hiredis let go of it */
@@ -32,6 +33,22 @@ static void write_now(attach *a) {
   a->flushing = false;
 }
 
+/* hiredis reads 16 KiB at a time. A reply bigger than that (a recovery's
+ * journal batch, a snapshot chunk) is read on in the same wake-up while the
+ * socket has more, up to READ_BURST reads: one read per loop turn left a
+ * 1 MiB reply spread over 64 turns, each also serving every client, and
+ * under a flood of clients a recovery's lease renewals, queued behind it,
+ * came back too late (the lease lapsed, the rebuild began again). */
+#define READ_BURST 64
+
+static void read_burst(attach *a) {
+  for (int i = 0; a->ac && i < READ_BURST; i++) {
+    redisAsyncHandleRead(a->ac); /* may free the context (cleanup clears a->ac) */
+    int more = 0;
+    if (!a->ac || ioctl(a->ac->c.fd, FIONREAD, &more) != 0 || more <= 0) break;
+  }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   attach *a = h->data;
   if (!a->ac) return;
@@ -46,7 +63,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       redisAsyncHandleRead(a->ac);
     return;
   }
-  if (events & UV_READABLE) redisAsyncHandleRead(a->ac);
+  if (events & UV_READABLE) read_burst(a);
   if (a->ac && (events & UV_WRITABLE)) write_now(a);
 }
 

@@ -22,13 +22,18 @@
  *
  * usage: pintuan-chaos [--cycles N] [--lease-ms MS] [--threads N]
  *                      [--bench PATH] [--bench-conns N] [--bench-depth N]
- *                      [--bench-stock N] [--kill-in-parts] [--json]
+ *                      [--bench-stock N] [--kill-in-parts] [--snapshot-after BYTES]
+ *                      [--kill-in-snapshot] [--json]
  * --bench-conns, --bench-depth: the bench's connections and requests in
  * flight on each (default 4 and 8); with enough in flight, a turn's
  * journal record goes to Redis in parts, which the kill then cuts anywhere.
  * --kill-in-parts: the kill also waits until the primary has sent a part
  * (its /metrics), so that every cycle's kill lands among them.
  * --bench-stock: the bench's campaign stock per cycle (default 5000).
+ * --snapshot-after: the daemons' --snapshot-after (default theirs).
+ * --kill-in-snapshot: the kill waits until the primary's snapshot child
+ * is writing, so that it lands while a snapshot goes to Redis (the child
+ * dies with it); each cycle says whether it did (in_snapshot).
  * Environment: PINTUAND (the daemon binary), as for the other tests. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -204,9 +209,12 @@ static void cleanup(void) {
   redis_cleanup(&R);
 }
 
+static char snapshot_arg[24]; /* --snapshot-after, if given */
+
 static int start(pt_daemon *d, const char *node, bool primary) {
   const char *args[] = {"--redis", R.addr, "--shard", "chaos", "--node-id", node, "--lease-ms",
-                        lease_arg, "--log-level", "info", NULL};
+                        lease_arg, "--log-level", "info", NULL, NULL, NULL};
+  if (snapshot_arg[0]) args[10] = "--snapshot-after", args[11] = snapshot_arg;
   if (daemon_start(d, args)) return -1;
   return daemon_log_wait(d, primary ? "mirror role=primary" : "mirror role=standby", PT_WAIT_MS,
                          NULL, 0);
@@ -236,10 +244,24 @@ static pid_t spawn_bench(const char *bench, const char *addrs, int conns, int de
   return pid;
 }
 
+/* Waits for the primary's next snapshot whose child is still writing (its
+ * log names the child's pid); returns that pid, or -1 if none came. */
+static pid_t snapshot_writing(pt_daemon *p, int cy) {
+  for (int64_t end = pt_mono_ns() + (int64_t)PT_WAIT_MS * 1000000; pt_mono_ns() < end;) {
+    char line[256];
+    if (daemon_log_wait(p, "mirror snapshot started", 100, line, sizeof line)) continue;
+    const char *at = strstr(line, " pid=");
+    pid_t child = at ? (pid_t)atoi(at + 5) : 0;
+    if (child > 0 && kill(child, 0) == 0) return child;
+  }
+  fprintf(stderr, "chaos: cycle %d: no snapshot was being written (--kill-in-snapshot)\n", cy);
+  return -1;
+}
+
 int main(int argc, char **argv) {
   int cycles = 5, nthreads = 4, lease_ms = 600, conns = 4, depth = 8;
   long bench_stock = 5000;
-  bool in_parts = false;
+  bool in_parts = false, in_snapshot = false;
   const char *bench = NULL;
   bool json = false;
   for (int i = 1; i < argc; i++) {
@@ -251,11 +273,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--bench-depth") && i + 1 < argc) depth = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--bench-stock") && i + 1 < argc) bench_stock = atol(argv[++i]);
     else if (!strcmp(argv[i], "--kill-in-parts")) in_parts = true;
+    else if (!strcmp(argv[i], "--kill-in-snapshot")) in_snapshot = true;
+    else if (!strcmp(argv[i], "--snapshot-after") && i + 1 < argc)
+      snprintf(snapshot_arg, sizeof snapshot_arg, "%s", argv[++i]);
     else if (!strcmp(argv[i], "--json")) json = true;
     else {
       fprintf(stderr, "usage: pintuan-chaos [--cycles N] [--threads N] [--lease-ms MS] "
                       "[--bench PATH] [--bench-conns N] [--bench-depth N] [--bench-stock N] "
-                      "[--kill-in-parts] [--json]\n");
+                      "[--kill-in-parts] [--snapshot-after BYTES] [--kill-in-snapshot] [--json]\n");
       return 64;
     }
   }
@@ -275,6 +300,7 @@ int main(int argc, char **argv) {
   verdict total = {0};
   int failed = 0;
   long parts = 0; /* journal records sent mid-turn by the primaries killed */
+  int in_snap = 0; /* kills that landed while a snapshot child wrote */
   for (int cy = 0; cy < cycles; cy++) {
     pt_daemon *p = &d[primary], *s = &d[1 - primary];
     char addrs[160], campaign[32];
@@ -316,10 +342,16 @@ int main(int argc, char **argv) {
     }
     long cut_parts = cut > 0 ? (long)cut : 0;
     parts += cut_parts;
+    pid_t child = in_snapshot ? snapshot_writing(p, cy) : 0;
+    if (child < 0) return 1;
+    bool cut_snapshot = child > 0 && kill(child, 0) == 0; /* still writing as its parent dies */
+    in_snap += cut_snapshot;
     int64_t t0 = pt_mono_ns();
     kill(p->pid, SIGKILL);
     if (daemon_log_wait(s, "mirror role=primary", PT_WAIT_MS, NULL, 0)) {
-      fprintf(stderr, "chaos: cycle %d: the standby never took over\n", cy);
+      fprintf(stderr, "chaos: cycle %d: the standby never took over; its log:\n", cy);
+      daemon_stop(s); /* copies its log to stderr */
+      s->pid = 0;
       return 1;
     }
     takeover[cy] = (pt_mono_ns() - t0) / 1000000;
@@ -356,9 +388,9 @@ int main(int argc, char **argv) {
     bool pass = v.lost == 0 && v.duplicates == 0 && v.oversold == 0 && v.acked > 0;
     failed += !pass;
     printf("cycle %d: %s requests=%ld acknowledged=%ld unanswered=%ld lost=%ld duplicates=%ld "
-           "oversold=%ld campaigns_checked=%ld takeover_ms=%" PRId64 " record_parts=%ld\n",
+           "oversold=%ld campaigns_checked=%ld takeover_ms=%" PRId64 " record_parts=%ld in_snapshot=%d\n",
            cy + 1, pass ? "PASS" : "FAIL", sent, v.acked, v.retried, v.lost, v.duplicates,
-           v.oversold, v.campaigns, takeover[cy], cut_parts);
+           v.oversold, v.campaigns, takeover[cy], cut_parts, cut_snapshot);
     fflush(stdout);
     total.acked += v.acked, total.lost += v.lost, total.duplicates += v.duplicates;
     total.oversold += v.oversold, total.retried += v.retried;
@@ -370,15 +402,16 @@ int main(int argc, char **argv) {
 #define PCT(q) takeover[(size_t)((double)(cycles - 1) * (q) + 0.5)]
   printf("%d cycles, %d failed: acknowledged=%ld lost=%ld duplicates=%ld oversold=%ld; takeover ms "
          "p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " max=%" PRId64 " (lease %d ms); record "
-         "parts sent by the killed primaries: %ld\n",
+         "parts sent by the killed primaries: %ld; kills while a snapshot was written: %d\n",
          cycles, failed, total.acked, total.lost, total.duplicates, total.oversold, PCT(0.5),
-         PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms, parts);
+         PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms, parts, in_snap);
   if (json)
     printf("{\"cycles\":%d,\"failed\":%d,\"acknowledged\":%ld,\"lost\":%ld,\"duplicates\":%ld,"
            "\"oversold\":%ld,\"takeover_ms\":{\"p50\":%" PRId64 ",\"p90\":%" PRId64
-           ",\"p99\":%" PRId64 ",\"max\":%" PRId64 "},\"lease_ms\":%d,\"record_parts\":%ld}\n",
+           ",\"p99\":%" PRId64 ",\"max\":%" PRId64 "},\"lease_ms\":%d,\"record_parts\":%ld,"
+           "\"in_snapshot\":%d}\n",
            cycles, failed, total.acked, total.lost, total.duplicates, total.oversold, PCT(0.5),
-           PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms, parts);
+           PCT(0.9), PCT(0.99), takeover[cycles - 1], lease_ms, parts, in_snap);
   free(takeover);
   for (int i = 0; i < 2; i++) {
     daemon_stop(&d[i]);

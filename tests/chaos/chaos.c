@@ -23,14 +23,16 @@
  * usage: pintuan-chaos [--cycles N] [--lease-ms MS] [--threads N]
  *                      [--bench PATH] [--bench-conns N] [--bench-depth N]
  *                      [--bench-stock N] [--kill-in-parts] [--snapshot-after BYTES]
- *                      [--kill-in-snapshot] [--json]
+ *                      [--snapshot-growth PCT] [--kill-in-snapshot] [--json]
  * --bench-conns, --bench-depth: the bench's connections and requests in
  * flight on each (default 4 and 8); with enough in flight, a turn's
  * journal record goes to Redis in parts, which the kill then cuts anywhere.
  * --kill-in-parts: the kill also waits until the primary has sent a part
  * (its /metrics), so that every cycle's kill lands among them.
  * --bench-stock: the bench's campaign stock per cycle (default 5000).
- * --snapshot-after: the daemons' --snapshot-after (default theirs).
+ * --snapshot-after, --snapshot-growth: the daemons' --snapshot-after and
+ * snapshot_growth_percent (default theirs; 0 keeps a child writing nearly
+ * all the time, as --kill-in-snapshot wants over many cycles).
  * --kill-in-snapshot: the kill waits until the primary's snapshot child
  * is writing, so that it lands while a snapshot goes to Redis (the child
  * dies with it); each cycle says whether it did (in_snapshot).
@@ -200,7 +202,10 @@ static char lease_arg[16];
 static pt_daemon d[2];
 
 /* However the run ends, no daemon or redis-server is left behind. */
+static char conf_path[64]; /* a config file with --snapshot-growth, if given */
+
 static void cleanup(void) {
+  if (conf_path[0]) unlink(conf_path);
   for (int i = 0; i < 2; i++)
     if (d[i].pid > 0 && waitpid(d[i].pid, NULL, WNOHANG) == 0) {
       kill(d[i].pid, SIGKILL);
@@ -213,8 +218,10 @@ static char snapshot_arg[24]; /* --snapshot-after, if given */
 
 static int start(pt_daemon *d, const char *node, bool primary) {
   const char *args[] = {"--redis", R.addr, "--shard", "chaos", "--node-id", node, "--lease-ms",
-                        lease_arg, "--log-level", "info", NULL, NULL, NULL};
-  if (snapshot_arg[0]) args[10] = "--snapshot-after", args[11] = snapshot_arg;
+                        lease_arg, "--log-level", "info", NULL, NULL, NULL, NULL, NULL};
+  int n = 10;
+  if (snapshot_arg[0]) args[n++] = "--snapshot-after", args[n++] = snapshot_arg;
+  if (conf_path[0]) args[n++] = "-c", args[n++] = conf_path;
   if (daemon_start(d, args)) return -1;
   return daemon_log_wait(d, primary ? "mirror role=primary" : "mirror role=standby", PT_WAIT_MS,
                          NULL, 0);
@@ -244,6 +251,20 @@ static pid_t spawn_bench(const char *bench, const char *addrs, int conns, int de
   return pid;
 }
 
+/* Whether a process runs (not gone, not a zombie waiting for its parent's
+ * reap). */
+static bool running(pid_t pid) {
+  char path[40], st[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  size_t n = fread(st, 1, sizeof st - 1, f);
+  fclose(f);
+  st[n] = 0;
+  const char *p = strrchr(st, ')'); /* "PID (COMM) STATE ..." */
+  return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 /* Waits for the primary's next snapshot whose child is still writing (its
  * log names the child's pid); returns that pid, or -1 if none came. */
 static pid_t snapshot_writing(pt_daemon *p, int cy) {
@@ -252,7 +273,7 @@ static pid_t snapshot_writing(pt_daemon *p, int cy) {
     if (daemon_log_wait(p, "mirror snapshot started", 100, line, sizeof line)) continue;
     const char *at = strstr(line, " pid=");
     pid_t child = at ? (pid_t)atoi(at + 5) : 0;
-    if (child > 0 && kill(child, 0) == 0) return child;
+    if (child > 0 && running(child)) return child;
   }
   fprintf(stderr, "chaos: cycle %d: no snapshot was being written (--kill-in-snapshot)\n", cy);
   return -1;
@@ -262,6 +283,7 @@ int main(int argc, char **argv) {
   int cycles = 5, nthreads = 4, lease_ms = 600, conns = 4, depth = 8;
   long bench_stock = 5000;
   bool in_parts = false, in_snapshot = false;
+  int growth = -1;
   const char *bench = NULL;
   bool json = false;
   for (int i = 1; i < argc; i++) {
@@ -276,11 +298,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--kill-in-snapshot")) in_snapshot = true;
     else if (!strcmp(argv[i], "--snapshot-after") && i + 1 < argc)
       snprintf(snapshot_arg, sizeof snapshot_arg, "%s", argv[++i]);
+    else if (!strcmp(argv[i], "--snapshot-growth") && i + 1 < argc)
+      growth = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--json")) json = true;
     else {
       fprintf(stderr, "usage: pintuan-chaos [--cycles N] [--threads N] [--lease-ms MS] "
                       "[--bench PATH] [--bench-conns N] [--bench-depth N] [--bench-stock N] "
-                      "[--kill-in-parts] [--snapshot-after BYTES] [--kill-in-snapshot] [--json]\n");
+                      "[--kill-in-parts] [--snapshot-after BYTES] [--snapshot-growth PCT] "
+                      "[--kill-in-snapshot] [--json]\n");
       return 64;
     }
   }
@@ -292,6 +317,14 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   snprintf(lease_arg, sizeof lease_arg, "%d", lease_ms);
+  if (growth >= 0) { /* the daemons' snapshot_growth_percent, in a config file of their own */
+    snprintf(conf_path, sizeof conf_path, "/tmp/pt-chaos-conf-XXXXXX");
+    int fd = mkstemp(conf_path);
+    char text[80];
+    int len = snprintf(text, sizeof text, "[mirror]\nsnapshot_growth_percent = %d\n", growth);
+    if (fd < 0 || write(fd, text, (size_t)len) != len) return 1;
+    close(fd);
+  }
   if (redis_start(&R, NULL)) return 1;
   atexit(cleanup);
   if (start(&d[0], "n0", true) || start(&d[1], "n1", false)) return 1;
@@ -344,7 +377,7 @@ int main(int argc, char **argv) {
     parts += cut_parts;
     pid_t child = in_snapshot ? snapshot_writing(p, cy) : 0;
     if (child < 0) return 1;
-    bool cut_snapshot = child > 0 && kill(child, 0) == 0; /* still writing as its parent dies */
+    bool cut_snapshot = child > 0 && running(child); /* still writing as its parent dies */
     in_snap += cut_snapshot;
     int64_t t0 = pt_mono_ns();
     kill(p->pid, SIGKILL);

@@ -44,8 +44,11 @@ static void write_now(attach *a) {
 static void read_burst(attach *a) {
   for (int i = 0; a->ac && i < READ_BURST; i++) {
     redisAsyncHandleRead(a->ac); /* may free the context (cleanup clears a->ac) */
+    if (!a->ac) break;
+    /* only inside a reply: an acknowledgement, read whole, costs no ioctl */
+    const redisReader *r = a->ac->c.reader;
     int more = 0;
-    if (!a->ac || ioctl(a->ac->c.fd, FIONREAD, &more) != 0 || more <= 0) break;
+    if ((r->ridx < 0 && r->pos >= r->len) || ioctl(a->ac->c.fd, FIONREAD, &more) != 0 || more <= 0) break;
   }
 }
 

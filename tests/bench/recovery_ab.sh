@@ -12,20 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 A=$1 B=$2 HOLDS=${3:-1000000} CONNS=${4:-16} PIPE=${5:-1000} ROUNDS=${6:-3}
 source tests/lib/servers.sh
-tmp=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+scratch
 redis_start "$tmp/redis" --appendonly no
 PIDS+=("$RPID")
-primary() { # primary BIN: starts it on the shard, returns once it serves (DPID, DPORT)
-  exec {PF}< <(exec "$1" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 --redis "127.0.0.1:$RPORT" \
-    --shard r --node-id r --snapshot-after 0 3>&1 1>/dev/null 2>"$tmp/d.log")
-  DPID=$!; PIDS+=("$DPID")
-  read -r DPORT <&$PF
-  await_log "$tmp/d.log" "mirror role=primary"
-}
-kill9() { kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true; }
+primary() { shard_primary "$1" "$tmp/d.log" --snapshot-after 0; } # primary BIN
 primary "$A"
 build/clients/pintuan-bench -a "127.0.0.1:$DPORT" -s stampede -c "$CONNS" -p "$PIPE" \
   -d $((HOLDS / 100000 + 5)) -w 0 --stock "$HOLDS" --limit 0 --users 100000000 --no-progress 2>&1 |

@@ -16,21 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=$1 CONF_A=$2 CONF_B=$3 HOLDS=${4:-1000000} ROUNDS=${5:-2}
 source tests/lib/servers.sh
-tmp=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+scratch
 redis_start "$tmp/redis" --appendonly no
 PIDS+=("$RPID")
-primary() { # primary LOG [pintuand flags]: starts it on the shard, returns once it serves (DPID, DPORT)
-  local log=$1; shift
-  exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \
-    --redis "127.0.0.1:$RPORT" --shard r --node-id r "$@" 3>&1 1>/dev/null 2>"$log")
-  DPID=$!; PIDS+=("$DPID")
-  read -r DPORT <&$PF
-  await_log "$log" "mirror role=primary"
-}
-kill9() { kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true; }
+primary() { shard_primary "$BUILD/daemon/pintuand" "$@"; } # primary LOG [pintuand flags]
 primary "$tmp/fill.log" --snapshot-after 0
 build/clients/pintuan-bench -a "127.0.0.1:$DPORT" -s stampede -c 16 -p 1000 \
   -d $((HOLDS / 100000 + 5)) -w 0 --stock "$HOLDS" --limit 0 --users 100000000 --no-progress 2>&1 |

@@ -32,3 +32,28 @@ await_log() {
   echo "no \"$2\" in $1" >&2
   return 1
 }
+
+# scratch: a temporary directory in $tmp, and PIDS, the processes to kill
+# (-9) when the script exits, when $tmp is removed too.
+scratch() {
+  tmp=$(mktemp -d)
+  PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+}
+
+# shard_primary BIN LOG [pintuand flags...]: the daemon BIN on the private
+# Redis ($RPORT) as node r of shard r, its log in LOG; returns once it is
+# the primary. Sets DPID and DPORT and adds DPID to PIDS.
+shard_primary() {
+  local bin=$1 log=$2
+  shift 2
+  exec {PF}< <(exec "$bin" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \
+    --redis "127.0.0.1:$RPORT" --shard r --node-id r "$@" 3>&1 1>/dev/null 2>"$log")
+  DPID=$!
+  PIDS+=("$DPID")
+  read -r DPORT <&$PF
+  await_log "$log" "mirror role=primary"
+}
+
+# kill9: kill -9 of the daemon shard_primary started last.
+kill9() { kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true; }

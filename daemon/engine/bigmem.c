@@ -1,5 +1,6 @@
 #include "bigmem.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,17 +24,35 @@ static struct {
   void *ctx;
 } A;
 
-static size_t live; /* the engine runs on one thread */
+static size_t live;
 
-size_t pt_big_bytes(void) { return live; }
+/* The engine runs on one thread, but a recovery restores its next engine on
+ * a worker thread while the loop goes on; blocks are 2 MiB or more, so a
+ * lock per block costs nothing. It is held across fork, so a snapshot
+ * child never inherits it taken; registered before main, so that its child
+ * handler runs before any registered later (the prefault thread's calls
+ * pt_big_set_prefault in the child). */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void lock_take(void) { pthread_mutex_lock(&lock); }
+static void lock_give(void) { pthread_mutex_unlock(&lock); }
+__attribute__((constructor)) static void atfork(void) { pthread_atfork(lock_take, lock_give, lock_give); }
+
+size_t pt_big_bytes(void) {
+  lock_take();
+  size_t n = live;
+  lock_give();
+  return n;
+}
 
 static void announce_ahead(void);
 
 void pt_big_set_prefault(void (*sink)(void *ctx, void *p, size_t len), void *ctx) {
+  lock_take();
   A.sink = sink;
   A.ctx = ctx;
   A.ahead = A.end; /* a new sink hears the next bytes afresh */
   if (A.base) announce_ahead();
+  lock_give();
 }
 
 static size_t round_up(size_t n) { return (n + PT_BIG_MIN - 1) & ~(PT_BIG_MIN - 1); }
@@ -133,10 +152,12 @@ bool pt_big_in_arena(const void *p) {
 void *pt_big_alloc(size_t n) {
   if (n < PT_BIG_MIN) return pt_xcalloc(1, n ? n : 1);
   size_t len = round_up(n);
+  lock_take();
   if (!A.tried) reserve();
   uint8_t *p = A.base ? arena_take(len) : NULL;
   if (!p && !(p = map_aligned(len, 0))) pt_fatal("out of memory (mmap)");
   live += len;
+  lock_give();
   return p;
 }
 
@@ -147,7 +168,9 @@ void pt_big_free(void *p, size_t n) {
     return;
   }
   size_t len = round_up(n);
+  lock_take();
   live -= len;
   if (pt_big_in_arena(p)) arena_give(p, len);
   else munmap(p, len);
+  lock_give();
 }

@@ -25,8 +25,11 @@
  * more. The sink may fault pages in but must leave their contents as they
  * are: the engine may own a range by the time it gets to it.
  *
- * One thread: the engine's. A fork (the mirror's snapshot child) is safe:
- * since Linux 5.8 a copy-on-write fault on a huge page copies 4 KiB. */
+ * Any thread: one lock (a recovery builds its engine on a worker thread
+ * while the loop's engine lives on); the sink is called under it, so it
+ * hears one producer at a time. A fork (the mirror's snapshot child) is
+ * safe: the lock is held across it, and since Linux 5.8 a copy-on-write
+ * fault on a huge page copies 4 KiB. */
 #ifndef PT_BIGMEM_H
 #define PT_BIGMEM_H
 
@@ -48,7 +51,7 @@ size_t pt_big_bytes(void);
 bool pt_big_in_arena(const void *p);
 
 /* Ranges the engine will touch soon go to sink (NULL: nowhere), from
- * pt_big_alloc and pt_big_free, on the engine's thread. */
+ * pt_big_alloc and pt_big_free, under bigmem's lock. */
 void pt_big_set_prefault(void (*sink)(void *ctx, void *p, size_t len), void *ctx);
 
 #endif

@@ -51,6 +51,10 @@ struct recovery {
   int64_t started_ms;
   unsigned count; /* records the XRANGE in flight asked for */
   uint64_t journal_bytes; /* of the records after the snapshot */
+  /* the snapshot's restore, on a worker thread */
+  uv_work_t work;
+  pt_engine_config cfg;
+  char err[200];
 };
 
 static void rec_free(recovery *r) {
@@ -184,10 +188,39 @@ static void read_journal(recovery *r) {
                     r->last_seq + 1, r->count);
 }
 
+/* On a worker thread: the restore is one step of up to seconds (~1 s per
+ * 130 MB of state), and on the loop it kept the lease's renewals waiting:
+ * past the lease, the daemon stepped down and began again, for ever once
+ * the state was big enough. The engine it builds is its own until done. */
+static void restore_work(uv_work_t *w) {
+  recovery *r = w->data;
+  r->e = pt_engine_restore(&r->cfg, r->buf, r->len, r->err, sizeof r->err);
+}
+
+static void restore_done(uv_work_t *w, int status) {
+  recovery *r = w->data;
+  (void)status; /* never cancelled: nothing else cancels work */
+  free(r->buf);
+  r->buf = NULL;
+  pt_mirror *m = r->m;
+  if (!m) { /* aborted meanwhile: what it built goes */
+    rec_free(r);
+    return;
+  }
+  if (!r->e) {
+    fail(r, "the snapshot of record %" PRIu64 ": %s", r->snap_seq, r->err);
+    return;
+  }
+  pt_info("mirror snapshot restored seq=%" PRIu64 " state=%zu stored=%" PRIu64 " ms=%" PRId64, r->snap_seq,
+          r->len, r->stored, mirror_now(m) - r->started_ms);
+  r->last_seq = r->snap_seq;
+  read_journal(r);
+}
+
 static void start_engine(recovery *r) {
   pt_mirror *m = r->m;
-  pt_engine_config cfg = m->cfg.engine;
-  cfg.sink = (pt_sink){0}; /* replayed events were published when first decided */
+  r->cfg = m->cfg.engine;
+  r->cfg.sink = (pt_sink){0}; /* replayed events were published when first decided */
   if (r->chunks && r->checked && (r->stored != r->bytes || r->got_sum != r->sum)) {
     fail(r, "the snapshot of record %" PRIu64 " under %s is damaged: %" PRIu64 " bytes with checksum %" PRIu64
             ", its description says %" PRIu64 " bytes with checksum %" PRIu64,
@@ -195,19 +228,11 @@ static void start_engine(recovery *r) {
     return;
   }
   if (r->chunks) {
-    char err[200];
-    r->e = pt_engine_restore(&cfg, r->buf, r->len, err, sizeof err);
-    free(r->buf);
-    r->buf = NULL;
-    if (!r->e) {
-      fail(r, "the snapshot of record %" PRIu64 ": %s", r->snap_seq, err);
-      return;
-    }
-    pt_info("mirror snapshot restored seq=%" PRIu64 " state=%zu stored=%" PRIu64 " ms=%" PRId64, r->snap_seq,
-            r->len, r->stored, mirror_now(m) - r->started_ms);
-  } else {
-    r->e = pt_engine_new(&cfg);
+    r->work.data = r;
+    uv_queue_work(m->loop, &r->work, restore_work, restore_done);
+    return;
   }
+  r->e = pt_engine_new(&r->cfg);
   r->last_seq = r->snap_seq;
   read_journal(r);
 }

@@ -417,6 +417,55 @@ static void test_snapshot_commit_waits_for_its_journal(void **state) {
   free(before.text), free(after.text);
 }
 
+/* A restore longer than the lease (a state of ~200k holds against a
+ * 300 ms lease; ASan slows it further): it runs beside the loop, which
+ * keeps renewing, so the daemon rebuilds once and serves. On the loop it
+ * held the renewals back: the lease lapsed during every attempt. */
+static void test_long_restore_keeps_the_lease(void **state) {
+  (void)state;
+  char conf[] = "/tmp/pt-mirror-conf-XXXXXX";
+  write_temp(conf, "[mirror]\nsnapshot_growth_percent = 0\n");
+  const char *more[] = {"-c", conf, "--snapshot-after", "1", NULL};
+  pt_daemon d;
+  start(&d, "a", true, more);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "%s -a %s -s mixed --mix 100:0:0 --users 100000000 --limit 0 -c 16 -p 1000 -w 0 -d 1 "
+           "--stock 100000000 --no-progress >/dev/null 2>&1",
+           getenv("PINTUAN_BENCH") ? getenv("PINTUAN_BENCH") : "./clients/pintuan-bench", d.addr);
+  assert_int_equal(system(cmd), 0);
+  /* one record at a time until a snapshot covers the journal's last: the
+   * restart then restores and has next to nothing to replay */
+  pintuan_client *c = connect_or_die(&d);
+  for (int i = 0;; i++) {
+    if (i == 20) fail_msg("no snapshot reached the journal's last record");
+    char id[16], line[256], seq[32];
+    snprintf(id, sizeof id, "last%d", i);
+    assert_int_equal(create_flash(c, id, 1, 0, 600000, 0), OK);
+    if (daemon_log_wait(&d, "mirror snapshot committed", PT_WAIT_MS, line, sizeof line) != 0)
+      fail_msg("no snapshot was committed");
+    assert_int_equal(redis_cmd(&R, seq, sizeof seq, "GET pintuan:{t}:seq"), 0);
+    const char *at = strstr(line, "seq=");
+    if (at && strtoull(at + 4, NULL, 10) == strtoull(seq, NULL, 10)) break;
+  }
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  lease_ms = "300";
+  start(&d, "a", true, more);
+  const char *from = strstr(last_recovery, "records=");
+  assert_non_null(from);
+  if (atoi(from + 8) == 0) fail_msg("recovery did not start from a snapshot: %s", last_recovery);
+  char *m = admin_get(&d, "/metrics");
+  assert_non_null(m);
+  double downs = metric_value(m, "pintuan_mirror_step_downs_total");
+  double recoveries = metric_value(m, "pintuan_mirror_recoveries_total");
+  free(m);
+  assert_true(downs == 0); /* never lost the lease */
+  assert_true(recoveries == 1);
+  assert_int_equal(daemon_stop(&d), 0);
+  unlink(conf);
+}
+
 /* The first bytes of a Redis string (binary-safe). */
 static void first_bytes(const char *key, uint8_t *out, size_t n) {
   redisContext *rc = redisConnect("127.0.0.1", R.port);
@@ -1054,6 +1103,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_damaged_snapshot_refused, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_snapshot_chunks_raw_and_compressed, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_snapshot_commit_waits_for_its_journal, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_long_restore_keeps_the_lease, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_kill9_during_stampede, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_failover_under_load, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_sigstop_primary_is_deposed, redis_up, redis_down),

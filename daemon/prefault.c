@@ -19,9 +19,10 @@
 
 #define QUEUE 256 /* ranges waiting; each is 2 MiB or more */
 
-/* One producer (the engine's thread, through bigmem's sink) and one
- * consumer (the thread): a ring with atomic ends and a semaphore to sleep
- * on, so the engine never waits for a lock that an idle-scheduled thread,
+/* One producer at a time (bigmem's sink, called under bigmem's lock: the
+ * engine's thread, or a recovery's restore on a worker) and one consumer
+ * (the thread): a ring with atomic ends and a semaphore to sleep on, so
+ * the engine never waits for a lock that an idle-scheduled thread,
  * preempted, could be holding. */
 static struct {
   struct { uint8_t *p; size_t len; } q[QUEUE];

@@ -21,6 +21,7 @@ static void defaults(pt_config *c) {
   c->frame_timeout_ms = 10000;
   c->idem_window_ms = 15 * 60 * 1000;
   c->max_remembered = 10000000;
+  c->due_per_turn = 4096;
   c->log_level = PT_LOG_INFO;
   c->ready_fd = -1;
   c->capture_max_bytes = 1ull << 30;
@@ -94,6 +95,9 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "engine.max_remembered")) {
     if (parse_size(v, 1000, 1000000000, &n)) return -1;
     c->max_remembered = (uint64_t)n;
+  } else if (!strcmp(key, "engine.due_per_turn")) {
+    if (parse_size(v, 0, 1000000000, &n)) return -1;
+    c->due_per_turn = n;
   } else if (!strcmp(key, "engine.prefault")) {
     if (!strcmp(v, "on")) c->prefault = 1;
     else if (!strcmp(v, "off")) c->prefault = 0;

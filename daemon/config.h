@@ -24,6 +24,7 @@ typedef struct pt_config {
   uint64_t frame_timeout_ms;
   int64_t idem_window_ms;  /* reloadable */
   uint64_t max_remembered; /* reloadable: cap on remembered effects */
+  int64_t due_per_turn;    /* due items (expiries...) a loop turn runs at most; 0: all */
   int prefault;            /* a thread faults in the engine's next big blocks (prefault.h):
                               1 on, 0 off, -1 auto (on where page faults take no address-space lock) */
   char admin_token[256];   /* reloadable; empty: admin operations open */

@@ -93,6 +93,10 @@ static void log_evictions_once(daemon_t *d) {
 
 static void arm_timer(daemon_t *d, int64_t now) {
   int64_t next = pt_engine_next_deadline(d->engine);
+  /* overdue work that may not run now (Redis behind, or not the primary):
+   * look again shortly instead of spinning; an acknowledgement or a role
+   * change ends a turn sooner anyway */
+  if (next <= now && (d->turn.frozen || d->turn.due_budget < 0)) next = now + 5;
   if (next == d->armed) return;
   d->armed = next;
   if (next == PT_NEVER) {
@@ -141,6 +145,9 @@ static void on_turn_end(uv_prepare_t *h) {
     if (seq) pt_server_seal(d->server, seq);
     /* only the primary decides; elsewhere time moves nothing */
     d->turn.frozen = pt_mirror_role(d->mirror) != PT_ROLE_PRIMARY;
+    /* due work waits while Redis is behind (an advance that runs none is
+     * journaled all the same: a replay must hold it back too) */
+    d->turn.due_budget = pt_mirror_backlogged(d->mirror) ? -1 : d->cfg.due_per_turn;
     notify_role(d);
   }
   pt_server_flush(d->server); /* 3. */
@@ -459,6 +466,7 @@ int main(int argc, char **argv) {
   d.svc.admin_token = d.cfg.admin_token;
   d.svc.refuse = refuse;
   d.svc.refuse_ctx = &d;
+  d.turn.due_budget = d.cfg.due_per_turn;
   d.turn.record = record_input;
   d.turn.record_ctx = &d;
   if (d.cfg.test_clock[0]) {

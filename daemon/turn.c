@@ -59,7 +59,9 @@ static void apply(pt_turn *t, const pt_input *in, pt_result *r) {
   uint64_t before = pt_engine_changes(t->engine);
   pt_input_apply(t->engine, in, r);
   bool setting = in->kind == PT_IN_WINDOW || in->kind == PT_IN_MAX_REMEMBERED;
-  bool changed = setting || pt_engine_changes(t->engine) != before;
+  bool left = in->kind == PT_IN_ADVANCE && pt_engine_next_deadline(t->engine) <= in->now;
+  bool changed = setting || left || pt_engine_changes(t->engine) != before;
+  t->deferred += left;
   if (t->record && changed) t->record(t->record_ctx, in, r);
   if (t->trace && (changed || in->kind != PT_IN_ADVANCE)) t->trace(t->trace_ctx, in, r);
 }
@@ -67,7 +69,8 @@ static void apply(pt_turn *t, const pt_input *in, pt_result *r) {
 int64_t pt_turn_now(pt_turn *t) {
   if (t->now) return t->now;
   t->now = pt_turn_clock(t);
-  if (!t->frozen) apply(t, &(pt_input){.kind = PT_IN_ADVANCE, .now = t->now}, NULL);
+  if (!t->frozen)
+    apply(t, &(pt_input){.kind = PT_IN_ADVANCE, .now = t->now, .value = t->due_budget}, NULL);
   return t->now;
 }
 

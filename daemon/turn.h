@@ -32,12 +32,19 @@ typedef struct pt_turn {
   void *trace_ctx;
   const char *test_clock; /* NULL: the wall clock */
   bool frozen;            /* may not decide (a standby, Redis away): time moves nothing */
+  /* Due items the turn's advance may run, as pt_input's value for an
+   * advance (0: all; n > 0: at most n; -1: none): what is left runs in the
+   * next turns, the loop serving I/O in between. */
+  int64_t due_budget;
+  uint64_t deferred;      /* turns whose advance left due work for later */
   int64_t now;            /* this turn's time; 0 until read */
   int64_t last;           /* the latest time read: never goes back */
 } pt_turn;
 
 /* The time of this turn (reading the clock and advancing the engine the
- * first time it is asked in a turn). */
+ * first time it is asked in a turn). An advance is recorded when it changed
+ * something or left due work for later: either way the engine's budget for
+ * the turn's decisions is part of what a replay must reproduce. */
 int64_t pt_turn_now(pt_turn *t);
 /* Ends the turn: runs what is due by now; the next pt_turn_now reads the
  * clock afresh. Returns the turn's time. */

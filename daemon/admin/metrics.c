@@ -114,6 +114,10 @@ static void campaigns(abuf *b, const pt_admin_sources *src) {
       (double)es.groups_failed);
   one(b, "pintuan_holds_expired_total", "counter", "Holds released by their deadline",
       (double)es.expiries);
+  one(b, "pintuan_due_deferred_turns_total", "counter",
+      "Loop turns that left due work (expiries, retirements, forgotten ids) to the next: a mass "
+      "expiry drained in slices of engine.due_per_turn, or held back while Redis is behind",
+      (double)src->turn->deferred);
   one(b, "pintuan_remembered_effects", "gauge",
       "Effects remembered by request id (answered again on a retry)", (double)es.idem_records);
   one(b, "pintuan_remembered_evictions_total", "counter",

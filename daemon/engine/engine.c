@@ -13,6 +13,7 @@ pt_engine *pt_engine_new(const pt_engine_config *cfg) {
   if (e->cfg.idem_window_ms <= 0) e->cfg.idem_window_ms = 15 * 60 * 1000;
   if (e->cfg.max_remembered == 0) e->cfg.max_remembered = PT_DEFAULT_MAX_REMEMBERED;
   e->free_head = PT_NIL;
+  e->due_left = UINT64_MAX;
   pt_store_init(&e->users);
   pt_store_init(&e->camp_store);
   e->camp_store.align8 = 1;
@@ -116,10 +117,14 @@ int64_t pt_engine_next_deadline(const pt_engine *e) {
   return t < d ? t : d;
 }
 
-void pt_engine_advance(pt_engine *e, int64_t now) {
+void pt_engine_advance(pt_engine *e, int64_t now) { pt_engine_advance_some(e, now, PT_DUE_ALL); }
+
+void pt_engine_advance_some(pt_engine *e, int64_t now, uint64_t budget) {
   now = eng_now(e, now);
-  /* camp_run_due leaves every campaign with a deadline after now. */
-  while (e->heap_n && e->heap[0]->deadline <= now) pt__camp_run_due(e, e->heap[0], now);
+  e->due_left = budget;
+  /* camp_run_due leaves a campaign with a deadline after now unless the
+   * budget ran out in it */
+  while (e->due_left && e->heap_n && e->heap[0]->deadline <= now) pt__camp_run_due(e, e->heap[0], now);
   pt__idem_expire(e, now);
 }
 

@@ -90,10 +90,21 @@ static void drop_waiting(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slo
   pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
 }
 
+/* A hold past its deadline that a bounded advance has not reached yet
+ * (pt_engine_advance_some): expired now, as that advance would have. */
+static void expire_if_overdue(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot) {
+  pt_hold *h = hold_at(e, slot);
+  if (hold_state(h) != PT_HELD || h->at_ms > now) return;
+  expire_hold(e, c, now, slot);
+  pt__flash_grant_waitlist(e, c, now);
+  pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+}
+
 void pt__flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   bool released = false;
-  while (c->holdq.head != PT_NIL && hold_at(e, c->holdq.head)->at_ms <= now) {
+  while (e->due_left && c->holdq.head != PT_NIL && hold_at(e, c->holdq.head)->at_ms <= now) {
     expire_hold(e, c, now, c->holdq.head);
+    e->due_left--;
     released = true;
   }
   if (released) {
@@ -111,7 +122,8 @@ void pt__flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
 }
 
 void pt__retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
-  while (c->retireq.head != PT_NIL && hold_at(e, c->retireq.head)->at_ms <= now) {
+  for (; e->due_left && c->retireq.head != PT_NIL && hold_at(e, c->retireq.head)->at_ms <= now;
+       e->due_left--) {
     uint32_t slot = c->retireq.head;
     pt_hold *h = hold_at(e, slot);
     pt__q_remove(e, &c->retireq, slot);
@@ -237,6 +249,7 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
     result_set(r, PT_NOT_FOUND, "no such reservation");
     return pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
   }
+  expire_if_overdue(e, c, now, slot);
   hold_out(e, slot, r);
   switch (hold_state(h)) {
   case PT_HELD: {
@@ -283,6 +296,7 @@ void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t r
     result_set(r, PT_NOT_FOUND, "no such reservation");
     return pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
   }
+  expire_if_overdue(e, c, now, slot);
   hold_out(e, slot, r);
   switch (hold_state(h)) {
   case PT_HELD:

@@ -295,7 +295,7 @@ int64_t pt__idem_next(pt_engine *e) {
 }
 
 void pt__idem_expire(pt_engine *e, int64_t now) {
-  while (e->st.idem_records) {
+  for (; e->due_left && e->st.idem_records; e->due_left--) {
     uint32_t ref;
     const uint8_t *p = pt_store_head(&e->idem_log, &ref);
     idem_rec d;

@@ -8,7 +8,9 @@ void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r) {
   if (!r) r = &scratch;
   memset(r, 0, sizeof(*r));
   switch (in->kind) {
-  case PT_IN_ADVANCE: pt_engine_advance(e, in->now); break;
+  case PT_IN_ADVANCE:
+    pt_engine_advance_some(e, in->now, in->value > 0 ? (uint64_t)in->value : in->value ? 0 : PT_DUE_ALL);
+    break;
   case PT_IN_CREATE: pt_campaign_create(e, in->now, in->request_id, &in->spec, r); break;
   case PT_IN_UPDATE:
     pt_campaign_update(e, in->now, in->request_id, in->campaign_id, &in->changes, r);
@@ -47,13 +49,19 @@ static const unsigned NFIELDS[] = {
 };
 
 
+/* An advance with a budget (value) carries it as a third item; without one
+ * it is [kind, now], as journals and captures had it before budgets. */
+static bool advance_budgeted(const pt_input *in) { return in->kind == PT_IN_ADVANCE && in->value; }
+
 void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
   bool req = pt_input_is_request(in->kind);
-  msgpack_pack_array(pk, 2 + NFIELDS[in->kind] + (req ? 3 : 0));
+  msgpack_pack_array(pk, 2 + NFIELDS[in->kind] + (req ? 3 : 0) + advance_budgeted(in));
   msgpack_pack_uint8(pk, (uint8_t)in->kind);
   msgpack_pack_int64(pk, in->now);
   switch (in->kind) {
-  case PT_IN_ADVANCE: break;
+  case PT_IN_ADVANCE:
+    if (in->value) msgpack_pack_int64(pk, in->value);
+    break;
   case PT_IN_CREATE: {
     const pt_campaign_spec *s = &in->spec;
     pk_bytes(pk, in->request_id);
@@ -263,13 +271,16 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
   }
   in->kind = (pt_input_kind)kind;
   bool req = pt_input_is_request(in->kind);
-  if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0)) {
+  bool budget = kind == PT_IN_ADVANCE && c.n == 3;
+  if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0) + budget) {
     snprintf(err, errlen, "input kind %llu has %u fields", (unsigned long long)kind, c.n);
     return -1;
   }
   in->now = get_i(&c);
   switch (in->kind) {
-  case PT_IN_ADVANCE: break;
+  case PT_IN_ADVANCE:
+    if (budget && (in->value = get_i(&c)) < -1 && !c.err) c.err = "an advance's budget must be >= -1";
+    break;
   case PT_IN_CREATE: {
     pt_campaign_spec *s = &in->spec;
     in->request_id = get_bytes(&c);

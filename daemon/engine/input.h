@@ -40,7 +40,9 @@ typedef struct pt_input {
   bool new_user;              /* join */
   pt_campaign_spec spec;      /* create (spec.id is the campaign) */
   pt_campaign_changes changes; /* update */
-  int64_t value;              /* window ms, max remembered */
+  /* window ms, max remembered; advance: due items it may run (0: all, as
+   * before budgets; n > 0: at most n; -1: none, time only) */
+  int64_t value;
 } pt_input;
 
 /* What an answer is checked by on replay. */

@@ -330,6 +330,20 @@ void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
   tick_soon(m);
 }
 
+/* What may wait for Redis before due work does: a few records' worth.
+ * Redis appends a mass expiry's events at ~110k/s (~4.4 MB/s of records:
+ * an XADD each), the lease's renewal queues behind whatever was sent, and
+ * so does every reply of a turn that changed something; 32 MB of them
+ * (half the default max_backlog) kept a renewal waiting past a 3 s lease.
+ * 1 MiB is ~0.25 s of that. A stampede's own records (~70 B a request,
+ * 8,192 in flight: ~0.5 MB) stay below it. */
+#define DUE_BACKLOG_BYTES (1u << 20)
+
+bool pt_mirror_backlogged(const pt_mirror *m) {
+  size_t limit = m->cfg.max_backlog / 2 < DUE_BACKLOG_BYTES ? m->cfg.max_backlog / 2 : DUE_BACKLOG_BYTES;
+  return unacked(m) > limit;
+}
+
 const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **leader) {
   *leader = NULL;
   switch (m->role) {

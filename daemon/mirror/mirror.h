@@ -113,6 +113,11 @@ const char *pt_role_name(pt_role r);
  * to answer (UNAVAILABLE, OVERLOADED, NOT_LEADER) and, for NOT_LEADER, the
  * primary's address ("" when unknown). */
 const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **leader);
+/* Are more than a few records (1 MiB, or half of max_backlog if less)
+ * waiting for Redis? Then work that can wait (due items: a mass expiry's
+ * events) should, so that Redis' pace bounds it as it bounds the clients'
+ * mutations, and the lease's renewal is not queued behind it. */
+bool pt_mirror_backlogged(const pt_mirror *m);
 /* The primary's address as the lease says, "" when unknown. */
 const char *pt_mirror_leader(const pt_mirror *m);
 void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out);

@@ -46,6 +46,11 @@ check "a start with a host name listens" test -n "$PORT"
 grep -q "resolved from localhost" "$tmp/name.log"; check "the log names the addresses and the name" test $? -eq 0
 stop; check "and it stops cleanly" test $? -eq 0
 
+printf '[engine]\ndue_per_turn = -3\n' >"$tmp/due.conf"
+"$PINTUAND" -c "$tmp/due.conf" -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "-t rejects a negative engine.due_per_turn (EX_CONFIG)" test $rc -eq 78
+grep -q "due_per_turn: -3" "$tmp/t.err"; check "and names the key and the value" test $? -eq 0
+
 D --listen no-such-host.invalid:7799 -t >/dev/null 2>"$tmp/t.err"; rc=$?
 check "-t rejects a name that does not resolve (EX_NOHOST)" test $rc -eq 68
 grep -q "no-such-host.invalid" "$tmp/t.err"; check "and names it" test $? -eq 0

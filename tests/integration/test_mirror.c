@@ -1096,6 +1096,76 @@ static void test_big_turn_goes_in_parts(void **state) {
   assert_int_equal(daemon_stop(&d), 0);
 }
 
+/* A stampede's holds all falling due at once (a sale's do, hold_ms after
+ * its first seconds) expire in slices of engine.due_per_turn, the loop
+ * serving between them: the daemon stays the primary (before, the whole
+ * expiry ran in one turn and one record, and past a few million holds the
+ * renewal queued behind it lost the lease, again after every recovery),
+ * every hold expires once with one event, and a restart finds the same. */
+static void test_mass_expiry_in_slices(void **state) {
+  (void)state;
+  char conf[] = "/tmp/pt-mirror-conf-XXXXXX";
+  write_temp(conf, "[engine]\ndue_per_turn = 100\n");
+  const char *more[] = {"-c", conf, NULL};
+  pt_daemon d;
+  start(&d, "a", true, more);
+  pintuan_client *c = connect_or_die(&d);
+  enum { N = 5000, SLICE = 100 };
+  assert_int_equal(create_flash(c, "m", N, 0, 1000, 0), OK);
+  static char rid[N][16], user[N][16];
+  for (int i = 0; i < N; i++) {
+    pintuan_request q;
+    Pintuan__V1__Reserve m;
+    snprintf(rid[i], sizeof rid[i], "x%d", i), snprintf(user[i], sizeof user[i], "u%d", i);
+    pintuan_req_reserve(&q, &m, "m", user[i], 1, rid[i]);
+    assert_int_equal(pintuan_send(c, &q), 0);
+  }
+  assert_int_equal(pintuan_flush(c), 0);
+  pintuan_response *r;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(pintuan_recv(c, &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+  }
+  set_time(&d, PT_TEST_EPOCH_MS + 5000); /* every hold is past its deadline */
+  /* served while it drains: each answer adds up, whatever slice it sees */
+  Pintuan__V1__Campaign *cp = get_campaign(c, "m", &r);
+  assert_int_equal(cp->available + cp->held + cp->sold, N);
+  pintuan_response_free(r);
+  await_metric(&d, "pintuan_holds_expired_total", N);
+  char *text = admin_get(&d, "/metrics");
+  assert_non_null(text);
+  double deferred = metric_value(text, "pintuan_due_deferred_turns_total");
+  if (deferred < N / SLICE - 1) fail_msg("%g turns left due work: not slices of %d", deferred, SLICE);
+  assert_true(metric_value(text, "pintuan_mirror_step_downs_total") == 0);
+  free(text);
+  cp = get_campaign(c, "m", &r);
+  assert_int_equal(cp->available, N);
+  assert_int_equal(cp->held, 0);
+  pintuan_response_free(r);
+  static char entries[4 << 20];
+  assert_int_equal(redis_cmd(&R, entries, sizeof entries, "XRANGE pintuan:{t}:events - +"), 0);
+  assert_int_equal(count_events(entries, "HOLD_EXPIRED"), N);
+  pintuan_close(c);
+  kill9(&d); /* the journal holds the slices: a recovery decides them again, no event twice */
+  char later[] = "/tmp/pt-mirror-clock-XXXXXX", ms[32];
+  snprintf(ms, sizeof ms, "%lld\n", PT_TEST_EPOCH_MS + 5000);
+  write_temp(later, ms);
+  const char *again[] = {"-c", conf, "--test-clock", later, NULL};
+  start(&d, "a", true, again);
+  c = connect_or_die(&d);
+  cp = get_campaign(c, "m", &r);
+  assert_int_equal(cp->available, N);
+  assert_int_equal(cp->held, 0);
+  pintuan_response_free(r);
+  assert_int_equal(redis_cmd(&R, entries, sizeof entries, "XRANGE pintuan:{t}:events - +"), 0);
+  assert_int_equal(count_events(entries, "HOLD_EXPIRED"), N);
+  pintuan_close(c);
+  assert_int_equal(daemon_stop(&d), 0);
+  unlink(conf);
+  unlink(later);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_after_kill9, redis_up, redis_down),
@@ -1113,6 +1183,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_turns_join_one_record_while_redis_stalls, redis_up,
                                       redis_down),
       cmocka_unit_test_setup_teardown(test_big_turn_goes_in_parts, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_mass_expiry_in_slices, redis_up, redis_down),
   };
   if (getenv("PT_TEST_FILTER")) cmocka_set_test_filter(getenv("PT_TEST_FILTER"));
   return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "input.h"
 #include "map.h"
 
 #define B(s) ((pt_bytes){(const uint8_t *)(s), sizeof(s) - 1})
@@ -224,6 +225,121 @@ static void test_expiry_by_timer(void **state) {
   assert_int_equal(c.status, PT_OK);
   assert_int_not_equal(c.reservation_id, a.reservation_id);
   assert_int_equal(confirm(f, T0 + 70000, "c3", "c", a.reservation_id).status, PT_NOT_FOUND);
+}
+
+/* A bounded advance (pt_engine_advance_some) runs at most its budget of
+ * expiries and leaves the rest due; a confirm of a hold it has not reached
+ * expires that hold first; every hold expires once in all; and the budget,
+ * carried by the advance's input, decides the same on a replay. */
+static void test_bounded_advance(void **state) {
+  fx *f = *state;
+  mk(f, "b", 10, 0, true);
+  uint64_t rid[10];
+  for (int i = 0; i < 10; i++) {
+    char r[8], u[8];
+    snprintf(r, sizeof r, "r%d", i), snprintf(u, sizeof u, "u%d", i);
+    pt_result a = reserve(f, T0, r, "b", u, 1);
+    assert_int_equal(a.status, PT_OK);
+    rid[i] = a.reservation_id;
+  }
+  assert_int_equal(reserve(f, T0 + 1, "w", "b", "uw", 1).status, PT_WAITLISTED);
+  int64_t t = T0 + 2000; /* all ten are past their deadline */
+  pt_engine_advance_some(f->e, t, 3);
+  assert_int_equal(f->nev, 4); /* three expired, the waiter granted */
+  assert_int_equal(f->ev[3].type, PT_EV_WAITLIST_GRANTED);
+  assert_int_equal(info(f, "b").held, 8);
+  assert_true(pt_engine_next_deadline(f->e) <= t); /* the rest stays due */
+  /* a decision meanwhile: its hold is expired first, whatever the budget */
+  assert_int_equal(confirm(f, t, "c9", "b", rid[9]).status, PT_EXPIRED);
+  assert_int_equal(f->nev, 5);
+  assert_int_equal(f->ev[4].reservation_id, rid[9]);
+  assert_int_equal(info(f, "b").held, 7);
+  uint64_t changes = pt_engine_changes(f->e);
+  pt_engine_advance_some(f->e, t, 0); /* none: time only */
+  assert_int_equal(pt_engine_changes(f->e), changes);
+  pt_engine_advance_some(f->e, t, PT_DUE_ALL);
+  assert_int_equal(info(f, "b").held, 1); /* the waiter's grant, due later */
+  assert_true(pt_engine_next_deadline(f->e) > t);
+  int expired[10] = {0};
+  for (int i = 0; i < f->nev; i++)
+    for (int k = 0; k < 10; k++)
+      if (f->ev[i].type == PT_EV_HOLD_EXPIRED && f->ev[i].reservation_id == rid[k]) expired[k]++;
+  for (int k = 0; k < 10; k++) assert_int_equal(expired[k], 1);
+
+  /* the budget travels in the advance's input: [kind, now, budget] */
+  int64_t values[] = {5, -1, 0};
+  for (int i = 0; i < 3; i++) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pt_input in = {.kind = PT_IN_ADVANCE, .now = t, .value = values[i]}, back;
+    pt_input_pack(&pk, &in, NULL);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(u.data.via.array.size, values[i] ? 3 : 2); /* unbounded: as before budgets */
+    pt_input_digest d;
+    char err[128];
+    assert_int_equal(pt_input_unpack(&u.data, &back, &d, err, sizeof err), 0);
+    assert_int_equal(back.value, values[i]);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+  }
+  const char bad[] = {(char)0x93, 0x01, 0x05, (char)0xfe}; /* [1, 5, -2] */
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  assert_int_equal(msgpack_unpack_next(&u, bad, sizeof bad, NULL), MSGPACK_UNPACK_SUCCESS);
+  pt_input back;
+  pt_input_digest d;
+  char err[128];
+  assert_int_equal(pt_input_unpack(&u.data, &back, &d, err, sizeof err), -1);
+  msgpack_unpacked_destroy(&u);
+
+  /* one engine advanced by calls, another by the same advances as inputs
+   * that went through the journal's encoding: the same expiries, in order */
+  fx x[2];
+  for (int k = 0; k < 2; k++) {
+    memset(&x[k], 0, sizeof x[k]);
+    pt_engine_config cfg = {.idem_window_ms = 60000, .hash_seed = 42,
+                            .sink = {.mutation = on_mut, .event = on_event, .ctx = &x[k]}};
+    x[k].e = pt_engine_new(&cfg);
+    mk(&x[k], "d", 10, 0, false);
+    for (int i = 0; i < 10; i++) {
+      char rr[8], uu[8];
+      snprintf(rr, sizeof rr, "d%d", i), snprintf(uu, sizeof uu, "v%d", i);
+      assert_int_equal(reserve(&x[k], T0, rr, "d", uu, 1).status, PT_OK);
+    }
+  }
+  const pt_input steps[] = {{.kind = PT_IN_ADVANCE, .now = t, .value = 4},
+                            {.kind = PT_IN_ADVANCE, .now = t, .value = -1},
+                            {.kind = PT_IN_ADVANCE, .now = t + 1, .value = 3}};
+  const uint64_t budgets[] = {4, 0, 3};
+  for (int i = 0; i < 3; i++) {
+    pt_engine_advance_some(x[0].e, steps[i].now, budgets[i]);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pt_input_pack(&pk, &steps[i], NULL);
+    msgpack_unpacked uu;
+    msgpack_unpacked_init(&uu);
+    assert_int_equal(msgpack_unpack_next(&uu, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(pt_input_unpack(&uu.data, &back, &d, err, sizeof err), 0);
+    pt_input_apply(x[1].e, &back, NULL);
+    msgpack_unpacked_destroy(&uu);
+    msgpack_sbuffer_destroy(&sb);
+  }
+  assert_int_equal(x[0].nev, 7);
+  assert_int_equal(x[1].nev, 7);
+  for (int i = 0; i < 7; i++) {
+    assert_int_equal(x[1].ev[i].type, PT_EV_HOLD_EXPIRED);
+    assert_int_equal(x[0].ev[i].reservation_id, x[1].ev[i].reservation_id);
+  }
+  assert_int_equal(info(&x[0], "d").held, 3);
+  assert_int_equal(info(&x[1], "d").held, 3);
+  pt_engine_free(x[0].e);
+  pt_engine_free(x[1].e);
 }
 
 static void test_waitlist(void **state) {
@@ -557,6 +673,7 @@ int main(void) {
       cmocka_unit_test(test_map_incremental_growth),
       cmocka_unit_test(test_store_fifo),
       cmocka_unit_test(test_status_names),
+      cmocka_unit_test_setup_teardown(test_bounded_advance, setup, teardown),
   };
   return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

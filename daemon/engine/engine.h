@@ -318,8 +318,9 @@ int64_t pt_engine_next_deadline(const pt_engine *e);
 /* Runs everything due at or before now: hold expiry, waitlist grants,
  * forgetting request ids and finished reservations. */
 void pt_engine_advance(pt_engine *e, int64_t now);
-/* The same, bounded: at most budget flash-sale hold expiries, retirements
- * of finished reservations and forgotten request ids (PT_DUE_ALL: no
+/* The same, bounded: at most budget due items (hold and seat expiries,
+ * group deadlines, retirements of finished reservations and groups,
+ * forgotten request ids; PT_DUE_ALL: no
  * bound; 0: none, time moves and what is due waits), shared
  * with the calls after it until the next advance; what is left stays due
  * (pt_engine_next_deadline <= now) for the next advance. So a mass expiry
@@ -327,8 +328,10 @@ void pt_engine_advance(pt_engine *e, int64_t now);
  * leave the caller's loop free between them. Meanwhile a decision sees
  * those holds as still held (a reserve may answer SOLD_OUT a little longer:
  * never more than the stock), except the one it names: a confirm or cancel
- * of a hold past its deadline expires it first and answers EXPIRED.
- * Group-buy deadlines are not bounded (a group's members move together). */
+ * of a hold past its deadline expires it first and answers EXPIRED, and a
+ * seat's confirm or cancel, or a join naming a group, first runs that
+ * group's deadline and that seat's expiry if they passed (AUTO never picks
+ * a group that close to its deadline). */
 #define PT_DUE_ALL UINT64_MAX
 void pt_engine_advance_some(pt_engine *e, int64_t now, uint64_t budget);
 

@@ -462,9 +462,25 @@ static void group_deadline(pt_engine *e, pt_campaign *c, pt_group *g, int64_t no
     group_fail(e, c, g, now);
 }
 
+/* What a bounded advance (pt_engine_advance_some) left due for g and, if
+ * slot is not PT_NIL, for that seat of it: run now, in run_due's order, so
+ * that a decision about them sees them as their deadlines left them. */
+static void settle_overdue(pt_engine *e, pt_campaign *c, pt_group *g, uint32_t slot, int64_t now) {
+  for (;;) {
+    pt_hold *h = slot != PT_NIL ? hold_at(e, slot) : NULL;
+    bool gd = g->state == PT_GS_OPEN && g->at_ms <= now; /* an open group's at_ms: its deadline */
+    bool sd = h && hold_state(h) == PT_HELD && h->at_ms <= now;
+    if (!gd && !sd) return;
+    if (gd && (!sd || g->at_ms <= h->at_ms))
+      group_deadline(e, c, g, now);
+    else
+      seat_expire(e, c, slot, now);
+  }
+}
+
 void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   /* seat expiries and group deadlines, in time order */
-  for (;;) {
+  for (; e->due_left; e->due_left--) {
     int64_t ts = q_head_at(e, &c->holdq);
     int64_t tg = c->groupq.head ? c->groupq.head->at_ms : PT_NEVER;
     if (ts > now && tg > now) break;
@@ -473,7 +489,7 @@ void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
     else
       seat_expire(e, c, c->holdq.head, now);
   }
-  while (c->gretireq.head && c->gretireq.head->at_ms <= now) {
+  for (; e->due_left && c->gretireq.head && c->gretireq.head->at_ms <= now; e->due_left--) {
     pt_group *g = c->gretireq.head;
     glist_remove(&c->gretireq, g);
     e->groups[g->slot] = NULL;
@@ -521,6 +537,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
     st = PT_LIMIT_EXCEEDED, why = "per-user group limit reached";
   } else if (mode == PT_JOIN_GROUP) {
     g = group_lookup(e, c, gid);
+    if (g) settle_overdue(e, c, g, PT_NIL, now);
     if (!g) st = PT_NOT_FOUND, why = "no such group";
     else if (g->state != PT_GS_OPEN) st = PT_GROUP_CLOSED, why = "group is no longer open";
     else if (g->members >= c->group_size) st = PT_GROUP_FULL, why = "group is full";
@@ -594,6 +611,8 @@ void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid
   pt_group *g;
   pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
   if (!h) return;
+  settle_overdue(e, c, g, slot, now);
+  seat_out(e, g, slot, r);
   if (hold_state(h) != PT_HELD) return seat_final_state(h, true, r);
   pt__q_remove(e, &c->holdq, slot);
   e->st.live_holds--;
@@ -611,6 +630,8 @@ void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid,
   pt_group *g;
   pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
   if (!h) return;
+  settle_overdue(e, c, g, slot, now);
+  seat_out(e, g, slot, r);
   pt_hold_state s = hold_state(h);
   if ((s != PT_HELD && s != PT_PAID) || g->state != PT_GS_OPEN)
     return seat_final_state(h, false, r);

@@ -444,6 +444,51 @@ static void test_idempotent_join(void **state) {
   assert_int_equal(info(f, "g").held, 1);
 }
 
+/* A bounded advance leaves group deadlines due past its budget; a join
+ * naming such a group, or a seat's confirm or cancel, runs that group's
+ * deadline (and the seat's expiry) first; every group fails once. */
+static void test_bounded_advance_groups(void **state) {
+  fx *f = *state;
+  /* long seat windows: only the groups' 10 s deadlines fall due */
+  mkg(f, "g", (gspec){.stock = 100, .size = 3, .hold = 60000});
+  uint64_t gid[4], seat[4];
+  for (int i = 0; i < 4; i++) {
+    char u[8];
+    snprintf(u, sizeof u, "u%d", i);
+    pt_result r = join(f, T0 + i, "g", u, PT_JOIN_OPEN, 0);
+    assert_int_equal(r.status, PT_OK);
+    gid[i] = r.group_id, seat[i] = r.reservation_id;
+  }
+  int64_t t = T0 + 20000; /* every group past its deadline */
+  pt_engine_advance_some(f->e, t, 1);
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(f->ev[0].type, PT_EV_GROUP_FAILED);
+  assert_int_equal(f->ev[0].group_id, gid[0]);
+  assert_true(pt_engine_next_deadline(f->e) <= t);
+  assert_int_equal(ginfo(f, "g", gid[3])->state, PT_GS_OPEN); /* not reached yet */
+  /* a join naming group 3: its deadline runs first */
+  pt_result r = join(f, t, "g", "v", PT_JOIN_GROUP, gid[3]);
+  assert_int_equal(r.status, PT_GROUP_CLOSED);
+  assert_int_equal(ginfo(f, "g", gid[3])->state, PT_GS_FAILED);
+  /* paying a seat of group 2: the group failed at its deadline */
+  assert_int_equal(pay(f, t, "g", seat[2]), PT_GROUP_CLOSED);
+  /* AUTO does not pick group 1 (past its deadline): it opens a new one */
+  r = join(f, t, "g", "w", PT_JOIN_AUTO, 0);
+  assert_int_equal(r.status, PT_OK);
+  assert_true(r.opened);
+  pt_engine_advance_some(f->e, t, 0); /* time only */
+  assert_int_equal(ginfo(f, "g", gid[1])->state, PT_GS_OPEN);
+  pt_engine_advance_some(f->e, t, PT_DUE_ALL);
+  int failed[4] = {0};
+  for (int i = 0; i < f->nev; i++)
+    for (int k = 0; k < 4; k++)
+      if (f->ev[i].type == PT_EV_GROUP_FAILED && f->ev[i].group_id == gid[k]) failed[k]++;
+  for (int k = 0; k < 4; k++) assert_int_equal(failed[k], 1);
+  pt_campaign_info i = info(f, "g");
+  assert_int_equal(i.held, 1); /* w's seat in the new group */
+  assert_int_equal(i.available, 99);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
@@ -458,6 +503,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_auto_user_in_many_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_limit_counts_participations, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seat_reservation_names_group, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bounded_advance_groups, setup, teardown),
   };
   return cmocka_run_group_tests_name("group", tests, NULL, NULL);
 }

@@ -243,6 +243,8 @@ int main(int argc, char **argv) {
        .user_id = {(const uint8_t *)"u1", 2}, .mode = PT_JOIN_AUTO, .new_user = true},
       {.kind = PT_IN_JOIN, .now = 1004, .request_id = {(const uint8_t *)"j2", 2}, .campaign_id = s2.id,
        .user_id = {(const uint8_t *)"u2", 2}, .mode = PT_JOIN_AUTO, .new_user = true},
+      {.kind = PT_IN_ADVANCE, .now = 5000, .value = 1}, /* a slice of one due item */
+      {.kind = PT_IN_ADVANCE, .now = 5000, .value = -1}, /* time only */
       {.kind = PT_IN_ADVANCE, .now = 5000},
       {.kind = PT_IN_ADVANCE, .now = 20000},
   };

@@ -5,7 +5,9 @@
  * them at the turn's time (turn.h); then, right before the loop would
  * block, one callback owned here (a uv_prepare, like Redis' beforeSleep)
  * ends the turn in order:
- *   1. run what is due (expiries, failed groups, forgotten ids);
+ *   1. run what is due (expiries, failed groups, forgotten ids), at most
+ *      engine.due_per_turn of it, none while Redis is behind: the rest in
+ *      the next turns;
  *   2. hand the turn's changes to the Redis mirror: one journal record
  *      for the turn, and (durable mode) seal the turn's replies and events
  *      until Redis acknowledged it;

@@ -2,8 +2,10 @@
  *
  * The daemon reads its clock once per turn, at the first moment the turn
  * needs it, and at that moment brings the engine up to it (expiries, failed
- * groups, forgotten ids), so every answer of the turn is decided at one
- * instant that reflects all due work. Every state change goes through
+ * groups, forgotten ids, at most due_budget of them: a mass expiry takes
+ * several turns), so every answer of the turn is decided at one instant
+ * (pt_engine_advance_some says what a decision sees of work left due).
+ * Every state change goes through
  * pt_turn_apply (engine inputs, input.h); an input that changed something
  * is handed to the recorder (the mirror's journal of the turn).
  * main's turn-end phase calls pt_turn_end, which does the same for a turn

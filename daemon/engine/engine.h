@@ -320,10 +320,10 @@ int64_t pt_engine_next_deadline(const pt_engine *e);
 void pt_engine_advance(pt_engine *e, int64_t now);
 /* The same, bounded: at most budget due items (hold and seat expiries,
  * group deadlines, retirements of finished reservations and groups,
- * forgotten request ids; PT_DUE_ALL: no
- * bound; 0: none, time moves and what is due waits), shared
- * with the calls after it until the next advance; what is left stays due
- * (pt_engine_next_deadline <= now) for the next advance. So a mass expiry
+ * forgotten request ids; PT_DUE_ALL: no bound; 0: none, time moves and
+ * what is due waits), shared with the calls after it until the next
+ * advance; what is left stays due (pt_engine_next_deadline <= now) for
+ * the next advance. So a mass expiry
  * (a stampede's holds all falling due in one second) runs in slices that
  * leave the caller's loop free between them. Meanwhile a decision sees
  * those holds as still held (a reserve may answer SOLD_OUT a little longer:

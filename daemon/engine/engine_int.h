@@ -128,8 +128,8 @@ struct pt_engine {
   uint32_t heap_n;
   uint64_t event_seq;
   uint64_t changes; /* mutations and events emitted: moves whenever state changed */
-  /* Due items (flash-sale expiries, retirements, forgotten ids) the calls
-   * until the next advance may still run; set by every advance. */
+  /* Due items (expiries, group deadlines, retirements, forgotten ids) the
+   * calls until the next advance may still run; set by every advance. */
   uint64_t due_left;
   pt_engine_stats st;
   pt_group **groups; /* by slot; NULL when free */

@@ -108,6 +108,7 @@ void pt__camp_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   else
     pt__flash_run_due(e, c, now);
   pt__retire_due(e, c, now);
+  if (c->kind == PT_GROUP_BUY) pt__group_retire_due(e, c, now);
   pt__camp_reschedule(e, c);
 }
 

@@ -234,6 +234,10 @@ pt_user *pt__user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, ui
 
 /* group.c */
 void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+/* Frees ended groups past their retirement. After pt__retire_due: a group
+ * retires no earlier than its seats, so with a bounded advance no seat is
+ * left whose group is gone. */
+void pt__group_retire_due(pt_engine *e, pt_campaign *c, int64_t now);
 void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
 void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
 pt_group *pt__group_of(const pt_engine *e, const pt_hold *h);

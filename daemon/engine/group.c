@@ -466,7 +466,7 @@ static void group_deadline(pt_engine *e, pt_campaign *c, pt_group *g, int64_t no
  * slot is not PT_NIL, for that seat of it: run now, in run_due's order, so
  * that a decision about them sees them as their deadlines left them. */
 static void settle_overdue(pt_engine *e, pt_campaign *c, pt_group *g, uint32_t slot, int64_t now) {
-  for (;;) {
+  for (; g;) {
     pt_hold *h = slot != PT_NIL ? hold_at(e, slot) : NULL;
     bool gd = g->state == PT_GS_OPEN && g->at_ms <= now; /* an open group's at_ms: its deadline */
     bool sd = h && hold_state(h) == PT_HELD && h->at_ms <= now;
@@ -489,6 +489,9 @@ void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
     else
       seat_expire(e, c, c->holdq.head, now);
   }
+}
+
+void pt__group_retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
   for (; e->due_left && c->gretireq.head && c->gretireq.head->at_ms <= now; e->due_left--) {
     pt_group *g = c->gretireq.head;
     glist_remove(&c->gretireq, g);
@@ -507,7 +510,7 @@ static void seat_out(pt_engine *e, const pt_group *g, uint32_t slot, pt_result *
   r->state = hold_state(h);
   r->expires_ms = r->state == PT_HELD ? h->at_ms : 0;
   r->group_id = pt__group_id(g);
-  r->group_state = (pt_group_state)g->state;
+  if (g) r->group_state = (pt_group_state)g->state; /* else: a finished seat outlived its group */
 }
 
 void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid,
@@ -613,7 +616,7 @@ void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid
   if (!h) return;
   settle_overdue(e, c, g, slot, now);
   seat_out(e, g, slot, r);
-  if (hold_state(h) != PT_HELD) return seat_final_state(h, true, r);
+  if (!g || hold_state(h) != PT_HELD) return seat_final_state(h, true, r);
   pt__q_remove(e, &c->holdq, slot);
   e->st.live_holds--;
   hold_set_state(h, PT_PAID);
@@ -633,7 +636,7 @@ void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid,
   settle_overdue(e, c, g, slot, now);
   seat_out(e, g, slot, r);
   pt_hold_state s = hold_state(h);
-  if ((s != PT_HELD && s != PT_PAID) || g->state != PT_GS_OPEN)
+  if ((s != PT_HELD && s != PT_PAID) || !g || g->state != PT_GS_OPEN)
     return seat_final_state(h, false, r);
   seat_leave(e, c, g, slot, now, PT_RELEASED);
   result_set(r, PT_OK, g->state == PT_GS_CLOSED ? "left: the group is closed" : "left the group");

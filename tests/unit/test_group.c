@@ -489,6 +489,33 @@ static void test_bounded_advance_groups(void **state) {
   assert_int_equal(i.available, 99);
 }
 
+/* A seat that left its group keeps the idempotency window of its day; the
+ * window shortened since (SIGHUP), the group it left can be freed first.
+ * Asking about that seat then answers from the seat alone (before: a NULL
+ * group, and the daemon crashed on the request). */
+static void test_seat_outlives_its_group(void **state) {
+  fx *f = *state;
+  mkg(f, "g", (gspec){.stock = 10, .size = 3, .ttl = 10000});
+  pt_result a = join(f, T0, "g", "a", PT_JOIN_OPEN, 0);
+  pt_result b = join(f, T0, "g", "b", PT_JOIN_GROUP, a.group_id);
+  assert_int_equal(b.status, PT_OK);
+  assert_int_equal(leave(f, T0 + 1, "g", b.reservation_id), PT_OK); /* retires at T0 + 1 + 60 s */
+  pt_engine_set_idem_window(f->e, 1000);
+  pt_engine_advance(f->e, T0 + 12000); /* a's seat expires: the group, empty, closes */
+  pt_engine_advance(f->e, T0 + 14000); /* and is freed a second later */
+  assert_int_equal(pt_group_get(f->e, S("g"), a.group_id, &(pt_group_info){0}), PT_NOT_FOUND);
+  char key[] = "late";
+  pt_result r;
+  pt_confirm(f->e, T0 + 14000, S(key), S("g"), b.reservation_id, &r);
+  assert_int_equal(r.status, PT_CONFLICT); /* the seat was cancelled */
+  assert_int_equal(r.group_id, 0);
+  pt_cancel(f->e, T0 + 14000, S("late2"), S("g"), b.reservation_id, &r);
+  assert_int_equal(r.status, PT_CONFLICT);
+  pt_reservation_info ri;
+  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, &ri), PT_OK);
+  assert_int_equal(ri.state, PT_RELEASED);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
@@ -504,6 +531,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_group_limit_counts_participations, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seat_reservation_names_group, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounded_advance_groups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seat_outlives_its_group, setup, teardown),
   };
   return cmocka_run_group_tests_name("group", tests, NULL, NULL);
 }

@@ -99,6 +99,13 @@ static void write_temp(char *path, const char *text) {
   close(fd);
 }
 
+/* A new test-clock file (--test-clock) from the template path, at ms. */
+static void write_clock(char *path, int64_t ms) {
+  char text[32];
+  snprintf(text, sizeof text, "%lld\n", (long long)ms);
+  write_temp(path, text);
+}
+
 static void kill9(pt_daemon *d) {
   kill(d->pid, SIGKILL);
   int st;
@@ -109,6 +116,30 @@ static void kill9(pt_daemon *d) {
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
   assert_int_equal(system(cmd), 0);
+}
+
+/* Sends n reserves of one unit to camp, pipelined, and flushes: request ids
+ * PREFIX0..PREFIX(n-1), each by its own user. The caller reads the replies. */
+static void send_reserves(pintuan_client *c, const char *camp, const char *prefix, int n) {
+  for (int i = 0; i < n; i++) {
+    char rid[32], user[40];
+    snprintf(rid, sizeof rid, "%s%d", prefix, i), snprintf(user, sizeof user, "u-%s", rid);
+    pintuan_request q;
+    Pintuan__V1__Reserve m;
+    pintuan_req_reserve(&q, &m, camp, user, 1, rid);
+    assert_int_equal(pintuan_send(c, &q), 0);
+  }
+  assert_int_equal(pintuan_flush(c), 0);
+}
+
+/* Reads n replies, each OK. */
+static void recv_ok(pintuan_client *c, int n) {
+  for (int i = 0; i < n; i++) {
+    pintuan_response *r;
+    assert_int_equal(pintuan_recv(c, &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+  }
 }
 
 /* ---- a view of everything a client can see, as packed reply bytes ---- */
@@ -864,9 +895,8 @@ static void test_events_stream_and_expiry_on_load(void **state) {
   pintuan_close(c);
   kill9(&d);
   /* the next daemon starts 5 s later: the 1 s hold is past its deadline */
-  char later[] = "/tmp/pt-mirror-clock-XXXXXX", ms[32];
-  snprintf(ms, sizeof ms, "%lld\n", PT_TEST_EPOCH_MS + 5000);
-  write_temp(later, ms);
+  char later[] = "/tmp/pt-mirror-clock-XXXXXX";
+  write_clock(later, PT_TEST_EPOCH_MS + 5000);
   const char *clock[] = {"--test-clock", later, NULL};
   start(&d, "a", true, clock);
   c = connect_or_die(&d);
@@ -911,15 +941,7 @@ static void test_backlog_bounded_while_redis_stalls(void **state) {
   assert_int_equal(create_flash(c, "s", 1000000, 0, 600000, 0), OK);
   kill(R.pid, SIGSTOP);
   enum { N = 4000 };
-  static char rid[N][16], user[N][16];
-  for (int i = 0; i < N; i++) {
-    pintuan_request q;
-    Pintuan__V1__Reserve m;
-    snprintf(rid[i], sizeof rid[i], "p%d", i), snprintf(user[i], sizeof user[i], "u%d", i);
-    pintuan_req_reserve(&q, &m, "s", user[i], 1, rid[i]);
-    assert_int_equal(pintuan_send(c, &q), 0);
-  }
-  assert_int_equal(pintuan_flush(c), 0);
+  send_reserves(c, "s", "p", N);
   assert_int_equal(daemon_log_wait(&d, "mirror backlog full", PT_WAIT_MS, NULL, 0), 0);
   /* another client, meanwhile: its mutation is refused OVERLOADED at once
    * (a refusal says nothing of the state, so it does not wait for Redis) */
@@ -1042,15 +1064,9 @@ static void test_big_turn_goes_in_parts(void **state) {
   for (int k = 0; k < C; k++) c[k] = connect_or_die(&d);
   kill(d.pid, SIGSTOP);
   for (int k = 0; k < C; k++) {
-    for (int i = 0; i < N; i++) {
-      char rid[24], user[24];
-      snprintf(rid, sizeof rid, "b%d.%d", k, i), snprintf(user, sizeof user, "u%d.%d", k, i);
-      pintuan_request q;
-      Pintuan__V1__Reserve m;
-      pintuan_req_reserve(&q, &m, "big", user, 1, rid);
-      assert_int_equal(pintuan_send(c[k], &q), 0);
-    }
-    assert_int_equal(pintuan_flush(c[k]), 0); /* into the stopped daemon's socket */
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "b%d.", k);
+    send_reserves(c[k], "big", prefix, N); /* into the stopped daemon's socket */
   }
   kill(d.pid, SIGCONT);
   for (int k = 0; k < C; k++) {
@@ -1112,21 +1128,9 @@ static void test_mass_expiry_in_slices(void **state) {
   pintuan_client *c = connect_or_die(&d);
   enum { N = 5000, SLICE = 100 };
   assert_int_equal(create_flash(c, "m", N, 0, 1000, 0), OK);
-  static char rid[N][16], user[N][16];
-  for (int i = 0; i < N; i++) {
-    pintuan_request q;
-    Pintuan__V1__Reserve m;
-    snprintf(rid[i], sizeof rid[i], "x%d", i), snprintf(user[i], sizeof user[i], "u%d", i);
-    pintuan_req_reserve(&q, &m, "m", user[i], 1, rid[i]);
-    assert_int_equal(pintuan_send(c, &q), 0);
-  }
-  assert_int_equal(pintuan_flush(c), 0);
+  send_reserves(c, "m", "x", N);
+  recv_ok(c, N);
   pintuan_response *r;
-  for (int i = 0; i < N; i++) {
-    assert_int_equal(pintuan_recv(c, &r), 0);
-    assert_int_equal(r->status, OK);
-    pintuan_response_free(r);
-  }
   set_time(&d, PT_TEST_EPOCH_MS + 5000); /* every hold is past its deadline */
   /* served while it drains: each answer adds up, whatever slice it sees */
   Pintuan__V1__Campaign *cp = get_campaign(c, "m", &r);
@@ -1148,9 +1152,8 @@ static void test_mass_expiry_in_slices(void **state) {
   assert_int_equal(count_events(entries, "HOLD_EXPIRED"), N);
   pintuan_close(c);
   kill9(&d); /* the journal holds the slices: a recovery decides them again, no event twice */
-  char later[] = "/tmp/pt-mirror-clock-XXXXXX", ms[32];
-  snprintf(ms, sizeof ms, "%lld\n", PT_TEST_EPOCH_MS + 5000);
-  write_temp(later, ms);
+  char later[] = "/tmp/pt-mirror-clock-XXXXXX";
+  write_clock(later, PT_TEST_EPOCH_MS + 5000);
   const char *again[] = {"-c", conf, "--test-clock", later, NULL};
   start(&d, "a", true, again);
   c = connect_or_die(&d);
@@ -1180,23 +1183,13 @@ static void test_mass_expiry_killed_midway(void **state) {
   pintuan_client *c = connect_or_die(&d);
   enum { N = 3000 };
   assert_int_equal(create_flash(c, "k", N, 0, 1000, 0), OK);
-  static char rid[N][16], user[N][16];
-  pintuan_response *r;
   for (int i = 0; i < N; i += 200) { /* rounds that stay inside the small backlog */
-    for (int j = i; j < i + 200; j++) {
-      pintuan_request q;
-      Pintuan__V1__Reserve m;
-      snprintf(rid[j], sizeof rid[j], "k%d", j), snprintf(user[j], sizeof user[j], "u%d", j);
-      pintuan_req_reserve(&q, &m, "k", user[j], 1, rid[j]);
-      assert_int_equal(pintuan_send(c, &q), 0);
-    }
-    assert_int_equal(pintuan_flush(c), 0);
-    for (int j = i; j < i + 200; j++) {
-      assert_int_equal(pintuan_recv(c, &r), 0);
-      assert_int_equal(r->status, OK);
-      pintuan_response_free(r);
-    }
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "k%d.", i);
+    send_reserves(c, "k", prefix, 200);
+    recv_ok(c, 200);
   }
+  pintuan_response *r;
   pintuan_close(c);
   kill(R.pid, SIGSTOP);
   set_time(&d, PT_TEST_EPOCH_MS + 5000);
@@ -1211,9 +1204,8 @@ static void test_mass_expiry_killed_midway(void **state) {
   if (expired < 100 || expired >= N) fail_msg("%g holds expired: not midway", expired);
   kill9(&d);
   kill(R.pid, SIGCONT);
-  char later[] = "/tmp/pt-mirror-clock-XXXXXX", ms[32];
-  snprintf(ms, sizeof ms, "%lld\n", PT_TEST_EPOCH_MS + 5000);
-  write_temp(later, ms);
+  char later[] = "/tmp/pt-mirror-clock-XXXXXX";
+  write_clock(later, PT_TEST_EPOCH_MS + 5000);
   const char *again[] = {"-c", conf, "--test-clock", later, NULL};
   start(&d, "a", true, again);
   await_metric(&d, "pintuan_holds", 0);

@@ -345,18 +345,23 @@ static void check_all(void) {
   CHECK(ev_dropped == m_dropped, "dropped events %ld vs model %ld", ev_dropped, m_dropped);
 }
 
-static void run(unsigned seed, long steps) {
+/* A run's start: its seed, a random stream of its own (salt), the clock at
+ * T0, and a fresh engine whose events go to ev. */
+static void begin(unsigned seed, uint64_t salt, void (*ev)(void *ctx, const pt_event *ev)) {
   seed_now = seed;
-  rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
+  rng = salt ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
   if (!rng) rng = 1;
+  last_seq = 0;
+  now = T0;
+  pt_engine_config cfg = {.idem_window_ms = WINDOW, .hash_seed = seed, .sink = {.event = ev}};
+  E = pt_engine_new(&cfg);
+}
+
+static void run(unsigned seed, long steps) {
+  begin(seed, 0x9e3779b97f4a7c15ULL, on_event);
   nres = nreq = 0;
   wait_counter = 0;
   ev_expired = ev_granted = ev_dropped = m_expired = m_granted = m_dropped = 0;
-  last_seq = 0;
-  now = T0;
-  pt_engine_config cfg = {.idem_window_ms = WINDOW, .hash_seed = seed,
-                          .sink = {.event = on_event}};
-  E = pt_engine_new(&cfg);
   for (int c = 0; c < NC; c++) {
     mcamp *k = &C[c];
     snprintf(k->id, sizeof k->id, "c%d", c);
@@ -538,15 +543,9 @@ static uint64_t slice(void) {
 }
 
 static void run_groups(unsigned seed, long steps, bool crowd, bool slices) {
-  seed_now = seed;
-  rng = 0x51ed270b8a3f9c11ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
+  begin(seed, 0x51ed270b8a3f9c11ULL, on_group_event);
   nG = nS = 0;
   g_sold_units = 0;
-  last_seq = 0;
-  now = T0;
-  pt_engine_config cfg = {.idem_window_ms = WINDOW, .hash_seed = seed,
-                          .sink = {.event = on_group_event}};
-  E = pt_engine_new(&cfg);
   uint32_t size = (uint32_t)rr(2, 5), limit = crowd ? 0 : (uint32_t)rr(0, 3);
   pt_campaign_spec sp = {.id = S("gb"), .kind = PT_GROUP_BUY, .start_ms = T0,
                          .stock = rr(0, 30), .per_user_limit = limit, .hold_ms = rr(100, 2000),
@@ -656,14 +655,8 @@ static void f_check(uint32_t limit) {
 }
 
 static void run_flash_slices(unsigned seed, long steps) {
-  seed_now = seed;
-  rng = 0x2f1c6a9b5e3d7081ULL ^ ((uint64_t)seed * 0x2545F4914F6CDD1DULL);
+  begin(seed, 0x2f1c6a9b5e3d7081ULL, on_slice_event);
   nH = 0;
-  last_seq = 0;
-  now = T0;
-  pt_engine_config cfg = {.idem_window_ms = WINDOW, .hash_seed = seed,
-                          .sink = {.event = on_slice_event}};
-  E = pt_engine_new(&cfg);
   uint32_t limit = (uint32_t)rr(0, 3);
   int64_t hold_ms = rr(50, 800);
   pt_campaign_spec sp = {.id = S("fs"), .kind = PT_FLASH_SALE, .start_ms = T0, .stock = rr(0, 20),

@@ -167,11 +167,7 @@ static void record_input(void *ctx, const pt_input *in, const pt_result *r) {
 
 static const char *refuse(void *ctx, bool mutation, pt_status *st, const char **leader) {
   daemon_t *d = ctx;
-  if (!d->mirror) return NULL;
-  pt_role role = pt_mirror_role(d->mirror);
-  if (role == PT_ROLE_PRIMARY) return mutation ? pt_mirror_refuses(d->mirror, st, leader) : NULL;
-  if (role == PT_ROLE_STANDBY || mutation) return pt_mirror_refuses(d->mirror, st, leader);
-  return NULL; /* reads are answered from what this daemon has */
+  return d->mirror ? pt_mirror_refuses(d->mirror, mutation, st, leader) : NULL;
 }
 
 static void became_primary(void *ctx, pt_engine *e) {

@@ -302,8 +302,8 @@ static int replay_saved(pintuan_client *c, const saved *s) {
   int rc = write_out(c, f, PT_FRAME_HEADER + n, &done);
   free(f);
   while (rc == 0) {
-    const uint8_t *msg;
-    size_t len;
+    const uint8_t *msg = NULL;
+    size_t len = 0;
     int got = next_frame(c, &msg, &len);
     if (got < 0) return -1;
     if (got == 0) {
@@ -551,8 +551,8 @@ int pintuan_recv(pintuan_client *c, pintuan_response **out) {
       if (mend(c)) return -1;
       continue;
     }
-    const uint8_t *msg;
-    size_t len;
+    const uint8_t *msg = NULL;
+    size_t len = 0;
     int got = next_frame(c, &msg, &len);
     if (got < 0) { /* a broken stream (or out of memory): no retry mends that */
       disconnect(c);

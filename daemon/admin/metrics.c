@@ -164,9 +164,9 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
   pt_mirror *m = *src->mirror;
   head(b, "pintuan_role", "gauge", "This daemon's role (1 for the current one)");
   static const char *roles[] = {"memory-only", "connecting", "standby",    "recovering",
-                                "primary",     "unavailable", "failed"};
+                                "primary",     "unavailable", "failed",  "refused"};
   int cur = m ? (int)pt_mirror_role(m) : 0;
-  for (int r = src->mode == PT_MIRROR_OFF ? 0 : 1; r < 7; r++) {
+  for (int r = src->mode == PT_MIRROR_OFF ? 0 : 1; r < (int)(sizeof roles / sizeof *roles); r++) {
     abuf_printf(b, "pintuan_role{role=\"%s\"} %d\n", roles[r], r == cur);
     if (src->mode == PT_MIRROR_OFF) break;
   }
@@ -207,6 +207,9 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_mirror_step_downs_total", "counter",
       "Times this daemon stopped deciding (lease lost, Redis lost, an append refused)",
       (double)st.step_downs);
+  one(b, "pintuan_mirror_appends_refused_total", "counter",
+      "Journal appends Redis refused (FENCED: another primary's epoch; SEQ: a gap)",
+      (double)st.appends_refused);
 }
 
 static void prefault(abuf *b) {

@@ -41,10 +41,11 @@ const char *pt_admin_unready(const pt_admin_sources *src) {
   case PT_ROLE_RECOVERING: return "recovering: rebuilding the state from Redis";
   case PT_ROLE_UNAVAILABLE: return "unavailable: Redis was lost, rebuilding once it answers";
   case PT_ROLE_FAILED: return "failed: the journal does not replay as recorded (see the log)";
+  case PT_ROLE_REFUSED: return pt_mirror_refuses(m, true, &(pt_status){0}, &(const char *){0});
   }
   pt_status st;
   const char *leader;
-  return pt_mirror_refuses(m, &st, &leader); /* Redis away, backlog full */
+  return pt_mirror_refuses(m, true, &st, &leader); /* the lease in doubt, the backlog full */
 }
 
 void admin_server_info(const pt_admin_sources *src, abuf *out) {

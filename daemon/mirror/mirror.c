@@ -52,6 +52,7 @@ const char *pt_role_name(pt_role r) {
   case PT_ROLE_PRIMARY: return "primary";
   case PT_ROLE_UNAVAILABLE: return "unavailable";
   case PT_ROLE_FAILED: return "failed";
+  case PT_ROLE_REFUSED: return "refused";
   }
   return "?";
 }
@@ -273,8 +274,18 @@ static void on_append(redisAsyncContext *ac, void *reply, void *priv) {
     m->flight_head = (m->flight_head + 1) % m->cfg.max_inflight;
     m->inflight--;
   }
-  if (seq <= m->acked_seq) return; /* from before a doubt: already written off */
+  if (seq <= m->acked_seq) { /* from before a doubt: already written off */
+    if (r->type == REDIS_REPLY_ERROR) {
+      /* what the doubt foresaw (a deposed primary's appends are fenced):
+       * the first of an episode logged, every one counted */
+      if (m->st.appends_refused++ == m->refused_logged)
+        pt_warn("mirror append of record %" PRIu64 " refused after the doubt: %.*s (its replies were "
+                "never sent)", seq, (int)r->len, r->str);
+    }
+    return;
+  }
   if (r->type == REDIS_REPLY_ERROR) {
+    m->st.appends_refused++;
     char why[160];
     snprintf(why, sizeof why, "append of record %" PRIu64 " refused: %.*s", seq, (int)r->len, r->str);
     mirror_doubt(m, why, strncmp(r->str, "FENCED", 6) == 0);
@@ -315,6 +326,7 @@ static void pump(pt_mirror *m) {
 }
 
 void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
+  m->refused_logged = m->st.appends_refused;
   bool serving = m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING;
   pt_warn("mirror in doubt: %s; no more acknowledgements until rebuilt from Redis", why);
   recovery_abort(m);
@@ -326,6 +338,8 @@ void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
     if (m->hooks.stepped_down) m->hooks.stepped_down(m->hooks.ctx, why);
   }
   m->epoch = 0;
+  m->leader[0] = 0; /* who serves now: the next acquisition attempt says */
+  uv_timer_stop(&m->lease_end);
   set_role(m, fenced ? PT_ROLE_STANDBY : PT_ROLE_UNAVAILABLE, why);
   tick_soon(m);
 }
@@ -344,37 +358,93 @@ bool pt_mirror_backlogged(const pt_mirror *m) {
   return unacked(m) > limit;
 }
 
-const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **leader) {
+/* The primary's address when this daemon is not it: "" if unknown. */
+static const char *other_leader(const pt_mirror *m) {
+  return strcmp(m->leader, m->cfg.advertise) ? m->leader : "";
+}
+
+/* Is the lease surely still ours by this daemon's own clock? The loop's
+ * time is read after every wait for I/O (so a process resumed from SIGSTOP
+ * sees how long it slept before it answers anything), but a long turn
+ * ages it: close to the end, the clock is read again. */
+bool mirror_lease_held(pt_mirror *m) {
+  if (m->lease_ok_until - mirror_now(m) > m->cfg.lease_ms / 4) return true;
+  uv_update_time(m->loop);
+  return mirror_now(m) < m->lease_ok_until;
+}
+
+const char *pt_mirror_refuses(pt_mirror *m, bool mutation, pt_status *st, const char **leader) {
   *leader = NULL;
   switch (m->role) {
   case PT_ROLE_PRIMARY:
-    if (unacked(m) > m->cfg.max_backlog) {
+    if (!mirror_lease_held(m)) { /* the timer steps down; nothing is answered meanwhile */
+      tick_soon(m);
+      *st = PT_UNAVAILABLE;
+      return "the lease may have ended and was not renewed in time: retry shortly";
+    }
+    if (mutation && unacked(m) > m->cfg.max_backlog) {
       *st = PT_OVERLOADED;
       return "the mirror's backlog toward Redis is full: retry shortly";
     }
     return NULL;
-  case PT_ROLE_STANDBY:
-    *st = PT_NOT_LEADER;
-    *leader = m->leader;
-    return "this daemon is a standby: send to the primary";
   case PT_ROLE_RECOVERING:
     *st = PT_UNAVAILABLE;
     return "rebuilding from Redis: retry shortly";
   case PT_ROLE_FAILED:
     *st = PT_UNAVAILABLE;
     return "rebuilding from Redis failed (a damaged snapshot, or a journal that does not replay as recorded): see the daemon's log";
-  default:
+  case PT_ROLE_REFUSED:
     *st = PT_UNAVAILABLE;
-    return "Redis is unreachable: mutations are refused until it answers";
+    return m->refusal;
+  default: /* standby, connecting, unavailable */
+    if (*other_leader(m)) {
+      *st = PT_NOT_LEADER;
+      *leader = other_leader(m);
+      return m->role == PT_ROLE_STANDBY ? "this daemon is a standby: send to the primary"
+                                        : "this daemon cannot reach Redis: send to the primary";
+    }
+    *st = PT_UNAVAILABLE;
+    return m->role == PT_ROLE_STANDBY ? "this daemon is a standby and the primary is not known yet: retry shortly"
+                                      : "Redis is unreachable: nothing is answered until it answers";
   }
 }
 
 /* ---- the lease ---- */
 
+/* How long the lease is surely ours after a renewal was sent: its time to
+ * live, less a margin for the two clocks running at different rates (Redis
+ * counts the ttl from when it got the renewal, later than we sent it, but
+ * by its own clock). A tenth: far beyond any real drift, and still a
+ * renewal interval (a third) away from stepping down. */
+static int64_t lease_valid_ms(const pt_mirror *m) { return m->cfg.lease_ms - m->cfg.lease_ms / 10; }
+
+static void on_lease_end(uv_timer_t *t);
+
+/* The lease was renewed (or gained) by a request sent at loop time sent. */
+static void lease_extend(pt_mirror *m, int64_t sent) {
+  m->lease_ok_until = sent + lease_valid_ms(m);
+  int64_t left = m->lease_ok_until - mirror_now(m);
+  uv_timer_start(&m->lease_end, on_lease_end, left > 0 ? (uint64_t)left : 0, 0);
+}
+
+/* The lease may have ended by our clock with no renewal back: stop at once,
+ * not at the next tick (a third of the lease later). */
+static void on_lease_end(uv_timer_t *t) {
+  pt_mirror *m = t->data;
+  if (m->stopping || (m->role != PT_ROLE_PRIMARY && m->role != PT_ROLE_RECOVERING)) return;
+  if (mirror_lease_held(m)) { /* renewed meanwhile: wait for the new end */
+    lease_extend(m, m->lease_ok_until - lease_valid_ms(m));
+    return;
+  }
+  pt_warn("mirror lease expired by this daemon's clock epoch=%" PRIu64 ": no renewal came back in time",
+          m->epoch);
+  mirror_doubt(m, "the lease could not be renewed in time", false);
+}
+
 static void on_acquire(redisAsyncContext *ac, void *reply, void *priv) {
-  (void)priv;
   pt_mirror *m = ac->data;
   redisReply *r = reply;
+  int64_t sent = (int64_t)(intptr_t)priv;
   m->acquire_pending = false;
   if (!r || m->stopping) return;
   if (r->type == REDIS_REPLY_ERROR || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -388,7 +458,11 @@ static void on_acquire(redisAsyncContext *ac, void *reply, void *priv) {
   if (a->type == REDIS_REPLY_STRING)
     snprintf(m->leader, sizeof m->leader, "%.*s", (int)a->len, a->str);
   if (epoch == 0) {
-    if (m->role != PT_ROLE_STANDBY) set_role(m, PT_ROLE_STANDBY, "another daemon holds the lease");
+    if (m->role != PT_ROLE_STANDBY) {
+      char why[PT_HOST_MAX + 128];
+      snprintf(why, sizeof why, "another daemon holds the lease: following the primary at %s", m->leader);
+      set_role(m, PT_ROLE_STANDBY, why);
+    }
     return;
   }
   if (m->role != PT_ROLE_STANDBY && m->role != PT_ROLE_UNAVAILABLE && m->role != PT_ROLE_CONNECTING)
@@ -396,7 +470,7 @@ static void on_acquire(redisAsyncContext *ac, void *reply, void *priv) {
   m->epoch = (uint64_t)epoch;
   m->st.epoch = m->epoch;
   snprintf(m->epoch_s, sizeof m->epoch_s, "%" PRIu64, m->epoch);
-  m->lease_ok_until = mirror_now(m) + m->cfg.lease_ms;
+  lease_extend(m, sent); /* from when we asked, as a renewal */
   pt_info("mirror lease gained epoch=%" PRIu64 " node=%s", m->epoch, m->cfg.node_id);
   set_role(m, PT_ROLE_RECOVERING, "lease gained");
   recovery_start(m);
@@ -410,7 +484,7 @@ static void on_renew(redisAsyncContext *ac, void *reply, void *priv) {
   if (!r || m->stopping) return;
   if (m->role != PT_ROLE_PRIMARY && m->role != PT_ROLE_RECOVERING) return;
   if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
-    m->lease_ok_until = sent + m->cfg.lease_ms; /* valid for a ttl from when we asked */
+    lease_extend(m, sent); /* valid for a ttl from when we asked */
     return;
   }
   pt_warn("mirror lease lost epoch=%" PRIu64, m->epoch);
@@ -422,7 +496,7 @@ static void lease_work(pt_mirror *m) {
   char ttl[24];
   snprintf(ttl, sizeof ttl, "%" PRId64, m->cfg.lease_ms);
   if (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING) {
-    if (mirror_now(m) > m->lease_ok_until) { /* no renewal came back in time */
+    if (!mirror_lease_held(m)) { /* no renewal came back in time */
       mirror_doubt(m, "the lease could not be renewed in time", false);
       return;
     }
@@ -432,8 +506,9 @@ static void lease_work(pt_mirror *m) {
                       m->key_lease, m->cfg.node_id, m->epoch_s, ttl);
   } else if (m->role != PT_ROLE_FAILED && !m->acquire_pending) {
     m->acquire_pending = true;
-    redisAsyncCommand(m->ac, on_acquire, NULL, "FCALL pintuan_acquire 2 %s %s %s %s %s",
-                      m->key_lease, m->key_epoch, m->cfg.node_id, m->cfg.advertise, ttl);
+    redisAsyncCommand(m->ac, on_acquire, (void *)(intptr_t)mirror_now(m),
+                      "FCALL pintuan_acquire 2 %s %s %s %s %s", m->key_lease, m->key_epoch,
+                      m->cfg.node_id, m->cfg.advertise, ttl);
   }
 }
 
@@ -562,7 +637,8 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
   msgpack_packer_init(&m->pk, &m->rec, msgpack_sbuffer_write);
   record_reset(m);
   uv_timer_init(loop, &m->tick);
-  m->tick.data = m;
+  uv_timer_init(loop, &m->lease_end);
+  m->tick.data = m->lease_end.data = m;
   connect_now(m);
   uv_timer_start(&m->tick, on_tick, (uint64_t)(m->cfg.lease_ms / 3), (uint64_t)(m->cfg.lease_ms / 3));
   return m;
@@ -607,7 +683,7 @@ void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
     waitpid(m->child, NULL, 0);
     m->child = 0;
   }
-  m->closing = 1;
+  m->closing = 2; /* the two timers */
   if (m->ac) {
     if (m->ready && (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING))
       redisAsyncCommand(m->ac, on_released, NULL, "FCALL pintuan_release 1 %s %s %s", m->key_lease,
@@ -619,6 +695,7 @@ void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
     if (!up) m->ac = NULL; /* a connect in progress is freed at once, without callbacks */
   }
   uv_close((uv_handle_t *)&m->tick, on_tick_closed);
+  uv_close((uv_handle_t *)&m->lease_end, on_tick_closed);
 }
 
 pt_role pt_mirror_role(const pt_mirror *m) { return m->role; }

@@ -49,6 +49,8 @@ typedef enum pt_role {
   PT_ROLE_PRIMARY,        /* serving */
   PT_ROLE_UNAVAILABLE,    /* was primary, lost Redis: reconnecting to rebuild */
   PT_ROLE_FAILED,         /* the journal does not replay as recorded: needs an operator */
+  PT_ROLE_REFUSED,        /* Redis holds less than this daemon knew was acknowledged (or
+                           * another shard): needs an operator (pintuand --accept-loss) */
 } pt_role;
 
 typedef struct pt_mirror_config {
@@ -86,6 +88,7 @@ typedef struct pt_mirror_hooks {
 typedef struct pt_mirror_stats {
   uint64_t appended, acked, bytes, turns_held, parts, reconnects, snapshots, snapshot_failures,
       recoveries, recovered_inputs, step_downs, epoch, last_seq, acked_seq, inflight, backlog_bytes;
+  uint64_t appends_refused; /* appends Redis refused (FENCED, SEQ): each one a doubt or after one */
   int64_t last_recovery_ms;
   int64_t lag_us;       /* age of the oldest record Redis has not acknowledged; 0: none */
   pt_histo append_us;   /* a record's round trip: sent to acknowledged */
@@ -109,10 +112,13 @@ uint64_t pt_mirror_end_turn(pt_mirror *m);
 
 pt_role pt_mirror_role(const pt_mirror *m);
 const char *pt_role_name(pt_role r);
-/* May a mutation be decided now? NULL if so, else why not, with the status
- * to answer (UNAVAILABLE, OVERLOADED, NOT_LEADER) and, for NOT_LEADER, the
- * primary's address ("" when unknown). */
-const char *pt_mirror_refuses(const pt_mirror *m, pt_status *st, const char **leader);
+/* May a request (a mutation, or a read) be answered now? Only by the
+ * primary, while its lease is surely held by its own clock (a margin for
+ * drift taken off), and a mutation only while the backlog toward Redis has
+ * room. NULL if so, else why not, with the status to answer: NOT_LEADER
+ * with the primary's address when another daemon is known to be it, else
+ * UNAVAILABLE (or OVERLOADED). */
+const char *pt_mirror_refuses(pt_mirror *m, bool mutation, pt_status *st, const char **leader);
 /* Are more than a few records (1 MiB, or half of max_backlog if less)
  * waiting for Redis? Then work that can wait (due items: a mass expiry's
  * events) should, so that Redis' pace bounds it as it bounds the clients'

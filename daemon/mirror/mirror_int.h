@@ -45,9 +45,11 @@ struct pt_mirror {
       key_events[KEY_MAX], key_snapshot[KEY_MAX];
   char epoch_s[24];
   uv_timer_t tick; /* lease renewal or acquisition, reconnects, the snapshot child */
+  uv_timer_t lease_end; /* when the lease may end by our clock, unless renewed before */
   int64_t backoff_ms;
   int64_t next_connect_ms;  /* loop time */
-  int64_t lease_ok_until;   /* loop time the lease is surely ours until */
+  int64_t lease_ok_until;   /* loop time the lease is surely ours until (a margin for
+                             * drift taken off): nothing is answered after it */
   bool renew_pending, acquire_pending;
   /* The open record: inputs and events of the turns not yet sent. It is
    * sent at a turn's end, or when an acknowledgement frees a slot in
@@ -82,6 +84,8 @@ struct pt_mirror {
   uint64_t *child_info;  /* CHILD_INFO words shared with the child: the state bytes it
                           * wrote, the bytes stored, its milliseconds */
   recovery *rec_state;   /* while rebuilding */
+  uint64_t refused_logged; /* st.appends_refused at the last doubt: one line per episode */
+  char refusal[320];       /* PT_ROLE_REFUSED: why, as answered and shown by /ready */
   bool stopping;
   unsigned closing; /* handles stop() waits for */
   void (*done)(void *);
@@ -94,6 +98,8 @@ struct pt_mirror {
  * the lease (become a standby); else rebuild once Redis answers. */
 void mirror_doubt(pt_mirror *m, const char *why, bool fenced);
 int64_t mirror_now(const pt_mirror *m);
+/* Is the lease surely still ours, by our own clock with a margin? */
+bool mirror_lease_held(pt_mirror *m);
 
 /* recovery.c */
 void recovery_start(pt_mirror *m);

@@ -58,7 +58,7 @@ int64_t pt_turn_clock(pt_turn *t) {
 static void apply(pt_turn *t, const pt_input *in, pt_result *r) {
   uint64_t before = pt_engine_changes(t->engine);
   pt_input_apply(t->engine, in, r);
-  bool setting = in->kind == PT_IN_WINDOW || in->kind == PT_IN_MAX_REMEMBERED;
+  bool setting = pt_input_is_setting(in->kind);
   bool left = in->kind == PT_IN_ADVANCE && pt_engine_next_deadline(t->engine) <= in->now;
   bool changed = setting || left || pt_engine_changes(t->engine) != before;
   t->deferred += left;

@@ -341,8 +341,19 @@ void pt_engine_stats_get(const pt_engine *e, pt_engine_stats *out);
  * remembering, journaling or replaying. */
 uint64_t pt_engine_changes(const pt_engine *e);
 
+/* ---- ids (ids.c) ----
+ * Reservation and group ids are sealed with a key: unguessable, and never
+ * naming a hold of another era. Each incarnation of a shard begins an era
+ * with a fresh random key (an input, journaled like any other, so a replay
+ * seals the same ids); ids of the last 15 eras stay valid. An engine never
+ * given a key hands out the unkeyed ids of engines before keys. tag is the
+ * caller's name for the incarnation the key was made for (never 0). */
+void pt_engine_set_id_key(pt_engine *e, const uint8_t key[16], uint64_t tag);
+/* The tag of the current era's key; 0: no key yet. */
+uint64_t pt_engine_id_tag(const pt_engine *e);
+
 /* ---- snapshots (snapshot.c) ---- */
-#define PT_SNAPSHOT_FORMAT 4 /* changes whenever the engine's layout does */
+#define PT_SNAPSHOT_FORMAT 5 /* changes whenever the engine's layout does */
 /* Receives the snapshot in pieces; non-zero stops the writing. */
 typedef int (*pt_snapshot_write)(void *ctx, const void *p, size_t n);
 /* Writes the whole state. Returns 0, or the writer's refusal. */

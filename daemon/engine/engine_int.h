@@ -40,7 +40,7 @@ typedef struct pt_hold {
     uint32_t qty;   /* flash sale: units held */
     uint32_t group; /* group buy: slot of the seat's group; a seat is one unit */
   };
-  uint32_t gen_state; /* generation << 8 | pt_hold_state */
+  uint32_t gen_state; /* generation << 8 | era & 15 << 4 | pt_hold_state (ids.c) */
 } pt_hold;
 _Static_assert(sizeof(pt_hold) == 32, "a hold is 32 bytes");
 #define PT_HOLD_PAGE_BYTES ((size_t)PT_HOLD_PAGE * sizeof(pt_hold)) /* 2 MiB: one huge page */
@@ -61,6 +61,7 @@ typedef struct pt_group {
   uint8_t nheavy; /* while bucketed: members whose group trees are keyed by bucket (group.c) */
   bool simulated;
   bool matchable; /* AUTO may still pick it: not too close to its deadline */
+  uint8_t era;    /* of its id (ids.c): era & 15 */
   uint32_t seats[]; /* [group_size] */
 } pt_group;
 
@@ -106,6 +107,21 @@ struct pt_campaign {
   uint8_t key[];
 };
 
+/* ids.c: one era's key. */
+#define PT_SPECK_ROUNDS 27
+typedef struct pt_id_key {
+  uint8_t era;     /* 0: no key in this entry */
+  uint8_t raw[16]; /* the key as journaled and snapshotted */
+  uint32_t rk[PT_SPECK_ROUNDS]; /* Speck64/128's round keys */
+} pt_id_key;
+/* The id last sealed of a kind, and what it seals: an answer remembered
+ * right after its id was sealed needs no decryption to be kept small. */
+typedef struct pt_sealed {
+  uint64_t id, inner;
+  uint8_t era4;
+} pt_sealed;
+enum { PT_ID_HOLD = 0, PT_ID_GROUP = 1 };
+
 struct pt_engine {
   pt_engine_config cfg;
   int64_t now; /* latest time seen: never moves back */
@@ -137,6 +153,11 @@ struct pt_engine {
   uint32_t ngroups, groups_cap;
   uint32_t *group_free;
   uint32_t ngroup_free;
+  /* ids (ids.c) */
+  uint8_t id_era;   /* holds and groups made now get this era; 0: unkeyed ids */
+  uint64_t id_tag;  /* the caller's name for the incarnation id_era's key was made for */
+  pt_id_key id_keys[16]; /* by era & 15; [0] unused */
+  pt_sealed sealed[2];   /* by PT_ID_HOLD, PT_ID_GROUP */
 };
 
 static inline pt_bytes pt_key_of(uint8_t klen, const uint8_t *key) {
@@ -155,13 +176,30 @@ static inline pt_hold *hold_at(const pt_engine *e, uint32_t slot) {
   return &e->pages[slot >> PT_HOLD_PAGE_BITS][slot & (PT_HOLD_PAGE - 1)];
 }
 static inline pt_hold_state hold_state(const pt_hold *h) {
-  return (pt_hold_state)(h->gen_state & 0xff);
+  return (pt_hold_state)(h->gen_state & 0xf);
 }
 static inline void hold_set_state(pt_hold *h, pt_hold_state s) {
-  h->gen_state = (h->gen_state & ~0xffu) | (uint32_t)s;
+  h->gen_state = (h->gen_state & ~0xfu) | (uint32_t)s;
 }
-static inline uint64_t hold_rid(uint32_t slot, const pt_hold *h) {
-  return ((uint64_t)(h->gen_state >> 8) << 32) | ((uint64_t)slot + 1);
+static inline unsigned hold_era(const pt_hold *h) { return (h->gen_state >> 4) & 0xf; }
+
+/* ids.c */
+void pt__speck_schedule(const uint8_t key[16], uint32_t rk[PT_SPECK_ROUNDS]);
+uint64_t pt__speck_encrypt(const uint32_t rk[PT_SPECK_ROUNDS], uint64_t v);
+uint64_t pt__speck_decrypt(const uint32_t rk[PT_SPECK_ROUNDS], uint64_t v);
+/* The id of (era & 15, inner = generation << 32 | slot + 1) as clients see
+ * it; kind: PT_ID_HOLD or PT_ID_GROUP (remembered for pt__id_inner). */
+uint64_t pt__id_seal(pt_engine *e, unsigned era4, uint64_t inner, int kind);
+/* What an id may name, one candidate a call (*cur starts at 0): false when
+ * there are no more. The caller checks the candidate against the slot. */
+bool pt__id_next(const pt_engine *e, uint64_t id, unsigned *cur, uint64_t *inner, unsigned *era4);
+/* An id's (inner, era) for keeping, when it was the last sealed of its
+ * kind; else (id, 0), which seals back to id as well. */
+void pt__id_inner(const pt_engine *e, uint64_t id, int kind, uint64_t *inner, unsigned *era4);
+
+static inline uint64_t hold_rid(pt_engine *e, uint32_t slot, const pt_hold *h) {
+  uint64_t gen = h->gen_state >> 8;
+  return pt__id_seal(e, hold_era(h), gen << 32 | ((uint64_t)slot + 1), PT_ID_HOLD);
 }
 static inline pt_user *hold_user(const pt_engine *e, const pt_hold *h) {
   return pt_store_at(&e->users, h->user);
@@ -242,7 +280,7 @@ void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid
 void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
 pt_group *pt__group_of(const pt_engine *e, const pt_hold *h);
 void group_campaign_free(pt_engine *e, pt_campaign *c);
-uint64_t pt__group_id(const pt_group *g);
+uint64_t pt__group_id(pt_engine *e, const pt_group *g);
 int64_t pt__group_next(const pt_campaign *c);
 void pt__group_free_all(pt_engine *e);
 /* AUTO matching's trees built from the groups (they are not in snapshots). */

@@ -23,7 +23,7 @@ pt_user *pt__user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, ui
 
 static void hold_out(pt_engine *e, uint32_t slot, pt_result *r) {
   pt_hold *h = hold_at(e, slot);
-  r->reservation_id = hold_rid(slot, h);
+  r->reservation_id = hold_rid(e, slot, h);
   r->quantity = h->qty;
   r->state = hold_state(h);
 }
@@ -46,7 +46,7 @@ void pt__flash_grant_waitlist(pt_engine *e, pt_campaign *c, int64_t now) {
     pt__q_push_sorted(e, &c->holdq, slot);
     e->st.waiting--;
     e->st.live_holds++;
-    uint64_t rid = hold_rid(slot, h);
+    uint64_t rid = hold_rid(e, slot, h);
     pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), rid);
     pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
     pt__emit_event(e, PT_EV_WAITLIST_GRANTED, now, c, u, rid, h->qty, h->at_ms);
@@ -64,7 +64,7 @@ static void release_held(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slo
   hold_set_state(h, to);
   e->st.live_holds--;
   pt__hold_retire(e, c, now, slot);
-  pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(e, slot, h));
   pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
 }
 
@@ -73,7 +73,7 @@ static void expire_hold(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot
   int64_t deadline = h->at_ms;
   release_held(e, c, now, slot, PT_EXPIRED_HOLD);
   e->st.expiries++;
-  pt__emit_event(e, PT_EV_HOLD_EXPIRED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, deadline);
+  pt__emit_event(e, PT_EV_HOLD_EXPIRED, now, c, hold_user(e, h), hold_rid(e, slot, h), h->qty, deadline);
 }
 
 static void drop_waiting(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot,
@@ -86,7 +86,7 @@ static void drop_waiting(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slo
   hold_set_state(h, to);
   e->st.waiting--;
   pt__hold_retire(e, c, now, slot);
-  pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(slot, h));
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, user_id(u), hold_rid(e, slot, h));
   pt__emit_mut(e, PT_MUT_USER, false, c, user_id(u), 0);
 }
 
@@ -116,7 +116,7 @@ void pt__flash_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
       uint32_t slot = c->waitq.head;
       pt_hold *h = hold_at(e, slot);
       drop_waiting(e, c, now, slot, PT_EXPIRED_HOLD);
-      pt__emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, hold_user(e, h), hold_rid(slot, h), h->qty, 0);
+      pt__emit_event(e, PT_EV_WAITLIST_DROPPED, now, c, hold_user(e, h), hold_rid(e, slot, h), h->qty, 0);
     }
   }
 }
@@ -127,7 +127,7 @@ void pt__retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
     uint32_t slot = c->retireq.head;
     pt_hold *h = hold_at(e, slot);
     pt__q_remove(e, &c->retireq, slot);
-    pt__emit_mut(e, PT_MUT_HOLD, true, c, user_id(hold_user(e, h)), hold_rid(slot, h));
+    pt__emit_mut(e, PT_MUT_HOLD, true, c, user_id(hold_user(e, h)), hold_rid(e, slot, h));
     pt__hold_free(e, slot);
   }
 }
@@ -336,7 +336,7 @@ pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
   o->expires_ms = o->state == PT_HELD ? h->at_ms : 0;
   if (c->kind == PT_GROUP_BUY) {
     pt_group *g = pt__group_of(e, h);
-    o->group_id = pt__group_id(g);
+    o->group_id = pt__group_id(e, g);
     if (g) o->group_state = (pt_group_state)g->state;
   }
   return PT_OK;

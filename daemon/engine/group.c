@@ -29,8 +29,13 @@
 
 /* ---- group slots and ids ---- */
 
-uint64_t pt__group_id(const pt_group *g) {
-  return g ? ((uint64_t)g->gen << 32) | ((uint64_t)g->slot + 1) : 0;
+/* Keyed ids carry 24 bits of generation (ids.c); the unkeyed ones of
+ * before carried 32. */
+static uint32_t id_gen(const pt_group *g) { return g->era ? g->gen & 0xffffffu : g->gen; }
+
+uint64_t pt__group_id(pt_engine *e, const pt_group *g) {
+  if (!g) return 0;
+  return pt__id_seal(e, g->era, (uint64_t)id_gen(g) << 32 | ((uint64_t)g->slot + 1), PT_ID_GROUP);
 }
 
 pt_group *pt__group_of(const pt_engine *e, const pt_hold *h) {
@@ -39,11 +44,15 @@ pt_group *pt__group_of(const pt_engine *e, const pt_hold *h) {
 }
 
 static pt_group *group_lookup(pt_engine *e, const pt_campaign *c, uint64_t id) {
-  uint64_t s = id & 0xffffffffu;
-  if (s == 0 || s > e->ngroups) return NULL;
-  pt_group *g = e->groups[s - 1];
-  if (!g || g->gen != (uint32_t)(id >> 32) || g->camp != c) return NULL;
-  return g;
+  uint64_t inner;
+  unsigned era4;
+  for (unsigned cur = 0; pt__id_next(e, id, &cur, &inner, &era4);) {
+    uint64_t s = inner & 0xffffffffu;
+    if (s == 0 || s > e->ngroups) continue;
+    pt_group *g = e->groups[s - 1];
+    if (g && g->era == era4 && id_gen(g) == (uint32_t)(inner >> 32) && g->camp == c) return g;
+  }
+  return NULL;
 }
 
 static pt_group *group_new(pt_engine *e, pt_campaign *c, int64_t now) {
@@ -65,6 +74,7 @@ static pt_group *group_new(pt_engine *e, pt_campaign *c, int64_t now) {
   g->slot = slot;
   g->gen = ++e->group_gen[slot];
   if (g->gen == 0) g->gen = e->group_gen[slot] = 1;
+  g->era = e->id_era & 15;
   g->opened_ms = now;
   g->deadline_ms = g->at_ms = now + c->group_ttl_ms;
   g->bnode = PT_ONIL;
@@ -348,7 +358,7 @@ static void seat_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot
   pt_bytes uid = user_id(hold_user(e, h));
   hold_set_state(h, to);
   pt__hold_retire(e, c, now, slot);
-  pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, hold_rid(slot, h));
+  pt__emit_mut(e, PT_MUT_HOLD, false, c, uid, hold_rid(e, slot, h));
   pt__emit_mut(e, PT_MUT_USER, false, c, uid, 0);
 }
 
@@ -386,7 +396,7 @@ static void emit_group_event(pt_engine *e, pt_event_type t, int64_t now, pt_camp
   for (uint32_t i = 0; i < n; i++) members[i] = user_id(hold_user(e, hold_at(e, seats[i])));
   pt_event ev = {.type = t, .at_ms = now, .campaign_id = camp_id(c),
                  .user_id = n ? members[0] : (pt_bytes){0}, /* the leader */
-                 .quantity = n, .group_id = pt__group_id(g), .simulated = g->simulated,
+                 .quantity = n, .group_id = pt__group_id(e, g), .simulated = g->simulated,
                  .n_members = n, .members = members};
   pt__emit(e, &ev);
 }
@@ -450,8 +460,8 @@ static void seat_expire(pt_engine *e, pt_campaign *c, uint32_t slot, int64_t now
   seat_leave(e, c, g, slot, now, PT_EXPIRED_HOLD);
   e->st.expiries++;
   pt_event ev = {.type = PT_EV_SEAT_EXPIRED, .at_ms = now, .campaign_id = camp_id(c),
-                 .user_id = user_id(hold_user(e, h)), .reservation_id = hold_rid(slot, h),
-                 .quantity = 1, .expires_ms = deadline, .group_id = pt__group_id(g)};
+                 .user_id = user_id(hold_user(e, h)), .reservation_id = hold_rid(e, slot, h),
+                 .quantity = 1, .expires_ms = deadline, .group_id = pt__group_id(e, g)};
   pt__emit(e, &ev);
 }
 
@@ -505,11 +515,11 @@ void pt__group_retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
 
 static void seat_out(pt_engine *e, const pt_group *g, uint32_t slot, pt_result *r) {
   pt_hold *h = hold_at(e, slot);
-  r->reservation_id = hold_rid(slot, h);
+  r->reservation_id = hold_rid(e, slot, h);
   r->quantity = 1;
   r->state = hold_state(h);
   r->expires_ms = r->state == PT_HELD ? h->at_ms : 0;
-  r->group_id = pt__group_id(g);
+  r->group_id = pt__group_id(e, g);
   if (g) r->group_state = (pt_group_state)g->state; /* else: a finished seat outlived its group */
 }
 
@@ -662,7 +672,7 @@ pt_status pt_group_get(pt_engine *e, pt_bytes cid, uint64_t gid, pt_group_info *
   for (uint32_t i = 0; i < g->members; i++) {
     pt_hold *h = hold_at(e, g->seats[i]);
     if (hold_state(h) == PT_HOLD_FREE || pt__group_of(e, h) != g) continue; /* forgotten */
-    o->member[n++] = (pt_member_info){.user_id = user_id(hold_user(e, h)), .seat_id = hold_rid(g->seats[i], h),
+    o->member[n++] = (pt_member_info){.user_id = user_id(hold_user(e, h)), .seat_id = hold_rid(e, g->seats[i], h),
                                     .state = hold_state(h),
                                     .expires_ms = hold_state(h) == PT_HELD ? h->at_ms : 0};
   }

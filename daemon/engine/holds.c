@@ -24,6 +24,7 @@ uint32_t pt__hold_alloc(pt_engine *e) {
     hold_at(e, slot)->gen_state = 1u << 8;
   }
   pt_hold *h = hold_at(e, slot);
+  h->gen_state |= (uint32_t)(e->id_era & 15) << 4; /* its id's era (ids.c) */
   h->prev = h->next = PT_NIL;
   return slot;
 }
@@ -42,14 +43,19 @@ void pt__hold_free(pt_engine *e, uint32_t slot) {
 }
 
 pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot) {
-  uint64_t s = rid & 0xffffffffu;
-  if (s == 0 || s > e->nslots) return NULL;
-  pt_hold *h = hold_at(e, (uint32_t)(s - 1));
-  if (hold_state(h) == PT_HOLD_FREE || (h->gen_state >> 8) != (rid >> 32) ||
-      h->camp != c->index)
-    return NULL;
-  *slot = (uint32_t)(s - 1);
-  return h;
+  uint64_t inner;
+  unsigned era4;
+  for (unsigned cur = 0; pt__id_next(e, rid, &cur, &inner, &era4);) {
+    uint64_t s = inner & 0xffffffffu;
+    if (s == 0 || s > e->hold_hwm) continue;
+    pt_hold *h = hold_at(e, (uint32_t)(s - 1));
+    if (hold_state(h) == PT_HOLD_FREE || (h->gen_state >> 8) != (inner >> 32) ||
+        hold_era(h) != era4 || h->camp != c->index)
+      continue;
+    *slot = (uint32_t)(s - 1);
+    return h;
+  }
+  return NULL;
 }
 
 void pt__q_push_back(pt_engine *e, pt_queue *q, uint32_t slot) {

@@ -13,10 +13,13 @@
  * early and counted. A record is ~30 bytes plus the id, varint-encoded:
  *
  *   klen, key = varint campaign index + request id
- *   fingerprint (4), op, status, state, flags
+ *   fingerprint (4), op, status, state | reservation id's era << 4, flags
  *   varint forget (ms after idem_base)
  *   [varint reservation id] [zigzag expires - forget] [varint quantity]
- *   [varint position] [varint group id, group state]   as flags say */
+ *   [varint position] [varint group id, group state | its era << 4]
+ *                                                       as flags say
+ * Ids are kept as the engine's (generation, slot) and sealed again on a
+ * retry (ids.c): a sealed id is 10 bytes of varint, the inside 5. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,13 +210,13 @@ bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_ke
   e->st.replays++;
   r->status = (pt_status)d.status;
   r->detail = "replay of an earlier request";
-  r->reservation_id = d.rid;
+  r->reservation_id = d.rid ? pt__id_seal(e, d.state >> 4, d.rid, PT_ID_HOLD) : 0;
   r->expires_ms = d.expires_ms;
   r->quantity = d.qty;
   r->position = d.pos;
-  r->state = (pt_hold_state)d.state;
-  r->group_id = d.gid;
-  r->group_state = (pt_group_state)d.group_state;
+  r->state = (pt_hold_state)(d.state & 0xf);
+  r->group_id = d.gid ? pt__id_seal(e, d.group_state >> 4, d.gid, PT_ID_GROUP) : 0;
+  r->group_state = (pt_group_state)(d.group_state & 0xf);
   r->opened = (d.flags & F_OPENED) != 0;
   return true;
 }
@@ -253,18 +256,22 @@ void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key
   uint8_t flags = (r->reservation_id ? F_RID : 0) | (r->expires_ms ? F_EXP : 0) |
                   (r->quantity ? F_QTY : 0) | (r->position ? F_POS : 0) |
                   (r->group_id ? F_GROUP : 0) | (r->opened ? F_OPENED : 0);
+  uint64_t rid = 0, gid = 0;
+  unsigned rera = 0, gera = 0;
+  if (flags & F_RID) pt__id_inner(e, r->reservation_id, PT_ID_HOLD, &rid, &rera);
+  if (flags & F_GROUP) pt__id_inner(e, r->group_id, PT_ID_GROUP, &gid, &gera);
   buf[n++] = (uint8_t)op;
   buf[n++] = (uint8_t)r->status;
-  buf[n++] = (uint8_t)r->state;
+  buf[n++] = (uint8_t)(r->state | rera << 4);
   buf[n++] = flags;
   n += put_varint(buf + n, (uint64_t)(forget - e->idem_base));
-  if (flags & F_RID) n += put_varint(buf + n, r->reservation_id);
+  if (flags & F_RID) n += put_varint(buf + n, rid);
   if (flags & F_EXP) n += put_varint(buf + n, zigzag(r->expires_ms - forget));
   if (flags & F_QTY) n += put_varint(buf + n, r->quantity);
   if (flags & F_POS) n += put_varint(buf + n, r->position);
   if (flags & F_GROUP) {
-    n += put_varint(buf + n, r->group_id);
-    buf[n++] = (uint8_t)r->group_state;
+    n += put_varint(buf + n, gid);
+    buf[n++] = (uint8_t)(r->group_state | gera << 4);
   }
   uint32_t ref;
   memcpy(pt_store_alloc(&e->idem_log, n, &ref), buf, n);

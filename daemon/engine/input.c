@@ -31,6 +31,7 @@ void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r) {
     break;
   case PT_IN_WINDOW: pt_engine_set_idem_window(e, in->value); break;
   case PT_IN_MAX_REMEMBERED: pt_engine_set_max_remembered(e, (uint64_t)in->value); break;
+  case PT_IN_ID_KEY: pt_engine_set_id_key(e, in->id_key, in->id_tag); break;
   }
 }
 
@@ -45,7 +46,7 @@ static void pk_bytes(msgpack_packer *pk, pt_bytes b) {
 static const unsigned NFIELDS[] = {
     [PT_IN_ADVANCE] = 0, [PT_IN_CREATE] = 14, [PT_IN_UPDATE] = 8, [PT_IN_END] = 2,
     [PT_IN_RESERVE] = 4, [PT_IN_CONFIRM] = 3, [PT_IN_CANCEL] = 3, [PT_IN_JOIN] = 6,
-    [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1,
+    [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1, [PT_IN_ID_KEY] = 2,
 };
 
 
@@ -118,6 +119,10 @@ void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
     break;
   case PT_IN_WINDOW:
   case PT_IN_MAX_REMEMBERED: msgpack_pack_int64(pk, in->value); break;
+  case PT_IN_ID_KEY:
+    pk_bytes(pk, (pt_bytes){in->id_key, sizeof in->id_key});
+    msgpack_pack_uint64(pk, in->id_tag);
+    break;
   }
   if (req) {
     msgpack_pack_uint8(pk, r ? (uint8_t)r->status : 0);
@@ -265,7 +270,7 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
   c.v = o->via.array.ptr;
   c.n = o->via.array.size;
   uint64_t kind = get_u(&c);
-  if (kind < PT_IN_ADVANCE || kind > PT_IN_MAX_REMEMBERED) {
+  if (kind < PT_IN_ADVANCE || kind > PT_IN_LAST) {
     snprintf(err, errlen, "unknown input kind %llu", (unsigned long long)kind);
     return -1;
   }
@@ -337,6 +342,13 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
     break;
   case PT_IN_WINDOW:
   case PT_IN_MAX_REMEMBERED: in->value = get_i(&c); break;
+  case PT_IN_ID_KEY: {
+    pt_bytes k = get_bytes(&c);
+    if (!c.err && k.len != sizeof in->id_key) c.err = "an id key is 16 bytes";
+    else if (!c.err) memcpy(in->id_key, k.p, k.len);
+    if ((in->id_tag = get_u(&c)) == 0 && !c.err) c.err = "an id key's tag is never 0";
+    break;
+  }
   }
   if (req) {
     d->status = (pt_status)get_u32(&c);
@@ -435,7 +447,7 @@ const char *pt_input_kind_name(pt_input_kind k) {
       [PT_IN_ADVANCE] = "advance", [PT_IN_CREATE] = "create", [PT_IN_UPDATE] = "update",
       [PT_IN_END] = "end",         [PT_IN_RESERVE] = "reserve", [PT_IN_CONFIRM] = "confirm",
       [PT_IN_CANCEL] = "cancel",   [PT_IN_JOIN] = "join",       [PT_IN_WINDOW] = "window",
-      [PT_IN_MAX_REMEMBERED] = "max_remembered",
+      [PT_IN_MAX_REMEMBERED] = "max_remembered", [PT_IN_ID_KEY] = "id_key",
   };
-  return k >= PT_IN_ADVANCE && k <= PT_IN_MAX_REMEMBERED ? names[k] : "unknown";
+  return k >= PT_IN_ADVANCE && k <= PT_IN_LAST ? names[k] : "unknown";
 }

@@ -27,7 +27,9 @@ typedef enum pt_input_kind {
   PT_IN_JOIN,
   PT_IN_WINDOW,         /* the idempotency window changed (SIGHUP) */
   PT_IN_MAX_REMEMBERED, /* the cap on remembered effects changed */
+  PT_IN_ID_KEY,         /* a new era of ids: its key and tag (pt_engine_set_id_key) */
 } pt_input_kind;
+#define PT_IN_LAST PT_IN_ID_KEY
 
 typedef struct pt_input {
   pt_input_kind kind;
@@ -43,6 +45,8 @@ typedef struct pt_input {
   /* window ms, max remembered; advance: due items it may run (0: all, as
    * before budgets; n > 0: at most n; -1: none, time only) */
   int64_t value;
+  uint8_t id_key[16];         /* id key */
+  uint64_t id_tag;
 } pt_input;
 
 /* What an answer is checked by on replay. */
@@ -82,6 +86,10 @@ bool pt_input_read_flat(const void *p, size_t n, size_t *off, msgpack_object *o,
 
 /* A request's input (create .. join), answered; not an advance or a setting. */
 static inline bool pt_input_is_request(pt_input_kind k) { return k >= PT_IN_CREATE && k <= PT_IN_JOIN; }
+/* A setting (window, cap, id key): journaled whenever it is applied. */
+static inline bool pt_input_is_setting(pt_input_kind k) {
+  return k == PT_IN_WINDOW || k == PT_IN_MAX_REMEMBERED || k == PT_IN_ID_KEY;
+}
 
 /* Applies the input (r may be NULL for advance and settings). */
 void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r);

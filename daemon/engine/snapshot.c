@@ -32,9 +32,11 @@
  * 0 meant 2^14 units. Format 3 has 2 MiB chunks (13 + 19 bits). Formats 2
  * and 3 carry the matching trees (node pool, each campaign's buckets, each
  * group's bucket node), keyed as the engine of their day kept them; format
- * 4 leaves them out. */
+ * 4 leaves them out. Format 5 adds the ids' eras and keys (ids.c). */
 #define FORMAT_2 2
 #define FORMAT_3 3
+#define FORMAT_4 4 /* before ids had eras and keys (ids.c): every id unkeyed */
+#define FORMAT_5 5
 #define PREV_OFF_BITS 14u
 
 /* A format-2 reference in format 3: the same chunk (its number modulo what
@@ -149,6 +151,7 @@ static void put_group(wr *w, const pt_group *g) {
   put_u(w, g->paid);
   put_u(w, g->simulated);
   put_u(w, g->matchable);
+  put_u(w, g->era);
   put_bin(w, g->seats, g->camp->group_size * sizeof(uint32_t));
 }
 
@@ -164,6 +167,15 @@ int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx) {
   put_i(&w, e->now);
   put_u(&w, e->event_seq);
   put_bin(&w, &e->st, sizeof e->st);
+  /* the ids' eras (ids.c): the current one, its tag, and every era's key */
+  put_u(&w, e->id_era);
+  put_u(&w, e->id_tag);
+  uint8_t keys[16 * 17];
+  for (int i = 0; i < 16; i++) {
+    keys[17 * i] = e->id_keys[i].era;
+    memcpy(keys + 17 * i + 1, e->id_keys[i].raw, 16);
+  }
+  put_bin(&w, keys, sizeof keys);
   /* holds: the pages up to the high-water mark, free slots and the free
    * list included; slots above it are zero (never used) */
   put_u(&w, e->npages);
@@ -429,6 +441,8 @@ static void get_group(rd *r, pt_engine *e) {
   g->paid = (uint8_t)get_u32(r, c->group_size);
   g->simulated = get_u32(r, 1);
   g->matchable = get_u32(r, 1);
+  if (r->fmt >= FORMAT_5) g->era = (uint8_t)get_u32(r, 15);
+  if (!r->err && g->era && !e->id_keys[g->era].era) r->err = "a group of an era without a key";
   const void *seats = get_bin(r, c->group_size * sizeof(uint32_t), NULL);
   if (seats) memcpy(g->seats, seats, c->group_size * sizeof(uint32_t));
 }
@@ -514,6 +528,8 @@ static void check_holds(rd *r, pt_engine *e) {
     if (st == PT_HOLD_FREE) continue;
     if (st > PT_SEAT_FAILED || h->camp >= e->ncamps || !user_ok(e, h->user))
       r->err = "a hold of no campaign or user";
+    else if (hold_era(h) && !e->id_keys[hold_era(h)].era)
+      r->err = "a hold of an era without a key";
     else if (st == PT_WAITING && !owner_ok(e, h)) /* the waitlist counts in the user record */
       r->err = "a hold of another campaign's user";
     else if (e->camps[h->camp]->kind == PT_GROUP_BUY && (st == PT_HELD || st == PT_PAID) && !seat_ok(e, s, h))
@@ -591,7 +607,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     goto out;
   }
   r.fmt = (unsigned)get_u(&r);
-  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_3 && r.fmt != FORMAT_2) {
+  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_4 && r.fmt != FORMAT_3 && r.fmt != FORMAT_2) {
     r.err = r.err ? r.err : "snapshot of another format version";
     goto out;
   }
@@ -605,6 +621,20 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   e->event_seq = get_u(&r);
   const void *st = get_bin(&r, sizeof e->st, NULL);
   if (st) memcpy(&e->st, st, sizeof e->st);
+  if (r.fmt >= FORMAT_5) {
+    e->id_era = (uint8_t)get_u32(&r, 255);
+    e->id_tag = get_u(&r);
+    const uint8_t *keys = get_bin(&r, 16 * 17, NULL);
+    for (int i = 0; keys && i < 16; i++) {
+      uint8_t era = keys[17 * i];
+      if (era && ((era & 15) != i || i == 0)) r.err = "an id key in the wrong place";
+      if (!era) continue;
+      e->id_keys[i].era = era;
+      memcpy(e->id_keys[i].raw, keys + 17 * i + 1, 16);
+      pt__speck_schedule(e->id_keys[i].raw, e->id_keys[i].rk);
+    }
+    if (!r.err && e->id_era && e->id_keys[e->id_era & 15].era != e->id_era) r.err = "the current era has no key";
+  }
   uint32_t npages = get_u32(&r, (1u << 16));
   e->free_head = get_u32(&r, UINT32_MAX);
   e->hold_hwm = get_u32(&r, (uint64_t)npages * PT_HOLD_PAGE);

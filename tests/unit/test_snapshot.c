@@ -147,8 +147,11 @@ static pt_input draw(pt_engine *e, char *key, char *user) {
     in.kind = PT_IN_CONFIRM, in.reservation_id = id;
   } else if (roll < 78) {
     in.kind = PT_IN_CANCEL, in.reservation_id = id;
-  } else if (roll < 81) { /* SIGHUP: a new window (records keep their order) */
+  } else if (roll < 80) { /* SIGHUP: a new window (records keep their order) */
     in.kind = PT_IN_WINDOW, in.value = rr(300, 8000);
+  } else if (roll < 81) { /* a new era of ids (ids.c): the ids before it stay valid */
+    in.kind = PT_IN_ID_KEY, in.id_tag = rnd() | 1;
+    for (int i = 0; i < 16; i++) in.id_key[i] = (uint8_t)rnd();
   } else if (roll < 83) {
     in.kind = PT_IN_UPDATE;
     in.changes = (pt_campaign_changes){.fields = PT_UPD_STOCK, .stock = rr(0, 40)};
@@ -175,11 +178,11 @@ static void step(side *sides, int n) {
     pt_result r;
     uint64_t before = pt_engine_changes(s->e);
     pt_input_apply(s->e, &in, &r);
-    if (in.kind == PT_IN_ADVANCE || in.kind == PT_IN_WINDOW)
+    if (in.kind == PT_IN_ADVANCE || pt_input_is_setting(in.kind))
       tprintf(&s->t, "input %d %" PRId64 " %" PRId64 "\n", in.kind, in.now, in.value);
     else
       result_line(&s->t, "request", &r);
-    if (k == 0 && (pt_engine_changes(s->e) != before || in.kind == PT_IN_WINDOW)) {
+    if (k == 0 && (pt_engine_changes(s->e) != before || pt_input_is_setting(in.kind))) {
       pt_input_pack(&jpk, &in, &r);
       if (in.kind >= PT_IN_CREATE && in.kind <= PT_IN_JOIN) journaled_requests++;
     }

@@ -161,6 +161,9 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "mirror.max_backlog_bytes")) {
     if (parse_size(v, 1 << 16, 1LL << 36, &n)) return -1;
     c->max_backlog = (uint64_t)n;
+  } else if (!strcmp(key, "mirror.state_file")) {
+    if (strlen(v) >= sizeof c->state_file) return -1;
+    snprintf(c->state_file, sizeof c->state_file, "%s", v);
   } else if (!strcmp(key, "mirror.events_maxlen")) {
     if (parse_size(v, 1, 1LL << 40, &n)) return -1;
     c->events_maxlen = (uint64_t)n;
@@ -235,6 +238,13 @@ static void usage(FILE *f) {
     "      --advertise HOST:PORT   where clients reach this daemon (told by a standby)\n"
     "      --lease-ms MS           the primary's lease, renewed every third (default 3000)\n"
     "      --snapshot-after BYTES  journal bytes between snapshots (default 256 MiB; 0: never)\n"
+    "      --state-file FILE       what this daemon knew of its shard (incarnation, epoch, last\n"
+    "                              record), kept across restarts: a Redis that comes back\n"
+    "                              older than that is refused (default: none)\n"
+    "      --init-shard            create the shard in Redis (once, before the first start;\n"
+    "                              a daemon never creates one by itself) and exit\n"
+    "      --accept-loss           after Redis lost data: make a new incarnation of the shard\n"
+    "                              from what Redis holds, so the daemons serve again, and exit\n"
     "  -t, --test-config           check everything a start checks (the address resolves,\n"
     "                              the capture file is writable, ...), bind nothing, exit\n"
     "      --test-clock FILE       testing aid: read the time (epoch ms) from FILE, not the wall clock\n"
@@ -254,7 +264,8 @@ static const struct option opts[] = {
     {"mirror", required_argument, 0, 14}, {"node-id", required_argument, 0, 15},
     {"advertise", required_argument, 0, 16}, {"lease-ms", required_argument, 0, 17},
     {"snapshot-after", required_argument, 0, 18}, {"admin-listen", required_argument, 0, 19},
-    {"prefault", required_argument, 0, 20},
+    {"prefault", required_argument, 0, 20}, {"state-file", required_argument, 0, 21},
+    {"init-shard", no_argument, 0, 22}, {"accept-loss", no_argument, 0, 23},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -309,11 +320,19 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [13] = "mirror.shard", [14] = "mirror.mode",
                                [15] = "mirror.node_id", [16] = "mirror.advertise",
                                [17] = "mirror.lease_ms", [18] = "mirror.snapshot_after_bytes",
-                               [19] = "admin.listen", [20] = "engine.prefault"};
+                               [19] = "admin.listen", [20] = "engine.prefault",
+                               [21] = "mirror.state_file"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 20)) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21)) key = keys[o];
+    else if (o == 22 || o == 23) {
+      if (c->shard_command && c->shard_command != o - 21) {
+        fprintf(stderr, "pintuand: --init-shard and --accept-loss do not go together\n");
+        return -1;
+      }
+      c->shard_command = o - 21;
+    }
     else if (o == 6) {
       long long fd;
       if (parse_size(optarg, 0, 1 << 20, &fd)) {

@@ -54,6 +54,8 @@ typedef struct pt_config {
   bool snapshot_compress;     /* zstd per chunk */
   unsigned max_inflight;
   uint64_t max_backlog, events_maxlen;
+  char state_file[4096];      /* what the daemon knew of its shard, across restarts; empty: none */
+  int shard_command;          /* --init-shard (1) or --accept-loss (2): do it and exit */
 } pt_config;
 
 /* Returns 0, or -1 after printing why; *exit_now is set for --help/--version. */

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "net/server.h"
 #include "mirror/mirror.h"
+#include "mirror/shard.h"
 #include "notify.h"
 #include "prefault.h"
 #include "service/service.h"
@@ -170,6 +171,18 @@ static const char *refuse(void *ctx, bool mutation, pt_status *st, const char **
   return d->mirror ? pt_mirror_refuses(d->mirror, mutation, st, leader) : NULL;
 }
 
+/* A new era of ids (engine.h) with a fresh random key: for an engine that
+ * was not sealing ids for this incarnation of the shard (a new shard, one
+ * kept before keys, or a new incarnation after a loss), so that no id it
+ * hands out from now on can be one handed out before. Journaled and
+ * captured like any input. */
+static void new_id_era(daemon_t *d, uint64_t tag) {
+  pt_input in = {.kind = PT_IN_ID_KEY, .id_tag = tag};
+  if (getrandom(in.id_key, sizeof in.id_key, 0) != (ssize_t)sizeof in.id_key) abort(); /* Linux >= 3.17 */
+  pt_turn_apply(&d->turn, &in, NULL);
+  pt_info("ids: a new era of reservation and group ids (tag %016llx)", (unsigned long long)tag);
+}
+
 static void became_primary(void *ctx, pt_engine *e) {
   daemon_t *d = ctx;
   pt_engine *old = d->engine;
@@ -178,6 +191,8 @@ static void became_primary(void *ctx, pt_engine *e) {
   pt_service_capture_state(&d->svc); /* the capture's later decisions apply to this engine */
   d->armed = PT_NEVER - 1; /* the timer follows the new engine */
   d->turn.frozen = false;
+  uint64_t tag = pt_mirror_id_tag(d->mirror);
+  if (tag && pt_engine_id_tag(e) != tag) new_id_era(d, tag);
 }
 
 static void stepped_down(void *ctx, const char *why) {
@@ -348,6 +363,13 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
     pt_error("redis: %s", err);
     return EX_NOHOST;
   }
+  if (d->cfg.state_file[0] && mirror_mode(&d->cfg) != PT_MIRROR_OFF) {
+    pt_shard_known k;
+    if (pt_shard_state_read(d->cfg.state_file, d->cfg.shard, &k, err, sizeof err)) {
+      pt_error("%s", err);
+      return EX_CONFIG;
+    }
+  }
   if (strcmp(d->cfg.admin_listen, "off")) {
     pt_server_config acfg = {0};
     if (pt_server_resolve(&acfg, d->cfg.admin_host, d->cfg.admin_port, err, sizeof err)) {
@@ -393,6 +415,29 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
   return EX_OK;
 }
 
+/* This daemon's name in the lease: the configured one, or HOSTNAME-PORT. */
+static void node_name(const daemon_t *d, int port, char *out, size_t n) {
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  if (d->cfg.node_id[0]) snprintf(out, n, "%s", d->cfg.node_id);
+  else snprintf(out, n, "%.50s-%d", host, port);
+}
+
+/* pintuand --init-shard / --accept-loss: against the configured Redis, then exit. */
+static int shard_command(daemon_t *d) {
+  if (!d->cfg.redis[0] || mirror_mode(&d->cfg) == PT_MIRROR_OFF) {
+    pt_error("%s needs the Redis mirror (--redis HOST:PORT, [mirror] redis)",
+             d->cfg.shard_command == 1 ? "--init-shard" : "--accept-loss");
+    return EX_CONFIG;
+  }
+  pt_mirror_config *mc = &d->mcfg;
+  snprintf(mc->redis_user, sizeof mc->redis_user, "%s", d->cfg.redis_user);
+  snprintf(mc->redis_password, sizeof mc->redis_password, "%s", d->cfg.redis_password);
+  snprintf(mc->shard, sizeof mc->shard, "%s", d->cfg.shard);
+  node_name(d, d->cfg.port, mc->node_id, sizeof mc->node_id);
+  return pt_shard_command(mc, d->cfg.state_file, d->cfg.shard_command == 2);
+}
+
 static void start_mirror(daemon_t *d, const pt_engine_config *ecfg, pt_mirror_mode mode) {
   pt_mirror_config *mc = &d->mcfg;
   char host[256] = "localhost";
@@ -401,8 +446,7 @@ static void start_mirror(daemon_t *d, const pt_engine_config *ecfg, pt_mirror_mo
   snprintf(mc->redis_user, sizeof mc->redis_user, "%s", d->cfg.redis_user);
   snprintf(mc->redis_password, sizeof mc->redis_password, "%s", d->cfg.redis_password);
   snprintf(mc->shard, sizeof mc->shard, "%s", d->cfg.shard);
-  if (d->cfg.node_id[0]) snprintf(mc->node_id, sizeof mc->node_id, "%s", d->cfg.node_id);
-  else snprintf(mc->node_id, sizeof mc->node_id, "%.50s-%d", host, port);
+  node_name(d, port, mc->node_id, sizeof mc->node_id);
   bool wildcard = !strcmp(d->cfg.host, "0.0.0.0") || !strcmp(d->cfg.host, "::");
   if (d->cfg.advertise[0]) snprintf(mc->advertise, sizeof mc->advertise, "%s", d->cfg.advertise);
   else if (strchr(d->cfg.host, ':')) snprintf(mc->advertise, sizeof mc->advertise, "[%s]:%d", d->cfg.host, port);
@@ -416,6 +460,7 @@ static void start_mirror(daemon_t *d, const pt_engine_config *ecfg, pt_mirror_mo
   mc->snapshot_chunk = d->cfg.snapshot_chunk;
   mc->snapshot_compress = d->cfg.snapshot_compress;
   mc->events_maxlen = d->cfg.events_maxlen;
+  snprintf(mc->state_file, sizeof mc->state_file, "%s", d->cfg.state_file);
   mc->engine = *ecfg;
   pt_mirror_hooks mh = {.became_primary = became_primary, .stepped_down = stepped_down,
                         .release = release, .engine = serving_engine, .ctx = d};
@@ -439,6 +484,7 @@ int main(int argc, char **argv) {
                            .frame_timeout_ms = d.cfg.frame_timeout_ms};
   int rc = preflight(&d, &scfg);
   if (rc != EX_OK) return rc;
+  if (d.cfg.shard_command) return shard_command(&d);
   if (d.cfg.test_only) {
     printf("configuration ok\n");
     return EX_OK;
@@ -537,6 +583,9 @@ int main(int argc, char **argv) {
   if (mode == PT_MIRROR_OFF) {
     pt_warn("MEMORY-ONLY: no Redis mirror (--redis HOST:PORT): a restart or a crash loses every "
             "campaign, hold and group");
+    uint64_t tag;
+    if (getrandom(&tag, sizeof tag, 0) != (ssize_t)sizeof tag) abort();
+    new_id_era(&d, tag | 1); /* each start its own: ids of a lost run name nothing */
   } else {
     start_mirror(&d, &ecfg, mode);
   }

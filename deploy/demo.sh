@@ -46,6 +46,7 @@ if [ "$MEMORY_ONLY" != 1 ]; then
     sleep 0.05
   done
   MIRROR=(--redis "127.0.0.1:$RPORT" --shard demo --node-id demo)
+  build/daemon/pintuand "${MIRROR[@]}" --init-shard # once: a daemon never creates a shard by itself
   echo "redis-server (pid $RPID) on 127.0.0.1:$RPORT keeps the demo's state in $DEMO"
 fi
 

@@ -108,6 +108,8 @@ struct bench {
   uint64_t status_count[32], completed, measured, sent_total, send_errors, sec_done;
 
   /* replay.c */
+  struct idmap *ids;   /* recorded reservation and group ids -> replayed ones (idmap.h) */
+  bool replay_blocked; /* the next request names an id whose reply has not come */
   rreq *rreqs;
   size_t nrreqs, cap_rreqs, next_rreq;
   int replay_conns;

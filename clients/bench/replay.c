@@ -2,7 +2,8 @@
  * connection, each paired with the reply recorded for it, in order; events
  * and replies on connections never seen asking are skipped), sending the
  * requests at their recorded offsets scaled by --speed with our own
- * correlation ids, and comparing each reply with the recorded one. */
+ * correlation ids and the replayed daemon's reservation and group ids
+ * (idmap.h), and comparing each reply with the recorded one. */
 #include "replay.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "capture.h"
 #include "conns.h"
+#include "idmap.h"
 #include "scenarios.h"
 #include "xalloc.h"
 
@@ -32,13 +34,29 @@ static void normalize(Pintuan__V1__Response *r) {
   }
 }
 
-static bool same_reply(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, int *sa, int *sb) {
+/* The ids of the recorded reply x and the replayed y, field by field: the
+ * replayed ones are learned (the first time), and x's are translated, so
+ * that the comparison sees the same ids where the decisions are the same. */
+static void translate(idmap *m, Pintuan__V1__Response *x, Pintuan__V1__Response *y) {
+  uint64_t *xi[IDMAP_REPLY_MAX], *yi[IDMAP_REPLY_MAX];
+  size_t nx = idmap_reply_ids(x, xi, IDMAP_REPLY_MAX), ny = idmap_reply_ids(y, yi, IDMAP_REPLY_MAX);
+  for (size_t i = 0; i < nx; i++) {
+    idmap_entry *e = idmap_find(m, *xi[i]);
+    if (!e) continue;
+    if (!e->replayed && i < ny && x->result_case == y->result_case) e->replayed = *yi[i];
+    if (e->replayed) *xi[i] = e->replayed;
+  }
+}
+
+static bool same_reply(idmap *m, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, int *sa,
+                       int *sb) {
   Pintuan__V1__Response *x = pintuan__v1__response__unpack(NULL, alen, a);
   Pintuan__V1__Response *y = pintuan__v1__response__unpack(NULL, blen, b);
   bool same = false;
   *sa = x ? (int)x->status : -1;
   *sb = y ? (int)y->status : -1;
   if (x && y) {
+    translate(m, x, y);
     normalize(x);
     normalize(y);
     size_t nx = pintuan__v1__response__get_packed_size(x), ny = pintuan__v1__response__get_packed_size(y);
@@ -173,6 +191,16 @@ int replay_load(bench *b, const char *path) {
   free(pend);
   free(conns_by_id.key), free(conns_by_id.val);
   pt_cap_reader_close(&rd);
+  b->ids = pt_xcalloc(1, sizeof(*b->ids)); /* which reply brings each recorded id */
+  for (size_t i = 0; i < b->nrreqs; i++) {
+    if (!b->rreqs[i].want) continue;
+    Pintuan__V1__Response *x = pintuan__v1__response__unpack(NULL, b->rreqs[i].want_len, b->rreqs[i].want);
+    if (!x) continue;
+    uint64_t *ids[IDMAP_REPLY_MAX];
+    size_t n = idmap_reply_ids(x, ids, IDMAP_REPLY_MAX);
+    for (size_t k = 0; k < n; k++) idmap_note(b->ids, *ids[k], i);
+    pintuan__v1__response__free_unpacked(x, NULL);
+  }
   if (rc < 0) {
     fprintf(stderr, "pintuan-bench: %s: %s\n", path, err);
     return -1;
@@ -181,8 +209,24 @@ int replay_load(bench *b, const char *path) {
   return 0;
 }
 
+/* Request i's ids, translated: false if one of them is brought by an
+ * earlier request's reply that has not come (and may still: requests are
+ * in flight), so i must wait, as the storefront waited for it. */
+static bool translate_request(bench *b, size_t i, Pintuan__V1__Request *q) {
+  uint64_t *ids[4];
+  size_t n = idmap_request_ids(q, ids, 4);
+  for (size_t k = 0; k < n; k++) {
+    idmap_entry *e = idmap_find(b->ids, *ids[k]);
+    if (!e || e->producer >= i) continue; /* no reply brought it: sent as recorded */
+    if (e->replayed) *ids[k] = e->replayed;
+    else if (conns_in_flight(b)) return false;
+  }
+  return true;
+}
+
 int64_t replay_next_planned(const bench *b) {
   if (b->next_rreq >= b->nrreqs) return INT64_MAX;
+  if (b->replay_blocked) return (int64_t)uv_hrtime() + 1000000; /* a reply unblocks it; else look again */
   const rreq *r = &b->rreqs[b->next_rreq];
   return b->t_start + (b->o.speed > 0 ? (int64_t)((double)r->offset_ns / b->o.speed) : 0);
 }
@@ -190,8 +234,15 @@ int64_t replay_next_planned(const bench *b) {
 void replay_send_due(bench *b, int64_t now) {
   while (b->next_rreq < b->nrreqs) {
     rreq *r = &b->rreqs[b->next_rreq];
+    b->replay_blocked = false;
     int64_t planned = replay_next_planned(b);
     if (planned > now) break;
+    Pintuan__V1__Request *q = pintuan__v1__request__unpack(NULL, r->len, r->msg);
+    if (q && !translate_request(b, b->next_rreq, q)) {
+      pintuan__v1__request__free_unpacked(q, NULL);
+      b->replay_blocked = true;
+      break;
+    }
     conn *c = &b->conns[r->conn];
     inflight *f = conn_push(c);
     f->planned = planned;
@@ -199,7 +250,6 @@ void replay_send_due(bench *b, int64_t now) {
     f->op = OP_REPLAYED;
     f->req = (uint32_t)b->next_rreq;
     /* our own correlation ids: rewrite the captured request's id */
-    Pintuan__V1__Request *q = pintuan__v1__request__unpack(NULL, r->len, r->msg);
     if (q) {
       conn_queue_request(c, q);
       pintuan__v1__request__free_unpacked(q, NULL);
@@ -235,7 +285,7 @@ void replay_on_reply(bench *b, const inflight *f, const uint8_t *msg, size_t len
   if (rq->want) {
     int sa, sb;
     b->compared++;
-    if (!same_reply(rq->want, rq->want_len, msg, len, &sa, &sb)) {
+    if (!same_reply(b->ids, rq->want, rq->want_len, msg, len, &sa, &sb)) {
       b->divergences++;
       if (f->req < b->first_div) {
         b->first_div = f->req;
@@ -243,6 +293,7 @@ void replay_on_reply(bench *b, const inflight *f, const uint8_t *msg, size_t len
       }
     }
   }
+  if (b->replay_blocked) replay_send_due(b, (int64_t)uv_hrtime()); /* it may bring the awaited id */
   if (r->status != PINTUAN__V1__STATUS__OK) return;
   if (r->result_case == PINTUAN__V1__RESPONSE__RESULT_RESERVATION && r->reservation->has_user_id &&
       r->reservation->reservation_id)
@@ -259,5 +310,8 @@ void replay_free(bench *b) {
   }
   free(b->rreqs);
   b->rreqs = NULL;
+  if (b->ids) idmap_free(b->ids);
+  free(b->ids);
+  b->ids = NULL;
   b->nrreqs = b->cap_rreqs = 0;
 }

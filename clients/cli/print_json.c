@@ -2,6 +2,7 @@
  * JSON object (generically, from the message descriptors: every present
  * field, enums by name, bytes as a string or "hex:...") and printing it as
  * one compact line. print_human.c prints the same object for people. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,12 @@ static json_t *msg_json(const ProtobufCMessage *m) {
     }
     json_t *j = NULL;
     switch (f->type) {
-    case PROTOBUF_C_TYPE_UINT64: j = json_integer((json_int_t) * (const uint64_t *)val); break;
+    case PROTOBUF_C_TYPE_UINT64: { /* ids use all 64 bits: a string, as protobuf's JSON mapping */
+      char num[24];
+      snprintf(num, sizeof num, "%" PRIu64, *(const uint64_t *)val);
+      j = json_string(num);
+      break;
+    }
     case PROTOBUF_C_TYPE_INT64: j = json_integer(*(const int64_t *)val); break;
     case PROTOBUF_C_TYPE_UINT32: j = json_integer(*(const uint32_t *)val); break;
     case PROTOBUF_C_TYPE_INT32: j = json_integer(*(const int32_t *)val); break;

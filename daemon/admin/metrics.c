@@ -207,6 +207,16 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_mirror_step_downs_total", "counter",
       "Times this daemon stopped deciding (lease lost, Redis lost, an append refused)",
       (double)st.step_downs);
+  one(b, "pintuan_mirror_known_record", "gauge",
+      "The highest journal record this daemon saw Redis hold (a Redis holding less is refused)",
+      (double)st.known_seq);
+  head(b, "pintuan_mirror_refused", "gauge",
+       "1 while this daemon refuses its shard: Redis holds less than it saw (reason: NOSHARD not "
+       "created, GONE lost entirely, IDENTITY another incarnation, EPOCH or SEQ an older copy)");
+  static const char *reasons[] = {"NOSHARD", "GONE", "IDENTITY", "EPOCH", "SEQ"};
+  const char *why = m ? pt_mirror_refusal(m) : "";
+  for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+    abuf_printf(b, "pintuan_mirror_refused{reason=\"%s\"} %d\n", reasons[i], !strcmp(why, reasons[i]));
   one(b, "pintuan_mirror_appends_refused_total", "counter",
       "Journal appends Redis refused (FENCED: another primary's epoch; SEQ: a gap)",
       (double)st.appends_refused);

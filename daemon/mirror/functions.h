@@ -4,7 +4,8 @@
 #ifndef PT_FUNCTIONS_H
 #define PT_FUNCTIONS_H
 
-extern const char pt_redis_functions[];
+extern const char pt_redis_functions[];       /* library pintuan: lease and fenced writes */
+extern const char pt_redis_shard_functions[]; /* library pintuan_shard: the shard's identity */
 
 /* Keys of a shard: "pintuan:{SHARD}:NAME". */
 #define PT_KEY_LEASE "lease"       /* "EPOCH NODE ADDR", PX lease_ms */
@@ -13,5 +14,6 @@ extern const char pt_redis_functions[];
 #define PT_KEY_SEQ "seq"           /* the last journal record appended */
 #define PT_KEY_EVENTS "events"     /* stream of events for storefronts, capped */
 #define PT_KEY_SNAPSHOT "snapshot" /* hash: seq, chunks, bytes, format, prefix, epoch, sum */
+#define PT_KEY_SHARD "shard"       /* hash: id, created_ms, created_by (the incarnation) */
 
 #endif

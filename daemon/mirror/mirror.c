@@ -11,6 +11,7 @@
  * acknowledgement frees a slot: one Redis Function call for all of them.
  * Redis' cost is per call (a wake-up, the Lua, the AOF write), so this is
  * what keeps it small when the daemon is busy. */
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -134,6 +135,11 @@ static void ev_num(pt_mirror *m, unsigned *k, long long v) {
   ev_str(m, k, b, (size_t)snprintf(b, sizeof b, "%lld", v));
 }
 
+static void ev_id(pt_mirror *m, unsigned *k, uint64_t v) { /* ids use all 64 bits */
+  char b[24];
+  ev_str(m, k, b, (size_t)snprintf(b, sizeof b, "%" PRIu64, v));
+}
+
 void pt_mirror_event(pt_mirror *m, const pt_event *ev) {
   if (m->role != PT_ROLE_PRIMARY) return;
   if ((m->nev + 1) * EVENT_FIELDS > m->evszcap) {
@@ -143,15 +149,15 @@ void pt_mirror_event(pt_mirror *m, const pt_event *ev) {
   }
   unsigned k = 0;
   const char *name = event_name(ev->type);
-  ev_num(m, &k, (long long)ev->seq);
+  ev_id(m, &k, ev->seq);
   ev_str(m, &k, name, strlen(name));
   ev_num(m, &k, ev->at_ms);
   ev_str(m, &k, (const char *)ev->campaign_id.p, ev->campaign_id.len);
   ev_str(m, &k, (const char *)ev->user_id.p, ev->user_id.len);
-  ev_num(m, &k, (long long)ev->reservation_id);
+  ev_id(m, &k, ev->reservation_id);
   ev_num(m, &k, ev->quantity);
   ev_num(m, &k, ev->expires_ms);
-  ev_num(m, &k, (long long)ev->group_id);
+  ev_id(m, &k, ev->group_id);
   ev_num(m, &k, ev->simulated);
   /* members as "LEN:ID" pairs: ids are bytes, any separator could be in one */
   size_t total = 0;
@@ -292,6 +298,7 @@ static void on_append(redisAsyncContext *ac, void *reply, void *priv) {
     return;
   }
   m->acked_seq = seq;
+  if (seq > m->known.seq) m->known.seq = seq;
   m->st.acked++;
   if (m->hooks.release) m->hooks.release(m->hooks.ctx, seq);
   pump(m);
@@ -325,14 +332,15 @@ static void pump(pt_mirror *m) {
   }
 }
 
-void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
+/* Stop deciding and acknowledging: what was in flight is written off (its
+ * replies are dropped with their connections), the lease is forgotten. */
+static void stop_serving(pt_mirror *m, const char *why) {
   m->refused_logged = m->st.appends_refused;
   bool serving = m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING;
-  pt_warn("mirror in doubt: %s; no more acknowledgements until rebuilt from Redis", why);
   recovery_abort(m);
   record_reset(m);
   m->backlog_full = false;
-  m->acked_seq = m->last_seq; /* what was in flight is written off: its replies are dropped */
+  m->acked_seq = m->last_seq;
   if (serving) {
     m->st.step_downs++;
     if (m->hooks.stepped_down) m->hooks.stepped_down(m->hooks.ctx, why);
@@ -340,8 +348,39 @@ void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
   m->epoch = 0;
   m->leader[0] = 0; /* who serves now: the next acquisition attempt says */
   uv_timer_stop(&m->lease_end);
+}
+
+void mirror_doubt(pt_mirror *m, const char *why, bool fenced) {
+  pt_warn("mirror in doubt: %s; no more acknowledgements until rebuilt from Redis", why);
+  stop_serving(m, why);
   set_role(m, fenced ? PT_ROLE_STANDBY : PT_ROLE_UNAVAILABLE, why);
   tick_soon(m);
+}
+
+void mirror_refuse(pt_mirror *m, const char *code, const char *why) {
+  bool again = m->role == PT_ROLE_REFUSED && !strcmp(m->refusal_code, code) && strstr(m->refusal, why);
+  stop_serving(m, why);
+  snprintf(m->refusal_code, sizeof m->refusal_code, "%s", code);
+  if (!again) { /* once per reason: it is checked again every tick */
+    snprintf(m->refusal, sizeof m->refusal, "shard %s refused: %s", m->cfg.shard, why);
+    m->st.refusals++;
+    pt_error("mirror %s. Nothing is served: the shard waits for an operator (the Redis that held "
+             "it back, or pintuand --accept-loss to start a new incarnation from what Redis holds; "
+             "deploy/README.md)", m->refusal);
+  }
+  set_role(m, PT_ROLE_REFUSED, why);
+}
+
+/* An error reply "REFUSED CODE why": the shard is refused (true). */
+static bool refused_reply(pt_mirror *m, const redisReply *r) {
+  if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "REFUSED ", 8)) return false;
+  char code[16] = "", why[360];
+  const char *rest = r->str + 8, *sp = strchr(rest, ' ');
+  size_t n = sp ? (size_t)(sp - rest) : strlen(rest);
+  snprintf(code, sizeof code, "%.*s", (int)n, rest);
+  snprintf(why, sizeof why, "%s", sp ? sp + 1 : "");
+  mirror_refuse(m, code, why);
+  return true;
 }
 
 /* What may wait for Redis before due work does: a few records' worth.
@@ -441,19 +480,47 @@ static void on_lease_end(uv_timer_t *t) {
   mirror_doubt(m, "the lease could not be renewed in time", false);
 }
 
+/* The incarnation Redis holds (the acquisition's reply): adopted when this
+ * daemon knew none, or when it is newer (an operator's --accept-loss). */
+static void adopt(pt_mirror *m, const redisReply *id, const redisReply *created) {
+  if (id->type != REDIS_REPLY_STRING || created->type != REDIS_REPLY_STRING) return;
+  int64_t c = strtoll(created->str, NULL, 10);
+  if (!strcmp(m->known.id, id->str) && m->known.created_ms == c) return;
+  if (m->known.id[0])
+    pt_warn("mirror shard %s: adopting incarnation %s (created_ms %" PRId64 "), which replaced %s "
+            "(pintuand --accept-loss): what Redis lost is lost, ids handed out before are "
+            "NOT_FOUND", m->cfg.shard, id->str, c, m->known.id);
+  else
+    pt_info("mirror shard %s incarnation %s (created_ms %" PRId64 ")", m->cfg.shard, id->str, c);
+  snprintf(m->known.id, sizeof m->known.id, "%.39s", id->str);
+  m->known.created_ms = c;
+  m->known.epoch = m->known.seq = 0; /* of the old incarnation: nothing to compare with */
+}
+
 static void on_acquire(redisAsyncContext *ac, void *reply, void *priv) {
   pt_mirror *m = ac->data;
   redisReply *r = reply;
   int64_t sent = (int64_t)(intptr_t)priv;
   m->acquire_pending = false;
   if (!r || m->stopping) return;
-  if (r->type == REDIS_REPLY_ERROR || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-      r->element[0]->type != REDIS_REPLY_INTEGER) {
+  if (refused_reply(m, r)) return;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+      r->element[4]->type != REDIS_REPLY_INTEGER) {
     pt_warn("mirror: lease acquisition failed: %.*s", r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
             r->type == REDIS_REPLY_ERROR ? r->str : "");
     return;
   }
+  if (m->role == PT_ROLE_REFUSED) {
+    pt_info("mirror shard %s is served again (%s)", m->cfg.shard, m->refusal_code);
+    m->refusal[0] = m->refusal_code[0] = 0;
+    set_role(m, PT_ROLE_CONNECTING, "Redis holds what this daemon knew again");
+  }
+  adopt(m, r->element[2], r->element[3]);
   long long epoch = r->element[0]->integer;
+  uint64_t lease_epoch = (uint64_t)r->element[4]->integer;
+  uint64_t seq = r->element[5]->type == REDIS_REPLY_STRING ? strtoull(r->element[5]->str, NULL, 10) : 0;
+  if (lease_epoch > m->known.epoch) m->known.epoch = lease_epoch;
+  if (seq > m->known.seq) m->known.seq = seq; /* a standby learns how far the journal went */
   redisReply *a = r->element[1];
   if (a->type == REDIS_REPLY_STRING)
     snprintf(m->leader, sizeof m->leader, "%.*s", (int)a->len, a->str);
@@ -473,6 +540,7 @@ static void on_acquire(redisAsyncContext *ac, void *reply, void *priv) {
   lease_extend(m, sent); /* from when we asked, as a renewal */
   pt_info("mirror lease gained epoch=%" PRIu64 " node=%s", m->epoch, m->cfg.node_id);
   set_role(m, PT_ROLE_RECOVERING, "lease gained");
+  mirror_save_known(m);
   recovery_start(m);
 }
 
@@ -483,6 +551,7 @@ static void on_renew(redisAsyncContext *ac, void *reply, void *priv) {
   m->renew_pending = false;
   if (!r || m->stopping) return;
   if (m->role != PT_ROLE_PRIMARY && m->role != PT_ROLE_RECOVERING) return;
+  if (refused_reply(m, r)) return;
   if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
     lease_extend(m, sent); /* valid for a ttl from when we asked */
     return;
@@ -502,13 +571,20 @@ static void lease_work(pt_mirror *m) {
     }
     if (m->renew_pending) return;
     m->renew_pending = true;
-    redisAsyncCommand(m->ac, on_renew, (void *)(intptr_t)mirror_now(m), "FCALL pintuan_renew 1 %s %s %s %s",
-                      m->key_lease, m->cfg.node_id, m->epoch_s, ttl);
+    /* the journal as acknowledged must still be there: a Redis restarted
+     * from an older copy under a live lease is noticed within a renewal */
+    redisAsyncCommand(m->ac, on_renew, (void *)(intptr_t)mirror_now(m),
+                      "FCALL pintuan_renew_checked 3 %s %s %s %s %s %s %s %" PRIu64, m->key_lease,
+                      m->key_shard, m->key_seq, m->cfg.node_id, m->epoch_s, ttl, m->known.id,
+                      m->acked_seq);
   } else if (m->role != PT_ROLE_FAILED && !m->acquire_pending) {
     m->acquire_pending = true;
+    const pt_shard_known *k = &m->known;
     redisAsyncCommand(m->ac, on_acquire, (void *)(intptr_t)mirror_now(m),
-                      "FCALL pintuan_acquire 2 %s %s %s %s %s", m->key_lease, m->key_epoch,
-                      m->cfg.node_id, m->cfg.advertise, ttl);
+                      "FCALL pintuan_acquire_checked 4 %s %s %s %s %s %s %s %s %" PRId64 " %" PRIu64
+                      " %" PRIu64 " %s",
+                      m->key_lease, m->key_epoch, m->key_shard, m->key_seq, m->cfg.node_id,
+                      m->cfg.advertise, ttl, k->id, k->created_ms, k->epoch, k->seq, m->adopt_id);
   }
 }
 
@@ -578,7 +654,8 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     else
       redisAsyncCommand(c, on_auth, NULL, "AUTH %s", m->cfg.redis_password);
   }
-  redisAsyncCommand(c, on_loaded, NULL, "FUNCTION LOAD REPLACE %s", pt_redis_functions);
+  redisAsyncCommand(c, NULL, NULL, "FUNCTION LOAD REPLACE %s", pt_redis_functions);
+  redisAsyncCommand(c, on_loaded, NULL, "FUNCTION LOAD REPLACE %s", pt_redis_shard_functions);
 }
 
 static void connect_now(pt_mirror *m) {
@@ -603,6 +680,7 @@ static void on_tick(uv_timer_t *t) {
   snapshot_reap(m);
   if (!m->ac && mirror_now(m) >= m->next_connect_ms) connect_now(m);
   lease_work(m);
+  mirror_save_known(m);
   pt_redis_flush(m->ac);
 }
 
@@ -633,6 +711,16 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
   snprintf(m->key_seq, KEY_MAX, "pintuan:{%s}:" PT_KEY_SEQ, s);
   snprintf(m->key_events, KEY_MAX, "pintuan:{%s}:" PT_KEY_EVENTS, s);
   snprintf(m->key_snapshot, KEY_MAX, "pintuan:{%s}:" PT_KEY_SNAPSHOT, s);
+  snprintf(m->key_shard, KEY_MAX, "pintuan:{%s}:" PT_KEY_SHARD, s);
+  pt_shard_new_id(m->adopt_id);
+  if (m->cfg.state_file[0]) { /* preflight read it already: an error here is a race, not news */
+    char err[512];
+    if (pt_shard_state_read(m->cfg.state_file, s, &m->known, err, sizeof err)) pt_warn("%s", err);
+    else if (m->known.id[0])
+      pt_info("mirror state file %s: incarnation %s, epoch %" PRIu64 ", record %" PRIu64, m->cfg.state_file,
+              m->known.id, m->known.epoch, m->known.seq);
+    m->saved = m->known;
+  }
   msgpack_sbuffer_init(&m->rec);
   msgpack_packer_init(&m->pk, &m->rec, msgpack_sbuffer_write);
   record_reset(m);
@@ -647,6 +735,10 @@ pt_mirror *pt_mirror_start(uv_loop_t *loop, const pt_mirror_config *cfg,
 static void free_mirror(pt_mirror *m) {
   void (*done)(void *) = m->done;
   void *done_arg = m->done_arg;
+  /* what this daemon knows, as of its last acknowledgement: for its next start */
+  if (m->cfg.state_file[0] && memcmp(&m->saved, &m->known, sizeof m->known) &&
+      pt_shard_state_write(m->cfg.state_file, m->cfg.shard, &m->known))
+    pt_error("mirror state file %s: %s", m->cfg.state_file, strerror(errno));
   msgpack_sbuffer_destroy(&m->rec);
   free(m->argv);
   free(m->argvlen);
@@ -662,6 +754,7 @@ static void free_mirror(pt_mirror *m) {
 static void closed_one(pt_mirror *m) {
   if (--m->closing == 0) free_mirror(m);
 }
+void mirror_closed_one(pt_mirror *m) { closed_one(m); }
 
 static void on_tick_closed(uv_handle_t *h) { closed_one(h->data); }
 
@@ -683,7 +776,7 @@ void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
     waitpid(m->child, NULL, 0);
     m->child = 0;
   }
-  m->closing = 2; /* the two timers */
+  m->closing = 2 + m->saving; /* the two timers, and a state file being written */
   if (m->ac) {
     if (m->ready && (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING))
       redisAsyncCommand(m->ac, on_released, NULL, "FCALL pintuan_release 1 %s %s %s", m->key_lease,
@@ -699,6 +792,8 @@ void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
 }
 
 pt_role pt_mirror_role(const pt_mirror *m) { return m->role; }
+uint64_t pt_mirror_id_tag(const pt_mirror *m) { return m->known.id[0] ? pt_shard_tag(m->known.id) : 0; }
+const char *pt_mirror_refusal(const pt_mirror *m) { return m->role == PT_ROLE_REFUSED ? m->refusal_code : ""; }
 const char *pt_mirror_leader(const pt_mirror *m) { return m->leader; }
 
 void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out) {
@@ -706,6 +801,8 @@ void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out) {
   out->epoch = m->epoch;
   out->last_seq = m->last_seq;
   out->acked_seq = m->acked_seq;
+  out->known_seq = m->known.seq;
+  out->known_epoch = m->known.epoch;
   out->inflight = m->inflight;
   out->backlog_bytes = m->open_seq ? open_bytes(m) : 0;
   int64_t oldest = m->inflight ? m->flight[m->flight_head].made_ns : m->open_seq ? m->open_ns : 0;

@@ -68,6 +68,7 @@ typedef struct pt_mirror_config {
   unsigned snapshot_growth;     /* if also this % of the last snapshot's size: a big state
                                  * is not rewritten whole every snapshot_after bytes */
   uint64_t events_maxlen;       /* the events stream's cap (XADD MAXLEN ~) */
+  char state_file[4096];        /* what this daemon knew of its shard, across restarts; "": none */
   pt_engine_config engine;      /* for the engines recovery builds (its sink included) */
 } pt_mirror_config;
 
@@ -89,6 +90,8 @@ typedef struct pt_mirror_stats {
   uint64_t appended, acked, bytes, turns_held, parts, reconnects, snapshots, snapshot_failures,
       recoveries, recovered_inputs, step_downs, epoch, last_seq, acked_seq, inflight, backlog_bytes;
   uint64_t appends_refused; /* appends Redis refused (FENCED, SEQ): each one a doubt or after one */
+  uint64_t refusals;        /* times the shard was refused (Redis holds less than was known) */
+  uint64_t known_seq, known_epoch; /* the highest journal record and epoch this daemon saw */
   int64_t last_recovery_ms;
   int64_t lag_us;       /* age of the oldest record Redis has not acknowledged; 0: none */
   pt_histo append_us;   /* a record's round trip: sent to acknowledged */
@@ -126,6 +129,13 @@ const char *pt_mirror_refuses(pt_mirror *m, bool mutation, pt_status *st, const 
 bool pt_mirror_backlogged(const pt_mirror *m);
 /* The primary's address as the lease says, "" when unknown. */
 const char *pt_mirror_leader(const pt_mirror *m);
+/* The id tag of the shard's incarnation (pt_engine_set_id_key): an engine
+ * whose ids were not sealed for it gets a new era before it serves. 0 while
+ * the incarnation is not known. */
+uint64_t pt_mirror_id_tag(const pt_mirror *m);
+/* Why the shard is refused (PT_ROLE_REFUSED), in a word: NOSHARD, GONE,
+ * IDENTITY, EPOCH, SEQ; "" when it is not. */
+const char *pt_mirror_refusal(const pt_mirror *m);
 void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out);
 
 pt_mirror_mode pt_mirror_mode_parse(const char *s); /* -1 if unknown */

@@ -9,6 +9,7 @@
 
 #include "capture.h"
 #include "mirror.h"
+#include "shard.h"
 
 #define KEY_MAX 160
 
@@ -42,7 +43,16 @@ struct pt_mirror {
   uint64_t epoch;        /* the lease epoch held (primary, recovering) */
   char leader[PT_HOST_MAX + 8];
   char key_lease[KEY_MAX], key_epoch[KEY_MAX], key_journal[KEY_MAX], key_seq[KEY_MAX],
-      key_events[KEY_MAX], key_snapshot[KEY_MAX];
+      key_events[KEY_MAX], key_snapshot[KEY_MAX], key_shard[KEY_MAX];
+  /* what this daemon knows of its shard (shard.h): Redis holding less is
+   * refused; kept in cfg.state_file when one is set */
+  pt_shard_known known;
+  char adopt_id[40];    /* the id a shard kept before identities gets */
+  pt_shard_known saved; /* as last written to the state file */
+  bool saving;          /* a write on the thread pool */
+  uv_work_t save_work;
+  pt_shard_known to_save;
+  int save_errno;
   char epoch_s[24];
   uv_timer_t tick; /* lease renewal or acquisition, reconnects, the snapshot child */
   uv_timer_t lease_end; /* when the lease may end by our clock, unless renewed before */
@@ -85,7 +95,8 @@ struct pt_mirror {
                           * wrote, the bytes stored, its milliseconds */
   recovery *rec_state;   /* while rebuilding */
   uint64_t refused_logged; /* st.appends_refused at the last doubt: one line per episode */
-  char refusal[320];       /* PT_ROLE_REFUSED: why, as answered and shown by /ready */
+  char refusal[400];       /* PT_ROLE_REFUSED: why, as answered and shown by /ready */
+  char refusal_code[16];   /* its reason in a word: NOSHARD, GONE, IDENTITY, EPOCH, SEQ */
   bool stopping;
   unsigned closing; /* handles stop() waits for */
   void (*done)(void *);
@@ -100,6 +111,15 @@ void mirror_doubt(pt_mirror *m, const char *why, bool fenced);
 int64_t mirror_now(const pt_mirror *m);
 /* Is the lease surely still ours, by our own clock with a margin? */
 bool mirror_lease_held(pt_mirror *m);
+
+/* Redis holds less than this daemon knew (code: the reason in a word; why:
+ * the whole of it): stop serving, say so, try again each tick (an operator
+ * may accept the loss, or bring the right Redis back). */
+void mirror_refuse(pt_mirror *m, const char *code, const char *why);
+/* Writes the state file if what is known changed (off the loop). */
+void mirror_save_known(pt_mirror *m);
+/* One of the things pt_mirror_stop waits for is done. */
+void mirror_closed_one(pt_mirror *m);
 
 /* recovery.c */
 void recovery_start(pt_mirror *m);

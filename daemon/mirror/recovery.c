@@ -336,6 +336,7 @@ static void finish(recovery *r) {
   r->e = NULL;
   pt_engine_set_sink(e, &m->cfg.engine.sink);
   m->last_seq = m->acked_seq = r->last_seq;
+  if (r->last_seq > m->known.seq) m->known.seq = r->last_seq;
   /* the next snapshot is due as if this daemon had written what it read */
   m->snap_bytes = r->chunks ? r->len : 0;
   m->since_snapshot = r->journal_bytes;

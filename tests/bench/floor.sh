@@ -56,6 +56,7 @@ run_daemon() {
     redis_start "$tmp/redis" --appendonly yes --appendfsync everysec
     rpid=$RPID; PIDS+=("$rpid")
     extra=(--redis "127.0.0.1:$RPORT" --mirror durable --shard "floor-$RANDOM")
+    init_shard "$BUILD/daemon/pintuand" "${extra[5]}"
   fi
   [ "$1" = memory-noprefault ] && extra=(--prefault off)
   exec {PF}< <(exec "${SRV_PIN[@]}" "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \

@@ -32,6 +32,9 @@ redis() {
 # daemon LOG [args...]: starts pintuand, sets DPORT, waits for primary when mirrored
 daemon() {
   local log=$1; shift
+  local a shard=
+  for a in "$@"; do [ "$shard" = next ] && shard=$a; [ "$a" = --shard ] && shard=next; done
+  if [ -n "$shard" ]; then init_shard "$BUILD/daemon/pintuand" "$shard"; fi
   exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 --log-level info "$@" \
     3>&1 1>/dev/null 2>"$log")
   DPID=$!; PIDS+=("$DPID")

@@ -72,6 +72,7 @@ run() { # run NAME DAEMON_ARGS BENCH_ARGS PINTUAND PIN
     rpid=$RPID; PIDS+=("$rpid")
     [ -z "$5" ] || taskset -apc "${5%%:*}" "$rpid" >/dev/null
     redis=(--redis "127.0.0.1:$RPORT" --shard "ol-$RANDOM")
+    init_shard "$4" "${redis[3]}"
   fi
   # shellcheck disable=SC2086 # the variants' flags are words
   exec {PF}< <(exec "$4" --listen 127.0.0.1:0 "${admin[@]}" --ready-fd 3 \

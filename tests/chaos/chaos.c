@@ -52,6 +52,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "redis_proc.h"
+#include "shard.h"
 
 #define OK PINTUAN__V1__STATUS__OK
 #define STOCK 1000
@@ -325,7 +326,7 @@ int main(int argc, char **argv) {
     if (fd < 0 || write(fd, text, (size_t)len) != len) return 1;
     close(fd);
   }
-  if (redis_start(&R, NULL)) return 1;
+  if (redis_start(&R, NULL) || shard_init(R.addr, "chaos")) return 1;
   atexit(cleanup);
   if (start(&d[0], "n0", true) || start(&d[1], "n1", false)) return 1;
   int primary = 0, nodes = 2;

@@ -138,6 +138,7 @@ CLI=${PINTUAN_CLI:?}
 source "$(dirname "$0")/../lib/servers.sh"
 redis_start "$tmp/redis" --appendonly no
 trap 'kill -CONT $RPID 2>/dev/null; kill $DPID ${PYPID:-} $RPID ${DPID2:-} 2>/dev/null; rm -rf "$tmp"' EXIT
+init_shard "$PINTUAND" benchwait
 kill -STOP $RPID
 exec {PF2}< <(exec "$PINTUAND" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 --log-level warn \
   --redis "127.0.0.1:$RPORT" --shard benchwait 3>&1 1>/dev/null 2>"$tmp/dwait.log")

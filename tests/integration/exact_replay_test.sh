@@ -73,6 +73,7 @@ done
 # ---- a capture on a durable primary, across a kill -9 ----
 source "$(dirname "$0")/../lib/servers.sh"
 redis_start "$tmp/redis" --appendonly no
+init_shard "$D" exact
 # primary NAME: a daemon capturing to NAME.cap; returns once it decides (a
 # create answered OK: before it is the primary, mutations are refused)
 primary() {

@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "redis_proc.h"
+#include "shard.h"
 
 #define OK PINTUAN__V1__STATUS__OK
 #define PT_ADMIN_TIMEOUT_SLOTS 64 /* the admin port's connection cap */
@@ -611,6 +612,7 @@ static void test_ready_follows_redis(void **state) {
   /* Redis keeps what it acknowledged across its own restart */
   const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
   assert_int_equal(redis_start(&R, aof), 0);
+  assert_int_equal(shard_init(R.addr, "adm"), 0);
   pt_daemon *a = &A, *b = &B;
   const char *args_a[] = {"--redis", R.addr, "--shard", "adm", "--node-id", "a", "--lease-ms", "5000", NULL};
   assert_int_equal(daemon_start(a, args_a), 0);

@@ -50,7 +50,7 @@ static const char *lease_ms;
 static int redis_up(void **state) {
   (void)state;
   lease_ms = "5000";
-  return redis_start(&R, NULL);
+  return redis_start(&R, NULL) || shard_init(R.addr, "t");
 }
 static int redis_down(void **state) {
   (void)state;
@@ -802,6 +802,7 @@ static void test_redis_outage(void **state) {
   redis_cleanup(&R); /* this test's Redis keeps what it acknowledged across its restart */
   const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
   assert_int_equal(redis_start(&R, aof), 0);
+  assert_int_equal(shard_init(R.addr, "t"), 0);
   pt_daemon d;
   start(&d, "a", true, NULL);
   pintuan_client *c = connect_or_die(&d);
@@ -951,18 +952,9 @@ static void test_backlog_bounded_while_redis_stalls(void **state) {
   unlink(conf);
 }
 
-/* Polls the daemon's /metrics until series reads want (PT_WAIT_MS at most:
- * the metric is the only event there is). */
 static void await_metric(const pt_daemon *d, const char *series, double want) {
-  double got = -1;
-  for (int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS; pt_mono_ns() / 1000000 < end;) {
-    char *text = admin_get(d, "/metrics");
-    got = text ? metric_value(text, series) : -1;
-    free(text);
-    if (got == want) return;
-    usleep(2000);
-  }
-  fail_msg("%s stayed %g, not %g", series, got, want);
+  double got;
+  if (metric_await(d, series, want, &got)) fail_msg("%s stayed %g, not %g", series, got, want);
 }
 
 /* With one append in flight (max_inflight 1) and Redis stopped, five

@@ -38,6 +38,7 @@
 
 #include "harness.h"
 #include "redis_proc.h"
+#include "shard.h"
 
 #ifdef PT_HAVE_SYSTEMD
 
@@ -326,6 +327,7 @@ static void test_memory_only(void **state) {
 static void test_mirror(void **state) {
   (void)state;
   assert_int_equal(redis_start(&R, NULL), 0);
+  assert_int_equal(shard_init(R.addr, "n"), 0);
   redis_on = true;
   const char *a_args[] = {"--redis", R.addr, "--shard", "n", "--node-id", "a", "--lease-ms", "5000", NULL};
   const char *b_args[] = {"--redis", R.addr, "--shard", "n", "--node-id", "b", "--lease-ms", "5000", NULL};

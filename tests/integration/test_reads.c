@@ -38,7 +38,7 @@ static pt_redis_proc R;
 static int redis_up(void **state) {
   (void)state;
   const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
-  return redis_start(&R, aof);
+  return redis_start(&R, aof) || shard_init(R.addr, "t");
 }
 
 static int redis_down(void **state) {

@@ -33,6 +33,10 @@ await_log() {
   return 1
 }
 
+# init_shard BIN SHARD: creates the shard in the private Redis ($RPORT),
+# the explicit step before a daemon may serve it (pintuand --init-shard).
+init_shard() { "$1" --redis "127.0.0.1:$RPORT" --shard "$2" --init-shard --log-level warn >/dev/null; }
+
 # scratch: a temporary directory in $tmp, and PIDS, the processes to kill
 # (-9) when the script exits, when $tmp is removed too.
 scratch() {
@@ -47,6 +51,7 @@ scratch() {
 shard_primary() {
   local bin=$1 log=$2
   shift 2
+  init_shard "$bin" r || return 1
   exec {PF}< <(exec "$bin" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 \
     --redis "127.0.0.1:$RPORT" --shard r --node-id r "$@" 3>&1 1>/dev/null 2>"$log")
   DPID=$!

@@ -1,5 +1,7 @@
 #include "shard.h"
 
+#include <fcntl.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,17 +51,53 @@ void shard_reap(void) {
   nstarted = 0;
 }
 
-int shard_init(const char *redis_addr) {
+int shard_run(const char *redis_addr, const char *shard, const char *const *args, char *out,
+              size_t outlen) {
   const char *bin = getenv("PINTUAND");
   if (!bin) bin = "./daemon/pintuand";
+  int pfd[2];
+  if (pipe(pfd)) return -1;
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    execl(bin, bin, "--redis", redis_addr, "--shard", "t", "--init-shard", "--log-level", "warn",
-          (char *)NULL);
+    dup2(pfd[1], 1); /* what it did goes to stdout; errors to the test's stderr */
+    close(pfd[0]), close(pfd[1]);
+    const char *argv[24] = {bin, "--redis", redis_addr, "--shard", shard, "--log-level", "warn"};
+    int n = 7;
+    for (int i = 0; args && args[i] && n < 23; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(bin, (char *const *)argv);
     _exit(127);
   }
+  close(pfd[1]);
+  size_t got = 0;
+  char sink[512];
+  ssize_t r;
+  while ((r = read(pfd[0], out && got + 1 < outlen ? out + got : sink,
+                   out && got + 1 < outlen ? outlen - 1 - got : sizeof sink)) > 0)
+    if (out && got + 1 < outlen) got += (size_t)r;
+  close(pfd[0]);
+  if (out && outlen) out[got] = 0;
   int st;
   if (waitpid(pid, &st, 0) != pid) return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int shard_init(const char *redis_addr, const char *shard) {
+  const char *args[] = {"--init-shard", NULL};
+  return shard_run(redis_addr, shard, args, NULL, 0);
+}
+
+int metric_await(const pt_daemon *d, const char *series, double want, double *got) {
+  double v = -1;
+  for (int i = 0; i < PT_WAIT_MS / 2; i++) {
+    char *m = admin_get(d, "/metrics");
+    v = m ? metric_value(m, series) : -1;
+    free(m);
+    if (v == want) break;
+    struct timespec ts = {0, 2 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (got) *got = v;
+  return v == want ? 0 : -1;
 }

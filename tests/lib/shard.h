@@ -23,8 +23,16 @@ int shard_kill9(pt_daemon *d);
 /* Kills (SIGKILL) every daemon shard_launch started that still runs: a
  * failing test leaves them holding its output open. */
 void shard_reap(void);
-/* pintuand --init-shard for shard "t" on redis_addr: the explicit step
+/* pintuand --init-shard for the shard on redis_addr: the explicit step
  * that creates a shard. 0, or its exit status. */
-int shard_init(const char *redis_addr);
+int shard_init(const char *redis_addr, const char *shard);
+/* $PINTUAND --redis redis_addr --shard shard, then the args (NULL-ended);
+ * its stdout into out (if given). Its exit status, or -1. */
+int shard_run(const char *redis_addr, const char *shard, const char *const *args, char *out,
+              size_t outlen);
+/* Waits until the daemon's /metrics reads want for series; 0, or -1 (the
+ * last value read in *got, if given). A metric moves without a log line:
+ * polled every 2 ms, PT_WAIT_MS at most. */
+int metric_await(const pt_daemon *d, const char *series, double want, double *got);
 
 #endif

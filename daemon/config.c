@@ -32,6 +32,7 @@ static void defaults(pt_config *c) {
   c->snapshot_growth = 100;
   c->snapshot_chunk = 16u << 20;
   c->snapshot_compress = true;
+  c->follow = true;
   c->max_inflight = 64;
   c->max_backlog = 64ull << 20;
   c->events_maxlen = 1000000;
@@ -161,6 +162,10 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "mirror.max_backlog_bytes")) {
     if (parse_size(v, 1 << 16, 1LL << 36, &n)) return -1;
     c->max_backlog = (uint64_t)n;
+  } else if (!strcmp(key, "mirror.follow")) {
+    if (!strcmp(v, "on")) c->follow = true;
+    else if (!strcmp(v, "off")) c->follow = false;
+    else return -1;
   } else if (!strcmp(key, "mirror.state_file")) {
     if (strlen(v) >= sizeof c->state_file) return -1;
     snprintf(c->state_file, sizeof c->state_file, "%s", v);

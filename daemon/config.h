@@ -55,6 +55,7 @@ typedef struct pt_config {
   unsigned max_inflight;
   uint64_t max_backlog, events_maxlen;
   char state_file[4096];      /* what the daemon knew of its shard, across restarts; empty: none */
+  bool follow;                /* a standby follows the journal: stale reads, faster takeovers */
   int shard_command;          /* --init-shard (1) or --accept-loss (2): do it and exit */
 } pt_config;
 

@@ -183,6 +183,14 @@ static void new_id_era(daemon_t *d, uint64_t tag) {
   pt_info("ids: a new era of reservation and group ids (tag %016llx)", (unsigned long long)tag);
 }
 
+static pt_engine *stale_engine(void *ctx, uint64_t *record, uint64_t *epoch, int64_t *age_ms) {
+  daemon_t *d = ctx;
+  pt_staleness s;
+  pt_engine *e = d->mirror ? pt_mirror_stale(d->mirror, &s) : NULL;
+  if (e) *record = s.record, *epoch = s.epoch, *age_ms = s.age_ms;
+  return e;
+}
+
 static void became_primary(void *ctx, pt_engine *e) {
   daemon_t *d = ctx;
   pt_engine *old = d->engine;
@@ -461,6 +469,7 @@ static void start_mirror(daemon_t *d, const pt_engine_config *ecfg, pt_mirror_mo
   mc->snapshot_compress = d->cfg.snapshot_compress;
   mc->events_maxlen = d->cfg.events_maxlen;
   snprintf(mc->state_file, sizeof mc->state_file, "%s", d->cfg.state_file);
+  mc->follow = d->cfg.follow;
   mc->engine = *ecfg;
   pt_mirror_hooks mh = {.became_primary = became_primary, .stepped_down = stepped_down,
                         .release = release, .engine = serving_engine, .ctx = d};
@@ -509,6 +518,7 @@ int main(int argc, char **argv) {
   d.svc.turn = &d.turn;
   d.svc.admin_token = d.cfg.admin_token;
   d.svc.refuse = refuse;
+  d.svc.stale = stale_engine;
   d.svc.refuse_ctx = &d;
   d.turn.due_budget = d.cfg.due_per_turn;
   d.turn.record = record_input;

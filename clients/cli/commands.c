@@ -78,6 +78,7 @@ static int cmd_campaign_get(cli_ctx *c, const cli_args *a) {
   pintuan_request q;
   Pintuan__V1__GetCampaign m;
   pintuan_req_get_campaign(&q, &m, a->pos[0]);
+  m.has_stale_ok = m.stale_ok = !!(a->seen & BIT(O_STALE)); /* a standby may answer */
   return cli_call(c, &q);
 }
 
@@ -126,6 +127,7 @@ static int cmd_reservation(cli_ctx *c, const cli_args *a) {
   pintuan_request q;
   Pintuan__V1__GetReservation m;
   pintuan_req_get_reservation(&q, &m, a->pos[0], res);
+  m.has_stale_ok = m.stale_ok = !!(a->seen & BIT(O_STALE));
   return cli_call(c, &q);
 }
 
@@ -203,12 +205,13 @@ const cli_command cli_commands[] = {
      CAMPAIGN_OPTS | BIT(O_KIND) | BIT(O_START) | GROUP_BUY_OPTS | BIT(O_RID)},
     {"campaign", "update", cmd_campaign_update, "ID", NULL, CAMPAIGN_OPTS | BIT(O_RID)},
     {"campaign", "end", cmd_campaign_end, "ID", NULL, BIT(O_RID)},
-    {"campaign", "get", cmd_campaign_get, "ID", NULL, 0},
+    {"campaign", "get", cmd_campaign_get, "ID", "(--stale: a standby may answer, saying how old)",
+     BIT(O_STALE)},
     {"campaign", "list", cmd_campaign_list, "", NULL, 0},
     {"reserve", NULL, cmd_reserve, "CAMPAIGN USER", NULL, BIT(O_QTY) | BIT(O_RID)},
     {"confirm", NULL, cmd_confirm, "CAMPAIGN RESERVATION_ID", NULL, BIT(O_RID)},
     {"cancel", NULL, cmd_cancel, "CAMPAIGN RESERVATION_ID", NULL, BIT(O_RID)},
-    {"reservation", NULL, cmd_reservation, "CAMPAIGN RESERVATION_ID", NULL, 0},
+    {"reservation", NULL, cmd_reservation, "CAMPAIGN RESERVATION_ID", NULL, BIT(O_STALE)},
     {"holdings", NULL, cmd_holdings, "CAMPAIGN USER", NULL, 0},
     {"join", NULL, cmd_join, "CAMPAIGN USER", "(default --mode auto)",
      BIT(O_MODE) | BIT(O_GROUP) | BIT(O_OLD) | BIT(O_RID)},

@@ -49,6 +49,7 @@ const cli_opt cli_opts[] = {
     {{"count", required_argument, 0, O_COUNT}, "N"},
     {{"request-id", required_argument, 0, O_RID}, "R"},
     {{"admin", required_argument, 0, O_ADMIN}, "HOST:PORT"},
+    {{"stale", no_argument, 0, O_STALE}, NULL},
     {{0, 0, 0, 0}, NULL}};
 #define N_OPTS (sizeof cli_opts / sizeof *cli_opts - 1)
 
@@ -235,7 +236,7 @@ static int take_option(cli_args *a, int o, const char *v) {
   case O_SIM: bad = cli_parse_i64(v, &a->sim) || a->sim < 0 || a->sim > UINT32_MAX,
               hint = "give a number of paid seats"; break;
   case O_COUNT: bad = cli_parse_i64(v, &a->count) || a->count < 1, what = "count", hint = "give 1 or more"; break;
-  case O_NEWONLY: case O_OLD: break;
+  case O_NEWONLY: case O_OLD: case O_STALE: break;
   case O_GROUP: bad = cli_parse_u64(v, &a->group), what = "group id", hint = "give the group_id join printed"; break;
   case O_MODE:
     if (!strcmp(v, "open")) a->mode = PINTUAN__V1__JOIN_MODE__JOIN_OPEN;

@@ -36,7 +36,7 @@ int cli_bad_global_option(const struct option *opts, const char *word, int o);
 /* ---- a command's options (after the command) ---- */
 
 enum { O_STOCK = 256, O_KIND, O_LIMIT, O_HOLD, O_START, O_END, O_WAITLIST, O_GSIZE, O_GTTL,
-       O_NEWONLY, O_SIM, O_MARGIN, O_QTY, O_MODE, O_GROUP, O_OLD, O_COUNT, O_RID, O_ADMIN };
+       O_NEWONLY, O_SIM, O_MARGIN, O_QTY, O_MODE, O_GROUP, O_OLD, O_COUNT, O_RID, O_ADMIN, O_STALE };
 #define BIT(o) (1u << ((o) - O_STOCK))
 
 typedef struct cli_opt {

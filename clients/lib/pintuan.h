@@ -224,6 +224,14 @@ PINTUAN_API int pintuan_get_reservation(pintuan_client *c, const char *campaign,
                                         uint64_t reservation_id, pintuan_response **out);
 PINTUAN_API int pintuan_get_holdings(pintuan_client *c, const char *campaign, const char *user,
                                      pintuan_response **out);
+/* Reads that accept staleness (stale_ok): a standby may answer them from
+ * the state it followed, (*out)->staleness saying how old (the last record,
+ * its epoch, age_ms); a primary answers them as any read, with none. For
+ * product pages, never for decisions. */
+PINTUAN_API int pintuan_get_campaign_stale(pintuan_client *c, const char *campaign,
+                                           pintuan_response **out);
+PINTUAN_API int pintuan_get_reservation_stale(pintuan_client *c, const char *campaign,
+                                              uint64_t reservation_id, pintuan_response **out);
 PINTUAN_API int pintuan_join(pintuan_client *c, const char *campaign, const char *user, int mode,
                              uint64_t group_id, bool new_user, const char *request_id,
                              pintuan_response **out);

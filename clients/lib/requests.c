@@ -248,6 +248,23 @@ int pintuan_get_reservation(pintuan_client *c, const char *campaign, uint64_t re
   CALL(Pintuan__V1__GetReservation, pintuan_req_get_reservation, campaign, reservation_id);
 }
 
+int pintuan_get_campaign_stale(pintuan_client *c, const char *campaign, pintuan_response **out) {
+  pintuan_request q;
+  Pintuan__V1__GetCampaign m;
+  pintuan_req_get_campaign(&q, &m, campaign);
+  m.has_stale_ok = 1, m.stale_ok = 1;
+  return pintuan_call(c, &q, out);
+}
+
+int pintuan_get_reservation_stale(pintuan_client *c, const char *campaign, uint64_t reservation_id,
+                                  pintuan_response **out) {
+  pintuan_request q;
+  Pintuan__V1__GetReservation m;
+  pintuan_req_get_reservation(&q, &m, campaign, reservation_id);
+  m.has_stale_ok = 1, m.stale_ok = 1;
+  return pintuan_call(c, &q, out);
+}
+
 int pintuan_get_holdings(pintuan_client *c, const char *campaign, const char *user,
                          pintuan_response **out) {
   CALL(Pintuan__V1__GetHoldings, pintuan_req_get_holdings, campaign, user);

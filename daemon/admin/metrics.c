@@ -207,6 +207,12 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_mirror_step_downs_total", "counter",
       "Times this daemon stopped deciding (lease lost, Redis lost, an append refused)",
       (double)st.step_downs);
+  one(b, "pintuan_mirror_follow_record", "gauge",
+      "A standby: the last journal record it followed into its own engine (stale reads, takeovers)",
+      (double)st.follow_seq);
+  one(b, "pintuan_mirror_follow_age_seconds", "gauge",
+      "A standby: since it last found no newer record in Redis (-1: it follows nothing)",
+      st.follow_age_ms < 0 ? -1.0 : (double)st.follow_age_ms / 1e3);
   one(b, "pintuan_mirror_known_record", "gauge",
       "The highest journal record this daemon saw Redis hold (a Redis holding less is refused)",
       (double)st.known_seq);

@@ -494,6 +494,7 @@ static void adopt(pt_mirror *m, const redisReply *id, const redisReply *created)
     pt_info("mirror shard %s incarnation %s (created_ms %" PRId64 ")", m->cfg.shard, id->str, c);
   snprintf(m->known.id, sizeof m->known.id, "%.39s", id->str);
   m->known.created_ms = c;
+  follow_drop(m); /* of another incarnation, if any */
   m->known.epoch = m->known.seq = 0; /* of the old incarnation: nothing to compare with */
 }
 
@@ -680,6 +681,7 @@ static void on_tick(uv_timer_t *t) {
   snapshot_reap(m);
   if (!m->ac && mirror_now(m) >= m->next_connect_ms) connect_now(m);
   lease_work(m);
+  if (m->cfg.follow && m->role == PT_ROLE_STANDBY) follow_start(m, false);
   mirror_save_known(m);
   pt_redis_flush(m->ac);
 }
@@ -771,6 +773,7 @@ void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
   m->done = done;
   m->done_arg = arg;
   recovery_abort(m);
+  follow_drop(m);
   if (m->child > 0) { /* a snapshot in progress is abandoned */
     kill(m->child, SIGKILL);
     waitpid(m->child, NULL, 0);
@@ -792,6 +795,13 @@ void pt_mirror_stop(pt_mirror *m, void (*done)(void *arg), void *arg) {
 }
 
 pt_role pt_mirror_role(const pt_mirror *m) { return m->role; }
+pt_engine *pt_mirror_stale(pt_mirror *m, pt_staleness *out) {
+  const pt_follower *f = &m->follower;
+  if (!f->engine || m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_REFUSED) return NULL;
+  *out = (pt_staleness){.record = f->seq, .epoch = f->epoch, .age_ms = mirror_now(m) - f->caught_up_ms};
+  return f->engine;
+}
+
 uint64_t pt_mirror_id_tag(const pt_mirror *m) { return m->known.id[0] ? pt_shard_tag(m->known.id) : 0; }
 const char *pt_mirror_refusal(const pt_mirror *m) { return m->role == PT_ROLE_REFUSED ? m->refusal_code : ""; }
 const char *pt_mirror_leader(const pt_mirror *m) { return m->leader; }
@@ -802,6 +812,8 @@ void pt_mirror_stats_get(const pt_mirror *m, pt_mirror_stats *out) {
   out->last_seq = m->last_seq;
   out->acked_seq = m->acked_seq;
   out->known_seq = m->known.seq;
+  out->follow_seq = m->follower.engine ? m->follower.seq : 0;
+  out->follow_age_ms = m->follower.engine ? mirror_now(m) - m->follower.caught_up_ms : -1;
   out->known_epoch = m->known.epoch;
   out->inflight = m->inflight;
   out->backlog_bytes = m->open_seq ? open_bytes(m) : 0;

@@ -69,6 +69,7 @@ typedef struct pt_mirror_config {
                                  * is not rewritten whole every snapshot_after bytes */
   uint64_t events_maxlen;       /* the events stream's cap (XADD MAXLEN ~) */
   char state_file[4096];        /* what this daemon knew of its shard, across restarts; "": none */
+  bool follow;                  /* a standby follows the journal (stale reads, faster takeovers) */
   pt_engine_config engine;      /* for the engines recovery builds (its sink included) */
 } pt_mirror_config;
 
@@ -92,6 +93,8 @@ typedef struct pt_mirror_stats {
   uint64_t appends_refused; /* appends Redis refused (FENCED, SEQ): each one a doubt or after one */
   uint64_t refusals;        /* times the shard was refused (Redis holds less than was known) */
   uint64_t known_seq, known_epoch; /* the highest journal record and epoch this daemon saw */
+  uint64_t follow_seq;      /* a standby: the last record its follower applied (0: none) */
+  int64_t follow_age_ms;    /* ... and since when it found nothing newer (-1: no follower) */
   int64_t last_recovery_ms;
   int64_t lag_us;       /* age of the oldest record Redis has not acknowledged; 0: none */
   pt_histo append_us;   /* a record's round trip: sent to acknowledged */
@@ -133,6 +136,16 @@ const char *pt_mirror_leader(const pt_mirror *m);
  * whose ids were not sealed for it gets a new era before it serves. 0 while
  * the incarnation is not known. */
 uint64_t pt_mirror_id_tag(const pt_mirror *m);
+/* A standby's copy of the shard for reads that accept staleness
+ * (GetCampaign, GetReservation with stale_ok): the engine it followed the
+ * journal into, the last record applied and its epoch, and how long ago
+ * it last found nothing newer in Redis. NULL when there is none (the
+ * primary answers such reads as any other, fresh). */
+typedef struct pt_staleness {
+  uint64_t record, epoch;
+  int64_t age_ms;
+} pt_staleness;
+pt_engine *pt_mirror_stale(pt_mirror *m, pt_staleness *out);
 /* Why the shard is refused (PT_ROLE_REFUSED), in a word: NOSHARD, GONE,
  * IDENTITY, EPOCH, SEQ; "" when it is not. */
 const char *pt_mirror_refusal(const pt_mirror *m);

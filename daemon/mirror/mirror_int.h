@@ -33,6 +33,17 @@ typedef struct flying {
 
 typedef struct recovery recovery;
 
+/* A standby's copy of the shard (recovery.c): the journal followed into an
+ * engine of its own, so stale reads can be answered and a takeover reads
+ * only what came after it. */
+typedef struct pt_follower {
+  pt_engine *engine;       /* NULL: none yet */
+  uint64_t seq, epoch;     /* the last record applied, and its epoch */
+  int64_t caught_up_ms;    /* loop time it last found nothing more in Redis */
+  char incarnation[40];    /* of the shard it was built from */
+  uint64_t snap_bytes, journal_bytes; /* its snapshot's state and the journal since */
+} pt_follower;
+
 struct pt_mirror {
   uv_loop_t *loop;
   pt_mirror_config cfg;
@@ -94,6 +105,8 @@ struct pt_mirror {
   uint64_t *child_info;  /* CHILD_INFO words shared with the child: the state bytes it
                           * wrote, the bytes stored, its milliseconds */
   recovery *rec_state;   /* while rebuilding */
+  recovery *follow_rec;  /* while the follower reads */
+  pt_follower follower;
   uint64_t refused_logged; /* st.appends_refused at the last doubt: one line per episode */
   char refusal[400];       /* PT_ROLE_REFUSED: why, as answered and shown by /ready */
   char refusal_code[16];   /* its reason in a word: NOSHARD, GONE, IDENTITY, EPOCH, SEQ */
@@ -124,6 +137,12 @@ void mirror_closed_one(pt_mirror *m);
 /* recovery.c */
 void recovery_start(pt_mirror *m);
 void recovery_abort(pt_mirror *m);
+/* A standby follows the journal: from the snapshot (rebuild, or when it has
+ * no engine yet), else the records since its engine's. */
+void follow_start(pt_mirror *m, bool rebuild);
+void follow_abort(pt_mirror *m);
+/* No follower any more (another incarnation, a failed follow, a stop). */
+void follow_drop(pt_mirror *m);
 
 /* snapshot.c */
 void snapshot_maybe_start(pt_mirror *m);

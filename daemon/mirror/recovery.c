@@ -1,9 +1,18 @@
-/* Rebuilding from Redis, as a daemon that has just gained the lease: the
- * last snapshot (its chunks), then every journal record after it, each
- * input replayed through pt_input_apply and its answer checked against the
- * digest recorded with it. Holds and groups whose deadline passed while no
- * primary ran are settled by the first turn after (its advance), exactly
- * as the timer would have, and their events are journaled then, once.
+/* Rebuilding from Redis: the last snapshot (its chunks), then every journal
+ * record after it, each input replayed through pt_input_apply and its
+ * answer checked against the digest recorded with it.
+ *
+ * Two purposes, one path:
+ * - a takeover, by a daemon that has just gained the lease: it then serves
+ *   the engine it built. Holds and groups whose deadline passed while no
+ *   primary ran are settled by the first turn after (its advance), exactly
+ *   as the timer would have, and their events are journaled then, once. A
+ *   standby that followed the journal starts from its follower's engine
+ *   and reads only what came after it (from the snapshot when the journal
+ *   was trimmed past it);
+ * - following, by a standby: the same rebuild into the follower's engine
+ *   (stale reads are answered from it, mirror.h), then, every lease tick,
+ *   the records appended since, applied to it in place.
  *
  * One command at a time on the mirror's connection; a doubt (lost
  * connection, lost lease) aborts it, and whatever reply is still coming
@@ -36,6 +45,11 @@
 
 struct recovery {
   pt_mirror *m; /* NULL once aborted */
+  bool follow;        /* for the follower (else a takeover) */
+  bool borrowed;      /* e is the follower's engine, caught up in place: never freed here */
+  bool from_follower; /* a takeover that began from the follower's engine */
+  uint64_t last_epoch; /* the epoch of the last record applied */
+  bool got_any, retried; /* follow: this pass read records; an empty read was tried again */
   uint64_t snap_seq;
   unsigned chunks, next_chunk;
   char prefix[KEY_MAX];
@@ -58,10 +72,12 @@ struct recovery {
 };
 
 static void rec_free(recovery *r) {
-  pt_engine_free(r->e);
+  if (!r->borrowed) pt_engine_free(r->e);
   free(r->buf);
   free(r);
 }
+
+static recovery **slot_of(pt_mirror *m, const recovery *r) { return r->follow ? &m->follow_rec : &m->rec_state; }
 
 /* The reply belongs to a recovery still wanted; else it is cleaned up. */
 static pt_mirror *alive(recovery *r, redisReply *reply) {
@@ -70,11 +86,39 @@ static pt_mirror *alive(recovery *r, redisReply *reply) {
     return NULL;
   }
   if (!reply) { /* the connection went (its callback comes next and decides) */
-    r->m->rec_state = NULL;
+    *slot_of(r->m, r) = NULL;
     rec_free(r);
     return NULL;
   }
   return r->m;
+}
+
+static void begin(recovery *r);
+static void read_journal(recovery *r);
+
+/* The follower's engine is not (or no longer) a prefix of the journal as
+ * Redis holds it: a snapshot trimmed the journal past it. Start again
+ * from the snapshot: a follow into a new engine (the old one answers
+ * stale reads meanwhile), a takeover into its own. */
+static void from_snapshot(recovery *r) {
+  pt_mirror *m = r->m;
+  if (r->borrowed) {
+    *slot_of(m, r) = NULL;
+    rec_free(r);
+    follow_start(m, true);
+    return;
+  }
+  pt_info("mirror %s: the journal was trimmed past record %" PRIu64 ": reading the snapshot",
+          r->follow ? "follow" : "recovery", r->last_seq);
+  pt_engine_free(r->e);
+  r->e = NULL;
+  r->from_follower = false;
+  r->inputs = r->journal_bytes = r->stored = r->got_sum = 0;
+  r->last_seq = r->snap_seq = 0;
+  r->chunks = r->next_chunk = 0;
+  r->checked = r->zstd = false;
+  r->len = 0;
+  begin(r);
 }
 
 static void fail(recovery *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -85,6 +129,13 @@ static void fail(recovery *r, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
+  if (r->follow) { /* a standby's: it tries again later, from the snapshot */
+    pt_warn("mirror follow failed: %s; stale reads are refused until it is rebuilt", why);
+    *slot_of(m, r) = NULL;
+    rec_free(r);
+    follow_drop(m);
+    return;
+  }
   pt_error("mirror recovery failed: %s. This daemon will not serve this shard until an operator "
            "looks (is another version writing the journal?)", why);
   m->rec_state = NULL;
@@ -96,7 +147,6 @@ static void fail(recovery *r, const char *fmt, ...) {
 }
 
 static void finish(recovery *r);
-static void read_journal(recovery *r);
 
 /* Applies one journal record: [format, epoch, seq] then its inputs. */
 static int apply_record(recovery *r, const char *p, size_t n) {
@@ -115,6 +165,10 @@ static int apply_record(recovery *r, const char *p, size_t n) {
     goto out;
   }
   uint64_t seq = u.data.via.array.ptr[2].via.u64;
+  if (seq > r->last_seq + 1 && (r->borrowed || r->from_follower)) {
+    rc = 1; /* trimmed past the follower's engine: from the snapshot */
+    goto out;
+  }
   if (seq != r->last_seq + 1) {
     fail(r, "journal record %" PRIu64 " follows %" PRIu64 ": a gap", seq, r->last_seq);
     goto out;
@@ -124,6 +178,11 @@ static int apply_record(recovery *r, const char *p, size_t n) {
     goto out;
   }
   r->last_seq = seq;
+  if (u.data.via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER) r->last_epoch = u.data.via.array.ptr[1].via.u64;
+  if (r->borrowed) { /* in place: the follower's engine is at this record now */
+    r->m->follower.seq = seq;
+    r->m->follower.epoch = r->last_epoch;
+  }
   rc = 0;
 out:
   msgpack_unpacked_destroy(&u);
@@ -136,6 +195,20 @@ static void on_last_seq(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *rep = reply;
   if (!alive(r, rep)) return;
   uint64_t want = rep->type == REDIS_REPLY_STRING ? strtoull(rep->str, NULL, 10) : 0;
+  if (want > r->last_seq && r->follow) { /* the primary appended meanwhile, or trimmed past us */
+    if (r->got_any || !r->retried) { /* an empty read may have raced an append: once more */
+      r->retried = !r->got_any;
+      r->got_any = false;
+      read_journal(r);
+    } else {
+      from_snapshot(r);
+    }
+    return;
+  }
+  if (want > r->last_seq && r->from_follower) { /* trimmed past the follower's engine */
+    from_snapshot(r);
+    return;
+  }
   if (want > r->last_seq) {
     fail(r, "the journal ends at record %" PRIu64 " but %" PRIu64 " was appended", r->last_seq, want);
     return;
@@ -169,10 +242,13 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
       fail(r, "a journal entry without its record");
       return;
     }
-    if (apply_record(r, record->str, record->len)) return;
+    int rc = apply_record(r, record->str, record->len);
+    if (rc > 0) from_snapshot(r);
+    if (rc) return;
     bytes += record->len;
   }
   r->journal_bytes += bytes;
+  r->got_any |= rep->elements > 0;
   if (rep->elements == r->count) { /* a full batch: there may be more */
     size_t each = bytes / rep->elements + 1, n = BATCH_BYTES / each;
     r->count = n < 1 ? 1 : n > BATCH_MAX ? BATCH_MAX : (unsigned)n;
@@ -315,13 +391,39 @@ static void on_meta(redisAsyncContext *ac, void *reply, void *priv) {
   start_engine(r);
 }
 
-void recovery_start(pt_mirror *m) {
+/* From the snapshot's description on. */
+static void begin(recovery *r) {
+  redisAsyncCommand(r->m->ac, on_meta, r, "HMGET %s seq chunks prefix bytes sum", r->m->key_snapshot);
+}
+
+static recovery *rec_new(pt_mirror *m, bool follow) {
   recovery *r = pt_xcalloc(1, sizeof(*r));
   r->m = m;
+  r->follow = follow;
   r->started_ms = mirror_now(m);
   r->count = BATCH_FIRST;
-  m->rec_state = r;
-  redisAsyncCommand(m->ac, on_meta, r, "HMGET %s seq chunks prefix bytes sum", m->key_snapshot);
+  *slot_of(m, r) = r;
+  return r;
+}
+
+void recovery_start(pt_mirror *m) {
+  follow_abort(m);
+  recovery *r = rec_new(m, false);
+  pt_follower *f = &m->follower;
+  if (f->engine && !strcmp(f->incarnation, m->known.id)) { /* only what came after it */
+    r->e = f->engine;
+    r->from_follower = true;
+    r->snap_seq = r->last_seq = f->seq;
+    r->last_epoch = f->epoch;
+    r->len = f->snap_bytes;
+    r->journal_bytes = f->journal_bytes;
+    f->engine = NULL;
+    pt_info("mirror recovery starts from the followed state at record %" PRIu64, f->seq);
+    read_journal(r);
+    return;
+  }
+  follow_drop(m);
+  begin(r);
 }
 
 void recovery_abort(pt_mirror *m) {
@@ -330,7 +432,63 @@ void recovery_abort(pt_mirror *m) {
   m->rec_state = NULL;
 }
 
+/* ---- the follower ---- */
+
+void follow_start(pt_mirror *m, bool rebuild) {
+  if (m->follow_rec || !m->ac || !m->ready || !m->known.id[0]) return;
+  pt_follower *f = &m->follower;
+  if (f->engine && strcmp(f->incarnation, m->known.id)) follow_drop(m); /* another incarnation's */
+  recovery *r = rec_new(m, true);
+  if (f->engine && !rebuild) { /* what was appended since, in place */
+    r->e = f->engine;
+    r->borrowed = true;
+    r->snap_seq = r->last_seq = f->seq;
+    r->last_epoch = f->epoch;
+    read_journal(r);
+    return;
+  }
+  begin(r);
+}
+
+void follow_abort(pt_mirror *m) {
+  if (!m->follow_rec) return;
+  m->follow_rec->m = NULL; /* the reply still coming frees it */
+  m->follow_rec = NULL;
+}
+
+void follow_drop(pt_mirror *m) {
+  follow_abort(m);
+  pt_engine_free(m->follower.engine);
+  m->follower = (pt_follower){0};
+}
+
+static void follow_finish(recovery *r) {
+  pt_mirror *m = r->m;
+  pt_follower *f = &m->follower;
+  if (!r->borrowed) { /* a new engine: it replaces the one stale reads had */
+    pt_engine_free(f->engine);
+    f->engine = r->e;
+    r->e = NULL;
+    f->snap_bytes = r->chunks ? r->len : 0;
+    f->journal_bytes = 0;
+    snprintf(f->incarnation, sizeof f->incarnation, "%s", m->known.id);
+    pt_info("mirror following the primary from record %" PRIu64 " (restored in %" PRId64 " ms)",
+            r->last_seq, mirror_now(m) - r->started_ms);
+  }
+  f->seq = r->last_seq;
+  f->epoch = r->last_epoch;
+  f->journal_bytes += r->journal_bytes;
+  f->caught_up_ms = mirror_now(m);
+  if (r->last_seq > m->known.seq) m->known.seq = r->last_seq;
+  m->follow_rec = NULL;
+  rec_free(r);
+}
+
 static void finish(recovery *r) {
+  if (r->follow) {
+    follow_finish(r);
+    return;
+  }
   pt_mirror *m = r->m;
   pt_engine *e = r->e;
   r->e = NULL;
@@ -338,7 +496,7 @@ static void finish(recovery *r) {
   m->last_seq = m->acked_seq = r->last_seq;
   if (r->last_seq > m->known.seq) m->known.seq = r->last_seq;
   /* the next snapshot is due as if this daemon had written what it read */
-  m->snap_bytes = r->chunks ? r->len : 0;
+  m->snap_bytes = r->chunks || r->from_follower ? r->len : 0;
   m->since_snapshot = r->journal_bytes;
   m->st.recoveries++;
   m->st.recovered_inputs += r->inputs;

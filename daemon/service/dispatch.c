@@ -92,9 +92,21 @@ static bool is_mutation(Pintuan__V1__Request__OpCase op) {
   }
 }
 
+static bool stale_ok(const Pintuan__V1__Request *q) {
+  switch (q->op_case) {
+  case PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN: return q->get_campaign->has_stale_ok && q->get_campaign->stale_ok;
+  case PINTUAN__V1__REQUEST__OP_GET_RESERVATION:
+    return q->get_reservation->has_stale_ok && q->get_reservation->stale_ok;
+  default: return false;
+  }
+}
+
 /* The daemon's role may forbid deciding (a standby, Redis unreachable, a
- * full backlog): then r says so and the request changes nothing. */
-static bool refused(pt_service *s, const Pintuan__V1__Request *q, Pintuan__V1__Response *r) {
+ * full backlog): then r says so and the request changes nothing. A read
+ * that accepts staleness goes to a standby's followed engine instead, when
+ * there is one (x->engine, with r->staleness saying how old). */
+static bool refused(pt_service *s, const Pintuan__V1__Request *q, svc_ctx *x) {
+  Pintuan__V1__Response *r = x->r;
   if (!s->refuse || q->op_case == PINTUAN__V1__REQUEST__OP_HELLO ||
       q->op_case == PINTUAN__V1__REQUEST__OP_PING)
     return false;
@@ -102,6 +114,15 @@ static bool refused(pt_service *s, const Pintuan__V1__Request *q, Pintuan__V1__R
   const char *leader = NULL;
   const char *why = s->refuse(s->refuse_ctx, is_mutation(q->op_case), &st, &leader);
   if (!why) return false;
+  Pintuan__V1__Staleness *age = &x->staleness;
+  pintuan__v1__staleness__init(age);
+  if (stale_ok(q) && s->stale &&
+      (x->engine = s->stale(s->refuse_ctx, &age->record, &age->epoch, &age->age_ms))) {
+    age->has_record = age->has_epoch = age->has_age_ms = 1;
+    r->staleness = age;
+    return false;
+  }
+  x->engine = s->engine;
   svc_set_status(r, st, why);
   if (leader && *leader) r->leader = (char *)leader;
   return true;
@@ -159,7 +180,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
   /* Result storage is big (a group's 64 members) and each part is
    * initialized where it is used: static, not zeroed per request. */
   static svc_ctx x;
-  x.s = s, x.c = c, x.r = &r;
+  x.s = s, x.c = c, x.r = &r, x.engine = s->engine;
   bool decided = false;
   if (!q) {
     /* The frame boundary is intact, so the stream is still usable. */
@@ -172,9 +193,9 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
     svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
   } else {
     r.id = q->id;
-    if (!refused(s, q, &r)) {
+    if (!refused(s, q, &x)) {
       s->deciding = c;
-      dispatch(&x, q), decided = true;
+      dispatch(&x, q), decided = !r.staleness; /* a stale answer waits for nothing */
       s->deciding = NULL;
     }
   }

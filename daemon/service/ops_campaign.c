@@ -59,10 +59,10 @@ static bool need_admin(svc_ctx *x) {
 }
 
 static void reply_campaign(svc_ctx *x, pt_bytes id) {
-  pt_campaign *c = pt_campaign_find(x->s->engine, id);
+  pt_campaign *c = pt_campaign_find(x->engine, id);
   if (!c) return;
   pt_campaign_info i;
-  pt_campaign_info_get(x->s->engine, c, pt_turn_now(x->s->turn), &i);
+  pt_campaign_info_get(x->engine, c, pt_turn_now(x->s->turn), &i);
   svc_fill_campaign(&x->campaign, &i);
   x->r->result_case = PINTUAN__V1__RESPONSE__RESULT_CAMPAIGN;
   x->r->campaign = &x->campaign;

@@ -48,7 +48,7 @@ bool svc_get_reservation(svc_ctx *x, const Pintuan__V1__GetReservation *m) {
   NEED(m, campaign_id, "campaign_id");
   NEED(m, reservation_id, "reservation_id");
   pt_reservation_info i;
-  pt_status st = pt_reservation_get(x->s->engine, B(m->campaign_id), m->reservation_id, &i);
+  pt_status st = pt_reservation_get(x->engine, B(m->campaign_id), m->reservation_id, &i);
   if (st != PT_OK) {
     svc_set_status(r, st, st == PT_NOT_FOUND ? "no such reservation" : "campaign_id must be 1..64 bytes");
     return true;

@@ -44,6 +44,10 @@ typedef struct pt_service {
    * in *leader). Hello and Ping are always answered. */
   const char *(*refuse)(void *ctx, bool mutation, pt_status *st, const char **leader);
   void *refuse_ctx;
+  /* Optional: for a refused read that accepts staleness (stale_ok), the
+   * engine a standby followed the journal into, and how old it is (the
+   * last record, its epoch, ms since nothing newer was found); NULL: none. */
+  pt_engine *(*stale)(void *ctx, uint64_t *record, uint64_t *epoch, int64_t *age_ms);
   pt_service_stats st;
   unsigned op;             /* the request being answered (its op number), 0 between */
   /* This loop turn's requests and when the first arrived (monotonic ns):

@@ -30,6 +30,8 @@ typedef struct svc_ctx {
   pt_service *s;
   pt_conn *c;
   Pintuan__V1__Response *r;
+  pt_engine *engine; /* what reads look at: the served engine, or a standby's followed one */
+  Pintuan__V1__Staleness staleness;
   /* result storage that must outlive the handler until the reply is packed */
   Pintuan__V1__HelloReply hello;
   Pintuan__V1__Pong pong;

@@ -11,7 +11,11 @@
  *   queued on its socket;
  * - a primary partitioned from Redis (a proxy that stops forwarding): it
  *   stops answering before the next primary can serve, and logs the
- *   appends Redis refused once the partition heals. */
+ *   appends Redis refused once the partition heals.
+ * And the explicit stale read: a standby answers GetCampaign and
+ * GetReservation with stale_ok from the journal it followed, saying how old
+ * (record, epoch, age), also with its Redis gone; its takeover starts from
+ * that state. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -292,6 +296,80 @@ static void test_partitioned_primary(void **state) {
   proxy_stop(px);
 }
 
+static double metric(const pt_daemon *d, const char *series) {
+  char *m = admin_get(d, "/metrics");
+  double v = m ? metric_value(m, series) : -1;
+  free(m);
+  return v;
+}
+
+static void test_stale_reads_from_standby(void **state) {
+  (void)state;
+  pt_daemon a, b;
+  start(&a, R.addr, "a", "1500", true);
+  start(&b, R.addr, "b", "1500", false);
+  pintuan_client *ca = only(&a), *cb = only(&b);
+  assert_int_equal(create_flash(ca, "s", 100, 0, 600000, 0), OK);
+  enum { N = 30 };
+  uint64_t res[N];
+  for (int i = 0; i < N; i++) {
+    char rid[16], user[16];
+    snprintf(rid, sizeof rid, "r%d", i), snprintf(user, sizeof user, "u%d", i);
+    res[i] = reserve_ok(ca, "s", user, rid);
+  }
+  char seq[32];
+  assert_int_equal(redis_cmd(&R, seq, sizeof seq, "GET pintuan:{t}:seq"), 0);
+  /* the standby follows the journal at each lease tick: up to the last record */
+  assert_int_equal(metric_await(&b, "pintuan_mirror_follow_record", strtod(seq, NULL), NULL), 0);
+  pintuan_response *r;
+  assert_int_equal(pintuan_get_campaign(cb, "s", &r), 0); /* an ordinary read: the primary's */
+  assert_int_equal(r->status, NOT_LEADER);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_get_campaign_stale(cb, "s", &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_int_equal(r->campaign->held, N);
+  assert_non_null(r->staleness);
+  assert_int_equal(r->staleness->record, strtoull(seq, NULL, 10));
+  assert_int_equal(r->staleness->epoch, metric(&a, "pintuan_mirror_epoch"));
+  assert_true(r->staleness->age_ms >= 0);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_get_reservation_stale(cb, "s", res[N - 1], &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_memory_equal(r->reservation->user_id.data, "u29", 3);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_get_campaign_stale(ca, "s", &r), 0); /* the primary: fresh, no staleness */
+  assert_int_equal(r->status, OK);
+  assert_null(r->staleness);
+  pintuan_response_free(r);
+  /* Redis gone: the standby still answers stale reads, from the same
+   * record, older by the time that passed */
+  redis_kill(&R);
+  assert_int_equal(daemon_log_wait(&b, "mirror role=connecting", PT_WAIT_MS, NULL, 0), 0);
+  assert_int_equal(pintuan_get_campaign_stale(cb, "s", &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_int_equal(r->campaign->held, N);
+  assert_int_equal(r->staleness->record, strtoull(seq, NULL, 10));
+  pintuan_response_free(r);
+  /* the primary dies; Redis back, the standby's takeover reads only what
+   * came after its followed state (nothing), and everything is there */
+  pintuan_close(ca);
+  assert_int_equal(shard_kill9(&a), 0);
+  assert_int_equal(redis_restart(&R), 0);
+  assert_int_equal(daemon_log_wait(&b, "recovery starts from the followed state", PT_WAIT_MS, NULL, 0), 0);
+  assert_int_equal(daemon_log_wait(&b, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(pintuan_get_reservation(cb, "s", res[i], &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+  }
+  Pintuan__V1__Campaign *cp = get_campaign(cb, "s", &r);
+  assert_int_equal(cp->held, N);
+  pintuan_response_free(r);
+  reserve_ok(cb, "s", "after", "after"); /* and it decides */
+  pintuan_close(cb);
+  assert_int_equal(daemon_stop(&b), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_standby_without_redis, redis_up, redis_down),
@@ -299,6 +377,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_no_dirty_read, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_resumed_primary, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_partitioned_primary, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_stale_reads_from_standby, redis_up, redis_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,11 @@
 # then kills the daemon with SIGKILL and starts it again: the sale is still
 # there, rebuilt from Redis, and a retried order gets its original answer.
 # Then it stays in the foreground until Ctrl-C (--detach leaves both running
-# and returns). PINTUAN_LISTEN changes the address; PINTUAN_MEMORY_ONLY=1
-# runs without Redis (a restart then loses everything).
+# and returns); Ctrl-C stops both, removes the demo's files and exits 0.
+# PINTUAN_LISTEN changes the address; PINTUAN_MEMORY_ONLY=1 runs without
+# Redis (a restart then loses everything). PINTUAN_BUILD names a build
+# directory that is already built (the tests use their own); by default the
+# demo installs what is missing and builds build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LISTEN=${PINTUAN_LISTEN:-127.0.0.1:7733}
@@ -15,10 +18,14 @@ MEMORY_ONLY=${PINTUAN_MEMORY_ONLY:-0}
 DETACH=0
 [ "${1:-}" = "--detach" ] && DETACH=1
 
-bash deploy/install-deps.sh
-[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
-meson compile -C build >/dev/null
-CLI="build/clients/pintuan-cli -a $LISTEN"
+B=${PINTUAN_BUILD:-}
+if [ -z "$B" ]; then
+  B=build
+  bash deploy/install-deps.sh
+  [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
+  meson compile -C build >/dev/null
+fi
+CLI="$B/clients/pintuan-cli -a $LISTEN"
 
 if $CLI ping >/dev/null 2>&1; then
   echo "a daemon already answers on $LISTEN: stop it first (or set PINTUAN_LISTEN)" >&2
@@ -27,6 +34,16 @@ fi
 DEMO=$(mktemp -d /tmp/pintuan-demo.XXXXXX)
 LOG=$DEMO/pintuand.log
 RPID="" DPID=""
+# stop_all: stops what is still running (a daemon that already exited is
+# fine) and removes the demo's files; safe to call twice
+stop_all() {
+  if [ -n "$DPID" ]; then kill -TERM "$DPID" 2>/dev/null || true; fi
+  if [ -n "$RPID" ]; then kill -TERM "$RPID" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  DPID="" RPID=""
+  rm -rf "$DEMO" # the demo's Redis files: each run makes its own
+}
+trap stop_all EXIT # a failed step leaves nothing running or behind
 
 # await TEXT: until the daemon's log has TEXT (60 s at most)
 await() {
@@ -46,12 +63,12 @@ if [ "$MEMORY_ONLY" != 1 ]; then
     sleep 0.05
   done
   MIRROR=(--redis "127.0.0.1:$RPORT" --shard demo --node-id demo)
-  build/daemon/pintuand "${MIRROR[@]}" --init-shard # once: a daemon never creates a shard by itself
+  "$B/daemon/pintuand" "${MIRROR[@]}" --init-shard # once: a daemon never creates a shard by itself
   echo "redis-server (pid $RPID) on 127.0.0.1:$RPORT keeps the demo's state in $DEMO"
 fi
 
 start_daemon() {
-  exec {READY}< <(exec build/daemon/pintuand --listen "$LISTEN" --ready-fd 3 "${MIRROR[@]}" \
+  exec {READY}< <(exec "$B/daemon/pintuand" --listen "$LISTEN" --ready-fd 3 "${MIRROR[@]}" \
     3>&1 1>&2 2> >(tee -a "$LOG" >&2))
   DPID=$!
   if ! read -r _ <&$READY; then
@@ -63,13 +80,6 @@ start_daemon() {
   if [ "$MEMORY_ONLY" != 1 ]; then await "mirror role=primary"; fi
   echo "pintuand (pid $DPID) is serving on $LISTEN"
 }
-stop_all() {
-  [ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null
-  [ -n "$RPID" ] && kill -TERM "$RPID" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "$DEMO" # the demo's Redis files: each run makes its own
-}
-
 start_daemon
 run() { echo "\$ pintuan-cli $*"; $CLI "$@" || true; echo; }
 run campaign create demo-sku --kind flash --stock 100 --limit 2 --hold 300 --waitlist --request-id demo-create
@@ -102,10 +112,15 @@ Try it yourself (binaries in build/):
   build/clients/pintuan-cli --help
 EOT
 if [ $DETACH = 1 ]; then
-  echo "left running: stop them with  kill $DPID ${RPID}"
+  trap - EXIT
+  echo "left running: stop them with  kill $DPID ${RPID}  (files in $DEMO)"
   exit 0
 fi
 echo "Ctrl-C stops the daemon${RPID:+ and its Redis}."
-trap 'stop_all' INT TERM
-wait "$DPID" || true
-stop_all
+trap 'echo; echo "stopping"; stop_all; exit 0' INT TERM
+rc=0
+wait "$DPID" || rc=$?
+# here only if the daemon exited by itself: say so, keep its log
+cp "$LOG" /tmp/pintuan-demo-last.log 2>/dev/null || true
+echo "pintuand exited by itself (status $rc); its log: /tmp/pintuan-demo-last.log" >&2
+exit 1

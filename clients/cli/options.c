@@ -217,8 +217,8 @@ static int take_option(cli_args *a, int o, const char *v) {
   case O_STOCK: bad = cli_parse_i64(v, &a->stock) || a->stock < 0, hint = "give units, 0 or more"; break;
   case O_LIMIT: bad = cli_parse_i64(v, &a->limit) || a->limit < 0 || a->limit > UINT32_MAX,
                 hint = "give 0 for no limit, or N"; break;
-  case O_QTY: bad = cli_parse_i64(v, &a->qty) || a->qty < INT32_MIN || a->qty > INT32_MAX,
-              hint = "give a whole number of units"; break;
+  case O_QTY: bad = cli_parse_i64(v, &a->qty) || a->qty < 1 || a->qty > INT32_MAX,
+              hint = "give 1 or more units"; break;
   case O_HOLD: bad = parse_duration_ms(v, &a->hold_ms), what = "duration", hint = DURATION_FORMS; break;
   case O_GTTL: bad = parse_duration_ms(v, &a->gttl), what = "duration", hint = DURATION_FORMS; break;
   case O_MARGIN: bad = parse_duration_ms(v, &a->margin), what = "duration", hint = DURATION_FORMS; break;

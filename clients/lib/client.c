@@ -226,7 +226,12 @@ static int read_more(pintuan_client *c) {
  * -1 (a broken stream: closed). */
 static int next_frame(pintuan_client *c, const uint8_t **msg, size_t *len) {
   pt_frame_status st = pt_frame_next(c->in + c->in_off, c->in_len - c->in_off, MAX_REPLY, msg, len);
-  if (st == PT_FRAME_TOO_BIG) return lost(c, "reply frame of %zu bytes is too large", *len);
+  if (st == PT_FRAME_TOO_BIG) {
+    if (c->in_len - c->in_off >= 4 && !memcmp(c->in + c->in_off, "HTTP", 4))
+      return lost(c, "the peer answered in HTTP: this is an HTTP port (pintuand's admin port?), "
+                     "not pintuand's protocol port");
+    return lost(c, "reply frame of %zu bytes is too large", *len);
+  }
   if (st == PT_FRAME_MORE) {
     if (c->in_len - c->in_off >= PT_FRAME_HEADER &&
         reserve_buf(&c->in, &c->in_cap,

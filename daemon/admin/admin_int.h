@@ -36,7 +36,9 @@ void admin_metrics(const pt_admin_sources *src, abuf *out);
 
 /* views.c: each appends a JSON document; 0, or 404 for an unknown campaign */
 void admin_server_info(const pt_admin_sources *src, abuf *out);
-void admin_campaigns(const pt_admin_sources *src, abuf *out);
+/* Fill out and return the HTTP status: 200, 404 (no such campaign, nothing
+ * in out), 503 (not the primary: its role and the primary, as JSON). */
+int admin_campaigns(const pt_admin_sources *src, abuf *out);
 int admin_campaign(const pt_admin_sources *src, pt_bytes id, abuf *out);
 /* One line of /stats/stream: the rates between was and now, and gauges. */
 void admin_stats_line(const pt_admin_sources *src, const admin_sample *was,

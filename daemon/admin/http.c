@@ -265,17 +265,17 @@ static void route(aconn *c) {
     admin_server_info(src, &body);
     answer(c, 200, "application/json", &body, NULL);
   } else if (IS("/campaigns") || IS("/campaigns/")) {
-    admin_campaigns(src, &body);
-    answer(c, 200, "application/json", &body, NULL);
+    int st = admin_campaigns(src, &body);
+    answer(c, st, "application/json", &body, NULL);
   } else if (plen > 11 && !memcmp(path, "/campaigns/", 11)) {
     uint8_t id[PT_ID_MAX];
-    int n = pct_decode(path + 11, plen - 11, id, sizeof id);
+    int n = pct_decode(path + 11, plen - 11, id, sizeof id), st;
     if (n <= 0) {
       answer_text(c, 400, "bad campaign id in the URL (1 to 64 bytes, percent-encoded)", NULL);
-    } else if (admin_campaign(src, (pt_bytes){id, (size_t)n}, &body)) {
+    } else if ((st = admin_campaign(src, (pt_bytes){id, (size_t)n}, &body)) == 404) {
       answer_text(c, 404, "no such campaign", NULL);
     } else {
-      answer(c, 200, "application/json", &body, NULL);
+      answer(c, st, "application/json", &body, NULL);
     }
   } else if (IS("/stats/stream")) {
     if (c->parser.method == HTTP_HEAD) answer(c, 200, "application/x-ndjson", NULL, NULL);

@@ -19,22 +19,38 @@ static void head(abuf *b, const char *name, const char *type, const char *help) 
   abuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The shortest text that reads back as v: 0.009, not 0.0089999999999999993. */
+static const char *num(char buf[32], double v) {
+  if (v == (double)(long long)v && v > -1e15 && v < 1e15) { /* counts: all their digits */
+    snprintf(buf, 32, "%lld", (long long)v);
+    return buf;
+  }
+  for (int digits = 6; digits < 17; digits++) {
+    snprintf(buf, 32, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v) return buf;
+  }
+  snprintf(buf, 32, "%.17g", v);
+  return buf;
+}
+
 static void one(abuf *b, const char *name, const char *type, const char *help, double v) {
   head(b, name, type, help);
-  abuf_printf(b, "%s %.17g\n", name, v);
+  char n[32];
+  abuf_printf(b, "%s %s\n", name, num(n, v));
 }
 
 /* h's bounds are in `unit`s of the exposed base unit (1e-6: µs as seconds) */
 static void histogram(abuf *b, const char *name, const char *help, const pt_histo *h, double unit) {
   head(b, name, "histogram", help);
   uint64_t cum = 0;
+  char n[32];
   for (unsigned i = 0; i < h->n; i++) {
     cum += h->count[i];
-    abuf_printf(b, "%s_bucket{le=\"%.15g\"} %llu\n", name, (double)h->le[i] * unit,
+    abuf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, num(n, (double)h->le[i] * unit),
                 (unsigned long long)cum);
   }
   abuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->total);
-  abuf_printf(b, "%s_sum %.17g\n%s_count %llu\n", name, (double)h->sum * unit, name,
+  abuf_printf(b, "%s_sum %s\n%s_count %llu\n", name, num(n, (double)h->sum * unit), name,
               (unsigned long long)h->total);
 }
 

@@ -128,23 +128,44 @@ static json_t *campaign_json(pt_engine *e, pt_campaign *cp, int64_t now) {
   return j;
 }
 
-void admin_campaigns(const pt_admin_sources *src, abuf *out) {
+/* The campaign views show the state of the one daemon that decides: on any
+ * other (a standby, or one without its lease) they answer 503 saying which
+ * role it is and who the primary is, never an empty list that reads like
+ * an empty primary. */
+static int not_the_primary(const pt_admin_sources *src, abuf *out) {
+  pt_mirror *m = *src->mirror;
+  if (src->mode == PT_MIRROR_OFF || (m && pt_mirror_role(m) == PT_ROLE_PRIMARY)) return 0;
+  json_t *j = json_object();
+  json_object_set_new(j, "role", json_string(role_name(src)));
+  if (m && pt_mirror_leader(m)[0]) json_object_set_new(j, "leader", json_string(pt_mirror_leader(m)));
+  json_object_set_new(j, "error", json_string("this daemon is not the primary: ask the primary's admin port"));
+  dump(j, out);
+  return 503;
+}
+
+int admin_campaigns(const pt_admin_sources *src, abuf *out) {
+  int st = not_the_primary(src, out);
+  if (st) return st;
   pt_engine *e = *src->engine;
   int64_t now = pt_turn_clock(src->turn);
   json_t *list = json_array();
   for (size_t i = 0, n = pt_campaign_count(e); i < n; i++)
     json_array_append_new(list, campaign_json(e, pt_campaign_at(e, i), now));
   json_t *j = json_object();
+  json_object_set_new(j, "role", json_string(role_name(src)));
   json_object_set_new(j, "campaigns", list);
   dump(j, out);
+  return 200;
 }
 
 int admin_campaign(const pt_admin_sources *src, pt_bytes id, abuf *out) {
+  int st = not_the_primary(src, out);
+  if (st) return st;
   pt_engine *e = *src->engine;
   pt_campaign *cp = pt_id_valid(id) ? pt_campaign_find(e, id) : NULL;
   if (!cp) return 404;
   dump(campaign_json(e, cp, pt_turn_clock(src->turn)), out);
-  return 0;
+  return 200;
 }
 
 void admin_sample_take(const pt_admin_sources *src, admin_sample *out) {

@@ -379,3 +379,72 @@ out_free:
   free(x.set_done);
   return rc ? -1 : 0;
 }
+
+/* ---- the campaigns a capture knows ---- */
+
+typedef struct seen_ids {
+  char (*id)[PT_ID_MAX];
+  uint8_t *len;
+  size_t n, cap;
+} seen_ids;
+
+/* Whether id is new (then remembered). A capture has few campaigns: a
+ * linear look is enough. */
+static bool first_sight(seen_ids *s, pt_bytes id) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->len[i] == id.len && !memcmp(s->id[i], id.p, id.len)) return false;
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 16;
+    s->id = pt_xrealloc(s->id, s->cap * sizeof *s->id);
+    s->len = pt_xrealloc(s->len, s->cap);
+  }
+  memcpy(s->id[s->n], id.p, id.len);
+  s->len[s->n++] = (uint8_t)id.len;
+  return true;
+}
+
+int pt_exact_campaigns(const char *path, bool (*each)(void *ctx, pt_bytes id, pt_kind kind, int64_t stock,
+                                                      bool created),
+                       void *ctx, char *err, size_t errlen) {
+  pt_cap_reader rd;
+  if (pt_cap_reader_open(&rd, path, err, errlen)) return -1;
+  seen_ids seen = {0};
+  pt_cap_record rec;
+  int r, rc = 0;
+  bool more = true;
+  while (more && (r = pt_cap_read(&rd, &rec, err, errlen)) == 1) {
+    if (rec.kind == PT_CAP_STATE) {
+      const uint8_t *snap;
+      size_t n;
+      char why[256];
+      pt_engine_config cfg = {0};
+      pt_engine *e = pt_cap_state(&rec, &snap, &n) ? NULL : pt_engine_restore(&cfg, snap, n, why, sizeof why);
+      if (!e) {
+        snprintf(err, errlen, "at byte %" PRIu64 ": an unreadable state record", rd.at);
+        rc = -1;
+        break;
+      }
+      for (size_t i = 0; more && i < pt_campaign_count(e); i++) {
+        pt_campaign_info ci;
+        pt_campaign_info_get(e, pt_campaign_at(e, i), 0, &ci);
+        if (first_sight(&seen, ci.id)) more = each(ctx, ci.id, ci.kind, ci.stock, false);
+      }
+      pt_engine_free(e);
+    } else if (rec.kind == PT_CAP_INPUT) {
+      size_t off = 0;
+      pt_input in;
+      pt_input_digest dig;
+      char why[160];
+      msgpack_object o, items[PT_INPUT_FLAT_MAX];
+      if (pt_input_read_flat(rec.data, rec.len, &off, &o, items) &&
+          !pt_input_unpack(&o, &in, &dig, why, sizeof why) && in.kind == PT_IN_CREATE &&
+          first_sight(&seen, in.spec.id))
+        more = each(ctx, in.spec.id, in.spec.kind, in.spec.stock, true);
+    }
+  }
+  if (more && r == -1) rc = -1;
+  free(seen.id);
+  free(seen.len);
+  pt_cap_reader_close(&rd);
+  return rc;
+}

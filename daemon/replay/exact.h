@@ -14,7 +14,7 @@
 #include "engine.h"
 #include "input.h"
 
-#define PT_EXACT_KINDS 11   /* pt_input_kind values */
+#define PT_EXACT_KINDS (PT_IN_LAST + 1) /* pt_input_kind values */
 #define PT_EXACT_STATUSES 32
 
 /* One campaign setting to change: CAMPAIGN.FIELD=VALUE. */
@@ -73,5 +73,13 @@ typedef struct pt_exact_report {
  * capture, a version without decisions, truncated or corrupt: the reason
  * and byte offset in rep->error; the figures cover what came before). */
 int pt_exact_run(const char *path, const pt_exact_opts *o, pt_exact_report *rep);
+
+/* The campaigns a capture knows (in its state records, or created by its
+ * decisions), each once, in the order first seen: each(ctx, id, kind,
+ * stock as first seen, created by a decision) returns false to stop early.
+ * 0, or -1 with the reason in err (an unreadable capture). */
+int pt_exact_campaigns(const char *path, bool (*each)(void *ctx, pt_bytes id, pt_kind kind, int64_t stock,
+                                                      bool created),
+                       void *ctx, char *err, size_t errlen);
 
 #endif

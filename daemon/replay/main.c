@@ -1,8 +1,9 @@
 /* pintuan-replay: re-decides a capture exactly (exact.h) and reports the
  * first divergence with both answers, then the counts by operation and by
  * (recorded status -> new status); with --set, what a rule change would
- * have decided. Exit: 0 the same (or a what-if replayed), 1 divergences,
- * 2 the file could not be read to its end, 64 usage. */
+ * have decided; --list shows the capture's campaigns. Exit: 0 the same (or
+ * a what-if replayed), 1 divergences, 2 the file could not be read to its
+ * end, 3 a --set names a campaign the capture does not have, 64 usage. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,11 +22,13 @@ static void usage(FILE *f) {
           "  --set C.FIELD=V          what-if: change campaign C before replaying (repeatable);\n"
           "                           FIELD: stock, per_user_limit, hold_ms, waitlist, group_size,\n"
           "                           group_ttl_ms, simulate_min_paid, new_users_only\n"
+          "  --list                   list the capture's campaigns (id, kind, stock) and exit\n"
           "  --max-divergences N      stop after N divergences\n"
           "  --json                   one JSON object on stdout\n"
           "  --progress, --no-progress  a progress line a second on stderr (default: when a tty)\n"
           "  -h, --help\n"
-          "exit: 0 every answer the same (or a what-if replayed), 1 divergences, 2 unreadable capture\n");
+          "exit: 0 every answer the same (or a what-if replayed), 1 divergences, 2 unreadable capture,\n"
+          "      3 a --set names a campaign the capture does not have, 64 usage\n");
 }
 
 static void put_json_str(const char *s) {
@@ -139,17 +142,58 @@ static void report_json(const char *path, const pt_exact_opts *o, const pt_exact
   printf("}\n");
 }
 
+/* --list: one line per campaign (or a JSON object). */
+typedef struct listing {
+  bool json;
+  size_t n;
+} listing;
+
+static bool list_one(void *ctx, pt_bytes id, pt_kind kind, int64_t stock, bool created) {
+  listing *l = ctx;
+  char name[PT_ID_MAX * 4 + 1];
+  size_t k = 0;
+  for (size_t i = 0; i < id.len; i++) /* ids are bytes: shown printable */
+    k += (size_t)snprintf(name + k, sizeof name - k, id.p[i] >= 0x20 && id.p[i] < 0x7f && id.p[i] != '\\' &&
+                          id.p[i] != '"' ? "%c" : "\\x%02x", id.p[i]);
+  const char *kn = kind == PT_GROUP_BUY ? "GROUP_BUY" : "FLASH_SALE";
+  if (l->json)
+    printf("%s{\"campaign_id\":\"%s\",\"kind\":\"%s\",\"stock\":%" PRId64 ",\"created_in_capture\":%s}",
+           l->n ? "," : "", name, kn, stock, created ? "true" : "false");
+  else
+    printf("%s\t%s\tstock %" PRId64 "%s\n", name, kn, stock, created ? "\t(created in the capture)" : "");
+  l->n++;
+  return true;
+}
+
+/* A --set's campaign, looked for before the replay (which would only say
+ * at its end that it was never applied). */
+typedef struct wanted {
+  const pt_whatif *sets;
+  size_t n, found;
+  bool *hit;
+} wanted;
+
+static bool find_one(void *ctx, pt_bytes id, pt_kind kind, int64_t stock, bool created) {
+  (void)kind, (void)stock, (void)created;
+  wanted *w = ctx;
+  for (size_t i = 0; i < w->n; i++)
+    if (!w->hit[i] && w->sets[i].campaign_len == id.len && !memcmp(w->sets[i].campaign, id.p, id.len))
+      w->hit[i] = true, w->found++;
+  return w->found < w->n;
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {{"set", required_argument, 0, 's'},
                                        {"max-divergences", required_argument, 0, 'm'},
                                        {"json", no_argument, 0, 'j'},
+                                       {"list", no_argument, 0, 'l'},
                                        {"no-progress", no_argument, 0, 'q'},
                                        {"progress", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   pt_whatif *sets = NULL;
   pt_exact_opts o = {.progress = isatty(2)};
-  bool json = false;
+  bool json = false, list = false;
   int ch;
   char err[256];
   while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -175,6 +219,7 @@ int main(int argc, char **argv) {
       break;
     }
     case 'j': json = true; break;
+    case 'l': list = true; break;
     case 'q': o.progress = false; break;
     case 'P': o.progress = true; break;
     case 'h': usage(stdout); free(sets); return 0;
@@ -188,6 +233,35 @@ int main(int argc, char **argv) {
   }
   o.sets = sets;
   const char *path = argv[optind];
+  if (list) {
+    listing l = {.json = json};
+    if (json) printf("{\"campaigns\":[");
+    int rc = pt_exact_campaigns(path, list_one, &l, err, sizeof err);
+    if (json) printf("]}\n");
+    if (rc) fprintf(stderr, "pintuan-replay: %s\n", err);
+    free(sets);
+    return rc ? 2 : 0;
+  }
+  if (o.nsets) {
+    wanted w = {.sets = sets, .n = o.nsets, .hit = pt_xcalloc(o.nsets, 1)};
+    int rc = pt_exact_campaigns(path, find_one, &w, err, sizeof err);
+    size_t missing = o.nsets;
+    for (size_t i = 0; i < o.nsets && !rc; i++)
+      if (!w.hit[i]) missing = i;
+    free(w.hit);
+    if (rc) {
+      fprintf(stderr, "pintuan-replay: %s\n", err);
+      free(sets);
+      return 2;
+    }
+    if (missing < o.nsets) {
+      fprintf(stderr, "pintuan-replay: --set %.*s.%s: no campaign %.*s in this capture (pintuan-replay "
+              "--list %s shows its campaigns)\n", (int)sets[missing].campaign_len, sets[missing].campaign,
+              sets[missing].field, (int)sets[missing].campaign_len, sets[missing].campaign, path);
+      free(sets);
+      return 3;
+    }
+  }
   pt_exact_report *r = pt_xmalloc(sizeof *r);
   int rc = pt_exact_run(path, &o, r);
   if (json) report_json(path, &o, r);

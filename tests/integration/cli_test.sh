@@ -75,9 +75,11 @@ check "holdings show sold 1" test "$(echo "$out" | field '["holdings"]["sold"]')
 C cancel c1 "$res" --request-id c-1 >/dev/null; check "cancel of a sold reservation exits 1" test $? -eq 1
 out=$(J reservation c1 "$res")
 check "reservation state is SOLD" test "$(echo "$out" | field '["reservation"]["state"]')" = SOLD
-out=$(J reserve c1 user45 --qty -1 --request-id o-5); rc=$?
-check "negative quantity exits 1" test $rc -eq 1
-check "negative quantity is INVALID_ARGUMENT" test "$(echo "$out" | field '["status"]')" = INVALID_ARGUMENT
+C reserve c1 user45 --qty -1 --request-id o-5 >/dev/null 2>"$tmp/qty.err"; rc=$?
+check "a negative quantity is a usage error (64)" test $rc -eq 64
+check "naming the flag, the value and the range" grep -qF -- "--qty: bad number '-1' (give 1 or more units)" "$tmp/qty.err"
+"$CLI" -a 127.0.0.1:1 reserve c1 user45 --qty 0 >/dev/null 2>&1; rc=$?
+check "--qty 0 is found before connecting (64, not 69)" test $rc -eq 64
 out=$(J campaign list)
 check "campaign list has c1" test "$(echo "$out" | field '["campaigns"]["campaigns"][0]["campaign_id"]')" = c1
 C campaign update c1 --stock 5 >/dev/null; check "campaign update exits 0" test $? -eq 0
@@ -182,6 +184,8 @@ check "--group-size 65 exits 64" test $rc -eq 64
 check "naming the range" err_has "--group-size: bad group size '65' (give 2..64)"
 run "$CLI" -a 127.0.0.1:1 campaign create x1
 check "a usage error is found before connecting (64, not 69)" test $rc -eq 64
+run "$CLI" -a "127.0.0.1:$APORT" ping
+check "the admin port is named as an HTTP port" err_has "this is an HTTP port (pintuand's admin port?)"
 run "$CLI" -t soon ping
 check "a bad --timeout names the flag and the value" err_has "--timeout: bad value 'soon'"
 

@@ -136,6 +136,19 @@ static void promtool_check(const char *text) {
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
     fail_msg("promtool not found: install the prometheus package (deploy/install-deps.sh)");
   if (rc != 0 || got) fail_msg("promtool check metrics: %s", out);
+  /* every value in its shortest form: 0.009, not 0.0089999999999999993 */
+  for (const char *line = text; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+    const char *end = strchr(line, '\n');
+    size_t n = end ? (size_t)(end - line) : strlen(line);
+    const char *sp = NULL;
+    for (size_t i = 0; i < n; i++) if (line[i] == ' ') sp = line + i; /* the last space */
+    if (line[0] == '#' || !sp) continue;
+    char value[64], shorter[64];
+    snprintf(value, sizeof value, "%.*s", (int)(line + n - sp - 1), sp + 1);
+    snprintf(shorter, sizeof shorter, "%.15g", strtod(value, NULL));
+    if (strlen(value) > strlen(shorter) && strtod(shorter, NULL) == strtod(value, NULL))
+      fail_msg("a value not in its shortest form: %.*s", (int)n, line);
+  }
 }
 
 /* ---- /metrics ---- */
@@ -627,6 +640,17 @@ static void test_ready_follows_redis(void **state) {
   const char *args_b[] = {"--redis", R.addr, "--shard", "adm", "--node-id", "b", "--lease-ms", "5000", NULL};
   assert_int_equal(daemon_start(b, args_b), 0);
   free(await_ready(b, 503, "not ready: standby"));
+  /* its campaign views say it is not the primary, and name it: never an
+   * empty list that reads like an empty primary */
+  char *cv = admin_get(b, "/campaigns");
+  assert_non_null(cv);
+  if (!strstr(cv, " 503 ") || !strstr(cv, "\"role\":\"standby\"") || !strstr(cv, a->addr))
+    fail_msg("a standby's /campaigns:\n%s", cv);
+  free(cv);
+  cv = admin_get(a, "/campaigns");
+  assert_non_null(strstr(cv, " 200 "));
+  assert_non_null(strstr(cv, "\"role\":\"primary\""));
+  free(cv);
   assert_int_equal(daemon_stop(b), 0);
 
   /* mutations go through the mirror: its counters move */

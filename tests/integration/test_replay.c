@@ -209,8 +209,21 @@ static void test_exact_replay(void **state) {
   assert_non_null(strstr(out, "\"by_status\":{\"SOLD_OUT->OK\":1}"));
   assert_non_null(strstr(out, "\"users_gained\":1,\"users_lost\":0}"));
   /* a campaign the capture does not have, a field that does not exist */
-  assert_int_equal(exact("--set nope.stock=3", file, out, sizeof out), 2);
-  assert_non_null(strstr(out, "no such campaign in this capture"));
+  /* checked before replaying anything: its own status, one line, the way to the list */
+  assert_int_equal(exact("--set nope.stock=3", file, out, sizeof out), 3);
+  assert_string_equal(out, "");
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s --set nope.stock=3 %s 2>&1",
+           getenv("PINTUAN_REPLAY") ? getenv("PINTUAN_REPLAY") : "./daemon/pintuan-replay", file);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t got = fread(out, 1, sizeof out - 1, p);
+  out[got] = 0;
+  pclose(p);
+  assert_non_null(strstr(out, "no campaign nope in this capture (pintuan-replay --list"));
+  assert_null(strchr(out, '\n') == out + got - 1 ? NULL : strchr(out, '\n')); /* once */
+  assert_int_equal(exact("--list", file, out, sizeof out), 0);
+  assert_non_null(strstr(out, "{\"campaigns\":[{\"campaign_id\":\"cap\",\"kind\":\"FLASH_SALE\",\"stock\":2"));
   assert_int_equal(exact("--set cap.colour=3", file, out, sizeof out), 64);
 
   /* where the records are: the 3rd input record, for damage */

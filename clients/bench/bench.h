@@ -13,6 +13,7 @@
 #include "histogram.h"
 #include "options.h"
 #include "pacer.h"
+#include "addr.h"
 #include "pintuan.h"
 
 enum { OP_RESERVE = 1, OP_CONFIRM, OP_CANCEL, OP_JOIN, OP_REPLAYED };
@@ -20,6 +21,7 @@ enum { OP_RESERVE = 1, OP_CONFIRM, OP_CANCEL, OP_JOIN, OP_REPLAYED };
 /* One request awaiting its reply on a connection. */
 typedef struct inflight {
   int64_t planned, sent;
+  uint32_t frame_len; /* its frame's bytes in the connection's unanswered log */
   uint32_t req; /* replay: request index */
   uint8_t op;   /* OP_* */
   uint32_t campaign;
@@ -44,7 +46,20 @@ typedef struct conn {
   char rid[48]; /* this connection's request ids: a fixed prefix, then seq */
   uint8_t rid_prefix_len;
   struct conn *next_dirty;
+  /* failover, as libpintuan's (conns.c): every frame sent and not answered,
+   * in order, sent again byte for byte (the same request ids) on the next
+   * connection, to the next address of -a or to the primary NOT_LEADER names */
+  uint8_t *unanswered;
+  size_t un_len, un_off, un_cap;
+  int addr;                /* index in bench.addrs */
+  unsigned attempts;       /* connection attempts since it was last up */
+  int64_t down_since;      /* when it went down (ns); 0: up */
+  bool reconnecting, dead; /* dead: gave up (its requests stay unanswered) */
+  bool at_once;            /* the next attempt without a pause (following NOT_LEADER) */
+  uv_timer_t retry;
 } conn;
+
+#define PT_BENCH_ADDRS 8
 
 typedef struct campaign {
   char id[72];
@@ -118,8 +133,14 @@ struct bench {
   char first_div_text[512];
 
   /* main.c: what failover did on the set-up and verdict connection
-   * (libpintuan's counters); the load connections do not fail over. */
+   * (libpintuan's counters) */
   pintuan_stats failover;
+  /* conns.c: the addresses of -a, and what failover did on the load
+   * connections */
+  struct sockaddr_storage addrs[PT_BENCH_ADDRS];
+  char addr_text[PT_BENCH_ADDRS][PT_HOST_MAX + 8];
+  int naddrs;
+  uint64_t load_reconnects, load_redirects, load_resent, load_gave_up;
 };
 
 static inline int64_t now_ns(void) { return (int64_t)uv_hrtime(); }

@@ -2,8 +2,15 @@
  * framing requests into its output, one write per connection and loop turn
  * (the flusher: tried at once, handed to libuv only for what the socket did
  * not take, so the output buffer is reused, not allocated per write),
- * reading reply frames with one clock read per read, closing. What a reply
- * means is run.c's (run_on_reply). */
+ * reading reply frames with one clock read per read, closing; and their
+ * failover, the rules libpintuan keeps: a connection lost (reset, closed,
+ * refused) or a NOT_LEADER reply sends every unanswered request again, in
+ * order and byte for byte (so with its request id: one effect), to the next
+ * address of -a, or to the primary NOT_LEADER names when it is one of them;
+ * attempts pause 10 ms doubling to 500 ms (none before following a
+ * NOT_LEADER), 16 attempts within 10 s, then the connection gives up and
+ * its requests are reported unanswered. What a reply means is run.c's
+ * (run_on_reply). */
 #include "conns.h"
 
 #include <stdio.h>
@@ -15,6 +22,12 @@
 #include "xalloc.h"
 
 #define MAX_REPLY (64u << 20) /* a reply frame larger than this ends its connection */
+#define RETRY_ATTEMPTS 16
+#define RETRY_WINDOW_NS 10000000000LL
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 500
+
+static void conn_lost(conn *c, int next_addr, bool at_once, const char *why);
 
 typedef struct wreq {
   uv_write_t req;
@@ -58,9 +71,9 @@ static void flush_all(uv_prepare_t *h) {
       c->out_len = 0;
       continue;
     }
-    if (done < 0 && done != UV_EAGAIN) {
-      b->send_errors++;
+    if (done < 0 && done != UV_EAGAIN) { /* the connection is going: failover re-sends */
       c->out_len = 0;
+      conn_lost(c, (c->addr + 1) % b->naddrs, false, uv_strerror(done));
       continue;
     }
     if (done < 0) done = 0;
@@ -89,9 +102,27 @@ static uint8_t *frame_room(conn *c, size_t max) {
   return c->out + c->out_len + PT_FRAME_HEADER;
 }
 
+/* The frame just built at the end of c's output is also kept in its
+ * unanswered log until its reply comes; its length goes with the request
+ * last pushed (conn_push), whose frame it is. */
 static void frame_commit(conn *c, size_t n) {
   pt_be32_put(c->out + c->out_len, (uint32_t)n);
-  c->out_len += n + PT_FRAME_HEADER;
+  size_t total = n + PT_FRAME_HEADER;
+  if (c->un_len + total > c->un_cap) {
+    if (c->un_off > c->un_len / 2) { /* reclaim what was answered */
+      memmove(c->unanswered, c->unanswered + c->un_off, c->un_len - c->un_off);
+      c->un_len -= c->un_off;
+      c->un_off = 0;
+    }
+    if (c->un_len + total > c->un_cap) {
+      c->un_cap = (c->un_len + total) * 2 + 4096;
+      c->unanswered = pt_xrealloc(c->unanswered, c->un_cap);
+    }
+  }
+  memcpy(c->unanswered + c->un_len, c->out + c->out_len, total);
+  c->un_len += total;
+  if (c->n) c->ring[(c->head + c->n - 1) % c->cap].frame_len = (uint32_t)total;
+  c->out_len += total;
   if (!c->dirty) {
     c->dirty = true;
     c->next_dirty = c->b->dirty;
@@ -128,21 +159,129 @@ static void on_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf) {
   buf->len = c->in_cap - c->in_len;
 }
 
+void conn_answered(conn *c, uint32_t frame_len) {
+  c->un_off += frame_len;
+  if (c->un_off == c->un_len) c->un_off = c->un_len = 0;
+  c->attempts = 0; /* answered: a later failure starts a new count (a redirect loop does not) */
+  c->down_since = 0;
+}
+
 static void on_closed(uv_handle_t *h) {
   conn *c = h->data;
   c->b->conns_closed++;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+/* A new connection up: what was not answered goes again, then the rest. */
+static void on_reconnect(uv_connect_t *req, int status) {
+  conn *c = req->data;
+  bench *b = c->b;
+  if (status < 0) {
+    conn_lost(c, (c->addr + 1) % b->naddrs, false, uv_strerror(status));
+    return;
+  }
+  c->up = true;
+  c->reconnecting = false;
+  c->in_len = 0;
+  b->load_reconnects++;
+  b->load_resent += c->n;
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (c->un_len > c->un_off) { /* the unanswered frames are the output now */
+    if (c->out_cap < c->un_len - c->un_off) {
+      c->out_cap = c->un_len - c->un_off + 4096;
+      c->out = pt_xrealloc(c->out, c->out_cap);
+    }
+    memcpy(c->out, c->unanswered + c->un_off, c->un_len - c->un_off);
+    c->out_len = c->un_len - c->un_off;
+    if (!c->dirty) {
+      c->dirty = true;
+      c->next_dirty = b->dirty;
+      b->dirty = c;
+    }
+  }
+}
+
+static void on_retry(uv_timer_t *t) {
+  conn *c = t->data;
+  bench *b = c->b;
+  if (b->stopping) return;
+  uv_tcp_init(b->loop, &c->tcp);
+  c->tcp.data = c;
+  c->creq.data = c;
+  if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&b->addrs[c->addr], on_reconnect) < 0)
+    conn_lost(c, (c->addr + 1) % b->naddrs, false, "connect could not start");
+}
+
+static void on_closed_for_retry(uv_handle_t *h) {
+  conn *c = h->data;
+  bench *b = c->b;
+  if (b->stopping) {
+    c->reconnecting = false;
+    b->conns_closed++;
+    return;
+  }
+  int64_t ms = 0; /* none before the first attempt, nor before following NOT_LEADER */
+  if (!c->at_once && c->attempts > 1) {
+    ms = BACKOFF_MIN_MS;
+    for (unsigned i = 2; i < c->attempts && ms < BACKOFF_MAX_MS; i++) ms *= 2;
+    if (ms > BACKOFF_MAX_MS) ms = BACKOFF_MAX_MS;
+  }
+  c->at_once = false;
+  uv_timer_start(&c->retry, on_retry, (uint64_t)ms, 0);
+}
+
+/* c's connection is lost (or must go elsewhere): every unanswered request
+ * goes again on a new one to address next_addr; at_once: no pause (a
+ * NOT_LEADER names where to go). Past the attempts, c gives up. */
+static void conn_lost(conn *c, int next_addr, bool at_once, const char *why) {
+  bench *b = c->b;
+  if (c->dead || (c->reconnecting && uv_is_closing((uv_handle_t *)&c->tcp))) return; /* already going */
+  int64_t t = now_ns();
+  if (!c->down_since) c->down_since = t;
+  c->attempts++;
+  bool was_up = c->up;
+  c->up = false;
+  c->out_len = 0; /* rebuilt from the unanswered log on the next connection */
+  if (!b->stopping && was_up)
+    fprintf(stderr, "pintuan-bench: connection %d to %s: %s; %zu requests to send again to %s\n", c->idx,
+            b->addr_text[c->addr], why, (size_t)c->n, b->addr_text[next_addr]);
+  c->addr = next_addr;
+  if (b->stopping || c->attempts > RETRY_ATTEMPTS || t - c->down_since > RETRY_WINDOW_NS) {
+    if (!b->stopping) {
+      fprintf(stderr, "pintuan-bench: connection %d gave up after %u attempts: %zu requests unanswered\n",
+              c->idx, c->attempts - 1, (size_t)c->n);
+      b->load_gave_up++;
+    }
+    c->dead = true;
+    c->reconnecting = false;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_closed);
+    return;
+  }
+  c->reconnecting = true;
+  c->at_once = at_once;
+  if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_closed_for_retry);
+  else on_closed_for_retry((uv_handle_t *)&c->tcp);
+}
+
+void conn_redirect(conn *c, const char *leader) {
+  bench *b = c->b;
+  int next = (c->addr + 1) % b->naddrs;
+  if (leader && *leader) /* only to an address we were given: never elsewhere */
+    for (int i = 0; i < b->naddrs; i++)
+      if (!strcmp(b->addr_text[i], leader)) next = i;
+  b->load_redirects++;
+  char why[PT_HOST_MAX + 32];
+  snprintf(why, sizeof why, "NOT_LEADER (primary %s)", leader && *leader ? leader : "unknown");
+  conn_lost(c, next, true, why);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   (void)buf;
   conn *c = s->data;
   if (n < 0) {
-    if (c->up) {
-      c->up = false;
-      if (!c->b->stopping)
-        fprintf(stderr, "pintuan-bench: connection %d closed: %s\n", c->idx, uv_strerror((int)n));
-      uv_close((uv_handle_t *)&c->tcp, on_closed);
-    }
+    if (c->up) conn_lost(c, (c->addr + 1) % c->b->naddrs, false, uv_strerror((int)n));
     return;
   }
   c->in_len += (size_t)n;
@@ -155,6 +294,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     if (st == PT_FRAME_TOO_BIG) {
       fprintf(stderr, "pintuan-bench: connection %d: a reply frame of %zu bytes: closing it\n", c->idx, len);
       c->up = false;
+      c->dead = true;
       uv_close((uv_handle_t *)&c->tcp, on_closed);
       return;
     }
@@ -173,6 +313,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     }
     run_on_reply(c->b, c, msg, len, t);
     off += PT_FRAME_HEADER + len;
+    if (!c->up) return; /* a NOT_LEADER sent it elsewhere: the rest of this read is moot */
   }
   memmove(c->in, c->in + off, c->in_len - off);
   c->in_len -= off;
@@ -183,6 +324,7 @@ static void on_connect(uv_connect_t *req, int status) {
   bench *b = c->b;
   if (status < 0) {
     b->conn_failed++;
+    c->dead = true;
     fprintf(stderr, "pintuan-bench: connect %d: %s\n", c->idx, uv_strerror(status));
     uv_close((uv_handle_t *)&c->tcp, on_closed);
   } else {
@@ -199,7 +341,7 @@ static void on_connect(uv_connect_t *req, int status) {
   }
 }
 
-int conns_open(bench *b, const struct sockaddr *sa) {
+int conns_open(bench *b, int first) {
   b->conns = pt_xcalloc((size_t)b->o.conns, sizeof(*b->conns));
   uv_prepare_init(b->loop, &b->flusher);
   b->flusher.data = b;
@@ -208,10 +350,13 @@ int conns_open(bench *b, const struct sockaddr *sa) {
     conn *k = &b->conns[i];
     k->b = b;
     k->idx = i;
+    k->addr = first;
     uv_tcp_init(b->loop, &k->tcp);
+    uv_timer_init(b->loop, &k->retry);
+    k->retry.data = k;
     k->tcp.data = k;
     k->creq.data = k;
-    if (uv_tcp_connect(&k->creq, &k->tcp, sa, on_connect) < 0) {
+    if (uv_tcp_connect(&k->creq, &k->tcp, (const struct sockaddr *)&b->addrs[first], on_connect) < 0) {
       fprintf(stderr, "pintuan-bench: cannot start connection %d\n", i);
       return -1;
     }
@@ -220,19 +365,35 @@ int conns_open(bench *b, const struct sockaddr *sa) {
 }
 
 void conns_close(bench *b) {
-  for (int i = 0; i < b->o.conns; i++)
-    if (b->conns[i].up) {
-      b->conns[i].up = false;
-      uv_close((uv_handle_t *)&b->conns[i].tcp, on_closed);
+  for (int i = 0; i < b->o.conns; i++) {
+    conn *c = &b->conns[i];
+    uv_timer_stop(&c->retry);
+    uv_close((uv_handle_t *)&c->retry, NULL);
+    if (c->up) {
+      c->up = false;
+      uv_close((uv_handle_t *)&c->tcp, on_closed);
     }
+  }
   uv_close((uv_handle_t *)&b->flusher, NULL);
 }
 
 size_t conns_in_flight(const bench *b) {
   size_t n = 0;
   for (int i = 0; i < b->o.conns; i++)
-    if (b->conns[i].up) n += b->conns[i].n;
+    if (!b->conns[i].dead) n += b->conns[i].n; /* reconnecting ones' too: they are sent again */
   return n;
+}
+
+bool conns_reconnecting(const bench *b) {
+  for (int i = 0; i < b->o.conns; i++)
+    if (b->conns[i].reconnecting) return true;
+  return false;
+}
+
+bool conns_alive(const bench *b) {
+  for (int i = 0; i < b->o.conns; i++)
+    if (!b->conns[i].dead) return true;
+  return false;
 }
 
 void conns_free(bench *b) {
@@ -241,6 +402,7 @@ void conns_free(bench *b) {
     free(b->conns[i].out);
     free(b->conns[i].in);
     free(b->conns[i].ring);
+    free(b->conns[i].unanswered);
   }
   free(b->conns);
   b->conns = NULL;

@@ -11,8 +11,9 @@
 #include "bench.h"
 #include "wire.h"
 
-/* Starts b->o.conns connections to sa on b->loop; 0, or -1 after a message. */
-int conns_open(bench *b, const struct sockaddr *sa);
+/* Starts b->o.conns connections to b->addrs[first] on b->loop; 0, or -1
+ * after a message. */
+int conns_open(bench *b, int first);
 /* A new slot at the end of c's pipeline. */
 inflight *conn_push(conn *c);
 /* Queues q on c with the connection's next correlation id. */
@@ -23,8 +24,18 @@ void conn_queue_op(conn *c, const bw_request *q);
 void conn_queue_raw(conn *c, const uint8_t *msg, size_t n);
 /* Closes every connection still up, and the flusher. */
 void conns_close(bench *b);
-/* Requests awaiting a reply on open connections. */
+/* Requests awaiting a reply on connections that have not given up (those
+ * reconnecting included: their requests go again). */
 size_t conns_in_flight(const bench *b);
+/* Is any connection up, or coming back? */
+bool conns_alive(const bench *b);
+/* Is one failing over now? */
+bool conns_reconnecting(const bench *b);
+/* The reply to c's oldest request came: its frame leaves the unanswered log. */
+void conn_answered(conn *c, uint32_t frame_len);
+/* A NOT_LEADER reply on c: every unanswered request goes to the primary it
+ * names when that is one of -a's addresses, else to the next one. */
+void conn_redirect(conn *c, const char *leader);
 void conns_free(bench *b);
 
 #endif

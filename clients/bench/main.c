@@ -46,24 +46,36 @@ static void raise_fd_limit(void) {
   }
 }
 
-/* The load goes where the set-up connection went: the first address of -a
- * that answered. 0, or -1 after a message. */
-static int load_address(const char *peer, struct sockaddr_storage *sa) {
-  pt_addr addr;
+/* The addresses of -a, resolved once, for the load connections and their
+ * failover; the load starts where the set-up connection went (peer: the
+ * first address that answered), else at the first. Returns the index to
+ * start at, or -1 after a message. */
+static int load_addresses(bench *b, const char *peer) {
+  pt_addr list[PT_BENCH_ADDRS];
   char err[512];
-  if (pt_addr_parse(peer, -1, &addr, err, sizeof err) ||
-      pt_addr_resolve(&addr, false, sa, 1, err, sizeof err) < 0) {
+  int n = pt_addr_parse_list(b->o.addr, PT_DEFAULT_PORT, list, PT_BENCH_ADDRS, err, sizeof err);
+  if (n < 0) {
     fprintf(stderr, "pintuan-bench: %s\n", err);
     return -1;
   }
-  return 0;
+  int first = 0;
+  for (int i = 0; i < n; i++) {
+    if (pt_addr_resolve(&list[i], false, &b->addrs[i], 1, err, sizeof err) < 0) {
+      fprintf(stderr, "pintuan-bench: %s\n", err);
+      return -1;
+    }
+    pt_addr_str(&list[i], b->addr_text[i], sizeof b->addr_text[i]);
+    if (peer && !strcmp(peer, b->addr_text[i])) first = i;
+  }
+  b->naddrs = n;
+  return first;
 }
 
 /* The load from the first connection to the last reply; 0, or -1. */
-static int run_load(bench *b, const struct sockaddr_storage *sa) {
+static int run_load(bench *b, int first) {
   b->loop = uv_default_loop();
   run_init(b);
-  if (conns_open(b, (const struct sockaddr *)sa)) return -1;
+  if (conns_open(b, first)) return -1;
   uv_run(b->loop, UV_RUN_DEFAULT);
   if (b->conn_failed) {
     fprintf(stderr, "pintuan-bench: %d of %d connections failed\n", b->conn_failed, b->o.conns);
@@ -75,14 +87,15 @@ static int run_load(bench *b, const struct sockaddr_storage *sa) {
 /* The run from the set-up to the report; its exit status. */
 static int bench_run(bench *b, pintuan_client *admin) {
   if (b->o.scenario != SC_REPLAY && admin_create_campaigns(b, admin)) return 1;
-  struct sockaddr_storage sa;
-  if (load_address(pintuan_peer(admin), &sa)) return EX_UNAVAILABLE;
-  if (run_load(b, &sa)) return EX_UNAVAILABLE;
+  int first = load_addresses(b, pintuan_peer(admin));
+  if (first < 0) return EX_UNAVAILABLE;
+  if (run_load(b, first)) return EX_UNAVAILABLE;
   pt_verdict v;
   if (admin_verdict(b, admin, &v)) {
     fprintf(stderr, "pintuan-bench: verdict queries failed: %s\n", pintuan_error(admin));
     return EX_UNAVAILABLE;
   }
+  pt_verdict_unanswered(&v, run_unanswered(b));
   pintuan_get_stats(admin, &b->failover);
   report_print(b, &v);
   bool ok = v.pass && b->divergences == 0 && b->send_errors == 0;
@@ -92,13 +105,11 @@ static int bench_run(bench *b, pintuan_client *admin) {
 /* --floor: the load alone, against a server that keeps no state, so no
  * set-up and no verdict; what is left is the bench's own cost. */
 static int floor_run(bench *b) {
-  struct sockaddr_storage sa;
-  char first[300];
-  snprintf(first, sizeof first, "%.*s", (int)strcspn(b->o.addr, ","), b->o.addr);
-  if (load_address(first, &sa)) return EX_UNAVAILABLE;
+  int first = load_addresses(b, NULL);
+  if (first < 0) return EX_UNAVAILABLE;
   scenarios_make_campaigns(b, b->o.scenario == SC_ZIPF ? (size_t)b->o.campaigns : 1);
   if (b->o.scenario == SC_ZIPF) scenarios_zipf_weights(b);
-  if (run_load(b, &sa)) return EX_UNAVAILABLE;
+  if (run_load(b, first)) return EX_UNAVAILABLE;
   report_print(b, NULL);
   return b->send_errors == 0 && run_unanswered(b) == 0 ? 0 : 1;
 }

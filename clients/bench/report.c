@@ -77,6 +77,7 @@ static json_t *jverdict(const pt_verdict *v) {
   set(vd, "stock_conserved", json_boolean(!v->not_conserved));
   set(vd, "campaigns", jcount(v->campaigns));
   set(vd, "users", jcount(v->users));
+  set(vd, "unanswered", jcount(v->unanswered));
   set(vd, "pass", json_boolean(v->pass));
   return vd;
 }
@@ -122,6 +123,12 @@ static void print_json(const bench *b, const figures *f, const pt_verdict *v) {
   set(fo, "redirects", jcount(b->failover.redirects));
   set(fo, "resent", jcount(b->failover.resent));
   set(j, "failover", fo);
+  json_t *lf = must(json_object()); /* the load connections' (conns.c) */
+  set(lf, "reconnects", jcount(b->load_reconnects));
+  set(lf, "redirects", jcount(b->load_redirects));
+  set(lf, "resent", jcount(b->load_resent));
+  set(lf, "gave_up", jcount(b->load_gave_up));
+  set(j, "load_failover", lf);
   if (v) {
     set(j, "verdict", jverdict(v));
   } else { /* --floor */
@@ -139,8 +146,12 @@ static void print_json(const bench *b, const figures *f, const pt_verdict *v) {
 
 static void print_human(const bench *b, const figures *f, const pt_verdict *v) {
   const bench_opts *o = &b->o;
+  char how[64];
+  if (o->scenario == SC_REPLAY && o->speed > 0) snprintf(how, sizeof how, "replay at %gx the recorded pace", o->speed);
+  else if (o->scenario == SC_REPLAY) snprintf(how, sizeof how, "replay as fast as possible");
+  else snprintf(how, sizeof how, "%s", o->rate > 0 ? "open loop" : "closed loop");
   printf("scenario %s: %d connections, pipeline %d, %s, %.1f s measured after %.1f s warm-up\n",
-         bench_scenario_names[o->scenario], o->conns, o->depth, o->rate > 0 ? "open loop" : "closed loop", f->secs,
+         bench_scenario_names[o->scenario], o->conns, o->depth, how, f->secs,
          o->scenario == SC_REPLAY ? 0 : o->warmup);
   if (f->open) {
     printf("  target rate %.0f req/s: %llu requests planned in the measured %.1f s\n", o->rate,
@@ -157,7 +168,7 @@ static void print_human(const bench *b, const figures *f, const pt_verdict *v) {
            (double)pt_hist_percentile(&b->lat_raw, PS[i]) / 1e6);
   if (f->lost)
     printf("  %llu requests got no reply (connection lost or daemon stalled)\n", (unsigned long long)f->lost);
-  printf("  status:");
+  printf("  status (of the measured requests):");
   for (int s = 0; s < 32; s++)
     if (b->status_count[s]) printf(" %s %llu", status_name(s), (unsigned long long)b->status_count[s]);
   printf("\n");
@@ -173,6 +184,10 @@ static void print_human(const bench *b, const figures *f, const pt_verdict *v) {
     printf("  failover (set-up and verdict connection): %llu reconnects, %llu redirects, %llu requests sent again\n",
            (unsigned long long)b->failover.reconnects, (unsigned long long)b->failover.redirects,
            (unsigned long long)b->failover.resent);
+  if (b->load_reconnects || b->load_redirects || b->load_gave_up)
+    printf("  failover (load connections): %llu reconnects, %llu redirects, %llu requests sent again, %llu "
+           "connections gave up\n", (unsigned long long)b->load_reconnects, (unsigned long long)b->load_redirects,
+           (unsigned long long)b->load_resent, (unsigned long long)b->load_gave_up);
   if (v) pt_verdict_print(stdout, v);
   else printf("verdict: none (--floor: the floor server keeps no state)\n");
 }

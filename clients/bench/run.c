@@ -59,18 +59,25 @@ void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len, int64_t t) 
     b->status_count[r.status < 32 ? r.status : 0]++;
     return;
   }
+  if (r.status == PINTUAN__V1__STATUS__NOT_LEADER) { /* not an answer: to the primary, all of it again */
+    Pintuan__V1__Response *full = pintuan__v1__response__unpack(NULL, len, msg);
+    conn_redirect(c, full ? full->leader : NULL);
+    pintuan__v1__response__free_unpacked(full, NULL);
+    return;
+  }
   inflight f = c->ring[c->head];
   c->head = (c->head + 1) % c->cap;
   c->n--;
+  conn_answered(c, f.frame_len);
   b->completed++;
-  b->status_count[r.status < 32 ? r.status : 0]++;
   b->last_reply = t;
-  if (f.planned >= b->t_measure && f.planned < b->t_end) {
+  pt_hist_record(&b->sec_hist, (uint64_t)(t - f.planned)); /* the progress line: warm-up too */
+  if (f.planned >= b->t_measure && f.planned < b->t_end) { /* the figures: the measured part */
     b->measured++;
     b->last_measured = t;
+    b->status_count[r.status < 32 ? r.status : 0]++;
     pt_hist_record(&b->lat, (uint64_t)(t - f.planned));
     pt_hist_record(&b->lat_raw, (uint64_t)(t - f.sent));
-    pt_hist_record(&b->sec_hist, (uint64_t)(t - f.planned));
   }
   if (f.op == OP_REPLAYED) {
     Pintuan__V1__Response *full = pintuan__v1__response__unpack(NULL, len, msg);
@@ -128,7 +135,7 @@ static void send_due(bench *b, int64_t t) {
   uint64_t due = t < b->t_end ? pt_pacer_due(&b->pacer, t) : b->planned_total - b->pacer.sent;
   while (due > 0 && b->freeq_n) {
     int ci = freeq_pop(b);
-    if (!b->conns[ci].up) continue;
+    if (b->conns[ci].dead) continue; /* one reconnecting sends it with the rest, once back */
     scenario_send(b, &b->conns[ci], pt_pacer_planned(&b->pacer, b->pacer.sent), t);
     b->pacer.sent++;
     due--;
@@ -144,10 +151,9 @@ static void send_due(bench *b, int64_t t) {
 static void end_check(bench *b, int64_t t) {
   bool all_sent = b->o.rate <= 0 || b->pacer.sent >= b->planned_total;
   if (all_sent) b->stopping = true;
-  int up = 0;
-  for (int i = 0; i < b->o.conns && !up; i++) up = b->conns[i].up;
   int64_t since = b->last_reply > b->t_end ? b->last_reply : b->t_end;
-  if ((all_sent && conns_in_flight(b) == 0) || !up || t - since >= STALL_NS) run_finish(b);
+  bool stalled = t - since >= STALL_NS && !conns_reconnecting(b); /* a failover is no stall */
+  if ((all_sent && conns_in_flight(b) == 0) || !conns_alive(b) || stalled) run_finish(b);
 }
 
 static void pace_step(bench *b, int64_t t) {

@@ -22,9 +22,14 @@ void pt_verdict_check(const pt_vcampaign *c, size_t nc, const pt_vuser *u, size_
             v->users_over_limit == 0;
 }
 
+void pt_verdict_unanswered(pt_verdict *v, uint64_t unanswered) {
+  v->unanswered = unanswered;
+  if (unanswered) v->pass = false;
+}
+
 void pt_verdict_print(FILE *f, const pt_verdict *v) {
   fprintf(f, "verdict: oversold %lld, users over limit %zu, stock conserved %s, negative counters %zu"
-             " (%zu campaigns, %zu users checked): %s\n",
+             " (%zu campaigns, %zu users checked), unanswered %llu: %s\n",
           (long long)v->oversold, v->users_over_limit, v->not_conserved ? "NO" : "yes",
-          v->negative, v->campaigns, v->users, v->pass ? "PASS" : "FAIL");
+          v->negative, v->campaigns, v->users, (unsigned long long)v->unanswered, v->pass ? "PASS" : "FAIL");
 }

@@ -27,11 +27,15 @@ typedef struct pt_verdict {
   size_t negative;           /* campaigns with a negative counter */
   size_t users_over_limit;
   size_t campaigns, users;   /* how many were checked */
+  uint64_t unanswered;       /* the run's requests that got no reply (set by the caller) */
   bool pass;
 } pt_verdict;
 
 void pt_verdict_check(const pt_vcampaign *c, size_t nc, const pt_vuser *u, size_t nu,
                       pt_verdict *out);
+/* Requests left without a reply fail the verdict too: a run cannot say
+ * nothing was lost of what it never heard back about. */
+void pt_verdict_unanswered(pt_verdict *v, uint64_t unanswered);
 void pt_verdict_print(FILE *f, const pt_verdict *v);
 
 #endif

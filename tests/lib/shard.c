@@ -88,16 +88,24 @@ int shard_init(const char *redis_addr, const char *shard) {
   return shard_run(redis_addr, shard, args, NULL, 0);
 }
 
-int metric_await(const pt_daemon *d, const char *series, double want, double *got) {
+static int poll_metric(const pt_daemon *d, const char *series, double want, bool at_least, double *got) {
   double v = -1;
   for (int i = 0; i < PT_WAIT_MS / 2; i++) {
     char *m = admin_get(d, "/metrics");
     v = m ? metric_value(m, series) : -1;
     free(m);
-    if (v == want) break;
+    if (v == want || (at_least && v >= want)) break;
     struct timespec ts = {0, 2 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   if (got) *got = v;
-  return v == want ? 0 : -1;
+  return v == want || (at_least && v >= want) ? 0 : -1;
+}
+
+int metric_await(const pt_daemon *d, const char *series, double want, double *got) {
+  return poll_metric(d, series, want, false, got);
+}
+
+int metric_at_least(const pt_daemon *d, const char *series, double min) {
+  return poll_metric(d, series, min, true, NULL);
 }

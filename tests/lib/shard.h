@@ -34,5 +34,7 @@ int shard_run(const char *redis_addr, const char *shard, const char *const *args
  * last value read in *got, if given). A metric moves without a log line:
  * polled every 2 ms, PT_WAIT_MS at most. */
 int metric_await(const pt_daemon *d, const char *series, double want, double *got);
+/* The same, until series reads at least min. */
+int metric_at_least(const pt_daemon *d, const char *series, double min);
 
 #endif

@@ -112,6 +112,17 @@ static void test_verdict(void **state) {
   pt_vuser waiting[] = {{0, "u1", 1, 0, 1}};
   pt_verdict_check(&ok, 1, waiting, 1, &v);
   assert_int_equal(v.users_over_limit, 1);
+  /* the invariants hold, but requests went unanswered: the run cannot pass */
+  pt_verdict_check(&ok, 1, users, 2, &v);
+  pt_verdict_unanswered(&v, 0);
+  assert_true(v.pass);
+  pt_verdict_unanswered(&v, 13999);
+  assert_false(v.pass);
+  char text[512];
+  FILE *f = fmemopen(text, sizeof text, "w");
+  pt_verdict_print(f, &v);
+  fclose(f);
+  assert_non_null(strstr(text, "unanswered 13999: FAIL"));
 }
 
 static uint64_t rng = 88172645463325252ULL;

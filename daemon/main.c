@@ -65,6 +65,7 @@ typedef struct daemon {
   uv_signal_t sig_int, sig_term, sig_hup;
   int stopping;
   uint64_t evictions_logged; /* remembered effects evicted by the cap, as last logged */
+  char admin_address[PT_HOST_MAX + 16]; /* HOST:PORT the admin port listens on, as told by Hello */
 } daemon_t;
 
 static void on_event(void *ctx, const pt_event *ev) {
@@ -181,6 +182,12 @@ static void new_id_era(daemon_t *d, uint64_t tag) {
   if (getrandom(in.id_key, sizeof in.id_key, 0) != (ssize_t)sizeof in.id_key) abort(); /* Linux >= 3.17 */
   pt_turn_apply(&d->turn, &in, NULL);
   pt_info("ids: a new era of reservation and group ids (tag %016llx)", (unsigned long long)tag);
+}
+
+static void about(void *ctx, const char **admin_address, const char **role) {
+  daemon_t *d = ctx;
+  *admin_address = d->admin ? d->admin_address : "";
+  *role = d->mirror ? pt_role_name(pt_mirror_role(d->mirror)) : "memory-only";
 }
 
 static pt_engine *stale_engine(void *ctx, uint64_t *record, uint64_t *epoch, int64_t *age_ms) {
@@ -519,6 +526,7 @@ int main(int argc, char **argv) {
   d.svc.admin_token = d.cfg.admin_token;
   d.svc.refuse = refuse;
   d.svc.stale = stale_engine;
+  d.svc.about = about;
   d.svc.refuse_ctx = &d;
   d.turn.due_budget = d.cfg.due_per_turn;
   d.turn.record = record_input;
@@ -607,6 +615,8 @@ int main(int argc, char **argv) {
     d.admin = pt_admin_start(&d.loop, d.admin_at, d.nadmin, &d.admin_src, err, sizeof err);
     if (d.admin) {
       pt_info("admin port listening on %s:%d", d.cfg.admin_host, pt_admin_port(d.admin));
+      snprintf(d.admin_address, sizeof d.admin_address, strchr(d.cfg.admin_host, ':') ? "[%s]:%d" : "%s:%d",
+               d.cfg.admin_host, pt_admin_port(d.admin));
     } else if (d.cfg.admin_explicit) {
       pt_error("%s", err);
       shutdown_daemon(&d, "the admin port could not listen");

@@ -34,6 +34,12 @@ bool svc_hello(svc_ctx *x, const Pintuan__V1__Hello *m) {
   x->hello.has_protocol_version = 1, x->hello.protocol_version = 1;
   x->hello.server_version = (char *)PT_VERSION;
   x->hello.has_admin = 1, x->hello.admin = is_admin(x->s, x->c);
+  if (x->s->about) {
+    const char *admin = "", *role = "";
+    x->s->about(x->s->refuse_ctx, &admin, &role);
+    x->hello.admin_address = (char *)admin;
+    x->hello.role = (char *)role;
+  }
   r->result_case = PINTUAN__V1__RESPONSE__RESULT_HELLO;
   r->hello = &x->hello;
   svc_set_status(r, PT_OK, "hello");

@@ -48,6 +48,9 @@ typedef struct pt_service {
    * engine a standby followed the journal into, and how old it is (the
    * last record, its epoch, ms since nothing newer was found); NULL: none. */
   pt_engine *(*stale)(void *ctx, uint64_t *record, uint64_t *epoch, int64_t *age_ms);
+  /* Optional: for HelloReply, the admin port's address ("" when off) and
+   * the daemon's role now. */
+  void (*about)(void *ctx, const char **admin_address, const char **role);
   pt_service_stats st;
   unsigned op;             /* the request being answered (its op number), 0 between */
   /* This loop turn's requests and when the first arrived (monotonic ns):

@@ -260,6 +260,9 @@ check "the header names the columns" test $? -eq 0
 printf '%s\n' "$out" | tail -1 | grep -q "memory-only$"; check "a line ends with the role" test $? -eq 0
 out=$("$CLI" -j stat --admin "127.0.0.1:$APORT" --count 1)
 check "stat -j prints the stream's JSON" test "$(printf '%s' "$out" | field '["role"]')" = memory-only
+out=$("$CLI" -a "127.0.0.1:$PORT" -j stat --count 1); rc=$?
+check "stat without --admin asks the daemon where its admin port is" test $rc -eq 0
+check "and reads that port's stream" test "$(printf '%s' "$out" | field '["role"]')" = memory-only
 "$CLI" stat --admin "127.0.0.1:1" --count 1 >/dev/null 2>"$tmp/stat.err"; rc=$?
 check "stat with no admin port there exits 69" test $rc -eq 69
 grep -q "cannot reach the admin port at 127.0.0.1:1" "$tmp/stat.err"; check "and says where it looked" test $? -eq 0

@@ -98,9 +98,43 @@ static void test_drill(void **state) {
   assert_int_equal(daemon_stop(&b), 0);
 }
 
+/* pintuan-cli stat given both addresses reads the primary's admin port,
+ * whichever is listed first, before and after a takeover. */
+static void stat_role(const char *addrs, const char *want) {
+  char cmd[512], out[4096];
+  snprintf(cmd, sizeof cmd, "%s -a %s -j stat --count 1", getenv("PINTUAN_CLI"), addrs);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  assert_int_equal(pclose(p), 0);
+  char role[64];
+  snprintf(role, sizeof role, "\"role\":\"%s\"", want);
+  if (!strstr(out, role)) fail_msg("stat -a %s: %s (want %s)", addrs, out, want);
+}
+
+static void test_stat_reads_the_primary(void **state) {
+  (void)state;
+  pt_daemon a, b;
+  assert_int_equal(shard_launch(&a, R.addr, "a", "1500", NULL), 0);
+  assert_int_equal(shard_await(&a, true, NULL, 0), 0);
+  assert_int_equal(shard_launch(&b, R.addr, "b", "1500", NULL), 0);
+  assert_int_equal(shard_await(&b, false, NULL, 0), 0);
+  char ab[160], ba[160];
+  snprintf(ab, sizeof ab, "%s,%s", a.addr, b.addr);
+  snprintf(ba, sizeof ba, "%s,%s", b.addr, a.addr);
+  stat_role(ab, "primary");
+  stat_role(ba, "primary"); /* not the standby listed first */
+  assert_int_equal(shard_kill9(&a), 0);
+  assert_int_equal(daemon_log_wait(&b, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
+  stat_role(ab, "primary"); /* the new one, the first one gone */
+  assert_int_equal(daemon_stop(&b), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_drill, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_stat_reads_the_primary, redis_up, redis_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,9 +21,21 @@ static json_t *jbytes(ProtobufCBinaryData b) {
   return s;
 }
 
+/* An enum value for people (the CLI's text and JSON, the admin port's
+ * JSON alike): its protocol name without the prefix every value of its
+ * enum shares, GROUP_STATE_OPEN as OPEN, JOIN_AUTO as AUTO, HELD as HELD. */
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v) {
   const ProtobufCEnumValue *e = protobuf_c_enum_descriptor_get_value(d, v);
-  return e ? e->name : "UNSPECIFIED";
+  if (!e) return "UNSPECIFIED";
+  size_t common = strlen(e->name);
+  for (unsigned i = 0; i < d->n_values; i++) {
+    const char *a = e->name, *b = d->values[i].name;
+    size_t k = 0;
+    while (k < common && a[k] && a[k] == b[k]) k++;
+    common = k;
+  }
+  while (common && e->name[common - 1] != '_') common--; /* whole words only */
+  return e->name + common;
 }
 
 /* Generic: every present field of a message as a JSON member. */

@@ -108,7 +108,8 @@ static json_t *campaign_json(pt_engine *e, pt_campaign *cp, int64_t now) {
   pt_campaign_info_get(e, cp, now, &ci);
   json_t *j = json_object();
   json_object_set_new(j, "campaign_id", id_json(ci.id));
-  json_object_set_new(j, "kind", json_string(ci.kind == PT_GROUP_BUY ? "group_buy" : "flash_sale"));
+  /* enum values as the protocol names them, for people (as pintuan-cli) */
+  json_object_set_new(j, "kind", json_string(ci.kind == PT_GROUP_BUY ? "GROUP_BUY" : "FLASH_SALE"));
   json_object_set_new(j, "start_ms", json_integer(ci.start_ms));
   json_object_set_new(j, "end_ms", json_integer(ci.end_ms));
   json_object_set_new(j, "ended", json_boolean(ci.ended));

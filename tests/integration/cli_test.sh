@@ -111,6 +111,11 @@ seat2=$(echo "$out" | field '["reservation"]["reservation_id"]')
 out=$(J group get g1 "$gid")
 check "group get lists 2 members" test "$(echo "$out" | field '["group"]["members"].__len__()')" = 2
 check "the opener leads" test "$(echo "$out" | field '["group"]["members"][0]["user_id"]')" = ann
+check "a group's state reads OPEN (enum values without their enum's prefix)" \
+  test "$(echo "$out" | field '["group"]["state"]')" = OPEN
+check "a seat's state reads HELD" test "$(echo "$out" | field '["group"]["members"][0]["state"]')" = HELD
+check "ids are strings (64 bits: beyond what a JSON number holds)" \
+  test "$(echo "$out" | field '["group"]["group_id"].__class__.__name__')" = str
 C confirm g1 "$seat1" >/dev/null && C confirm g1 "$seat2" >/dev/null
 check "paying both seats exits 0" test $? -eq 0
 read -r ev <&$EV

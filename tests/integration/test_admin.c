@@ -265,7 +265,7 @@ static void test_views(void **state) {
   a = http_get(&D, "/campaigns/g1");
   j = json_loads(a.body, 0, NULL);
   assert_non_null(j);
-  assert_string_equal(json_string_value(json_object_get(j, "kind")), "group_buy");
+  assert_string_equal(json_string_value(json_object_get(j, "kind")), "GROUP_BUY");
   assert_int_equal(json_integer_value(json_object_get(j, "open_groups")), 1);
   assert_int_equal(json_integer_value(json_object_get(j, "group_size")), 3);
   json_decref(j);

@@ -149,9 +149,12 @@ static pt_input draw(pt_engine *e, char *key, char *user) {
     in.kind = PT_IN_CANCEL, in.reservation_id = id;
   } else if (roll < 80) { /* SIGHUP: a new window (records keep their order) */
     in.kind = PT_IN_WINDOW, in.value = rr(300, 8000);
-  } else if (roll < 81) { /* a new era of ids (ids.c): the ids before it stay valid */
+  } else if (roll < 81 && rnd() % 8 == 0) { /* a new era of ids (ids.c): a few a run, as in life
+                                                * few incarnations; the ids before it stay valid */
     in.kind = PT_IN_ID_KEY, in.id_tag = rnd() | 1;
     for (int i = 0; i < 16; i++) in.id_key[i] = (uint8_t)rnd();
+  } else if (roll < 81) {
+    in.kind = PT_IN_WINDOW, in.value = rr(300, 8000);
   } else if (roll < 83) {
     in.kind = PT_IN_UPDATE;
     in.changes = (pt_campaign_changes){.fields = PT_UPD_STOCK, .stock = rr(0, 40)};

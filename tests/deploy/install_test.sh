@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A C program against an installed libpintuan, as README says: `meson
+# install` of this build into a temporary root, the README's app.c (taken
+# from the README itself) compiled with README's line, `cc app.c
+# $(pkg-config --cflags --libs pintuan)`, and run against a real daemon.
+# TAP output.
+set -uo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${PT_BUILD_ROOT:?}
+source "$src/tests/lib/servers.sh"
+tmp=$(mktemp -d)
+n=0 failed=0
+check() { local what=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $what"; else failed=$((failed + 1)); echo "not ok $n - $what"; fi; }
+DPID=
+trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$tmp"' EXIT
+
+meson install -C "$BUILD" --no-rebuild --destdir "$tmp/root" --quiet >"$tmp/install.log" 2>&1
+check "meson install into a temporary root" test $? -eq 0
+pc=$(find "$tmp/root" -name pintuan.pc | head -1)
+check "it ships pintuan.pc" test -n "$pc"
+check "it ships pintuan.h and the protocol's header it includes" \
+  test -n "$(find "$tmp/root" -path '*include/pintuan/pintuan.h')" -a -n "$(find "$tmp/root" -path '*include/pintuan/pintuan.pb-c.h')"
+check "pintuan.pc requires libprotobuf-c" grep -q '^Requires: libprotobuf-c' "$pc"
+# README's app.c: the C block of its libpintuan section, as written there
+python3 - "$src/README.md" "$tmp/app.c" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+part = text[text.index("## The C client: libpintuan"):]
+open(sys.argv[2], "w").write(re.search(r"```c\n(.*?)```", part, re.S).group(1))
+PY
+line=$(grep -o 'cc app.c $(pkg-config --cflags --libs pintuan) -o app' "$src/README.md" | head -1)
+check "README has the compile line" test -n "$line"
+(cd "$tmp" && PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR="$tmp/root" eval "$line") >"$tmp/cc.log" 2>&1
+rc=$?; [ $rc -eq 0 ] || sed 's/^/# /' "$tmp/cc.log"
+check "README's app.c builds with README's line against the installed tree" test $rc -eq 0
+exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen off --ready-fd 3 --log-level warn \
+  3>&1 1>/dev/null 2>"$tmp/daemon.log")
+DPID=$!
+read -r PORT <&$PF
+libdir=$(dirname "$(dirname "$pc")") # the .pc lives in LIBDIR/pkgconfig
+out=$(LD_LIBRARY_PATH=$libdir "$tmp/app" "127.0.0.1:$PORT" 2>&1); rc=$?
+check "and runs against a daemon (no such campaign: NOT_FOUND)" test $rc -eq 0 -a "$out" = NOT_FOUND
+echo "1..$n"
+[ $failed -eq 0 ]

@@ -157,6 +157,8 @@ struct pt_engine {
   uint8_t id_era;   /* holds and groups made now get this era; 0: unkeyed ids */
   uint64_t id_tag;  /* the caller's name for the incarnation id_era's key was made for */
   pt_id_key id_keys[16]; /* by era & 15; [0] unused */
+  uint8_t id_order[16];  /* the keyed eras' slots, the current first, then older ones */
+  uint8_t id_nkeys;      /* how many */
   pt_sealed sealed[2];   /* by PT_ID_HOLD, PT_ID_GROUP */
 };
 
@@ -190,6 +192,8 @@ uint64_t pt__speck_decrypt(const uint32_t rk[PT_SPECK_ROUNDS], uint64_t v);
 /* The id of (era & 15, inner = generation << 32 | slot + 1) as clients see
  * it; kind: PT_ID_HOLD or PT_ID_GROUP (remembered for pt__id_inner). */
 uint64_t pt__id_seal(pt_engine *e, unsigned era4, uint64_t inner, int kind);
+/* Recomputes id_order from id_keys (after a new key, or a restore). */
+void pt__id_order(pt_engine *e);
 /* What an id may name, one candidate a call (*cur starts at 0): false when
  * there are no more. The caller checks the candidate against the slot. */
 bool pt__id_next(const pt_engine *e, uint64_t id, unsigned *cur, uint64_t *inner, unsigned *era4);

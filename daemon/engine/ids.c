@@ -65,7 +65,17 @@ void pt_engine_set_id_key(pt_engine *e, const uint8_t key[16], uint64_t tag) {
   e->id_era = (uint8_t)era;
   e->id_tag = tag;
   memset(e->sealed, 0, sizeof e->sealed); /* an entry's era may have had another key */
+  pt__id_order(e);
   e->changes++;
+}
+
+void pt__id_order(pt_engine *e) {
+  unsigned now = e->id_era & 15;
+  e->id_nkeys = 0;
+  for (unsigned step = 0; step < 16; step++) {
+    unsigned k = (now + 16 - step) & 15;
+    if (k && e->id_keys[k].era) e->id_order[e->id_nkeys++] = (uint8_t)k;
+  }
 }
 
 uint64_t pt_engine_id_tag(const pt_engine *e) { return e->id_tag; }
@@ -82,19 +92,16 @@ uint64_t pt__id_seal(pt_engine *e, unsigned era4, uint64_t inner, int kind) {
 
 bool pt__id_next(const pt_engine *e, uint64_t id, unsigned *cur, uint64_t *inner, unsigned *era4) {
   /* the current era first (almost every id), then the others newest first */
-  unsigned now = e->id_era & 15;
-  while (*cur < 16) {
-    unsigned k = (now + 16 - *cur) & 15;
-    (*cur)++;
+  while (*cur < e->id_nkeys) {
+    unsigned k = e->id_order[(*cur)++];
     const pt_id_key *key = &e->id_keys[k];
-    if (!k || !key->era) continue;
     uint64_t p = pt__speck_decrypt(key->rk, id);
     if (p >> 56 != key->era) continue; /* not sealed under this key */
     *inner = p & ((UINT64_C(1) << 56) - 1);
     *era4 = k;
     return true;
   }
-  if (*cur == 16) { /* last: the unkeyed layout, whose top byte is 0 */
+  if (*cur == e->id_nkeys) { /* last: the unkeyed layout, whose top byte is 0 */
     (*cur)++;
     if (!(id >> 56)) {
       *inner = id;

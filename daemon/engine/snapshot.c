@@ -634,6 +634,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
       pt__speck_schedule(e->id_keys[i].raw, e->id_keys[i].rk);
     }
     if (!r.err && e->id_era && e->id_keys[e->id_era & 15].era != e->id_era) r.err = "the current era has no key";
+    pt__id_order(e);
   }
   uint32_t npages = get_u32(&r, (1u << 16));
   e->free_head = get_u32(&r, UINT32_MAX);

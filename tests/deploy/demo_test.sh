@@ -9,8 +9,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${PT_BUILD_ROOT:?}
 source "$src/tests/lib/servers.sh"
 tmp=$(mktemp -d)
-n=0 failed=0
-check() { local what=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $what"; else failed=$((failed + 1)); echo "not ok $n - $what"; fi; }
+source "$src/tests/lib/tap.sh"
 DPIDS=()
 trap 'for p in "${DPIDS[@]}"; do kill -9 -- -"$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 set -m # each demo in a process group of its own, as in a terminal
@@ -42,5 +41,4 @@ wait "$DEMO_PID"; rc=$?
 check "a daemon that died: exit status 1" test $rc -eq 1
 check "and it says so" grep -q "pintuand exited by itself" "$tmp/b.log"
 check "its directory removed all the same" test ! -e "$dir"
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

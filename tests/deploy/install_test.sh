@@ -9,8 +9,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${PT_BUILD_ROOT:?}
 source "$src/tests/lib/servers.sh"
 tmp=$(mktemp -d)
-n=0 failed=0
-check() { local what=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $what"; else failed=$((failed + 1)); echo "not ok $n - $what"; fi; }
+source "$src/tests/lib/tap.sh"
 DPID=
 trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -40,5 +39,4 @@ read -r PORT <&$PF
 libdir=$(dirname "$(dirname "$pc")") # the .pc lives in LIBDIR/pkgconfig
 out=$(LD_LIBRARY_PATH=$libdir "$tmp/app" "127.0.0.1:$PORT" 2>&1); rc=$?
 check "and runs against a daemon (no such campaign: NOT_FOUND)" test $rc -eq 0 -a "$out" = NOT_FOUND
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

@@ -11,8 +11,7 @@ if ! command -v promtool >/dev/null; then
   echo "SKIP: no promtool (Debian package prometheus)"
   exit 77
 fi
-n=0 failed=0
-check() { local what=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $what"; else failed=$((failed + 1)); echo "not ok $n - $what"; fi; }
+source "$src/tests/lib/tap.sh"
 cd "$src/deploy/prometheus" || exit 1
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -36,5 +35,4 @@ for m in $names; do
   grep -q "\"$m\"\|\"$m[{ ]" "$src/daemon/admin/metrics.c" || missing="$missing $m"
 done
 check "every metric they name is exported by the daemon${missing:+ (missing:$missing)}" test -z "$missing"
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

@@ -69,10 +69,7 @@ static char *slurp(const char *path) {
 static void test_drill(void **state) {
   (void)state;
   pt_daemon a, b;
-  assert_int_equal(shard_launch(&a, R.addr, "a", "1500", NULL), 0);
-  assert_int_equal(shard_await(&a, true, NULL, 0), 0);
-  assert_int_equal(shard_launch(&b, R.addr, "b", "1500", NULL), 0);
-  assert_int_equal(shard_await(&b, false, NULL, 0), 0);
+  assert_int_equal(shard_pair(&a, &b, R.addr, "1500", NULL, NULL), 0);
   char addrs[160], out[] = "/tmp/pt-drill-XXXXXX";
   snprintf(addrs, sizeof addrs, "%s,%s", a.addr, b.addr);
   close(mkstemp(out));
@@ -116,10 +113,7 @@ static void stat_role(const char *addrs, const char *want) {
 static void test_stat_reads_the_primary(void **state) {
   (void)state;
   pt_daemon a, b;
-  assert_int_equal(shard_launch(&a, R.addr, "a", "1500", NULL), 0);
-  assert_int_equal(shard_await(&a, true, NULL, 0), 0);
-  assert_int_equal(shard_launch(&b, R.addr, "b", "1500", NULL), 0);
-  assert_int_equal(shard_await(&b, false, NULL, 0), 0);
+  assert_int_equal(shard_pair(&a, &b, R.addr, "1500", NULL, NULL), 0);
   char ab[160], ba[160];
   snprintf(ab, sizeof ab, "%s,%s", a.addr, b.addr);
   snprintf(ba, sizeof ba, "%s,%s", b.addr, a.addr);

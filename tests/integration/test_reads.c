@@ -75,6 +75,13 @@ static uint64_t reserve_ok(pintuan_client *c, const char *camp, const char *user
   return id;
 }
 
+/* A sale "s" of 100 on the primary c talks to, and ann's reservation in
+ * it: its id. */
+static uint64_t sale(pintuan_client *c) {
+  assert_int_equal(create_flash(c, "s", 100, 0, 600000, 0), OK);
+  return reserve_ok(c, "s", "ann", "r1");
+}
+
 /* The reply to a read that d must refuse: NOT_LEADER naming leader (when
  * leader is given) or UNAVAILABLE; never an answer from its memory. */
 static void refused(const pintuan_response *r, const char *what, const char *leader) {
@@ -109,11 +116,9 @@ static void reads_refused(pintuan_client *c, uint64_t res, const char *leader) {
 static void test_standby_without_redis(void **state) {
   (void)state;
   pt_daemon a, b;
-  start(&a, R.addr, "a", "5000", true);
-  start(&b, R.addr, "b", "5000", false);
+  assert_int_equal(shard_pair(&a, &b, R.addr, "5000", NULL, NULL), 0);
   pintuan_client *ca = only(&a), *cb = only(&b);
-  assert_int_equal(create_flash(ca, "s", 100, 0, 600000, 0), OK);
-  uint64_t res = reserve_ok(ca, "s", "ann", "r1");
+  uint64_t res = sale(ca);
   reads_refused(cb, res, a.addr); /* a standby: NOT_LEADER, a's address */
   kill(R.pid, SIGKILL);
   waitpid(R.pid, NULL, 0);
@@ -142,8 +147,7 @@ static void test_starting_daemon(void **state) {
   pt_daemon a;
   start(&a, R.addr, "a", "5000", true);
   pintuan_client *c = only(&a);
-  assert_int_equal(create_flash(c, "s", 100, 0, 600000, 0), OK);
-  uint64_t res = reserve_ok(c, "s", "ann", "r1");
+  uint64_t res = sale(c);
   pintuan_close(c);
   assert_int_equal(daemon_stop(&a), 0);
   kill(R.pid, SIGSTOP); /* the next start cannot rebuild until Redis runs again */
@@ -168,8 +172,7 @@ static void test_no_dirty_read(void **state) {
   pt_daemon a;
   start(&a, R.addr, "a", "5000", true);
   pintuan_client *c = only(&a);
-  assert_int_equal(create_flash(c, "s", 100, 0, 600000, 0), OK);
-  uint64_t res = reserve_ok(c, "s", "ann", "r1");
+  uint64_t res = sale(c);
   kill(R.pid, SIGSTOP);
   /* a reserve the daemon decides and Redis never gets, then a read on the
    * same connection: decided after it, on a state that holds bob's unit */
@@ -209,11 +212,9 @@ static void test_no_dirty_read(void **state) {
 static void test_resumed_primary(void **state) {
   (void)state;
   pt_daemon a, b;
-  start(&a, R.addr, "a", "1500", true);
-  start(&b, R.addr, "b", "1500", false);
+  assert_int_equal(shard_pair(&a, &b, R.addr, "1500", NULL, NULL), 0);
   pintuan_client *ca = only(&a);
-  assert_int_equal(create_flash(ca, "s", 100, 0, 600000, 0), OK);
-  reserve_ok(ca, "s", "ann", "r1");
+  sale(ca);
   int fd = raw_connect(&a);
   assert_true(fd >= 0);
   kill(a.pid, SIGSTOP);
@@ -263,8 +264,7 @@ static void test_partitioned_primary(void **state) {
   start(&a, via, "a", "1500", true);
   start(&b, R.addr, "b", "1500", false);
   pintuan_client *ca = only(&a), *writer = only(&a);
-  assert_int_equal(create_flash(ca, "s", 100, 0, 600000, 0), OK);
-  reserve_ok(ca, "s", "ann", "r1");
+  sale(ca);
   proxy_cut(px, true);
   /* a write a decides and cannot get acknowledged: its append waits in
    * the partition, fenced once it arrives */
@@ -306,8 +306,7 @@ static double metric(const pt_daemon *d, const char *series) {
 static void test_stale_reads_from_standby(void **state) {
   (void)state;
   pt_daemon a, b;
-  start(&a, R.addr, "a", "1500", true);
-  start(&b, R.addr, "b", "1500", false);
+  assert_int_equal(shard_pair(&a, &b, R.addr, "1500", NULL, NULL), 0);
   pintuan_client *ca = only(&a), *cb = only(&b);
   assert_int_equal(create_flash(ca, "s", 100, 0, 600000, 0), OK);
   enum { N = 30 };

@@ -47,12 +47,19 @@ static int redis_down(void **state) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A daemon of shard "t" with its own state file. */
+/* Each daemon of shard "t" keeps a state file of its own. */
+static char state_a[128], state_b[128];
+static const char *const *state_args(const char *node) {
+  static const char *args[2][3];
+  int i = node[0] == 'b';
+  char *path = i ? state_b : state_a;
+  snprintf(path, 128, "%s/%s.state", state_dir, node);
+  args[i][0] = "--state-file", args[i][1] = path, args[i][2] = NULL;
+  return args[i];
+}
+
 static void launch(pt_daemon *d, const char *node) {
-  char state[128];
-  snprintf(state, sizeof state, "%s/%s.state", state_dir, node);
-  const char *more[] = {"--state-file", state, NULL};
-  assert_int_equal(shard_launch(d, R.addr, node, "3000", more), 0);
+  assert_int_equal(shard_launch(d, R.addr, node, "3000", state_args(node)), 0);
 }
 
 static pintuan_client *only(const pt_daemon *d) {
@@ -68,6 +75,25 @@ static uint64_t reserve_ok(pintuan_client *c, const char *user, const char *rid)
   uint64_t id = r->reservation->reservation_id;
   pintuan_response_free(r);
   return id;
+}
+
+/* A primary and a standby of a new shard, and a sale "s" on the primary:
+ * the client c talking to the primary only. */
+static pintuan_client *pair_with_sale(pt_daemon *a, pt_daemon *b) {
+  assert_int_equal(shard_init(R.addr, "t"), 0);
+  assert_int_equal(shard_pair(a, b, R.addr, "3000", state_args("a"), state_args("b")), 0);
+  pintuan_client *c = only(a);
+  assert_int_equal(create_flash(c, "s", 1000, 0, 600000, 0), OK);
+  return c;
+}
+
+/* n reservations of users PREFIX0.., request ids the same: their ids in ids. */
+static void reserve_n(pintuan_client *c, const char *prefix, int n, uint64_t *ids) {
+  for (int i = 0; i < n; i++) {
+    char rid[16];
+    snprintf(rid, sizeof rid, "%s%d", prefix, i);
+    ids[i] = reserve_ok(c, rid, rid);
+  }
 }
 
 /* d refuses its shard for reason: an ERROR line saying why (with says, if
@@ -132,9 +158,9 @@ static void lost_ids_name_nothing(pintuan_client *c, const uint64_t *lost, int n
   pintuan_response *r;
   if (recreate) assert_int_equal(create_flash(c, "s", 1000, 0, 600000, 0), OK);
   for (int i = 0; i < n; i++) {
-    char rid[16], user[16];
-    snprintf(rid, sizeof rid, "o%d", i), snprintf(user, sizeof user, "u%d", i);
-    uint64_t id = reserve_ok(c, user, rid);
+    char rid[16];
+    snprintf(rid, sizeof rid, "o%d", i);
+    uint64_t id = reserve_ok(c, rid, rid); /* the same users and request ids as the lost ones */
     for (int j = 0; j < n; j++)
       if (id == lost[j]) fail_msg("a new reservation got the id %" PRIu64 " of a lost one", id);
   }
@@ -155,21 +181,11 @@ static void lost_ids_name_nothing(pintuan_client *c, const uint64_t *lost, int n
  * hold). Accepted, the shard serves again from nothing. */
 static void test_redis_back_empty(void **state) {
   (void)state;
-  assert_int_equal(shard_init(R.addr, "t"), 0);
   pt_daemon a, b;
-  launch(&a, "a");
-  assert_int_equal(shard_await(&a, true, NULL, 0), 0);
-  launch(&b, "b");
-  assert_int_equal(shard_await(&b, false, NULL, 0), 0);
-  pintuan_client *c = only(&a);
-  assert_int_equal(create_flash(c, "s", 1000, 0, 600000, 0), OK);
+  pintuan_client *c = pair_with_sale(&a, &b);
   enum { N = 50 };
   uint64_t before[N];
-  for (int i = 0; i < N; i++) {
-    char rid[16], user[16];
-    snprintf(rid, sizeof rid, "o%d", i), snprintf(user, sizeof user, "u%d", i);
-    before[i] = reserve_ok(c, user, rid);
-  }
+  reserve_n(c, "o", N, before);
   pintuan_close(c);
   redis_kill(&R); /* no AOF, no RDB: it comes back empty */
   assert_int_equal(redis_restart(&R), 0);
@@ -198,28 +214,14 @@ static void test_redis_back_empty(void **state) {
  * after it are NOT_FOUND, and no new id is one of those. */
 static void test_redis_back_older(void **state) {
   (void)state;
-  assert_int_equal(shard_init(R.addr, "t"), 0);
   pt_daemon a, b;
-  launch(&a, "a");
-  assert_int_equal(shard_await(&a, true, NULL, 0), 0);
-  launch(&b, "b");
-  assert_int_equal(shard_await(&b, false, NULL, 0), 0);
-  pintuan_client *c = only(&a);
-  assert_int_equal(create_flash(c, "s", 1000, 0, 600000, 0), OK);
+  pintuan_client *c = pair_with_sale(&a, &b);
   enum { KEPT = 20, N = 50 };
   uint64_t kept[KEPT], lost[N];
-  for (int i = 0; i < KEPT; i++) {
-    char rid[16], user[16];
-    snprintf(rid, sizeof rid, "k%d", i), snprintf(user, sizeof user, "k%d", i);
-    kept[i] = reserve_ok(c, user, rid);
-  }
+  reserve_n(c, "k", KEPT, kept);
   char reply[64];
   assert_int_equal(redis_cmd(&R, reply, sizeof reply, "SAVE"), 0); /* the older copy */
-  for (int i = 0; i < N; i++) {
-    char rid[16], user[16];
-    snprintf(rid, sizeof rid, "o%d", i), snprintf(user, sizeof user, "u%d", i);
-    lost[i] = reserve_ok(c, user, rid);
-  }
+  reserve_n(c, "o", N, lost);
   pintuan_close(c);
   char seq[32], series[64];
   assert_int_equal(redis_cmd(&R, seq, sizeof seq, "GET pintuan:{t}:seq"), 0);

@@ -30,6 +30,12 @@ int shard_await(pt_daemon *d, bool primary, char *line, size_t linelen) {
   return daemon_log_wait(d, primary ? "mirror role=primary" : "mirror role=standby", PT_WAIT_MS, NULL, 0);
 }
 
+int shard_pair(pt_daemon *a, pt_daemon *b, const char *redis_addr, const char *lease_ms,
+               const char *const *more_a, const char *const *more_b) {
+  if (shard_launch(a, redis_addr, "a", lease_ms, more_a) || shard_await(a, true, NULL, 0)) return -1;
+  return shard_launch(b, redis_addr, "b", lease_ms, more_b) || shard_await(b, false, NULL, 0) ? -1 : 0;
+}
+
 int shard_kill9(pt_daemon *d) {
   kill(d->pid, SIGKILL);
   int st;

@@ -18,6 +18,10 @@ int shard_launch(pt_daemon *d, const char *redis_addr, const char *node, const c
  * line in line, if given), or, primary false, that it is a standby. 0, or
  * -1 (not within PT_WAIT_MS, or it exited). */
 int shard_await(pt_daemon *d, bool primary, char *line, size_t linelen);
+/* A primary "a" (awaited) and then a standby "b" (awaited), with the extra
+ * args of each (NULL-ended, may be NULL). 0, or -1. */
+int shard_pair(pt_daemon *a, pt_daemon *b, const char *redis_addr, const char *lease_ms,
+               const char *const *more_a, const char *const *more_b);
 /* SIGKILL, reaped; its directory removed. 0, or -1 if it had exited. */
 int shard_kill9(pt_daemon *d);
 /* Kills (SIGKILL) every daemon shard_launch started that still runs: a

@@ -229,6 +229,9 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_mirror_follow_age_seconds", "gauge",
       "A standby: since it last found no newer record in Redis (-1: it follows nothing)",
       st.follow_age_ms < 0 ? -1.0 : (double)st.follow_age_ms / 1e3);
+  one(b, "pintuan_mirror_lease_waits_total", "counter",
+      "Times the lease ended by this daemon's clock before a renewal came back (nothing answered meanwhile)",
+      (double)st.lease_waits);
   one(b, "pintuan_mirror_known_record", "gauge",
       "The highest journal record this daemon saw Redis hold (a Redis holding less is refused)",
       (double)st.known_seq);

@@ -347,6 +347,7 @@ static void stop_serving(pt_mirror *m, const char *why) {
   }
   m->epoch = 0;
   m->leader[0] = 0; /* who serves now: the next acquisition attempt says */
+  m->lease_waiting = false;
   uv_timer_stop(&m->lease_end);
 }
 
@@ -458,21 +459,51 @@ const char *pt_mirror_refuses(pt_mirror *m, bool mutation, pt_status *st, const 
 static int64_t lease_valid_ms(const pt_mirror *m) { return m->cfg.lease_ms - m->cfg.lease_ms / 10; }
 
 static void on_lease_end(uv_timer_t *t);
+static void lease_work(pt_mirror *m);
+
+/* How long past the lease's end (by our clock) an answer to a renewal may
+ * still come: a renewal Redis answers 1 proves the lease never lapsed (a
+ * lapsed key is gone, and taking it again makes a new epoch), so one that
+ * was only slow (queued behind a recovery's reads, a busy Redis) keeps
+ * this daemon the primary without a step-down and a rebuild. Meanwhile
+ * nothing is answered (mirror_lease_held). One lease, then it steps down. */
+static int64_t lease_grace_ms(const pt_mirror *m) { return m->cfg.lease_ms; }
 
 /* The lease was renewed (or gained) by a request sent at loop time sent. */
 static void lease_extend(pt_mirror *m, int64_t sent) {
   m->lease_ok_until = sent + lease_valid_ms(m);
   int64_t left = m->lease_ok_until - mirror_now(m);
+  if (m->lease_waiting && left > 0) {
+    m->lease_waiting = false;
+    pt_info("mirror lease renewed after all epoch=%" PRIu64 ": answering again", m->epoch);
+  }
   uv_timer_start(&m->lease_end, on_lease_end, left > 0 ? (uint64_t)left : 0, 0);
 }
 
-/* The lease may have ended by our clock with no renewal back: stop at once,
- * not at the next tick (a third of the lease later). */
+/* The lease may have ended by our clock: nothing is answered from now on
+ * (mirror_lease_held says no) until a renewal comes back, for at most the
+ * grace; then this daemon steps down, not at the next tick. */
 static void on_lease_end(uv_timer_t *t) {
   pt_mirror *m = t->data;
   if (m->stopping || (m->role != PT_ROLE_PRIMARY && m->role != PT_ROLE_RECOVERING)) return;
   if (mirror_lease_held(m)) { /* renewed meanwhile: wait for the new end */
     lease_extend(m, m->lease_ok_until - lease_valid_ms(m));
+    return;
+  }
+  int64_t late = mirror_now(m) - m->lease_ok_until;
+  /* renewals that come back, each too late to answer by, would keep the
+   * lease from the standby while this daemon answers nothing: three leases */
+  bool too_long = m->lease_waiting && mirror_now(m) - m->lease_wait_since > 3 * m->cfg.lease_ms;
+  if (late < lease_grace_ms(m) && !too_long) {
+    if (!m->lease_waiting) {
+      m->lease_waiting = true;
+      m->lease_wait_since = mirror_now(m);
+      m->st.lease_waits++;
+      pt_warn("mirror lease expired by this daemon's clock epoch=%" PRIu64 ": nothing is answered until "
+              "a renewal comes back (for %" PRId64 " ms at most)", m->epoch, lease_grace_ms(m));
+    }
+    lease_work(m); /* a renewal in flight, if none is */
+    uv_timer_start(&m->lease_end, on_lease_end, (uint64_t)(lease_grace_ms(m) - late), 0);
     return;
   }
   pt_warn("mirror lease expired by this daemon's clock epoch=%" PRIu64 ": no renewal came back in time",
@@ -566,8 +597,8 @@ static void lease_work(pt_mirror *m) {
   char ttl[24];
   snprintf(ttl, sizeof ttl, "%" PRId64, m->cfg.lease_ms);
   if (m->role == PT_ROLE_PRIMARY || m->role == PT_ROLE_RECOVERING) {
-    if (!mirror_lease_held(m)) { /* no renewal came back in time */
-      mirror_doubt(m, "the lease could not be renewed in time", false);
+    if (!mirror_lease_held(m) && mirror_now(m) - m->lease_ok_until >= lease_grace_ms(m)) {
+      mirror_doubt(m, "the lease could not be renewed in time", false); /* nor within the grace */
       return;
     }
     if (m->renew_pending) return;

@@ -92,6 +92,7 @@ typedef struct pt_mirror_stats {
       recoveries, recovered_inputs, step_downs, epoch, last_seq, acked_seq, inflight, backlog_bytes;
   uint64_t appends_refused; /* appends Redis refused (FENCED, SEQ): each one a doubt or after one */
   uint64_t refusals;        /* times the shard was refused (Redis holds less than was known) */
+  uint64_t lease_waits;     /* times the lease ended by our clock before a renewal came back */
   uint64_t known_seq, known_epoch; /* the highest journal record and epoch this daemon saw */
   uint64_t follow_seq;      /* a standby: the last record its follower applied (0: none) */
   int64_t follow_age_ms;    /* ... and since when it found nothing newer (-1: no follower) */

@@ -72,6 +72,8 @@ struct pt_mirror {
   int64_t lease_ok_until;   /* loop time the lease is surely ours until (a margin for
                              * drift taken off): nothing is answered after it */
   bool renew_pending, acquire_pending;
+  bool lease_waiting; /* past the lease's end by our clock, a renewal awaited (the grace) */
+  int64_t lease_wait_since;
   /* The open record: inputs and events of the turns not yet sent. It is
    * sent at a turn's end, or when an acknowledgement frees a slot in
    * flight; while max_inflight records are in flight, later turns join it,

@@ -50,6 +50,7 @@ struct recovery {
   bool from_follower; /* a takeover that began from the follower's engine */
   uint64_t last_epoch; /* the epoch of the last record applied */
   bool got_any, retried; /* follow: this pass read records; an empty read was tried again */
+  unsigned restarts;      /* follow: times it went back to the (newer) snapshot */
   uint64_t snap_seq;
   unsigned chunks, next_chunk;
   char prefix[KEY_MAX];
@@ -129,6 +130,15 @@ static void fail(recovery *r, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
+  /* A standby reads while the primary snapshots: the journal it reads may
+   * be trimmed, the snapshot it reads replaced (its chunks unlinked). That
+   * is no damage: it starts over from the newer snapshot, a few times. */
+  if (r->follow && !r->borrowed && r->restarts < 3 && (strstr(why, "a gap") || strstr(why, "is missing") ||
+                                                      strstr(why, "damaged"))) {
+    r->restarts++;
+    from_snapshot(r);
+    return;
+  }
   if (r->follow) { /* a standby's: it tries again later, from the snapshot */
     pt_warn("mirror follow failed: %s; stale reads are refused until it is rebuilt", why);
     *slot_of(m, r) = NULL;

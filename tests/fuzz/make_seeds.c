@@ -180,6 +180,8 @@ int main(int argc, char **argv) {
   /* a snapshot of an engine with holds, a waitlist, groups and remembered ids */
   pt_engine_config cfg = {.idem_window_ms = 60000, .hash_seed = 5};
   pt_engine *e = pt_engine_new(&cfg);
+  static const uint8_t key[16] = {7, 1, 4, 2, 8, 5, 7, 1, 4, 2, 8, 5, 7, 1, 4, 2};
+  pt_engine_set_id_key(e, key, 99); /* sealed ids, as a daemon's (ids.c) */
   pt_result r;
   pt_campaign_spec s1 = {.id = {(const uint8_t *)"c1", 2}, .kind = PT_FLASH_SALE, .stock = 2,
                          .hold_ms = 1000, .waitlist = true};
@@ -229,6 +231,7 @@ int main(int argc, char **argv) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
   pt_input ins[] = {
+      {.kind = PT_IN_ID_KEY, .now = 1000, .id_tag = 99, .id_key = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3}},
       {.kind = PT_IN_CREATE, .now = 1000, .request_id = {(const uint8_t *)"a", 1}, .spec = s1},
       {.kind = PT_IN_CREATE, .now = 1000, .request_id = {(const uint8_t *)"b", 1}, .spec = s2},
       {.kind = PT_IN_RESERVE, .now = 1001, .request_id = {(const uint8_t *)"k1", 2}, .campaign_id = s1.id,
@@ -251,7 +254,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
     pt_input_apply(e, &ins[i], &r);
     ins[i].campaign_id = ins[i].kind == PT_IN_CREATE ? ins[i].spec.id : ins[i].campaign_id;
-    bool req = ins[i].kind != PT_IN_ADVANCE;
+    bool req = pt_input_is_request(ins[i].kind);
     pt_engine_stats st;
     pt_engine_stats_get(e, &st);
     static uint64_t seen;

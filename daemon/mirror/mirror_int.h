@@ -42,6 +42,7 @@ typedef struct pt_follower {
   int64_t caught_up_ms;    /* loop time it last found nothing more in Redis */
   char incarnation[40];    /* of the shard it was built from */
   uint64_t snap_bytes, journal_bytes; /* its snapshot's state and the journal since */
+  int64_t rebuilt_ms;      /* loop time its last read of a whole snapshot began (kept across drops) */
 } pt_follower;
 
 struct pt_mirror {

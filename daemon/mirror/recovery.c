@@ -39,6 +39,15 @@
 #define BATCH_FIRST 64
 #define BATCH_BYTES (1u << 20)
 
+/* A standby's reading costs Redis what the primary's writing does: it reads
+ * at most this much of the journal a tick (the rest at the next ones; a
+ * takeover reads what is left), and reads a whole snapshot at most once per
+ * FOLLOW_REBUILD_LEASES leases (a snapshot every few seconds, as a tiny
+ * snapshot_after_bytes makes, would have it read them back to back and
+ * hold up the primary's lease renewals behind them). */
+#define FOLLOW_PASS_BYTES (8u << 20)
+#define FOLLOW_REBUILD_LEASES 10
+
 /* What one compressed chunk may expand to (snapshot_chunk's own maximum):
  * a damaged frame header cannot make recovery allocate more. */
 #define CHUNK_RAW_MAX (256u << 20)
@@ -50,7 +59,6 @@ struct recovery {
   bool from_follower; /* a takeover that began from the follower's engine */
   uint64_t last_epoch; /* the epoch of the last record applied */
   bool got_any, retried; /* follow: this pass read records; an empty read was tried again */
-  unsigned restarts;      /* follow: times it went back to the (newer) snapshot */
   uint64_t snap_seq;
   unsigned chunks, next_chunk;
   char prefix[KEY_MAX];
@@ -96,6 +104,7 @@ static pt_mirror *alive(recovery *r, redisReply *reply) {
 
 static void begin(recovery *r);
 static void read_journal(recovery *r);
+static void follow_pause(recovery *r);
 
 /* The follower's engine is not (or no longer) a prefix of the journal as
  * Redis holds it: a snapshot trimmed the journal past it. Start again
@@ -103,7 +112,7 @@ static void read_journal(recovery *r);
  * stale reads meanwhile), a takeover into its own. */
 static void from_snapshot(recovery *r) {
   pt_mirror *m = r->m;
-  if (r->borrowed) {
+  if (r->follow) { /* when its pace allows (follow_start) */
     *slot_of(m, r) = NULL;
     rec_free(r);
     follow_start(m, true);
@@ -132,10 +141,9 @@ static void fail(recovery *r, const char *fmt, ...) {
   va_end(ap);
   /* A standby reads while the primary snapshots: the journal it reads may
    * be trimmed, the snapshot it reads replaced (its chunks unlinked). That
-   * is no damage: it starts over from the newer snapshot, a few times. */
-  if (r->follow && !r->borrowed && r->restarts < 3 && (strstr(why, "a gap") || strstr(why, "is missing") ||
-                                                      strstr(why, "damaged"))) {
-    r->restarts++;
+   * is no damage: it starts over from the newer snapshot, at its pace. */
+  if (r->follow && (strstr(why, "a gap") || strstr(why, "is missing") || strstr(why, "damaged"))) {
+    pt_info("mirror follow: %s (read while the primary replaced it): starting over from the snapshot", why);
     from_snapshot(r);
     return;
   }
@@ -259,6 +267,10 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
   }
   r->journal_bytes += bytes;
   r->got_any |= rep->elements > 0;
+  if (r->follow && r->borrowed && r->journal_bytes >= FOLLOW_PASS_BYTES) { /* enough for this tick */
+    follow_pause(r);
+    return;
+  }
   if (rep->elements == r->count) { /* a full batch: there may be more */
     size_t each = bytes / rep->elements + 1, n = BATCH_BYTES / each;
     r->count = n < 1 ? 1 : n > BATCH_MAX ? BATCH_MAX : (unsigned)n;
@@ -448,6 +460,10 @@ void follow_start(pt_mirror *m, bool rebuild) {
   if (m->follow_rec || !m->ac || !m->ready || !m->known.id[0]) return;
   pt_follower *f = &m->follower;
   if (f->engine && strcmp(f->incarnation, m->known.id)) follow_drop(m); /* another incarnation's */
+  if ((rebuild || !f->engine) && f->rebuilt_ms &&
+      mirror_now(m) - f->rebuilt_ms < FOLLOW_REBUILD_LEASES * m->cfg.lease_ms)
+    return; /* a whole snapshot read not long ago: not again yet */
+  if (rebuild || !f->engine) f->rebuilt_ms = mirror_now(m);
   recovery *r = rec_new(m, true);
   if (f->engine && !rebuild) { /* what was appended since, in place */
     r->e = f->engine;
@@ -469,7 +485,17 @@ void follow_abort(pt_mirror *m) {
 void follow_drop(pt_mirror *m) {
   follow_abort(m);
   pt_engine_free(m->follower.engine);
-  m->follower = (pt_follower){0};
+  int64_t rebuilt = m->follower.rebuilt_ms; /* the pace holds across a drop */
+  m->follower = (pt_follower){.rebuilt_ms = rebuilt};
+}
+
+/* A catch-up that read its share of the journal for this tick: the
+ * follower is at the last record applied, not caught up. */
+static void follow_pause(recovery *r) {
+  pt_mirror *m = r->m;
+  m->follower.journal_bytes += r->journal_bytes;
+  m->follow_rec = NULL;
+  rec_free(r); /* borrowed: the engine stays the follower's */
 }
 
 static void follow_finish(recovery *r) {

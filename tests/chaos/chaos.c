@@ -131,6 +131,24 @@ typedef struct verdict {
   long acked, lost, duplicates, oversold, retried, campaigns;
 } verdict;
 
+/* A call to the new primary that may still step down and rebuild once
+ * more (its lease lost during a long recovery): UNAVAILABLE is no answer,
+ * the same call goes again (the same request id), pausing 10 ms doubling
+ * to 500 ms, for PT_WAIT_MS at most. rc: the call's (0: *r holds the answer). */
+#define SETTLED(call, r)                                                                   \
+  ({                                                                                       \
+    int rc_, pause_ = 10;                                                                  \
+    for (int64_t end_ = pt_mono_ns() + (int64_t)PT_WAIT_MS * 1000000;;) {                   \
+      rc_ = (call);                                                                        \
+      if (rc_ || (*(r))->status != PINTUAN__V1__STATUS__UNAVAILABLE || pt_mono_ns() > end_) \
+        break;                                                                             \
+      pintuan_response_free(*(r));                                                         \
+      usleep((useconds_t)pause_ * 1000); /* a rebuild has no event a client can await */   \
+      pause_ = pause_ < 250 ? pause_ * 2 : 500;                                            \
+    }                                                                                      \
+    rc_;                                                                                   \
+  })
+
 /* Everything the cycle's clients were told, checked on the new primary. */
 static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, verdict *v) {
   int64_t units = 0;
@@ -138,7 +156,7 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
     for (size_t k = 0; k < ws[i].n; k++) {
       req *q = &ws[i].reqs[k];
       pintuan_response *r;
-      if (pintuan_reserve(c, campaign, q->user, q->qty, q->rid, &r)) return -1;
+      if (SETTLED(pintuan_reserve(c, campaign, q->user, q->qty, q->rid, &r), &r)) return -1;
       if (q->status == -1) { /* never answered: its answer now is its one answer */
         v->retried++;
         if (r->status == OK) units += q->qty;
@@ -155,7 +173,7 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
                   q->rid, q->res, pintuan_status_str(r->status));
         }
         pintuan_response *g;
-        if (pintuan_get_reservation(c, campaign, q->res, &g)) return -1;
+        if (SETTLED(pintuan_get_reservation(c, campaign, q->res, &g), &g)) return -1;
         if (g->status != OK) v->lost++;
         pintuan_response_free(g);
       } else if (r->status == OK) { /* refusals are not remembered: decided afresh */
@@ -165,7 +183,7 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
     }
   pintuan_response *r;
   /* every campaign (pintuan-bench's stampedes too) still adds up */
-  if (pintuan_list_campaigns(c, &r) || r->status != OK || !r->campaigns) return -1;
+  if (SETTLED(pintuan_list_campaigns(c, &r), &r) || r->status != OK || !r->campaigns) return -1;
   for (size_t i = 0; i < r->campaigns->n_campaigns; i++) {
     const Pintuan__V1__Campaign *k = r->campaigns->campaigns[i];
     if (k->held + k->sold > k->stock || k->available + k->held + k->sold != k->stock ||
@@ -178,7 +196,7 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
   }
   v->campaigns += (long)r->campaigns->n_campaigns;
   pintuan_response_free(r);
-  if (pintuan_get_campaign(c, campaign, &r) || r->status != OK) return -1;
+  if (SETTLED(pintuan_get_campaign(c, campaign, &r), &r) || r->status != OK) return -1;
   const Pintuan__V1__Campaign *cp = r->campaign;
   if (cp->held != units) {
     v->duplicates += llabs((long long)(cp->held - units));
@@ -191,7 +209,7 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
   for (int u = 0; u < USERS; u++) {
     char user[12];
     snprintf(user, sizeof user, "u%d", u);
-    if (pintuan_get_holdings(c, campaign, user, &r)) return -1;
+    if (SETTLED(pintuan_get_holdings(c, campaign, user, &r), &r)) return -1;
     if (r->status == OK && r->holdings->held + r->holdings->sold > LIMIT) v->oversold++;
     pintuan_response_free(r);
   }

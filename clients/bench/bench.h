@@ -55,7 +55,9 @@ typedef struct conn {
   unsigned attempts;       /* connection attempts since it was last up */
   int64_t down_since;      /* when it went down (ns); 0: up */
   bool reconnecting, dead; /* dead: gave up (its requests stay unanswered) */
-  bool at_once;            /* the next attempt without a pause (following NOT_LEADER) */
+  unsigned busy;           /* UNAVAILABLE/OVERLOADED answers in a row: each pauses longer */
+  int64_t busy_since;      /* when the first of them came (ns); 0: none */
+  int64_t pause_ms;        /* before the next attempt */
   uv_timer_t retry;
 } conn;
 
@@ -140,7 +142,7 @@ struct bench {
   struct sockaddr_storage addrs[PT_BENCH_ADDRS];
   char addr_text[PT_BENCH_ADDRS][PT_HOST_MAX + 8];
   int naddrs;
-  uint64_t load_reconnects, load_redirects, load_resent, load_gave_up;
+  uint64_t load_reconnects, load_redirects, load_resent, load_gave_up, load_busy_retries;
 };
 
 static inline int64_t now_ns(void) { return (int64_t)uv_hrtime(); }

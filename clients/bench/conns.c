@@ -24,10 +24,15 @@
 #define MAX_REPLY (64u << 20) /* a reply frame larger than this ends its connection */
 #define RETRY_ATTEMPTS 16
 #define RETRY_WINDOW_NS 10000000000LL
+/* A daemon that answers UNAVAILABLE (rebuilding, its lease in doubt) or
+ * OVERLOADED is there and says "shortly": asked again, paused, for longer
+ * than an unreachable one (a takeover can rebuild for seconds). */
+#define BUSY_WINDOW_NS 60000000000LL
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 500
 
-static void conn_lost(conn *c, int next_addr, bool at_once, const char *why);
+enum lost_kind { LOST, REDIRECT, BUSY };
+static void conn_lost(conn *c, int next_addr, enum lost_kind kind, const char *why);
 
 typedef struct wreq {
   uv_write_t req;
@@ -73,7 +78,7 @@ static void flush_all(uv_prepare_t *h) {
     }
     if (done < 0 && done != UV_EAGAIN) { /* the connection is going: failover re-sends */
       c->out_len = 0;
-      conn_lost(c, (c->addr + 1) % b->naddrs, false, uv_strerror(done));
+      conn_lost(c, (c->addr + 1) % b->naddrs, LOST, uv_strerror(done));
       continue;
     }
     if (done < 0) done = 0;
@@ -162,8 +167,8 @@ static void on_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf) {
 void conn_answered(conn *c, uint32_t frame_len) {
   c->un_off += frame_len;
   if (c->un_off == c->un_len) c->un_off = c->un_len = 0;
-  c->attempts = 0; /* answered: a later failure starts a new count (a redirect loop does not) */
-  c->down_since = 0;
+  c->attempts = c->busy = 0; /* answered: a later failure starts a new count (a redirect loop does not) */
+  c->down_since = c->busy_since = 0;
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -178,7 +183,7 @@ static void on_reconnect(uv_connect_t *req, int status) {
   conn *c = req->data;
   bench *b = c->b;
   if (status < 0) {
-    conn_lost(c, (c->addr + 1) % b->naddrs, false, uv_strerror(status));
+    conn_lost(c, (c->addr + 1) % b->naddrs, LOST, uv_strerror(status));
     return;
   }
   c->up = true;
@@ -211,7 +216,7 @@ static void on_retry(uv_timer_t *t) {
   c->tcp.data = c;
   c->creq.data = c;
   if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&b->addrs[c->addr], on_reconnect) < 0)
-    conn_lost(c, (c->addr + 1) % b->naddrs, false, "connect could not start");
+    conn_lost(c, (c->addr + 1) % b->naddrs, LOST, "connect could not start");
 }
 
 static void on_closed_for_retry(uv_handle_t *h) {
@@ -222,33 +227,45 @@ static void on_closed_for_retry(uv_handle_t *h) {
     b->conns_closed++;
     return;
   }
-  int64_t ms = 0; /* none before the first attempt, nor before following NOT_LEADER */
-  if (!c->at_once && c->attempts > 1) {
-    ms = BACKOFF_MIN_MS;
-    for (unsigned i = 2; i < c->attempts && ms < BACKOFF_MAX_MS; i++) ms *= 2;
-    if (ms > BACKOFF_MAX_MS) ms = BACKOFF_MAX_MS;
-  }
-  c->at_once = false;
-  uv_timer_start(&c->retry, on_retry, (uint64_t)ms, 0);
+  uv_timer_start(&c->retry, on_retry, (uint64_t)c->pause_ms, 0);
 }
 
-/* c's connection is lost (or must go elsewhere): every unanswered request
- * goes again on a new one to address next_addr; at_once: no pause (a
- * NOT_LEADER names where to go). Past the attempts, c gives up. */
-static void conn_lost(conn *c, int next_addr, bool at_once, const char *why) {
+/* 10 ms doubling to 500 ms: the pause before the n-th attempt in a row. */
+static int64_t backoff_ms(unsigned n) {
+  int64_t ms = BACKOFF_MIN_MS;
+  for (unsigned i = 1; i < n && ms < BACKOFF_MAX_MS; i++) ms *= 2;
+  return ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms;
+}
+
+/* c's connection is lost (LOST), must go elsewhere (REDIRECT: a
+ * NOT_LEADER names where, at once), or its daemon asked to be asked again
+ * (BUSY): every unanswered request goes again on a new connection to
+ * next_addr, after a pause (none before the first attempt after an answer,
+ * nor before following NOT_LEADER). Past its attempts or its window, c
+ * gives up. */
+static void conn_lost(conn *c, int next_addr, enum lost_kind kind, const char *why) {
   bench *b = c->b;
   if (c->dead || (c->reconnecting && uv_is_closing((uv_handle_t *)&c->tcp))) return; /* already going */
   int64_t t = now_ns();
-  if (!c->down_since) c->down_since = t;
-  c->attempts++;
+  bool over;
+  if (kind == BUSY) {
+    if (!c->busy_since) c->busy_since = t;
+    c->pause_ms = backoff_ms(++c->busy);
+    over = t - c->busy_since > BUSY_WINDOW_NS;
+  } else {
+    if (!c->down_since) c->down_since = t;
+    c->attempts++;
+    c->pause_ms = kind == REDIRECT || c->attempts == 1 ? 0 : backoff_ms(c->attempts - 1);
+    over = c->attempts > RETRY_ATTEMPTS || t - c->down_since > RETRY_WINDOW_NS;
+  }
   bool was_up = c->up;
   c->up = false;
   c->out_len = 0; /* rebuilt from the unanswered log on the next connection */
-  if (!b->stopping && was_up)
+  if (!b->stopping && was_up && kind != BUSY)
     fprintf(stderr, "pintuan-bench: connection %d to %s: %s; %zu requests to send again to %s\n", c->idx,
             b->addr_text[c->addr], why, (size_t)c->n, b->addr_text[next_addr]);
   c->addr = next_addr;
-  if (b->stopping || c->attempts > RETRY_ATTEMPTS || t - c->down_since > RETRY_WINDOW_NS) {
+  if (b->stopping || over) {
     if (!b->stopping) {
       fprintf(stderr, "pintuan-bench: connection %d gave up after %u attempts: %zu requests unanswered\n",
               c->idx, c->attempts - 1, (size_t)c->n);
@@ -260,7 +277,7 @@ static void conn_lost(conn *c, int next_addr, bool at_once, const char *why) {
     return;
   }
   c->reconnecting = true;
-  c->at_once = at_once;
+  b->load_busy_retries += kind == BUSY;
   if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_closed_for_retry);
   else on_closed_for_retry((uv_handle_t *)&c->tcp);
 }
@@ -274,14 +291,16 @@ void conn_redirect(conn *c, const char *leader) {
   b->load_redirects++;
   char why[PT_HOST_MAX + 32];
   snprintf(why, sizeof why, "NOT_LEADER (primary %s)", leader && *leader ? leader : "unknown");
-  conn_lost(c, next, true, why);
+  conn_lost(c, next, REDIRECT, why);
 }
+
+void conn_busy(conn *c) { conn_lost(c, c->addr, BUSY, "UNAVAILABLE or OVERLOADED"); }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   (void)buf;
   conn *c = s->data;
   if (n < 0) {
-    if (c->up) conn_lost(c, (c->addr + 1) % c->b->naddrs, false, uv_strerror((int)n));
+    if (c->up) conn_lost(c, (c->addr + 1) % c->b->naddrs, LOST, uv_strerror((int)n));
     return;
   }
   c->in_len += (size_t)n;

@@ -36,6 +36,10 @@ void conn_answered(conn *c, uint32_t frame_len);
 /* A NOT_LEADER reply on c: every unanswered request goes to the primary it
  * names when that is one of -a's addresses, else to the next one. */
 void conn_redirect(conn *c, const char *leader);
+/* An UNAVAILABLE or OVERLOADED answer on c: the daemon is there and asks to
+ * be asked again; every unanswered request goes again to it after a pause
+ * (10 ms doubling to 500 ms, for up to a minute). */
+void conn_busy(conn *c);
 void conns_free(bench *b);
 
 #endif

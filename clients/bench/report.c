@@ -128,6 +128,7 @@ static void print_json(const bench *b, const figures *f, const pt_verdict *v) {
   set(lf, "redirects", jcount(b->load_redirects));
   set(lf, "resent", jcount(b->load_resent));
   set(lf, "gave_up", jcount(b->load_gave_up));
+  set(lf, "busy_retries", jcount(b->load_busy_retries));
   set(j, "load_failover", lf);
   if (v) {
     set(j, "verdict", jverdict(v));
@@ -185,9 +186,11 @@ static void print_human(const bench *b, const figures *f, const pt_verdict *v) {
            (unsigned long long)b->failover.reconnects, (unsigned long long)b->failover.redirects,
            (unsigned long long)b->failover.resent);
   if (b->load_reconnects || b->load_redirects || b->load_gave_up)
-    printf("  failover (load connections): %llu reconnects, %llu redirects, %llu requests sent again, %llu "
-           "connections gave up\n", (unsigned long long)b->load_reconnects, (unsigned long long)b->load_redirects,
-           (unsigned long long)b->load_resent, (unsigned long long)b->load_gave_up);
+    printf("  failover (load connections): %llu reconnects, %llu redirects, %llu UNAVAILABLE or OVERLOADED "
+           "backed off, %llu requests sent again, %llu connections gave up\n",
+           (unsigned long long)b->load_reconnects, (unsigned long long)b->load_redirects,
+           (unsigned long long)b->load_busy_retries, (unsigned long long)b->load_resent,
+           (unsigned long long)b->load_gave_up);
   if (v) pt_verdict_print(stdout, v);
   else printf("verdict: none (--floor: the floor server keeps no state)\n");
 }

@@ -65,6 +65,11 @@ void run_on_reply(bench *b, conn *c, const uint8_t *msg, size_t len, int64_t t) 
     pintuan__v1__response__free_unpacked(full, NULL);
     return;
   }
+  if ((r.status == PINTUAN__V1__STATUS__UNAVAILABLE || r.status == PINTUAN__V1__STATUS__OVERLOADED) &&
+      b->o.scenario != SC_REPLAY) { /* "shortly": back off, then all of it again (a replay compares it) */
+    conn_busy(c);
+    return;
+  }
   inflight f = c->ring[c->head];
   c->head = (c->head + 1) % c->cap;
   c->n--;

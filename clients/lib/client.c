@@ -601,12 +601,34 @@ void pintuan_response_free(pintuan_response *r) {
   if (r) pintuan__v1__response__free_unpacked(r, NULL);
 }
 
+/* Is r a "shortly" (UNAVAILABLE, OVERLOADED) that failover's bounds still
+ * allow to ask again? Pauses before saying yes. */
+static bool ask_again(pintuan_client *c, const pintuan_response *r, int *tries, int64_t *since) {
+  if (r->status != PINTUAN__V1__STATUS__UNAVAILABLE && r->status != PINTUAN__V1__STATUS__OVERLOADED) return false;
+  int64_t now = pt_mono_ns() / 1000000;
+  if (!*tries) *since = now;
+  if (c->max_attempts <= 0 || *tries >= c->max_attempts || (c->max_ms > 0 && now - *since >= c->max_ms))
+    return false;
+  int pause = BACKOFF_FIRST_MS << (*tries < 6 ? *tries : 6);
+  sleep_ms(pause > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pause);
+  (*tries)++;
+  c->stats.busy++;
+  return true;
+}
+
 int pintuan_call(pintuan_client *c, pintuan_request *req, pintuan_response **out) {
   *out = NULL;
   if (pintuan_send(c, req) || pintuan_flush(c)) return -1;
+  int tries = 0;
+  int64_t since = 0;
   for (;;) {
     pintuan_response *r;
     if (pintuan_recv(c, &r)) return -1;
+    if (r->id == req->id && ask_again(c, r, &tries, &since)) { /* the same request, again */
+      pintuan_response_free(r);
+      if (pintuan_send(c, req) || pintuan_flush(c)) return -1;
+      continue;
+    }
     if (r->id == req->id) {
       *out = r;
       return 0;

@@ -33,6 +33,10 @@
  * - Attempts, with a pause doubling from 10 ms to 500 ms between them
  *   (none before the first, nor before following a NOT_LEADER), are
  *   bounded by pintuan_set_failover() until the daemon answers again.
+ * - A blocking call answered UNAVAILABLE (a daemon rebuilding, or unsure of
+ *   its lease) or OVERLOADED is sent again, the same request, after the
+ *   same pauses and within the same bounds; past them the call returns
+ *   that answer. Pipelined replies are returned as they come.
  * - pintuan_get_stats() counts what failover did.
  *
  * Ids (campaign, user, request) are C strings here, 1..64 bytes on the
@@ -83,6 +87,7 @@ typedef struct pintuan_stats {
   uint64_t reconnects; /* new connections made by failover or a redirect */
   uint64_t redirects;  /* NOT_LEADER replies followed to the leader */
   uint64_t resent;     /* requests sent again on a new connection */
+  uint64_t busy;       /* blocking calls sent again after UNAVAILABLE or OVERLOADED */
 } pintuan_stats;
 PINTUAN_API void pintuan_get_stats(const pintuan_client *c, pintuan_stats *out);
 /* The connected address, numeric ("127.0.0.1:7733", "[::1]:7733"); "" when

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mirror_int.h"
 #include "replay.h"
@@ -34,10 +35,16 @@
 /* Journal records per XRANGE: at most BATCH_MAX, and about BATCH_BYTES
  * (a record may be up to 256 KiB: a thousand of those would be one
  * 256 MB reply, built by Redis and held by hiredis at once). The count
- * follows the size of the records read so far. */
+ * follows the size of the records read so far, from a first batch small
+ * enough whatever they are (64 records in parts were a 16 MB first batch).
+ * And a batch is applied for at most BATCH_SLICE_NS in one go: the loop
+ * must get back to the lease's renewals (a lease of 600 ms was lost, over
+ * and over, to batches of a million inputs applied in one callback); what
+ * is left of the batch is read again with the next XRANGE. */
 #define BATCH_MAX 1000
-#define BATCH_FIRST 64
+#define BATCH_FIRST 4
 #define BATCH_BYTES (1u << 20)
+#define BATCH_SLICE_NS (50 * 1000 * 1000)
 
 /* A standby's reading costs Redis what the primary's writing does: it reads
  * at most this much of the journal a tick (the rest at the next ones; a
@@ -243,8 +250,10 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
          rep->type == REDIS_REPLY_ERROR ? rep->str : "");
     return;
   }
-  size_t bytes = 0;
-  for (size_t i = 0; i < rep->elements; i++) {
+  size_t bytes = 0, applied = 0;
+  int64_t t0 = pt_mono_ns();
+  for (size_t i = 0; i < rep->elements; i++, applied++) {
+    if (i && pt_mono_ns() - t0 > BATCH_SLICE_NS) break; /* the rest is read again */
     redisReply *entry = rep->element[i];
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
         entry->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -267,6 +276,11 @@ static void on_journal(redisAsyncContext *ac, void *reply, void *priv) {
   }
   r->journal_bytes += bytes;
   r->got_any |= rep->elements > 0;
+  if (applied < rep->elements) { /* out of time: the loop first, then from the next record */
+    r->count = (unsigned)applied;
+    read_journal(r);
+    return;
+  }
   if (r->follow && r->borrowed && r->journal_bytes >= FOLLOW_PASS_BYTES) { /* enough for this tick */
     follow_pause(r);
     return;

@@ -30,6 +30,11 @@ typedef struct inflight {
 
 typedef struct bench bench;
 
+/* a hold the bench made, and its owner (user "u<user>") */
+typedef struct pooled {
+  uint64_t id, user;
+} pooled;
+
 typedef struct conn {
   uv_tcp_t tcp;
   uv_connect_t creq;
@@ -93,7 +98,7 @@ struct bench {
   double *zipf_cdf;
   okuser *oks; /* users who got a unit: the verdict checks their holdings */
   size_t noks, cap_oks;
-  uint64_t *pool; /* ids that confirm/cancel work on, from OK replies */
+  pooled *pool; /* holds that confirm/cancel work on, from OK replies */
   size_t pool_n, pool_cap;
 
   /* conns.c: the load connections */

@@ -64,14 +64,13 @@ void scenarios_note_ok(bench *b, size_t campaign, const uint8_t *user, size_t le
   u->user[len] = 0;
 }
 
-static void pool_push(bench *b, uint64_t id) {
-  if (b->pool_n < b->pool_cap) b->pool[b->pool_n++] = id;
+static void pool_push(bench *b, uint64_t id, const char *user) {
+  if (b->pool_n < b->pool_cap) b->pool[b->pool_n++] = (pooled){id, strtoull(user + 1, NULL, 10)};
 }
 
-static uint64_t pool_take(bench *b) {
-  if (!b->pool_n) return 0;
+static pooled pool_take(bench *b) {
   size_t i = bench_rnd(b) % b->pool_n;
-  uint64_t v = b->pool[i];
+  pooled v = b->pool[i];
   b->pool[i] = b->pool[--b->pool_n];
   return v;
 }
@@ -113,10 +112,14 @@ void scenario_send(bench *b, conn *c, int64_t planned, int64_t now) {
     op = b->pool_n && bench_rnd01(b) < o->pay_ratio ? OP_CONFIRM : OP_JOIN;
   }
   f->op = (uint8_t)op;
+  if (op == OP_CONFIRM || op == OP_CANCEL) { /* as the hold's owner */
+    pooled h = pool_take(b);
+    q.op = op == OP_CONFIRM ? BW_CONFIRM : BW_CANCEL, q.reservation_id = h.id;
+    f->user[1 + bw_u64_dec(f->user + 1, h.user)] = 0;
+    q.user_len = strlen(f->user);
+  }
   switch (op) {
-  case OP_RESERVE: break;
-  case OP_CONFIRM: q.op = BW_CONFIRM, q.reservation_id = pool_take(b); break;
-  case OP_CANCEL: q.op = BW_CANCEL, q.reservation_id = pool_take(b); break;
+  case OP_RESERVE: case OP_CONFIRM: case OP_CANCEL: break;
   default: q.op = BW_JOIN, q.join_mode = PINTUAN__V1__JOIN_MODE__JOIN_AUTO, q.new_user = 1; break;
   }
   conn_queue_op(c, &q);
@@ -126,7 +129,7 @@ void scenario_on_reply(bench *b, const inflight *f, const bw_reply *r) {
   if (r->status != PINTUAN__V1__STATUS__OK || r->result != BW_RESULT_RESERVATION) return;
   if (f->op == OP_RESERVE || f->op == OP_JOIN) {
     scenarios_note_ok(b, f->campaign, (const uint8_t *)f->user, strlen(f->user));
-    if (b->o.scenario == SC_MIXED || b->o.scenario == SC_GROUP) pool_push(b, r->reservation_id);
+    if (b->o.scenario == SC_MIXED || b->o.scenario == SC_GROUP) pool_push(b, r->reservation_id, f->user);
   }
 }
 

@@ -49,7 +49,7 @@ static size_t body(uint8_t *o, const bw_request *q) {
     switch (q->op) {
     case BW_RESERVE: return n + bytes_len(3, q->user_len) + uint_len(4, i32(q->quantity));
     case BW_CONFIRM:
-    case BW_CANCEL: return n + uint_len(3, q->reservation_id);
+    case BW_CANCEL: return n + uint_len(3, q->reservation_id) + bytes_len(4, q->user_len);
     default: return n + bytes_len(3, q->user_len) + uint_len(4, i32(q->join_mode)) + uint_len(6, q->new_user != 0);
     }
   }
@@ -62,7 +62,10 @@ static size_t body(uint8_t *o, const bw_request *q) {
     o = put_uint(o, 4, i32(q->quantity));
     break;
   case BW_CONFIRM:
-  case BW_CANCEL: o = put_uint(o, 3, q->reservation_id); break;
+  case BW_CANCEL:
+    o = put_uint(o, 3, q->reservation_id);
+    o = put_bytes(o, 4, q->user, q->user_len); /* the hold's owner */
+    break;
   default: /* BW_JOIN */
     o = put_bytes(o, 3, q->user, q->user_len);
     o = put_uint(o, 4, i32(q->join_mode));

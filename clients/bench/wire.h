@@ -18,7 +18,7 @@ enum { BW_RESULT_RESERVATION = 14, BW_RESULT_EVENT = 16 }; /* Response's result 
 
 typedef struct bw_request {
   int op; /* BW_* */
-  const uint8_t *rid, *campaign, *user;
+  const uint8_t *rid, *campaign, *user; /* user: every op (Confirm/Cancel: the owner) */
   size_t rid_len, campaign_len, user_len;
   uint64_t reservation_id; /* Confirm, Cancel */
   uint32_t quantity;       /* Reserve */

@@ -107,26 +107,35 @@ static int reservation_id(const cli_args *a, uint64_t *res) {
   return 0;
 }
 
+/* --user: the hold is its user's, and the daemon asks who that is */
+static int need_user(const cli_args *a, const char *cmd) {
+  if (!a->user) return usage_error("%s needs --user USER (the user that reserved)", cmd);
+  return 0;
+}
+
 static int confirm_cancel(cli_ctx *c, const cli_args *a, int confirm) {
   int rc;
-  if ((rc = cli_need_pos(a, 2, "confirm|cancel CAMPAIGN RESERVATION_ID [--request-id R]"))) return rc;
+  if ((rc = cli_need_pos(a, 2, "confirm|cancel CAMPAIGN RESERVATION_ID --user USER [--request-id R]")))
+    return rc;
   uint64_t res;
-  if ((rc = reservation_id(a, &res)) || (rc = cli_connect(c))) return rc;
+  if ((rc = reservation_id(a, &res)) || (rc = need_user(a, confirm ? "confirm" : "cancel")) ||
+      (rc = cli_connect(c)))
+    return rc;
   pintuan_response *r;
-  return cli_answer(c, confirm ? pintuan_confirm(c->client, a->pos[0], res, a->rid, &r)
-                               : pintuan_cancel(c->client, a->pos[0], res, a->rid, &r), &r);
+  return cli_answer(c, confirm ? pintuan_confirm(c->client, a->pos[0], res, a->user, a->rid, &r)
+                               : pintuan_cancel(c->client, a->pos[0], res, a->user, a->rid, &r), &r);
 }
 static int cmd_confirm(cli_ctx *c, const cli_args *a) { return confirm_cancel(c, a, 1); }
 static int cmd_cancel(cli_ctx *c, const cli_args *a) { return confirm_cancel(c, a, 0); }
 
 static int cmd_reservation(cli_ctx *c, const cli_args *a) {
   int rc;
-  if ((rc = cli_need_pos(a, 2, "reservation CAMPAIGN RESERVATION_ID"))) return rc;
+  if ((rc = cli_need_pos(a, 2, "reservation CAMPAIGN RESERVATION_ID --user USER"))) return rc;
   uint64_t res;
-  if ((rc = reservation_id(a, &res))) return rc;
+  if ((rc = reservation_id(a, &res)) || (rc = need_user(a, "reservation"))) return rc;
   pintuan_request q;
   Pintuan__V1__GetReservation m;
-  pintuan_req_get_reservation(&q, &m, a->pos[0], res);
+  pintuan_req_get_reservation(&q, &m, a->pos[0], res, a->user);
   m.has_stale_ok = m.stale_ok = !!(a->seen & BIT(O_STALE));
   return cli_call(c, &q);
 }
@@ -209,9 +218,10 @@ const cli_command cli_commands[] = {
      BIT(O_STALE)},
     {"campaign", "list", cmd_campaign_list, "", NULL, 0},
     {"reserve", NULL, cmd_reserve, "CAMPAIGN USER", NULL, BIT(O_QTY) | BIT(O_RID)},
-    {"confirm", NULL, cmd_confirm, "CAMPAIGN RESERVATION_ID", NULL, BIT(O_RID)},
-    {"cancel", NULL, cmd_cancel, "CAMPAIGN RESERVATION_ID", NULL, BIT(O_RID)},
-    {"reservation", NULL, cmd_reservation, "CAMPAIGN RESERVATION_ID", NULL, BIT(O_STALE)},
+    {"confirm", NULL, cmd_confirm, "CAMPAIGN RESERVATION_ID --user USER", NULL, BIT(O_USER) | BIT(O_RID)},
+    {"cancel", NULL, cmd_cancel, "CAMPAIGN RESERVATION_ID --user USER", NULL, BIT(O_USER) | BIT(O_RID)},
+    {"reservation", NULL, cmd_reservation, "CAMPAIGN RESERVATION_ID --user USER", NULL,
+     BIT(O_USER) | BIT(O_STALE)},
     {"holdings", NULL, cmd_holdings, "CAMPAIGN USER", NULL, 0},
     {"join", NULL, cmd_join, "CAMPAIGN USER", "(default --mode auto)",
      BIT(O_MODE) | BIT(O_GROUP) | BIT(O_OLD) | BIT(O_RID)},

@@ -50,6 +50,7 @@ const cli_opt cli_opts[] = {
     {{"request-id", required_argument, 0, O_RID}, "R"},
     {{"admin", required_argument, 0, O_ADMIN}, "HOST:PORT"},
     {{"stale", no_argument, 0, O_STALE}, NULL},
+    {{"user", required_argument, 0, O_USER}, "USER"},
     {{0, 0, 0, 0}, NULL}};
 #define N_OPTS (sizeof cli_opts / sizeof *cli_opts - 1)
 
@@ -246,6 +247,7 @@ static int take_option(cli_args *a, int o, const char *v) {
     break;
   case O_RID: a->rid = v; break;
   case O_ADMIN: a->admin = v; break;
+  case O_USER: a->user = v, bad = !*v || strlen(v) > 64, what = "user", hint = "give the user id, 1..64 bytes"; break;
   case O_WAITLIST: /* a bare --waitlist means on */
     a->waitlist = v ? parse_bool(v) : 1;
     bad = a->waitlist < 0, what = "value", hint = "give on or off";

@@ -36,7 +36,8 @@ int cli_bad_global_option(const struct option *opts, const char *word, int o);
 /* ---- a command's options (after the command) ---- */
 
 enum { O_STOCK = 256, O_KIND, O_LIMIT, O_HOLD, O_START, O_END, O_WAITLIST, O_GSIZE, O_GTTL,
-       O_NEWONLY, O_SIM, O_MARGIN, O_QTY, O_MODE, O_GROUP, O_OLD, O_COUNT, O_RID, O_ADMIN, O_STALE };
+       O_NEWONLY, O_SIM, O_MARGIN, O_QTY, O_MODE, O_GROUP, O_OLD, O_COUNT, O_RID, O_ADMIN, O_STALE,
+       O_USER };
 #define BIT(o) (1u << ((o) - O_STOCK))
 
 typedef struct cli_opt {
@@ -59,6 +60,7 @@ typedef struct cli_args {
   int waitlist, mode, kind;
   const char *rid; /* --request-id, or a random one */
   const char *admin; /* --admin HOST:PORT (stat) */
+  const char *user;  /* --user U: the hold's owner (confirm, cancel, reservation) */
   char *pos[CLI_MAX_POS];
   int npos;
 } cli_args;

@@ -181,15 +181,18 @@ PINTUAN_API void pintuan_req_list_campaigns(pintuan_request *req,
 PINTUAN_API void pintuan_req_reserve(pintuan_request *req, Pintuan__V1__Reserve *body,
                                      const char *campaign, const char *user, int32_t qty,
                                      const char *request_id);
+/* A hold belongs to its user: confirm, cancel and get_reservation name the
+ * user that reserved (or joined); another user's reservation is NOT_FOUND. */
 PINTUAN_API void pintuan_req_confirm(pintuan_request *req, Pintuan__V1__Confirm *body,
                                      const char *campaign, uint64_t reservation_id,
-                                     const char *request_id);
+                                     const char *user, const char *request_id);
 PINTUAN_API void pintuan_req_cancel(pintuan_request *req, Pintuan__V1__Cancel *body,
                                     const char *campaign, uint64_t reservation_id,
-                                    const char *request_id);
+                                    const char *user, const char *request_id);
 PINTUAN_API void pintuan_req_get_reservation(pintuan_request *req,
                                              Pintuan__V1__GetReservation *body,
-                                             const char *campaign, uint64_t reservation_id);
+                                             const char *campaign, uint64_t reservation_id,
+                                             const char *user);
 PINTUAN_API void pintuan_req_get_holdings(pintuan_request *req, Pintuan__V1__GetHoldings *body,
                                           const char *campaign, const char *user);
 /* Group buy: mode is a Pintuan__V1__JoinMode (JOIN_OPEN, JOIN_GROUP with
@@ -222,11 +225,12 @@ PINTUAN_API int pintuan_list_campaigns(pintuan_client *c, pintuan_response **out
 PINTUAN_API int pintuan_reserve(pintuan_client *c, const char *campaign, const char *user,
                                 int32_t qty, const char *request_id, pintuan_response **out);
 PINTUAN_API int pintuan_confirm(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-                                const char *request_id, pintuan_response **out);
+                                const char *user, const char *request_id, pintuan_response **out);
 PINTUAN_API int pintuan_cancel(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-                               const char *request_id, pintuan_response **out);
+                               const char *user, const char *request_id, pintuan_response **out);
 PINTUAN_API int pintuan_get_reservation(pintuan_client *c, const char *campaign,
-                                        uint64_t reservation_id, pintuan_response **out);
+                                        uint64_t reservation_id, const char *user,
+                                        pintuan_response **out);
 PINTUAN_API int pintuan_get_holdings(pintuan_client *c, const char *campaign, const char *user,
                                      pintuan_response **out);
 /* Reads that accept staleness (stale_ok): a standby may answer them from
@@ -236,7 +240,8 @@ PINTUAN_API int pintuan_get_holdings(pintuan_client *c, const char *campaign, co
 PINTUAN_API int pintuan_get_campaign_stale(pintuan_client *c, const char *campaign,
                                            pintuan_response **out);
 PINTUAN_API int pintuan_get_reservation_stale(pintuan_client *c, const char *campaign,
-                                              uint64_t reservation_id, pintuan_response **out);
+                                              uint64_t reservation_id, const char *user,
+                                              pintuan_response **out);
 PINTUAN_API int pintuan_join(pintuan_client *c, const char *campaign, const char *user, int mode,
                              uint64_t group_id, bool new_user, const char *request_id,
                              pintuan_response **out);

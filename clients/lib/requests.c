@@ -108,31 +108,34 @@ void pintuan_req_reserve(pintuan_request *q, Pintuan__V1__Reserve *m, const char
 }
 
 void pintuan_req_confirm(pintuan_request *q, Pintuan__V1__Confirm *m, const char *campaign,
-                         uint64_t reservation_id, const char *request_id) {
+                         uint64_t reservation_id, const char *user, const char *request_id) {
   pintuan__v1__request__init(q);
   pintuan__v1__confirm__init(m);
   m->has_campaign_id = 1, m->campaign_id = bin(campaign);
   m->has_reservation_id = 1, m->reservation_id = reservation_id;
+  m->has_user_id = 1, m->user_id = bin(user);
   m->has_request_id = 1, m->request_id = bin(request_id);
   q->op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q->confirm = m;
 }
 
 void pintuan_req_cancel(pintuan_request *q, Pintuan__V1__Cancel *m, const char *campaign,
-                        uint64_t reservation_id, const char *request_id) {
+                        uint64_t reservation_id, const char *user, const char *request_id) {
   pintuan__v1__request__init(q);
   pintuan__v1__cancel__init(m);
   m->has_campaign_id = 1, m->campaign_id = bin(campaign);
   m->has_reservation_id = 1, m->reservation_id = reservation_id;
+  m->has_user_id = 1, m->user_id = bin(user);
   m->has_request_id = 1, m->request_id = bin(request_id);
   q->op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q->cancel = m;
 }
 
 void pintuan_req_get_reservation(pintuan_request *q, Pintuan__V1__GetReservation *m,
-                                 const char *campaign, uint64_t reservation_id) {
+                                 const char *campaign, uint64_t reservation_id, const char *user) {
   pintuan__v1__request__init(q);
   pintuan__v1__get_reservation__init(m);
   m->has_campaign_id = 1, m->campaign_id = bin(campaign);
   m->has_reservation_id = 1, m->reservation_id = reservation_id;
+  m->has_user_id = 1, m->user_id = bin(user);
   q->op_case = PINTUAN__V1__REQUEST__OP_GET_RESERVATION, q->get_reservation = m;
 }
 
@@ -234,18 +237,18 @@ int pintuan_reserve(pintuan_client *c, const char *campaign, const char *user, i
 }
 
 int pintuan_confirm(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-                    const char *request_id, pintuan_response **out) {
-  CALL(Pintuan__V1__Confirm, pintuan_req_confirm, campaign, reservation_id, request_id);
+                    const char *user, const char *request_id, pintuan_response **out) {
+  CALL(Pintuan__V1__Confirm, pintuan_req_confirm, campaign, reservation_id, user, request_id);
 }
 
 int pintuan_cancel(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-                   const char *request_id, pintuan_response **out) {
-  CALL(Pintuan__V1__Cancel, pintuan_req_cancel, campaign, reservation_id, request_id);
+                   const char *user, const char *request_id, pintuan_response **out) {
+  CALL(Pintuan__V1__Cancel, pintuan_req_cancel, campaign, reservation_id, user, request_id);
 }
 
 int pintuan_get_reservation(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-                            pintuan_response **out) {
-  CALL(Pintuan__V1__GetReservation, pintuan_req_get_reservation, campaign, reservation_id);
+                            const char *user, pintuan_response **out) {
+  CALL(Pintuan__V1__GetReservation, pintuan_req_get_reservation, campaign, reservation_id, user);
 }
 
 int pintuan_get_campaign_stale(pintuan_client *c, const char *campaign, pintuan_response **out) {
@@ -257,10 +260,10 @@ int pintuan_get_campaign_stale(pintuan_client *c, const char *campaign, pintuan_
 }
 
 int pintuan_get_reservation_stale(pintuan_client *c, const char *campaign, uint64_t reservation_id,
-                                  pintuan_response **out) {
+                                  const char *user, pintuan_response **out) {
   pintuan_request q;
   Pintuan__V1__GetReservation m;
-  pintuan_req_get_reservation(&q, &m, campaign, reservation_id);
+  pintuan_req_get_reservation(&q, &m, campaign, reservation_id, user);
   m.has_stale_ok = 1, m.stale_ok = 1;
   return pintuan_call(c, &q, out);
 }

@@ -292,12 +292,16 @@ pt_campaign *pt_campaign_at(pt_engine *e, size_t i); /* creation order */
 void pt_reserve(pt_engine *e, int64_t now, pt_bytes request_id,
                 pt_bytes campaign_id, pt_bytes user_id, int64_t quantity,
                 pt_result *r);
-void pt_confirm(pt_engine *e, int64_t now, pt_bytes request_id,
-                pt_bytes campaign_id, uint64_t reservation_id, pt_result *r);
-void pt_cancel(pt_engine *e, int64_t now, pt_bytes request_id,
-               pt_bytes campaign_id, uint64_t reservation_id, pt_result *r);
-pt_status pt_reservation_get(pt_engine *e, pt_bytes campaign_id,
-                             uint64_t reservation_id, pt_reservation_info *out);
+/* A hold belongs to its user: confirm, cancel and get name the user, and a
+ * reservation (or seat) of another user is NOT_FOUND, as one that does not
+ * exist. An empty user_id checks nobody: inputs journaled before holds had
+ * owners replay as they were decided. */
+void pt_confirm(pt_engine *e, int64_t now, pt_bytes request_id, pt_bytes campaign_id,
+                uint64_t reservation_id, pt_bytes user_id, pt_result *r);
+void pt_cancel(pt_engine *e, int64_t now, pt_bytes request_id, pt_bytes campaign_id,
+               uint64_t reservation_id, pt_bytes user_id, pt_result *r);
+pt_status pt_reservation_get(pt_engine *e, pt_bytes campaign_id, uint64_t reservation_id,
+                             pt_bytes user_id, pt_reservation_info *out);
 pt_status pt_holdings_get(pt_engine *e, pt_bytes campaign_id, pt_bytes user_id,
                           pt_holdings_info *out);
 

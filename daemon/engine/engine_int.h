@@ -215,8 +215,9 @@ uint32_t pt__hold_alloc(pt_engine *e);
 void pt__hold_free(pt_engine *e, uint32_t slot);
 /* A finished hold: kept queryable for the request-id window, then freed. */
 void pt__hold_retire(pt_engine *e, pt_campaign *c, int64_t now, uint32_t slot);
-/* The hold named by a reservation id, if live and of campaign c. */
-pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot);
+/* The hold named by a reservation id, if live, of campaign c, and of user
+ * uid (any user when uid is empty). */
+pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, pt_bytes uid, uint32_t *slot);
 void pt__q_push_sorted(pt_engine *e, pt_queue *q, uint32_t slot);
 void pt__q_push_back(pt_engine *e, pt_queue *q, uint32_t slot);
 void pt__q_remove(pt_engine *e, pt_queue *q, uint32_t slot);
@@ -280,8 +281,13 @@ void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now);
  * retires no earlier than its seats, so with a bounded advance no seat is
  * left whose group is gone. */
 void pt__group_retire_due(pt_engine *e, pt_campaign *c, int64_t now);
-void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
-void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r);
+void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_bytes uid,
+                       pt_result *r);
+void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_bytes uid,
+                      pt_result *r);
+/* The fingerprint of a confirm or cancel: of the user too, when one is
+ * named (a retry by another user is a CONFLICT, not another's answer). */
+uint32_t pt__fp_hold(int op, uint64_t resid, pt_bytes uid, pt_bytes cid);
 pt_group *pt__group_of(const pt_engine *e, const pt_hold *h);
 void group_campaign_free(pt_engine *e, pt_campaign *c);
 uint64_t pt__group_id(pt_engine *e, const pt_group *g);

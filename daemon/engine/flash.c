@@ -231,20 +231,24 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
 }
 
-void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
+void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid, pt_bytes uid,
                 pt_result *r) {
   now = eng_now(e, now);
   e->st.confirms++;
-  uint32_t fp = pt__idem_fingerprint(OP_CONFIRM, resid, 0, cid);
+  uint32_t fp = pt__fp_hold(OP_CONFIRM, resid, uid, cid);
   pt_idem_key k;
   pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CONFIRM, fp, r, &k);
   if (!c) return;
+  if (uid.len > PT_ID_MAX) {
+    result_set(r, PT_INVALID_ARGUMENT, "user_id must be 1..64 bytes");
+    return pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
+  }
   if (c->kind == PT_GROUP_BUY) {
-    pt__group_confirm(e, c, now, resid, r);
+    pt__group_confirm(e, c, now, resid, uid, r);
     return pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
   }
   uint32_t slot;
-  pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, uid, &slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such reservation");
     return pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
@@ -278,20 +282,24 @@ void pt_confirm(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t 
   pt__op_end(e, c, now, &k, OP_CONFIRM, fp, r);
 }
 
-void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid,
+void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t resid, pt_bytes uid,
                pt_result *r) {
   now = eng_now(e, now);
   e->st.cancels++;
-  uint32_t fp = pt__idem_fingerprint(OP_CANCEL, resid, 0, cid);
+  uint32_t fp = pt__fp_hold(OP_CANCEL, resid, uid, cid);
   pt_idem_key k;
   pt_campaign *c = pt__op_begin(e, now, rid, cid, OP_CANCEL, fp, r, &k);
   if (!c) return;
+  if (uid.len > PT_ID_MAX) {
+    result_set(r, PT_INVALID_ARGUMENT, "user_id must be 1..64 bytes");
+    return pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
+  }
   if (c->kind == PT_GROUP_BUY) {
-    pt__group_cancel(e, c, now, resid, r);
+    pt__group_cancel(e, c, now, resid, uid, r);
     return pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
   }
   uint32_t slot;
-  pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, uid, &slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such reservation");
     return pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
@@ -320,13 +328,14 @@ void pt_cancel(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, uint64_t r
   pt__op_end(e, c, now, &k, OP_CANCEL, fp, r);
 }
 
-pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid,
+pt_status pt_reservation_get(pt_engine *e, pt_bytes cid, uint64_t resid, pt_bytes uid,
                              pt_reservation_info *o) {
   memset(o, 0, sizeof(*o));
+  if (uid.len > PT_ID_MAX) return PT_INVALID_ARGUMENT;
   pt_campaign *c = pt_campaign_find(e, cid);
   if (!c) return pt_id_valid(cid) ? PT_NOT_FOUND : PT_INVALID_ARGUMENT;
   uint32_t slot;
-  pt_hold *h = pt__hold_lookup(e, c, resid, &slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, uid, &slot);
   if (!h) return PT_NOT_FOUND;
   o->reservation_id = resid;
   o->campaign_id = camp_id(c);

@@ -595,9 +595,9 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   pt__op_end(e, c, now, &k, OP_JOIN, fp, r);
 }
 
-static pt_hold *seat_lookup(pt_engine *e, pt_campaign *c, uint64_t resid, uint32_t *slot,
+static pt_hold *seat_lookup(pt_engine *e, pt_campaign *c, uint64_t resid, pt_bytes uid, uint32_t *slot,
                             pt_group **g, pt_result *r) {
-  pt_hold *h = pt__hold_lookup(e, c, resid, slot);
+  pt_hold *h = pt__hold_lookup(e, c, resid, uid, slot);
   if (!h) {
     result_set(r, PT_NOT_FOUND, "no such seat");
     return NULL;
@@ -619,10 +619,11 @@ static void seat_final_state(pt_hold *h, bool confirm, pt_result *r) {
   }
 }
 
-void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
+void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_bytes uid,
+                       pt_result *r) {
   uint32_t slot;
   pt_group *g;
-  pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
+  pt_hold *h = seat_lookup(e, c, resid, uid, &slot, &g, r);
   if (!h) return;
   settle_overdue(e, c, g, slot, now);
   seat_out(e, g, slot, r);
@@ -638,10 +639,11 @@ void pt__group_confirm(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid
   seat_out(e, g, slot, r);
 }
 
-void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_result *r) {
+void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid, pt_bytes uid,
+                      pt_result *r) {
   uint32_t slot;
   pt_group *g;
-  pt_hold *h = seat_lookup(e, c, resid, &slot, &g, r);
+  pt_hold *h = seat_lookup(e, c, resid, uid, &slot, &g, r);
   if (!h) return;
   settle_overdue(e, c, g, slot, now);
   seat_out(e, g, slot, r);

@@ -42,7 +42,7 @@ void pt__hold_free(pt_engine *e, uint32_t slot) {
   e->free_head = slot;
 }
 
-pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint32_t *slot) {
+pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, pt_bytes uid, uint32_t *slot) {
   uint64_t inner;
   unsigned era4;
   for (unsigned cur = 0; pt__id_next(e, rid, &cur, &inner, &era4);) {
@@ -52,6 +52,10 @@ pt_hold *pt__hold_lookup(pt_engine *e, const pt_campaign *c, uint64_t rid, uint3
     if (hold_state(h) == PT_HOLD_FREE || (h->gen_state >> 8) != (inner >> 32) ||
         hold_era(h) != era4 || h->camp != c->index)
       continue;
+    if (uid.len) { /* another user's hold is no hold of this one */
+      pt_bytes owner = user_id(hold_user(e, h));
+      if (owner.len != uid.len || memcmp(owner.p, uid.p, uid.len)) return NULL;
+    }
     *slot = (uint32_t)(s - 1);
     return h;
   }

@@ -169,6 +169,11 @@ uint32_t pt__idem_fingerprint(int op, uint64_t a, uint64_t b, pt_bytes s) {
   return (uint32_t)pt_mix(h ^ b, 0x9e3779b97f4a7c15ULL);
 }
 
+uint32_t pt__fp_hold(int op, uint64_t resid, pt_bytes uid, pt_bytes cid) {
+  /* no user: the fingerprint of before owners, so old journals replay */
+  return pt__idem_fingerprint(op, resid, uid.len ? pt_hash(0x6f776e6572ULL, uid.p, uid.len) | 1 : 0, cid);
+}
+
 void pt__idem_init(pt_engine *e) {
   pt_store_init(&e->idem_log);
   pt_map_init(&e->idem, &e->idem_log, 0);

@@ -20,10 +20,10 @@ void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r) {
     pt_reserve(e, in->now, in->request_id, in->campaign_id, in->user_id, in->quantity, r);
     break;
   case PT_IN_CONFIRM:
-    pt_confirm(e, in->now, in->request_id, in->campaign_id, in->reservation_id, r);
+    pt_confirm(e, in->now, in->request_id, in->campaign_id, in->reservation_id, in->user_id, r);
     break;
   case PT_IN_CANCEL:
-    pt_cancel(e, in->now, in->request_id, in->campaign_id, in->reservation_id, r);
+    pt_cancel(e, in->now, in->request_id, in->campaign_id, in->reservation_id, in->user_id, r);
     break;
   case PT_IN_JOIN:
     pt_join(e, in->now, in->request_id, in->campaign_id, in->user_id, in->mode, in->group_id,
@@ -45,7 +45,7 @@ static void pk_bytes(msgpack_packer *pk, pt_bytes b) {
 /* Fields after kind and now, per kind (the digest adds 3 to requests). */
 static const unsigned NFIELDS[] = {
     [PT_IN_ADVANCE] = 0, [PT_IN_CREATE] = 14, [PT_IN_UPDATE] = 8, [PT_IN_END] = 2,
-    [PT_IN_RESERVE] = 4, [PT_IN_CONFIRM] = 3, [PT_IN_CANCEL] = 3, [PT_IN_JOIN] = 6,
+    [PT_IN_RESERVE] = 4, [PT_IN_CONFIRM] = 4, [PT_IN_CANCEL] = 4, [PT_IN_JOIN] = 6,
     [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1, [PT_IN_ID_KEY] = 2,
 };
 
@@ -108,6 +108,7 @@ void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
     pk_bytes(pk, in->request_id);
     pk_bytes(pk, in->campaign_id);
     msgpack_pack_uint64(pk, in->reservation_id);
+    pk_bytes(pk, in->user_id);
     break;
   case PT_IN_JOIN:
     pk_bytes(pk, in->request_id);
@@ -277,7 +278,9 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
   in->kind = (pt_input_kind)kind;
   bool req = pt_input_is_request(in->kind);
   bool budget = kind == PT_IN_ADVANCE && c.n == 3;
-  if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0) + budget) {
+  /* a confirm or cancel journaled before holds had owners: no user */
+  bool ownerless = (kind == PT_IN_CONFIRM || kind == PT_IN_CANCEL) && c.n == 2 + NFIELDS[kind] + 3 - 1;
+  if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0) + budget - ownerless) {
     snprintf(err, errlen, "input kind %llu has %u fields", (unsigned long long)kind, c.n);
     return -1;
   }
@@ -331,6 +334,7 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
     in->request_id = get_bytes(&c);
     in->campaign_id = get_bytes(&c);
     in->reservation_id = get_u(&c);
+    if (!ownerless) in->user_id = get_bytes(&c);
     break;
   case PT_IN_JOIN:
     in->request_id = get_bytes(&c);

@@ -29,15 +29,15 @@ static bool bytes(const uint8_t **p, const uint8_t *end, pt_bytes *out) {
 /* The operation's fields: wanted keys (tag bytes) in field order. */
 static bool read_op(const uint8_t *p, const uint8_t *end, pt_fast_req *out) {
   bool reserve = out->op == PT_FAST_RESERVE;
-  unsigned seen = 0, want = reserve ? 0x1e : 0x0e;
+  unsigned seen = 0, want = 0x1e; /* fields 1..4: the user is field 3 of Reserve, 4 of Confirm/Cancel */
   while (p < end) {
     uint64_t key, v;
     if (!varint(&p, end, &key)) return false;
     unsigned f = key == 0x0a ? 1 : key == 0x12 ? 2 : (key == 0x1a && reserve) ? 3 : (key == 0x18 && !reserve) ? 3
-               : (key == 0x20 && reserve) ? 4 : 0;
+               : (key == 0x20 && reserve) ? 4 : (key == 0x22 && !reserve) ? 4 : 0;
     if (!f || seen & (1u << f)) return false; /* another field, or one twice */
     seen |= 1u << f;
-    if (f == 4) {
+    if (f == 4 && reserve) {
       if (!varint(&p, end, &v)) return false;
       out->quantity = (int32_t)(uint32_t)v; /* int32: the low 32 bits, as protobuf-c reads them */
     } else if (f == 3 && !reserve) {
@@ -46,7 +46,8 @@ static bool read_op(const uint8_t *p, const uint8_t *end, pt_fast_req *out) {
       return false;
     }
   }
-  return seen == want;
+  /* a confirm or cancel without its user takes the general path, which refuses it */
+  return seen == want && (reserve || out->user_id.len);
 }
 
 bool pt_fast_read(const uint8_t *p, size_t len, pt_fast_req *out) {
@@ -96,7 +97,7 @@ static bool has_reservation(const pt_fast_req *q, const pt_result *r) {
 static size_t reservation_size(const pt_fast_req *q, const pt_result *r) {
   size_t n = 1 + varint_size(q->campaign_id.len) + q->campaign_id.len;
   if (r->reservation_id) n += 1 + varint_size(r->reservation_id);
-  if (q->op == PT_FAST_RESERVE) n += 1 + varint_size(q->user_id.len) + q->user_id.len;
+  n += 1 + varint_size(q->user_id.len) + q->user_id.len;
   if (r->quantity) n += 1 + varint_size(r->quantity);
   if (r->state) n += 1 + varint_size(i32(r->state));
   if (r->expires_ms) n += 1 + varint_size((uint64_t)r->expires_ms);
@@ -132,7 +133,7 @@ void pt_fast_reply(const pt_fast_req *q, const pt_result *r, size_t inner, uint8
   *p++ = 0x72, p = put_varint(p, inner);
   p = put_bytes(p, 0x0a, q->campaign_id.p, q->campaign_id.len);
   if (r->reservation_id) *p++ = 0x10, p = put_varint(p, r->reservation_id);
-  if (q->op == PT_FAST_RESERVE) p = put_bytes(p, 0x1a, q->user_id.p, q->user_id.len);
+  p = put_bytes(p, 0x1a, q->user_id.p, q->user_id.len);
   if (r->quantity) *p++ = 0x20, p = put_varint(p, r->quantity);
   if (r->state) *p++ = 0x28, p = put_varint(p, i32(r->state));
   if (r->expires_ms) *p++ = 0x30, p = put_varint(p, (uint64_t)r->expires_ms);

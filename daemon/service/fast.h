@@ -20,7 +20,7 @@ typedef enum pt_fast_op { PT_FAST_RESERVE = 1, PT_FAST_CONFIRM, PT_FAST_CANCEL }
 typedef struct pt_fast_req {
   pt_fast_op op;
   uint64_t id;
-  pt_bytes request_id, campaign_id, user_id; /* point into the frame; user: reserve */
+  pt_bytes request_id, campaign_id, user_id; /* point into the frame */
   int32_t quantity;                          /* reserve */
   uint64_t reservation_id;                   /* confirm, cancel */
 } pt_fast_req;

@@ -29,17 +29,22 @@ bool svc_reserve(svc_ctx *x, const Pintuan__V1__Reserve *m) {
 
 static bool op_confirm_cancel(svc_ctx *x, ProtobufCBinaryData rid, bool has_rid,
                               ProtobufCBinaryData cid, bool has_cid, uint64_t resid,
-                              bool has_resid, bool confirm) {
+                              bool has_resid, ProtobufCBinaryData uid, bool has_uid, bool confirm) {
   Pintuan__V1__Response *r = x->r;
   if (!has_rid) return svc_bad(r, "missing field: request_id");
   if (!has_cid) return svc_bad(r, "missing field: campaign_id");
   if (!has_resid) return svc_bad(r, "missing field: reservation_id");
+  if (!has_uid) return svc_bad(r, "missing field: user_id");
+  if (!pt_id_valid(B(uid))) return svc_bad(r, "user_id must be 1..64 bytes"); /* empty: nobody's check */
   pt_input in = {.kind = confirm ? PT_IN_CONFIRM : PT_IN_CANCEL, .request_id = B(rid),
-                 .campaign_id = B(cid), .reservation_id = resid};
+                 .campaign_id = B(cid), .reservation_id = resid, .user_id = B(uid)};
   pt_result res;
   pt_turn_apply(x->s->turn, &in, &res);
   svc_fill_result(r, &res);
-  if (res.reservation_id) svc_reply_reservation(x, B(cid), &res);
+  if (res.reservation_id) {
+    svc_reply_reservation(x, B(cid), &res);
+    x->reservation.has_user_id = 1, x->reservation.user_id = uid;
+  }
   return true;
 }
 
@@ -47,10 +52,12 @@ bool svc_get_reservation(svc_ctx *x, const Pintuan__V1__GetReservation *m) {
   Pintuan__V1__Response *r = x->r;
   NEED(m, campaign_id, "campaign_id");
   NEED(m, reservation_id, "reservation_id");
+  NEED(m, user_id, "user_id");
+  if (!pt_id_valid(B(m->user_id))) return svc_bad(r, "user_id must be 1..64 bytes");
   pt_reservation_info i;
-  pt_status st = pt_reservation_get(x->engine, B(m->campaign_id), m->reservation_id, &i);
+  pt_status st = pt_reservation_get(x->engine, B(m->campaign_id), m->reservation_id, B(m->user_id), &i);
   if (st != PT_OK) {
-    svc_set_status(r, st, st == PT_NOT_FOUND ? "no such reservation" : "campaign_id must be 1..64 bytes");
+    svc_set_status(r, st, st == PT_NOT_FOUND ? "no such reservation" : "ids must be 1..64 bytes");
     return true;
   }
   pt_result res = {.reservation_id = i.reservation_id, .quantity = i.quantity,
@@ -87,10 +94,10 @@ bool svc_holdings(svc_ctx *x, const Pintuan__V1__GetHoldings *m) {
 
 bool svc_confirm(svc_ctx *x, const Pintuan__V1__Confirm *m) {
   return op_confirm_cancel(x, m->request_id, m->has_request_id, m->campaign_id, m->has_campaign_id,
-                           m->reservation_id, m->has_reservation_id, true);
+                           m->reservation_id, m->has_reservation_id, m->user_id, m->has_user_id, true);
 }
 
 bool svc_cancel(svc_ctx *x, const Pintuan__V1__Cancel *m) {
   return op_confirm_cancel(x, m->request_id, m->has_request_id, m->campaign_id, m->has_campaign_id,
-                           m->reservation_id, m->has_reservation_id, false);
+                           m->reservation_id, m->has_reservation_id, m->user_id, m->has_user_id, false);
 }

@@ -115,7 +115,7 @@ static double run_reserve_confirm(const scenario *sc, size_t cycles, ids *users,
     if (i % (OPS_PER_MS / 2) == 0) pt_engine_advance(e, ++now);
     pt_result r;
     pt_reserve(e, now, rids->v[2 * k], CID, users->v[i % sc->users], 1, &r);
-    pt_confirm(e, now, rids->v[2 * k + 1], CID, r.reservation_id, &r);
+    pt_confirm(e, now, rids->v[2 * k + 1], CID, r.reservation_id, users->v[i % sc->users], &r);
     if (r.status != PT_OK) abort();
   }
   double dt = secs() - t;
@@ -219,7 +219,7 @@ static double bytes_per_effect(size_t n, ids *users, ids *rids, size_t *idlen) {
   size_t before = heap_in_use(), len = 0;
   for (size_t i = 0; i < n; i++) {
     pt_result r;
-    pt_confirm(e, T0, rids->v[n + i], CID, res[i], &r);
+    pt_confirm(e, T0, rids->v[n + i], CID, res[i], users->v[i % users->n], &r);
     if (r.status != PT_OK) abort();
     len += rids->v[n + i].len;
   }

@@ -173,7 +173,7 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
                   q->rid, q->res, pintuan_status_str(r->status));
         }
         pintuan_response *g;
-        if (SETTLED(pintuan_get_reservation(c, campaign, q->res, &g), &g)) return -1;
+        if (SETTLED(pintuan_get_reservation(c, campaign, q->res, q->user, &g), &g)) return -1;
         if (g->status != OK) v->lost++;
         pintuan_response_free(g);
       } else if (r->status == OK) { /* refusals are not remembered: decided afresh */

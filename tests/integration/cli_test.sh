@@ -65,15 +65,24 @@ out=$(J reserve c1 user44 --request-id o-4); rc=$?
 check "sold out exits 1" test $rc -eq 1
 check "sold out prints \"status\":\"SOLD_OUT\"" grep -q '"status":"SOLD_OUT"' <<<"$out"
 
-C confirm c1 "$res" --request-id pay-1 >/dev/null; check "confirm exits 0" test $? -eq 0
+C confirm c1 "$res" --request-id pay-1 >/dev/null 2>"$tmp/nouser.err"; rc=$?
+check "confirm without --user is a usage error (64)" test $rc -eq 64
+check "saying --user is needed" grep -qF -- "confirm needs --user USER" "$tmp/nouser.err"
+out=$(J confirm c1 "$res" --user user43 --request-id pay-0); rc=$?
+check "confirm as another user exits 1" test $rc -eq 1
+check "another user's hold is NOT_FOUND" test "$(echo "$out" | field '["status"]')" = NOT_FOUND
+out=$(J reservation c1 "$res" --user user43)
+check "another user's reservation reads NOT_FOUND" test "$(echo "$out" | field '["status"]')" = NOT_FOUND
+C confirm c1 "$res" --user user42 --request-id pay-1 >/dev/null; check "confirm exits 0" test $? -eq 0
 out=$(J campaign get c1)
 check "campaign shows sold 1" test "$(echo "$out" | field '["campaign"]["sold"]')" = 1
 check "campaign shows held 1" test "$(echo "$out" | field '["campaign"]["held"]')" = 1
 check "campaign shows available 0" test "$(echo "$out" | field '["campaign"]["available"]')" = 0
 out=$(J holdings c1 user42)
 check "holdings show sold 1" test "$(echo "$out" | field '["holdings"]["sold"]')" = 1
-C cancel c1 "$res" --request-id c-1 >/dev/null; check "cancel of a sold reservation exits 1" test $? -eq 1
-out=$(J reservation c1 "$res")
+C cancel c1 "$res" --user user42 --request-id c-1 >/dev/null; check "cancel of a sold reservation exits 1" test $? -eq 1
+out=$(J reservation c1 "$res" --user user42)
+check "the reservation names its user" test "$(echo "$out" | field '["reservation"]["user_id"]')" = user42
 check "reservation state is SOLD" test "$(echo "$out" | field '["reservation"]["state"]')" = SOLD
 C reserve c1 user45 --qty -1 --request-id o-5 >/dev/null 2>"$tmp/qty.err"; rc=$?
 check "a negative quantity is a usage error (64)" test $rc -eq 64
@@ -116,7 +125,7 @@ check "a group's state reads OPEN (enum values without their enum's prefix)" \
 check "a seat's state reads HELD" test "$(echo "$out" | field '["group"]["members"][0]["state"]')" = HELD
 check "ids are strings (64 bits: beyond what a JSON number holds)" \
   test "$(echo "$out" | field '["group"]["group_id"].__class__.__name__')" = str
-C confirm g1 "$seat1" >/dev/null && C confirm g1 "$seat2" >/dev/null
+C confirm g1 "$seat1" --user ann >/dev/null && C confirm g1 "$seat2" --user ben >/dev/null
 check "paying both seats exits 0" test $? -eq 0
 read -r ev <&$EV
 wait "$SUB"

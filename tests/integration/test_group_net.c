@@ -70,7 +70,7 @@ static void test_two_subscribers_see_the_same_completion(void **state) {
     pintuan_response *r;
     char rid[16];
     snprintf(rid, sizeof rid, "pay-%d", i);
-    assert_int_equal(pintuan_confirm(c, "gb", seats[i], rid, &r), 0);
+    assert_int_equal(pintuan_confirm(c, "gb", seats[i], users[i], rid, &r), 0);
     assert_int_equal(r->status, OK);
     pintuan_response_free(r);
   }
@@ -99,7 +99,7 @@ static void test_two_subscribers_see_the_same_completion(void **state) {
   assert_int_equal(r->group->n_members, 3);
   pintuan_response_free(r);
   /* a seat's reservation names its group and the group's state, as Join did */
-  assert_int_equal(pintuan_get_reservation(c, "gb", seats[1], &r), 0);
+  assert_int_equal(pintuan_get_reservation(c, "gb", seats[1], users[1], &r), 0);
   assert_int_equal(r->status, OK);
   assert_true(r->reservation->has_group_id);
   assert_int_equal(r->reservation->group_id, gid);
@@ -129,7 +129,7 @@ static void test_missed_deadline_fails_and_returns_stock(void **state) {
   assert_int_equal(a->status, OK);
   assert_int_equal(pintuan_join(c, "late", "ben", JOIN, a->reservation->group_id, 1, "l-2", &b), 0);
   assert_int_equal(b->status, OK);
-  assert_int_equal(pintuan_confirm(c, "late", a->reservation->reservation_id, "l-pay", &r), 0);
+  assert_int_equal(pintuan_confirm(c, "late", a->reservation->reservation_id, "ann", "l-pay", &r), 0);
   assert_int_equal(r->status, OK);
   pintuan_response_free(r);
   Pintuan__V1__Campaign *cp = get_campaign(c, "late", &r);
@@ -155,7 +155,7 @@ static void test_missed_deadline_fails_and_returns_stock(void **state) {
   assert_int_equal(cp->held, 0);
   assert_int_equal(cp->sold, 0);
   pintuan_response_free(r);
-  assert_int_equal(pintuan_confirm(c, "late", b->reservation->reservation_id, "l-pay2", &r), 0);
+  assert_int_equal(pintuan_confirm(c, "late", b->reservation->reservation_id, "ben", "l-pay2", &r), 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__GROUP_CLOSED);
   pintuan_response_free(r);
   /* the subscriber of another campaign got nothing: a ping comes back first */

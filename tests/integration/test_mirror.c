@@ -141,7 +141,8 @@ static void vadd(view *v, const char *name, const pintuan_response *r) {
 
 #define MAXIDS 64
 typedef struct world {
-  uint64_t res[MAXIDS]; /* reservation and seat ids seen */
+  uint64_t res[MAXIDS]; /* reservation and seat ids seen, and whose */
+  char resuser[MAXIDS][8];
   int nres;
   uint64_t groups[MAXIDS];
   int ngroups;
@@ -157,7 +158,11 @@ typedef struct world {
 
 static void seen(world *w, const pintuan_response *r) {
   if (!r->reservation) return;
-  if (r->reservation->has_reservation_id && w->nres < MAXIDS) w->res[w->nres++] = r->reservation->reservation_id;
+  if (r->reservation->has_reservation_id && w->nres < MAXIDS) {
+    snprintf(w->resuser[w->nres], sizeof w->resuser[w->nres], "%.*s", (int)r->reservation->user_id.len,
+             (const char *)r->reservation->user_id.data);
+    w->res[w->nres++] = r->reservation->reservation_id;
+  }
   if (r->reservation->has_group_id) {
     bool known = false;
     for (int i = 0; i < w->ngroups; i++) known |= w->groups[i] == r->reservation->group_id;
@@ -175,8 +180,8 @@ static int effect(pintuan_client *c, world *w, char kind, const char *camp, cons
   pintuan_response *r = NULL;
   switch (kind) {
   case 'r': assert_int_equal(pintuan_reserve(c, camp, user, qty, w->rid[i], &r), 0); break;
-  case 'c': assert_int_equal(pintuan_confirm(c, camp, arg, w->rid[i], &r), 0); break;
-  case 'x': assert_int_equal(pintuan_cancel(c, camp, arg, w->rid[i], &r), 0); break;
+  case 'c': assert_int_equal(pintuan_confirm(c, camp, arg, user, w->rid[i], &r), 0); break;
+  case 'x': assert_int_equal(pintuan_cancel(c, camp, arg, user, w->rid[i], &r), 0); break;
   default: assert_int_equal(pintuan_join(c, camp, user, mode, arg, true, w->rid[i], &r), 0); break;
   }
   int st = r->status;
@@ -192,8 +197,8 @@ static void retry_all(pintuan_client *c, const world *w) {
     pintuan_response *r = NULL;
     switch (w->kind[i]) {
     case 'r': assert_int_equal(pintuan_reserve(c, w->camp[i], w->user[i], w->qty[i], w->rid[i], &r), 0); break;
-    case 'c': assert_int_equal(pintuan_confirm(c, w->camp[i], w->arg[i], w->rid[i], &r), 0); break;
-    case 'x': assert_int_equal(pintuan_cancel(c, w->camp[i], w->arg[i], w->rid[i], &r), 0); break;
+    case 'c': assert_int_equal(pintuan_confirm(c, w->camp[i], w->arg[i], w->user[i], w->rid[i], &r), 0); break;
+    case 'x': assert_int_equal(pintuan_cancel(c, w->camp[i], w->arg[i], w->user[i], w->rid[i], &r), 0); break;
     default:
       assert_int_equal(pintuan_join(c, w->camp[i], w->user[i], w->mode[i], w->arg[i], true, w->rid[i], &r), 0);
       break;
@@ -223,7 +228,7 @@ static view look(pintuan_client *c, const world *w) {
       pintuan_response_free(r);
     }
     for (int i = 0; i < w->nres; i++) {
-      assert_int_equal(pintuan_get_reservation(c, camps[k], w->res[i], &r), 0);
+      assert_int_equal(pintuan_get_reservation(c, camps[k], w->res[i], w->resuser[i], &r), 0);
       snprintf(name, sizeof name, "reservation %s %" PRIu64 " %s", camps[k], w->res[i],
                pintuan_status_str(r->status));
       vadd(&v, name, r);
@@ -258,16 +263,16 @@ static void make_world(pintuan_client *c, world *w) {
   assert_int_equal(effect(c, w, 'r', "f", "u4", 0, 1, 0), PINTUAN__V1__STATUS__WAITLISTED);
   assert_int_equal(effect(c, w, 'r', "f", "u5", 0, 1, 0), PINTUAN__V1__STATUS__WAITLISTED);
   assert_int_equal(effect(c, w, 'r', "f", "u6", 0, 2, 0), PINTUAN__V1__STATUS__WAITLISTED);
-  assert_int_equal(effect(c, w, 'c', "f", "", w->got[0], 0, 0), OK); /* u1 pays */
-  assert_int_equal(effect(c, w, 'x', "f", "", w->got[1], 0, 0), OK); /* u2 leaves: u4, u5 get holds */
+  assert_int_equal(effect(c, w, 'c', "f", "u1", w->got[0], 0, 0), OK); /* u1 pays */
+  assert_int_equal(effect(c, w, 'x', "f", "u2", w->got[1], 0, 0), OK); /* u2 leaves: u4, u5 get holds */
   assert_int_equal(effect(c, w, 'j', "g", "u1", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_OPEN), OK);
   assert_int_equal(effect(c, w, 'j', "g", "u2", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_AUTO), OK);
   assert_int_equal(effect(c, w, 'j', "g", "u3", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_AUTO), OK);
-  assert_int_equal(effect(c, w, 'c', "g", "", w->got[8], 0, 0), OK);
-  assert_int_equal(effect(c, w, 'c', "g", "", w->got[9], 0, 0), OK);
+  assert_int_equal(effect(c, w, 'c', "g", "u1", w->got[8], 0, 0), OK);
+  assert_int_equal(effect(c, w, 'c', "g", "u2", w->got[9], 0, 0), OK);
   assert_int_equal(effect(c, w, 'j', "g", "u4", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_OPEN), OK);
   assert_int_equal(effect(c, w, 'j', "g", "u5", 0, 0, PINTUAN__V1__JOIN_MODE__JOIN_AUTO), OK);
-  assert_int_equal(effect(c, w, 'x', "g", "", w->got[14], 0, 0), OK); /* u5 leaves */
+  assert_int_equal(effect(c, w, 'x', "g", "u5", w->got[14], 0, 0), OK); /* u5 leaves */
 }
 
 /* A primary "a" with the world made in it, once it logged `logged` if
@@ -681,7 +686,7 @@ static void test_kill9_during_stampede(void **state) {
           fail_msg("acknowledged %s lost after kill -9: %s %s", rid, pintuan_status_str(r->status),
                    r->detail);
         pintuan_response *g;
-        assert_int_equal(pintuan_get_reservation(c, "s", L[i].res[k], &g), 0);
+        assert_int_equal(pintuan_get_reservation(c, "s", L[i].res[k], L[i].user[k], &g), 0);
         assert_int_equal(g->status, OK);
         pintuan_response_free(g);
       }
@@ -833,7 +838,9 @@ static void test_redis_outage(void **state) {
   assert_int_equal(r->status, OK);
   pintuan_response_free(r);
   for (int i = 0; i < 20; i++) {
-    assert_int_equal(pintuan_get_reservation(c, "s", held[i], &r), 0);
+    char user[16];
+    snprintf(user, sizeof user, "u%d", i);
+    assert_int_equal(pintuan_get_reservation(c, "s", held[i], user, &r), 0);
     assert_int_equal(r->status, OK);
     pintuan_response_free(r);
   }

@@ -156,6 +156,91 @@ static void test_race_for_last_units(void **state) {
   pintuan_close(c);
 }
 
+/* ---- holds belong to their users ---- */
+
+static pintuan_response *cc_call(pintuan_client *c, bool confirm, uint64_t res, const char *user,
+                                 int drop_user, const char *rid) {
+  pintuan_request q;
+  Pintuan__V1__Confirm cf;
+  Pintuan__V1__Cancel cn;
+  if (confirm) pintuan_req_confirm(&q, &cf, "own", res, user, rid), cf.has_user_id = !drop_user;
+  else pintuan_req_cancel(&q, &cn, "own", res, user, rid), cn.has_user_id = !drop_user;
+  pintuan_response *r;
+  assert_int_equal(pintuan_call(c, &q, &r), 0);
+  return r;
+}
+
+/* The security review's finding: an anonymous second connection read
+ * bob's and carol's reservations, cancelled bob's hold and confirmed
+ * carol's without payment. Now a hold answers only to its user: to anyone
+ * else it does not exist (NOT_FOUND, as a wrong id), and a request that
+ * names no user is refused before it is decided. */
+static void test_holds_belong_to_users(void **state) {
+  (void)state;
+  pintuan_client *shop = connect_or_die(&D), *stranger = connect_or_die(&D);
+  assert_int_equal(create_flash(shop, "own", 10, 0, 60000, 0), OK);
+  uint64_t bob, carol;
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(shop, "own", "bob", 1, "o-bob", &r), 0);
+  bob = r->reservation->reservation_id;
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_reserve(shop, "own", "carol", 2, "o-carol", &r), 0);
+  carol = r->reservation->reservation_id;
+  pintuan_response_free(r);
+  /* the stranger, naming someone else, finds nothing */
+  const uint64_t ids[] = {bob, carol};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(pintuan_get_reservation(stranger, "own", ids[i], "mallory", &r), 0);
+    assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_FOUND);
+    assert_null(r->reservation);
+    pintuan_response_free(r);
+  }
+  r = cc_call(stranger, false, bob, "mallory", 0, "x-1"); /* the fast path's request */
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_FOUND);
+  pintuan_response_free(r);
+  r = cc_call(stranger, true, carol, "bob", 0, "p-1"); /* another customer: still not his */
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_FOUND);
+  pintuan_response_free(r);
+  /* naming no user, or an empty one: refused, whichever path reads it */
+  r = cc_call(stranger, true, carol, "carol", 1, "p-2");
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  assert_non_null(strstr(r->detail, "missing field: user_id"));
+  pintuan_response_free(r);
+  r = cc_call(stranger, false, bob, "", 0, "x-2");
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  assert_non_null(strstr(r->detail, "user_id"));
+  pintuan_response_free(r);
+  pintuan_request q;
+  Pintuan__V1__GetReservation g;
+  pintuan_req_get_reservation(&q, &g, "own", bob, "bob");
+  g.has_user_id = 0;
+  assert_int_equal(pintuan_call(stranger, &q, &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__INVALID_ARGUMENT);
+  pintuan_response_free(r);
+  Pintuan__V1__Campaign *cp = get_campaign(shop, "own", &r);
+  assert_int_equal(cp->held, 3); /* nothing changed */
+  assert_int_equal(cp->sold, 0);
+  pintuan_response_free(r);
+  /* the owners: their holds, answered with their names */
+  r = cc_call(shop, false, bob, "bob", 0, "x-3");
+  assert_int_equal(r->status, OK);
+  assert_memory_equal(r->reservation->user_id.data, "bob", 3);
+  pintuan_response_free(r);
+  r = cc_call(shop, true, carol, "carol", 0, "p-3");
+  assert_int_equal(r->status, OK);
+  assert_int_equal(r->reservation->state, PINTUAN__V1__HOLD_STATE__SOLD);
+  pintuan_response_free(r);
+  r = cc_call(stranger, true, carol, "mallory", 0, "p-3"); /* its request id, another user */
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__CONFLICT);
+  pintuan_response_free(r);
+  assert_int_equal(pintuan_get_reservation(shop, "own", carol, "carol", &r), 0);
+  assert_int_equal(r->status, OK);
+  assert_memory_equal(r->reservation->user_id.data, "carol", 5);
+  pintuan_response_free(r);
+  pintuan_close(stranger);
+  pintuan_close(shop);
+}
+
 /* ---- retries ---- */
 
 static void test_retry_same_request_id(void **state) {
@@ -175,10 +260,10 @@ static void test_retry_same_request_id(void **state) {
   assert_int_equal(b->reservation->expires_ms, a->reservation->expires_ms);
   assert_int_equal(held_of(c, "retry"), 2);
   /* confirm, retried: same answer, sold once */
-  assert_int_equal(pintuan_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
+  assert_int_equal(pintuan_confirm(c, "retry", a->reservation->reservation_id, "alice", "pay-1", &x), 0);
   assert_int_equal(x->status, OK);
   pintuan_response_free(x);
-  assert_int_equal(pintuan_confirm(c, "retry", a->reservation->reservation_id, "pay-1", &x), 0);
+  assert_int_equal(pintuan_confirm(c, "retry", a->reservation->reservation_id, "alice", "pay-1", &x), 0);
   assert_int_equal(x->status, OK);
   assert_true(x->replay);
   pintuan_response_free(x);
@@ -293,7 +378,7 @@ static void test_hold_expires(void **state) {
   assert_int_equal(r->event->at_ms, expires);
   pintuan_response_free(r);
   assert_int_equal(held_of(c, "exp"), 0);
-  assert_int_equal(pintuan_confirm(c, "exp", a->reservation->reservation_id, "e-pay", &r), 0);
+  assert_int_equal(pintuan_confirm(c, "exp", a->reservation->reservation_id, "bob", "e-pay", &r), 0);
   assert_int_equal(r->status, PINTUAN__V1__STATUS__EXPIRED);
   pintuan_response_free(r);
   pintuan_response_free(a);
@@ -686,7 +771,7 @@ static void test_mutated_frames(void **state) {
         pintuan_req_join(&q, &jn, "fg", user, (int)(x % 5), x % 8 + (1ull << 32), true, rid);
         break;
       case 2:
-        pintuan_req_confirm(&q, &cf, x % 2 ? "fz" : "fg", (x % 64) + (1ull << 32), rid);
+        pintuan_req_confirm(&q, &cf, x % 2 ? "fz" : "fg", (x % 64) + (1ull << 32), user, rid);
         break;
       default: pintuan_req_get_group(&q, &gg, "fg", x % 8 + (1ull << 32));
       }
@@ -818,6 +903,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pipelining, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_race_for_last_units, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_retry_same_request_id, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_holds_belong_to_users, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_hold_expires, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_frame_over_limit, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_garbage_and_missing_fields, start_plain, stop_clean),

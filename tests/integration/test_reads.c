@@ -95,12 +95,13 @@ static void refused(const pintuan_response *r, const char *what, const char *lea
              pintuan_status_str(r->status), r->detail ? r->detail : "");
 }
 
-static void reads_refused(pintuan_client *c, uint64_t res, const char *leader) {
+/* res: a reservation of user's */
+static void reads_refused(pintuan_client *c, uint64_t res, const char *user, const char *leader) {
   pintuan_response *r;
   assert_int_equal(pintuan_get_campaign(c, "s", &r), 0);
   refused(r, "GetCampaign", leader);
   pintuan_response_free(r);
-  assert_int_equal(pintuan_get_reservation(c, "s", res, &r), 0);
+  assert_int_equal(pintuan_get_reservation(c, "s", res, user, &r), 0);
   refused(r, "GetReservation", leader);
   pintuan_response_free(r);
   assert_int_equal(pintuan_list_campaigns(c, &r), 0);
@@ -119,21 +120,21 @@ static void test_standby_without_redis(void **state) {
   assert_int_equal(shard_pair(&a, &b, R.addr, "5000", NULL, NULL), 0);
   pintuan_client *ca = only(&a), *cb = only(&b);
   uint64_t res = sale(ca);
-  reads_refused(cb, res, a.addr); /* a standby: NOT_LEADER, a's address */
+  reads_refused(cb, res, "ann", a.addr); /* a standby: NOT_LEADER, a's address */
   kill(R.pid, SIGKILL);
   waitpid(R.pid, NULL, 0);
   R.pid = 0;
   assert_int_equal(daemon_log_wait(&b, "mirror role=connecting", PT_WAIT_MS, NULL, 0), 0);
-  reads_refused(cb, res, a.addr);
+  reads_refused(cb, res, "ann", a.addr);
   /* the primary lost Redis too: nothing is answered from its memory */
   assert_int_equal(daemon_log_wait(&a, "mirror role=unavailable", PT_WAIT_MS, NULL, 0), 0);
-  reads_refused(ca, res, NULL);
+  reads_refused(ca, res, "ann", NULL);
   pintuan_close(cb);
   assert_int_equal(daemon_stop(&b), 0); /* a, alone, is the next primary */
   assert_int_equal(redis_restart(&R), 0);
   assert_int_equal(daemon_log_wait(&a, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
   pintuan_response *r;
-  assert_int_equal(pintuan_get_reservation(ca, "s", res, &r), 0);
+  assert_int_equal(pintuan_get_reservation(ca, "s", res, "ann", &r), 0);
   assert_int_equal(r->status, OK); /* acknowledged, kept by Redis' AOF, served again */
   pintuan_response_free(r);
   pintuan_close(ca);
@@ -153,11 +154,11 @@ static void test_starting_daemon(void **state) {
   kill(R.pid, SIGSTOP); /* the next start cannot rebuild until Redis runs again */
   assert_int_equal(shard_launch(&a, R.addr, "a", "5000", NULL), 0);
   c = only(&a);
-  reads_refused(c, res, NULL);
+  reads_refused(c, res, "ann", NULL);
   kill(R.pid, SIGCONT);
   assert_int_equal(shard_await(&a, true, NULL, 0), 0);
   pintuan_response *r;
-  assert_int_equal(pintuan_get_reservation(c, "s", res, &r), 0);
+  assert_int_equal(pintuan_get_reservation(c, "s", res, "ann", &r), 0);
   assert_int_equal(r->status, OK);
   pintuan_response_free(r);
   pintuan_close(c);
@@ -196,7 +197,7 @@ static void test_no_dirty_read(void **state) {
     pintuan_response_free(r);
   }
   pintuan_client *late = only(&a);
-  reads_refused(late, res, NULL); /* before: held 2, a unit Redis never had */
+  reads_refused(late, res, "ann", NULL); /* before: held 2, a unit Redis never had */
   assert_int_equal(redis_restart(&R), 0);
   assert_int_equal(daemon_log_wait(&a, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
   Pintuan__V1__Campaign *cp = get_campaign(late, "s", &r);
@@ -244,7 +245,7 @@ static void test_resumed_primary(void **state) {
   }
   close(fd);
   assert_int_equal(daemon_log_wait(&a, "mirror role=standby", PT_WAIT_MS, NULL, 0), 0);
-  reads_refused(ca, res, b.addr);
+  reads_refused(ca, res, "bob", b.addr);
   pintuan_close(ca), pintuan_close(cb);
   assert_int_equal(daemon_stop(&a), 0);
   assert_int_equal(daemon_stop(&b), 0);
@@ -276,7 +277,7 @@ static void test_partitioned_primary(void **state) {
   assert_int_equal(daemon_log_wait(&b, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
   pintuan_client *cb = only(&b);
   uint64_t res = reserve_ok(cb, "s", "bob", "r2");
-  reads_refused(ca, res, NULL); /* a cannot know who serves: UNAVAILABLE, or NOT_LEADER */
+  reads_refused(ca, res, "bob", NULL); /* a cannot know who serves: UNAVAILABLE, or NOT_LEADER */
   assert_int_equal(daemon_log_wait(&a, "lease expired by this daemon's clock", PT_WAIT_MS, NULL, 0), 0);
   proxy_cut(px, false);
   /* the held append reaches Redis, which refuses it; a says so (as its
@@ -285,9 +286,9 @@ static void test_partitioned_primary(void **state) {
   assert_int_equal(daemon_log_wait(&a, "FENCED the lease is not held", PT_WAIT_MS, line, sizeof line), 0);
   assert_non_null(strstr(line, "append of record"));
   assert_int_equal(daemon_log_wait(&a, "mirror role=standby", PT_WAIT_MS, NULL, 0), 0);
-  reads_refused(ca, res, b.addr);
+  reads_refused(ca, res, "bob", b.addr);
   pintuan_response *r;
-  assert_int_equal(pintuan_get_reservation(cb, "s", res, &r), 0);
+  assert_int_equal(pintuan_get_reservation(cb, "s", res, "bob", &r), 0);
   assert_int_equal(r->status, OK);
   pintuan_response_free(r);
   Pintuan__V1__Campaign *cp = get_campaign(cb, "s", &r);
@@ -335,7 +336,7 @@ static void test_stale_reads_from_standby(void **state) {
   assert_int_equal(r->staleness->epoch, metric(&a, "pintuan_mirror_epoch"));
   assert_true(r->staleness->age_ms >= 0);
   pintuan_response_free(r);
-  assert_int_equal(pintuan_get_reservation_stale(cb, "s", res[N - 1], &r), 0);
+  assert_int_equal(pintuan_get_reservation_stale(cb, "s", res[N - 1], "u29", &r), 0);
   assert_int_equal(r->status, OK);
   assert_memory_equal(r->reservation->user_id.data, "u29", 3);
   pintuan_response_free(r);
@@ -360,7 +361,9 @@ static void test_stale_reads_from_standby(void **state) {
   assert_int_equal(daemon_log_wait(&b, "recovery starts from the followed state", PT_WAIT_MS, NULL, 0), 0);
   assert_int_equal(daemon_log_wait(&b, "mirror role=primary", PT_WAIT_MS, NULL, 0), 0);
   for (int i = 0; i < N; i++) {
-    assert_int_equal(pintuan_get_reservation(cb, "s", res[i], &r), 0);
+    char user[16];
+    snprintf(user, sizeof user, "u%d", i);
+    assert_int_equal(pintuan_get_reservation(cb, "s", res[i], user, &r), 0);
     assert_int_equal(r->status, OK);
     pintuan_response_free(r);
   }

@@ -36,7 +36,7 @@ static void scripted_session(const pt_daemon *d) {
   assert_int_equal(pintuan_reserve(c, "cap", "u3", 1, "o-4", &r), 0); /* 5: SOLD_OUT */
   assert_int_equal(r->status, PINTUAN__V1__STATUS__SOLD_OUT);
   pintuan_response_free(r);
-  assert_int_equal(pintuan_confirm(c, "cap", res, "p-1", &r), 0); /* 6 */
+  assert_int_equal(pintuan_confirm(c, "cap", res, "u1", "p-1", &r), 0); /* 6 */
   pintuan_response_free(r);
   assert_int_equal(pintuan_reserve(c, "cap", "u1", 1, "o-1", &r), 0); /* 7: replay */
   assert_true(r->replay);

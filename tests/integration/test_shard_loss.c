@@ -165,11 +165,13 @@ static void lost_ids_name_nothing(pintuan_client *c, const uint64_t *lost, int n
       if (id == lost[j]) fail_msg("a new reservation got the id %" PRIu64 " of a lost one", id);
   }
   for (int j = 0; j < n; j++) {
-    assert_int_equal(pintuan_get_reservation(c, "s", lost[j], &r), 0);
+    char user[16]; /* its user: reserve_n's "o" */
+    snprintf(user, sizeof user, "o%d", j);
+    assert_int_equal(pintuan_get_reservation(c, "s", lost[j], user, &r), 0);
     if (r->status != PINTUAN__V1__STATUS__NOT_FOUND)
       fail_msg("lost reservation %" PRIu64 " answered %s", lost[j], pintuan_status_str(r->status));
     pintuan_response_free(r);
-    assert_int_equal(pintuan_confirm(c, "s", lost[j], "pay-lost", &r), 0);
+    assert_int_equal(pintuan_confirm(c, "s", lost[j], user, "pay-lost", &r), 0);
     assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_FOUND); /* never someone else's hold */
     pintuan_response_free(r);
   }
@@ -242,7 +244,9 @@ static void test_redis_back_older(void **state) {
   c = only(&a);
   pintuan_response *r;
   for (int i = 0; i < KEPT; i++) { /* what the copy holds is served */
-    assert_int_equal(pintuan_get_reservation(c, "s", kept[i], &r), 0);
+    char user[16];
+    snprintf(user, sizeof user, "k%d", i);
+    assert_int_equal(pintuan_get_reservation(c, "s", kept[i], user, &r), 0);
     assert_int_equal(r->status, OK);
     pintuan_response_free(r);
   }

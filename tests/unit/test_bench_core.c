@@ -167,13 +167,15 @@ static void test_wire_requests_as_protobuf_c(void **state) {
       r.op_case = PINTUAN__V1__REQUEST__OP_RESERVE, r.reserve = &rs;
       break;
     case BW_CONFIRM:
-      cf.has_request_id = cf.has_campaign_id = cf.has_reservation_id = 1;
+      cf.has_request_id = cf.has_campaign_id = cf.has_reservation_id = cf.has_user_id = 1;
       cf.request_id = brid, cf.campaign_id = bcamp, cf.reservation_id = q.reservation_id;
+      cf.user_id = buser;
       r.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, r.confirm = &cf;
       break;
     case BW_CANCEL:
-      cn.has_request_id = cn.has_campaign_id = cn.has_reservation_id = 1;
+      cn.has_request_id = cn.has_campaign_id = cn.has_reservation_id = cn.has_user_id = 1;
       cn.request_id = brid, cn.campaign_id = bcamp, cn.reservation_id = q.reservation_id;
+      cn.user_id = buser;
       r.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, r.cancel = &cn;
       break;
     default:

@@ -82,17 +82,97 @@ static pt_result reserve(fx *f, int64_t now, const char *rid, const char *c, con
              q, &r);
   return r;
 }
+/* Confirm and cancel as the hold's owner (test_owned_holds tries others). */
+static pt_bytes str(const char *s) { return (pt_bytes){(const uint8_t *)s, strlen(s)}; }
+static pt_bytes owner_of(fx *f, const char *c, uint64_t res) {
+  pt_reservation_info i;
+  if (pt_reservation_get(f->e, str(c), res, (pt_bytes){0}, &i) != PT_OK) return B("nobody");
+  return i.user_id;
+}
 static pt_result confirm(fx *f, int64_t now, const char *rid, const char *c, uint64_t res) {
   pt_result r;
-  pt_confirm(f->e, now, (pt_bytes){(const uint8_t *)rid, strlen(rid)},
-             (pt_bytes){(const uint8_t *)c, strlen(c)}, res, &r);
+  pt_confirm(f->e, now, str(rid), str(c), res, owner_of(f, c, res), &r);
   return r;
 }
 static pt_result cancel(fx *f, int64_t now, const char *rid, const char *c, uint64_t res) {
   pt_result r;
-  pt_cancel(f->e, now, (pt_bytes){(const uint8_t *)rid, strlen(rid)},
-            (pt_bytes){(const uint8_t *)c, strlen(c)}, res, &r);
+  pt_cancel(f->e, now, str(rid), str(c), res, owner_of(f, c, res), &r);
   return r;
+}
+
+/* A hold belongs to its user: another user's confirm, cancel or read finds
+ * nothing (NOT_FOUND, as a reservation that does not exist) and changes
+ * nothing; the same request id retried by another user is a CONFLICT, not
+ * the owner's answer. */
+static void test_owned_holds(void **state) {
+  fx *f = *state;
+  mk(f, "c", 3, 0, false);
+  pt_result a = reserve(f, T0, "r1", "c", "alice", 2), r;
+  assert_int_equal(a.status, PT_OK);
+  pt_reservation_info ri;
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, B("bob"), &ri), PT_NOT_FOUND);
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, B("alic"), &ri), PT_NOT_FOUND);
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, B("alice"), &ri), PT_OK);
+  assert_int_equal(ri.user_id.len, 5);
+  char longid[66];
+  memset(longid, 'u', 65), longid[65] = 0;
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, str(longid), &ri),
+                   PT_INVALID_ARGUMENT);
+  pt_cancel(f->e, T0 + 1, B("x1"), B("c"), a.reservation_id, B("bob"), &r);
+  assert_int_equal(r.status, PT_NOT_FOUND);
+  assert_int_equal(r.reservation_id, 0);
+  pt_confirm(f->e, T0 + 1, B("c1"), B("c"), a.reservation_id, B("bob"), &r);
+  assert_int_equal(r.status, PT_NOT_FOUND);
+  pt_confirm(f->e, T0 + 1, B("c2"), B("c"), a.reservation_id, str(longid), &r);
+  assert_int_equal(r.status, PT_INVALID_ARGUMENT);
+  pt_campaign_info i = info(f, "c");
+  assert_int_equal(i.held, 2); /* nothing changed */
+  assert_int_equal(i.sold, 0);
+  /* the owner's confirm; bob retrying its request id is no replay of it */
+  pt_confirm(f->e, T0 + 2, B("c3"), B("c"), a.reservation_id, B("alice"), &r);
+  assert_int_equal(r.status, PT_OK);
+  pt_confirm(f->e, T0 + 3, B("c3"), B("c"), a.reservation_id, B("bob"), &r);
+  assert_int_equal(r.status, PT_CONFLICT);
+  pt_confirm(f->e, T0 + 3, B("c3"), B("c"), a.reservation_id, B("alice"), &r);
+  assert_int_equal(r.status, PT_OK);
+  assert_true(r.replay);
+  assert_int_equal(info(f, "c").sold, 2);
+
+  /* through the journal's encoding: the user travels with a confirm; one
+   * journaled before holds had owners (no user) still reads, as nobody's
+   * check, so an old journal replays as it was decided */
+  pt_result b = reserve(f, T0 + 4, "r2", "c", "bob", 1);
+  pt_input in = {.kind = PT_IN_CANCEL, .now = T0 + 5, .request_id = B("x9"), .campaign_id = B("c"),
+                 .reservation_id = b.reservation_id, .user_id = B("bob")};
+  msgpack_sbuffer sb, old;
+  msgpack_sbuffer_init(&sb), msgpack_sbuffer_init(&old);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  pt_input_pack(&pk, &in, NULL);
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+  pt_input back;
+  pt_input_digest d;
+  char err[128];
+  assert_int_equal(pt_input_unpack(&u.data, &back, &d, err, sizeof err), 0);
+  assert_int_equal(back.user_id.len, 3);
+  assert_memory_equal(back.user_id.p, "bob", 3);
+  msgpack_object_array *arr = &u.data.via.array; /* the same without its user: [kind, now, rid, cid, res, ...] */
+  msgpack_packer_init(&pk, &old, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, arr->size - 1);
+  for (uint32_t k = 0; k < arr->size; k++)
+    if (k != 5) msgpack_pack_object(&pk, arr->ptr[k]);
+  msgpack_unpacked u2;
+  msgpack_unpacked_init(&u2);
+  assert_int_equal(msgpack_unpack_next(&u2, old.data, old.size, NULL), MSGPACK_UNPACK_SUCCESS);
+  assert_int_equal(pt_input_unpack(&u2.data, &back, &d, err, sizeof err), 0);
+  assert_int_equal(back.user_id.len, 0);
+  assert_int_equal(back.reservation_id, b.reservation_id);
+  pt_input_apply(f->e, &back, &r);
+  assert_int_equal(r.status, PT_OK); /* bob's hold, released without naming him */
+  msgpack_unpacked_destroy(&u), msgpack_unpacked_destroy(&u2);
+  msgpack_sbuffer_destroy(&sb), msgpack_sbuffer_destroy(&old);
 }
 
 static void test_create_rules(void **state) {
@@ -212,7 +292,7 @@ static void test_expiry_by_timer(void **state) {
   assert_int_equal(f->ev[0].seq, 1);
   assert_int_equal(confirm(f, T0 + 1006, "c1", "c", a.reservation_id).status, PT_EXPIRED);
   pt_reservation_info ri;
-  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, &ri), PT_OK);
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, B("u1"), &ri), PT_OK);
   assert_int_equal(ri.state, PT_EXPIRED_HOLD);
   /* a hold due but not yet reaped by the timer is expired before confirm */
   pt_result b = reserve(f, T0 + 2000, "r2", "c", "u2", 1);
@@ -220,7 +300,7 @@ static void test_expiry_by_timer(void **state) {
   assert_int_equal(info(f, "c").available, 1);
   /* after the window the reservation is forgotten, its slot recycled */
   pt_engine_advance(f->e, T0 + 3000 + 60000);
-  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, &ri), PT_NOT_FOUND);
+  assert_int_equal(pt_reservation_get(f->e, B("c"), a.reservation_id, B("u1"), &ri), PT_NOT_FOUND);
   pt_result c = reserve(f, T0 + 70000, "r3", "c", "u3", 1);
   assert_int_equal(c.status, PT_OK);
   assert_int_not_equal(c.reservation_id, a.reservation_id);
@@ -662,6 +742,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reserve_statuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_owned_holds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_confirm_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_by_timer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_waitlist, setup, teardown),

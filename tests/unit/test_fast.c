@@ -66,7 +66,7 @@ static void test_reply_is_protobuf_c(void **state) {
       if (r.group_id) o.has_group_id = 1, o.group_id = r.group_id;
       if (r.group_state) o.has_group_state = 1, o.group_state = (Pintuan__V1__GroupState)r.group_state;
       if (r.opened) o.has_opened = 1, o.opened = 1;
-      if (reserve) o.has_user_id = 1, o.user_id = (ProtobufCBinaryData){ul, ids[1]};
+      o.has_user_id = 1, o.user_id = (ProtobufCBinaryData){ul, ids[1]}; /* every op's user */
       m.result_case = PINTUAN__V1__RESPONSE__RESULT_RESERVATION, m.reservation = &o;
     }
     size_t n = pintuan__v1__response__pack(&m, want);
@@ -102,6 +102,7 @@ static int agree(const uint8_t *msg, size_t len) {
     assert_int_equal(q->op_case, confirm ? PINTUAN__V1__REQUEST__OP_CONFIRM : PINTUAN__V1__REQUEST__OP_CANCEL);
 #define SAME_CC(m)                                                                    \
   assert_true((m)->has_request_id && (m)->has_campaign_id && (m)->has_reservation_id && \
+              (m)->has_user_id && (m)->user_id.len && same((m)->user_id, f.user_id) &&       \
               (m)->reservation_id == f.reservation_id && same((m)->request_id, f.request_id) && \
               same((m)->campaign_id, f.campaign_id))
     if (confirm) SAME_CC(q->confirm);
@@ -137,7 +138,9 @@ static void test_read_is_protobuf_c(void **state) {
   ((c)->has_request_id = rnd() % 16 != 0, (c)->request_id = (ProtobufCBinaryData){rnd() % 70, ids[0]}, \
    (c)->has_campaign_id = rnd() % 16 != 0, (c)->campaign_id = (ProtobufCBinaryData){rnd() % 70, ids[1]}, \
    (c)->has_reservation_id = rnd() % 16 != 0, (c)->reservation_id = rnd_num(),                 \
-   (c)->has_request_id && (c)->has_campaign_id && (c)->has_reservation_id)
+   (c)->has_user_id = rnd() % 16 != 0, (c)->user_id = (ProtobufCBinaryData){rnd() % 70, ids[2]}, \
+   (c)->has_request_id && (c)->has_campaign_id && (c)->has_reservation_id && (c)->has_user_id && \
+   (c)->user_id.len) /* without a user: the general path's, which refuses it */
       bool all = op == 1 ? FILL_CC(&cf) : FILL_CC(&cn);
       if (op == 1) q.op_case = PINTUAN__V1__REQUEST__OP_CONFIRM, q.confirm = &cf;
       else q.op_case = PINTUAN__V1__REQUEST__OP_CANCEL, q.cancel = &cn;

@@ -84,18 +84,25 @@ static pt_result join_old(fx *f, int64_t now, const char *c, const char *u, pt_j
   pt_join(f->e, now, S(key), S(c), S(u), m, gid, false, &r);
   return r;
 }
+/* pay and leave as the seat's owner (test_seat_reservation_names_group
+ * tries another user) */
+static pt_bytes owner_of(fx *f, const char *c, uint64_t seat) {
+  pt_reservation_info i;
+  if (pt_reservation_get(f->e, S(c), seat, (pt_bytes){0}, &i) != PT_OK) return S("nobody");
+  return i.user_id;
+}
 static pt_status pay(fx *f, int64_t now, const char *c, uint64_t seat) {
   char key[16];
   snprintf(key, sizeof key, "p%d", f->keyno++);
   pt_result r;
-  pt_confirm(f->e, now, S(key), S(c), seat, &r);
+  pt_confirm(f->e, now, S(key), S(c), seat, owner_of(f, c, seat), &r);
   return r.status;
 }
 static pt_status leave(fx *f, int64_t now, const char *c, uint64_t seat) {
   char key[16];
   snprintf(key, sizeof key, "x%d", f->keyno++);
   pt_result r;
-  pt_cancel(f->e, now, S(key), S(c), seat, &r);
+  pt_cancel(f->e, now, S(key), S(c), seat, owner_of(f, c, seat), &r);
   return r.status;
 }
 static pt_campaign_info info(fx *f, const char *c) {
@@ -411,17 +418,26 @@ static void test_seat_reservation_names_group(void **state) {
   pt_result b = join(f, T0, "g", "bob", PT_JOIN_AUTO, 0);
   pt_result c = join(f, T0, "g", "cat", PT_JOIN_OPEN, 0);
   pt_reservation_info ri;
-  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, &ri), PT_OK);
+  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, S("bob"), &ri), PT_OK);
   assert_int_equal(ri.group_id, a.group_id);
   assert_int_equal(ri.group_state, PT_GS_OPEN);
+  /* a seat is its user's: to ann, bob's seat is no seat, and stays his */
+  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, S("ann"), &ri), PT_NOT_FOUND);
+  pt_result r;
+  pt_cancel(f->e, T0 + 1, S("ann-x"), S("g"), b.reservation_id, S("ann"), &r);
+  assert_int_equal(r.status, PT_NOT_FOUND);
+  pt_confirm(f->e, T0 + 1, S("ann-p"), S("g"), b.reservation_id, S("ann"), &r);
+  assert_int_equal(r.status, PT_NOT_FOUND);
+  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, S("bob"), &ri), PT_OK);
+  assert_int_equal(ri.state, PT_HELD);
   pay(f, T0 + 1, "g", a.reservation_id);
   pay(f, T0 + 1, "g", b.reservation_id);
-  assert_int_equal(pt_reservation_get(f->e, S("g"), a.reservation_id, &ri), PT_OK);
+  assert_int_equal(pt_reservation_get(f->e, S("g"), a.reservation_id, S("ann"), &ri), PT_OK);
   assert_int_equal(ri.group_id, a.group_id);
   assert_int_equal(ri.group_state, PT_GS_COMPLETED);
   assert_int_equal(ri.state, PT_SOLD);
   pt_engine_advance(f->e, T0 + 10000);
-  assert_int_equal(pt_reservation_get(f->e, S("g"), c.reservation_id, &ri), PT_OK);
+  assert_int_equal(pt_reservation_get(f->e, S("g"), c.reservation_id, S("cat"), &ri), PT_OK);
   assert_int_equal(ri.group_id, c.group_id);
   assert_int_equal(ri.group_state, PT_GS_FAILED);
   assert_int_equal(ri.state, PT_SEAT_FAILED);
@@ -506,13 +522,13 @@ static void test_seat_outlives_its_group(void **state) {
   assert_int_equal(pt_group_get(f->e, S("g"), a.group_id, &(pt_group_info){0}), PT_NOT_FOUND);
   char key[] = "late";
   pt_result r;
-  pt_confirm(f->e, T0 + 14000, S(key), S("g"), b.reservation_id, &r);
+  pt_confirm(f->e, T0 + 14000, S(key), S("g"), b.reservation_id, S("b"), &r);
   assert_int_equal(r.status, PT_CONFLICT); /* the seat was cancelled */
   assert_int_equal(r.group_id, 0);
-  pt_cancel(f->e, T0 + 14000, S("late2"), S("g"), b.reservation_id, &r);
+  pt_cancel(f->e, T0 + 14000, S("late2"), S("g"), b.reservation_id, S("b"), &r);
   assert_int_equal(r.status, PT_CONFLICT);
   pt_reservation_info ri;
-  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, &ri), PT_OK);
+  assert_int_equal(pt_reservation_get(f->e, S("g"), b.reservation_id, S("b"), &ri), PT_OK);
   assert_int_equal(ri.state, PT_RELEASED);
 }
 

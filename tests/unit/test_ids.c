@@ -52,7 +52,7 @@ static uint64_t reserve(pt_engine *e, const char *camp, const char *user, const 
 
 static pt_status get(pt_engine *e, const char *camp, uint64_t id, pt_bytes *user) {
   pt_reservation_info i;
-  pt_status st = pt_reservation_get(e, S(camp), id, &i);
+  pt_status st = pt_reservation_get(e, S(camp), id, (pt_bytes){0}, &i); /* whoever's */
   if (user && st == PT_OK) *user = i.user_id;
   return st;
 }
@@ -136,7 +136,7 @@ static void test_eras(void **state) {
   pt_reserve(e, T0, S("rb"), S("c"), S("bob"), 1, &r); /* a retry, across the era */
   assert_true(r.replay);
   assert_int_equal(r.reservation_id, b);
-  pt_cancel(e, T0, S("xa"), S("c"), a, &r);
+  pt_cancel(e, T0, S("xa"), S("c"), a, S("ann"), &r);
   assert_int_equal(r.status, PT_OK);
   pt_engine_advance(e, T0 + 600001); /* ann's retired hold is forgotten: its slot free */
   uint64_t d = reserve(e, "c", "dan", "rd"); /* reuses a's slot, new era */
@@ -185,7 +185,7 @@ static void test_lost_ids_never_name_another_hold(void **state) {
     if (i % 3 == 0) {
       pt_result r;
       snprintf(rid, sizeof rid, "x%d", i);
-      pt_cancel(e, T0, S(rid), S("c"), lost[i], &r);
+      pt_cancel(e, T0, S(rid), S("c"), lost[i], S(user), &r);
       assert_int_equal(r.status, PT_OK);
     }
   }

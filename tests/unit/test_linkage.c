@@ -83,10 +83,10 @@ static void test_engine_decides_client_requests(void **state) {
 
   /* confirm: pintuan_req_confirm with the engine's reservation id */
   Pintuan__V1__Confirm cf;
-  pintuan_req_confirm(&q, &cf, "flash-1", res, "pay-1");
+  pintuan_req_confirm(&q, &cf, "flash-1", res, "alice", "pay-1");
   d = over_the_wire(&q, buf, sizeof buf);
   pt_confirm(e, T0 + 3, from_wire(d->confirm->request_id), from_wire(d->confirm->campaign_id),
-             d->confirm->reservation_id, &r);
+             d->confirm->reservation_id, from_wire(d->confirm->user_id), &r);
   assert_int_equal(r.status, PT_OK);
   assert_string_equal(pintuan_hold_state_str(r.state), "SOLD");
   pintuan__v1__request__free_unpacked(d, NULL);

@@ -243,20 +243,21 @@ static void do_reserve(int c, int u, int64_t qty, const char *key) {
   remember(c, key, 4, u, qty, 0, &got);
 }
 
-static void do_confirm_cancel(int c, uint64_t res, const char *key, bool confirm) {
+/* by user u: another user's reservation is no reservation of u's */
+static void do_confirm_cancel(int c, int u, uint64_t res, const char *key, bool confirm) {
   mcamp *k = &C[c];
   pt_result got;
   if (confirm)
-    pt_confirm(E, now, S(key), S(k->id), res, &got);
+    pt_confirm(E, now, S(key), S(k->id), res, S(UID[u]), &got);
   else
-    pt_cancel(E, now, S(key), S(k->id), res, &got);
+    pt_cancel(E, now, S(key), S(k->id), res, S(UID[u]), &got);
   m_run_due(c);
   int op = confirm ? 5 : 6;
   mreq *q = m_find_req(c, key);
-  if (q) return check_replay(&got, q, op, -1, 0, res);
+  if (q) return check_replay(&got, q, op, u, 0, res);
   mres *m = m_find_res(c, res);
   pt_status want;
-  if (!m) want = PT_NOT_FOUND;
+  if (!m || m->u != u) want = PT_NOT_FOUND;
   else if (m->state == PT_EXPIRED_HOLD) want = PT_EXPIRED;
   else if (m->state == PT_HELD) want = PT_OK;
   else if (m->state == PT_WAITING) want = confirm ? PT_CONFLICT : PT_OK;
@@ -278,7 +279,7 @@ static void do_confirm_cancel(int c, uint64_t res, const char *key, bool confirm
     m->retire_at = now + WINDOW;
     if (!confirm) m_grant(c);
   }
-  remember(c, key, op, -1, 0, res, &got);
+  remember(c, key, op, u, 0, res, &got);
 }
 
 static void do_update_stock(int c, int64_t stock, const char *key) {
@@ -401,9 +402,15 @@ static void run(unsigned seed, long steps) {
       do_reserve(c, (int)rr(0, NU - 1), qty, key);
     } else if (roll < 65) {
       uint64_t res;
-      if (nres && rnd() % 8) res = R[rr(0, nres - 1)].rid;
-      else res = rnd();
-      do_confirm_cancel(c, res, key, roll < 50);
+      int u = (int)rr(0, NU - 1);
+      if (nres && rnd() % 8) {
+        const mres *m = &R[rr(0, nres - 1)];
+        res = m->rid;
+        if (rnd() % 8) u = m->u; /* mostly its owner; else whoever */
+      } else {
+        res = rnd();
+      }
+      do_confirm_cancel(c, u, res, key, roll < 50);
     } else if (roll < 80) {
       /* land on boundaries too: a deadline, the instant before it, a start */
       int64_t next = pt_engine_next_deadline(E), pick = rr(0, 9);
@@ -421,7 +428,8 @@ static void run(unsigned seed, long steps) {
       /* a retry: the same request id, usually the same parameters */
       mreq q = Q[rr(0, nreq - 1)];
       if (q.op == 4) do_reserve(q.c, rnd() % 10 ? q.u : (q.u + 1) % NU, q.qty, q.key);
-      else if (q.op == 5 || q.op == 6) do_confirm_cancel(q.c, q.res, q.key, q.op == 5);
+      else if (q.op == 5 || q.op == 6)
+        do_confirm_cancel(q.c, rnd() % 10 ? q.u : (q.u + 1) % NU, q.res, q.key, q.op == 5);
     } else if (roll < 97) {
       do_update_stock(c, rr(0, 15), key);
     } else if (roll < 98) {
@@ -449,6 +457,7 @@ static int G_ends[MAXG];
 static int nG;
 static long g_sold_units;
 static uint64_t S_seat[MAXR];
+static int S_user[MAXR];
 static int nS;
 
 static int g_index(uint64_t id) {
@@ -589,16 +598,18 @@ static void run_groups(unsigned seed, long steps, bool crowd, bool slices) {
           CHECK(r.opened || m != PT_JOIN_GROUP, "joined an unknown group");
           G_id[nG] = r.group_id, G_ends[nG++] = 0;
         }
-        S_seat[nS++] = r.reservation_id;
+        S_user[nS] = u, S_seat[nS++] = r.reservation_id;
         pt_result again; /* a retry changes nothing */
         pt_join(E, now, S(key), S("gb"), S(UID[u]), m, gid, true, &again);
         CHECK(again.replay, "join retry not a replay");
       }
     } else if (roll < 75 && nS) {
-      uint64_t seat = S_seat[rr(0, nS - 1)];
-      if (roll < 60) pt_confirm(E, now, S(key), S("gb"), seat, &r);
-      else pt_cancel(E, now, S(key), S("gb"), seat, &r);
+      int i = (int)rr(0, nS - 1), u = rnd() % 8 ? S_user[i] : (int)rr(0, NU - 1);
+      if (roll < 60) pt_confirm(E, now, S(key), S("gb"), S_seat[i], S(UID[u]), &r);
+      else pt_cancel(E, now, S(key), S("gb"), S_seat[i], S(UID[u]), &r);
       CHECK(r.status != PT_INTERNAL && r.status != PT_INVALID_ARGUMENT, "seat op gave %s",
+            pt_status_name(r.status));
+      CHECK(u == S_user[i] || r.status == PT_NOT_FOUND || r.replay, "another user's seat op gave %s",
             pt_status_name(r.status));
     } else {
       if (crowd && rnd() % 4) continue; /* time moves less: groups pile up */
@@ -625,6 +636,7 @@ static void run_groups(unsigned seed, long steps, bool crowd, bool slices) {
 
 #define MAXH 4096
 static uint64_t H_rid[MAXH];
+static int H_user[MAXH];
 static int64_t H_deadline[MAXH];
 static int H_expired[MAXH];
 static int nH;
@@ -675,16 +687,18 @@ static void run_flash_slices(unsigned seed, long steps) {
     snprintf(key, sizeof key, "f%ld", keyno++);
     int64_t roll = rr(0, 99);
     if (roll < 40) {
-      pt_reserve(E, now, S(key), S("fs"), S(UID[rr(0, NU - 1)]), rr(1, 3), &r);
+      int u = (int)rr(0, NU - 1);
+      pt_reserve(E, now, S(key), S("fs"), S(UID[u]), rr(1, 3), &r);
       if ((r.status == PT_OK || r.status == PT_WAITLISTED) && !r.replay && h_index(r.reservation_id) < 0) {
-        H_rid[nH] = r.reservation_id, H_expired[nH] = 0;
+        H_rid[nH] = r.reservation_id, H_user[nH] = u, H_expired[nH] = 0;
         H_deadline[nH++] = r.status == PT_OK ? r.expires_ms : PT_NEVER; /* a grant sets it later */
       }
     } else if (roll < 70 && nH) {
       int i = (int)rr(0, nH - 1);
       bool confirm = roll < 58;
-      if (confirm) pt_confirm(E, now, S(key), S("fs"), H_rid[i], &r);
-      else pt_cancel(E, now, S(key), S("fs"), H_rid[i], &r);
+      pt_bytes owner = S(UID[H_user[i]]);
+      if (confirm) pt_confirm(E, now, S(key), S("fs"), H_rid[i], owner, &r);
+      else pt_cancel(E, now, S(key), S("fs"), H_rid[i], owner, &r);
       CHECK(r.status != PT_INTERNAL && r.status != PT_INVALID_ARGUMENT, "gave %s", pt_status_name(r.status));
       if (confirm && r.status == PT_OK && !r.replay)
         CHECK(H_deadline[i] == PT_NEVER || now < H_deadline[i], "sold at %" PRId64 ", its deadline %" PRId64,

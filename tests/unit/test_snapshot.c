@@ -267,8 +267,8 @@ static void compare_queries(side *a, side *b) {
     }
     for (int i = 0; i < nids; i++) {
       pt_reservation_info ra, rb;
-      pt_status s1 = pt_reservation_get(a->e, S(CAMPS[c]), ids[i], &ra);
-      pt_status s2 = pt_reservation_get(b->e, S(CAMPS[c]), ids[i], &rb);
+      pt_status s1 = pt_reservation_get(a->e, S(CAMPS[c]), ids[i], (pt_bytes){0}, &ra);
+      pt_status s2 = pt_reservation_get(b->e, S(CAMPS[c]), ids[i], (pt_bytes){0}, &rb);
       CHECK(s1 == s2, "reservation lookup differs");
       if (s1 == PT_OK)
         CHECK(ra.state == rb.state && ra.expires_ms == rb.expires_ms && ra.quantity == rb.quantity &&

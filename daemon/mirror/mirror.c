@@ -554,8 +554,12 @@ static void on_acquire(redisAsyncContext *ac, void *reply, void *priv) {
   if (lease_epoch > m->known.epoch) m->known.epoch = lease_epoch;
   if (seq > m->known.seq) m->known.seq = seq; /* a standby learns how far the journal went */
   redisReply *a = r->element[1];
-  if (a->type == REDIS_REPLY_STRING)
+  if (a->type == REDIS_REPLY_STRING) {
+    bool moved = m->role == PT_ROLE_STANDBY && m->leader[0] &&
+                 (strlen(m->leader) != a->len || memcmp(m->leader, a->str, a->len));
     snprintf(m->leader, sizeof m->leader, "%.*s", (int)a->len, a->str);
+    if (moved && epoch == 0) pt_info("mirror standby follows the primary at %s now", m->leader);
+  }
   if (epoch == 0) {
     if (m->role != PT_ROLE_STANDBY) {
       char why[PT_HOST_MAX + 128];

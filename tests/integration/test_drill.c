@@ -125,10 +125,36 @@ static void test_stat_reads_the_primary(void **state) {
   assert_int_equal(daemon_stop(&b), 0);
 }
 
+/* A standby's log names the primary it follows, and the next one when
+ * another standby takes over (what an operator reads during the drill). */
+static void test_standby_names_its_primary(void **state) {
+  (void)state;
+  pt_daemon a, b, c;
+  assert_int_equal(shard_pair(&a, &b, R.addr, "1500", NULL, NULL), 0);
+  assert_int_equal(shard_launch(&c, R.addr, "c", "1500", NULL), 0);
+  char line[512], want[160];
+  assert_int_equal(daemon_log_wait(&c, "mirror role=standby", PT_WAIT_MS, line, sizeof line), 0);
+  snprintf(want, sizeof want, "following the primary at %s", a.addr);
+  if (!strstr(line, want)) fail_msg("the standby's line: %s (want %s)", line, want);
+  assert_int_equal(shard_kill9(&a), 0);
+  /* b and c race for the lease: whichever wins, the other names it */
+  pt_daemon *won = NULL, *lost = NULL;
+  for (int i = 0; i < PT_WAIT_MS / 100 && !won; i++) {
+    if (!daemon_log_wait(&b, "mirror role=primary", 50, NULL, 0)) won = &b, lost = &c;
+    else if (!daemon_log_wait(&c, "mirror role=primary", 50, NULL, 0)) won = &c, lost = &b;
+  }
+  assert_non_null(won);
+  snprintf(want, sizeof want, "mirror standby follows the primary at %s now", won->addr);
+  assert_int_equal(daemon_log_wait(lost, want, PT_WAIT_MS, NULL, 0), 0);
+  assert_int_equal(daemon_stop(&c), 0);
+  assert_int_equal(daemon_stop(&b), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_drill, redis_up, redis_down),
       cmocka_unit_test_setup_teardown(test_stat_reads_the_primary, redis_up, redis_down),
+      cmocka_unit_test_setup_teardown(test_standby_names_its_primary, redis_up, redis_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

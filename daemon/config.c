@@ -104,9 +104,17 @@ static int apply(pt_config *c, const char *key, const char *v) {
     else if (!strcmp(v, "off")) c->prefault = 0;
     else if (!strcmp(v, "auto")) c->prefault = -1;
     else return -1;
+  } else if (!strcmp(key, "security.keys_file")) {
+    if (strlen(v) >= sizeof c->keys_file) return -1;
+    snprintf(c->keys_file, sizeof c->keys_file, "%s", v);
+  } else if (!strcmp(key, "security.allow_anonymous")) {
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) c->allow_anonymous = true;
+    else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off")) c->allow_anonymous = false;
+    else return -1;
   } else if (!strcmp(key, "security.admin_token")) {
-    if (strlen(v) >= sizeof c->admin_token) return -1;
-    snprintf(c->admin_token, sizeof c->admin_token, "%s", v);
+    fprintf(stderr, "pintuand: admin_token is gone: give each client a key (keys_file, see README "
+                    "\"Security\")\n");
+    return -1;
   } else if (!strcmp(key, "capture.file")) {
     if (strlen(v) >= sizeof c->capture_path) return -1;
     snprintf(c->capture_path, sizeof c->capture_path, "%s", v);
@@ -214,12 +222,14 @@ static void usage(FILE *f) {
     "  -l, --listen HOST:PORT      address to serve (default 127.0.0.1:%d); HOST is a name\n"
     "                              (every address it resolves to at start), an IPv4 address\n"
     "                              or [IPv6]\n"
-    "      --admin-token TOKEN     require Hello with this token for admin operations (and\n"
-    "                              Authorization: Bearer TOKEN on the admin port from\n"
-    "                              beyond loopback)\n"
+    "      --keys FILE             the clients' keys (NAME ROLE sha256:HEX a line; re-read on\n"
+    "                              SIGHUP): every connection then says Hello with one first\n"
+    "      --allow-anonymous       listen beyond loopback without keys (else refused)\n"
+    "      --make-key NAME:ROLE    make a key (ROLE admin, storefront or reader): its secret to\n"
+    "                              --key-out FILE (mode 0600), its keys-file line to stdout\n"
     "      --admin-listen HOST:PORT  the admin HTTP port: /metrics, /ready, /stats/stream, ...\n"
-    "                              (default 127.0.0.1:%d; off: none; beyond loopback only\n"
-    "                              with an admin token)\n"
+    "                              (default 127.0.0.1:%d; off: none; beyond loopback its\n"
+    "                              clients send Authorization: Bearer NAME:SECRET)\n"
     "      --idempotency-window MS how long effects are remembered by request id (default 900000)\n"
     "      --max-remembered N      hard cap on remembered effects, oldest evicted first\n"
     "                              (default 10000000, ~0.5 GB)\n"
@@ -259,7 +269,7 @@ static void usage(FILE *f) {
 
 static const struct option opts[] = {
     {"config", required_argument, 0, 'c'}, {"listen", required_argument, 0, 'l'},
-    {"admin-token", required_argument, 0, 1}, {"idempotency-window", required_argument, 0, 2},
+    {"keys", required_argument, 0, 1}, {"idempotency-window", required_argument, 0, 2},
     {"max-frame", required_argument, 0, 3}, {"max-clients", required_argument, 0, 4},
     {"log-level", required_argument, 0, 5}, {"ready-fd", required_argument, 0, 6},
     {"capture", required_argument, 0, 7}, {"capture-max-bytes", required_argument, 0, 8},
@@ -271,6 +281,8 @@ static const struct option opts[] = {
     {"snapshot-after", required_argument, 0, 18}, {"admin-listen", required_argument, 0, 19},
     {"prefault", required_argument, 0, 20}, {"state-file", required_argument, 0, 21},
     {"init-shard", no_argument, 0, 22}, {"accept-loss", no_argument, 0, 23},
+    {"allow-anonymous", no_argument, 0, 24}, {"make-key", required_argument, 0, 25},
+    {"key-out", required_argument, 0, 26},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -317,7 +329,7 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
   /* pass 2: flags override the file */
   optind = 1;
   opterr = 0;
-  static const char *keys[] = {[1] = "security.admin_token", [2] = "engine.idempotency_window_ms",
+  static const char *keys[] = {[1] = "security.keys_file", [2] = "engine.idempotency_window_ms",
                                [3] = "server.max_frame", [4] = "server.max_clients",
                                [5] = "log.level", [7] = "capture.file",
                                [8] = "capture.max_bytes", [9] = "server.frame_timeout_ms",
@@ -337,6 +349,16 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
         return -1;
       }
       c->shard_command = o - 21;
+    } else if (o == 24) {
+      c->allow_anonymous = true;
+    } else if (o == 25 || o == 26) {
+      char *dst = o == 25 ? c->make_key : c->key_out;
+      size_t cap = o == 25 ? sizeof c->make_key : sizeof c->key_out;
+      if (!*optarg || strlen(optarg) >= cap) {
+        fprintf(stderr, "pintuand: bad --%s: %s\n", o == 25 ? "make-key" : "key-out", optarg);
+        return -1;
+      }
+      snprintf(dst, cap, "%s", optarg);
     }
     else if (o == 6) {
       long long fd;

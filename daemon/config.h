@@ -13,6 +13,7 @@
 
 #define PT_DEFAULT_ADMIN_PORT 7734
 #define PT_DEFAULT_CONFIG "/etc/pintuan/pintuan.conf"
+#define PT_KEY_NAME_MAX_CFG 64
 
 typedef struct pt_config {
   char config_path[512];  /* empty: no file */
@@ -27,7 +28,11 @@ typedef struct pt_config {
   int64_t due_per_turn;    /* due items (expiries...) a loop turn runs at most; 0: all */
   int prefault;            /* a thread faults in the engine's next big blocks (prefault.h):
                               1 on, 0 off, -1 auto (on where page faults take no address-space lock) */
-  char admin_token[256];   /* reloadable; empty: admin operations open */
+  /* [security] */
+  char keys_file[4096];    /* the keys (auth/keys.h), re-read on SIGHUP; empty: none */
+  bool allow_anonymous;    /* listen beyond loopback without keys: the operator said so */
+  char make_key[PT_KEY_NAME_MAX_CFG + 16]; /* --make-key NAME:ROLE: make a key and exit */
+  char key_out[4096];      /* --key-out FILE: where --make-key writes the client's key */
   /* the admin port ([admin]) */
   char admin_listen[PT_HOST_MAX + 8]; /* as written; "off": none */
   char admin_host[PT_HOST_MAX];

@@ -65,6 +65,7 @@ typedef struct daemon {
   uv_signal_t sig_int, sig_term, sig_hup;
   int stopping;
   uint64_t evictions_logged; /* remembered effects evicted by the cap, as last logged */
+  pt_keys *keys; /* read by preflight, then the service's */
   char admin_address[PT_HOST_MAX + 16]; /* HOST:PORT the admin port listens on, as told by Hello */
 } daemon_t;
 
@@ -273,6 +274,26 @@ static void shutdown_daemon(daemon_t *d, const char *why) {
   pt_notify_watchdog_stop(); /* its timer is a handle on the loop too */
 }
 
+/* SIGHUP: the keys file read again; the connections of keys revoked or
+ * changed are dropped. A bad file leaves the keys as they were. */
+static void reload_keys(daemon_t *d, const pt_config *n) {
+  if (strcmp(n->keys_file, d->cfg.keys_file)) {
+    pt_warn("reload: keys_file changed (%s): a restart takes it", n->keys_file[0] ? n->keys_file : "none");
+    return;
+  }
+  if (!d->cfg.keys_file[0]) return;
+  char err[600];
+  pt_keys *k = pt_keys_load(d->cfg.keys_file, err, sizeof err);
+  if (!k) {
+    pt_error("reload: %s; keeping the keys as they were", err);
+    return;
+  }
+  uint32_t n_keys = pt_keys_count(k);
+  unsigned dropped = pt_service_set_keys(&d->svc, d->server, k);
+  pt_info("keys reloaded from %s: %u keys, %u connections dropped (their key revoked or changed)",
+          d->cfg.keys_file, n_keys, dropped);
+}
+
 static void reload(daemon_t *d) {
   pt_config n;
   int exit_now;
@@ -283,8 +304,8 @@ static void reload(daemon_t *d) {
   d->cfg.log_level = n.log_level;
   d->cfg.idem_window_ms = n.idem_window_ms;
   d->cfg.max_remembered = n.max_remembered;
-  memcpy(d->cfg.admin_token, n.admin_token, sizeof n.admin_token);
   pt_log_set_level(d->cfg.log_level);
+  reload_keys(d, &n);
   /* engine settings are inputs: journaled like requests */
   pt_turn_apply(&d->turn, &(pt_input){.kind = PT_IN_WINDOW, .value = d->cfg.idem_window_ms}, NULL);
   pt_turn_apply(&d->turn,
@@ -374,6 +395,19 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
     pt_error("%s", err);
     return EX_NOHOST;
   }
+  if (d->cfg.keys_file[0] && !(d->keys = pt_keys_load(d->cfg.keys_file, err, sizeof err))) {
+    pt_error("%s", err);
+    return EX_CONFIG;
+  }
+  for (unsigned i = 0; i < scfg->nlisten && !d->keys && !d->cfg.allow_anonymous; i++)
+    if (!is_loopback(&scfg->listen[i])) {
+      char where[64];
+      pt_error("%s is not a loopback address: anyone who reaches it could create campaigns and "
+               "take stock. Give the clients keys (keys_file, see README \"Security\"), listen on "
+               "127.0.0.1, or say allow_anonymous = yes ([security]) / --allow-anonymous",
+               pt_sockaddr_str(&scfg->listen[i], where, sizeof where));
+      return EX_CONFIG;
+    }
   if (d->cfg.redis[0] && mirror_mode(&d->cfg) != PT_MIRROR_OFF && resolve_redis(d, err, sizeof err)) {
     pt_error("redis: %s", err);
     return EX_NOHOST;
@@ -394,10 +428,11 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
     memcpy(d->admin_at, acfg.listen, sizeof d->admin_at);
     d->nadmin = acfg.nlisten;
     for (unsigned i = 0; i < d->nadmin; i++)
-      if (!is_loopback(&d->admin_at[i]) && !d->cfg.admin_token[0]) {
+      if (!is_loopback(&d->admin_at[i]) && !d->keys && !d->cfg.allow_anonymous) {
         char where[64];
-        pt_error("admin port: %s is not a loopback address: set admin_token (its clients then "
-                 "send Authorization: Bearer TOKEN) or listen on 127.0.0.1",
+        pt_error("admin port: %s is not a loopback address: give the clients keys (keys_file; they "
+                 "then send Authorization: Bearer NAME:SECRET), listen on 127.0.0.1, or say "
+                 "allow_anonymous",
                  pt_sockaddr_str(&d->admin_at[i], where, sizeof where));
         return EX_CONFIG;
       }
@@ -487,6 +522,41 @@ static void start_mirror(daemon_t *d, const pt_engine_config *ecfg, pt_mirror_mo
           mc->advertise, (long long)mc->lease_ms);
 }
 
+/* pintuand --make-key NAME:ROLE --key-out FILE: the client's key (its
+ * name and secret) into FILE, made 0600 and never overwritten; the line
+ * for the daemon's keys file on stdout. */
+static int make_key(const pt_config *c) {
+  char name[PT_KEY_NAME_MAX + 1], secret[64], line[200], err[160];
+  const char *colon = strrchr(c->make_key, ':');
+  if (!colon || colon == c->make_key || (size_t)(colon - c->make_key) > PT_KEY_NAME_MAX) {
+    fprintf(stderr, "pintuand: --make-key NAME:ROLE (ROLE admin, storefront or reader)\n");
+    return EX_USAGE;
+  }
+  snprintf(name, sizeof name, "%.*s", (int)(colon - c->make_key), c->make_key);
+  if (!c->key_out[0]) {
+    fprintf(stderr, "pintuand: --make-key needs --key-out FILE: where the client's key goes\n");
+    return EX_USAGE;
+  }
+  if (pt_keys_make(name, colon + 1, secret, sizeof secret, line, sizeof line, err, sizeof err)) {
+    fprintf(stderr, "pintuand: %s\n", err);
+    return EX_USAGE;
+  }
+  int fd = open(c->key_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    fprintf(stderr, "pintuand: %s: %s\n", c->key_out, strerror(errno));
+    return EX_CANTCREAT;
+  }
+  char body[PT_KEY_NAME_MAX + 80];
+  int n = snprintf(body, sizeof body, "%s %s\n", name, secret);
+  if (write(fd, body, (size_t)n) != n || close(fd)) {
+    fprintf(stderr, "pintuand: %s: %s\n", c->key_out, strerror(errno));
+    unlink(c->key_out);
+    return EX_IOERR;
+  }
+  printf("%s\n", line);
+  return EX_OK;
+}
+
 int main(int argc, char **argv) {
   static daemon_t d;
   int exit_now;
@@ -494,6 +564,7 @@ int main(int argc, char **argv) {
   d.argv = argv;
   if (pt_config_load(&d.cfg, argc, argv, &exit_now) != 0) return EX_CONFIG;
   if (exit_now) return EX_OK;
+  if (d.cfg.make_key[0]) return make_key(&d.cfg);
   pt_log_set_level(d.cfg.log_level);
   pt_server_config scfg = {.max_frame = d.cfg.max_frame, .out_high = d.cfg.out_high,
                            .out_hard = d.cfg.out_hard, .max_clients = d.cfg.max_clients,
@@ -523,7 +594,8 @@ int main(int argc, char **argv) {
   d.turn.engine = d.engine;
   d.svc.engine = d.engine;
   d.svc.turn = &d.turn;
-  d.svc.admin_token = d.cfg.admin_token;
+  d.svc.keys = d.keys; /* the service owns them from here */
+  d.keys = NULL;
   d.svc.refuse = refuse;
   d.svc.stale = stale_engine;
   d.svc.about = about;

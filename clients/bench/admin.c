@@ -22,10 +22,10 @@ pintuan_client *admin_connect(const bench *b) {
     fprintf(stderr, "pintuan-bench: %s\n", err);
     return NULL;
   }
-  if (b->o.token) {
+  if (b->o.key_name[0]) {
     pintuan_response *r;
-    if (pintuan_hello(c, b->o.token, &r) || r->status != PINTUAN__V1__STATUS__OK) {
-      fprintf(stderr, "pintuan-bench: admin token refused\n");
+    if (pintuan_hello(c, b->o.key_name, b->o.key_secret, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+      fprintf(stderr, "pintuan-bench: the key %s was refused\n", b->o.key_name);
       pintuan_response_free(r);
       pintuan_close(c);
       return NULL;

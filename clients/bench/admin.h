@@ -1,5 +1,5 @@
 /* The set-up and the verdict, over libpintuan's blocking client (with its
- * failover): the admin connection (-T token), the run's campaigns, and at the
+ * failover): the admin connection (-k key), the run's campaigns, and at the
  * end the campaigns' states and the holdings of every user who got a unit,
  * checked by pt_verdict_check. Each returns 0, or non-zero/NULL after a
  * message on stderr (the verdict's caller prints pintuan_error). */

@@ -64,6 +64,7 @@ typedef struct conn {
   int64_t busy_since;      /* when the first of them came (ns); 0: none */
   int64_t pause_ms;        /* before the next attempt */
   uv_timer_t retry;
+  bool hello_wait;         /* a Hello (-k) went first on this connection: its reply comes first */
 } conn;
 
 #define PT_BENCH_ADDRS 8
@@ -107,6 +108,9 @@ struct bench {
   int connected, conn_failed, conns_closed;
   conn *dirty; /* connections with output to write this loop turn */
   uv_prepare_t flusher;
+  uint8_t *hello; /* -k: the Hello frame every load connection begins with; NULL: none */
+  size_t hello_len;
+  uint64_t hello_refused;
 
   /* run.c: the schedule. Open loop: requests 0 .. planned_total-1 are the
    * ones planned before t_end, the measured ones from planned_first on;

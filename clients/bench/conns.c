@@ -178,6 +178,27 @@ static void on_closed(uv_handle_t *h) {
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
+/* With a key, a connection's output begins with its Hello; the reply to it
+ * comes first, and is not a request's (on_read takes it). */
+static void begin_output(conn *c) {
+  bench *b = c->b;
+  c->out_len = 0;
+  c->hello_wait = false;
+  if (!b->hello) return;
+  if (c->out_cap < b->hello_len) {
+    c->out_cap = b->hello_len + 4096;
+    c->out = pt_xrealloc(c->out, c->out_cap);
+  }
+  memcpy(c->out, b->hello, b->hello_len);
+  c->out_len = b->hello_len;
+  c->hello_wait = true;
+  if (!c->dirty) {
+    c->dirty = true;
+    c->next_dirty = b->dirty;
+    b->dirty = c;
+  }
+}
+
 /* A new connection up: what was not answered goes again, then the rest. */
 static void on_reconnect(uv_connect_t *req, int status) {
   conn *c = req->data;
@@ -193,13 +214,15 @@ static void on_reconnect(uv_connect_t *req, int status) {
   b->load_resent += c->n;
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  begin_output(c);
   if (c->un_len > c->un_off) { /* the unanswered frames are the output now */
-    if (c->out_cap < c->un_len - c->un_off) {
-      c->out_cap = c->un_len - c->un_off + 4096;
+    size_t n = c->un_len - c->un_off;
+    if (c->out_cap < c->out_len + n) {
+      c->out_cap = c->out_len + n + 4096;
       c->out = pt_xrealloc(c->out, c->out_cap);
     }
-    memcpy(c->out, c->unanswered + c->un_off, c->un_len - c->un_off);
-    c->out_len = c->un_len - c->un_off;
+    memcpy(c->out + c->out_len, c->unanswered + c->un_off, n);
+    c->out_len += n;
     if (!c->dirty) {
       c->dirty = true;
       c->next_dirty = b->dirty;
@@ -330,6 +353,21 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
       }
       break;
     }
+    if (c->hello_wait) { /* the Hello's reply */
+      bw_reply r;
+      c->hello_wait = false;
+      if (bw_reply_get(msg, len, &r) || r.status != PINTUAN__V1__STATUS__OK) {
+        fprintf(stderr, "pintuan-bench: connection %d: the key %s was refused (status %u)\n", c->idx,
+                c->b->o.key_name, r.status);
+        c->b->hello_refused++;
+        c->up = false;
+        c->dead = true;
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+        return;
+      }
+      off += PT_FRAME_HEADER + len;
+      continue;
+    }
     run_on_reply(c->b, c, msg, len, t);
     off += PT_FRAME_HEADER + len;
     if (!c->up) return; /* a NOT_LEADER sent it elsewhere: the rest of this read is moot */
@@ -350,6 +388,7 @@ static void on_connect(uv_connect_t *req, int status) {
     c->up = true;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    begin_output(c);
   }
   if (++b->connected == b->o.conns) {
     if (b->conn_failed) {
@@ -362,6 +401,18 @@ static void on_connect(uv_connect_t *req, int status) {
 
 int conns_open(bench *b, int first) {
   b->conns = pt_xcalloc((size_t)b->o.conns, sizeof(*b->conns));
+  if (b->o.key_name[0] && !b->hello) {
+    pintuan_request q;
+    Pintuan__V1__Hello h;
+    pintuan_req_hello(&q, &h, b->o.key_name, b->o.key_secret);
+    h.client_name = (char *)"pintuan-bench";
+    q.has_id = 1, q.id = UINT64_MAX; /* no request's: replies are matched in order */
+    size_t n = pintuan__v1__request__get_packed_size(&q);
+    b->hello = pt_xmalloc(PT_FRAME_HEADER + n);
+    pt_be32_put(b->hello, (uint32_t)n);
+    pintuan__v1__request__pack(&q, b->hello + PT_FRAME_HEADER);
+    b->hello_len = PT_FRAME_HEADER + n;
+  }
   uv_prepare_init(b->loop, &b->flusher);
   b->flusher.data = b;
   uv_prepare_start(&b->flusher, flush_all);

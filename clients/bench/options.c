@@ -81,7 +81,9 @@ static void usage(FILE *f) {
     "      --floor              the server is tests/bench/floor_server, which answers every\n"
     "                           frame with one fixed reply: no set-up, no verdict; measures\n"
     "                           the bench's own ceiling\n"
-    "  -T, --token TOKEN        admin token, to create the campaigns\n"
+    "  -k, --key-file FILE      a key (NAME SECRET, as pintuand --make-key writes): every\n"
+    "                           connection says Hello with it (default $PINTUAN_KEY_FILE);\n"
+    "                           an admin key creates the campaigns\n"
     "  -j, --json               a JSON summary on stdout\n"
     "      --progress / --no-progress   a line a second on stderr (default: when stderr is a tty)\n"
     "  -h, --help, -V, --version\n"
@@ -100,7 +102,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
       {"address", required_argument, 0, 'a'}, {"connections", required_argument, 0, 'c'},
       {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
       {"pipeline", required_argument, 0, 'p'}, {"rate", required_argument, 0, 'R'},
-      {"scenario", required_argument, 0, 's'}, {"token", required_argument, 0, 'T'},
+      {"scenario", required_argument, 0, 's'}, {"key-file", required_argument, 0, 'k'},
       {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
       {"stock", required_argument, 0, O_STOCK}, {"limit", required_argument, 0, O_LIMIT},
       {"users", required_argument, 0, O_USERS}, {"campaigns", required_argument, 0, O_CAMPS},
@@ -115,7 +117,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
   opterr = 0; /* our own messages: one line, then a pointer to --help */
   for (;;) {
     int word = optind; /* "+": no permutation, so argv[word] is the option being read */
-    int c = getopt_long(argc, argv, "+:a:c:d:w:p:R:s:T:jhV", opts, NULL);
+    int c = getopt_long(argc, argv, "+:a:c:d:w:p:R:s:k:jhV", opts, NULL);
     if (c == -1) break;
     /* the flag as it was typed: -R or --rate */
     char flag[40];
@@ -165,7 +167,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
                            strcmp(v, "replay") ? "" : " (a capture: --replay FILE)");
       }
       break;
-    case 'T': o->token = v; break;
+    case 'k': o->key_file = v; break;
     case 'j': o->json = 1; break;
     case 'h': usage(stdout); return 0;
     case 'V': printf("pintuan-bench %s\n", PT_VERSION); return 0;
@@ -227,5 +229,11 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (o->floor && o->scenario == SC_REPLAY) return usage_error("--floor and --replay: a floor server has no replies to compare");
   if (o->progress < 0) o->progress = isatty(2);
+  if (!o->key_file && getenv("PINTUAN_KEY_FILE") && *getenv("PINTUAN_KEY_FILE")) o->key_file = getenv("PINTUAN_KEY_FILE");
+  if (o->key_file && pintuan_read_key_file(o->key_file, o->key_name, sizeof o->key_name, o->key_secret,
+                                           sizeof o->key_secret, err, sizeof err)) {
+    fprintf(stderr, "pintuan-bench: %s\n", err);
+    return EX_NOINPUT;
+  }
   return -1;
 }

@@ -11,7 +11,7 @@ enum { SC_STAMPEDE, SC_GROUP, SC_MIXED, SC_ZIPF, SC_REPLAY };
 extern const char *const bench_scenario_names[]; /* indexed by SC_* */
 
 typedef struct bench_opts {
-  const char *addr, *token, *replay;
+  const char *addr, *key_file, *replay;
   int conns, depth, scenario, json, progress, campaigns;
   int floor; /* --floor: the server is tests/bench/floor_server (no set-up, no verdict) */
   double duration, warmup, rate, zipf_s, pay_ratio, speed;
@@ -20,6 +20,7 @@ typedef struct bench_opts {
   uint32_t limit, group_size;
   uint64_t users;
   int mix[3]; /* mixed: reserve:confirm:cancel weights */
+  char key_name[128], key_secret[256]; /* -k's key ("": none) */
 } bench_opts;
 
 int bench_options_parse(bench_opts *o, int argc, char **argv);

@@ -16,13 +16,14 @@
 
 typedef struct cli_ctx {
   const char *addr;  /* -a: an address, or a failover list H1:P1,H2:P2 */
-  const char *token; /* -T, or NULL */
+  const char *key;   /* -k's key name, or NULL: no Hello */
+  const char *secret; /* -k's key secret */
   int timeout_ms;    /* -t */
   int json;          /* -j */
   pintuan_client *client; /* NULL until cli_connect */
 } cli_ctx;
 
-/* Connects (and says Hello with -T's token) once a command's arguments
+/* Connects (and says Hello with -k's key) once a command's arguments
  * were found good: a usage error never needs the daemon. 0, or the exit
  * status. */
 int cli_connect(cli_ctx *c);

@@ -358,8 +358,8 @@ void cli_usage(FILE *f) {
     "TIME is Unix epoch milliseconds, 'now', or relative: +30s, +5m, +2h, +500ms.\n"
     "--waitlist takes on/off (true/false, yes/no, 1/0) as --waitlist on or\n"
     "--waitlist=on; a bare --waitlist means on. --limit 0: no per-user limit.\n"
-    "campaign create/update/end are admin commands: with an admin token on the\n"
-    "daemon, give it with -T TOKEN.\n"
+    "With keys on the daemon, give yours with -k KEY_FILE: campaign create/update/end\n"
+    "need an admin key; reserve, confirm, cancel and join a storefront's (or admin's).\n"
     "Without --request-id a random one is made; give your own to retry safely.\n"
     "Exit status: 0 OK, 1 rejected (any other status), 64 usage, 69 unreachable.\n");
 }

@@ -8,6 +8,8 @@
  * (a rejected request: SOLD_OUT, LIMIT_EXCEEDED, ...); 64 usage error;
  * 69 the daemon could not be reached or the connection failed. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 
 #include "addr.h"
@@ -22,10 +24,12 @@ int cli_show(const cli_ctx *c, const pintuan_response *r) {
   if (c->json) cli_print_json(r);
   else cli_print_human(r);
   fflush(stdout);
-  if (r->status == PINTUAN__V1__STATUS__UNAUTHENTICATED)
-    fprintf(stderr, c->token ? "pintuan-cli: (the daemon did not take the admin token given with -T)\n"
-                             : "pintuan-cli: (admin operations need the daemon's admin token: "
-                               "pintuan-cli -T TOKEN ...)\n");
+  if (r->status == PINTUAN__V1__STATUS__UNAUTHENTICATED && c->key)
+    fprintf(stderr, "pintuan-cli: (the daemon did not take the key %s)\n", c->key);
+  else if (r->status == PINTUAN__V1__STATUS__UNAUTHENTICATED)
+    fprintf(stderr, "pintuan-cli: (the daemon wants a key: pintuan-cli -k KEY_FILE ..., or PINTUAN_KEY_FILE)\n");
+  else if (r->status == PINTUAN__V1__STATUS__PERMISSION_DENIED)
+    fprintf(stderr, "pintuan-cli: (the key %s may not do this: see its role)\n", c->key ? c->key : "");
   return r->status == PINTUAN__V1__STATUS__OK ? 0 : EXIT_REJECTED;
 }
 
@@ -37,9 +41,9 @@ int cli_connect(cli_ctx *c) {
     fprintf(stderr, "pintuan-cli: %s\n", err);
     return EX_UNAVAILABLE;
   }
-  if (c->token) {
+  if (c->key) {
     pintuan_response *r;
-    if (pintuan_hello(c->client, c->token, &r)) {
+    if (pintuan_hello(c->client, c->key, c->secret, &r)) {
       fprintf(stderr, "pintuan-cli: %s: %s\n", c->addr, pintuan_error(c->client));
       return EX_UNAVAILABLE;
     }
@@ -75,7 +79,26 @@ int cli_call(cli_ctx *c, pintuan_request *q) {
 /* Takes the global options off the front of argv into c; what follows
  * (from *first) is the command. -1 to go on, else the exit status
  * (--help, --version, a usage error). */
+/* -k FILE (or PINTUAN_KEY_FILE): the key's name and secret. -1 to go on,
+ * else the exit status. */
+static int key_file(cli_ctx *c, const char *path) {
+  static char name[128], secret[256];
+  char err[600];
+  if (pintuan_read_key_file(path, name, sizeof name, secret, sizeof secret, err, sizeof err)) {
+    fprintf(stderr, "pintuan-cli: %s\n", err);
+    return EX_NOINPUT;
+  }
+  struct stat st;
+  if (stat(path, &st) == 0 && (st.st_mode & 077))
+    fprintf(stderr, "pintuan-cli: warning: %s is readable by others (chmod 600 it): it holds a secret\n", path);
+  c->key = name, c->secret = secret;
+  return -1;
+}
+
 static int global_options(int argc, char **argv, cli_ctx *c, int *first) {
+  int rc;
+  const char *env = getenv("PINTUAN_KEY_FILE");
+  if (env && *env && (rc = key_file(c, env)) >= 0) return rc;
   struct option opts[16];
   size_t n = 0;
   for (const cli_global_opt *p = cli_global_opts; p->opt.name && n < 15; p++) opts[n++] = p->opt;
@@ -96,7 +119,9 @@ static int global_options(int argc, char **argv, cli_ctx *c, int *first) {
       break;
     }
     case 'j': c->json = 1; break;
-    case 'T': c->token = optarg; break;
+    case 'k':
+      if ((rc = key_file(c, optarg)) >= 0) return rc;
+      break;
     case 't': {
       int64_t t;
       if (cli_parse_i64(optarg, &t) || t < 1 || t > 3600000)

@@ -22,7 +22,9 @@ const cli_global_opt cli_global_opts[] = {
      "daemon address (default 127.0.0.1:7733); a list\n"
      "H1:P1,H2:P2 (a primary and its standby) fails over"},
     {{"json", no_argument, 0, 'j'}, NULL, "print each reply as one JSON object"},
-    {{"token", required_argument, 0, 'T'}, "TOKEN", "admin token (sent in a Hello first)"},
+    {{"key-file", required_argument, 0, 'k'}, "FILE",
+     "the key to say Hello with: a file NAME SECRET, as pintuand\n"
+     "--make-key writes it (default: $PINTUAN_KEY_FILE)"},
     {{"timeout", required_argument, 0, 't'}, "MS",
      "per-reply timeout in milliseconds (default 5000)"},
     {{"help", no_argument, 0, 'h'}, NULL, "this text"},

@@ -112,7 +112,7 @@ static int ask(const cli_ctx *c, const pt_addr *at, pt_addr *admin, char *role, 
   pintuan_set_failover(k, 0, 0); /* this daemon's own answer, not another's */
   pintuan_response *r = NULL;
   int rc = -1;
-  if (pintuan_hello(k, c->token, &r) == 0 && r->hello && r->hello->admin_address &&
+  if (pintuan_hello(k, c->key, c->secret, &r) == 0 && r->hello && r->hello->admin_address &&
       *r->hello->admin_address && !pt_addr_parse(r->hello->admin_address, -1, admin, err, sizeof err)) {
     if (!strcmp(admin->host, "0.0.0.0") || !strcmp(admin->host, "::"))
       memcpy(admin->host, at->host, sizeof admin->host); /* any address of that host */
@@ -197,10 +197,10 @@ static int dial(const pt_addr *a, int timeout_ms) {
 static int stream(const cli_ctx *c, const pt_addr *a, stat_run *s) {
   int fd = dial(a, c->timeout_ms);
   if (fd < 0) return EX_UNAVAILABLE;
-  char req[768], host[PT_HOST_MAX + 16];
-  int n = snprintf(req, sizeof req, "GET /stats/stream HTTP/1.1\r\nHost: %s\r\n%s%s%s\r\n",
-                   pt_addr_str(a, host, sizeof host), c->token ? "Authorization: Bearer " : "",
-                   c->token ? c->token : "", c->token ? "\r\n" : "");
+  char req[1024], host[PT_HOST_MAX + 16], auth[512] = "";
+  if (c->key) snprintf(auth, sizeof auth, "Authorization: Bearer %s:%s\r\n", c->key, c->secret);
+  int n = snprintf(req, sizeof req, "GET /stats/stream HTTP/1.1\r\nHost: %s\r\n%s\r\n",
+                   pt_addr_str(a, host, sizeof host), auth);
   if (n < 0 || (size_t)n >= sizeof req || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
     fprintf(stderr, "pintuan-cli: stat: %s: cannot send the request\n", host);
     close(fd);
@@ -231,7 +231,7 @@ static int stream(const cli_ctx *c, const pt_addr *a, stat_run *s) {
     if (got > 0 && p.http_errno == HPE_OK) continue;
     if (s->status && s->status != 200) { /* its reason is in the body, read to the close */
       fprintf(stderr, "pintuan-cli: stat: %s answered %d: %s", host, s->status, s->err);
-      if (s->status == 401) fprintf(stderr, "pintuan-cli: stat: give the admin token with -T TOKEN\n");
+      if (s->status == 401) fprintf(stderr, "pintuan-cli: stat: give a key with -k KEY_FILE\n");
     } else {
       fprintf(stderr, "pintuan-cli: stat: %s: %s\n", host,
               got <= 0 ? "the daemon closed the stream" : http_errno_description(p.http_errno));

@@ -49,8 +49,8 @@ struct pintuan_client {
   int timeout_ms;   /* per wait on the daemon; < 0: forever */
   pt_addr addrs[PINTUAN_MAX_ADDRS];
   int naddrs;
-  int cur;          /* addrs[cur] is connected; -1: the leader a NOT_LEADER named */
-  pt_addr leader;
+  int cur;          /* addrs[cur] is connected */
+  int leader;       /* the address of the list a NOT_LEADER named (only those are followed) */
   char peer[PT_HOST_MAX + 16];
   /* failover policy, and what it did; a run of attempts (reconnects and
    * redirects) is bounded as a whole until the daemon answers again */
@@ -287,9 +287,37 @@ static void saved_set(saved *s, const uint8_t *msg, size_t len, uint64_t id) {
   *s = (saved){m, len, id};
 }
 
+/* A NOT_LEADER's primary, if it is one of the client's addresses: true,
+ * c->leader says which. Any other address is not followed (a daemon, or
+ * whoever wrote to its Redis, does not get to send this client, and its
+ * key, elsewhere): counted, and failover goes on through the list. */
+static bool follow(pintuan_client *c, const pintuan_response *r) {
+  pt_addr a;
+  char err[160];
+  if (!r->leader || !*r->leader || pt_addr_parse(r->leader, PINTUAN_DEFAULT_PORT, &a, err, sizeof err))
+    return false;
+  for (int i = 0; i < c->naddrs; i++)
+    if (c->addrs[i].port == a.port && !strcasecmp(c->addrs[i].host, a.host)) return c->leader = i, true;
+  /* the same address written another way ("localhost" for 127.0.0.1) */
+  struct sockaddr_storage named[8], mine[8];
+  int n = pt_addr_resolve(&a, false, named, 8, err, sizeof err);
+  for (int i = 0; i < c->naddrs && n > 0; i++) {
+    if (c->addrs[i].port != a.port) continue;
+    int m = pt_addr_resolve(&c->addrs[i], false, mine, 8, err, sizeof err);
+    for (int x = 0; x < n; x++)
+      for (int y = 0; y < m; y++) {
+        char p[64], q[64];
+        if (!strcmp(pt_sockaddr_str(&named[x], p, sizeof p), pt_sockaddr_str(&mine[y], q, sizeof q)))
+          return c->leader = i, true;
+      }
+  }
+  c->stats.strangers++;
+  return false;
+}
+
 /* One request of the session on a new connection, answered before anything
- * else: 0 done (whatever the daemon said), 1 NOT_LEADER (c->leader set),
- * -1 failed (closed). */
+ * else: 0 done (whatever the daemon said), 1 NOT_LEADER naming an address
+ * of the list (c->leader), 2 NOT_LEADER naming another, -1 failed (closed). */
 static int replay_saved(pintuan_client *c, const saved *s) {
   pintuan_request *q = pintuan__v1__request__unpack(NULL, s->len, s->msg);
   if (!q) return 0;
@@ -320,9 +348,7 @@ static int replay_saved(pintuan_client *c, const saved *s) {
     int answer = r->id == id, refused = r->id == 0 && r->status != PINTUAN__V1__STATUS__OK &&
                                          r->result_case != PINTUAN__V1__RESPONSE__RESULT_EVENT;
     if (refused) lost(c, "%s", r->detail ? r->detail : pintuan_status_str(r->status));
-    if (answer && r->status == PINTUAN__V1__STATUS__NOT_LEADER && r->leader && *r->leader &&
-        pt_addr_parse(r->leader, PINTUAN_DEFAULT_PORT, &c->leader, c->err, sizeof c->err) == 0)
-      rc = 1;
+    if (answer && r->status == PINTUAN__V1__STATUS__NOT_LEADER) rc = follow(c, r) ? 1 : 2;
     pintuan__v1__response__free_unpacked(r, NULL);
     if (refused) return -1;
     if (answer) return rc;
@@ -365,12 +391,9 @@ static int recover(pintuan_client *c, bool to_leader) {
     }
     c->run++;
     const pt_addr *a;
-    if (to_leader) {
-      a = &c->leader, c->cur = -1;
-    } else {
-      c->cur = (c->cur + 1) % c->naddrs; /* from the leader (-1): the list's first */
-      a = &c->addrs[c->cur];
-    }
+    if (to_leader) c->cur = c->leader;
+    else c->cur = (c->cur + 1) % c->naddrs;
+    a = &c->addrs[c->cur];
     to_leader = false;
     int t = c->timeout_ms;
     if (left >= 0 && (t < 0 || t > left)) t = left;
@@ -401,6 +424,7 @@ static int recover(pintuan_client *c, bool to_leader) {
       to_leader = true;
       continue;
     }
+    if (rc == 2) snprintf(c->err, sizeof c->err, "NOT_LEADER naming an address not in the list");
     snprintf(why, sizeof why, "%s", c->err);
     disconnect(c);
   }
@@ -540,13 +564,16 @@ static void answered(pintuan_client *c, const pintuan_response *r) {
     }
 }
 
-/* NOT_LEADER naming the leader, for the oldest request in flight: 1 when
- * it is to be followed (c->leader set). */
+/* NOT_LEADER for the oldest request in flight, while failover may still
+ * act: 1 to follow it (an address of the list: c->leader), 2 to go on
+ * through the list instead (it named another, and there is another to
+ * try); 0: the reply is the caller's. */
 static int redirected(pintuan_client *c, const pintuan_response *r) {
-  return r->id && c->pend_n && r->id == c->pend[c->pend_head].id &&
-         r->status == PINTUAN__V1__STATUS__NOT_LEADER && r->leader && *r->leader &&
-         c->run < c->max_attempts &&
-         pt_addr_parse(r->leader, PINTUAN_DEFAULT_PORT, &c->leader, c->err, sizeof c->err) == 0;
+  if (!r->id || !c->pend_n || r->id != c->pend[c->pend_head].id ||
+      r->status != PINTUAN__V1__STATUS__NOT_LEADER || c->run >= c->max_attempts)
+    return 0;
+  if (follow(c, r)) return 1;
+  return c->naddrs > 1 ? 2 : 0;
 }
 
 int pintuan_recv(pintuan_client *c, pintuan_response **out) {
@@ -579,11 +606,13 @@ int pintuan_recv(pintuan_client *c, pintuan_response **out) {
       drop_pending(c);
       return -1;
     }
-    if (redirected(c, r)) { /* to the leader, with every request in flight */
+    int redirect = redirected(c, r);
+    if (redirect) { /* to the leader (or the list's next), with every request in flight */
       pintuan_response_free(r);
       disconnect(c);
-      c->stats.redirects++;
-      if (recover(c, true)) return -1;
+      if (redirect == 1) c->stats.redirects++;
+      else snprintf(c->err, sizeof c->err, "NOT_LEADER naming an address not in the list");
+      if (recover(c, redirect == 1)) return -1;
       continue;
     }
     c->run = 0; /* the daemon answers: a later failure starts a new run */

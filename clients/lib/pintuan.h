@@ -26,7 +26,10 @@
  *   one effect (the daemon answers it as a replay when it already
  *   decided it). This holds for blocking calls and pipelines alike.
  * - A reply NOT_LEADER with Response.leader (HOST:PORT of the primary):
- *   the client connects to that address and sends the request again.
+ *   the client connects to that address and sends the request again, if
+ *   it is one of the client's addresses (the same host and port, or a name
+ *   of the same address); any other is not followed, so no daemon (nor
+ *   whoever can write its Redis) sends a client, or its key, elsewhere.
  * - Before re-sending, a new connection gets the session back: the last
  *   Hello and the last Subscribe the daemon answered OK are sent again
  *   (events pushed while no connection was up are not replayed).
@@ -88,6 +91,7 @@ typedef struct pintuan_stats {
   uint64_t redirects;  /* NOT_LEADER replies followed to the leader */
   uint64_t resent;     /* requests sent again on a new connection */
   uint64_t busy;       /* blocking calls sent again after UNAVAILABLE or OVERLOADED */
+  uint64_t strangers;  /* NOT_LEADER naming an address not in the list: not followed */
 } pintuan_stats;
 PINTUAN_API void pintuan_get_stats(const pintuan_client *c, pintuan_stats *out);
 /* The connected address, numeric ("127.0.0.1:7733", "[::1]:7733"); "" when
@@ -158,8 +162,10 @@ typedef struct pintuan_campaign_update {
  * below is its builder plus pintuan_call(). A request_id is the
  * idempotency key of a mutating request: reuse it to retry safely. */
 
-PINTUAN_API void pintuan_req_hello(pintuan_request *req, Pintuan__V1__Hello *body,
-                                   const char *token /* NULL: none */);
+/* key: the key's name, secret its secret (NULL, NULL: no key, for a daemon
+ * without keys). */
+PINTUAN_API void pintuan_req_hello(pintuan_request *req, Pintuan__V1__Hello *body, const char *key,
+                                   const char *secret);
 PINTUAN_API void pintuan_req_ping(pintuan_request *req, Pintuan__V1__Ping *body);
 /* spec_body: storage for the CampaignSpec message the body points to. */
 PINTUAN_API void pintuan_req_create_campaign(pintuan_request *req,
@@ -210,7 +216,14 @@ PINTUAN_API void pintuan_req_subscribe(pintuan_request *req, Pintuan__V1__Subscr
 
 /* ---- blocking calls: build, send, wait for the reply ---- */
 
-PINTUAN_API int pintuan_hello(pintuan_client *c, const char *token, pintuan_response **out);
+/* Says who the client is; the daemon answers UNAUTHENTICATED (and closes)
+ * for a wrong key. Sent again on every new connection failover makes. */
+PINTUAN_API int pintuan_hello(pintuan_client *c, const char *key, const char *secret,
+                              pintuan_response **out);
+/* A client key file, as pintuand --make-key writes it: one line "NAME
+ * SECRET". 0, or -1 with the reason in err. */
+PINTUAN_API int pintuan_read_key_file(const char *path, char *name, size_t name_size, char *secret,
+                                      size_t secret_size, char *err, size_t errlen);
 PINTUAN_API int pintuan_ping(pintuan_client *c, pintuan_response **out);
 PINTUAN_API int pintuan_create_campaign(pintuan_client *c, const pintuan_campaign_spec *spec,
                                         const char *request_id, pintuan_response **out);

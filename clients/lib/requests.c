@@ -2,6 +2,8 @@
  * (pintuan_req_*: a request filled in place, nothing allocated) and the
  * blocking call of each (builder + pintuan_call). The connection, framing
  * and failover are in client.c. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,10 +17,12 @@ ProtobufCBinaryData pintuan_bytes(const char *s) {
 }
 #define bin pintuan_bytes
 
-void pintuan_req_hello(pintuan_request *q, Pintuan__V1__Hello *m, const char *token) {
+void pintuan_req_hello(pintuan_request *q, Pintuan__V1__Hello *m, const char *key,
+                       const char *secret) {
   pintuan__v1__request__init(q);
   pintuan__v1__hello__init(m);
-  if (token) m->has_token = 1, m->token = bin(token);
+  if (key) m->key = (char *)key;
+  if (secret) m->has_token = 1, m->token = bin(secret);
   m->has_protocol_version = 1, m->protocol_version = 1;
   m->client_name = (char *)"libpintuan";
   q->op_case = PINTUAN__V1__REQUEST__OP_HELLO, q->hello = m;
@@ -192,8 +196,31 @@ void pintuan_req_subscribe(pintuan_request *q, Pintuan__V1__Subscribe *m,
     return pintuan_call(c, &q_, out);                                                             \
   } while (0)
 
-int pintuan_hello(pintuan_client *c, const char *token, pintuan_response **out) {
-  CALL(Pintuan__V1__Hello, pintuan_req_hello, token);
+int pintuan_hello(pintuan_client *c, const char *key, const char *secret, pintuan_response **out) {
+  CALL(Pintuan__V1__Hello, pintuan_req_hello, key, secret);
+}
+
+int pintuan_read_key_file(const char *path, char *name, size_t name_size, char *secret,
+                          size_t secret_size, char *err, size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+    return -1;
+  }
+  char line[512], n[128], s[256], more[8];
+  bool got = fgets(line, sizeof line, f) != NULL;
+  fclose(f);
+  if (!got || sscanf(line, "%127s %255s %7s", n, s, more) != 2) {
+    snprintf(err, errlen, "key file %s: want one line NAME SECRET (as pintuand --make-key writes)", path);
+    return -1;
+  }
+  if (strlen(n) >= name_size || strlen(s) >= secret_size) {
+    snprintf(err, errlen, "key file %s: name or secret too long", path);
+    return -1;
+  }
+  snprintf(name, name_size, "%s", n);
+  snprintf(secret, secret_size, "%s", s);
+  return 0;
 }
 
 int pintuan_ping(pintuan_client *c, pintuan_response **out) {

@@ -178,13 +178,17 @@ static bool peer_loopback(uv_tcp_t *t) {
   return false;
 }
 
-static bool token_ok(const aconn *c, const char *token) {
+/* Authorization: Bearer NAME:SECRET, of any key (a reader's is enough). */
+static bool key_ok(const aconn *c, const pt_keys *keys) {
   static const char bearer[] = "Bearer ";
-  size_t tl = strlen(token);
-  if (c->auth_len != sizeof bearer - 1 + tl || strncmp(c->auth, bearer, sizeof bearer - 1)) return false;
-  unsigned char diff = 0; /* every byte compared: the time says nothing of the token */
-  for (size_t i = 0; i < tl; i++) diff |= (unsigned char)(c->auth[sizeof bearer - 1 + i] ^ token[i]);
-  return diff == 0;
+  const size_t bl = sizeof bearer - 1;
+  if (c->auth_len <= bl || c->auth_len >= sizeof c->auth || strncmp(c->auth, bearer, bl)) return false;
+  const char *cred = c->auth + bl, *colon = memchr(cred, ':', c->auth_len - bl);
+  if (!colon) return false;
+  uint32_t index;
+  pt_key_role role;
+  return pt_keys_check(keys, (const uint8_t *)cred, (size_t)(colon - cred), (const uint8_t *)colon + 1,
+                       c->auth_len - bl - (size_t)(colon - cred) - 1, &index, &role) == PT_KEY_OK;
 }
 
 static int unhex(int ch) {
@@ -252,8 +256,8 @@ static void route(aconn *c) {
     answer_text(c, why ? 503 : 200, why ? text : "ready", NULL);
     return;
   }
-  if (src->cfg->admin_token[0] && !c->loopback && !token_ok(c, src->cfg->admin_token)) {
-    answer_text(c, 401, "this path needs Authorization: Bearer <admin token>",
+  if (src->svc->keys && !c->loopback && !key_ok(c, src->svc->keys)) {
+    answer_text(c, 401, "this path needs Authorization: Bearer NAME:SECRET (a key of the keys file)",
                 "WWW-Authenticate: Bearer realm=\"pintuan\"\r\n");
     return;
   }

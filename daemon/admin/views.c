@@ -72,7 +72,8 @@ void admin_server_info(const pt_admin_sources *src, abuf *out) {
   snprintf(listen, sizeof listen, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
   json_object_set_new(cfg, "listen", json_string(listen));
   json_object_set_new(cfg, "admin_listen", json_string(c->admin_listen));
-  json_object_set_new(cfg, "admin_token_set", json_boolean(c->admin_token[0] != 0));
+  json_object_set_new(cfg, "keys", json_integer(src->svc->keys ? pt_keys_count(src->svc->keys) : 0));
+  json_object_set_new(cfg, "allow_anonymous", json_boolean(c->allow_anonymous));
   json_object_set_new(cfg, "max_clients", json_integer(c->max_clients));
   json_object_set_new(cfg, "max_frame", json_integer((json_int_t)c->max_frame));
   json_object_set_new(cfg, "output_high_water", json_integer((json_int_t)c->out_high));

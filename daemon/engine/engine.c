@@ -180,7 +180,8 @@ const char *pt_status_name(pt_status s) {
       [PT_UNAVAILABLE] = "UNAVAILABLE", [PT_OVERLOADED] = "OVERLOADED",
       [PT_EXPIRED] = "EXPIRED", [PT_CONFLICT] = "CONFLICT",
       [PT_ALREADY_EXISTS] = "ALREADY_EXISTS", [PT_NOT_NEW_USER] = "NOT_NEW_USER",
-      [PT_INTERNAL] = "INTERNAL",
+      [PT_INTERNAL] = "INTERNAL", [PT_PERMISSION_DENIED] = "PERMISSION_DENIED",
+      [PT_RATE_LIMITED] = "RATE_LIMITED", [PT_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
   };
   if ((unsigned)s < sizeof(names) / sizeof(names[0]) && names[s]) return names[s];
   return "STATUS_UNSPECIFIED";

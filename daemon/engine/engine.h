@@ -63,6 +63,9 @@ typedef enum pt_status {
   PT_ALREADY_EXISTS = 18,
   PT_NOT_NEW_USER = 19,
   PT_INTERNAL = 20,
+  PT_PERMISSION_DENIED = 21,
+  PT_RATE_LIMITED = 22,
+  PT_RESOURCE_EXHAUSTED = 23,
 } pt_status;
 
 typedef enum pt_kind { PT_FLASH_SALE = 1, PT_GROUP_BUY = 2 } pt_kind;

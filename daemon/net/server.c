@@ -69,6 +69,7 @@ struct pt_conn {
   size_t inflight; /* bytes handed to uv_write and not yet completed */
   unsigned writes; /* outstanding uv_write requests */
   uint32_t flags;
+  uint64_t linger_until; /* pt_conn_close_after: output held until then (srv_now); 0: none */
 };
 
 typedef struct wreq {
@@ -321,6 +322,7 @@ static void write_buf(pt_conn *c, pt_buf *b) {
 }
 
 static void flush_conn(pt_conn *c) {
+  if (c->linger_until) return; /* the sweep lets it go */
   while (c->held && c->held->released && !c->closing) {
     pt_seg *g = c->held;
     c->held = g->next;
@@ -412,6 +414,29 @@ void pt_server_release(pt_server *s, uint64_t seq) {
     } else if (!c->closing) {
       dirty_add(c);
     }
+  }
+}
+
+void pt_conn_close_after(pt_conn *c, uint64_t ms) {
+  if (c->closing || c->draining) return;
+  c->linger_until = srv_now(c->srv) + (ms ? ms : 1);
+  if (c->paused) c->srv->st.paused--;
+  c->paused = false;
+  c->draining = true; /* never read again */
+  uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+const char *pt_conn_peer(pt_conn *c, char *buf, size_t size) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len)) return snprintf(buf, size, "?"), buf;
+  return pt_sockaddr_str(&ss, buf, size);
+}
+
+void pt_server_each(pt_server *s, void (*fn)(void *ctx, pt_conn *c), void *ctx) {
+  for (pt_conn *c = s->conns, *n; c; c = n) {
+    n = c->next; /* closing keeps c listed until its handle closes */
+    if (!c->closing) fn(ctx, c);
   }
 }
 
@@ -538,6 +563,12 @@ static void on_sweep(uv_timer_t *t) {
   pt_server *s = t->data;
   uint64_t now = srv_now(s);
   for (pt_conn *c = s->conns; c; c = c->next) {
+    if (c->linger_until && now >= c->linger_until && !c->closing) { /* its pause is over */
+      c->linger_until = 0;
+      if (pending(c)) dirty_add(c); /* written at the next flush, then closed */
+      else conn_close(c);
+      continue;
+    }
     /* A paused client is not read: its partial frame is our doing. */
     if (c->closing || c->draining || c->paused || c->in.len == 0 ||
         now - c->in_since < s->cfg.frame_timeout_ms)

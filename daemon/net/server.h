@@ -121,6 +121,14 @@ uint8_t *pt_conn_reply(pt_conn *c, size_t len);
 uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len);
 /* Stop reading; close once everything queued is written. */
 void pt_conn_close_after_flush(pt_conn *c);
+/* Stop reading now; hold what is queued for ms (the hooks' clock), then
+ * write it and close: a failed Hello is answered late, so guessing keys
+ * costs a connection and a pause each. */
+void pt_conn_close_after(pt_conn *c, uint64_t ms);
+/* The peer's address, numeric ("1.2.3.4:5678"); "?" if unknown. */
+const char *pt_conn_peer(pt_conn *c, char *buf, size_t size);
+/* Calls fn for every connection not closing (fn may close it). */
+void pt_server_each(pt_server *s, void (*fn)(void *ctx, pt_conn *c), void *ctx);
 uint32_t *pt_conn_flags(pt_conn *c); /* free for the protocol layer's use */
 uint64_t pt_conn_id(const pt_conn *c);
 

@@ -67,6 +67,58 @@ int pt_service_capture_open(pt_service *s, const char *path, uint64_t max_bytes)
   return 0;
 }
 
+/* Is this a Request whose op is a Hello (field 10)? A walk over its
+ * top-level keys, without decoding. */
+static bool is_hello(const uint8_t *p, size_t n) {
+  const uint8_t *end = p + n;
+  while (p < end) {
+    uint64_t key = 0, v = 0;
+    for (int sh = 0; p < end && sh < 64; sh += 7) {
+      key |= (uint64_t)(*p & 0x7f) << sh;
+      if (!(*p++ & 0x80)) break;
+    }
+    if (key == (10 << 3 | 2)) return true;
+    unsigned wt = key & 7;
+    if (wt == 0) {
+      while (p < end && (*p++ & 0x80)) {}
+    } else if (wt == 1 || wt == 5) {
+      p += wt == 1 ? 8 : 4;
+    } else if (wt == 2) {
+      for (int sh = 0; p < end && sh < 64; sh += 7) {
+        v |= (uint64_t)(*p & 0x7f) << sh;
+        if (!(*p++ & 0x80)) break;
+      }
+      if (v > (uint64_t)(end - p)) return false;
+      p += v;
+    } else {
+      return false;
+    }
+  }
+  return false;
+}
+
+void pt_service_capture_request(pt_service *s, pt_conn *c, const uint8_t *msg, size_t len) {
+  if (!is_hello(msg, len)) {
+    pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
+    return;
+  }
+  /* a Hello is recorded without its secret: a capture file is no key store */
+  Pintuan__V1__Request *q = pintuan__v1__request__unpack(NULL, len, msg);
+  if (!q || q->op_case != PINTUAN__V1__REQUEST__OP_HELLO) {
+    if (q) pintuan__v1__request__free_unpacked(q, NULL);
+    pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
+    return;
+  }
+  q->hello->has_token = 0;
+  uint8_t buf[1024];
+  size_t n = pintuan__v1__request__get_packed_size(q);
+  if (n <= sizeof buf) {
+    pintuan__v1__request__pack(q, buf);
+    pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), buf, n);
+  }
+  pintuan__v1__request__free_unpacked(q, NULL);
+}
+
 void pt_service_capture_state(pt_service *s) {
   if (s->capture) write_state(s, s->capture);
 }

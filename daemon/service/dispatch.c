@@ -134,6 +134,7 @@ static bool refused(pt_service *s, const Pintuan__V1__Request *q, svc_ctx *x) {
 static bool fast_path(pt_service *s, pt_conn *c, const pt_fast_req *q) {
   pt_status st;
   const char *leader = NULL;
+  if (s->keys && svc_role(s, c) < PT_KEY_STOREFRONT) return false; /* the general path says why */
   if (s->refuse && s->refuse(s->refuse_ctx, true, &st, &leader)) return false;
   static const pt_input_kind kinds[] = {[PT_FAST_RESERVE] = PT_IN_RESERVE,
                                         [PT_FAST_CONFIRM] = PT_IN_CONFIRM, [PT_FAST_CANCEL] = PT_IN_CANCEL};
@@ -168,7 +169,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
   pt_service *s = vs;
   s->st.requests++;
   if (!s->turn_requests++) s->turn_t0_ns = pt_mono_ns();
-  if (s->capture) pt_capture_write(s->capture, PT_CAP_REQUEST, pt_conn_id(c), pt_wall_us(), msg, len);
+  if (s->capture) pt_service_capture_request(s, c, msg, len);
   const frame_note *fn = note;
   pt_fast_req fq;
   if (fn ? fn->fast && fast_path(s, c, &fn->q) : pt_fast_read(msg, len, &fq) && fast_path(s, c, &fq))
@@ -193,7 +194,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
     svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
   } else {
     r.id = q->id;
-    if (!refused(s, q, &x)) {
+    if (svc_permitted(&x, (unsigned)q->op_case) && !refused(s, q, &x)) {
       s->deciding = c;
       dispatch(&x, q), decided = !r.staleness; /* a stale answer waits for nothing */
       s->deciding = NULL;

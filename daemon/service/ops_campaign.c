@@ -1,39 +1,23 @@
-/* Operations on campaigns and the connection: Hello (admin token), Ping,
- * CreateCampaign, UpdateCampaign, EndCampaign, GetCampaign, ListCampaigns. */
+/* Operations on campaigns and the connection: Hello (its key: access.c),
+ * Ping, CreateCampaign, UpdateCampaign, EndCampaign, GetCampaign,
+ * ListCampaigns. Who may run them is decided before (svc_permitted). */
 #include <string.h>
 
 #include "svc.h"
 
 #define MAX_LIST 10000
 
-static bool is_admin(pt_service *s, pt_conn *c) {
-  return !s->admin_token || !*s->admin_token || (*pt_conn_flags(c) & CONN_ADMIN);
-}
-
-static bool token_ok(const char *want, ProtobufCBinaryData got) {
-  size_t n = strlen(want);
-  unsigned diff = (unsigned)(n ^ got.len);
-  for (size_t i = 0; i < n; i++) /* constant time in the token */
-    diff |= (unsigned)want[i] ^ (i < got.len ? got.data[i] : 0u);
-  return diff == 0;
-}
-
 bool svc_hello(svc_ctx *x, const Pintuan__V1__Hello *m) {
   Pintuan__V1__Response *r = x->r;
   if (m->has_protocol_version && m->protocol_version != 1)
     return svc_bad(r, "unsupported protocol_version: this daemon speaks 1");
-  const char *tok = x->s->admin_token;
-  if (tok && *tok && m->has_token) {
-    if (!token_ok(tok, m->token)) {
-      svc_set_status(r, PT_UNAUTHENTICATED, "wrong admin token");
-      return true;
-    }
-    *pt_conn_flags(x->c) |= CONN_ADMIN;
-  }
+  if (!svc_hello_key(x, m)) return true;
   pintuan__v1__hello_reply__init(&x->hello);
   x->hello.has_protocol_version = 1, x->hello.protocol_version = 1;
   x->hello.server_version = (char *)PT_VERSION;
-  x->hello.has_admin = 1, x->hello.admin = is_admin(x->s, x->c);
+  pt_key_role role = svc_role(x->s, x->c);
+  x->hello.has_admin = 1, x->hello.admin = role == PT_KEY_ADMIN;
+  x->hello.key_role = (char *)pt_key_role_name(role);
   if (x->s->about) {
     const char *admin = "", *role = "";
     x->s->about(x->s->refuse_ctx, &admin, &role);
@@ -58,12 +42,6 @@ bool svc_ping(svc_ctx *x, const Pintuan__V1__Ping *m) {
   return true;
 }
 
-static bool need_admin(svc_ctx *x) {
-  if (is_admin(x->s, x->c)) return false;
-  svc_set_status(x->r, PT_UNAUTHENTICATED, "admin operations need Hello with the admin token");
-  return true;
-}
-
 static void reply_campaign(svc_ctx *x, pt_bytes id) {
   pt_campaign *c = pt_campaign_find(x->engine, id);
   if (!c) return;
@@ -76,7 +54,6 @@ static void reply_campaign(svc_ctx *x, pt_bytes id) {
 
 bool svc_create(svc_ctx *x, const Pintuan__V1__CreateCampaign *m) {
   Pintuan__V1__Response *r = x->r;
-  if (need_admin(x)) return true;
   NEED(m, request_id, "request_id");
   const Pintuan__V1__CampaignSpec *sp = m->spec;
   if (!sp) return svc_bad(r, "missing field: spec");
@@ -106,7 +83,6 @@ bool svc_create(svc_ctx *x, const Pintuan__V1__CreateCampaign *m) {
 
 bool svc_update(svc_ctx *x, const Pintuan__V1__UpdateCampaign *m) {
   Pintuan__V1__Response *r = x->r;
-  if (need_admin(x)) return true;
   NEED(m, request_id, "request_id");
   NEED(m, campaign_id, "campaign_id");
   pt_campaign_changes u = {0};
@@ -126,7 +102,6 @@ bool svc_update(svc_ctx *x, const Pintuan__V1__UpdateCampaign *m) {
 
 bool svc_end(svc_ctx *x, const Pintuan__V1__EndCampaign *m) {
   Pintuan__V1__Response *r = x->r;
-  if (need_admin(x)) return true;
   NEED(m, request_id, "request_id");
   NEED(m, campaign_id, "campaign_id");
   pt_input in = {.kind = PT_IN_END, .request_id = B(m->request_id),

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/keys.h"
 #include "capture.h"
 #include "engine.h"
 #include "net/server.h"
@@ -25,6 +26,10 @@
 
 typedef struct pt_service_stats {
   uint64_t requests, malformed, missing_id;
+  uint64_t auth_failed; /* Hellos with an unknown key or a wrong secret */
+  uint64_t no_hello;    /* requests before a Hello, with keys configured */
+  uint64_t denied;      /* requests the key's role does not allow */
+  uint64_t revoked;     /* connections dropped when their key was revoked */
   uint64_t replies[PT_SVC_OPS][PT_SVC_STATUSES]; /* by operation and status */
 } pt_service_stats;
 
@@ -35,7 +40,8 @@ typedef struct pt_service {
   pt_turn *turn;           /* the time every request of a turn is decided at */
   pt_sub *subs;
   uint64_t events_pushed;
-  const char *admin_token; /* NULL or "": admin operations open to all */
+  pt_keys *keys;           /* NULL: no keys, every connection may do everything */
+  uint64_t auth_log_sec, auth_log_n, auth_log_suppressed;
   pt_capture *capture;     /* --capture: requests, replies, decisions to a file */
   pt_conn *deciding;       /* the connection whose request is being decided, or NULL */
   uint64_t capture_events; /* the engine's event count at the last decision recorded */
@@ -70,6 +76,10 @@ void pt_service_on_close(pt_service *s, pt_conn *c);
 /* An engine event: pushed to every subscriber that wants its campaign. */
 void pt_service_on_event(pt_service *s, const pt_event *ev);
 void pt_service_free(pt_service *s);
+/* Keys from now on (owned by the service; NULL: none), the old ones freed.
+ * Connections whose key is gone or changed (role, secret), and with keys
+ * where there were none every connection, are closed: their number. */
+unsigned pt_service_set_keys(pt_service *s, pt_server *srv, pt_keys *keys);
 
 /* --capture: opens the file; from then on every decision (pt_turn's
  * trace) is recorded with its answer, and every file begins with the
@@ -78,5 +88,7 @@ int pt_service_capture_open(pt_service *s, const char *path, uint64_t max_bytes)
 /* The engine was replaced (this daemon became the primary and rebuilt):
  * records its state, which the decisions after it apply to. */
 void pt_service_capture_state(pt_service *s);
+/* A request frame into the capture (a Hello without its secret). */
+void pt_service_capture_request(pt_service *s, pt_conn *c, const uint8_t *msg, size_t len);
 
 #endif

@@ -54,6 +54,8 @@ void pt_service_on_close(pt_service *s, pt_conn *c) {
 void pt_service_free(pt_service *s) {
   pt_capture_close(s->capture);
   s->capture = NULL;
+  pt_keys_free(s->keys);
+  s->keys = NULL;
   while (s->subs) {
     pt_sub *n = s->subs->next;
     free(s->subs);

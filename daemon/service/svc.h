@@ -8,8 +8,7 @@
 #include "pintuan.pb-c.h"
 #include "service.h"
 
-#define CONN_ADMIN 1u /* flags of pt_conn_flags */
-#define CONN_SUB 2u
+#define CONN_SUB 2u /* flags of pt_conn_flags (access.c keeps the key's above) */
 
 /* A connection that asked for events, and for which campaigns. */
 struct pt_sub {
@@ -84,6 +83,16 @@ bool svc_get_group(svc_ctx *x, const Pintuan__V1__GetGroup *m);
 bool svc_subscribe(svc_ctx *x, const Pintuan__V1__Subscribe *m);
 /* The reply's result: a Reservation for the request's campaign (ops_sale.c). */
 void svc_reply_reservation(svc_ctx *x, pt_bytes cid, const pt_result *res);
+
+/* access.c: the connection's role (admin when there are no keys); may it
+ * run op (a Request op number)? If not, x->r says why (UNAUTHENTICATED
+ * before a Hello, PERMISSION_DENIED for the role). */
+pt_key_role svc_role(const pt_service *s, pt_conn *c);
+bool svc_permitted(svc_ctx *x, unsigned op);
+/* Hello's key checked (nothing to check without keys): true, the
+ * connection has the key's role; false, x->r says UNAUTHENTICATED and the
+ * connection closes after a pause. */
+bool svc_hello_key(svc_ctx *x, const Pintuan__V1__Hello *m);
 
 /* dispatch.c: scratch memory for one request, reset after its reply */
 void *svc_scratch(size_t size);

@@ -4,7 +4,9 @@
 #include "frame.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,8 +16,13 @@ static const uint8_t MAGIC[8] = {'P', 'T', 'C', 'A', 'P', 0, 0, 1};
 
 
 static int start_file(pt_capture *c) {
-  c->f = fopen(c->path, "wb");
-  if (!c->f) return -1;
+  /* 0600: a capture holds every customer's requests */
+  int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (fchmod(fd, 0600) || !(c->f = fdopen(fd, "wb"))) {
+    close(fd);
+    return -1;
+  }
   setvbuf(c->f, NULL, _IOFBF, 1 << 20);
   uint8_t h[PT_CAP_HEADER];
   memcpy(h, MAGIC, 8);

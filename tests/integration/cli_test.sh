@@ -240,28 +240,45 @@ printf '[server]\nlisten = nowhere\n' >"$tmp/bad.conf"
 printf '[server]\nbogus = 1\n' >"$tmp/bad2.conf"
 "$PINTUAND" -t -c "$tmp/bad2.conf" 2>/dev/null; check "pintuand -t rejects an unknown setting" test $? -eq 78
 
-# SIGHUP reload: a good file changes the admin token, a bad one changes nothing
-printf '[security]\nadmin_token = first\n' >"$tmp/reload.conf"
+# keys: -k KEY_FILE says Hello with a key; SIGHUP re-reads the keys file
+# (a revoked key's connections dropped), and a bad file changes nothing
+"$PINTUAND" --make-key ops:admin --key-out "$tmp/ops.key" >"$tmp/keys"
+"$PINTUAND" --make-key shop:storefront --key-out "$tmp/shop.key" >>"$tmp/keys"
+chmod 644 "$tmp/shop.key"
+printf '[security]\nkeys_file = %s\n' "$tmp/keys" >"$tmp/reload.conf"
 exec {RF}< <(exec "$PINTUAND" -c "$tmp/reload.conf" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 3>&1 1>/dev/null 2>>"$tmp/reload.log")
 RPID=$!
 read -r RPORT <&$RF
 R() { "$CLI" -a "127.0.0.1:$RPORT" "$@"; }
-R -T first campaign create r1 --stock 1 >/dev/null; check "admin token from the file works" test $? -eq 0
-R -T second campaign create r2 --stock 1 >/dev/null 2>&1; check "another token is refused" test $? -eq 1
-run R campaign create r2 --stock 1
-check "an admin command without a token exits 1" test $rc -eq 1
-check "UNAUTHENTICATED comes with a hint about -T" err_has "admin operations need the daemon's admin token: pintuan-cli -T TOKEN"
-printf '[security]\nadmin_token = second\n' >"$tmp/reload.conf"
+R -k "$tmp/ops.key" campaign create r1 --stock 5 >/dev/null; check "an admin key creates a campaign" test $? -eq 0
+run R -k "$tmp/shop.key" campaign create r2 --stock 1
+check "a storefront key may not (exit 1)" test $rc -eq 1
+check "PERMISSION_DENIED, naming the role" grep -q "PERMISSION_DENIED.*role storefront" "$tmp/out"
+check "the CLI warns of a key file others can read" err_has "readable by others (chmod 600 it)"
+PINTUAN_KEY_FILE="$tmp/shop.key" R reserve r1 u1 >/dev/null 2>&1; check "PINTUAN_KEY_FILE gives the key" test $? -eq 0
+run R reserve r1 u2
+check "no key: exit 1" test $rc -eq 1
+check "UNAUTHENTICATED comes with a hint about -k" err_has "the daemon wants a key: pintuan-cli -k KEY_FILE"
+printf 'nobody ptk_wrong\n' >"$tmp/wrong.key"
+run R -k "$tmp/wrong.key" reserve r1 u2
+check "a wrong key exits 1, UNAUTHENTICATED" test $rc -eq 1
+check "saying which key" err_has "the daemon did not take the key nobody"
+grep -v '^shop ' "$tmp/keys" >"$tmp/keys.new" && mv "$tmp/keys.new" "$tmp/keys"
 kill -HUP "$RPID"
 # the signal is handled by the loop at its own pace: wait for its log line
-timeout 60 grep -m1 -q "reloaded" <(tail -n +1 -f --pid="$RPID" "$tmp/reload.log")
-R -T second campaign create r3 --stock 1 >/dev/null; check "after SIGHUP the new token works" test $? -eq 0
-R -T first campaign create r4 --stock 1 >/dev/null 2>&1; check "after SIGHUP the old token is refused" test $? -eq 1
-printf '[security]\nadmin_token = third\n[bogus]\nx = 1\n' >"$tmp/reload.conf"
+timeout 60 grep -m1 -q "keys reloaded" <(tail -n +1 -f --pid="$RPID" "$tmp/reload.log")
+check "SIGHUP reloads the keys" test $? -eq 0
+R -k "$tmp/shop.key" reserve r1 u3 >/dev/null 2>&1; check "after SIGHUP the revoked key is refused" test $? -eq 1
+R -k "$tmp/ops.key" reserve r1 u4 >/dev/null; check "and the others still work" test $? -eq 0
+printf 'ops admin nonsense\n' >"$tmp/keys"
+kill -HUP "$RPID"
+timeout 60 grep -m1 -q "keeping the keys as they were" <(tail -n +1 -f --pid="$RPID" "$tmp/reload.log")
+check "a bad keys file on SIGHUP is reported" test $? -eq 0
+R -k "$tmp/ops.key" reserve r1 u5 >/dev/null; check "and the running keys stay" test $? -eq 0
+printf '[security]\nkeys_file = %s\n[bogus]\nx = 1\n' "$tmp/keys" >"$tmp/reload.conf"
 kill -HUP "$RPID"
 timeout 60 grep -m1 -q "keeping the running one" <(tail -n +1 -f --pid="$RPID" "$tmp/reload.log")
-check "a bad file on SIGHUP is reported" test $? -eq 0
-R -T second campaign create r5 --stock 1 >/dev/null; check "and the running token stays" test $? -eq 0
+check "a bad config file on SIGHUP is reported" test $? -eq 0
 kill -TERM "$RPID"; wait "$RPID"
 
 # ---- stat: the admin port's stats stream, a line a second ----

@@ -138,10 +138,33 @@ fi
 # ---- the admin port's address ----
 
 D --admin-listen 0.0.0.0:7734 -t >/dev/null 2>"$tmp/t.err"; rc=$?
-check "-t refuses an admin port beyond loopback without an admin token (EX_CONFIG)" test $rc -eq 78
-grep -q "not a loopback address: set admin_token" "$tmp/t.err"; check "and says what to do" test $? -eq 0
-out=$(D --admin-listen 0.0.0.0:7734 --admin-token s3cret -t); rc=$?
-check "with an admin token it is accepted" test $rc -eq 0 -a "$out" = "configuration ok"
+check "-t refuses an admin port beyond loopback without keys (EX_CONFIG)" test $rc -eq 78
+grep -q "not a loopback address: give the clients keys" "$tmp/t.err"; check "and says what to do" test $? -eq 0
+"$PINTUAND" --make-key ops:admin --key-out "$tmp/ops.key" >"$tmp/keys"; rc=$?
+check "--make-key writes a key" test $rc -eq 0 -a "$(stat -c %a "$tmp/ops.key")" = 600
+grep -qE '^ops admin sha256:[0-9a-f]{64}$' "$tmp/keys"; check "and prints its keys-file line, no secret" test $? -eq 0
+grep -q "$(cut -d' ' -f2 "$tmp/ops.key")" "$tmp/keys"; check "the secret is not in the keys file" test $? -ne 0
+"$PINTUAND" --make-key ops:admin --key-out "$tmp/ops.key" >/dev/null 2>&1
+check "--make-key never overwrites a key file" test $? -ne 0
+"$PINTUAND" --make-key 'bad name:admin' --key-out "$tmp/x.key" >/dev/null 2>&1
+check "--make-key refuses a bad name" test $? -eq 64
+out=$(D --admin-listen 0.0.0.0:7734 --keys "$tmp/keys" -t); rc=$?
+check "with keys it is accepted" test $rc -eq 0 -a "$out" = "configuration ok"
+D --listen 0.0.0.0:7733 -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "-t refuses to serve beyond loopback without keys (EX_CONFIG)" test $rc -eq 78
+grep -q "is not a loopback address: anyone who reaches it" "$tmp/t.err"; check "and says why" test $? -eq 0
+out=$(D --listen 0.0.0.0:7733 --allow-anonymous -t); rc=$?
+check "unless the operator says --allow-anonymous" test $rc -eq 0 -a "$out" = "configuration ok"
+out=$(D --listen 0.0.0.0:7733 --keys "$tmp/keys" -t); rc=$?
+check "or gives keys" test $rc -eq 0 -a "$out" = "configuration ok"
+printf 'ops admin sha256:12\n' >"$tmp/badkeys"
+D --keys "$tmp/badkeys" -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "a bad keys file is a configuration error" test $rc -eq 78
+grep -q "badkeys:1: the hash is sha256: and 64 hex digits" "$tmp/t.err"; check "naming the file, the line and what is wrong" test $? -eq 0
+printf '[security]\nadmin_token = x\n' >"$tmp/old.conf"
+D -c "$tmp/old.conf" -t >/dev/null 2>"$tmp/t.err"; rc=$?
+check "the old admin_token is refused" test $rc -eq 78
+grep -q "admin_token is gone: give each client a key" "$tmp/t.err"; check "saying what replaced it" test $? -eq 0
 D --admin-listen nonsense -t >/dev/null 2>"$tmp/t.err"; rc=$?
 check "a bad --admin-listen is a configuration error" test $rc -eq 78
 grep -q "bad value for --admin-listen: nonsense" "$tmp/t.err"; check "and is named" test $? -eq 0

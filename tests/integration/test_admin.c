@@ -304,9 +304,8 @@ static void test_views(void **state) {
   pintuan_close(c);
 }
 
-/* The admin token is not asked of loopback peers, and a token in the
- * daemon's configuration never shows. */
-/* Beyond loopback the admin port asks for the token. This host's own
+/* Beyond loopback the admin port asks for a key (a secret never shows:
+ * test_token_stays_secret). This host's own
  * non-loopback address stands in for a remote peer (the connection never
  * leaves the host); skipped on a host that has none. */
 static void test_token_beyond_loopback(void **state) {
@@ -328,18 +327,27 @@ static void test_token_beyond_loopback(void **state) {
   assert_int_equal(daemon_stop(&D), 0);
   char where[64];
   snprintf(where, sizeof where, "%s:0", ip);
-  const char *args[] = {"--admin-listen", where, "--admin-token", "tok3n", NULL};
+  char dir[] = "/tmp/pt-akeys-XXXXXX", keys[64], secret[64];
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(make_key(dir, "prom", "reader", secret), 0);
+  snprintf(keys, sizeof keys, "%s/keys", dir);
+  const char *args[] = {"--admin-listen", where, "--keys", keys, NULL};
   assert_int_equal(daemon_start(&D, args), 0);
   answer a = http_get(&D, "/metrics");
   assert_int_equal(a.code, 401);
   assert_non_null(strstr(a.raw, "WWW-Authenticate: Bearer"));
   answer_free(&a);
-  static const char wrong[] = "GET /metrics HTTP/1.1\r\nAuthorization: Bearer tok3m\r\n\r\n";
-  a = raw_http(&D, wrong, sizeof wrong - 1);
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer prom:%sx\r\n\r\n", secret);
+  a = raw_http(&D, req, (size_t)n);
   assert_int_equal(a.code, 401);
   answer_free(&a);
-  static const char right[] = "GET /metrics HTTP/1.1\r\nauthorization: Bearer tok3n\r\n\r\n";
-  a = raw_http(&D, right, sizeof right - 1);
+  n = snprintf(req, sizeof req, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer nobody:%s\r\n\r\n", secret);
+  a = raw_http(&D, req, (size_t)n);
+  assert_int_equal(a.code, 401);
+  answer_free(&a);
+  n = snprintf(req, sizeof req, "GET /metrics HTTP/1.1\r\nauthorization: Bearer prom:%s\r\n\r\n", secret);
+  a = raw_http(&D, req, (size_t)n);
   assert_int_equal(a.code, 200);
   assert_non_null(strstr(a.body, "pintuan_build_info"));
   answer_free(&a);
@@ -350,21 +358,33 @@ static void test_token_beyond_loopback(void **state) {
   assert_int_equal(a.code, 200);
   answer_free(&a);
   admin_ip.s_addr = htonl(INADDR_LOOPBACK);
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
 }
 
 static void test_token_stays_secret(void **state) {
   (void)state;
   assert_int_equal(daemon_stop(&D), 0);
-  const char *args[] = {"--admin-token", "s3cret-token", NULL};
+  char dir[] = "/tmp/pt-akeys-XXXXXX", keys[64], secret[64];
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(make_key(dir, "ops", "admin", secret), 0);
+  snprintf(keys, sizeof keys, "%s/keys", dir);
+  const char *args[] = {"--keys", keys, NULL};
   assert_int_equal(daemon_start(&D, args), 0);
+  pintuan_client *c = connect_as(&D, "ops", secret);
   answer a = http_get(&D, "/server_info");
   assert_int_equal(a.code, 200);
-  assert_null(strstr(a.raw, "s3cret-token"));
-  assert_non_null(strstr(a.body, "\"admin_token_set\":true"));
+  assert_null(strstr(a.raw, secret));
+  assert_non_null(strstr(a.body, "\"keys\":1"));
   answer_free(&a);
   char *m = metrics_text(&D);
-  assert_null(strstr(m, "s3cret-token"));
+  assert_null(strstr(m, secret));
   free(m);
+  pintuan_close(c);
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
 }
 
 /* ---- bad HTTP ---- */

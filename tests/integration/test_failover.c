@@ -163,9 +163,9 @@ static pintuan_client *connect_to(const char *addrs) {
   return c;
 }
 
-static void admin_hello(pintuan_client *c, const char *token) {
+static void admin_hello(pintuan_client *c, const char *secret) {
   pintuan_response *r;
-  assert_int_equal(pintuan_hello(c, token, &r), 0);
+  assert_int_equal(pintuan_hello(c, "ops", secret, &r), 0);
   assert_int_equal(r->status, OK);
   assert_true(r->hello->admin);
   pintuan_response_free(r);
@@ -239,12 +239,16 @@ static void test_dead_then_alive(void **state) {
  * with the session (the admin Hello) and the same request ids. */
 static void test_stopped_daemon_fails_over_to_the_next(void **state) {
   (void)state;
-  const char *args[] = {"--admin-token", "tok", NULL};
+  char dir[] = "/tmp/pt-fo-keys-XXXXXX", keys[64], tok[64];
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(make_key(dir, "ops", "admin", tok), 0);
+  snprintf(keys, sizeof keys, "%s/keys", dir);
+  const char *args[] = {"--keys", keys, NULL};
   pt_daemon a, b;
   assert_int_equal(daemon_start(&a, args), 0);
   assert_int_equal(daemon_start(&b, args), 0);
   pintuan_client *cb = connect_or_die(&b);
-  admin_hello(cb, "tok");
+  admin_hello(cb, tok);
   assert_int_equal(create_flash(cb, "fo", 10, 1, 60000, 0), OK);
   pintuan_close(cb);
 
@@ -252,7 +256,7 @@ static void test_stopped_daemon_fails_over_to_the_next(void **state) {
   snprintf(list, sizeof list, "%s,%s", a.addr, b.addr);
   pintuan_client *c = connect_to(list);
   assert_string_equal(pintuan_peer(c), a.addr);
-  admin_hello(c, "tok");
+  admin_hello(c, tok);
   assert_int_equal(create_flash(c, "fo", 10, 1, 60000, 0), OK);
   pintuan_response *r;
   assert_int_equal(pintuan_reserve(c, "fo", "u1", 1, "o-1", &r), 0);
@@ -283,6 +287,9 @@ static void test_stopped_daemon_fails_over_to_the_next(void **state) {
   assert_int_equal(held(c, "fo"), 1);
   pintuan_close(c);
   assert_int_equal(daemon_stop(&b), 0);
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
 }
 
 /* A subscriber whose daemon stops: on the next one its subscription is
@@ -448,8 +455,10 @@ static void test_pipelined_requests_resent_in_order(void **state) {
   assert_int_equal(daemon_stop(&b), 0);
 }
 
-/* A standby answers NOT_LEADER naming the primary: the client goes there
- * and sends the same request again, blocking or pipelined. */
+/* A standby answers NOT_LEADER naming the primary, one of the client's
+ * addresses (here written another way: localhost for 127.0.0.1): the
+ * client goes there and sends the same request again, blocking or
+ * pipelined. */
 static void test_not_leader_is_followed(void **state) {
   (void)state;
   pt_daemon a;
@@ -458,10 +467,12 @@ static void test_not_leader_is_followed(void **state) {
   assert_int_equal(create_flash(ca, "nl", 100, 0, 60000, 0), OK);
   static fake f;
   memset(&f, 0, sizeof f);
-  snprintf(f.leader, sizeof f.leader, "%s", a.addr);
+  snprintf(f.leader, sizeof f.leader, "localhost:%d", a.port);
   fake_start(&f, FAKE_NOT_LEADER);
+  char list[128];
+  snprintf(list, sizeof list, "%s,%s", f.addr, a.addr);
 
-  pintuan_client *c = connect_to(f.addr);
+  pintuan_client *c = connect_to(list);
   pintuan_response *r;
   assert_int_equal(pintuan_reserve(c, "nl", "u1", 1, "nl-1", &r), 0);
   assert_int_equal(r->status, OK);
@@ -479,7 +490,7 @@ static void test_not_leader_is_followed(void **state) {
   pintuan_close(c);
 
   /* pipelined: every request in flight goes to the leader, in order */
-  c = connect_to(f.addr);
+  c = connect_to(list);
   enum { N = 3 };
   pintuan_request q[N];
   Pintuan__V1__Reserve m[N];
@@ -506,6 +517,52 @@ static void test_not_leader_is_followed(void **state) {
   assert_int_equal(f.ids[0], id);
   assert_string_equal(f.request_ids[0], "nl-1");
   assert_int_equal(held(ca, "nl"), 1 + N);
+  pintuan_close(ca);
+  assert_int_equal(daemon_stop(&a), 0);
+}
+
+/* The security review's third finding: whoever could write the shard's
+ * lease in Redis made the daemon answer NOT_LEADER naming any address, and
+ * libpintuan followed, its Hello (and key) with it. A NOT_LEADER naming an
+ * address not in the client's list is not followed: with nothing else to
+ * try the caller gets the answer; with another address, failover goes
+ * there. The stranger is never connected to. */
+static void test_not_leader_to_a_stranger_is_not_followed(void **state) {
+  (void)state;
+  static fake stranger, f;
+  memset(&stranger, 0, sizeof stranger);
+  memset(&f, 0, sizeof f);
+  fake_start(&stranger, FAKE_SILENT);
+  snprintf(f.leader, sizeof f.leader, "%s", stranger.addr);
+  fake_start(&f, FAKE_NOT_LEADER);
+  pintuan_client *c = connect_to(f.addr);
+  pintuan_response *r;
+  assert_int_equal(pintuan_hello(c, "ops", "the-secret", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_LEADER);
+  pintuan_response_free(r);
+  pintuan_stats st;
+  pintuan_get_stats(c, &st);
+  assert_int_equal(st.redirects, 0);
+  assert_true(st.strangers >= 1);
+  pintuan_close(c);
+
+  pt_daemon a;
+  assert_int_equal(daemon_start(&a, NULL), 0);
+  pintuan_client *ca = connect_or_die(&a);
+  assert_int_equal(create_flash(ca, "st", 10, 0, 60000, 0), OK);
+  char list[128];
+  snprintf(list, sizeof list, "%s,%s", f.addr, a.addr);
+  c = connect_to(list);
+  assert_int_equal(pintuan_reserve(c, "st", "u1", 1, "st-1", &r), 0);
+  assert_int_equal(r->status, OK); /* the list's next, not the stranger */
+  pintuan_response_free(r);
+  assert_string_equal(pintuan_peer(c), a.addr);
+  pintuan_get_stats(c, &st);
+  assert_true(st.strangers >= 1);
+  pintuan_close(c);
+  fake_stop(&f);
+  fake_stop(&stranger);
+  assert_int_equal(stranger.conns, 0);
   pintuan_close(ca);
   assert_int_equal(daemon_stop(&a), 0);
 }
@@ -622,6 +679,7 @@ int main(void) {
       cmocka_unit_test(test_waiting_subscriber_follows_failover),
       cmocka_unit_test(test_pipelined_requests_resent_in_order),
       cmocka_unit_test(test_not_leader_is_followed),
+      cmocka_unit_test(test_not_leader_to_a_stranger_is_not_followed),
       cmocka_unit_test(test_redirect_loop_is_bounded),
       cmocka_unit_test(test_failover_gives_up),
       cmocka_unit_test(test_silent_daemon_is_bounded),

@@ -218,6 +218,28 @@ pintuan_client *connect_or_die(const pt_daemon *d) {
   return c;
 }
 
+int make_key(const char *dir, const char *name, const char *role, char *secret) {
+  const char *bin = getenv("PINTUAND");
+  char cmd[1024], path[512], n[128];
+  snprintf(path, sizeof path, "%s/%s.key", dir, name);
+  snprintf(cmd, sizeof cmd, "'%s' --make-key '%s:%s' --key-out '%s' >> '%s/keys'",
+           bin ? bin : "./daemon/pintuand", name, role, path, dir);
+  if (system(cmd) != 0) return -1;
+  char err[256];
+  return pintuan_read_key_file(path, n, sizeof n, secret, 64, err, sizeof err);
+}
+
+pintuan_client *connect_as(const pt_daemon *d, const char *name, const char *secret) {
+  pintuan_client *c = connect_or_die(d);
+  pintuan_response *r;
+  if (pintuan_hello(c, name, secret, &r) || r->status != PINTUAN__V1__STATUS__OK) {
+    fprintf(stderr, "hello as %s: %s\n", name, r ? r->detail : pintuan_error(c));
+    abort();
+  }
+  pintuan_response_free(r);
+  return c;
+}
+
 int raw_connect(const pt_daemon *d) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};

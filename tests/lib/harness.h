@@ -76,6 +76,13 @@ char *admin_get(const pt_daemon *d, const char *path);
  * -1 if absent. */
 double metric_value(const char *text, const char *series);
 
+/* A key made as an operator makes one (pintuand --make-key NAME:ROLE
+ * --key-out DIR/NAME.key, its line appended to DIR/keys): its secret into
+ * secret (at least 64 bytes). 0, or -1. */
+int make_key(const char *dir, const char *name, const char *role, char *secret);
+/* A connection that said Hello with key name/secret and was answered OK. */
+pintuan_client *connect_as(const pt_daemon *d, const char *name, const char *secret);
+
 /* Creates a started flash-sale campaign; returns the reply status. */
 int create_flash(pintuan_client *c, const char *id, int64_t stock, uint32_t limit, int64_t hold_ms,
                  int waitlist);

@@ -84,6 +84,18 @@ static void requests(abuf *b, const pt_admin_sources *src) {
               "pintuan_frame_errors_total{class=\"missing_id\"} %llu\n",
               (unsigned long long)ss.oversize, (unsigned long long)ss.frame_timeouts,
               (unsigned long long)st->malformed, (unsigned long long)st->missing_id);
+  head(b, "pintuan_auth_refused_total", "counter",
+       "Requests refused for who sent them: bad_key (a Hello with an unknown key or a wrong "
+       "secret: answered late, the connection closed), no_hello (before a Hello, with keys), "
+       "role (the key's role does not allow it)");
+  abuf_printf(b,
+              "pintuan_auth_refused_total{reason=\"bad_key\"} %llu\n"
+              "pintuan_auth_refused_total{reason=\"no_hello\"} %llu\n"
+              "pintuan_auth_refused_total{reason=\"role\"} %llu\n",
+              (unsigned long long)st->auth_failed, (unsigned long long)st->no_hello,
+              (unsigned long long)st->denied);
+  one(b, "pintuan_keys_revoked_connections_total", "counter",
+      "Connections dropped at a reload because their key was revoked or changed", (double)st->revoked);
 }
 
 static void connections(abuf *b, const pt_admin_sources *src) {

@@ -945,6 +945,13 @@ static void test_keys_and_roles(void **state) {
   assert_int_equal(pintuan_ping(reader, &r), 0);
   pintuan_response_free(r);
   hello_refused("shop", shop);
+  char *m = admin_get(&D, "/metrics");
+  assert_non_null(m);
+  assert_int_equal(metric_value(m, "pintuan_auth_refused_total{reason=\"bad_key\"}"), 4);
+  assert_int_equal(metric_value(m, "pintuan_auth_refused_total{reason=\"no_hello\"}"), 3);
+  assert_int_equal(metric_value(m, "pintuan_auth_refused_total{reason=\"role\"}"), 3);
+  assert_int_equal(metric_value(m, "pintuan_keys_revoked_connections_total"), 1);
+  free(m);
 
   pintuan_close(anon), pintuan_close(admin), pintuan_close(store), pintuan_close(reader);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -85,9 +85,10 @@ static int cmd_campaign_get(cli_ctx *c, const cli_args *a) {
 static int cmd_campaign_list(cli_ctx *c, const cli_args *a) {
   int rc;
   if ((rc = cli_need_pos(a, 0, "campaign list"))) return rc;
+  if (a->limit > 1000) return usage_error("campaign list --limit: at most 1000 campaigns a page");
   pintuan_request q;
   Pintuan__V1__ListCampaigns m;
-  pintuan_req_list_campaigns(&q, &m);
+  pintuan_req_list_campaigns(&q, &m, a->cursor, (uint32_t)a->limit);
   return cli_call(c, &q);
 }
 
@@ -216,7 +217,8 @@ const cli_command cli_commands[] = {
     {"campaign", "end", cmd_campaign_end, "ID", NULL, BIT(O_RID)},
     {"campaign", "get", cmd_campaign_get, "ID", "(--stale: a standby may answer, saying how old)",
      BIT(O_STALE)},
-    {"campaign", "list", cmd_campaign_list, "", NULL, 0},
+    {"campaign", "list", cmd_campaign_list, "", "(a page: next_cursor goes to --cursor for the next)",
+     BIT(O_CURSOR) | BIT(O_LIMIT)},
     {"reserve", NULL, cmd_reserve, "CAMPAIGN USER", NULL, BIT(O_QTY) | BIT(O_RID)},
     {"confirm", NULL, cmd_confirm, "CAMPAIGN RESERVATION_ID --user USER", NULL, BIT(O_USER) | BIT(O_RID)},
     {"cancel", NULL, cmd_cancel, "CAMPAIGN RESERVATION_ID --user USER", NULL, BIT(O_USER) | BIT(O_RID)},

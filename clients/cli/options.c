@@ -53,6 +53,7 @@ const cli_opt cli_opts[] = {
     {{"admin", required_argument, 0, O_ADMIN}, "HOST:PORT"},
     {{"stale", no_argument, 0, O_STALE}, NULL},
     {{"user", required_argument, 0, O_USER}, "USER"},
+    {{"cursor", required_argument, 0, O_CURSOR}, "C"},
     {{0, 0, 0, 0}, NULL}};
 #define N_OPTS (sizeof cli_opts / sizeof *cli_opts - 1)
 
@@ -241,6 +242,7 @@ static int take_option(cli_args *a, int o, const char *v) {
   case O_COUNT: bad = cli_parse_i64(v, &a->count) || a->count < 1, what = "count", hint = "give 1 or more"; break;
   case O_NEWONLY: case O_OLD: case O_STALE: break;
   case O_GROUP: bad = cli_parse_u64(v, &a->group), what = "group id", hint = "give the group_id join printed"; break;
+  case O_CURSOR: bad = cli_parse_u64(v, &a->cursor), what = "cursor", hint = "give the next_cursor a page printed"; break;
   case O_MODE:
     if (!strcmp(v, "open")) a->mode = PINTUAN__V1__JOIN_MODE__JOIN_OPEN;
     else if (!strcmp(v, "join")) a->mode = PINTUAN__V1__JOIN_MODE__JOIN_GROUP;

@@ -37,7 +37,7 @@ int cli_bad_global_option(const struct option *opts, const char *word, int o);
 
 enum { O_STOCK = 256, O_KIND, O_LIMIT, O_HOLD, O_START, O_END, O_WAITLIST, O_GSIZE, O_GTTL,
        O_NEWONLY, O_SIM, O_MARGIN, O_QTY, O_MODE, O_GROUP, O_OLD, O_COUNT, O_RID, O_ADMIN, O_STALE,
-       O_USER };
+       O_USER, O_CURSOR };
 #define BIT(o) (1u << ((o) - O_STOCK))
 
 typedef struct cli_opt {
@@ -56,7 +56,7 @@ typedef struct cli_args {
   unsigned seen; /* BIT(O_...) of each option given */
   int64_t stock, limit, hold_ms, start, end, qty;
   int64_t gsize, gttl, sim, margin, count;
-  uint64_t group;
+  uint64_t group, cursor;
   int waitlist, mode, kind;
   const char *rid; /* --request-id, or a random one */
   const char *admin; /* --admin HOST:PORT (stat) */

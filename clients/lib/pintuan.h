@@ -182,8 +182,12 @@ PINTUAN_API void pintuan_req_end_campaign(pintuan_request *req, Pintuan__V1__End
                                           const char *campaign, const char *request_id);
 PINTUAN_API void pintuan_req_get_campaign(pintuan_request *req, Pintuan__V1__GetCampaign *body,
                                           const char *campaign);
+/* A page: from cursor (0: the first), at most limit campaigns (0: the
+ * daemon's default, 100; at most 1000); (*out)->campaigns->next_cursor is
+ * the next page's cursor, 0 after the last. */
 PINTUAN_API void pintuan_req_list_campaigns(pintuan_request *req,
-                                            Pintuan__V1__ListCampaigns *body);
+                                            Pintuan__V1__ListCampaigns *body, uint64_t cursor,
+                                            uint32_t limit);
 PINTUAN_API void pintuan_req_reserve(pintuan_request *req, Pintuan__V1__Reserve *body,
                                      const char *campaign, const char *user, int32_t qty,
                                      const char *request_id);
@@ -234,7 +238,8 @@ PINTUAN_API int pintuan_end_campaign(pintuan_client *c, const char *campaign,
                                      const char *request_id, pintuan_response **out);
 PINTUAN_API int pintuan_get_campaign(pintuan_client *c, const char *campaign,
                                      pintuan_response **out);
-PINTUAN_API int pintuan_list_campaigns(pintuan_client *c, pintuan_response **out);
+PINTUAN_API int pintuan_list_campaigns(pintuan_client *c, uint64_t cursor, uint32_t limit,
+                                       pintuan_response **out);
 PINTUAN_API int pintuan_reserve(pintuan_client *c, const char *campaign, const char *user,
                                 int32_t qty, const char *request_id, pintuan_response **out);
 PINTUAN_API int pintuan_confirm(pintuan_client *c, const char *campaign, uint64_t reservation_id,

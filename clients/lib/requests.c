@@ -94,9 +94,12 @@ void pintuan_req_get_campaign(pintuan_request *q, Pintuan__V1__GetCampaign *m,
   q->op_case = PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN, q->get_campaign = m;
 }
 
-void pintuan_req_list_campaigns(pintuan_request *q, Pintuan__V1__ListCampaigns *m) {
+void pintuan_req_list_campaigns(pintuan_request *q, Pintuan__V1__ListCampaigns *m, uint64_t cursor,
+                                uint32_t limit) {
   pintuan__v1__request__init(q);
   pintuan__v1__list_campaigns__init(m);
+  if (cursor) m->has_cursor = 1, m->cursor = cursor;
+  if (limit) m->has_limit = 1, m->limit = limit;
   q->op_case = PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS, q->list_campaigns = m;
 }
 
@@ -251,10 +254,10 @@ int pintuan_get_campaign(pintuan_client *c, const char *campaign, pintuan_respon
   CALL(Pintuan__V1__GetCampaign, pintuan_req_get_campaign, campaign);
 }
 
-int pintuan_list_campaigns(pintuan_client *c, pintuan_response **out) {
+int pintuan_list_campaigns(pintuan_client *c, uint64_t cursor, uint32_t limit, pintuan_response **out) {
   pintuan_request q;
   Pintuan__V1__ListCampaigns m;
-  pintuan_req_list_campaigns(&q, &m);
+  pintuan_req_list_campaigns(&q, &m, cursor, limit);
   return pintuan_call(c, &q, out);
 }
 

@@ -66,7 +66,7 @@ static void dispatch(svc_ctx *x, const Pintuan__V1__Request *q) {
   case PINTUAN__V1__REQUEST__OP_UPDATE_CAMPAIGN: svc_update(x, q->update_campaign); break;
   case PINTUAN__V1__REQUEST__OP_END_CAMPAIGN: svc_end(x, q->end_campaign); break;
   case PINTUAN__V1__REQUEST__OP_GET_CAMPAIGN: svc_get_campaign(x, q->get_campaign); break;
-  case PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS: svc_list(x); break;
+  case PINTUAN__V1__REQUEST__OP_LIST_CAMPAIGNS: svc_list(x, q->list_campaigns); break;
   case PINTUAN__V1__REQUEST__OP_RESERVE: svc_reserve(x, q->reserve); break;
   case PINTUAN__V1__REQUEST__OP_CONFIRM: svc_confirm(x, q->confirm); break;
   case PINTUAN__V1__REQUEST__OP_CANCEL: svc_cancel(x, q->cancel); break;

@@ -5,7 +5,8 @@
 
 #include "svc.h"
 
-#define MAX_LIST 10000
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000 /* a page is ~1 ms of the loop at most */
 
 bool svc_hello(svc_ctx *x, const Pintuan__V1__Hello *m) {
   Pintuan__V1__Response *r = x->r;
@@ -125,22 +126,30 @@ bool svc_get_campaign(svc_ctx *x, const Pintuan__V1__GetCampaign *m) {
   return true;
 }
 
-bool svc_list(svc_ctx *x) {
-  pt_engine *e = x->s->engine;
-  size_t n = pt_campaign_count(e);
-  if (n > MAX_LIST) n = MAX_LIST;
+bool svc_list(svc_ctx *x, const Pintuan__V1__ListCampaigns *m) {
+  pt_engine *e = x->engine;
+  uint64_t at = m->has_cursor ? m->cursor : 0;
+  uint32_t limit = m->has_limit && m->limit ? m->limit : LIST_DEFAULT;
+  if (limit > LIST_MAX) return svc_bad(x->r, "limit is at most 1000 campaigns a page");
+  size_t slots = pt_campaign_count(e);
   pintuan__v1__campaign_list__init(&x->list);
-  x->list.campaigns = svc_scratch(n * sizeof(*x->list.campaigns) + 1);
-  Pintuan__V1__Campaign *cs = svc_scratch(n * sizeof(*cs) + 1); /* never NULL */
-  for (size_t i = 0; i < n; i++) {
+  x->list.campaigns = svc_scratch(limit * sizeof(*x->list.campaigns) + 1);
+  Pintuan__V1__Campaign *cs = svc_scratch(limit * sizeof(*cs) + 1); /* never NULL */
+  size_t n = 0;
+  for (; at < slots && n < limit; at++) {
+    pt_campaign *c = pt_campaign_at(e, (size_t)at);
+    if (!c) continue; /* a retired campaign's slot */
     pt_campaign_info info;
-    pt_campaign_info_get(e, pt_campaign_at(e, i), pt_turn_now(x->s->turn), &info);
-    svc_fill_campaign(&cs[i], &info);
-    x->list.campaigns[i] = &cs[i];
+    pt_campaign_info_get(e, c, pt_turn_now(x->s->turn), &info);
+    svc_fill_campaign(&cs[n], &info);
+    x->list.campaigns[n] = &cs[n];
+    n++;
   }
+  while (at < slots && !pt_campaign_at(e, (size_t)at)) at++;
   x->list.n_campaigns = n;
+  x->list.has_next_cursor = 1, x->list.next_cursor = at < slots ? at : 0;
   x->r->result_case = PINTUAN__V1__RESPONSE__RESULT_CAMPAIGNS;
   x->r->campaigns = &x->list;
-  svc_set_status(x->r, PT_OK, n < pt_campaign_count(e) ? "campaigns (truncated)" : "campaigns");
+  svc_set_status(x->r, PT_OK, "campaigns");
   return true;
 }

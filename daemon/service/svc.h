@@ -72,7 +72,7 @@ bool svc_create(svc_ctx *x, const Pintuan__V1__CreateCampaign *m);
 bool svc_update(svc_ctx *x, const Pintuan__V1__UpdateCampaign *m);
 bool svc_end(svc_ctx *x, const Pintuan__V1__EndCampaign *m);
 bool svc_get_campaign(svc_ctx *x, const Pintuan__V1__GetCampaign *m);
-bool svc_list(svc_ctx *x);
+bool svc_list(svc_ctx *x, const Pintuan__V1__ListCampaigns *m);
 bool svc_reserve(svc_ctx *x, const Pintuan__V1__Reserve *m);
 bool svc_confirm(svc_ctx *x, const Pintuan__V1__Confirm *m);
 bool svc_cancel(svc_ctx *x, const Pintuan__V1__Cancel *m);

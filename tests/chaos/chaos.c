@@ -183,19 +183,23 @@ static int check(pintuan_client *c, const char *campaign, worker *ws, int nw, ve
     }
   pintuan_response *r;
   /* every campaign (pintuan-bench's stampedes too) still adds up */
-  if (SETTLED(pintuan_list_campaigns(c, &r), &r) || r->status != OK || !r->campaigns) return -1;
-  for (size_t i = 0; i < r->campaigns->n_campaigns; i++) {
-    const Pintuan__V1__Campaign *k = r->campaigns->campaigns[i];
-    if (k->held + k->sold > k->stock || k->available + k->held + k->sold != k->stock ||
-        k->available < 0 || k->held < 0) {
-      v->oversold++;
-      fprintf(stderr, "chaos: campaign %.*s: stock %" PRId64 " available %" PRId64 " held %" PRId64
-              " sold %" PRId64 "\n", (int)k->campaign_id.len, (const char *)k->campaign_id.data,
-              (int64_t)k->stock, (int64_t)k->available, (int64_t)k->held, (int64_t)k->sold);
+  uint64_t cursor = 0;
+  do { /* page by page */
+    if (SETTLED(pintuan_list_campaigns(c, cursor, 1000, &r), &r) || r->status != OK || !r->campaigns) return -1;
+    cursor = r->campaigns->next_cursor;
+    for (size_t i = 0; i < r->campaigns->n_campaigns; i++) {
+      const Pintuan__V1__Campaign *k = r->campaigns->campaigns[i];
+      if (k->held + k->sold > k->stock || k->available + k->held + k->sold != k->stock ||
+          k->available < 0 || k->held < 0) {
+        v->oversold++;
+        fprintf(stderr, "chaos: campaign %.*s: stock %" PRId64 " available %" PRId64 " held %" PRId64
+                " sold %" PRId64 "\n", (int)k->campaign_id.len, (const char *)k->campaign_id.data,
+                (int64_t)k->stock, (int64_t)k->available, (int64_t)k->held, (int64_t)k->sold);
+      }
     }
-  }
-  v->campaigns += (long)r->campaigns->n_campaigns;
-  pintuan_response_free(r);
+    v->campaigns += (long)r->campaigns->n_campaigns;
+    pintuan_response_free(r);
+  } while (cursor);
   if (SETTLED(pintuan_get_campaign(c, campaign, &r), &r) || r->status != OK) return -1;
   const Pintuan__V1__Campaign *cp = r->campaign;
   if (cp->held != units) {

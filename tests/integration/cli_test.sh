@@ -100,6 +100,11 @@ check "reserve after end is ENDED" test "$(echo "$out" | field '["status"]')" = 
 out=$(J campaign create g1 --kind group --stock 4 --group-size 2 --group-ttl 60s --hold 30s); rc=$?
 check "group campaign create exits 0" test $rc -eq 0
 check "group size shown" test "$(echo "$out" | field '["campaign"]["group_size"]')" = 2
+out=$(J campaign list --limit 1)
+next=$(echo "$out" | field '["campaigns"]["next_cursor"]')
+check "campaign list --limit 1 gives a page of one and a cursor" test "$(echo "$out" | field '["campaigns"]["campaigns"].__len__()')" = 1 -a "$next" != 0
+out=$(J campaign list --limit 1 --cursor "$next")
+check "--cursor gives the next page" test "$(echo "$out" | field '["campaigns"]["campaigns"][0]["campaign_id"]')" != c1
 mkfifo "$tmp/events"
 J subscribe g1 --count 1 >"$tmp/events" &
 SUB=$!

@@ -104,7 +104,7 @@ static void reads_refused(pintuan_client *c, uint64_t res, const char *user, con
   assert_int_equal(pintuan_get_reservation(c, "s", res, user, &r), 0);
   refused(r, "GetReservation", leader);
   pintuan_response_free(r);
-  assert_int_equal(pintuan_list_campaigns(c, &r), 0);
+  assert_int_equal(pintuan_list_campaigns(c, 0, 0, &r), 0);
   refused(r, "ListCampaigns", leader);
   pintuan_response_free(r);
   assert_int_equal(pintuan_get_holdings(c, "s", "ann", &r), 0);

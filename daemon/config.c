@@ -19,6 +19,12 @@ static void defaults(pt_config *c) {
   c->out_high = 1 << 20;
   c->out_hard = 16 << 20;
   c->frame_timeout_ms = 10000;
+  c->reply_deadline_ms = 30000;
+  c->first_request_ms = 10000;
+  c->idle_timeout_ms = 300000;
+  c->output_budget = 512u << 20;
+  c->max_requests_in_flight = 4096;
+  c->max_clients_per_ip = 1024;
   c->idem_window_ms = 15 * 60 * 1000;
   c->max_remembered = 10000000;
   c->due_per_turn = 4096;
@@ -90,6 +96,24 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "server.frame_timeout_ms")) {
     if (parse_size(v, 10, 3600000, &n)) return -1;
     c->frame_timeout_ms = (uint64_t)n;
+  } else if (!strcmp(key, "server.reply_deadline_ms")) {
+    if (parse_size(v, 0, 3600000, &n)) return -1;
+    c->reply_deadline_ms = (uint64_t)n;
+  } else if (!strcmp(key, "server.first_request_ms")) {
+    if (parse_size(v, 0, 3600000, &n)) return -1;
+    c->first_request_ms = (uint64_t)n;
+  } else if (!strcmp(key, "server.idle_timeout_ms")) {
+    if (parse_size(v, 0, 7LL * 24 * 3600 * 1000, &n)) return -1;
+    c->idle_timeout_ms = (uint64_t)n;
+  } else if (!strcmp(key, "server.output_budget")) {
+    if (parse_size(v, 0, 1LL << 40, &n)) return -1;
+    c->output_budget = (size_t)n;
+  } else if (!strcmp(key, "server.max_requests_in_flight")) {
+    if (parse_size(v, 0, 1 << 24, &n)) return -1;
+    c->max_requests_in_flight = (unsigned)n;
+  } else if (!strcmp(key, "server.max_clients_per_ip")) {
+    if (parse_size(v, 0, 1000000, &n)) return -1;
+    c->max_clients_per_ip = (unsigned)n;
   } else if (!strcmp(key, "engine.idempotency_window_ms")) {
     if (parse_size(v, 1000, 7LL * 24 * 3600 * 1000, &n)) return -1;
     c->idem_window_ms = n;
@@ -241,6 +265,16 @@ static void usage(FILE *f) {
     "      --log-level LEVEL       debug, info, warn, error (default info)\n"
     "      --ready-fd FD           write the bound port to FD once listening, then close it\n"
     "      --frame-timeout MS      close a client whose frame stays incomplete this long (default 10000)\n"
+    "      --reply-deadline MS     drop a client that takes none of its replies this long (default\n"
+    "                              30000; 0: never)\n"
+    "      --first-request-timeout MS  drop a client that sends no request this long after\n"
+    "                              connecting (default 10000; 0: never)\n"
+    "      --idle-timeout MS       drop a client idle this long, subscribers aside (default 300000)\n"
+    "      --output-budget BYTES   replies unsent by all clients together; past it the clients\n"
+    "                              holding the most are dropped (default 512 MiB; 0: none)\n"
+    "      --max-requests-in-flight N  replies of one client not written yet before it is not\n"
+    "                              read (default 4096; 0: no cap)\n"
+    "      --max-clients-per-ip N  connections from one address (default 1024; 0: no cap)\n"
     "      --capture FILE          record requests, replies and decisions (pintuan-replay,\n"
     "                              pintuan-bench --replay)\n"
     "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
@@ -283,6 +317,9 @@ static const struct option opts[] = {
     {"init-shard", no_argument, 0, 22}, {"accept-loss", no_argument, 0, 23},
     {"allow-anonymous", no_argument, 0, 24}, {"make-key", required_argument, 0, 25},
     {"key-out", required_argument, 0, 26},
+    {"reply-deadline", required_argument, 0, 27}, {"first-request-timeout", required_argument, 0, 28},
+    {"idle-timeout", required_argument, 0, 29}, {"output-budget", required_argument, 0, 30},
+    {"max-requests-in-flight", required_argument, 0, 31}, {"max-clients-per-ip", required_argument, 0, 32},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -338,11 +375,14 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [15] = "mirror.node_id", [16] = "mirror.advertise",
                                [17] = "mirror.lease_ms", [18] = "mirror.snapshot_after_bytes",
                                [19] = "admin.listen", [20] = "engine.prefault",
-                               [21] = "mirror.state_file"};
+                               [21] = "mirror.state_file", [27] = "server.reply_deadline_ms",
+                               [28] = "server.first_request_ms", [29] = "server.idle_timeout_ms",
+                               [30] = "server.output_budget", [31] = "server.max_requests_in_flight",
+                               [32] = "server.max_clients_per_ip"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21)) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32)) key = keys[o];
     else if (o == 22 || o == 23) {
       if (c->shard_command && c->shard_command != o - 21) {
         fprintf(stderr, "pintuand: --init-shard and --accept-loss do not go together\n");

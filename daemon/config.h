@@ -23,6 +23,10 @@ typedef struct pt_config {
   unsigned max_clients;
   size_t out_high, out_hard;
   uint64_t frame_timeout_ms;
+  /* per client and in all (server.h); 0: no such bound */
+  uint64_t reply_deadline_ms, first_request_ms, idle_timeout_ms;
+  size_t output_budget;
+  unsigned max_requests_in_flight, max_clients_per_ip;
   int64_t idem_window_ms;  /* reloadable */
   uint64_t max_remembered; /* reloadable: cap on remembered effects */
   int64_t due_per_turn;    /* due items (expiries...) a loop turn runs at most; 0: all */

@@ -568,7 +568,13 @@ int main(int argc, char **argv) {
   pt_log_set_level(d.cfg.log_level);
   pt_server_config scfg = {.max_frame = d.cfg.max_frame, .out_high = d.cfg.out_high,
                            .out_hard = d.cfg.out_hard, .max_clients = d.cfg.max_clients,
-                           .frame_timeout_ms = d.cfg.frame_timeout_ms};
+                           .frame_timeout_ms = d.cfg.frame_timeout_ms,
+                           .reply_deadline_ms = d.cfg.reply_deadline_ms,
+                           .out_budget = d.cfg.output_budget,
+                           .max_inflight = d.cfg.max_requests_in_flight,
+                           .max_per_ip = d.cfg.max_clients_per_ip,
+                           .first_frame_ms = d.cfg.first_request_ms,
+                           .idle_ms = d.cfg.idle_timeout_ms};
   int rc = preflight(&d, &scfg);
   if (rc != EX_OK) return rc;
   if (d.cfg.shard_command) return shard_command(&d);

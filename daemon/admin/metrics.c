@@ -104,14 +104,26 @@ static void connections(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_connections", "gauge", "Client connections open", ss.clients);
   one(b, "pintuan_connections_accepted_total", "counter", "Client connections accepted",
       (double)ss.accepted);
-  one(b, "pintuan_connections_refused_total", "counter",
-      "Client connections refused (max_clients reached)", (double)ss.refused);
+  head(b, "pintuan_connections_refused_total", "counter",
+       "Client connections refused: max_clients reached, or max_clients_per_ip from one address");
+  abuf_printf(b,
+              "pintuan_connections_refused_total{reason=\"max_clients\"} %llu\n"
+              "pintuan_connections_refused_total{reason=\"per_ip\"} %llu\n",
+              (unsigned long long)ss.refused, (unsigned long long)ss.refused_ip);
   head(b, "pintuan_connections_dropped_total", "counter",
        "Client connections the daemon closed, by reason");
   abuf_printf(b,
               "pintuan_connections_dropped_total{reason=\"slow_reader\"} %llu\n"
-              "pintuan_connections_dropped_total{reason=\"held_in_doubt\"} %llu\n",
-              (unsigned long long)ss.dropped_slow, (unsigned long long)ss.dropped_held);
+              "pintuan_connections_dropped_total{reason=\"held_in_doubt\"} %llu\n"
+              "pintuan_connections_dropped_total{reason=\"reply_deadline\"} %llu\n"
+              "pintuan_connections_dropped_total{reason=\"output_budget\"} %llu\n"
+              "pintuan_connections_dropped_total{reason=\"silent\"} %llu\n"
+              "pintuan_connections_dropped_total{reason=\"idle\"} %llu\n",
+              (unsigned long long)ss.dropped_slow, (unsigned long long)ss.dropped_held,
+              (unsigned long long)ss.dropped_deadline, (unsigned long long)ss.dropped_budget,
+              (unsigned long long)ss.closed_silent, (unsigned long long)ss.closed_idle);
+  one(b, "pintuan_unsent_bytes", "gauge",
+      "Replies of every connection not written yet (bounded by output_budget)", (double)ss.unsent);
   one(b, "pintuan_connections_paused", "gauge",
       "Connections not read now: their unsent replies passed the high water", ss.paused);
   one(b, "pintuan_backpressure_pauses_total", "counter",

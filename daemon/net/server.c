@@ -43,6 +43,7 @@ typedef struct pt_seg {
   struct pt_seg *next;
   uint64_t seq;
   bool released;
+  unsigned replies; /* frames in buf */
   pt_buf buf;
 } pt_seg;
 
@@ -70,6 +71,14 @@ struct pt_conn {
   unsigned writes; /* outstanding uv_write requests */
   uint32_t flags;
   uint64_t linger_until; /* pt_conn_close_after: output held until then (srv_now); 0: none */
+  /* the bounds in time: the loop's clock, not a test clock (a test that
+   * moves its clock by hours must not find its connections idle) */
+  uint64_t opened_ms, last_read_ms, progress_ms; /* progress: the last write done while some wait */
+  unsigned replies_open, replies_held; /* frames in out, and in held segments: not written yet */
+  bool spoke, keep_idle; /* a whole frame came; pushed messages are awaited (a subscriber) */
+  bool input_due;        /* resumed with whole frames kept: the resumer hands them on */
+  bool ip_counted;       /* counted in the server's connections per address, under ip */
+  uint8_t ip[16];
 };
 
 typedef struct wreq {
@@ -91,6 +100,7 @@ struct pt_server {
   seal_ref *seals; /* ring, release order */
   size_t seal_head, seal_n, seal_cap;
   uv_timer_t sweeper; /* closes connections stuck in the middle of a frame */
+  uv_timer_t resumer; /* hands on the input kept by connections that resumed */
   pt_conn *conns, *dirty;
   uint64_t next_id;
   pt_server_stats st;
@@ -102,14 +112,33 @@ struct pt_server {
   void *done_arg;
   int port;
   uint64_t log_sec, log_n, log_suppressed; /* client events logged this second, and not */
+  /* connections per address: open addressing on the 16-byte address */
+  struct ip_count {
+    uint8_t ip[16];
+    uint32_t n; /* 0: a free entry */
+  } *ips;
+  uint32_t ips_cap; /* a power of two, twice max_clients at least */
   uint8_t rbuf[RBUF_SIZE]; /* shared by all reads: libuv reads synchronously */
 };
 
 static void conn_close(pt_conn *c);
 static void conn_resume(pt_conn *c);
+static void on_resume_input(uv_timer_t *t);
 static void maybe_finish_stop(pt_server *s);
 
 static size_t pending(const pt_conn *c) { return c->out.len + c->held_bytes + c->inflight; }
+
+/* Stop reading it: too much output unsent, or too many replies unwritten. */
+static bool too_full(const pt_conn *c) {
+  const pt_server_config *k = &c->srv->cfg;
+  return pending(c) > k->out_high || (k->max_inflight && c->replies_open + c->replies_held >= k->max_inflight);
+}
+/* Read it again: both back under half. */
+static bool drained(const pt_conn *c) {
+  const pt_server_config *k = &c->srv->cfg;
+  return pending(c) <= k->out_high / 2 &&
+         (!k->max_inflight || c->replies_open + c->replies_held <= k->max_inflight / 2);
+}
 
 /* A client cut, dropped or refused: one line with the reason. A burst
  * (thousands dropped at once when the mirror steps down) is capped at
@@ -184,6 +213,7 @@ static void dirty_remove(pt_conn *c) {
 }
 
 static uint8_t *reply(pt_conn *c, size_t len);
+static void over_budget(pt_server *s);
 
 uint8_t *pt_conn_reply(pt_conn *c, size_t len) {
   c->out_state = true;
@@ -199,7 +229,11 @@ static uint8_t *reply(pt_conn *c, size_t len) {
   pt_be32_put(p, (uint32_t)len);
   c->out.len += PT_FRAME_HEADER + len;
   if (c->closing) return p + 4;
+  s->st.unsent += PT_FRAME_HEADER + len;
+  c->replies_open++;
   dirty_add(c);
+  if (s->cfg.out_budget && s->st.unsent > s->cfg.out_budget) over_budget(s);
+  if (c->closing) return p + PT_FRAME_HEADER; /* dropped for the budget: the buffer lives until its close */
   if (pending(c) > s->cfg.out_hard) { /* a reader that stopped reading */
     s->st.dropped_slow++;
     char why[128];
@@ -213,6 +247,76 @@ static uint8_t *reply(pt_conn *c, size_t len) {
 
 uint32_t *pt_conn_flags(pt_conn *c) { return &c->flags; }
 uint64_t pt_conn_id(const pt_conn *c) { return c->id; }
+void pt_conn_keep_when_idle(pt_conn *c) { c->keep_idle = true; }
+
+/* The output of every connection together is past the budget: the ones
+ * holding the most go, until it is back under (their output stops
+ * counting when they close). O(connections) a drop: only when over. */
+static void over_budget(pt_server *s) {
+  while (s->st.unsent > s->cfg.out_budget) {
+    pt_conn *big = NULL;
+    for (pt_conn *c = s->conns; c; c = c->next)
+      if (!c->closing && (!big || pending(c) > pending(big))) big = c;
+    if (!big || !pending(big)) return;
+    s->st.dropped_budget++;
+    char why[160];
+    snprintf(why, sizeof why, "%zu bytes of replies unsent, the most of any while all held %zu, past output_budget %zu",
+             pending(big), s->st.unsent, s->cfg.out_budget);
+    log_client(big, PT_LOG_WARN, "client_dropped", why);
+    conn_close(big);
+  }
+}
+
+/* ---- connections per address ---- */
+
+static void ip_key(const struct sockaddr_storage *ss, uint8_t k[16]) {
+  memset(k, 0, 16);
+  if (ss->ss_family == AF_INET6) {
+    memcpy(k, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+  } else if (ss->ss_family == AF_INET) { /* as v4-mapped: one key per address either way */
+    k[10] = k[11] = 0xff;
+    memcpy(k + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+  }
+}
+
+static uint32_t ip_hash(const uint8_t k[16]) {
+  uint64_t a, b;
+  memcpy(&a, k, 8), memcpy(&b, k + 8, 8);
+  uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
+  return (uint32_t)(h >> 32);
+}
+
+/* k's entry, or the free one where it would go. The table is never full
+ * (twice max_clients). */
+static uint32_t ip_find(const pt_server *s, const uint8_t k[16]) {
+  uint32_t mask = s->ips_cap - 1, i = ip_hash(k) & mask;
+  while (s->ips[i].n && memcmp(s->ips[i].ip, k, 16)) i = (i + 1) & mask;
+  return i;
+}
+
+/* One more connection from k; false when k has max_per_ip already. */
+static bool ip_take(pt_server *s, const uint8_t k[16]) {
+  uint32_t i = ip_find(s, k);
+  if (s->ips[i].n >= s->cfg.max_per_ip) return false;
+  if (!s->ips[i].n) memcpy(s->ips[i].ip, k, 16);
+  s->ips[i].n++;
+  return true;
+}
+
+/* One connection less from k; an entry that falls to 0 is removed by
+ * shifting back the entries its place had displaced (no tombstones). */
+static void ip_give(pt_server *s, const uint8_t k[16]) {
+  uint32_t mask = s->ips_cap - 1, i = ip_find(s, k);
+  if (!s->ips[i].n || --s->ips[i].n) return;
+  for (uint32_t j = (i + 1) & mask; s->ips[j].n; j = (j + 1) & mask) {
+    uint32_t home = ip_hash(s->ips[j].ip) & mask;
+    if (((j - home) & mask) >= ((j - i) & mask)) { /* its home is not in (i, j]: it may fill i */
+      s->ips[i] = s->ips[j];
+      s->ips[j].n = 0;
+      i = j;
+    }
+  }
+}
 
 static void conn_free(pt_conn *c) {
   pt_server *s = c->srv;
@@ -230,6 +334,7 @@ static void conn_free(pt_conn *c) {
   if (c->next) c->next->prev = c->prev;
   buf_release(s, &c->out);
   free(c->in.p);
+  if (c->ip_counted) ip_give(s, c->ip);
   free(c);
   s->st.closed++;
   s->st.clients--;
@@ -247,6 +352,7 @@ static void on_conn_closed(uv_handle_t *h) {
 static void conn_close(pt_conn *c) {
   if (c->closing) return;
   c->closing = true;
+  c->srv->st.unsent -= pending(c); /* the live connections' output only */
   if (c->paused) c->srv->st.paused--;
   c->paused = false;
   dirty_remove(c);
@@ -260,6 +366,8 @@ static void on_write(uv_write_t *req, int status) {
   pt_server *s = c->srv;
   c->writes--;
   c->inflight -= w->len;
+  if (!c->closing) s->st.unsent -= w->len;
+  c->progress_ms = uv_now(s->loop);
   s->st.bytes_out += status == 0 ? w->len : 0;
   buf_release(s, &w->buf);
   free(w);
@@ -291,11 +399,13 @@ static void write_buf(pt_conn *c, pt_buf *b) {
     uv_buf_t ub = uv_buf_init((char *)b->p, (unsigned)b->len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
     if (n < 0 && n != UV_EAGAIN) {
+      c->srv->st.unsent -= b->len;
       buf_release(c->srv, b);
       conn_close(c);
       return;
     }
     done = n > 0 ? (size_t)n : 0;
+    c->srv->st.unsent -= done;
     c->srv->st.bytes_out += done;
     if (done == b->len) {
       buf_release(c->srv, b);
@@ -309,12 +419,13 @@ static void write_buf(pt_conn *c, pt_buf *b) {
   w->len = b->len - done;
   *b = (pt_buf){0};
   uv_buf_t ub = uv_buf_init((char *)w->buf.p + done, (unsigned)w->len);
-  c->writes++;
+  if (c->writes++ == 0) c->progress_ms = uv_now(c->srv->loop); /* the client's turn to read from now */
   c->inflight += w->len;
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
   if (rc < 0) { /* no callback will come */
     c->writes--;
     c->inflight -= w->len;
+    c->srv->st.unsent -= w->len;
     buf_release(c->srv, &w->buf);
     free(w);
     conn_close(c);
@@ -328,13 +439,18 @@ static void flush_conn(pt_conn *c) {
     c->held = g->next;
     if (!c->held) c->held_tail = NULL;
     c->held_bytes -= g->buf.len;
+    c->replies_held -= g->replies;
     write_buf(c, &g->buf);
     free(g);
   }
   if (!c->held && c->out.len && !c->closing) {
+    c->replies_open = 0;
     write_buf(c, &c->out);
     c->out_state = false;
   }
+  /* paused for its count of replies, which went out with this flush (not
+   * for bytes, which only a write's end gives back) */
+  if (c->paused && !c->closing) conn_resume(c);
 }
 
 void pt_server_flush(pt_server *s) {
@@ -350,7 +466,9 @@ void pt_server_seal(pt_server *s, uint64_t seq) {
   for (pt_conn *c = s->dirty; c; c = c->dirty_next) {
     if (c->closing || c->out.len == 0 || !c->out_state) continue;
     pt_seg *g = pt_xmalloc(sizeof(*g));
-    *g = (pt_seg){.seq = seq, .buf = c->out};
+    *g = (pt_seg){.seq = seq, .buf = c->out, .replies = c->replies_open};
+    c->replies_held += c->replies_open;
+    c->replies_open = 0;
     c->out = (pt_buf){0};
     c->out_state = false;
     if (c->held_tail) c->held_tail->next = g;
@@ -462,7 +580,7 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   _Alignas(16) uint8_t notes[LOOKAHEAD + 1][PT_FRAME_NOTE];
   const uint8_t *msg;
   size_t len;
-  while (!c->closing && !c->draining) {
+  while (!c->closing && !c->draining && !too_full(c)) { /* too full: the rest waits in c->in */
     if (s->hooks.on_lookahead) {
       if (ahead < off) ahead = off, la = k;
       while (la - k < LOOKAHEAD &&
@@ -486,6 +604,7 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
       return n;
     }
     s->st.frames_in++;
+    c->spoke = true;
     s->hooks.on_frame(s->hooks.ctx, c, msg, len, k < la ? notes[k % (LOOKAHEAD + 1)] : NULL);
     k++;
     off += PT_FRAME_HEADER + len;
@@ -500,6 +619,51 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   b->len = RBUF_SIZE;
 }
 
+/* Stops reading c while it is too full (too_full); conn_resume reads on. */
+static void maybe_pause(pt_conn *c) {
+  pt_server *s = c->srv;
+  if (c->closing || c->paused || c->draining || !too_full(c)) return;
+  c->paused = true;
+  s->st.paused++;
+  s->st.pauses++;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  pt_debug("client %llu paused: %zu reply bytes unsent, %u replies unwritten, %zu bytes of input held",
+           (unsigned long long)c->id, pending(c), c->replies_open + c->replies_held, c->in.len);
+}
+
+/* Hands the frames of c's input to the protocol layer: what c->in holds,
+ * then data[0..n). What is left (a partial frame, or whole ones while c is
+ * too full to take more) is kept in c->in, only while there is some. */
+static void take_input(pt_conn *c, const uint8_t *data, size_t n) {
+  pt_server *s = c->srv;
+  if (c->in.len == 0) {
+    size_t used = n ? parse_frames(c, data, n) : 0;
+    if (used < n && !c->closing && !c->draining) {
+      c->in_since = srv_now(s);
+      c->in.p = pt_xmalloc(n - used);
+      c->in.cap = n - used;
+      memcpy(c->in.p, data + used, n - used);
+      c->in.len = n - used;
+    }
+    return;
+  }
+  if (c->in.cap < c->in.len + n) {
+    c->in.cap = c->in.len + n;
+    c->in.p = pt_xrealloc(c->in.p, c->in.cap);
+  }
+  if (n) memcpy(c->in.p + c->in.len, data, n);
+  c->in.len += n;
+  size_t used = parse_frames(c, c->in.p, c->in.len);
+  c->in.len -= used;
+  if (c->in.len == 0 || c->closing || c->draining) {
+    free(c->in.p); /* idle connections hold no input buffer */
+    c->in = (pt_buf){0};
+  } else if (used) {
+    memmove(c->in.p, c->in.p + used, c->in.len);
+    c->in_since = srv_now(s); /* a new frame began */
+  }
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   pt_conn *c = st->data;
   pt_server *s = c->srv;
@@ -509,46 +673,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   }
   if (n == 0) return;
   s->st.bytes_in += (uint64_t)n;
-  const uint8_t *data = (const uint8_t *)b->base;
-  if (c->in.len == 0) {
-    size_t used = parse_frames(c, data, (size_t)n);
-    if (used < (size_t)n && !c->closing && !c->draining) {
-      c->in_since = srv_now(s);
-      c->in.p = pt_xmalloc((size_t)n - used);
-      c->in.cap = (size_t)n - used;
-      memcpy(c->in.p, data + used, (size_t)n - used);
-      c->in.len = (size_t)n - used;
-    }
-  } else {
-    if (c->in.cap < c->in.len + (size_t)n) {
-      c->in.cap = c->in.len + (size_t)n;
-      c->in.p = pt_xrealloc(c->in.p, c->in.cap);
-    }
-    memcpy(c->in.p + c->in.len, data, (size_t)n);
-    c->in.len += (size_t)n;
-    size_t used = parse_frames(c, c->in.p, c->in.len);
-    c->in.len -= used;
-    if (c->in.len == 0 || c->closing || c->draining) {
-      free(c->in.p); /* idle connections hold no input buffer */
-      c->in = (pt_buf){0};
-    } else if (used) {
-      memmove(c->in.p, c->in.p + used, c->in.len);
-      c->in_since = srv_now(s); /* a new frame began */
-    }
-  }
-  if (c->closing) return;
-  if (pending(c) > s->cfg.out_high && !c->paused && !c->draining) {
-    c->paused = true;
-    s->st.paused++;
-    s->st.pauses++;
-    uv_read_stop(st);
-    pt_debug("client %llu paused: %zu reply bytes unsent, %zu bytes of a partial frame held",
-             (unsigned long long)c->id, pending(c), c->in.len);
-  }
+  c->last_read_ms = uv_now(s->loop);
+  take_input(c, (const uint8_t *)b->base, (size_t)n);
+  maybe_pause(c);
 }
 
 static void conn_resume(pt_conn *c) {
-  if (c->paused && pending(c) <= c->srv->cfg.out_high / 2) {
+  if (c->paused && drained(c)) {
     c->paused = false;
     c->srv->st.paused--;
     /* A frame left incomplete because we stopped reading has been waiting
@@ -556,19 +687,66 @@ static void conn_resume(pt_conn *c) {
     if (c->in.len) c->in_since = srv_now(c->srv);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     pt_debug("client %llu resumed: %zu reply bytes unsent", (unsigned long long)c->id, pending(c));
+    /* whole frames kept when it filled up go first, but not from here: a
+     * resume comes from a write, at a turn's end too, and what is decided
+     * must be decided within a turn (its record, then its replies); the
+     * resumer runs at the next loop iteration's timers */
+    if (c->in.len) {
+      c->input_due = true;
+      if (!uv_is_active((uv_handle_t *)&c->srv->resumer))
+        uv_timer_start(&c->srv->resumer, on_resume_input, 0, 0);
+    }
   }
+}
+
+static void on_resume_input(uv_timer_t *t) {
+  pt_server *s = t->data;
+  for (pt_conn *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (!c->input_due) continue;
+    c->input_due = false;
+    if (c->closing || c->paused || c->draining) continue;
+    take_input(c, NULL, 0);
+    maybe_pause(c);
+  }
+}
+
+/* The bounds in time, for c at now: true when c was closed for one. */
+static bool timed_out(pt_server *s, pt_conn *c, uint64_t now) {
+  const pt_server_config *k = &s->cfg;
+  char why[128];
+  if (c->closing || c->linger_until) return false;
+  if (k->reply_deadline_ms && c->writes && now - c->progress_ms > k->reply_deadline_ms) {
+    s->st.dropped_deadline++;
+    snprintf(why, sizeof why, "took none of its replies for %llu ms (%zu bytes waiting)",
+             (unsigned long long)(now - c->progress_ms), pending(c));
+  } else if (k->first_frame_ms && !c->spoke && !c->draining && now - c->opened_ms > k->first_frame_ms) {
+    s->st.closed_silent++;
+    snprintf(why, sizeof why, "no request within %llu ms of connecting", (unsigned long long)k->first_frame_ms);
+  } else if (k->idle_ms && !c->keep_idle && !c->draining && !pending(c) && !c->in.len &&
+             now - c->last_read_ms > k->idle_ms) {
+    s->st.closed_idle++;
+    snprintf(why, sizeof why, "idle for %llu ms", (unsigned long long)(now - c->last_read_ms));
+  } else {
+    return false;
+  }
+  log_client(c, PT_LOG_INFO, "client_dropped", why);
+  conn_close(c);
+  return true;
 }
 
 static void on_sweep(uv_timer_t *t) {
   pt_server *s = t->data;
-  uint64_t now = srv_now(s);
-  for (pt_conn *c = s->conns; c; c = c->next) {
+  uint64_t now = srv_now(s), loop_now = uv_now(s->loop);
+  for (pt_conn *c = s->conns, *next; c; c = next) {
+    next = c->next;
     if (c->linger_until && now >= c->linger_until && !c->closing) { /* its pause is over */
       c->linger_until = 0;
       if (pending(c)) dirty_add(c); /* written at the next flush, then closed */
       else conn_close(c);
       continue;
     }
+    if (timed_out(s, c, loop_now)) continue;
     /* A paused client is not read: its partial frame is our doing. */
     if (c->closing || c->draining || c->paused || c->in.len == 0 ||
         now - c->in_since < s->cfg.frame_timeout_ms)
@@ -603,6 +781,23 @@ static void on_connection(uv_stream_t *l, int status) {
   }
   s->st.accepted++;
   uv_tcp_nodelay(&c->tcp, 1);
+  c->opened_ms = c->last_read_ms = uv_now(s->loop);
+  if (s->cfg.max_per_ip && s->st.clients <= s->cfg.max_clients) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+      ip_key(&ss, c->ip);
+      if (!(c->ip_counted = ip_take(s, c->ip))) {
+        s->st.refused_ip++;
+        char why[64];
+        snprintf(why, sizeof why, "max_clients_per_ip %u reached", s->cfg.max_per_ip);
+        log_client(c, PT_LOG_INFO, "client_refused", why);
+        s->hooks.on_protocol_error(s->hooks.ctx, c, 15 /* OVERLOADED */, "too many connections from your address");
+        pt_conn_close_after_flush(c);
+        return;
+      }
+    }
+  }
   if (s->st.clients > s->cfg.max_clients) {
     s->st.refused++;
     char why[64];
@@ -692,8 +887,21 @@ pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
   uv_timer_init(loop, &s->sweeper);
   s->sweeper.data = s;
   s->open_handles++;
+  uv_timer_init(loop, &s->resumer);
+  s->resumer.data = s;
+  s->open_handles++;
   if (!s->cfg.frame_timeout_ms) s->cfg.frame_timeout_ms = 10000;
-  uint64_t every = s->cfg.frame_timeout_ms / 4 ? s->cfg.frame_timeout_ms / 4 : 1;
+  if (s->cfg.max_per_ip) {
+    for (s->ips_cap = 64; s->ips_cap < 2 * (uint64_t)s->cfg.max_clients + 2;) s->ips_cap *= 2;
+    s->ips = pt_xcalloc(s->ips_cap, sizeof *s->ips);
+  }
+  /* the sweep sees every time bound a quarter of its length late at most,
+   * and a second late at most (a failed Hello's pause) */
+  uint64_t shortest = s->cfg.frame_timeout_ms;
+  const uint64_t bounds[] = {s->cfg.reply_deadline_ms, s->cfg.first_frame_ms, s->cfg.idle_ms};
+  for (int i = 0; i < 3; i++)
+    if (bounds[i] && bounds[i] < shortest) shortest = bounds[i];
+  uint64_t every = shortest / 4 < 1 ? 1 : shortest / 4 > 1000 ? 1000 : shortest / 4;
   uv_timer_start(&s->sweeper, on_sweep, every, every);
   return s;
 }
@@ -712,6 +920,7 @@ static void maybe_finish_stop(pt_server *s) {
   if (!s->stopping || s->open_handles) return;
   for (unsigned i = 0; i < s->nspare; i++) free(s->spare[i].p);
   free(s->seals);
+  free(s->ips);
   void (*done)(void *) = s->done;
   void *arg = s->done_arg;
   free(s);
@@ -734,6 +943,8 @@ void pt_server_stop(pt_server *s, void (*done)(void *), void *arg) {
   for (pt_conn *c = s->conns; c; c = c->next) conn_close(c);
   for (unsigned i = 0; i < s->nlisteners; i++)
     if (!s->listener_closed[i]) uv_close((uv_handle_t *)&s->listeners[i], on_server_handle_closed);
-  if (s->sweeper.data == s) /* initialized: the listen succeeded */
+  if (s->sweeper.data == s) { /* initialized: the listen succeeded */
     uv_close((uv_handle_t *)&s->sweeper, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->resumer, on_server_handle_closed);
+  }
 }

@@ -11,6 +11,14 @@
  *   being read until it drains below half of that; past out_hard (also by
  *   pushed messages it does not read) it is dropped. Partial frames are kept per connection only while incomplete,
  *   so idle connections hold no buffers.
+ * - Bounds, each a drop (or a refusal) logged and counted: replies not
+ *   taken by the client for reply_deadline_ms; the unsent output of all
+ *   connections past out_budget (the connections holding the most go);
+ *   more than max_per_ip connections from one address; no whole frame
+ *   within first_frame_ms of connecting; nothing read and nothing to write
+ *   for idle_ms (unless the protocol layer says the connection waits for
+ *   pushed messages). Past max_inflight replies not yet written, a
+ *   connection is not read (as past out_high).
  * - A frame over max_frame is answered with INVALID_ARGUMENT (via the
  *   protocol-error callback) and the connection closed once that is sent;
  *   so is a frame left incomplete for frame_timeout_ms (a slow or stuck
@@ -41,6 +49,13 @@ typedef struct pt_server_config {
   size_t out_hard;      /* drop the client above this many */
   unsigned max_clients; /* further connections are refused */
   uint64_t frame_timeout_ms; /* an incomplete frame older than this: error, close */
+  /* 0: no such bound */
+  uint64_t reply_deadline_ms; /* replies waiting on a client that takes none of them this long */
+  size_t out_budget;          /* unsent output of every connection together */
+  unsigned max_inflight;      /* replies of one connection not written yet: reading stops */
+  unsigned max_per_ip;        /* connections from one address */
+  uint64_t first_frame_ms;    /* from the connect to its first whole frame */
+  uint64_t idle_ms;           /* nothing read, nothing to write */
 } pt_server_config;
 
 #define PT_FRAME_NOTE 128 /* bytes a frame's lookahead may leave for its turn */
@@ -66,6 +81,12 @@ typedef struct pt_server_hooks {
 
 typedef struct pt_server_stats {
   uint64_t accepted, closed, refused, dropped_slow, dropped_held, frames_in, bytes_in, bytes_out;
+  uint64_t dropped_deadline; /* replies not taken within reply_deadline_ms */
+  uint64_t dropped_budget;   /* the most unsent output when out_budget was passed */
+  uint64_t refused_ip;       /* over max_per_ip */
+  uint64_t closed_silent;    /* no whole frame within first_frame_ms */
+  uint64_t closed_idle;      /* idle for idle_ms */
+  size_t unsent;             /* now: the output of every connection not written yet */
   uint64_t protocol_errors;         /* = oversize + frame_timeouts */
   uint64_t oversize, frame_timeouts; /* frames over max_frame; left incomplete too long */
   uint64_t pauses;                  /* times a connection stopped being read (backpressure) */
@@ -130,6 +151,9 @@ const char *pt_conn_peer(pt_conn *c, char *buf, size_t size);
 /* Calls fn for every connection not closing (fn may close it). */
 void pt_server_each(pt_server *s, void (*fn)(void *ctx, pt_conn *c), void *ctx);
 uint32_t *pt_conn_flags(pt_conn *c); /* free for the protocol layer's use */
+/* A connection that waits for pushed messages (a subscriber): idle_ms
+ * does not close it. */
+void pt_conn_keep_when_idle(pt_conn *c);
 uint64_t pt_conn_id(const pt_conn *c);
 
 #endif

@@ -30,6 +30,7 @@ bool svc_subscribe(svc_ctx *x, const Pintuan__V1__Subscribe *m) {
     sub->next = x->s->subs;
     x->s->subs = sub;
     *pt_conn_flags(x->c) |= CONN_SUB;
+    pt_conn_keep_when_idle(x->c); /* it waits for events: never idle */
   }
   sub->n = (uint32_t)m->n_campaign_ids;
   for (size_t i = 0; i < m->n_campaign_ids; i++) {

@@ -25,6 +25,8 @@ static void defaults(pt_config *c) {
   c->output_budget = 512u << 20;
   c->max_requests_in_flight = 4096;
   c->max_clients_per_ip = 1024;
+  c->user_rate = 20, c->user_burst = 40;
+  c->max_rated_users = 1 << 20;
   c->idem_window_ms = 15 * 60 * 1000;
   c->max_remembered = 10000000;
   c->due_per_turn = 4096;
@@ -114,6 +116,19 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "server.max_clients_per_ip")) {
     if (parse_size(v, 0, 1000000, &n)) return -1;
     c->max_clients_per_ip = (unsigned)n;
+  } else if (!strcmp(key, "limits.connection_rate") || !strcmp(key, "limits.connection_burst") ||
+             !strcmp(key, "limits.key_rate") || !strcmp(key, "limits.user_rate") ||
+             !strcmp(key, "limits.user_burst")) {
+    if (parse_size(v, 0, 10000000, &n)) return -1;
+    uint32_t *dst = !strcmp(key, "limits.connection_rate")    ? &c->connection_rate
+                    : !strcmp(key, "limits.connection_burst") ? &c->connection_burst
+                    : !strcmp(key, "limits.key_rate")         ? &c->key_rate
+                    : !strcmp(key, "limits.user_rate")        ? &c->user_rate
+                                                              : &c->user_burst;
+    *dst = (uint32_t)n;
+  } else if (!strcmp(key, "limits.max_rated_users")) {
+    if (parse_size(v, 1024, 1 << 28, &n)) return -1;
+    c->max_rated_users = (size_t)n;
   } else if (!strcmp(key, "engine.idempotency_window_ms")) {
     if (parse_size(v, 1000, 7LL * 24 * 3600 * 1000, &n)) return -1;
     c->idem_window_ms = n;
@@ -275,6 +290,10 @@ static void usage(FILE *f) {
     "      --max-requests-in-flight N  replies of one client not written yet before it is not\n"
     "                              read (default 4096; 0: no cap)\n"
     "      --max-clients-per-ip N  connections from one address (default 1024; 0: no cap)\n"
+    "      --user-rate N[:BURST]   requests a second naming one user (default 20:40; 0: none)\n"
+    "      --connection-rate N[:BURST]  requests a second on one connection (default 0: none)\n"
+    "      --key-rate N            requests a second of one key's connections, burst 2 N\n"
+    "                              (default 0: none; a key's rate=N in the keys file first)\n"
     "      --capture FILE          record requests, replies and decisions (pintuan-replay,\n"
     "                              pintuan-bench --replay)\n"
     "      --capture-max-bytes N   rotate the capture to FILE.1 past N bytes (default 1 GiB)\n"
@@ -320,6 +339,8 @@ static const struct option opts[] = {
     {"reply-deadline", required_argument, 0, 27}, {"first-request-timeout", required_argument, 0, 28},
     {"idle-timeout", required_argument, 0, 29}, {"output-budget", required_argument, 0, 30},
     {"max-requests-in-flight", required_argument, 0, 31}, {"max-clients-per-ip", required_argument, 0, 32},
+    {"user-rate", required_argument, 0, 33}, {"connection-rate", required_argument, 0, 34},
+    {"key-rate", required_argument, 0, 35},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -378,11 +399,24 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [21] = "mirror.state_file", [27] = "server.reply_deadline_ms",
                                [28] = "server.first_request_ms", [29] = "server.idle_timeout_ms",
                                [30] = "server.output_budget", [31] = "server.max_requests_in_flight",
-                               [32] = "server.max_clients_per_ip"};
+                               [32] = "server.max_clients_per_ip", [35] = "limits.key_rate"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32)) key = keys[o];
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || o == 35)
+      key = keys[o];
+    else if (o == 33 || o == 34) { /* N[:BURST] */
+      char rate[32], *colon;
+      snprintf(rate, sizeof rate, "%s", optarg);
+      if ((colon = strchr(rate, ':'))) *colon = 0;
+      const char *rk = o == 33 ? "limits.user_rate" : "limits.connection_rate";
+      const char *bk = o == 33 ? "limits.user_burst" : "limits.connection_burst";
+      if (apply(c, rk, rate) || apply(c, bk, colon ? colon + 1 : "0") ||
+          (o == 33 && !colon && apply(c, bk, "0"))) {
+        fprintf(stderr, "pintuand: bad value for --%s: %s (give N or N:BURST)\n", opts[o + 1].name, optarg);
+        return -1;
+      }
+    }
     else if (o == 22 || o == 23) {
       if (c->shard_command && c->shard_command != o - 21) {
         fprintf(stderr, "pintuand: --init-shard and --accept-loss do not go together\n");

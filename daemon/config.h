@@ -27,6 +27,9 @@ typedef struct pt_config {
   uint64_t reply_deadline_ms, first_request_ms, idle_timeout_ms;
   size_t output_budget;
   unsigned max_requests_in_flight, max_clients_per_ip;
+  /* [limits]: requests a second (0: none) and bursts */
+  uint32_t connection_rate, connection_burst, key_rate, user_rate, user_burst;
+  size_t max_rated_users;  /* users whose rate is kept at once */
   int64_t idem_window_ms;  /* reloadable */
   uint64_t max_remembered; /* reloadable: cap on remembered effects */
   int64_t due_per_turn;    /* due items (expiries...) a loop turn runs at most; 0: all */

@@ -600,8 +600,12 @@ int main(int argc, char **argv) {
   d.turn.engine = d.engine;
   d.svc.engine = d.engine;
   d.svc.turn = &d.turn;
-  d.svc.keys = d.keys; /* the service owns them from here */
+  pt_service_set_keys(&d.svc, NULL, d.keys); /* the service owns them from here */
   d.keys = NULL;
+  d.svc.conn_rate = d.cfg.connection_rate, d.svc.conn_burst = d.cfg.connection_burst;
+  d.svc.key_rate = d.cfg.key_rate;
+  d.svc.user_rate = d.cfg.user_rate, d.svc.user_burst = d.cfg.user_burst;
+  d.svc.max_rated_users = d.cfg.max_rated_users;
   d.svc.refuse = refuse;
   d.svc.stale = stale_engine;
   d.svc.about = about;

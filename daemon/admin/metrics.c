@@ -94,6 +94,14 @@ static void requests(abuf *b, const pt_admin_sources *src) {
               "pintuan_auth_refused_total{reason=\"role\"} %llu\n",
               (unsigned long long)st->auth_failed, (unsigned long long)st->no_hello,
               (unsigned long long)st->denied);
+  head(b, "pintuan_rate_limited_total", "counter",
+       "Requests answered RATE_LIMITED, by the rate they were over: a connection's, a key's, a user's");
+  abuf_printf(b,
+              "pintuan_rate_limited_total{scope=\"connection\"} %llu\n"
+              "pintuan_rate_limited_total{scope=\"key\"} %llu\n"
+              "pintuan_rate_limited_total{scope=\"user\"} %llu\n",
+              (unsigned long long)st->limited[0], (unsigned long long)st->limited[1],
+              (unsigned long long)st->limited[2]);
   one(b, "pintuan_keys_revoked_connections_total", "counter",
       "Connections dropped at a reload because their key was revoked or changed", (double)st->revoked);
 }

@@ -12,6 +12,7 @@ typedef struct key {
   char name[PT_KEY_NAME_MAX + 1];
   pt_key_role role;
   uint8_t hash[32];
+  uint32_t rate; /* 0: the daemon's key_rate */
 } key;
 
 struct pt_keys {
@@ -62,9 +63,17 @@ static int by_name(const void *a, const void *b) {
 /* One line's key into *k: NULL, or what is wrong with it. */
 static const char *parse_line(char *line, key *k) {
   char *save = NULL, *name = strtok_r(line, " \t", &save), *role = strtok_r(NULL, " \t", &save),
-       *hash = strtok_r(NULL, " \t", &save), *more = strtok_r(NULL, " \t", &save);
-  if (!role || !hash) return "want NAME ROLE sha256:HEX";
-  if (more) return "more than NAME ROLE sha256:HEX";
+       *hash = strtok_r(NULL, " \t", &save), *rate = strtok_r(NULL, " \t", &save),
+       *more = strtok_r(NULL, " \t", &save);
+  if (!role || !hash) return "want NAME ROLE sha256:HEX [rate=N]";
+  if (more) return "more than NAME ROLE sha256:HEX [rate=N]";
+  k->rate = 0;
+  if (rate) {
+    char *end;
+    unsigned long r = strncmp(rate, "rate=", 5) ? 0 : strtoul(rate + 5, &end, 10);
+    if (!r || *end || r > 10000000) return "rate=N: N requests a second, 1..10000000";
+    k->rate = (uint32_t)r;
+  }
   if (!name_ok(name, strlen(name))) return "a NAME is 1..64 of A-Z a-z 0-9 . _ -";
   if (!(k->role = pt_key_role_parse(role))) return "ROLE is admin, storefront or reader";
   if (strncmp(hash, "sha256:", 7) || strlen(hash) != 7 + 64) return "the hash is sha256: and 64 hex digits";
@@ -169,6 +178,7 @@ bool pt_keys_same(const pt_keys *a, uint32_t i, const pt_keys *b, uint32_t *in_b
 }
 
 const char *pt_keys_name(const pt_keys *k, uint32_t i) { return i < k->n ? k->v[i].name : "?"; }
+uint32_t pt_keys_rate(const pt_keys *k, uint32_t i) { return i < k->n ? k->v[i].rate : 0; }
 
 int pt_keys_make(const char *name, const char *role, char *secret, size_t secret_size, char *line,
                  size_t line_size, char *err, size_t errlen) {

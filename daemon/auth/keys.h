@@ -1,10 +1,12 @@
 /* The keys file: who may connect, and with what role (in the style of a
  * Redis ACL file). One key per line,
  *
- *   NAME ROLE sha256:HEX
+ *   NAME ROLE sha256:HEX [rate=N]
  *
  * NAME 1..64 of [A-Za-z0-9._-], ROLE admin, storefront or reader, HEX the
- * SHA-256 of the key's secret (64 hex digits); '#' starts a comment. The
+ * SHA-256 of the key's secret (64 hex digits), N the requests a second
+ * the key's connections together may send (burst 2 N; default: the
+ * daemon's key_rate); '#' starts a comment. The
  * file holds no secret: a client proves its key by sending the secret,
  * whose hash is compared in constant time. Secrets are made by
  * pt_keys_make (pintuand --make-key): 32 random bytes, so a fast hash is
@@ -56,6 +58,7 @@ pt_key_check pt_keys_check(const pt_keys *k, const uint8_t *name, size_t name_le
  * index in b, if b has a key of the same name, secret hash and role. */
 bool pt_keys_same(const pt_keys *a, uint32_t i, const pt_keys *b, uint32_t *in_b);
 const char *pt_keys_name(const pt_keys *k, uint32_t i);
+uint32_t pt_keys_rate(const pt_keys *k, uint32_t i); /* 0: the daemon's default */
 
 pt_key_role pt_key_role_parse(const char *s); /* PT_KEY_NONE if unknown */
 const char *pt_key_role_name(pt_key_role r);

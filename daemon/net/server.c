@@ -77,6 +77,7 @@ struct pt_conn {
   unsigned replies_open, replies_held; /* frames in out, and in held segments: not written yet */
   bool spoke, keep_idle; /* a whole frame came; pushed messages are awaited (a subscriber) */
   bool input_due;        /* resumed with whole frames kept: the resumer hands them on */
+  _Alignas(8) uint8_t data[PT_CONN_DATA]; /* the protocol layer's */
   bool ip_counted;       /* counted in the server's connections per address, under ip */
   uint8_t ip[16];
 };
@@ -248,6 +249,7 @@ static uint8_t *reply(pt_conn *c, size_t len) {
 uint32_t *pt_conn_flags(pt_conn *c) { return &c->flags; }
 uint64_t pt_conn_id(const pt_conn *c) { return c->id; }
 void pt_conn_keep_when_idle(pt_conn *c) { c->keep_idle = true; }
+void *pt_conn_data(pt_conn *c) { return c->data; }
 
 /* The output of every connection together is past the budget: the ones
  * holding the most go, until it is back under (their output stops

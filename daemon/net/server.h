@@ -151,6 +151,8 @@ const char *pt_conn_peer(pt_conn *c, char *buf, size_t size);
 /* Calls fn for every connection not closing (fn may close it). */
 void pt_server_each(pt_server *s, void (*fn)(void *ctx, pt_conn *c), void *ctx);
 uint32_t *pt_conn_flags(pt_conn *c); /* free for the protocol layer's use */
+#define PT_CONN_DATA 16
+void *pt_conn_data(pt_conn *c); /* PT_CONN_DATA bytes, zeroed at accept: the protocol layer's */
 /* A connection that waits for pushed messages (a subscriber): idle_ms
  * does not close it. */
 void pt_conn_keep_when_idle(pt_conn *c);

@@ -4,9 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "clock.h"
 #include "log.h"
 #include "svc.h"
+#include "xalloc.h"
 
 /* A connection's flags (pt_conn_flags): CONN_SUB, then its key: whether it
  * said Hello with one, the role, and the key's index in s->keys. */
@@ -65,7 +68,7 @@ bool svc_permitted(svc_ctx *x, unsigned op) {
     svc_set_status(x->r, PT_UNAUTHENTICATED, "send Hello with your key first");
   } else {
     s->st.denied++;
-    char why[96];
+    static char why[96]; /* the reply points at it until it is packed */
     snprintf(why, sizeof why, "the key's role %s may not do this (it needs %s)", pt_key_role_name(have),
              pt_key_role_name(need));
     svc_set_status(x->r, PT_PERMISSION_DENIED, why);
@@ -130,5 +133,60 @@ unsigned pt_service_set_keys(pt_service *s, pt_server *srv, pt_keys *keys) {
   if (keys && srv) pt_server_each(srv, rekey_conn, &k);
   pt_keys_free(s->keys);
   s->keys = keys;
+  free(s->key_buckets); /* each key starts full again */
+  s->key_buckets = keys ? pt_xcalloc(pt_keys_count(keys), sizeof *s->key_buckets) : NULL;
   return k.dropped;
+}
+
+/* ---- rates ---- */
+
+static const char *const SCOPES[] = {"connection", "key", "user"};
+
+int svc_rates_take(pt_service *s, pt_conn *c, pt_bytes user, uint32_t *over) {
+  int64_t now = pt_turn_now(s->turn);
+  uint32_t f = *pt_conn_flags(c), krate = 0;
+  pt_bucket *conn = pt_conn_data(c), *key = NULL, *usr = NULL;
+  if (s->keys && (f & CONN_KEYED)) {
+    uint32_t i = f >> KEY_SHIFT, kr = pt_keys_rate(s->keys, i);
+    krate = kr ? kr : s->key_rate;
+    key = &s->key_buckets[i];
+  }
+  if (user.len && s->user_rate) {
+    if (!s->users) s->users = pt_user_rates_new(s->max_rated_users, (uint64_t)pt_mono_ns() ^ (uintptr_t)s);
+    usr = pt_user_rates_bucket(s->users, user, s->user_rate, s->user_burst, now);
+  }
+  /* all or nothing: a refusal takes no token anywhere */
+  if (!pt_bucket_has(conn, s->conn_rate, s->conn_burst, now)) return *over = s->conn_rate, 0;
+  if (key && !pt_bucket_has(key, krate, 2 * krate, now)) return *over = krate, 1;
+  if (usr && !pt_bucket_has(usr, s->user_rate, s->user_burst, now)) return *over = s->user_rate, 2;
+  pt_bucket_take(conn, s->conn_rate);
+  if (key) pt_bucket_take(key, krate);
+  if (usr) pt_bucket_take(usr, s->user_rate);
+  return -1;
+}
+
+bool svc_rate_ok(pt_service *s, pt_conn *c, pt_bytes user, Pintuan__V1__Response *r) {
+  uint32_t rate;
+  int scope = svc_rates_take(s, c, user, &rate);
+  if (scope < 0) return true;
+  s->st.limited[scope]++;
+  static char why[96]; /* the reply points at it until it is packed */
+  snprintf(why, sizeof why, "over the %s's rate of %u requests a second: retry later", SCOPES[scope], rate);
+  svc_set_status(r, PT_RATE_LIMITED, why);
+  auth_log(s, c, "rate_limited", "%s", why);
+  return false;
+}
+
+pt_bytes svc_request_user(const Pintuan__V1__Request *q) {
+  ProtobufCBinaryData u = {0};
+  switch (q->op_case) {
+  case PINTUAN__V1__REQUEST__OP_RESERVE: u = q->reserve->user_id; break;
+  case PINTUAN__V1__REQUEST__OP_CONFIRM: u = q->confirm->user_id; break;
+  case PINTUAN__V1__REQUEST__OP_CANCEL: u = q->cancel->user_id; break;
+  case PINTUAN__V1__REQUEST__OP_JOIN: u = q->join->user_id; break;
+  case PINTUAN__V1__REQUEST__OP_GET_RESERVATION: u = q->get_reservation->user_id; break;
+  case PINTUAN__V1__REQUEST__OP_GET_HOLDINGS: u = q->get_holdings->user_id; break;
+  default: break;
+  }
+  return B(u);
 }

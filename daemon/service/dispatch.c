@@ -136,6 +136,8 @@ static bool fast_path(pt_service *s, pt_conn *c, const pt_fast_req *q) {
   const char *leader = NULL;
   if (s->keys && svc_role(s, c) < PT_KEY_STOREFRONT) return false; /* the general path says why */
   if (s->refuse && s->refuse(s->refuse_ctx, true, &st, &leader)) return false;
+  uint32_t over;
+  if (svc_rates_take(s, c, q->user_id, &over) >= 0) return false; /* the general path answers RATE_LIMITED */
   static const pt_input_kind kinds[] = {[PT_FAST_RESERVE] = PT_IN_RESERVE,
                                         [PT_FAST_CONFIRM] = PT_IN_CONFIRM, [PT_FAST_CANCEL] = PT_IN_CANCEL};
   static const unsigned ops[] = {[PT_FAST_RESERVE] = PINTUAN__V1__REQUEST__OP_RESERVE,
@@ -194,7 +196,8 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
     svc_set_status(&r, PT_INVALID_ARGUMENT, "missing field: id (a non-zero correlation id)");
   } else {
     r.id = q->id;
-    if (svc_permitted(&x, (unsigned)q->op_case) && !refused(s, q, &x)) {
+    if (svc_permitted(&x, (unsigned)q->op_case) && svc_rate_ok(s, c, svc_request_user(q), &r) &&
+        !refused(s, q, &x)) {
       s->deciding = c;
       dispatch(&x, q), decided = !r.staleness; /* a stale answer waits for nothing */
       s->deciding = NULL;

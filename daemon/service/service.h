@@ -17,6 +17,7 @@
 
 #include "auth/keys.h"
 #include "capture.h"
+#include "rate.h"
 #include "engine.h"
 #include "net/server.h"
 #include "turn.h"
@@ -30,6 +31,7 @@ typedef struct pt_service_stats {
   uint64_t no_hello;    /* requests before a Hello, with keys configured */
   uint64_t denied;      /* requests the key's role does not allow */
   uint64_t revoked;     /* connections dropped when their key was revoked */
+  uint64_t limited[3];  /* RATE_LIMITED answers: by a connection's, a key's, a user's rate */
   uint64_t replies[PT_SVC_OPS][PT_SVC_STATUSES]; /* by operation and status */
 } pt_service_stats;
 
@@ -42,6 +44,11 @@ typedef struct pt_service {
   uint64_t events_pushed;
   pt_keys *keys;           /* NULL: no keys, every connection may do everything */
   uint64_t auth_log_sec, auth_log_n, auth_log_suppressed;
+  /* rates (rate.h): requests a second and bursts; 0: none */
+  uint32_t conn_rate, conn_burst, key_rate, user_rate, user_burst;
+  pt_bucket *key_buckets;  /* one per key (reset when the keys are) */
+  pt_user_rates *users;    /* NULL until the first user's request */
+  size_t max_rated_users;
   pt_capture *capture;     /* --capture: requests, replies, decisions to a file */
   pt_conn *deciding;       /* the connection whose request is being decided, or NULL */
   uint64_t capture_events; /* the engine's event count at the last decision recorded */

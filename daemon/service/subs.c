@@ -57,6 +57,10 @@ void pt_service_free(pt_service *s) {
   s->capture = NULL;
   pt_keys_free(s->keys);
   s->keys = NULL;
+  free(s->key_buckets);
+  s->key_buckets = NULL;
+  pt_user_rates_free(s->users);
+  s->users = NULL;
   while (s->subs) {
     pt_sub *n = s->subs->next;
     free(s->subs);

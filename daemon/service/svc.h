@@ -93,6 +93,14 @@ bool svc_permitted(svc_ctx *x, unsigned op);
  * connection has the key's role; false, x->r says UNAUTHENTICATED and the
  * connection closes after a pause. */
 bool svc_hello_key(svc_ctx *x, const Pintuan__V1__Hello *m);
+/* A token of each rate this request is under (the connection's, its key's,
+ * its user's, when it names one): true, or false with x->r RATE_LIMITED. */
+bool svc_rate_ok(pt_service *s, pt_conn *c, pt_bytes user, Pintuan__V1__Response *r);
+/* The same, saying nothing: -1 (the tokens taken), or the rate's scope
+ * (0 connection, 1 key, 2 user) and in *over its rate (none taken). */
+int svc_rates_take(pt_service *s, pt_conn *c, pt_bytes user, uint32_t *over);
+/* The user a request names (empty when none): what its rate is kept by. */
+pt_bytes svc_request_user(const Pintuan__V1__Request *q);
 
 /* dispatch.c: scratch memory for one request, reset after its reply */
 void *svc_scratch(size_t size);

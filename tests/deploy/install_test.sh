@@ -37,6 +37,12 @@ exec {PF}< <(exec "$BUILD/daemon/pintuand" --listen 127.0.0.1:0 --admin-listen o
 DPID=$!
 read -r PORT <&$PF
 libdir=$(dirname "$(dirname "$pc")") # the .pc lives in LIBDIR/pkgconfig
-out=$(LD_LIBRARY_PATH=$libdir "$tmp/app" "127.0.0.1:$PORT" 2>&1); rc=$?
+# a sanitized build's libpintuan needs the sanitizers' runtimes loaded first:
+# README's line builds a plain program, so they are preloaded for it
+preload=
+case ${PT_SANITIZE:-none} in *address*) preload="$("${PT_CC:-cc}" -print-file-name=libasan.so)" ;; esac
+case ${PT_SANITIZE:-none} in *undefined*) preload="$preload $("${PT_CC:-cc}" -print-file-name=libubsan.so)" ;; esac
+out=$(LD_PRELOAD=$preload LD_LIBRARY_PATH=$libdir "$tmp/app" "127.0.0.1:$PORT" 2>&1); rc=$?
+[ $rc -eq 0 ] || printf '%s\n' "$out" | head -5 | sed 's/^/# /'
 check "and runs against a daemon (no such campaign: NOT_FOUND)" test $rc -eq 0 -a "$out" = NOT_FOUND
 tap_end

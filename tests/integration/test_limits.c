@@ -255,6 +255,81 @@ static void test_idle_timeout(void **state) {
   pintuan_close(sub);
 }
 
+static int reserve_st(pintuan_client *c, const char *user, int i) {
+  char rid[32];
+  snprintf(rid, sizeof rid, "%s-%d", user, i);
+  pintuan_response *r;
+  assert_int_equal(pintuan_reserve(c, "rl", user, 1, rid, &r), 0);
+  int st = r->status;
+  if (st == PINTUAN__V1__STATUS__RATE_LIMITED) assert_non_null(strstr(r->detail, "rate of"));
+  pintuan_response_free(r);
+  return st;
+}
+
+/* A user's rate (the review: one connection sustained 84k reserves/s):
+ * its burst, then RATE_LIMITED until the daemon's clock refills it; other
+ * users are not held back; the fast path's reserves and the general
+ * path's reads count alike. */
+static void test_user_rate(void **state) {
+  (void)state;
+  const char *args[] = {"--user-rate", "5:10", NULL};
+  start(args);
+  pintuan_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "rl", 1000, 0, 600000, 0), OK);
+  for (int i = 0; i < 9; i++) assert_int_equal(reserve_st(c, "scalper", i), OK);
+  pintuan_response *r;
+  assert_int_equal(pintuan_get_holdings(c, "rl", "scalper", &r), 0); /* the 10th: a read */
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  assert_int_equal(reserve_st(c, "scalper", 10), PINTUAN__V1__STATUS__RATE_LIMITED);
+  assert_int_equal(pintuan_get_holdings(c, "rl", "scalper", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__RATE_LIMITED);
+  pintuan_response_free(r);
+  assert_int_equal(reserve_st(c, "shopper", 0), OK);
+  advance_time(&D, c, 1000); /* 5 tokens back */
+  for (int i = 11; i < 16; i++) assert_int_equal(reserve_st(c, "scalper", i), OK);
+  assert_int_equal(reserve_st(c, "scalper", 16), PINTUAN__V1__STATUS__RATE_LIMITED);
+  Pintuan__V1__Campaign *cp = get_campaign(c, "rl", &r);
+  assert_int_equal(cp->held, 9 + 1 + 5); /* what was refused changed nothing */
+  pintuan_response_free(r);
+  assert_int_equal(metric_await(&D, "pintuan_rate_limited_total{scope=\"user\"}", 3, NULL), 0);
+  pintuan_close(c);
+}
+
+/* A connection's rate, and a key's shared by its connections. */
+static void test_connection_and_key_rates(void **state) {
+  (void)state;
+  char dir[] = "/tmp/pt-rate-XXXXXX", keys[64], ops[64], shop[64], cmd[256];
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(make_key(dir, "ops", "admin", ops), 0);
+  assert_int_equal(make_key(dir, "shop", "storefront", shop), 0);
+  snprintf(keys, sizeof keys, "%s/keys", dir);
+  snprintf(cmd, sizeof cmd, "sed -i 's/^shop .*/& rate=2/' '%s'", keys);
+  assert_int_equal(system(cmd), 0);
+  const char *args[] = {"--keys", keys, "--user-rate", "0", "--connection-rate", "4:4", NULL};
+  start(args);
+  pintuan_client *admin = connect_as(&D, "ops", ops);
+  assert_int_equal(create_flash(admin, "rl", 1000, 0, 600000, 0), OK); /* its 2nd, after the Hello */
+  assert_int_equal(reserve_st(admin, "a", 0), OK);
+  assert_int_equal(reserve_st(admin, "b", 0), OK);
+  assert_int_equal(reserve_st(admin, "c", 0), PINTUAN__V1__STATUS__RATE_LIMITED); /* the connection's */
+  pintuan_client *s1 = connect_as(&D, "shop", shop), *s2 = connect_as(&D, "shop", shop);
+  assert_int_equal(reserve_st(s1, "d", 0), OK); /* the key: rate 2, burst 4, both connections */
+  assert_int_equal(reserve_st(s2, "e", 0), OK);
+  assert_int_equal(reserve_st(s1, "f", 0), OK);
+  assert_int_equal(reserve_st(s2, "g", 0), OK);
+  assert_int_equal(reserve_st(s1, "h", 0), PINTUAN__V1__STATUS__RATE_LIMITED);
+  assert_int_equal(reserve_st(s2, "i", 0), PINTUAN__V1__STATUS__RATE_LIMITED);
+  advance_time(&D, s2, 1000); /* the key: 2 tokens back (advance_time pings: s2's 4th) */
+  assert_int_equal(reserve_st(s1, "j", 0), OK);
+  double got = 0;
+  if (metric_await(&D, "pintuan_rate_limited_total{scope=\"key\"}", 2, &got)) fail_msg("key limited %g", got);
+  assert_int_equal(metric_await(&D, "pintuan_rate_limited_total{scope=\"connection\"}", 1, NULL), 0);
+  pintuan_close(admin), pintuan_close(s1), pintuan_close(s2);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_requests_in_flight, stop),
@@ -263,6 +338,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_clients_per_ip, stop),
       cmocka_unit_test_teardown(test_first_request_timeout, stop),
       cmocka_unit_test_teardown(test_idle_timeout, stop),
+      cmocka_unit_test_teardown(test_user_rate, stop),
+      cmocka_unit_test_teardown(test_connection_and_key_rates, stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

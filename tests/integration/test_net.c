@@ -263,7 +263,10 @@ static void test_list_campaigns_pages(void **state) {
     assert_int_equal(r->status, OK);
     assert_true(r->campaigns->n_campaigns <= 100);
     for (size_t i = 0; i < r->campaigns->n_campaigns; i++) {
-      int k = atoi((const char *)r->campaigns->campaigns[i]->campaign_id.data + 3);
+      ProtobufCBinaryData id = r->campaigns->campaigns[i]->campaign_id;
+      char text[16];
+      snprintf(text, sizeof text, "%.*s", (int)id.len, (const char *)id.data);
+      int k = atoi(text + 3);
       assert_false(seen[k]);
       seen[k] = true, total++;
     }
@@ -838,7 +841,7 @@ static void test_mutated_frames(void **state) {
       int eof;
       pintuan_response *r = raw_recv(fd, PT_WAIT_MS, &eof);
       if (!r) fail_msg("round %d frame %d: no reply (eof %d)", round, k, eof);
-      assert_true(r->status >= PINTUAN__V1__STATUS__OK && r->status <= PINTUAN__V1__STATUS__INTERNAL);
+      assert_true(r->status >= PINTUAN__V1__STATUS__OK && r->status <= PINTUAN__V1__STATUS__RESOURCE_EXHAUSTED);
       assert_int_not_equal(r->status, PINTUAN__V1__STATUS__INTERNAL);
       pintuan_response_free(r);
     }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "addr.h"
+#include "engine.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +30,9 @@ static void defaults(pt_config *c) {
   c->max_rated_users = 1 << 20;
   c->idem_window_ms = 15 * 60 * 1000;
   c->max_remembered = 10000000;
+  c->max_campaigns = PT_DEFAULT_MAX_CAMPAIGNS;
+  c->max_waitlist = PT_DEFAULT_MAX_WAITLIST;
+  c->max_users_per_campaign = PT_DEFAULT_MAX_USERS;
   c->due_per_turn = 4096;
   c->log_level = PT_LOG_INFO;
   c->ready_fd = -1;
@@ -135,6 +139,11 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "engine.max_remembered")) {
     if (parse_size(v, 1000, 1000000000, &n)) return -1;
     c->max_remembered = (uint64_t)n;
+  } else if (!strcmp(key, "engine.max_campaigns") || !strcmp(key, "engine.max_waitlist") ||
+             !strcmp(key, "engine.max_users_per_campaign")) {
+    if (parse_size(v, 1, 1LL << 40, &n)) return -1;
+    *(!strcmp(key, "engine.max_campaigns") ? &c->max_campaigns
+      : !strcmp(key, "engine.max_waitlist") ? &c->max_waitlist : &c->max_users_per_campaign) = (uint64_t)n;
   } else if (!strcmp(key, "engine.due_per_turn")) {
     if (parse_size(v, 0, 1000000000, &n)) return -1;
     c->due_per_turn = n;
@@ -290,6 +299,9 @@ static void usage(FILE *f) {
     "      --max-requests-in-flight N  replies of one client not written yet before it is not\n"
     "                              read (default 4096; 0: no cap)\n"
     "      --max-clients-per-ip N  connections from one address (default 1024; 0: no cap)\n"
+    "      --max-campaigns N       live campaigns (default 10000); --max-waitlist N a flash\n"
+    "                              sale's waitlist (default 100000); --max-users-per-campaign N\n"
+    "                              (default 10000000): past each, RESOURCE_EXHAUSTED\n"
     "      --user-rate N[:BURST]   requests a second naming one user (default 20:40; 0: none)\n"
     "      --connection-rate N[:BURST]  requests a second on one connection (default 0: none)\n"
     "      --key-rate N            requests a second of one key's connections, burst 2 N\n"
@@ -340,7 +352,8 @@ static const struct option opts[] = {
     {"idle-timeout", required_argument, 0, 29}, {"output-budget", required_argument, 0, 30},
     {"max-requests-in-flight", required_argument, 0, 31}, {"max-clients-per-ip", required_argument, 0, 32},
     {"user-rate", required_argument, 0, 33}, {"connection-rate", required_argument, 0, 34},
-    {"key-rate", required_argument, 0, 35},
+    {"key-rate", required_argument, 0, 35}, {"max-campaigns", required_argument, 0, 36},
+    {"max-waitlist", required_argument, 0, 37}, {"max-users-per-campaign", required_argument, 0, 38},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -399,11 +412,13 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [21] = "mirror.state_file", [27] = "server.reply_deadline_ms",
                                [28] = "server.first_request_ms", [29] = "server.idle_timeout_ms",
                                [30] = "server.output_budget", [31] = "server.max_requests_in_flight",
-                               [32] = "server.max_clients_per_ip", [35] = "limits.key_rate"};
+                               [32] = "server.max_clients_per_ip", [35] = "limits.key_rate",
+                               [36] = "engine.max_campaigns", [37] = "engine.max_waitlist",
+                               [38] = "engine.max_users_per_campaign"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || o == 35)
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || (o >= 35 && o <= 38))
       key = keys[o];
     else if (o == 33 || o == 34) { /* N[:BURST] */
       char rate[32], *colon;

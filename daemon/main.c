@@ -199,6 +199,8 @@ static pt_engine *stale_engine(void *ctx, uint64_t *record, uint64_t *epoch, int
   return e;
 }
 
+static void apply_settings(daemon_t *d);
+
 static void became_primary(void *ctx, pt_engine *e) {
   daemon_t *d = ctx;
   pt_engine *old = d->engine;
@@ -209,6 +211,7 @@ static void became_primary(void *ctx, pt_engine *e) {
   d->turn.frozen = false;
   uint64_t tag = pt_mirror_id_tag(d->mirror);
   if (tag && pt_engine_id_tag(e) != tag) new_id_era(d, tag);
+  apply_settings(d);
 }
 
 static void stepped_down(void *ctx, const char *why) {
@@ -294,6 +297,21 @@ static void reload_keys(daemon_t *d, const pt_config *n) {
           d->cfg.keys_file, n_keys, dropped);
 }
 
+/* The engine's settings as this daemon's configuration says, each changed
+ * one an input (journaled: a standby and a replay see it too). At a reload,
+ * and when this daemon becomes the primary of an engine another wrote. */
+static void apply_settings(daemon_t *d) {
+  const pt_engine_config *now = pt_engine_settings(d->engine);
+  pt_limits want = {d->cfg.max_campaigns, d->cfg.max_waitlist, d->cfg.max_users_per_campaign};
+  if (now->idem_window_ms != d->cfg.idem_window_ms)
+    pt_turn_apply(&d->turn, &(pt_input){.kind = PT_IN_WINDOW, .value = d->cfg.idem_window_ms}, NULL);
+  if (now->max_remembered != d->cfg.max_remembered)
+    pt_turn_apply(&d->turn,
+                  &(pt_input){.kind = PT_IN_MAX_REMEMBERED, .value = (int64_t)d->cfg.max_remembered}, NULL);
+  pt_limits w = pt_limits_defaulted(want), have = pt_engine_limits(d->engine);
+  if (memcmp(&w, &have, sizeof w)) pt_turn_apply(&d->turn, &(pt_input){.kind = PT_IN_LIMITS, .limits = w}, NULL);
+}
+
 static void reload(daemon_t *d) {
   pt_config n;
   int exit_now;
@@ -304,13 +322,11 @@ static void reload(daemon_t *d) {
   d->cfg.log_level = n.log_level;
   d->cfg.idem_window_ms = n.idem_window_ms;
   d->cfg.max_remembered = n.max_remembered;
+  d->cfg.max_campaigns = n.max_campaigns, d->cfg.max_waitlist = n.max_waitlist;
+  d->cfg.max_users_per_campaign = n.max_users_per_campaign;
   pt_log_set_level(d->cfg.log_level);
   reload_keys(d, &n);
-  /* engine settings are inputs: journaled like requests */
-  pt_turn_apply(&d->turn, &(pt_input){.kind = PT_IN_WINDOW, .value = d->cfg.idem_window_ms}, NULL);
-  pt_turn_apply(&d->turn,
-                &(pt_input){.kind = PT_IN_MAX_REMEMBERED, .value = (int64_t)d->cfg.max_remembered},
-                NULL);
+  if (!d->turn.frozen) apply_settings(d); /* a standby's engine follows the primary's */
   pt_info("reloaded %s", d->cfg.config_path[0] ? d->cfg.config_path : "(flags only)");
 }
 
@@ -595,6 +611,7 @@ int main(int argc, char **argv) {
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
   pt_engine_config ecfg = {.idem_window_ms = d.cfg.idem_window_ms,
                            .max_remembered = d.cfg.max_remembered, .hash_seed = seed,
+                           .limits = {d.cfg.max_campaigns, d.cfg.max_waitlist, d.cfg.max_users_per_campaign},
                            .sink = {.event = on_event, .ctx = &d}};
   d.engine = pt_engine_new(&ecfg);
   d.turn.engine = d.engine;

@@ -71,6 +71,8 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
       result_set(r, PT_ALREADY_EXISTS, "campaign id already exists");
     return;
   }
+  if (e->ncamps >= e->cfg.limits.campaigns)
+    return result_set(r, PT_RESOURCE_EXHAUSTED, "this daemon holds as many campaigns as it may (max_campaigns)");
   uint32_t cref;
   c = pt_store_alloc(&e->camp_store, sizeof(*c) + s->id.len, &cref);
   memset(c, 0, sizeof(*c));

@@ -12,6 +12,7 @@ pt_engine *pt_engine_new(const pt_engine_config *cfg) {
   e->cfg = *cfg;
   if (e->cfg.idem_window_ms <= 0) e->cfg.idem_window_ms = 15 * 60 * 1000;
   if (e->cfg.max_remembered == 0) e->cfg.max_remembered = PT_DEFAULT_MAX_REMEMBERED;
+  pt_engine_set_limits(e, &cfg->limits);
   e->free_head = PT_NIL;
   e->due_left = UINT64_MAX;
   pt_store_init(&e->users);
@@ -186,3 +187,15 @@ const char *pt_status_name(pt_status s) {
   if ((unsigned)s < sizeof(names) / sizeof(names[0]) && names[s]) return names[s];
   return "STATUS_UNSPECIFIED";
 }
+
+pt_limits pt_limits_defaulted(pt_limits l) {
+  if (!l.campaigns) l.campaigns = PT_DEFAULT_MAX_CAMPAIGNS;
+  if (!l.waitlist) l.waitlist = PT_DEFAULT_MAX_WAITLIST;
+  if (!l.users) l.users = PT_DEFAULT_MAX_USERS;
+  return l;
+}
+
+void pt_engine_set_limits(pt_engine *e, const pt_limits *l) { e->cfg.limits = pt_limits_defaulted(*l); }
+
+pt_limits pt_engine_limits(const pt_engine *e) { return e->cfg.limits; }
+const pt_engine_config *pt_engine_settings(const pt_engine *e) { return &e->cfg; }

@@ -250,9 +250,21 @@ typedef struct pt_sink {
 
 #define PT_DEFAULT_MAX_REMEMBERED 10000000u
 
+/* Caps on the tables a client can grow, each refused RESOURCE_EXHAUSTED
+ * (0: the default). Decisions depend on them: they change by an input. */
+typedef struct pt_limits {
+  uint64_t campaigns; /* live campaigns (default 10000) */
+  uint64_t waitlist;  /* waiting reservations of one flash sale (default 100000) */
+  uint64_t users;     /* users of one campaign (default 10000000) */
+} pt_limits;
+#define PT_DEFAULT_MAX_CAMPAIGNS 10000
+#define PT_DEFAULT_MAX_WAITLIST 100000
+#define PT_DEFAULT_MAX_USERS 10000000
+
 typedef struct pt_engine_config {
   int64_t idem_window_ms; /* how long effects are remembered by request id */
   uint64_t max_remembered; /* hard cap on remembered effects; 0: the default */
+  pt_limits limits;
   uint64_t hash_seed;     /* per-process random: hash flooding defence */
   pt_sink sink;
 } pt_engine_config;
@@ -272,6 +284,11 @@ typedef struct pt_engine_memory {
 pt_engine *pt_engine_new(const pt_engine_config *cfg);
 void pt_engine_free(pt_engine *e);
 void pt_engine_set_idem_window(pt_engine *e, int64_t ms);
+void pt_engine_set_limits(pt_engine *e, const pt_limits *l); /* 0s: the defaults */
+pt_limits pt_limits_defaulted(pt_limits l);                 /* each 0 as its default */
+pt_limits pt_engine_limits(const pt_engine *e);
+/* The settings in force (window, max_remembered, limits, as defaulted). */
+const pt_engine_config *pt_engine_settings(const pt_engine *e);
 /* Where effects go from now on (an engine rebuilt without one, say). */
 void pt_engine_set_sink(pt_engine *e, const pt_sink *sink);
 /* A lower cap evicts the oldest remembered effects at the next store. */
@@ -360,7 +377,7 @@ void pt_engine_set_id_key(pt_engine *e, const uint8_t key[16], uint64_t tag);
 uint64_t pt_engine_id_tag(const pt_engine *e);
 
 /* ---- snapshots (snapshot.c) ---- */
-#define PT_SNAPSHOT_FORMAT 5 /* changes whenever the engine's layout does */
+#define PT_SNAPSHOT_FORMAT 6 /* changes whenever the engine's layout does */
 /* Receives the snapshot in pieces; non-zero stops the writing. */
 typedef int (*pt_snapshot_write)(void *ctx, const void *p, size_t n);
 /* Writes the whole state. Returns 0, or the writer's refusal. */

@@ -192,10 +192,18 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
     result_set(r, PT_LIMIT_EXCEEDED, "per-user limit reached");
     return pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
   }
+  if (!u && c->users.count >= e->cfg.limits.users) {
+    result_set(r, PT_RESOURCE_EXHAUSTED, "the campaign has as many users as it may (max_users_per_campaign)");
+    return pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
+  }
   /* First come, first served: nobody overtakes a waiting user. */
   bool fits = c->waitq.n == 0 && c->available >= qty;
   if (!fits && !c->waitlist) {
     result_set(r, PT_SOLD_OUT, "sold out");
+    return pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
+  }
+  if (!fits && c->waitq.n >= e->cfg.limits.waitlist) {
+    result_set(r, PT_RESOURCE_EXHAUSTED, "sold out, and the waitlist is as long as it may be (max_waitlist)");
     return pt__op_end(e, c, now, &k, OP_RESERVE, fp, r);
   }
   if (!u) u = pt__user_get(e, c, uid, uh, &uref);

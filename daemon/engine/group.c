@@ -561,6 +561,8 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
     g = match_auto(e, c, u, now); /* NULL: open a new one */
   }
   if (st == PT_OK && c->available < 1) st = PT_SOLD_OUT, why = "sold out";
+  if (st == PT_OK && !u && c->users.count >= e->cfg.limits.users)
+    st = PT_RESOURCE_EXHAUSTED, why = "the campaign has as many users as it may (max_users_per_campaign)";
   if (st != PT_OK) {
     result_set(r, st, why);
     if (st == PT_ALREADY_MEMBER || st == PT_GROUP_FULL || st == PT_GROUP_CLOSED)

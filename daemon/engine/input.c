@@ -32,6 +32,7 @@ void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r) {
   case PT_IN_WINDOW: pt_engine_set_idem_window(e, in->value); break;
   case PT_IN_MAX_REMEMBERED: pt_engine_set_max_remembered(e, (uint64_t)in->value); break;
   case PT_IN_ID_KEY: pt_engine_set_id_key(e, in->id_key, in->id_tag); break;
+  case PT_IN_LIMITS: pt_engine_set_limits(e, &in->limits); break;
   }
 }
 
@@ -46,7 +47,7 @@ static void pk_bytes(msgpack_packer *pk, pt_bytes b) {
 static const unsigned NFIELDS[] = {
     [PT_IN_ADVANCE] = 0, [PT_IN_CREATE] = 14, [PT_IN_UPDATE] = 8, [PT_IN_END] = 2,
     [PT_IN_RESERVE] = 4, [PT_IN_CONFIRM] = 4, [PT_IN_CANCEL] = 4, [PT_IN_JOIN] = 6,
-    [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1, [PT_IN_ID_KEY] = 2,
+    [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1, [PT_IN_ID_KEY] = 2, [PT_IN_LIMITS] = 3,
 };
 
 
@@ -123,6 +124,11 @@ void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
   case PT_IN_ID_KEY:
     pk_bytes(pk, (pt_bytes){in->id_key, sizeof in->id_key});
     msgpack_pack_uint64(pk, in->id_tag);
+    break;
+  case PT_IN_LIMITS:
+    msgpack_pack_uint64(pk, in->limits.campaigns);
+    msgpack_pack_uint64(pk, in->limits.waitlist);
+    msgpack_pack_uint64(pk, in->limits.users);
     break;
   }
   if (req) {
@@ -353,6 +359,11 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
     if ((in->id_tag = get_u(&c)) == 0 && !c.err) c.err = "an id key's tag is never 0";
     break;
   }
+  case PT_IN_LIMITS:
+    in->limits.campaigns = get_u(&c);
+    in->limits.waitlist = get_u(&c);
+    in->limits.users = get_u(&c);
+    break;
   }
   if (req) {
     d->status = (pt_status)get_u32(&c);
@@ -451,7 +462,7 @@ const char *pt_input_kind_name(pt_input_kind k) {
       [PT_IN_ADVANCE] = "advance", [PT_IN_CREATE] = "create", [PT_IN_UPDATE] = "update",
       [PT_IN_END] = "end",         [PT_IN_RESERVE] = "reserve", [PT_IN_CONFIRM] = "confirm",
       [PT_IN_CANCEL] = "cancel",   [PT_IN_JOIN] = "join",       [PT_IN_WINDOW] = "window",
-      [PT_IN_MAX_REMEMBERED] = "max_remembered", [PT_IN_ID_KEY] = "id_key",
+      [PT_IN_MAX_REMEMBERED] = "max_remembered", [PT_IN_ID_KEY] = "id_key", [PT_IN_LIMITS] = "limits",
   };
   return k >= PT_IN_ADVANCE && k <= PT_IN_LAST ? names[k] : "unknown";
 }

@@ -28,8 +28,9 @@ typedef enum pt_input_kind {
   PT_IN_WINDOW,         /* the idempotency window changed (SIGHUP) */
   PT_IN_MAX_REMEMBERED, /* the cap on remembered effects changed */
   PT_IN_ID_KEY,         /* a new era of ids: its key and tag (pt_engine_set_id_key) */
+  PT_IN_LIMITS,         /* the tables' caps changed (pt_engine_set_limits) */
 } pt_input_kind;
-#define PT_IN_LAST PT_IN_ID_KEY
+#define PT_IN_LAST PT_IN_LIMITS
 
 typedef struct pt_input {
   pt_input_kind kind;
@@ -47,6 +48,7 @@ typedef struct pt_input {
   int64_t value;
   uint8_t id_key[16];         /* id key */
   uint64_t id_tag;
+  pt_limits limits;           /* limits */
 } pt_input;
 
 /* What an answer is checked by on replay. */
@@ -88,7 +90,7 @@ bool pt_input_read_flat(const void *p, size_t n, size_t *off, msgpack_object *o,
 static inline bool pt_input_is_request(pt_input_kind k) { return k >= PT_IN_CREATE && k <= PT_IN_JOIN; }
 /* A setting (window, cap, id key): journaled whenever it is applied. */
 static inline bool pt_input_is_setting(pt_input_kind k) {
-  return k == PT_IN_WINDOW || k == PT_IN_MAX_REMEMBERED || k == PT_IN_ID_KEY;
+  return k == PT_IN_WINDOW || k == PT_IN_MAX_REMEMBERED || k == PT_IN_ID_KEY || k == PT_IN_LIMITS;
 }
 
 /* Applies the input (r may be NULL for advance and settings). */

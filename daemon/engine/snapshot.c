@@ -36,7 +36,8 @@
 #define FORMAT_2 2
 #define FORMAT_3 3
 #define FORMAT_4 4 /* before ids had eras and keys (ids.c): every id unkeyed */
-#define FORMAT_5 5
+#define FORMAT_5 5 /* before the tables' caps (pt_limits): the defaults */
+#define FORMAT_6 6
 #define PREV_OFF_BITS 14u
 
 /* A format-2 reference in format 3: the same chunk (its number modulo what
@@ -164,6 +165,9 @@ int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx) {
   put_u(&w, e->cfg.hash_seed);
   put_i(&w, e->cfg.idem_window_ms);
   put_u(&w, e->cfg.max_remembered);
+  put_u(&w, e->cfg.limits.campaigns);
+  put_u(&w, e->cfg.limits.waitlist);
+  put_u(&w, e->cfg.limits.users);
   put_i(&w, e->now);
   put_u(&w, e->event_seq);
   put_bin(&w, &e->st, sizeof e->st);
@@ -607,7 +611,8 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     goto out;
   }
   r.fmt = (unsigned)get_u(&r);
-  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_4 && r.fmt != FORMAT_3 && r.fmt != FORMAT_2) {
+  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_5 && r.fmt != FORMAT_4 && r.fmt != FORMAT_3 &&
+      r.fmt != FORMAT_2) {
     r.err = r.err ? r.err : "snapshot of another format version";
     goto out;
   }
@@ -615,6 +620,12 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   c2.hash_seed = get_u(&r); /* the tables were hashed with it */
   c2.idem_window_ms = get_i(&r);
   c2.max_remembered = get_u(&r);
+  c2.limits = (pt_limits){0};
+  if (r.fmt >= FORMAT_6) {
+    c2.limits.campaigns = get_u(&r);
+    c2.limits.waitlist = get_u(&r);
+    c2.limits.users = get_u(&r);
+  }
   if (r.err) goto out;
   e = pt_engine_new(&c2);
   e->now = get_i(&r);

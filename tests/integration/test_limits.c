@@ -330,6 +330,26 @@ static void test_connection_and_key_rates(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* The tables' caps from the daemon's configuration: a clear status, and
+ * nothing changed. */
+static void test_table_caps(void **state) {
+  (void)state;
+  const char *args[] = {"--max-campaigns", "2", "--max-waitlist", "1", "--user-rate", "0", NULL};
+  start(args);
+  pintuan_client *c = connect_or_die(&D);
+  assert_int_equal(create_flash(c, "rl", 1, 0, 600000, 1), OK);
+  assert_int_equal(create_flash(c, "two", 1, 0, 600000, 0), OK);
+  assert_int_equal(create_flash(c, "three", 1, 0, 600000, 0), PINTUAN__V1__STATUS__RESOURCE_EXHAUSTED);
+  assert_int_equal(reserve_st(c, "a", 0), OK);
+  assert_int_equal(reserve_st(c, "b", 0), PINTUAN__V1__STATUS__WAITLISTED);
+  assert_int_equal(reserve_st(c, "c", 0), PINTUAN__V1__STATUS__RESOURCE_EXHAUSTED);
+  pintuan_response *r;
+  assert_int_equal(pintuan_get_campaign(c, "three", &r), 0);
+  assert_int_equal(r->status, PINTUAN__V1__STATUS__NOT_FOUND);
+  pintuan_response_free(r);
+  pintuan_close(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_requests_in_flight, stop),
@@ -340,6 +360,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_idle_timeout, stop),
       cmocka_unit_test_teardown(test_user_rate, stop),
       cmocka_unit_test_teardown(test_connection_and_key_rates, stop),
+      cmocka_unit_test_teardown(test_table_caps, stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,8 @@ static pt_result reserve(fx *f, int64_t now, const char *rid, const char *c, con
              q, &r);
   return r;
 }
+static int snap_sink(void *ctx, const void *p, size_t n) { return msgpack_sbuffer_write(ctx, p, n); }
+
 /* Confirm and cancel as the hold's owner (test_owned_holds tries others). */
 static pt_bytes str(const char *s) { return (pt_bytes){(const uint8_t *)s, strlen(s)}; }
 static pt_bytes owner_of(fx *f, const char *c, uint64_t res) {
@@ -173,6 +175,66 @@ static void test_owned_holds(void **state) {
   assert_int_equal(r.status, PT_OK); /* bob's hold, released without naming him */
   msgpack_unpacked_destroy(&u), msgpack_unpacked_destroy(&u2);
   msgpack_sbuffer_destroy(&sb), msgpack_sbuffer_destroy(&old);
+}
+
+/* The tables' caps (the review: 1,000,000 waitlisted in 12 s, 100,000
+ * campaigns in 1.4 s): each RESOURCE_EXHAUSTED, not remembered (the same
+ * request may pass once there is room), and carried by the journal's input
+ * and the snapshot. */
+static void test_table_caps(void **state) {
+  fx *f = *state;
+  pt_limits l = {.campaigns = 2, .waitlist = 2, .users = 3};
+  pt_engine_set_limits(f->e, &l);
+  mk(f, "c", 1, 0, true);
+  mk(f, "d", 1, 0, false);
+  pt_campaign_spec sp = {.id = B("e"), .kind = PT_FLASH_SALE, .start_ms = T0, .stock = 1, .hold_ms = 1000};
+  pt_result r;
+  pt_campaign_create(f->e, T0, B("mk-e"), &sp, &r);
+  assert_int_equal(r.status, PT_RESOURCE_EXHAUSTED);
+  assert_null(pt_campaign_find(f->e, B("e")));
+  assert_int_equal(reserve(f, T0, "r1", "c", "u1", 1).status, PT_OK);
+  assert_int_equal(reserve(f, T0, "r2", "c", "u2", 1).status, PT_WAITLISTED);
+  assert_int_equal(reserve(f, T0, "r3", "c", "u3", 1).status, PT_WAITLISTED);
+  pt_result x = reserve(f, T0, "r4", "c", "u1", 1); /* a known user: the waitlist's cap */
+  assert_int_equal(x.status, PT_RESOURCE_EXHAUSTED);
+  assert_non_null(strstr(x.detail, "waitlist"));
+  x = reserve(f, T0, "r5", "c", "u4", 1); /* a 4th user: the users' cap first */
+  assert_int_equal(x.status, PT_RESOURCE_EXHAUSTED);
+  assert_non_null(strstr(x.detail, "users"));
+  assert_int_equal(info(f, "c").held, 1);
+  /* room again (u2 leaves the waitlist): the same request passes, as new */
+  pt_result w = reserve(f, T0, "r2", "c", "u2", 1);
+  assert_true(w.replay);
+  assert_int_equal(cancel(f, T0, "x2", "c", w.reservation_id).status, PT_OK);
+  x = reserve(f, T0, "r4", "c", "u1", 1);
+  assert_int_equal(x.status, PT_WAITLISTED);
+  assert_false(x.replay);
+  /* through the journal's encoding, and a snapshot */
+  pt_input in = {.kind = PT_IN_LIMITS, .now = T0, .limits = {7, 8, 9}}, back;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  pt_input_pack(&pk, &in, NULL);
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+  pt_input_digest d;
+  char err[128];
+  assert_int_equal(pt_input_unpack(&u.data, &back, &d, err, sizeof err), 0);
+  pt_input_apply(f->e, &back, NULL);
+  pt_limits now = pt_engine_limits(f->e);
+  assert_int_equal(now.campaigns, 7), assert_int_equal(now.waitlist, 8), assert_int_equal(now.users, 9);
+  msgpack_sbuffer_clear(&sb);
+  assert_int_equal(pt_engine_snapshot(f->e, snap_sink, &sb), 0);
+  pt_engine_config cfg = {0};
+  pt_engine *e2 = pt_engine_restore(&cfg, (const uint8_t *)sb.data, sb.size, err, sizeof err);
+  assert_non_null(e2);
+  now = pt_engine_limits(e2);
+  assert_int_equal(now.campaigns, 7), assert_int_equal(now.waitlist, 8), assert_int_equal(now.users, 9);
+  pt_engine_free(e2);
+  msgpack_unpacked_destroy(&u);
+  msgpack_sbuffer_destroy(&sb);
 }
 
 static void test_create_rules(void **state) {
@@ -743,6 +805,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_create_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reserve_statuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_owned_holds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_table_caps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_confirm_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_by_timer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_waitlist, setup, teardown),

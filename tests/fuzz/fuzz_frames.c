@@ -6,6 +6,7 @@
  * what is fuzzed is framing, decoding, validation and the engine, not TCP.
  *
  * Build: meson setup build-fuzz -Dfuzz=true (clang); run: tests/fuzz/run.sh */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ struct pt_conn {
   uint8_t *buf;
   size_t cap, len, start; /* start: the reply being written */
   uint32_t flags;
+  _Alignas(16) uint8_t data[PT_CONN_DATA];
 };
 
 static void check_reply(pt_conn *c) {
@@ -49,6 +51,15 @@ uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len) { return pt_conn_reply(
 uint32_t *pt_conn_flags(pt_conn *c) { return &c->flags; }
 uint64_t pt_conn_id(const pt_conn *c) { (void)c; return 1; }
 void pt_conn_close_after_flush(pt_conn *c) { (void)c; }
+void pt_conn_close_after(pt_conn *c, uint64_t ms) { (void)c, (void)ms; }
+void pt_conn_keep_when_idle(pt_conn *c) { (void)c; }
+const char *pt_conn_peer(pt_conn *c, char *buf, size_t size) {
+  (void)c;
+  snprintf(buf, size, "127.0.0.1:1");
+  return buf;
+}
+void *pt_conn_data(pt_conn *c) { return c->data; }
+void pt_server_each(pt_server *s, void (*fn)(void *ctx, pt_conn *c), void *ctx) { (void)s, (void)fn, (void)ctx; }
 
 static pt_service svc;
 static void on_event(void *ctx, const pt_event *ev) { (void)ctx, pt_service_on_event(&svc, ev); }

@@ -46,3 +46,29 @@ void abuf_id(abuf *b, pt_bytes id) {
     else abuf_printf(b, "\\x%02x", c);
   }
 }
+
+void abuf_id_escaped(abuf *b, pt_bytes id) {
+  static const char hex[] = "0123456789abcdef";
+  char t[64 * 5]; /* an id's bytes, each at most \\xHH */
+  size_t n = 0;
+  for (size_t i = 0; i < id.len; i++) {
+    uint8_t c = id.p[i];
+    if (n + 5 > sizeof t) abuf_add(b, t, n), n = 0;
+    if (c > 0x20 && c < 0x7f && c != '\\' && c != '"') {
+      t[n++] = (char)c;
+    } else {
+      t[n++] = '\\', t[n++] = '\\', t[n++] = 'x';
+      t[n++] = hex[c >> 4], t[n++] = hex[c & 15];
+    }
+  }
+  abuf_add(b, t, n);
+}
+
+void abuf_i64(abuf *b, int64_t v) {
+  char buf[24], *p = buf + sizeof buf;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do *--p = (char)('0' + u % 10);
+  while (u /= 10);
+  if (v < 0) *--p = '-';
+  abuf_add(b, p, (size_t)(buf + sizeof buf - p));
+}

@@ -14,8 +14,9 @@
  * connection answers one request and closes. Bounded: a request head past
  * 8 KiB gets 431, one not complete within 10 s is cut, at most 64
  * connections are open (a new one evicts the oldest still sending its
- * request), and a stream whose reader falls behind skips lines instead of
- * queueing them. Only GET (and HEAD) are served. From a non-loopback peer
+ * request), /campaigns is paged (?cursor=&limit=, at most 1000 a page),
+ * and a stream whose reader falls behind skips lines instead of queueing
+ * them. Only GET (and HEAD) are served. From a non-loopback peer
  * every path but /healthz and /ready needs "Authorization: Bearer TOKEN"
  * (the admin token; the daemon refuses to listen beyond loopback without
  * one). */

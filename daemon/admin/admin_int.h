@@ -21,6 +21,11 @@ void abuf_add(abuf *b, const void *p, size_t n);
  * backslash, become \xHH; so it is valid UTF-8 and a JSON string or a
  * Prometheus label value after their own escaping. */
 void abuf_id(abuf *b, pt_bytes id);
+/* abuf_id's text with its backslashes doubled: the inside of a JSON string
+ * or of a Prometheus label value. */
+void abuf_id_escaped(abuf *b, pt_bytes id);
+void abuf_i64(abuf *b, int64_t v); /* in decimal */
+#define abuf_lit(b, s) abuf_add((b), (s), sizeof(s) - 1) /* a string literal */
 
 /* The counters the stats line takes differences of, at one moment. */
 typedef struct admin_sample {
@@ -37,8 +42,17 @@ void admin_metrics(const pt_admin_sources *src, abuf *out);
 /* views.c: each appends a JSON document; 0, or 404 for an unknown campaign */
 void admin_server_info(const pt_admin_sources *src, abuf *out);
 /* Fill out and return the HTTP status: 200, 404 (no such campaign, nothing
- * in out), 503 (not the primary: its role and the primary, as JSON). */
-int admin_campaigns(const pt_admin_sources *src, abuf *out);
+ * in out), 503 (not the primary: its role and the primary, as JSON).
+ * admin_campaigns writes one page: the campaigns in the slots from cursor
+ * on (pt_campaign_at; empty slots skipped, at most ADMIN_PAGE_SCAN slots
+ * looked at), at most limit of them, and next_cursor: the slot to go on
+ * from, or 0 when the last slot was looked at. As Redis's SCAN, a walk
+ * from 0 until next_cursor is 0 sees every campaign that was there from
+ * its beginning to its end. */
+#define ADMIN_PAGE_DEFAULT 100
+#define ADMIN_PAGE_MAX 1000
+#define ADMIN_PAGE_SCAN 65536
+int admin_campaigns(const pt_admin_sources *src, uint64_t cursor, unsigned limit, abuf *out);
 int admin_campaign(const pt_admin_sources *src, pt_bytes id, abuf *out);
 /* One line of /stats/stream: the rates between was and now, and gauges. */
 void admin_stats_line(const pt_admin_sources *src, const admin_sample *was,

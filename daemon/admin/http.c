@@ -215,6 +215,33 @@ static int pct_decode(const char *p, size_t n, uint8_t *out, size_t cap) {
   return (int)o;
 }
 
+/* /campaigns?cursor=C&limit=N (either may be left out; other parameters
+ * are ignored): NULL, or why the query is refused. */
+static const char *page_query(const char *q, size_t n, uint64_t *cursor, unsigned *limit) {
+  *cursor = 0;
+  *limit = ADMIN_PAGE_DEFAULT;
+  for (size_t i = 0; i < n;) {
+    const char *p = q + i, *amp = memchr(p, '&', n - i);
+    size_t len = amp ? (size_t)(amp - p) : n - i;
+    i += len + 1;
+    bool is_cursor = len >= 7 && !memcmp(p, "cursor=", 7), is_limit = len >= 6 && !memcmp(p, "limit=", 6);
+    if (!is_cursor && !is_limit) continue;
+    size_t k = is_cursor ? 7 : 6;
+    uint64_t v = 0;
+    if (k == len) return is_cursor ? "cursor: a number is missing" : "limit: a number is missing";
+    for (; k < len; k++) {
+      if (p[k] < '0' || p[k] > '9' || v > (UINT64_C(1) << 53)) /* JSON's exact integers */
+        return is_cursor ? "cursor must be a next_cursor of an earlier page (0: the first)"
+                         : "limit must be a number from 1 to 1000";
+      v = v * 10 + (uint64_t)(p[k] - '0');
+    }
+    if (is_cursor) *cursor = v;
+    else if (v < 1 || v > ADMIN_PAGE_MAX) return "limit must be a number from 1 to 1000";
+    else *limit = (unsigned)v;
+  }
+  return NULL;
+}
+
 static void start_stream(aconn *c) {
   c->state = C_STREAMING;
   c->a->nstreams++;
@@ -269,8 +296,16 @@ static void route(aconn *c) {
     admin_server_info(src, &body);
     answer(c, 200, "application/json", &body, NULL);
   } else if (IS("/campaigns") || IS("/campaigns/")) {
-    int st = admin_campaigns(src, &body);
-    answer(c, st, "application/json", &body, NULL);
+    uint64_t cursor;
+    unsigned limit;
+    const char *why = page_query(c->url + u.field_data[UF_QUERY].off,
+                                 u.field_set & (1 << UF_QUERY) ? u.field_data[UF_QUERY].len : 0, &cursor, &limit);
+    if (why) {
+      answer_text(c, 400, why, NULL);
+    } else {
+      int st = admin_campaigns(src, cursor, limit, &body);
+      answer(c, st, "application/json", &body, NULL);
+    }
   } else if (plen > 11 && !memcmp(path, "/campaigns/", 11)) {
     uint8_t id[PT_ID_MAX];
     int n = pct_decode(path + 11, plen - 11, id, sizeof id), st;

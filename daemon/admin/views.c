@@ -1,19 +1,12 @@
 /* The admin port's JSON: /server_info, /campaigns, /campaigns/ID and the
- * /stats/stream line, written with jansson. Ids are bytes on the wire:
- * they are shown printable (abuf_id) so the JSON is always valid. */
+ * /stats/stream line, written with jansson (the campaign views, which may
+ * be long, straight into the buffer). Ids are bytes on the wire: they are
+ * shown printable (abuf_id) so the JSON is always valid. */
 #include <jansson.h>
 #include <string.h>
 
 #include "admin_int.h"
 #include "clock.h"
-
-static json_t *id_json(pt_bytes id) {
-  abuf b = {0};
-  abuf_id(&b, id);
-  json_t *s = json_stringn(b.p, b.len);
-  free(b.p);
-  return s;
-}
 
 static void dump(json_t *j, abuf *out) {
   char *s = json_dumps(j, JSON_COMPACT);
@@ -104,30 +97,46 @@ void admin_server_info(const pt_admin_sources *src, abuf *out) {
   dump(j, out);
 }
 
-static json_t *campaign_json(pt_engine *e, pt_campaign *cp, int64_t now) {
+/* One campaign's JSON, written straight into out: the same text
+ * json_dumps(JSON_COMPACT) made of the jansson object it replaces (keys in
+ * this order, integers in decimal), at a fraction of the cost (a page of a
+ * thousand must not hold the loop for milliseconds). */
+static void campaign_text(pt_engine *e, pt_campaign *cp, int64_t now, abuf *out) {
   pt_campaign_info ci;
   pt_campaign_info_get(e, cp, now, &ci);
-  json_t *j = json_object();
-  json_object_set_new(j, "campaign_id", id_json(ci.id));
+  abuf_lit(out, "{\"campaign_id\":\"");
+  abuf_id_escaped(out, ci.id);
   /* enum values as the protocol names them, for people (as pintuan-cli) */
-  json_object_set_new(j, "kind", json_string(ci.kind == PT_GROUP_BUY ? "GROUP_BUY" : "FLASH_SALE"));
-  json_object_set_new(j, "start_ms", json_integer(ci.start_ms));
-  json_object_set_new(j, "end_ms", json_integer(ci.end_ms));
-  json_object_set_new(j, "ended", json_boolean(ci.ended));
-  json_object_set_new(j, "stock", json_integer(ci.stock));
-  json_object_set_new(j, "available", json_integer(ci.available));
-  json_object_set_new(j, "held", json_integer(ci.held));
-  json_object_set_new(j, "sold", json_integer(ci.sold));
-  json_object_set_new(j, "per_user_limit", json_integer(ci.per_user_limit));
-  json_object_set_new(j, "hold_ms", json_integer(ci.hold_ms));
-  json_object_set_new(j, "waitlist", json_boolean(ci.waitlist));
-  json_object_set_new(j, "waitlist_length", json_integer(ci.waitlist_length));
+  if (ci.kind == PT_GROUP_BUY) abuf_lit(out, "\",\"kind\":\"GROUP_BUY\",\"start_ms\":");
+  else abuf_lit(out, "\",\"kind\":\"FLASH_SALE\",\"start_ms\":");
+  abuf_i64(out, ci.start_ms);
+  abuf_lit(out, ",\"end_ms\":");
+  abuf_i64(out, ci.end_ms);
+  if (ci.ended) abuf_lit(out, ",\"ended\":true,\"stock\":");
+  else abuf_lit(out, ",\"ended\":false,\"stock\":");
+  abuf_i64(out, ci.stock);
+  abuf_lit(out, ",\"available\":");
+  abuf_i64(out, ci.available);
+  abuf_lit(out, ",\"held\":");
+  abuf_i64(out, ci.held);
+  abuf_lit(out, ",\"sold\":");
+  abuf_i64(out, ci.sold);
+  abuf_lit(out, ",\"per_user_limit\":");
+  abuf_i64(out, ci.per_user_limit);
+  abuf_lit(out, ",\"hold_ms\":");
+  abuf_i64(out, ci.hold_ms);
+  if (ci.waitlist) abuf_lit(out, ",\"waitlist\":true,\"waitlist_length\":");
+  else abuf_lit(out, ",\"waitlist\":false,\"waitlist_length\":");
+  abuf_i64(out, ci.waitlist_length);
   if (ci.kind == PT_GROUP_BUY) {
-    json_object_set_new(j, "group_size", json_integer(ci.group_size));
-    json_object_set_new(j, "group_ttl_ms", json_integer(ci.group_ttl_ms));
-    json_object_set_new(j, "open_groups", json_integer(ci.open_groups));
+    abuf_lit(out, ",\"group_size\":");
+    abuf_i64(out, ci.group_size);
+    abuf_lit(out, ",\"group_ttl_ms\":");
+    abuf_i64(out, ci.group_ttl_ms);
+    abuf_lit(out, ",\"open_groups\":");
+    abuf_i64(out, ci.open_groups);
   }
-  return j;
+  abuf_lit(out, "}");
 }
 
 /* The campaign views show the state of the one daemon that decides: on any
@@ -145,18 +154,26 @@ static int not_the_primary(const pt_admin_sources *src, abuf *out) {
   return 503;
 }
 
-int admin_campaigns(const pt_admin_sources *src, abuf *out) {
+int admin_campaigns(const pt_admin_sources *src, uint64_t cursor, unsigned limit, abuf *out) {
   int st = not_the_primary(src, out);
   if (st) return st;
   pt_engine *e = *src->engine;
   int64_t now = pt_turn_clock(src->turn);
-  json_t *list = json_array();
-  for (size_t i = 0, n = pt_campaign_count(e); i < n; i++)
-    json_array_append_new(list, campaign_json(e, pt_campaign_at(e, i), now));
-  json_t *j = json_object();
-  json_object_set_new(j, "role", json_string(role_name(src)));
-  json_object_set_new(j, "campaigns", list);
-  dump(j, out);
+  abuf_printf(out, "{\"role\":\"%s\",\"campaigns\":[", role_name(src));
+  /* Slots from the cursor on, empty ones skipped; at most ADMIN_PAGE_SCAN
+   * of them, so a page costs little however many campaigns there are or
+   * how many slots are empty (a page may then hold fewer than limit). */
+  size_t n = pt_campaign_count(e), i = cursor < n ? (size_t)cursor : n, shown = 0;
+  size_t end = n - i > ADMIN_PAGE_SCAN ? i + ADMIN_PAGE_SCAN : n;
+  for (; i < end && shown < limit; i++) {
+    pt_campaign *cp = pt_campaign_at(e, i);
+    if (!cp) continue;
+    if (shown++) abuf_lit(out, ",");
+    campaign_text(e, cp, now, out);
+  }
+  abuf_lit(out, "],\"next_cursor\":");
+  abuf_i64(out, i < n ? (int64_t)i : 0);
+  abuf_lit(out, "}\n");
   return 200;
 }
 
@@ -166,7 +183,8 @@ int admin_campaign(const pt_admin_sources *src, pt_bytes id, abuf *out) {
   pt_engine *e = *src->engine;
   pt_campaign *cp = pt_id_valid(id) ? pt_campaign_find(e, id) : NULL;
   if (!cp) return 404;
-  dump(campaign_json(e, cp, pt_turn_clock(src->turn)), out);
+  campaign_text(e, cp, pt_turn_clock(src->turn), out);
+  abuf_lit(out, "\n");
   return 200;
 }
 

@@ -5,6 +5,7 @@
  * - /ready: 200 on a primary, 503 with the reason when Redis stops, 200
  *   again when it is back; 503 on a standby;
  * - /server_info, /campaigns, /campaigns/ID say what the engine holds;
+ *   /campaigns in pages, walked with a cursor;
  * - /stats/stream delivers lines that count the traffic, survives a reader
  *   that stops reading and one that vanishes;
  * - the token: asked of a peer beyond loopback (this host's own address),
@@ -301,6 +302,94 @@ static void test_views(void **state) {
   a = http_get(&D, "/ready");
   assert_int_equal(a.code, 200); /* memory-only decides at once */
   answer_free(&a);
+  pintuan_close(c);
+}
+
+/* /campaigns is paged with a cursor (Redis SCAN's way): a walk from
+ * cursor 0 until next_cursor is 0 sees every campaign once, at most limit
+ * a page (100 when not given, 1000 at most); a bad query is a 400 that
+ * says why. */
+static json_t *campaigns_page(const char *query, size_t *next) {
+  char path[128];
+  snprintf(path, sizeof path, "/campaigns%s", query);
+  answer a = http_get(&D, path);
+  if (a.code != 200) fail_msg("%s: %d %s", path, a.code, a.body);
+  json_error_t je;
+  json_t *j = json_loads(a.body, 0, &je);
+  if (!j) fail_msg("%s is not JSON: %s", path, je.text);
+  answer_free(&a);
+  json_t *nc = json_object_get(j, "next_cursor");
+  assert_true(json_is_integer(nc));
+  *next = (size_t)json_integer_value(nc);
+  return j;
+}
+
+static void test_campaigns_paged(void **state) {
+  (void)state;
+  enum { N = 2345 };
+  pintuan_client *c = connect_or_die(&D);
+  for (int i = 0; i < N; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "p%d", i);
+    assert_int_equal(create_flash(c, id, i, 0, 60000, 0), OK);
+  }
+  static const char *limits[] = {"", "&limit=1000", "&limit=7", "&limit=1"};
+  for (size_t l = 0; l < sizeof limits / sizeof *limits; l++) {
+    static bool seen[N];
+    memset(seen, 0, sizeof seen);
+    size_t cursor = 0, total = 0, pages = 0, max = l == 0 ? 100 : (size_t)atoi(limits[l] + 7);
+    do {
+      char q[64];
+      snprintf(q, sizeof q, "?cursor=%zu%s", cursor, limits[l]);
+      json_t *j = campaigns_page(q, &cursor);
+      json_t *list = json_object_get(j, "campaigns");
+      assert_string_equal(json_string_value(json_object_get(j, "role")), "memory-only");
+      assert_true(json_array_size(list) <= max);
+      for (size_t k = 0; k < json_array_size(list); k++) {
+        json_t *one = json_array_get(list, k);
+        int i = atoi(json_string_value(json_object_get(one, "campaign_id")) + 1);
+        assert_true(i >= 0 && i < N);
+        if (seen[i]) fail_msg("campaign p%d listed twice (limit%s)", i, limits[l]);
+        seen[i] = true;
+        assert_int_equal(json_integer_value(json_object_get(one, "stock")), i);
+        total++;
+      }
+      json_decref(j);
+      if (++pages > N + 1) fail_msg("the walk never ends (limit%s)", limits[l]);
+    } while (cursor != 0);
+    assert_int_equal(total, N);
+    assert_int_equal(pages, (N + max - 1) / max);
+  }
+  /* no query: the first page of 100, and where to go on */
+  size_t next;
+  json_t *j = campaigns_page("", &next);
+  assert_int_equal(json_array_size(json_object_get(j, "campaigns")), 100);
+  assert_int_equal(next, 100);
+  json_decref(j);
+  /* a cursor past the end: nothing, and done; other parameters are ignored */
+  j = campaigns_page("?cursor=999999&pretty=1", &next);
+  assert_int_equal(json_array_size(json_object_get(j, "campaigns")), 0);
+  assert_int_equal(next, 0);
+  json_decref(j);
+
+  static const struct { const char *query, *says; } bad[] = {
+      {"?limit=0", "limit must be a number from 1 to 1000"},
+      {"?limit=1001", "limit must be a number from 1 to 1000"},
+      {"?limit=ten", "limit must be a number from 1 to 1000"},
+      {"?limit=", "limit: a number is missing"},
+      {"?cursor=-1", "cursor must be a next_cursor of an earlier page"},
+      {"?cursor=1e3&limit=5", "cursor must be a next_cursor of an earlier page"},
+      {"?cursor=99999999999999999999999", "cursor must be a next_cursor of an earlier page"},
+      {"?cursor=&limit=5", "cursor: a number is missing"},
+  };
+  for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+    char path[128];
+    snprintf(path, sizeof path, "/campaigns%s", bad[b].query);
+    answer a = http_get(&D, path);
+    if (a.code != 400 || !strstr(a.body, bad[b].says))
+      fail_msg("%s: %d %s (wanted 400 saying \"%s\")", path, a.code, a.body, bad[b].says);
+    answer_free(&a);
+  }
   pintuan_close(c);
 }
 
@@ -707,6 +796,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_metrics_move_with_traffic, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_odd_campaign_ids, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_views, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_campaigns_paged, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_token_stays_secret, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_token_beyond_loopback, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_bad_http, start_plain, stop_clean),

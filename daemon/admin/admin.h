@@ -14,12 +14,12 @@
  * connection answers one request and closes. Bounded: a request head past
  * 8 KiB gets 431, one not complete within 10 s is cut, at most 64
  * connections are open (a new one evicts the oldest still sending its
- * request), /campaigns is paged (?cursor=&limit=, at most 1000 a page),
- * and a stream whose reader falls behind skips lines instead of queueing
- * them. Only GET (and HEAD) are served. From a non-loopback peer
- * every path but /healthz and /ready needs "Authorization: Bearer TOKEN"
- * (the admin token; the daemon refuses to listen beyond loopback without
- * one). */
+ * request; 8 of the 64 are kept for /healthz and /ready), /campaigns is
+ * paged (?cursor=&limit=, at most 1000 a page), and a stream whose reader
+ * falls behind skips lines instead of queueing them. Only GET (and HEAD)
+ * are served. From a non-loopback peer every path but /healthz and /ready
+ * needs "Authorization: Bearer TOKEN" (the admin token; the daemon refuses
+ * to listen beyond loopback without one). */
 #ifndef PT_ADMIN_H
 #define PT_ADMIN_H
 
@@ -51,7 +51,12 @@ typedef struct pt_admin_sources {
   int64_t started_ms;       /* wall clock */
 } pt_admin_sources;
 
+/* Connections open at once, and of them the probe slots: kept for
+ * /healthz and /ready, used only when the other slots are all being
+ * answered or streamed to (then any other path gets 503, "admin port
+ * busy"), so a load balancer's probe is answered even then. */
 #define PT_ADMIN_MAX_CONNS 64
+#define PT_ADMIN_PROBE_SLOTS 8
 
 typedef struct pt_admin pt_admin;
 

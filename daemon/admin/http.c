@@ -20,6 +20,7 @@
 #define ANSWER_TIMEOUT_MS 30000  /* to read the answer (streams excepted) */
 #define STREAM_QUEUE_MAX 65536   /* unsent stream bytes past which lines are skipped */
 #define STREAM_STUCK_S 60        /* lines skipped in a row before a stream is cut */
+#define GENERAL_SLOTS (PT_ADMIN_MAX_CONNS - PT_ADMIN_PROBE_SLOTS)
 
 typedef enum { C_READING, C_ANSWERING, C_STREAMING } cstate;
 
@@ -30,6 +31,7 @@ typedef struct aconn {
   http_parser parser;
   cstate state;
   bool closing, loopback;
+  bool probe; /* on a probe slot: serves /healthz and /ready only */
   int64_t since_ms; /* accepted */
   size_t head_bytes;
   char url[1024];
@@ -50,7 +52,7 @@ struct pt_admin {
   unsigned nlisten;
   int port;
   aconn *head, *tail;
-  unsigned nconns, nstreams, open_handles;
+  unsigned nconns, nprobes, nstreams, open_handles; /* nprobes: of nconns, on probe slots */
   uv_timer_t tick; /* every second: stream lines, timeouts */
   admin_sample last;
   bool stopping;
@@ -96,6 +98,7 @@ static void conn_close(aconn *c) {
   pt_admin *a = c->a;
   unlink_conn(a, c);
   a->nconns--;
+  if (c->probe) a->nprobes--;
   if (c->state == C_STREAMING) a->nstreams--;
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -283,6 +286,17 @@ static void route(aconn *c) {
     answer_text(c, why ? 503 : 200, why ? text : "ready", NULL);
     return;
   }
+  if (c->probe) { /* anything else takes a general slot, if one is free by now */
+    if (a->nconns - a->nprobes >= GENERAL_SLOTS) {
+      answer_text(c, 503,
+                  "admin port busy: every connection slot is taken (streams, answers being read); "
+                  "/healthz and /ready are still answered",
+                  "Retry-After: 1\r\n");
+      return;
+    }
+    c->probe = false;
+    a->nprobes--;
+  }
   if (src->svc->keys && !c->loopback && !key_ok(c, src->svc->keys)) {
     answer_text(c, 401, "this path needs Authorization: Bearer NAME:SECRET (a key of the keys file)",
                 "WWW-Authenticate: Bearer realm=\"pintuan\"\r\n");
@@ -407,18 +421,30 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   }
 }
 
-static void evict_one(pt_admin *a) {
+/* Closes the oldest connection of the kind (a probe slot's or not) still
+ * sending its request; false if there is none. */
+static bool evict_one(pt_admin *a, bool probe) {
   for (aconn *c = a->head; c; c = c->next)
-    if (c->state == C_READING) { /* the oldest still sending a request */
+    if (c->state == C_READING && c->probe == probe) {
       conn_close(c);
-      return;
+      return true;
     }
+  return false;
 }
 
+/* A new connection takes a general slot: a free one, else the one of the
+ * oldest connection still sending its request (so half-open connections
+ * cannot lock anyone out). When every general slot is being answered or
+ * streamed to, it takes a probe slot the same way, and is served /healthz
+ * and /ready only. Failing both it is closed at once. */
 static void on_connection(uv_stream_t *l, int status) {
   pt_admin *a = l->data;
   if (status < 0 || a->stopping) return;
-  if (a->nconns >= PT_ADMIN_MAX_CONNS) evict_one(a);
+  bool probe = false, room = true;
+  if (a->nconns - a->nprobes >= GENERAL_SLOTS && !evict_one(a, false)) {
+    probe = true;
+    room = a->nprobes < PT_ADMIN_PROBE_SLOTS || evict_one(a, true);
+  }
   aconn *c = pt_xcalloc(1, sizeof *c);
   c->a = a;
   c->tcp.data = c;
@@ -428,7 +454,9 @@ static void on_connection(uv_stream_t *l, int status) {
   else a->head = c;
   a->tail = c;
   a->nconns++;
-  if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0 || a->nconns > PT_ADMIN_MAX_CONNS) { /* all streams */
+  c->probe = probe;
+  a->nprobes += probe;
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0 || !room) {
     conn_close(c);
     return;
   }

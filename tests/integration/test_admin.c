@@ -8,6 +8,8 @@
  *   /campaigns in pages, walked with a cursor;
  * - /stats/stream delivers lines that count the traffic, survives a reader
  *   that stops reading and one that vanishes;
+ * - with every other slot taken by streams, /healthz and /ready still
+ *   answer on the slots kept for them;
  * - the token: asked of a peer beyond loopback (this host's own address),
  *   never shown;
  * - bad HTTP (garbage, oversized head, unknown path, POST) gets its 4xx,
@@ -694,6 +696,97 @@ static void test_stats_stream(void **state) {
   pintuan_close(c);
 }
 
+/* The cap's last PT_ADMIN_PROBE_SLOTS slots are the probes': with every
+ * other slot following /stats/stream, /healthz and /ready still answer
+ * (anything else is told the port is busy), half-open connections on the
+ * probe slots are evicted as on the others, and a slot a stream gives
+ * back serves everything again. */
+static void test_probes_keep_their_slots(void **state) {
+  (void)state;
+  enum { PROBE_SLOTS = 8, GENERAL = PT_ADMIN_TIMEOUT_SLOTS - PROBE_SLOTS };
+  static int streams[PT_ADMIN_TIMEOUT_SLOTS];
+  static char acc[4096];
+  int open_streams = 0, busy = 0;
+  for (int i = 0; i < PT_ADMIN_TIMEOUT_SLOTS; i++) { /* as many streams as the cap, one by one */
+    int fd = stream_open();
+    size_t have = 0;
+    int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
+    for (acc[0] = 0; !strstr(acc, "\r\n\r\n"); acc[have] = 0) { /* its answer's head */
+      struct pollfd p = {.fd = fd, .events = POLLIN};
+      int left = (int)(end - pt_mono_ns() / 1000000);
+      if (left <= 0 || poll(&p, 1, left) <= 0) fail_msg("stream %d: no answer", i);
+      ssize_t r = recv(fd, acc + have, sizeof acc - 1 - have, 0);
+      if (r <= 0) fail_msg("stream %d: closed without an answer", i);
+      have += (size_t)r;
+    }
+    if (!strncmp(acc, "HTTP/1.1 200", 12)) {
+      streams[open_streams++] = fd;
+    } else {
+      if (strncmp(acc, "HTTP/1.1 503", 12) || !strstr(acc, "admin port busy") || !strstr(acc, "Retry-After: 1"))
+        fail_msg("stream %d: %s", i, acc);
+      busy++;
+      close(fd);
+    }
+  }
+  printf("# %d connections asked for /stats/stream: %d streams, %d told the port is busy\n",
+         PT_ADMIN_TIMEOUT_SLOTS, open_streams, busy);
+  assert_int_equal(open_streams, GENERAL);
+  assert_int_equal(busy, PROBE_SLOTS);
+
+  answer a = http_get(&D, "/healthz");
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  a = http_get(&D, "/ready");
+  assert_int_equal(a.code, 200);
+  assert_string_equal(a.body, "ready\n");
+  answer_free(&a);
+  static const char head_ready[] = "HEAD /ready HTTP/1.1\r\n\r\n";
+  a = raw_http(&D, head_ready, sizeof head_ready - 1);
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  a = http_get(&D, "/metrics");
+  assert_int_equal(a.code, 503);
+  assert_non_null(strstr(a.body, "admin port busy"));
+  answer_free(&a);
+
+  /* half-open connections on the probe slots: the oldest makes room */
+  enum { HALF = 3 * PROBE_SLOTS };
+  int half[HALF];
+  for (int i = 0; i < HALF; i++) {
+    half[i] = admin_connect(&D);
+    send_all(half[i], "GET /hea", 8);
+  }
+  a = http_get(&D, "/healthz");
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  a = http_get(&D, "/ready");
+  assert_int_equal(a.code, 200);
+  answer_free(&a);
+  for (int i = 0; i < HALF; i++) close(half[i]);
+
+  /* a stream that leaves gives its slot back (the daemon sees it at its
+   * next line, within a second or two): then /metrics is served again */
+  close(streams[--open_streams]);
+  int64_t end = pt_mono_ns() / 1000000 + PT_WAIT_MS;
+  for (;;) {
+    a = http_get(&D, "/metrics");
+    int code = a.code;
+    answer_free(&a);
+    if (code == 200) break;
+    assert_int_equal(code, 503);
+    if (pt_mono_ns() / 1000000 > end) fail_msg("/metrics never served again");
+    usleep(20000); /* a poll interval, not a wait for an outcome */
+  }
+  /* the storefront port was never affected */
+  pintuan_client *c = connect_or_die(&D);
+  pintuan_response *r;
+  assert_int_equal(pintuan_ping(c, &r), 0);
+  assert_int_equal(r->status, OK);
+  pintuan_response_free(r);
+  pintuan_close(c);
+  while (open_streams) close(streams[--open_streams]);
+}
+
 /* ---- /ready with a real Redis ---- */
 
 static pt_redis_proc R;
@@ -802,6 +895,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bad_http, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_half_open_flood, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_stats_stream, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_probes_keep_their_slots, start_plain, stop_clean),
       cmocka_unit_test_teardown(test_ready_follows_redis, kill_leftovers),
   };
   return cmocka_run_group_tests_name("admin", tests, NULL, NULL);

@@ -36,8 +36,15 @@ typedef struct admin_sample {
 
 void admin_sample_take(const pt_admin_sources *src, admin_sample *out);
 
-/* metrics.c */
-void admin_metrics(const pt_admin_sources *src, abuf *out);
+/* metrics.c: a scrape of /metrics. Step it until it says it is ready (a
+ * bounded slice each time: budget campaign slots looked at, a few hundred
+ * descriptors counted), then write it; the engine may change in between (a
+ * failover starts the campaigns over). */
+typedef struct admin_scrape admin_scrape;
+admin_scrape *admin_scrape_new(void);
+void admin_scrape_free(admin_scrape *s);
+bool admin_scrape_step(const pt_admin_sources *src, admin_scrape *s, size_t budget);
+void admin_scrape_write(const pt_admin_sources *src, const admin_scrape *s, abuf *out);
 
 /* views.c: each appends a JSON document; 0, or 404 for an unknown campaign */
 void admin_server_info(const pt_admin_sources *src, abuf *out);

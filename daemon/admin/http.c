@@ -1,7 +1,8 @@
 /* The admin port's HTTP: listeners, connections, http-parser, routing.
  * One request per connection (answered with Connection: close), so a
- * connection is either still sending its request, being answered, or
- * following /stats/stream. The limits in admin.h keep what a misbehaving
+ * connection is either still sending its request, waiting for its answer
+ * to be made (a /metrics scrape, a slice per loop turn), being answered,
+ * or following /stats/stream. The limits in admin.h keep what a misbehaving
  * client can hold small and bounded; none of it touches the storefront
  * port's connections. */
 #include <arpa/inet.h>
@@ -21,8 +22,9 @@
 #define STREAM_QUEUE_MAX 65536   /* unsent stream bytes past which lines are skipped */
 #define STREAM_STUCK_S 60        /* lines skipped in a row before a stream is cut */
 #define GENERAL_SLOTS (PT_ADMIN_MAX_CONNS - PT_ADMIN_PROBE_SLOTS)
+#define SCRAPE_SLICE 4096        /* campaigns a scrape looks at per loop turn (~0.1-0.5 ms) */
 
-typedef enum { C_READING, C_ANSWERING, C_STREAMING } cstate;
+typedef enum { C_READING, C_SCRAPING, C_ANSWERING, C_STREAMING } cstate;
 
 typedef struct aconn {
   uv_tcp_t tcp;
@@ -43,6 +45,7 @@ typedef struct aconn {
   char auth[320];
   size_t auth_len;
   unsigned skipped; /* stream lines skipped in a row */
+  admin_scrape *scrape; /* C_SCRAPING: the /metrics answer being made */
 } aconn;
 
 struct pt_admin {
@@ -54,6 +57,7 @@ struct pt_admin {
   aconn *head, *tail;
   unsigned nconns, nprobes, nstreams, open_handles; /* nprobes: of nconns, on probe slots */
   uv_timer_t tick; /* every second: stream lines, timeouts */
+  uv_idle_t slices; /* active while a scrape is under way: its next slice each loop turn */
   admin_sample last;
   bool stopping;
   void (*done)(void *);
@@ -100,6 +104,8 @@ static void conn_close(aconn *c) {
   a->nconns--;
   if (c->probe) a->nprobes--;
   if (c->state == C_STREAMING) a->nstreams--;
+  admin_scrape_free(c->scrape);
+  c->scrape = NULL;
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -255,6 +261,38 @@ static void start_stream(aconn *c) {
   conn_send(c, &out);
 }
 
+/* ---- /metrics, a slice per loop turn ---- */
+
+static void scrape_answer(aconn *c) {
+  abuf body = {0};
+  admin_scrape_write(&c->a->src, c->scrape, &body);
+  admin_scrape_free(c->scrape);
+  c->scrape = NULL;
+  answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", &body, NULL);
+}
+
+/* Each loop turn the oldest scrape under way gets its next slice. */
+static void on_slice(uv_idle_t *h) {
+  pt_admin *a = h->data;
+  for (aconn *c = a->head; c; c = c->next)
+    if (c->state == C_SCRAPING) {
+      if (admin_scrape_step(&a->src, c->scrape, SCRAPE_SLICE)) scrape_answer(c);
+      return;
+    }
+  uv_idle_stop(h); /* none left */
+}
+
+static void start_scrape(aconn *c) {
+  c->scrape = admin_scrape_new();
+  if (admin_scrape_step(&c->a->src, c->scrape, SCRAPE_SLICE)) { /* most often: all at once */
+    scrape_answer(c);
+    return;
+  }
+  c->state = C_SCRAPING;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_idle_start(&c->a->slices, on_slice);
+}
+
 static void route(aconn *c) {
   pt_admin *a = c->a;
   if (c->parser.method != HTTP_GET && c->parser.method != HTTP_HEAD) {
@@ -304,8 +342,7 @@ static void route(aconn *c) {
   }
   abuf body = {0};
   if (IS("/metrics")) {
-    admin_metrics(src, &body);
-    answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", &body, NULL);
+    start_scrape(c);
   } else if (IS("/server_info")) {
     admin_server_info(src, &body);
     answer(c, 200, "application/json", &body, NULL);
@@ -482,7 +519,7 @@ static void on_tick(uv_timer_t *t) {
     next = c->next;
     if (c->state == C_READING && ms - c->since_ms > REQUEST_TIMEOUT_MS) {
       answer_text(c, 408, "the request took too long", NULL);
-    } else if (c->state == C_ANSWERING && ms - c->since_ms > ANSWER_TIMEOUT_MS) {
+    } else if ((c->state == C_ANSWERING || c->state == C_SCRAPING) && ms - c->since_ms > ANSWER_TIMEOUT_MS) {
       conn_close(c); /* not reading its answer */
     } else if (c->state == C_STREAMING) {
       if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > STREAM_QUEUE_MAX) {
@@ -513,7 +550,9 @@ pt_admin *pt_admin_start(uv_loop_t *loop, const struct sockaddr_storage *listen,
   a->src = *src;
   uv_timer_init(loop, &a->tick);
   a->tick.data = a;
-  a->open_handles = 1;
+  uv_idle_init(loop, &a->slices);
+  a->slices.data = a;
+  a->open_handles = 2;
   int rc = 0;
   for (unsigned i = 0; i < nlisten && i < PT_LISTEN_MAX && !rc; i++) {
     uv_tcp_t *l = &a->listeners[a->nlisten++];
@@ -556,4 +595,5 @@ void pt_admin_stop(pt_admin *a, void (*done)(void *arg), void *arg) {
   while (a->head) conn_close(a->head);
   for (unsigned i = 0; i < a->nlisten; i++) uv_close((uv_handle_t *)&a->listeners[i], on_handle_closed);
   uv_close((uv_handle_t *)&a->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&a->slices, on_handle_closed);
 }

@@ -4,16 +4,19 @@
  * under these exact names, so the usual dashboards and alerts work as they
  * are. Everything is read at scrape time: the hot path only bumps the
  * counters it already had. */
-#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "admin_int.h"
-#include "prefault.h"
 #include "pintuan.pb-c.h"
+#include "prefault.h"
+#include "xalloc.h"
 
 static void head(abuf *b, const char *name, const char *type, const char *help) {
   abuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -140,15 +143,89 @@ static void connections(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_sent_bytes_total", "counter", "Bytes written to clients", (double)ss.bytes_out);
 }
 
-/* An id as a label value: printable (abuf_id), its backslashes escaped. */
-static void label_id(abuf *b, pt_bytes id) {
-  abuf t = {0};
-  abuf_id(&t, id);
-  for (size_t i = 0; i < t.len; i++) abuf_add(b, t.p[i] == '\\' ? "\\\\" : &t.p[i], t.p[i] == '\\' ? 2 : 1);
-  free(t.p);
+/* A scrape under way. Two parts of it grow with the daemon's size:
+ * - the per-campaign series are for the newest campaigns that have not
+ *   ended: finding them may mean looking through every campaign (a sale
+ *   day's many ended ones newer than a long one still running), a cache
+ *   miss each: milliseconds for 100k;
+ * - process_open_fds: Linux 6.2 and later give the number at once (the
+ *   size of /proc/self/fd); before, the directory's entries are counted,
+ *   ~1.5 µs each: tens of milliseconds for 16k clients.
+ * So both are done a slice at a time (admin_scrape_step, one slice of
+ * each per loop turn), and the exposition is written once both are done. */
+#define PICK_MAX 1000  /* admin max_campaign_metrics' own bound */
+#define FD_SLICE 4096  /* bytes of directory entries a slice reads: ~170 */
+struct admin_scrape {
+  const pt_engine *engine; /* the one looked through (a failover replaces it: start over) */
+  size_t next;             /* slots below this are still to be looked at, newest first */
+  size_t cap, shown;       /* shown: found, in pick[] */
+  size_t pick[PICK_MAX];
+  int fd_dir;              /* /proc/self/fd while its entries are counted, else -1 */
+  unsigned fds;            /* open descriptors (counted so far) */
+};
+
+admin_scrape *admin_scrape_new(void) {
+  admin_scrape *s = pt_xcalloc(1, sizeof *s);
+  struct stat st;
+  s->fd_dir = -1;
+  if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0) s->fds = (unsigned)st.st_size;
+  else s->fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return s;
 }
 
-static void campaigns(abuf *b, const pt_admin_sources *src) {
+void admin_scrape_free(admin_scrape *s) {
+  if (!s) return;
+  if (s->fd_dir >= 0) close(s->fd_dir);
+  free(s);
+}
+
+/* getdents64(2)'s entry (glibc names it only under _GNU_SOURCE) */
+struct linux_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+/* One slice of the directory's entries; false when all are counted. */
+static bool count_fds(admin_scrape *s) {
+  if (s->fd_dir < 0) return false;
+  _Alignas(8) char buf[FD_SLICE];
+  long n = syscall(SYS_getdents64, s->fd_dir, buf, sizeof buf);
+  for (long off = 0; off < n;) {
+    const struct linux_dirent64 *de = (const struct linux_dirent64 *)(buf + off);
+    if (de->d_name[0] != '.') s->fds++;
+    off += de->d_reclen;
+  }
+  if (n > 0) return true;
+  close(s->fd_dir);
+  s->fd_dir = -1;
+  if (s->fds) s->fds--; /* the directory's own */
+  return false;
+}
+
+bool admin_scrape_step(const pt_admin_sources *src, admin_scrape *s, size_t budget) {
+  bool fds_left = count_fds(s);
+  pt_engine *e = *src->engine;
+  if (s->engine != e) {
+    s->engine = e;
+    s->next = pt_campaign_count(e);
+    s->shown = 0;
+    s->cap = src->cfg->max_campaign_metrics < PICK_MAX ? src->cfg->max_campaign_metrics : PICK_MAX;
+  }
+  int64_t now = pt_turn_clock(src->turn);
+  for (; s->next > 0 && s->shown < s->cap && budget > 0; budget--) {
+    pt_campaign *cp = pt_campaign_at(e, --s->next);
+    pt_campaign_info ci;
+    if (!cp) continue;
+    pt_campaign_info_get(e, cp, now, &ci);
+    if (!ci.ended) s->pick[s->shown++] = s->next;
+  }
+  return !fds_left && (s->next == 0 || s->shown == s->cap);
+}
+
+static void campaigns(abuf *b, const pt_admin_sources *src, const admin_scrape *s) {
   pt_engine *e = *src->engine;
   pt_engine_stats es;
   pt_engine_stats_get(e, &es);
@@ -174,8 +251,9 @@ static void campaigns(abuf *b, const pt_admin_sources *src) {
   one(b, "pintuan_events_pushed_total", "counter", "Event frames pushed to subscribers",
       (double)src->svc->events_pushed);
 
-  /* Per campaign, the newest that have not ended, up to the cap: a sale
-   * day's many finished campaigns must not swamp the scrape. */
+  /* Per campaign, the newest that have not ended, up to the cap (found by
+   * admin_scrape_step): a sale day's many finished campaigns must not
+   * swamp the scrape. Each campaign's values and label are read once. */
   static const struct { const char *name, *help; } g[] = {
       {"pintuan_campaign_stock", "Units the campaign started with"},
       {"pintuan_campaign_available", "Units neither held nor sold"},
@@ -183,29 +261,40 @@ static void campaigns(abuf *b, const pt_admin_sources *src) {
       {"pintuan_campaign_sold", "Units sold (confirmed)"},
       {"pintuan_campaign_waitlist", "Requests on the campaign's waitlist"},
       {"pintuan_campaign_open_groups", "The campaign's group buys forming"}};
-  size_t n = pt_campaign_count(e), cap = src->cfg->max_campaign_metrics, shown = 0;
-  size_t pick[1024];
-  if (cap > sizeof pick / sizeof pick[0]) cap = sizeof pick / sizeof pick[0];
   int64_t now = pt_turn_clock(src->turn);
-  for (size_t i = n; i-- > 0 && shown < cap;) {
+  size_t found = s->engine == e ? s->shown : 0, shown = 0;
+  int64_t(*v)[6] = pt_xmalloc((found ? found : 1) * sizeof *v);
+  size_t *label_end = pt_xmalloc((found ? found : 1) * sizeof *label_end);
+  abuf labels = {0}; /* {campaign="ID"} and a space, one after another */
+  for (size_t j = 0; j < found; j++) {
+    pt_campaign *cp = pt_campaign_at(e, s->pick[j]);
     pt_campaign_info ci;
-    pt_campaign_info_get(e, pt_campaign_at(e, i), now, &ci);
-    if (!ci.ended) pick[shown++] = i;
+    if (!cp) continue;
+    pt_campaign_info_get(e, cp, now, &ci);
+    int64_t val[6] = {ci.stock, ci.available, ci.held, ci.sold, ci.waitlist_length, ci.open_groups};
+    memcpy(v[shown], val, sizeof val);
+    abuf_lit(&labels, "{campaign=\"");
+    abuf_id_escaped(&labels, ci.id);
+    abuf_lit(&labels, "\"} ");
+    label_end[shown++] = labels.len;
   }
   for (unsigned k = 0; k < sizeof g / sizeof g[0]; k++) {
     head(b, g[k].name, "gauge", g[k].help);
+    size_t name_len = strlen(g[k].name);
     for (size_t j = 0; j < shown; j++) {
-      pt_campaign_info ci;
-      pt_campaign_info_get(e, pt_campaign_at(e, pick[j]), now, &ci);
-      int64_t v[] = {ci.stock, ci.available, ci.held, ci.sold, ci.waitlist_length, ci.open_groups};
-      abuf_printf(b, "%s{campaign=\"", g[k].name);
-      label_id(b, ci.id);
-      abuf_printf(b, "\"} %lld\n", (long long)v[k]);
+      size_t from = j ? label_end[j - 1] : 0;
+      abuf_add(b, g[k].name, name_len);
+      abuf_add(b, labels.p + from, label_end[j] - from);
+      abuf_i64(b, v[j][k]);
+      abuf_lit(b, "\n");
     }
   }
+  free(labels.p);
+  free(label_end);
+  free(v);
   one(b, "pintuan_campaign_metrics_omitted", "gauge",
       "Campaigns without per-campaign series (ended, or past admin max_campaign_metrics)",
-      (double)(n - shown));
+      (double)(pt_campaign_count(e) - shown));
 }
 
 static void mirror(abuf *b, const pt_admin_sources *src) {
@@ -288,7 +377,7 @@ static void prefault(abuf *b) {
       "Ranges left for the engine to fault itself because the prefault queue was full", (double)dropped);
 }
 
-static void process(abuf *b, const pt_admin_sources *src) {
+static void process(abuf *b, const pt_admin_sources *src, const admin_scrape *s) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   one(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds",
@@ -305,16 +394,7 @@ static void process(abuf *b, const pt_admin_sources *src) {
       (double)rss * (double)page);
   one(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes",
       (double)vsz * (double)page);
-  unsigned fds = 0;
-  DIR *d = opendir("/proc/self/fd");
-  if (d) {
-    struct dirent *de;
-    while ((de = readdir(d)))
-      if (de->d_name[0] != '.') fds++;
-    closedir(d);
-    fds--; /* the directory's own */
-  }
-  one(b, "process_open_fds", "gauge", "Open file descriptors", fds);
+  one(b, "process_open_fds", "gauge", "Open file descriptors", s->fds);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
     one(b, "process_max_fds", "gauge", "Maximum open file descriptors", (double)rl.rlim_cur);
@@ -322,13 +402,13 @@ static void process(abuf *b, const pt_admin_sources *src) {
       (double)src->started_ms / 1e3);
 }
 
-void admin_metrics(const pt_admin_sources *src, abuf *b) {
+void admin_scrape_write(const pt_admin_sources *src, const admin_scrape *s, abuf *b) {
   head(b, "pintuan_build_info", "gauge", "The running build (always 1)");
   abuf_printf(b, "pintuan_build_info{version=\"%s\"} 1\n", PT_VERSION);
   requests(b, src);
   connections(b, src);
-  campaigns(b, src);
+  campaigns(b, src, s);
   mirror(b, src);
   prefault(b);
-  process(b, src);
+  process(b, src, s);
 }

@@ -1,7 +1,9 @@
 /* The admin port over real TCP, against real daemons (and a real
  * redis-server for readiness):
  * - /metrics passes `promtool check metrics`, and its counters move with
- *   the traffic sent (exact counts: the test sent every request);
+ *   the traffic sent (exact counts: the test sent every request); its
+ *   per-campaign series are the newest running campaigns' however many
+ *   ended ones are newer (found over several loop turns);
  * - /ready: 200 on a primary, 503 with the reason when Redis stops, 200
  *   again when it is back; 503 on a standby;
  * - /server_info, /campaigns, /campaigns/ID say what the engine holds;
@@ -209,6 +211,55 @@ static void test_metrics_move_with_traffic(void **state) {
   assert_int_equal(metric_value(after, "pintuan_remembered_effects"), 6); /* the create and 5 holds */
   free(before);
   free(after);
+  pintuan_close(c);
+}
+
+/* The per-campaign series are for the newest campaigns that have not
+ * ended. With 10,000 ended campaigns newer than the three still running,
+ * finding those three takes several loop turns (a slice of the campaigns
+ * each): the answer is the same, for two scrapes at once too. */
+static void test_metrics_many_campaigns(void **state) {
+  (void)state;
+  enum { ENDED = 10000 };
+  pintuan_client *c = connect_or_die(&D);
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "old%d", i);
+    assert_int_equal(create_flash(c, id, 10 + i, 0, 60000, 0), OK);
+  }
+  for (int i = 0; i < ENDED; i++) {
+    char id[16], rq[24];
+    snprintf(id, sizeof id, "e%d", i);
+    snprintf(rq, sizeof rq, "end-%d", i);
+    assert_int_equal(create_flash(c, id, 1, 0, 60000, 0), OK);
+    pintuan_response *r;
+    assert_int_equal(pintuan_end_campaign(c, id, rq, &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+  }
+  int fds[2];
+  static const char req[] = "GET /metrics HTTP/1.1\r\n\r\n";
+  for (int k = 0; k < 2; k++) { /* two scrapes under way at once */
+    fds[k] = admin_connect(&D);
+    send_all(fds[k], req, sizeof req - 1);
+  }
+  for (int k = 0; k < 2; k++) {
+    char *raw = read_all(fds[k], NULL);
+    close(fds[k]);
+    if (strncmp(raw, "HTTP/1.1 200", 12)) fail_msg("scrape %d: %.200s", k, raw);
+    char *text = strstr(raw, "\r\n\r\n") + 4;
+    promtool_check(text);
+    assert_int_equal(metric_value(text, "pintuan_campaigns"), ENDED + 3);
+    assert_int_equal(metric_value(text, "pintuan_campaign_metrics_omitted"), ENDED);
+    for (int i = 0; i < 3; i++) {
+      char series[64];
+      snprintf(series, sizeof series, "pintuan_campaign_stock{campaign=\"old%d\"}", i);
+      assert_int_equal(metric_value(text, series), 10 + i);
+    }
+    assert_null(strstr(text, "campaign=\"e"));
+    assert_true(metric_value(text, "process_open_fds") > 0);
+    free(raw);
+  }
   pintuan_close(c);
 }
 
@@ -887,6 +938,7 @@ int main(void) {
   admin_ip.s_addr = htonl(INADDR_LOOPBACK);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_metrics_move_with_traffic, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_metrics_many_campaigns, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_odd_campaign_ids, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_views, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_campaigns_paged, start_plain, stop_clean),

@@ -1,9 +1,12 @@
 /* Internals shared by the admin port's files; nothing outside daemon/admin/
- * includes this. http.c serves; metrics.c writes /metrics; views.c writes
- * the JSON answers and the stats line; abuf.c is their text buffer. */
+ * (but its fuzzer) includes this. http.c is the transport (listeners,
+ * connection slots, reads, writes, timers); conn.c turns one connection's
+ * bytes into its answer; metrics.c writes /metrics; views.c writes the
+ * JSON answers and the stats line; abuf.c is their text buffer. */
 #ifndef PT_ADMIN_INT_H
 #define PT_ADMIN_INT_H
 
+#include <http_parser.h>
 #include <stdarg.h>
 #include <stdbool.h>
 
@@ -64,5 +67,53 @@ int admin_campaign(const pt_admin_sources *src, pt_bytes id, abuf *out);
 /* One line of /stats/stream: the rates between was and now, and gauges. */
 void admin_stats_line(const pt_admin_sources *src, const admin_sample *was,
                       const admin_sample *now, abuf *out);
+
+/* conn.c: one connection's request, from its bytes to its answer, with no
+ * socket. The transport feeds it what it reads (admin_conn_feed) and
+ * provides the admin_io_* calls below, which it answers through: http.c
+ * over libuv, the fuzzer (tests/fuzz/fuzz_admin_http.c) in memory. One
+ * request per connection: after it, nothing more is read. */
+typedef enum {
+  C_READING,   /* the request is coming */
+  C_SCRAPING,  /* /metrics being made, a slice per loop turn (admin_conn_scrape_step) */
+  C_ANSWERING, /* answered: to be closed once all is sent */
+  C_STREAMING, /* /stats/stream: its head sent, a line a second (http.c) */
+} admin_cstate;
+
+typedef struct admin_conn {
+  const pt_admin_sources *src;
+  admin_cstate state;
+  bool loopback; /* the peer: from loopback no key is asked for */
+  bool probe;    /* on a probe slot: /healthz and /ready, else admin_io_promote */
+  http_parser parser;
+  size_t head_bytes;
+  char url[1024];
+  size_t url_len;
+  bool url_long;
+  char field[16]; /* the header name being read, enough to tell Authorization */
+  size_t field_len;
+  bool new_field, field_long, in_auth;
+  char auth[320];
+  size_t auth_len;
+  admin_scrape *scrape; /* C_SCRAPING: the /metrics answer being made */
+} admin_conn;
+
+void admin_conn_init(admin_conn *c, const pt_admin_sources *src, bool loopback, bool probe);
+void admin_conn_free(admin_conn *c); /* what it holds */
+/* Bytes read from the connection: parsed, and once the request is whole,
+ * answered. A head past 8 KiB is answered 431, bad HTTP 400. */
+void admin_conn_feed(admin_conn *c, const char *p, size_t n);
+/* C_SCRAPING: the scrape's next slice; true once it is answered. */
+bool admin_conn_scrape_step(admin_conn *c);
+/* C_READING for too long: 408. */
+void admin_conn_timeout(admin_conn *c);
+
+/* The transport's side. */
+void admin_io_send(admin_conn *c, abuf *b); /* writes b, taking its memory */
+void admin_io_stop_reading(admin_conn *c);
+void admin_io_scrape_later(admin_conn *c); /* admin_conn_scrape_step on the loop turns to come */
+/* A probe slot's connection asks for a general slot for a path other than
+ * the probes': true, and c->probe false, if one is free. */
+bool admin_io_promote(admin_conn *c);
 
 #endif

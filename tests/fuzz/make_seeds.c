@@ -1,9 +1,10 @@
 /* Writes the fuzzers' seed corpora (tests/fuzz/corpus/TARGET/): a stream of
  * every kind of request (flash sale, group buy, admin, queries, subscribe,
  * a malformed frame), single Reserve and Join frames, a real engine
- * snapshot and two small captures (the request stream; a session's
- * decisions from a state, as exact replay reads them). Run by hand when the
- * protocol or the formats change: make_seeds DIR. */
+ * snapshot, two small captures (the request stream; a session's decisions
+ * from a state, as exact replay reads them), and admin port requests (each
+ * path, HEAD, bad methods and URLs, huge heads, keys, in pieces). Run by
+ * hand when the protocol or the formats change: make_seeds DIR. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,96 @@ static void put_file(const char *dir, const char *name, const void *p, size_t n)
   }
 }
 
+/* An admin port request as fuzz_admin_http reads it: the flags byte, then
+ * the request in pieces of `piece` bytes, each after its length byte (512
+ * and more as 0xf0 + k: (k + 1) * 512 bytes). */
+static void admin_seed(const char *dir, const char *name, uint8_t flags, size_t piece, const char *req,
+                       size_t len) {
+  static uint8_t out[1 << 16];
+  size_t n = 0;
+  out[n++] = flags;
+  for (size_t off = 0; off < len;) {
+    size_t k = len - off < piece ? len - off : piece;
+    if (k >= 512) {
+      k -= k % 512;
+      out[n++] = (uint8_t)(0xef + k / 512);
+    } else {
+      if (k > 0xef) k = 0xef;
+      out[n++] = (uint8_t)k;
+    }
+    memcpy(out + n, req + off, k);
+    n += k, off += k;
+  }
+  put_file(dir, name, out, n);
+}
+
+static void admin_seeds(const char *dir) {
+  enum { LOOPBACK = 1, PROBE_SLOT = 2, SLOT_FREE = 4, NO_KEYS = 8, BIG = 16, STOPPING = 32, TIMEOUT = 64 };
+  static const struct {
+    const char *name;
+    uint8_t flags;
+    size_t piece;
+    const char *req;
+  } seeds[] = {
+      {"get-metrics", LOOPBACK, 4096, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:7734\r\nAccept: */*\r\n\r\n"},
+      {"get-metrics-slices", LOOPBACK | BIG, 7, "GET /metrics HTTP/1.1\r\n\r\n"},
+      {"head-metrics", LOOPBACK, 4096, "HEAD /metrics HTTP/1.1\r\n\r\n"},
+      {"get-campaigns", LOOPBACK, 4096, "GET /campaigns HTTP/1.1\r\n\r\n"},
+      {"get-campaigns-cursor", LOOPBACK, 4096, "GET /campaigns?cursor=2&limit=1 HTTP/1.1\r\n\r\n"},
+      {"get-campaigns-cursor-big", LOOPBACK | BIG, 4096,
+       "GET /campaigns/?limit=1000&cursor=4000&x=1 HTTP/1.1\r\n\r\n"},
+      {"get-campaigns-bad-limit", LOOPBACK, 4096, "GET /campaigns?limit=0&cursor=-1 HTTP/1.1\r\n\r\n"},
+      {"get-campaign-id", LOOPBACK, 4096, "GET /campaigns/a%22b%5Cc%FF HTTP/1.1\r\n\r\n"},
+      {"get-campaign-bad-id", LOOPBACK, 4096, "GET /campaigns/%zz HTTP/1.1\r\n\r\n"},
+      {"get-server-info", LOOPBACK, 4096, "GET /server_info?pretty=no HTTP/1.1\r\n\r\n"},
+      {"get-stream", LOOPBACK, 4096, "GET /stats/stream HTTP/1.1\r\n\r\n"},
+      {"head-stream", LOOPBACK, 4096, "HEAD /stats/stream HTTP/1.1\r\n\r\n"},
+      {"get-healthz", 0, 4096, "GET /healthz HTTP/1.1\r\n\r\n"},
+      {"get-ready-stopping", STOPPING, 4096, "GET /ready HTTP/1.0\r\n\r\n"},
+      {"probe-slot-ready", PROBE_SLOT, 4096, "GET /ready HTTP/1.1\r\n\r\n"},
+      {"probe-slot-metrics", LOOPBACK | PROBE_SLOT, 4096, "GET /metrics HTTP/1.1\r\n\r\n"},
+      {"probe-slot-promoted", LOOPBACK | PROBE_SLOT | SLOT_FREE, 4096, "GET /campaigns HTTP/1.1\r\n\r\n"},
+      {"remote-key", 0, 5,
+       "GET /server_info HTTP/1.1\r\nAuthorization: Bearer fuzz:fuzz-secret\r\n\r\n"},
+      {"remote-key-lowercase", 0, 4096,
+       "GET /metrics HTTP/1.1\r\nauthorization: Bearer fuzz:fuzz-secret\r\nHost: x\r\n\r\n"},
+      {"remote-wrong-key", 0, 4096, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer fuzz:fuzz-secreT\r\n\r\n"},
+      {"remote-basic", 0, 4096, "GET /campaigns HTTP/1.1\r\nAuthorization: Basic Zm9vOmJhcg==\r\n\r\n"},
+      {"remote-no-key", 0, 4096, "GET /stats/stream HTTP/1.1\r\n\r\n"},
+      {"remote-no-keys-file", NO_KEYS, 4096, "GET /server_info HTTP/1.1\r\n\r\n"},
+      {"post", LOOPBACK, 4096, "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"},
+      {"delete", LOOPBACK, 4096, "DELETE /campaigns/c1 HTTP/1.1\r\n\r\n"},
+      {"options-star", LOOPBACK, 4096, "OPTIONS * HTTP/1.1\r\n\r\n"},
+      {"absolute-url", LOOPBACK, 4096, "GET http://127.0.0.1:7734/metrics HTTP/1.1\r\n\r\n"},
+      {"not-found", LOOPBACK, 4096, "GET /no/such/path HTTP/1.1\r\n\r\n"},
+      {"garbage", LOOPBACK, 4096, "\x16\x03\x01 this is not HTTP\r\n\r\n"},
+      {"pipelined", LOOPBACK, 4096, "GET /healthz HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n"},
+      {"one-byte-pieces", LOOPBACK, 1,
+       "GET /campaigns/g1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer x:y\r\nX-A: b\r\n\r\n"},
+      {"incomplete-timeout", LOOPBACK | TIMEOUT, 4096, "GET /metr"},
+      {"chunked-get", LOOPBACK, 4096,
+       "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+  };
+  for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
+    admin_seed(dir, seeds[i].name, seeds[i].flags, seeds[i].piece, seeds[i].req, strlen(seeds[i].req));
+  /* heads too long: a 16 KiB header (431), a 2,000-byte URL (414) */
+  static char big[20000];
+  int n = snprintf(big, sizeof big, "GET /metrics HTTP/1.1\r\nX-Pad: ");
+  memset(big + n, 'a', 16384);
+  memcpy(big + n + 16384, "\r\n\r\n", 4);
+  admin_seed(dir, "huge-header", LOOPBACK, 4096, big, (size_t)n + 16388);
+  n = snprintf(big, sizeof big, "GET /campaigns/");
+  memset(big + n, 'x', 2000);
+  n += 2000;
+  n += snprintf(big + n, sizeof big - (size_t)n, " HTTP/1.1\r\n\r\n");
+  admin_seed(dir, "long-url", LOOPBACK, 1000, big, (size_t)n);
+  n = snprintf(big, sizeof big, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer ");
+  memset(big + n, 'k', 400);
+  n += 400;
+  n += snprintf(big + n, sizeof big - (size_t)n, "\r\n\r\n");
+  admin_seed(dir, "long-authorization", 0, 100, big, (size_t)n);
+}
+
 static int to_file(void *ctx, const void *p, size_t n) { return fwrite(p, 1, n, ctx) == n ? 0 : -1; }
 
 int main(int argc, char **argv) {
@@ -52,9 +143,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: make_seeds DIR\n");
     return 64;
   }
-  char d[4][512];
-  const char *names[] = {"frames", "peek", "snapshot", "capture"};
-  for (int i = 0; i < 4; i++) {
+  char d[5][512];
+  const char *names[] = {"frames", "peek", "snapshot", "capture", "admin_http"};
+  for (int i = 0; i < 5; i++) {
     snprintf(d[i], sizeof d[i], "%s/%s", argv[1], names[i]);
     mkdir(argv[1], 0755);
     mkdir(d[i], 0755);
@@ -269,6 +360,7 @@ int main(int argc, char **argv) {
   msgpack_sbuffer_destroy(&sb);
   pt_engine_free(e);
   pt_capture_close(cap);
+  admin_seeds(d[4]);
   printf("seeds written under %s\n", argv[1]);
   return 0;
 }

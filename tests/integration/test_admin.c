@@ -17,6 +17,7 @@
  * - bad HTTP (garbage, oversized head, unknown path, POST) gets its 4xx,
  *   1,000 half-open admin connections cost nothing: /healthz still
  *   answers, and the storefront port serves a full run of requests.
+ * - what the views cost the loop is printed (BENCHMARKS.md), not asserted.
  * Waits are for events (a reply, a state the daemon reports); polling an
  * endpoint until it changes is bounded by PT_WAIT_MS, never a fixed sleep. */
 #include <arpa/inet.h>
@@ -26,6 +27,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -838,6 +840,118 @@ static void test_probes_keep_their_slots(void **state) {
   while (open_streams) close(streams[--open_streams]);
 }
 
+/* ---- what the views cost the loop (printed, never asserted) ---- */
+
+/* A storefront client pinging as fast as it is answered, in its own
+ * thread: how long the daemon's loop was held shows in its round trips. */
+typedef struct pinger {
+  const pt_daemon *d;
+  volatile int stop;
+  double *rtt_ms; /* every round trip */
+  size_t n, cap;
+  pthread_mutex_t mu;
+} pinger;
+
+static void *ping_loop(void *arg) {
+  pinger *p = arg;
+  pintuan_client *c = connect_or_die(p->d);
+  while (!p->stop) {
+    int64_t t0 = pt_mono_ns();
+    pintuan_response *r;
+    if (pintuan_ping(c, &r) != 0) break;
+    pintuan_response_free(r);
+    pthread_mutex_lock(&p->mu);
+    if (p->n < p->cap) p->rtt_ms[p->n++] = (double)(pt_mono_ns() - t0) / 1e6;
+    pthread_mutex_unlock(&p->mu);
+  }
+  pintuan_close(c);
+  return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Asks path one request at a time, at least 31 times and for at least two
+ * seconds, beside the pinger: prints the medians of the time to the
+ * answer's first byte and to its end, and the pings' p50, p99 and maximum
+ * meanwhile. */
+static void view_cost(const char *label, const char *path, pinger *pg) {
+  enum { MAX_ROUNDS = 100000 };
+  static double first[MAX_ROUNDS], all[MAX_ROUNDS];
+  size_t bytes = 0;
+  pthread_mutex_lock(&pg->mu);
+  pg->n = 0;
+  pthread_mutex_unlock(&pg->mu);
+  int rounds = 0;
+  for (int64_t end = pt_mono_ns() + 2000000000; rounds < MAX_ROUNDS && (rounds < 31 || pt_mono_ns() < end);) {
+    int i = rounds++;
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n\r\n", path);
+    int fd = admin_connect(&D);
+    int64_t t0 = pt_mono_ns();
+    send_all(fd, req, (size_t)n);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, PT_WAIT_MS) != 1) fail_msg("%s: no answer", path);
+    first[i] = (double)(pt_mono_ns() - t0) / 1e6;
+    char *raw = read_all(fd, &bytes);
+    all[i] = (double)(pt_mono_ns() - t0) / 1e6;
+    if (strncmp(raw, "HTTP/1.1 200", 12)) fail_msg("%s: %.100s", path, raw);
+    free(raw);
+    close(fd);
+  }
+  pthread_mutex_lock(&pg->mu);
+  size_t np = pg->n;
+  qsort(pg->rtt_ms, np, sizeof *pg->rtt_ms, cmp_double);
+  double p50 = np ? pg->rtt_ms[np / 2] : 0, p99 = np ? pg->rtt_ms[np * 99 / 100] : 0,
+         max = np ? pg->rtt_ms[np - 1] : 0;
+  pg->n = 0;
+  pthread_mutex_unlock(&pg->mu);
+  qsort(first, (size_t)rounds, sizeof *first, cmp_double);
+  qsort(all, (size_t)rounds, sizeof *all, cmp_double);
+  printf("#   %-36s %9zu B, %5d times: first byte %7.3f ms, whole %7.3f ms | %6zu pings: p50 %.3f, p99 %.3f, "
+         "max %.3f ms\n",
+         label, bytes, rounds, first[rounds / 2], all[rounds / 2], np, p50, p99, max);
+}
+
+/* The admin views' cost to the loop, measured from outside (medians of 31
+ * or more; BENCHMARKS.md keeps the figures): PT_ADMIN_COST_CAMPAIGNS campaigns
+ * (1,000 unless set), all but the oldest 100 ended, so /metrics must look
+ * through every one to find its series. Run against another build with
+ * PINTUAND=that/pintuand (an older daemon ignores ?cursor and &limit). */
+static void test_view_costs(void **state) {
+  (void)state;
+  const char *env = getenv("PT_ADMIN_COST_CAMPAIGNS");
+  int n = env ? atoi(env) : 1000, live = n < 100 ? n : 100;
+  pintuan_client *c = connect_or_die(&D);
+  for (int i = 0; i < n; i++) {
+    char id[16], rq[24];
+    snprintf(id, sizeof id, "k%d", i);
+    assert_int_equal(create_flash(c, id, i, 0, 60000, 0), OK);
+    if (i < live) continue;
+    snprintf(rq, sizeof rq, "end-%d", i);
+    pintuan_response *r;
+    assert_int_equal(pintuan_end_campaign(c, id, rq, &r), 0);
+    assert_int_equal(r->status, OK);
+    pintuan_response_free(r);
+  }
+  pintuan_close(c);
+  static double samples[1 << 20];
+  pinger pg = {.d = &D, .rtt_ms = samples, .cap = sizeof samples / sizeof *samples};
+  pthread_mutex_init(&pg.mu, NULL);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, ping_loop, &pg), 0);
+  printf("# the admin views with %d campaigns (%d ended), beside a storefront client pinging:\n", n, n - live);
+  view_cost("/healthz", "/healthz", &pg);
+  view_cost("/campaigns (a page of 100)", "/campaigns", &pg);
+  view_cost("/campaigns?limit=1000", "/campaigns?cursor=0&limit=1000", &pg);
+  view_cost("/metrics (max_campaign_metrics 100)", "/metrics", &pg);
+  pg.stop = 1;
+  pthread_join(t, NULL);
+  pthread_mutex_destroy(&pg.mu);
+}
+
 /* ---- /ready with a real Redis ---- */
 
 static pt_redis_proc R;
@@ -948,6 +1062,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_half_open_flood, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_stats_stream, start_plain, stop_clean),
       cmocka_unit_test_setup_teardown(test_probes_keep_their_slots, start_plain, stop_clean),
+      cmocka_unit_test_setup_teardown(test_view_costs, start_plain, stop_clean),
       cmocka_unit_test_teardown(test_ready_follows_redis, kill_leftovers),
   };
   return cmocka_run_group_tests_name("admin", tests, NULL, NULL);

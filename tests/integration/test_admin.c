@@ -919,7 +919,8 @@ static void view_cost(const char *label, const char *path, pinger *pg) {
  * or more; BENCHMARKS.md keeps the figures): PT_ADMIN_COST_CAMPAIGNS campaigns
  * (1,000 unless set), all but the oldest 100 ended, so /metrics must look
  * through every one to find its series. Run against another build with
- * PINTUAND=that/pintuand (an older daemon ignores ?cursor and &limit). */
+ * PINTUAND=that/pintuand (an older daemon ignores ?cursor and &limit):
+ *   PT_TEST_FILTER=test_view_costs PT_ADMIN_COST_CAMPAIGNS=102000 build/tests/test_admin */
 static void test_view_costs(void **state) {
   (void)state;
   const char *env = getenv("PT_ADMIN_COST_CAMPAIGNS");
@@ -1065,5 +1066,6 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_view_costs, start_plain, stop_clean),
       cmocka_unit_test_teardown(test_ready_follows_redis, kill_leftovers),
   };
+  if (getenv("PT_TEST_FILTER")) cmocka_set_test_filter(getenv("PT_TEST_FILTER")); /* test_view_costs, say */
   return cmocka_run_group_tests_name("admin", tests, NULL, NULL);
 }

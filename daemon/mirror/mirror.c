@@ -38,7 +38,7 @@ static void on_append(redisAsyncContext *ac, void *reply, void *priv);
 static void send_now(pt_mirror *m);
 
 /* Bytes of the open record (not sent yet). */
-static size_t open_bytes(const pt_mirror *m) { return m->rec.size - RECORD_HEAD + m->evlen; }
+static size_t open_bytes(const pt_mirror *m) { return m->rec.size - PT_RECORD_HEAD + m->evlen; }
 /* Bytes of records Redis has not acknowledged: the open one, and in flight. */
 static size_t unacked(const pt_mirror *m) { return open_bytes(m) + m->inflight_bytes; }
 static void tick_soon(pt_mirror *m);
@@ -79,9 +79,9 @@ static void set_role(pt_mirror *m, pt_role r, const char *why) {
 /* ---- the turn's record ---- */
 
 static void record_reset(pt_mirror *m) {
-  static const char room[RECORD_HEAD];
+  static const char room[PT_RECORD_HEAD];
   msgpack_sbuffer_clear(&m->rec);
-  msgpack_sbuffer_write(&m->rec, room, RECORD_HEAD); /* the header, written when sent */
+  msgpack_sbuffer_write(&m->rec, room, PT_RECORD_HEAD); /* the header, written when sent */
   m->rec_inputs = m->turn_mark = 0;
   m->evlen = 0;
   m->nev = 0;
@@ -179,14 +179,7 @@ void pt_mirror_event(pt_mirror *m, const pt_event *ev) {
 /* Sends the open record as one pintuan_append: the FCALL's arguments point
  * into the record (hiredis copies them into its output buffer). */
 static void send_open(pt_mirror *m) {
-  uint8_t *h = (uint8_t *)m->rec.data;
-  size_t hn = 0;
-  h[hn++] = 0x93; /* fixarray of 3 */
-  h[hn++] = RECORD_FORMAT;
-  h[hn++] = 0xcf; /* uint64 epoch */
-  for (int i = 7; i >= 0; i--) h[hn++] = (uint8_t)(m->epoch >> (8 * i));
-  h[hn++] = 0xcf; /* uint64 seq */
-  for (int i = 7; i >= 0; i--) h[hn++] = (uint8_t)(m->open_seq >> (8 * i));
+  pt_record_head((uint8_t *)m->rec.data, m->epoch, m->open_seq);
   char seq_s[24], maxlen_s[24];
   snprintf(seq_s, sizeof seq_s, "%" PRIu64, m->open_seq);
   snprintf(maxlen_s, sizeof maxlen_s, "%" PRIu64, m->cfg.events_maxlen);

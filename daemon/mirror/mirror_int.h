@@ -9,6 +9,7 @@
 
 #include "capture.h"
 #include "mirror.h"
+#include "record.h"
 #include "shard.h"
 
 #define KEY_MAX 160
@@ -19,9 +20,7 @@
 static inline uint64_t snap_sum_add(uint64_t sum, const void *chunk, size_t n) {
   return (sum ^ pt_cap_checksum(chunk, n)) * 0x100000001b3ull + n;
 }
-#define RECORD_FORMAT 1 /* a journal record: [format, epoch, seq] then its inputs */
 #define RECORD_PART_BYTES (256 * 1024) /* a turn's record past this goes to Redis in parts */
-#define RECORD_HEAD 20   /* fixarray 3, fixint format, uint64 epoch, uint64 seq */
 #define EVENT_FIELDS 11
 #define CHILD_INFO 3     /* words the snapshot child reports back (mirror.child_info) */
 
@@ -79,7 +78,7 @@ struct pt_mirror {
    * sent at a turn's end, or when an acknowledgement frees a slot in
    * flight; while max_inflight records are in flight, later turns join it,
    * so a busy Redis gets fewer, larger appends. */
-  msgpack_sbuffer rec; /* RECORD_HEAD bytes for the header, then the inputs */
+  msgpack_sbuffer rec; /* PT_RECORD_HEAD bytes for the header, then the inputs */
   msgpack_packer pk;
   unsigned rec_inputs;
   unsigned turn_mark; /* rec_inputs + nev at the last turn's end */

@@ -27,7 +27,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mirror_int.h"
-#include "replay.h"
+#include "record.h"
 #include "xalloc.h"
 
 #include <zstd.h>
@@ -173,45 +173,26 @@ static void fail(recovery *r, const char *fmt, ...) {
 
 static void finish(recovery *r);
 
-/* Applies one journal record: [format, epoch, seq] then its inputs. */
+/* Applies one journal record (record.h) to the engine being built: 0, 1
+ * when it starts past the follower's engine (the journal was trimmed past
+ * it: from the snapshot), -1 when it failed (the recovery is gone). */
 static int apply_record(recovery *r, const char *p, size_t n) {
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  size_t off = 0;
-  int rc = -1;
+  pt_record_head_info h;
   char err[256];
-  if (!pt_input_flat(p, n, 0) || /* the header is flat too: no forged container size */
-      msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
-      u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3 ||
-      u.data.via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-      u.data.via.array.ptr[0].via.u64 != RECORD_FORMAT ||
-      u.data.via.array.ptr[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-    fail(r, "journal record after %" PRIu64 ": not a record of format %d", r->last_seq, RECORD_FORMAT);
-    goto out;
+  pt_record_rc rc = pt_record_apply(r->e, p, n, r->last_seq, &h, &r->inputs, err, sizeof err);
+  if (rc == PT_RECORD_GAP && h.seq > r->last_seq + 1 && (r->borrowed || r->from_follower))
+    return 1;
+  if (rc != PT_RECORD_APPLIED) {
+    fail(r, "%s", err);
+    return -1;
   }
-  uint64_t seq = u.data.via.array.ptr[2].via.u64;
-  if (seq > r->last_seq + 1 && (r->borrowed || r->from_follower)) {
-    rc = 1; /* trimmed past the follower's engine: from the snapshot */
-    goto out;
-  }
-  if (seq != r->last_seq + 1) {
-    fail(r, "journal record %" PRIu64 " follows %" PRIu64 ": a gap", seq, r->last_seq);
-    goto out;
-  }
-  if (pt_replay_inputs(r->e, p, n, off, &r->inputs, err, sizeof err)) {
-    fail(r, "journal record %" PRIu64 ": %s", seq, err);
-    goto out;
-  }
-  r->last_seq = seq;
-  if (u.data.via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER) r->last_epoch = u.data.via.array.ptr[1].via.u64;
+  r->last_seq = h.seq;
+  if (h.has_epoch) r->last_epoch = h.epoch;
   if (r->borrowed) { /* in place: the follower's engine is at this record now */
-    r->m->follower.seq = seq;
+    r->m->follower.seq = h.seq;
     r->m->follower.epoch = r->last_epoch;
   }
-  rc = 0;
-out:
-  msgpack_unpacked_destroy(&u);
-  return rc;
+  return 0;
 }
 
 static void on_last_seq(redisAsyncContext *ac, void *reply, void *priv) {

@@ -2,9 +2,10 @@
  * every kind of request (flash sale, group buy, admin, queries, subscribe,
  * a malformed frame), single Reserve and Join frames, a real engine
  * snapshot, two small captures (the request stream; a session's decisions
- * from a state, as exact replay reads them), and admin port requests (each
- * path, HEAD, bad methods and URLs, huge heads, keys, in pieces). Run by
- * hand when the protocol or the formats change: make_seeds DIR. */
+ * from a state, as exact replay reads them), admin port requests (each
+ * path, HEAD, bad methods and URLs, huge heads, keys, in pieces) and
+ * journal records as the mirror writes them. Run by hand when the protocol
+ * or the formats change: make_seeds DIR. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 #include "engine.h"
 #include "input.h"
 #include "frame.h"
+#include "mirror/record.h"
 #include "pintuan.pb-c.h"
+#include "record_base.h"
 
 static ProtobufCBinaryData bin(const char *s) {
   return (ProtobufCBinaryData){strlen(s), (uint8_t *)s};
@@ -138,14 +141,141 @@ static void admin_seeds(const char *dir) {
 
 static int to_file(void *ctx, const void *p, size_t n) { return fwrite(p, 1, n, ctx) == n ? 0 : -1; }
 
+/* ---- journal records (fuzz_record) ---- */
+
+#define B(s) ((pt_bytes){(const uint8_t *)(s), sizeof(s) - 1})
+
+/* A record as the mirror builds one (mirror.c): room for the header, the
+ * inputs packed as they are applied to the live engine (each with the
+ * digest of its answer), the header written last. */
+typedef struct rec {
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+} rec;
+
+static void rec_open(rec *k) {
+  static const char room[PT_RECORD_HEAD];
+  msgpack_sbuffer_init(&k->sb);
+  msgpack_sbuffer_write(&k->sb, room, sizeof room);
+  msgpack_packer_init(&k->pk, &k->sb, msgpack_sbuffer_write);
+}
+
+static pt_result rec_apply(rec *k, pt_engine *e, const pt_input *in) {
+  pt_result r;
+  pt_input_apply(e, in, &r);
+  pt_input_pack(&k->pk, in, pt_input_is_request(in->kind) ? &r : NULL);
+  return r;
+}
+
+/* Three records of one journal from the fuzzer's base (record_base.h):
+ * an era's id key, creates, reserves (held, over the limit, waitlisted,
+ * a retry), confirms and cancels naming their users, a group opened and
+ * joined by its link, settings, advances with and without budgets. The
+ * seeds: the journal, one record alone, a gap skipped, and a record
+ * applied out of place (its answers differ from those recorded). */
+static int write_records(const char *dir) {
+  pt_engine *e = rb_engine();
+  rec k[3];
+  for (int i = 0; i < 3; i++) rec_open(&k[i]);
+  int64_t t = RB_T0 + 1;
+  pt_input key = {.kind = PT_IN_ID_KEY, .now = t, .id_tag = 7,
+                  .id_key = {2, 7, 1, 8, 2, 8, 1, 8, 2, 8, 4, 5, 9, 0, 4, 5}};
+  rec_apply(&k[0], e, &key);
+  pt_input c2 = {.kind = PT_IN_CREATE, .now = t, .request_id = B("mk"),
+                 .spec = {.id = B("c2"), .kind = PT_FLASH_SALE, .stock = 2, .per_user_limit = 1,
+                          .hold_ms = 500}};
+  c2.campaign_id = c2.spec.id;
+  rec_apply(&k[0], e, &c2);
+  pt_input rv = {.kind = PT_IN_RESERVE, .now = t, .request_id = B("r1"), .campaign_id = B("c1"),
+                 .user_id = B("ann"), .quantity = 1};
+  uint64_t ann = rec_apply(&k[0], e, &rv).reservation_id;
+  rv.request_id = B("r2"), rv.user_id = B("bob"), rv.quantity = 2;
+  uint64_t bob = rec_apply(&k[0], e, &rv).reservation_id;
+  rv.request_id = B("r3"), rv.user_id = B("cat"), rv.quantity = 1; /* sold out: waitlisted */
+  rec_apply(&k[0], e, &rv);
+  rv.request_id = B("r4"), rv.campaign_id = B("c2"), rv.user_id = B("ann"), rv.quantity = 2;
+  rec_apply(&k[0], e, &rv); /* over c2's limit */
+  t += 100;
+  pt_input cf = {.kind = PT_IN_CONFIRM, .now = t, .request_id = B("p1"), .campaign_id = B("c1"),
+                 .reservation_id = ann, .user_id = B("ann")};
+  rec_apply(&k[1], e, &cf);
+  pt_input cn = {.kind = PT_IN_CANCEL, .now = t, .request_id = B("x1"), .campaign_id = B("c1"),
+                 .reservation_id = bob, .user_id = B("bob")};
+  rec_apply(&k[1], e, &cn); /* cat's wait is granted */
+  pt_input jn = {.kind = PT_IN_JOIN, .now = t, .request_id = B("j1"), .campaign_id = B("g1"),
+                 .user_id = B("ann"), .mode = PT_JOIN_OPEN, .new_user = true};
+  pt_result lead = rec_apply(&k[1], e, &jn);
+  jn.request_id = B("j2"), jn.user_id = B("bob"), jn.mode = PT_JOIN_GROUP, jn.group_id = lead.group_id;
+  rec_apply(&k[1], e, &jn);
+  cf.request_id = B("p2"), cf.campaign_id = B("g1"), cf.reservation_id = lead.reservation_id;
+  rec_apply(&k[1], e, &cf); /* ann's seat paid, bob's not yet */
+  rv.request_id = B("r1"), rv.campaign_id = B("c1"), rv.user_id = B("ann"), rv.quantity = 1, rv.now = t;
+  rec_apply(&k[1], e, &rv); /* a retry: the original answer */
+  t += 1500; /* past the holds' payment window */
+  pt_input adv = {.kind = PT_IN_ADVANCE, .now = t, .value = 1};
+  rec_apply(&k[2], e, &adv);
+  adv.value = -1;
+  rec_apply(&k[2], e, &adv);
+  adv.value = 0;
+  rec_apply(&k[2], e, &adv);
+  pt_input up = {.kind = PT_IN_UPDATE, .now = t, .request_id = B("u1"), .campaign_id = B("c1"),
+                 .changes = {.fields = PT_UPD_STOCK | PT_UPD_LIMIT, .stock = 5, .per_user_limit = 3}};
+  rec_apply(&k[2], e, &up);
+  pt_input en = {.kind = PT_IN_END, .now = t, .request_id = B("e1"), .campaign_id = B("c2")};
+  rec_apply(&k[2], e, &en);
+  pt_input set = {.kind = PT_IN_WINDOW, .now = t, .value = 30000};
+  rec_apply(&k[2], e, &set);
+  set.kind = PT_IN_MAX_REMEMBERED, set.value = 500;
+  rec_apply(&k[2], e, &set);
+  adv.now = t + 60000;
+  rec_apply(&k[2], e, &adv);
+  pt_engine_free(e);
+  for (int i = 0; i < 3; i++) pt_record_head((uint8_t *)k[i].sb.data, 3, (uint64_t)i + 1);
+
+  /* each file: records joined by the fuzzer's separator */
+  msgpack_sbuffer f;
+  msgpack_sbuffer_init(&f);
+  struct { const char *name; int order[3]; } seeds[] = {
+      {"journal", {0, 1, 2}}, {"one-record", {0, -1, -1}}, {"gap-skipped", {0, 2, 1}},
+  };
+  for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+    f.size = 0;
+    for (int i = 0; i < 3 && seeds[s].order[i] >= 0; i++) {
+      if (i) msgpack_sbuffer_write(&f, RB_SEP, RB_SEP_LEN);
+      msgpack_sbuffer_write(&f, k[seeds[s].order[i]].sb.data, k[seeds[s].order[i]].sb.size);
+    }
+    put_file(dir, seeds[s].name, f.data, f.size);
+  }
+  f.size = 0;
+  msgpack_sbuffer_write(&f, k[1].sb.data, k[1].sb.size);
+  pt_record_head((uint8_t *)f.data, 3, 1); /* the second record first: its confirm finds no hold */
+  put_file(dir, "out-of-place", f.data, f.size);
+  msgpack_sbuffer_destroy(&f);
+
+  /* they replay as recorded (else the fuzzer starts from refusals only) */
+  e = rb_engine();
+  uint64_t n = 0;
+  char err[256];
+  pt_record_head_info h;
+  int rc = 0;
+  for (int i = 0; i < 3 && !rc; i++)
+    if (pt_record_apply(e, k[i].sb.data, k[i].sb.size, (uint64_t)i, &h, &n, err, sizeof err)) {
+      fprintf(stderr, "record %d does not replay: %s\n", i + 1, err);
+      rc = 1;
+    }
+  pt_engine_free(e);
+  for (int i = 0; i < 3; i++) msgpack_sbuffer_destroy(&k[i].sb);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: make_seeds DIR\n");
     return 64;
   }
-  char d[5][512];
-  const char *names[] = {"frames", "peek", "snapshot", "capture", "admin_http"};
-  for (int i = 0; i < 5; i++) {
+  char d[6][512];
+  const char *names[] = {"frames", "peek", "snapshot", "capture", "admin_http", "record"};
+  for (int i = 0; i < 6; i++) {
     snprintf(d[i], sizeof d[i], "%s/%s", argv[1], names[i]);
     mkdir(argv[1], 0755);
     mkdir(d[i], 0755);
@@ -361,6 +491,7 @@ int main(int argc, char **argv) {
   pt_engine_free(e);
   pt_capture_close(cap);
   admin_seeds(d[4]);
+  if (write_records(d[5])) return 1;
   printf("seeds written under %s\n", argv[1]);
   return 0;
 }

@@ -3,7 +3,9 @@
  *
  * Contract:
  * - Time is a parameter (`now`, Unix ms). Callers must never pass a `now`
- *   smaller than an earlier one; the engine clamps it if they do.
+ *   smaller than an earlier one; the engine clamps it if they do. Nor one
+ *   past PT_TIME_MAX: deadlines are now plus up to a week, which must not
+ *   overflow (inputs read back from bytes are refused past it, input.h).
  * - Every call is O(1) expected (hash lookups, intrusive FIFO queues), except
  *   pt_engine_advance, which is O(work due) + O(log campaigns) per campaign
  *   touched. No call allocates on the steady-state hot path once pools and
@@ -40,6 +42,7 @@
 
 #define PT_ID_MAX 64               /* longest campaign/user/request id */
 #define PT_NEVER INT64_MAX         /* "no deadline" */
+#define PT_TIME_MAX (INT64_C(1) << 53) /* latest `now`: ~285,000 years after 1970 */
 
 /* Values match pintuan.v1.Status on the wire. */
 typedef enum pt_status {

@@ -140,6 +140,8 @@ void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
 
 /* ---- decoding ---- */
 
+#define WINDOW_MAX_MS (INT64_C(7) * 24 * 3600 * 1000) /* engine.idempotency_window_ms's (config.c) */
+
 static uint64_t be(const uint8_t *p, int n) {
   uint64_t v = 0;
   for (int i = 0; i < n; i++) v = v << 8 | p[i];
@@ -290,7 +292,9 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
     snprintf(err, errlen, "input kind %llu has %u fields", (unsigned long long)kind, c.n);
     return -1;
   }
-  in->now = get_i(&c);
+  /* No clock gives these; the engine adds durations to now and would
+   * overflow (a damaged or forged journal or capture, never a daemon). */
+  if ((in->now = get_i(&c)) < 0 || in->now > PT_TIME_MAX) c.err = c.err ? c.err : "now out of range";
   switch (in->kind) {
   case PT_IN_ADVANCE:
     if (budget && (in->value = get_i(&c)) < -1 && !c.err) c.err = "an advance's budget must be >= -1";
@@ -350,7 +354,10 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
     in->group_id = get_u(&c);
     in->new_user = get_u(&c) != 0;
     break;
-  case PT_IN_WINDOW:
+  case PT_IN_WINDOW: /* as the config allows: now + the window must not overflow */
+    if (((in->value = get_i(&c)) < 1 || in->value > WINDOW_MAX_MS) && !c.err)
+      c.err = "a window must be 1 ms..7 days";
+    break;
   case PT_IN_MAX_REMEMBERED: in->value = get_i(&c); break;
   case PT_IN_ID_KEY: {
     pt_bytes k = get_bytes(&c);

@@ -98,7 +98,9 @@ void pt_input_apply(pt_engine *e, const pt_input *in, pt_result *r);
 
 void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r);
 /* Reads one input from o; its byte strings point into o (valid as long as
- * the buffer o was unpacked from). 0, or -1 with the reason in err. */
+ * the buffer o was unpacked from). 0, or -1 with the reason in err: also
+ * for values no daemon journals and the engine must not be given (a now
+ * outside 0..PT_TIME_MAX, a window outside what the config allows). */
 int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, char *err,
                     size_t errlen);
 /* Did r answer as the digest says the original did? */

@@ -127,11 +127,47 @@ static void test_header_only(void **state) {
   pt_engine_free(e);
 }
 
+/* Values no daemon journals, which the engine would overflow on (found
+ * with fuzz_record's build, tests/fuzz/corpus/record/regress-*): an
+ * advance to a time no clock gives, a window past what the config allows.
+ * Refused before they are applied, whatever follows them. */
+static void test_beyond_any_clock(void **state) {
+  (void)state;
+  static const uint8_t head[] = {0x93, PT_RECORD_FORMAT, 0x03, 0x01};
+  static const uint8_t late[] = {0x92, 0x01, 0xd3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0};
+  static const uint8_t wide[] = {0x93, 0x09, 0x00, 0xd3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  static const uint8_t neg[] = {0x93, 0x09, 0xff, 0xcd, 0x75, 0x30}; /* now -1 */
+  struct {
+    const uint8_t *in;
+    size_t n;
+    const char *why;
+  } cases[] = {
+      {late, sizeof late, "journal record 1: input at byte 4: input kind 1: now out of range"},
+      {wide, sizeof wide, "journal record 1: input at byte 4: input kind 9: a window must be 1 ms..7 days"},
+      {neg, sizeof neg, "journal record 1: input at byte 4: input kind 9: now out of range"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint8_t rec[64];
+    memcpy(rec, head, sizeof head);
+    memcpy(rec + sizeof head, cases[i].in, cases[i].n);
+    pt_engine *e = fresh();
+    uint64_t changes = pt_engine_changes(e), inputs = 0;
+    pt_record_head_info h;
+    char err[256];
+    assert_int_equal(pt_record_apply(e, rec, sizeof head + cases[i].n, 0, &h, &inputs, err, sizeof err),
+                     PT_RECORD_BAD);
+    assert_string_equal(err, cases[i].why);
+    assert_true(inputs == 0 && pt_engine_changes(e) == changes);
+    pt_engine_free(e);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_applied_then_gap),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_header_only),
+      cmocka_unit_test(test_beyond_any_clock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

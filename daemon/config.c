@@ -27,6 +27,7 @@ static void defaults(pt_config *c) {
   c->max_requests_in_flight = 4096;
   c->max_clients_per_ip = 1024;
   c->user_rate = 20, c->user_burst = 40;
+  c->tls_client_certs = 1;
   c->max_rated_users = 1 << 20;
   c->idem_window_ms = 15 * 60 * 1000;
   c->max_remembered = 10000000;
@@ -155,6 +156,15 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "security.keys_file")) {
     if (strlen(v) >= sizeof c->keys_file) return -1;
     snprintf(c->keys_file, sizeof c->keys_file, "%s", v);
+  } else if (!strcmp(key, "tls.cert_file") || !strcmp(key, "tls.key_file") || !strcmp(key, "tls.client_ca_file")) {
+    char *dst = !strcmp(key, "tls.cert_file") ? c->tls_cert : !strcmp(key, "tls.key_file") ? c->tls_key : c->tls_client_ca;
+    if (strlen(v) >= sizeof c->tls_cert) return -1;
+    snprintf(dst, sizeof c->tls_cert, "%s", v);
+  } else if (!strcmp(key, "tls.client_certs")) {
+    if (!strcmp(v, "none")) c->tls_client_certs = 0;
+    else if (!strcmp(v, "optional")) c->tls_client_certs = 1;
+    else if (!strcmp(v, "required")) c->tls_client_certs = 2;
+    else return -1;
   } else if (!strcmp(key, "security.allow_anonymous")) {
     if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) c->allow_anonymous = true;
     else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off")) c->allow_anonymous = false;
@@ -273,6 +283,11 @@ static void usage(FILE *f) {
     "      --keys FILE             the clients' keys (NAME ROLE sha256:HEX a line; re-read on\n"
     "                              SIGHUP): every connection then says Hello with one first\n"
     "      --allow-anonymous       listen beyond loopback without keys (else refused)\n"
+    "      --tls-cert FILE         speak TLS on the storefront port: the certificate chain (PEM)\n"
+    "      --tls-key FILE          ... and its private key\n"
+    "      --tls-client-ca FILE    verify clients' certificates against this CA; a verified\n"
+    "                              certificate's CN naming a key gives that key's role\n"
+    "      --tls-client-certs none|optional|required  (default optional with a CA)\n"
     "      --make-key NAME:ROLE    make a key (ROLE admin, storefront or reader): its secret to\n"
     "                              --key-out FILE (mode 0600), its keys-file line to stdout\n"
     "      --admin-listen HOST:PORT  the admin HTTP port: /metrics, /ready, /stats/stream, ...\n"
@@ -354,6 +369,8 @@ static const struct option opts[] = {
     {"user-rate", required_argument, 0, 33}, {"connection-rate", required_argument, 0, 34},
     {"key-rate", required_argument, 0, 35}, {"max-campaigns", required_argument, 0, 36},
     {"max-waitlist", required_argument, 0, 37}, {"max-users-per-campaign", required_argument, 0, 38},
+    {"tls-cert", required_argument, 0, 39}, {"tls-key", required_argument, 0, 40},
+    {"tls-client-ca", required_argument, 0, 41}, {"tls-client-certs", required_argument, 0, 42},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -414,11 +431,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [30] = "server.output_budget", [31] = "server.max_requests_in_flight",
                                [32] = "server.max_clients_per_ip", [35] = "limits.key_rate",
                                [36] = "engine.max_campaigns", [37] = "engine.max_waitlist",
-                               [38] = "engine.max_users_per_campaign"};
+                               [38] = "engine.max_users_per_campaign", [39] = "tls.cert_file",
+                               [40] = "tls.key_file", [41] = "tls.client_ca_file", [42] = "tls.client_certs"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || (o >= 35 && o <= 38))
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || (o >= 35 && o <= 42))
       key = keys[o];
     else if (o == 33 || o == 34) { /* N[:BURST] */
       char rate[32], *colon;

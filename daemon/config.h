@@ -38,6 +38,9 @@ typedef struct pt_config {
                               1 on, 0 off, -1 auto (on where page faults take no address-space lock) */
   /* [security] */
   char keys_file[4096];    /* the keys (auth/keys.h), re-read on SIGHUP; empty: none */
+  /* [tls]: the storefront port speaks TLS when cert_file is set (net/tls.h) */
+  char tls_cert[4096], tls_key[4096], tls_client_ca[4096];
+  int tls_client_certs;    /* pt_tls_client_certs */
   bool allow_anonymous;    /* listen beyond loopback without keys: the operator said so */
   char make_key[PT_KEY_NAME_MAX_CFG + 16]; /* --make-key NAME:ROLE: make a key and exit */
   char key_out[4096];      /* --key-out FILE: where --make-key writes the client's key */

@@ -66,6 +66,7 @@ typedef struct daemon {
   int stopping;
   uint64_t evictions_logged; /* remembered effects evicted by the cap, as last logged */
   pt_keys *keys; /* read by preflight, then the service's */
+  pt_tls *tls;   /* the storefront port's TLS (preflight), NULL: plaintext */
   char admin_address[PT_HOST_MAX + 16]; /* HOST:PORT the admin port listens on, as told by Hello */
 } daemon_t;
 
@@ -252,6 +253,9 @@ static uint64_t frame_clock(void *ctx) { /* --test-clock: frame timeouts follow 
 static void on_conn_close(void *ctx, pt_conn *c) {
   pt_service_on_close(&((daemon_t *)ctx)->svc, c);
 }
+static void on_secure(void *ctx, pt_conn *c, const char *peer) {
+  pt_service_on_secure(&((daemon_t *)ctx)->svc, c, peer);
+}
 
 static void on_server_stopped(void *arg) {
   daemon_t *d = arg;
@@ -414,6 +418,17 @@ static int preflight(daemon_t *d, pt_server_config *scfg) {
   if (d->cfg.keys_file[0] && !(d->keys = pt_keys_load(d->cfg.keys_file, err, sizeof err))) {
     pt_error("%s", err);
     return EX_CONFIG;
+  }
+  if (d->cfg.tls_cert[0] || d->cfg.tls_key[0]) {
+    if (!d->cfg.tls_cert[0] || !d->cfg.tls_key[0]) {
+      pt_error("TLS needs both tls cert_file and key_file (--tls-cert, --tls-key)");
+      return EX_CONFIG;
+    }
+    if (!(d->tls = scfg->tls = pt_tls_new(d->cfg.tls_cert, d->cfg.tls_key, d->cfg.tls_client_ca,
+                                          (pt_tls_client_certs)d->cfg.tls_client_certs, err, sizeof err))) {
+      pt_error("%s", err);
+      return EX_CONFIG;
+    }
   }
   for (unsigned i = 0; i < scfg->nlisten && !d->keys && !d->cfg.allow_anonymous; i++)
     if (!is_loopback(&scfg->listen[i])) {
@@ -656,7 +671,7 @@ int main(int argc, char **argv) {
   }
   pt_server_hooks hooks = {.on_frame = on_frame, .on_lookahead = on_lookahead,
                            .on_protocol_error = on_protocol_error,
-                           .on_close = on_conn_close,
+                           .on_close = on_conn_close, .on_secure = on_secure,
                            .now_ms = d.cfg.test_clock[0] ? frame_clock : NULL, .ctx = &d};
   char err[256];
   d.server = pt_server_start(&d.loop, &scfg, &hooks, err, sizeof err);
@@ -743,6 +758,7 @@ out_engine:
   pt_service_free(&d.svc);
   pt_prefault_stop(); /* first: the engine's freed blocks need no faulting in now */
   pt_engine_free(d.engine);
+  pt_tls_free(d.tls);
   if (uv_loop_close(&d.loop) != 0) {
     pt_error("event loop still had open handles at exit");
     return EX_SOFTWARE;

@@ -16,8 +16,11 @@
 #define SETUP_WAIT_MS 30000
 
 pintuan_client *admin_connect(const bench *b) {
-  char err[256];
-  pintuan_client *c = pintuan_connect(b->o.addr, 10000, err, sizeof err);
+  char err[1024];
+  const bench_opts *o = &b->o;
+  pintuan_tls tls = {.ca_file = o->tls_ca, .cert_file = o->tls_cert, .key_file = o->tls_key,
+                     .server_name = o->tls_server_name};
+  pintuan_client *c = pintuan_connect_tls(o->addr, 10000, o->tls ? &tls : NULL, err, sizeof err);
   if (!c) {
     fprintf(stderr, "pintuan-bench: %s\n", err);
     return NULL;
@@ -120,7 +123,7 @@ int admin_verdict(bench *b, pintuan_client *c, pt_verdict *v) {
       vc[i].per_user_limit = r->campaign->per_user_limit;
     }
   }
-  qsort(b->oks, b->noks, sizeof(*b->oks), cmp_ok);
+  if (b->noks) qsort(b->oks, b->noks, sizeof(*b->oks), cmp_ok); /* (oks is NULL when none) */
   size_t nu = 0;
   for (size_t i = 0; i < b->noks; i++)
     if (i == 0 || cmp_ok(&b->oks[i], &b->oks[i - 1])) b->oks[nu++] = b->oks[i];

@@ -15,6 +15,7 @@
 #include "pacer.h"
 #include "addr.h"
 #include "pintuan.h"
+#include "tls.h"
 
 enum { OP_RESERVE = 1, OP_CONFIRM, OP_CANCEL, OP_JOIN, OP_REPLAYED };
 
@@ -65,6 +66,9 @@ typedef struct conn {
   int64_t pause_ms;        /* before the next attempt */
   uv_timer_t retry;
   bool hello_wait;         /* a Hello (-k) went first on this connection: its reply comes first */
+  pt_tls_conn *tls;        /* --tls: this connection's session (NULL: plaintext) */
+  uint8_t *wire;           /* --tls: ciphertext to write */
+  size_t wire_len, wire_cap;
 } conn;
 
 #define PT_BENCH_ADDRS 8
@@ -111,6 +115,8 @@ struct bench {
   uint8_t *hello; /* -k: the Hello frame every load connection begins with; NULL: none */
   size_t hello_len;
   uint64_t hello_refused;
+  pt_tls *tls;    /* --tls: the load connections' TLS (NULL: plaintext) */
+  uint64_t tls_failed;
 
   /* run.c: the schedule. Open loop: requests 0 .. planned_total-1 are the
    * ones planned before t_end, the measured ones from planned_first on;
@@ -150,6 +156,7 @@ struct bench {
    * connections */
   struct sockaddr_storage addrs[PT_BENCH_ADDRS];
   char addr_text[PT_BENCH_ADDRS][PT_HOST_MAX + 8];
+  char addr_host[PT_BENCH_ADDRS][PT_HOST_MAX]; /* the name TLS checks (--tls-server-name, else the host) */
   int naddrs;
   uint64_t load_reconnects, load_redirects, load_resent, load_gave_up, load_busy_retries;
 };

@@ -62,38 +62,74 @@ static void on_written(uv_write_t *req, int status) {
   free(w);
 }
 
+/* Writes *p (*len bytes) on c: at once what the socket takes, the rest
+ * handed to libuv with the buffer (the next output gets another). */
+static void put(conn *c, uint8_t **p, size_t *len, size_t *cap) {
+  bench *b = c->b;
+  /* libuv refuses a try while earlier writes wait, so order holds */
+  uv_buf_t buf = uv_buf_init((char *)*p, (unsigned)*len);
+  int done = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+  if (done == (int)*len) {
+    *len = 0;
+    return;
+  }
+  if (done < 0 && done != UV_EAGAIN) { /* the connection is going: failover re-sends */
+    *len = 0;
+    conn_lost(c, (c->addr + 1) % b->naddrs, LOST, uv_strerror(done));
+    return;
+  }
+  if (done < 0) done = 0;
+  wreq *w = pt_xmalloc(sizeof(*w));
+  w->b = b;
+  w->buf = *p;
+  buf = uv_buf_init((char *)*p + done, (unsigned)(*len - (size_t)done));
+  *p = NULL;
+  *len = *cap = 0;
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) < 0) {
+    b->send_errors++;
+    free(w->buf);
+    free(w);
+  }
+}
+
+/* --tls: the output (once the handshake is done) through TLS, and the
+ * ciphertext TLS left (handshake messages, records) to the socket. */
+static void tls_flush(conn *c) {
+  if (c->out_len && pt_tls_established(c->tls)) {
+    if (pt_tls_write(c->tls, c->out, c->out_len)) {
+      c->out_len = 0;
+      conn_lost(c, (c->addr + 1) % c->b->naddrs, LOST, pt_tls_error(c->tls));
+      return;
+    }
+    c->out_len = 0;
+  }
+  size_t n = pt_tls_pending(c->tls);
+  if (!n) return;
+  if (c->wire_cap < n) {
+    c->wire_cap = n + 4096;
+    free(c->wire);
+    c->wire = pt_xmalloc(c->wire_cap);
+  }
+  c->wire_len = pt_tls_take(c->tls, c->wire, n);
+  put(c, &c->wire, &c->wire_len, &c->wire_cap);
+}
+
+static void mark_dirty(conn *c) {
+  if (c->dirty) return;
+  c->dirty = true;
+  c->next_dirty = c->b->dirty;
+  c->b->dirty = c;
+}
+
 static void flush_all(uv_prepare_t *h) {
   bench *b = h->data;
   while (b->dirty) {
     conn *c = b->dirty;
     b->dirty = c->next_dirty;
     c->dirty = false;
-    if (!c->out_len || !c->up) continue;
-    /* libuv refuses a try while earlier writes wait, so order holds */
-    uv_buf_t buf = uv_buf_init((char *)c->out, (unsigned)c->out_len);
-    int done = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
-    if (done == (int)c->out_len) {
-      c->out_len = 0;
-      continue;
-    }
-    if (done < 0 && done != UV_EAGAIN) { /* the connection is going: failover re-sends */
-      c->out_len = 0;
-      conn_lost(c, (c->addr + 1) % b->naddrs, LOST, uv_strerror(done));
-      continue;
-    }
-    if (done < 0) done = 0;
-    /* the rest goes to libuv, with the buffer: the next output gets another */
-    wreq *w = pt_xmalloc(sizeof(*w));
-    w->b = b;
-    w->buf = c->out;
-    buf = uv_buf_init((char *)c->out + done, (unsigned)(c->out_len - (size_t)done));
-    c->out = NULL;
-    c->out_len = c->out_cap = 0;
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) < 0) {
-      b->send_errors++;
-      free(w->buf);
-      free(w);
-    }
+    if (!c->up) continue;
+    if (c->tls) tls_flush(c);
+    else if (c->out_len) put(c, &c->out, &c->out_len, &c->out_cap);
   }
 }
 
@@ -128,11 +164,7 @@ static void frame_commit(conn *c, size_t n) {
   c->un_len += total;
   if (c->n) c->ring[(c->head + c->n - 1) % c->cap].frame_len = (uint32_t)total;
   c->out_len += total;
-  if (!c->dirty) {
-    c->dirty = true;
-    c->next_dirty = c->b->dirty;
-    c->b->dirty = c;
-  }
+  mark_dirty(c);
   c->b->sent_total++;
 }
 
@@ -153,13 +185,23 @@ void conn_queue_raw(conn *c, const uint8_t *msg, size_t n) {
   frame_commit(c, n);
 }
 
-static void on_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf) {
-  (void)sug;
-  conn *c = h->data;
+static uint8_t cipher_in[65536]; /* --tls: a read's ciphertext (libuv reads one at a time) */
+
+static void in_room(conn *c) {
   if (c->in_cap - c->in_len < 65536) {
     c->in_cap = c->in_cap ? c->in_cap * 2 : 131072;
     c->in = pt_xrealloc(c->in, c->in_cap);
   }
+}
+
+static void on_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf) {
+  (void)sug;
+  conn *c = h->data;
+  if (c->tls) {
+    *buf = uv_buf_init((char *)cipher_in, sizeof cipher_in);
+    return;
+  }
+  in_room(c);
   buf->base = (char *)c->in + c->in_len;
   buf->len = c->in_cap - c->in_len;
 }
@@ -192,11 +234,22 @@ static void begin_output(conn *c) {
   memcpy(c->out, b->hello, b->hello_len);
   c->out_len = b->hello_len;
   c->hello_wait = true;
-  if (!c->dirty) {
-    c->dirty = true;
-    c->next_dirty = b->dirty;
-    b->dirty = c;
+  mark_dirty(c);
+}
+
+/* A connection up: with --tls its session begins (the ClientHello goes out
+ * at the next flush), then its output. */
+static void conn_up(conn *c) {
+  bench *b = c->b;
+  c->up = true;
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (b->tls) {
+    pt_tls_conn_free(c->tls);
+    c->tls = pt_tls_connect(b->tls, b->addr_host[c->addr]);
+    mark_dirty(c);
   }
+  begin_output(c);
 }
 
 /* A new connection up: what was not answered goes again, then the rest. */
@@ -207,14 +260,11 @@ static void on_reconnect(uv_connect_t *req, int status) {
     conn_lost(c, (c->addr + 1) % b->naddrs, LOST, uv_strerror(status));
     return;
   }
-  c->up = true;
   c->reconnecting = false;
   c->in_len = 0;
   b->load_reconnects++;
   b->load_resent += c->n;
-  uv_tcp_nodelay(&c->tcp, 1);
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  begin_output(c);
+  conn_up(c);
   if (c->un_len > c->un_off) { /* the unanswered frames are the output now */
     size_t n = c->un_len - c->un_off;
     if (c->out_cap < c->out_len + n) {
@@ -223,11 +273,7 @@ static void on_reconnect(uv_connect_t *req, int status) {
     }
     memcpy(c->out + c->out_len, c->unanswered + c->un_off, n);
     c->out_len += n;
-    if (!c->dirty) {
-      c->dirty = true;
-      c->next_dirty = b->dirty;
-      b->dirty = c;
-    }
+    mark_dirty(c);
   }
 }
 
@@ -320,13 +366,30 @@ void conn_redirect(conn *c, const char *leader) {
 void conn_busy(conn *c) { conn_lost(c, c->addr, BUSY, "UNAVAILABLE or OVERLOADED"); }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  (void)buf;
   conn *c = s->data;
   if (n < 0) {
     if (c->up) conn_lost(c, (c->addr + 1) % c->b->naddrs, LOST, uv_strerror((int)n));
     return;
   }
-  c->in_len += (size_t)n;
+  if (c->tls) {
+    pt_tls_feed(c->tls, (const uint8_t *)buf->base, (size_t)n);
+    bool was = pt_tls_established(c->tls);
+    for (;;) {
+      in_room(c);
+      ssize_t k = pt_tls_read(c->tls, c->in + c->in_len, c->in_cap - c->in_len);
+      if (k < 0) {
+        fprintf(stderr, "pintuan-bench: connection %d: %s\n", c->idx, pt_tls_error(c->tls));
+        c->b->tls_failed++;
+        conn_lost(c, (c->addr + 1) % c->b->naddrs, LOST, pt_tls_error(c->tls));
+        return;
+      }
+      if (k == 0) break;
+      c->in_len += (size_t)k;
+    }
+    if (pt_tls_pending(c->tls) || (!was && pt_tls_established(c->tls))) mark_dirty(c);
+  } else {
+    c->in_len += (size_t)n;
+  }
   int64_t t = now_ns(); /* when this read's replies arrived */
   size_t off = 0;
   for (;;) {
@@ -385,10 +448,7 @@ static void on_connect(uv_connect_t *req, int status) {
     fprintf(stderr, "pintuan-bench: connect %d: %s\n", c->idx, uv_strerror(status));
     uv_close((uv_handle_t *)&c->tcp, on_closed);
   } else {
-    c->up = true;
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    begin_output(c);
+    conn_up(c);
   }
   if (++b->connected == b->o.conns) {
     if (b->conn_failed) {
@@ -473,6 +533,8 @@ void conns_free(bench *b) {
     free(b->conns[i].in);
     free(b->conns[i].ring);
     free(b->conns[i].unanswered);
+    free(b->conns[i].wire);
+    pt_tls_conn_free(b->conns[i].tls);
   }
   free(b->conns);
   b->conns = NULL;

@@ -65,6 +65,12 @@ static int load_addresses(bench *b, const char *peer) {
       return -1;
     }
     pt_addr_str(&list[i], b->addr_text[i], sizeof b->addr_text[i]);
+    const char *name = b->o.tls_server_name ? b->o.tls_server_name : list[i].host;
+    if (strlen(name) >= sizeof b->addr_host[i]) {
+      fprintf(stderr, "pintuan-bench: --tls-server-name: too long\n");
+      return -1;
+    }
+    memcpy(b->addr_host[i], name, strlen(name) + 1);
     if (peer && !strcmp(peer, b->addr_text[i])) first = i;
   }
   b->naddrs = n;
@@ -73,6 +79,13 @@ static int load_addresses(bench *b, const char *peer) {
 
 /* The load from the first connection to the last reply; 0, or -1. */
 static int run_load(bench *b, int first) {
+  if (b->o.tls && !b->tls) {
+    char err[1024];
+    if (!(b->tls = pt_tls_new_client(b->o.tls_ca, b->o.tls_cert, b->o.tls_key, err, sizeof err))) {
+      fprintf(stderr, "pintuan-bench: %s\n", err);
+      return -1;
+    }
+  }
   b->loop = uv_default_loop();
   run_init(b);
   if (conns_open(b, first)) return -1;

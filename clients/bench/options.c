@@ -84,6 +84,11 @@ static void usage(FILE *f) {
     "  -k, --key-file FILE      a key (NAME SECRET, as pintuand --make-key writes): every\n"
     "                           connection says Hello with it (default $PINTUAN_KEY_FILE);\n"
     "                           an admin key creates the campaigns\n"
+    "      --tls                speak TLS, verifying the daemon against the system's CAs\n"
+    "      --tls-ca FILE        speak TLS, verifying the daemon against this CA (PEM)\n"
+    "                           (default $PINTUAN_TLS_CA)\n"
+    "      --tls-cert FILE, --tls-key FILE   a client certificate and its key\n"
+    "      --tls-server-name N  the name the daemon's certificate carries (default: the host)\n"
     "  -j, --json               a JSON summary on stdout\n"
     "      --progress / --no-progress   a line a second on stderr (default: when stderr is a tty)\n"
     "  -h, --help, -V, --version\n"
@@ -97,7 +102,7 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
                     .stock = 100000, .limit = 1, .users = 1000000, .campaigns = 100, .zipf_s = 1.0,
                     .group_size = 5, .pay_ratio = 0.5, .speed = 1.0, .tick_us = 50, .mix = {60, 30, 10}, .progress = -1};
   enum { O_STOCK = 256, O_LIMIT, O_USERS, O_CAMPS, O_ZIPF, O_MIX, O_GSIZE, O_PAY, O_REPLAY, O_SPEED,
-         O_PROGRESS, O_NOPROGRESS, O_FLOOR, O_TICK };
+         O_PROGRESS, O_NOPROGRESS, O_FLOOR, O_TICK, O_TLS, O_TLS_CA, O_TLS_CERT, O_TLS_KEY, O_TLS_NAME };
   static const struct option opts[] = {
       {"address", required_argument, 0, 'a'}, {"connections", required_argument, 0, 'c'},
       {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
@@ -110,7 +115,9 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
       {"group-size", required_argument, 0, O_GSIZE}, {"pay-ratio", required_argument, 0, O_PAY},
       {"replay", required_argument, 0, O_REPLAY}, {"speed", required_argument, 0, O_SPEED},
       {"progress", no_argument, 0, O_PROGRESS}, {"floor", no_argument, 0, O_FLOOR}, {"no-progress", no_argument, 0, O_NOPROGRESS},
-      {"tick-us", required_argument, 0, O_TICK},
+      {"tick-us", required_argument, 0, O_TICK}, {"tls", no_argument, 0, O_TLS},
+      {"tls-ca", required_argument, 0, O_TLS_CA}, {"tls-cert", required_argument, 0, O_TLS_CERT},
+      {"tls-key", required_argument, 0, O_TLS_KEY}, {"tls-server-name", required_argument, 0, O_TLS_NAME},
       {0, 0, 0, 0}};
   pt_addr addr[PINTUAN_MAX_ADDRS];
   char err[512];
@@ -168,6 +175,11 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
       }
       break;
     case 'k': o->key_file = v; break;
+    case O_TLS: o->tls = 1; break;
+    case O_TLS_CA: o->tls = 1, o->tls_ca = v; break;
+    case O_TLS_CERT: o->tls_cert = v; break;
+    case O_TLS_KEY: o->tls_key = v; break;
+    case O_TLS_NAME: o->tls_server_name = v; break;
     case 'j': o->json = 1; break;
     case 'h': usage(stdout); return 0;
     case 'V': printf("pintuan-bench %s\n", PT_VERSION); return 0;
@@ -229,6 +241,10 @@ int bench_options_parse(bench_opts *o, int argc, char **argv) {
   if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
   if (o->floor && o->scenario == SC_REPLAY) return usage_error("--floor and --replay: a floor server has no replies to compare");
   if (o->progress < 0) o->progress = isatty(2);
+  if (!o->tls && getenv("PINTUAN_TLS_CA") && *getenv("PINTUAN_TLS_CA")) o->tls = 1, o->tls_ca = getenv("PINTUAN_TLS_CA");
+  if (!o->tls && (o->tls_cert || o->tls_key || o->tls_server_name))
+    return usage_error("--tls-cert, --tls-key and --tls-server-name go with --tls or --tls-ca");
+  if (!o->tls_cert != !o->tls_key) return usage_error("--tls-cert and --tls-key go together");
   if (!o->key_file && getenv("PINTUAN_KEY_FILE") && *getenv("PINTUAN_KEY_FILE")) o->key_file = getenv("PINTUAN_KEY_FILE");
   if (o->key_file && pintuan_read_key_file(o->key_file, o->key_name, sizeof o->key_name, o->key_secret,
                                            sizeof o->key_secret, err, sizeof err)) {

@@ -21,6 +21,8 @@ typedef struct bench_opts {
   uint64_t users;
   int mix[3]; /* mixed: reserve:confirm:cancel weights */
   char key_name[128], key_secret[256]; /* -k's key ("": none) */
+  int tls; /* --tls or --tls-ca (or PINTUAN_TLS_CA) */
+  const char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 } bench_opts;
 
 int bench_options_parse(bench_opts *o, int argc, char **argv);

@@ -20,8 +20,13 @@ typedef struct cli_ctx {
   const char *secret; /* -k's key secret */
   int timeout_ms;    /* -t */
   int json;          /* -j */
+  pintuan_tls tls;   /* --tls*: its settings */
+  int use_tls;       /* --tls, --tls-ca (or PINTUAN_TLS_CA) */
   pintuan_client *client; /* NULL until cli_connect */
 } cli_ctx;
+
+/* A connection to where (TLS as the options say): NULL with err. */
+pintuan_client *cli_dial(const cli_ctx *c, const char *where, char *err, size_t errlen);
 
 /* Connects (and says Hello with -k's key) once a command's arguments
  * were found good: a usage error never needs the daemon. 0, or the exit

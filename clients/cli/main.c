@@ -33,10 +33,14 @@ int cli_show(const cli_ctx *c, const pintuan_response *r) {
   return r->status == PINTUAN__V1__STATUS__OK ? 0 : EXIT_REJECTED;
 }
 
+pintuan_client *cli_dial(const cli_ctx *c, const char *where, char *err, size_t errlen) {
+  return pintuan_connect_tls(where, c->timeout_ms, c->use_tls ? &c->tls : NULL, err, errlen);
+}
+
 int cli_connect(cli_ctx *c) {
   if (c->client) return 0;
-  char err[256];
-  c->client = pintuan_connect(c->addr, c->timeout_ms, err, sizeof err);
+  char err[1024];
+  c->client = cli_dial(c, c->addr, err, sizeof err);
   if (!c->client) {
     fprintf(stderr, "pintuan-cli: %s\n", err);
     return EX_UNAVAILABLE;
@@ -99,6 +103,7 @@ static int global_options(int argc, char **argv, cli_ctx *c, int *first) {
   int rc;
   const char *env = getenv("PINTUAN_KEY_FILE");
   if (env && *env && (rc = key_file(c, env)) >= 0) return rc;
+  if ((env = getenv("PINTUAN_TLS_CA")) && *env) c->use_tls = 1, c->tls.ca_file = env;
   struct option opts[16];
   size_t n = 0;
   for (const cli_global_opt *p = cli_global_opts; p->opt.name && n < 15; p++) opts[n++] = p->opt;
@@ -119,6 +124,11 @@ static int global_options(int argc, char **argv, cli_ctx *c, int *first) {
       break;
     }
     case 'j': c->json = 1; break;
+    case 'T': c->use_tls = 1; break;
+    case 'C': c->use_tls = 1, c->tls.ca_file = optarg; break;
+    case 'E': c->tls.cert_file = optarg; break;
+    case 'K': c->tls.key_file = optarg; break;
+    case 'N': c->tls.server_name = optarg; break;
     case 'k':
       if ((rc = key_file(c, optarg)) >= 0) return rc;
       break;
@@ -134,6 +144,8 @@ static int global_options(int argc, char **argv, cli_ctx *c, int *first) {
     default: return cli_bad_global_option(opts, argv[word], o);
     }
   }
+  if (!c->use_tls && (c->tls.cert_file || c->tls.key_file || c->tls.server_name))
+    return usage_error("--tls-cert, --tls-key and --tls-server-name go with --tls or --tls-ca");
   *first = optind;
   return -1;
 }

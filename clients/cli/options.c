@@ -25,6 +25,17 @@ const cli_global_opt cli_global_opts[] = {
     {{"key-file", required_argument, 0, 'k'}, "FILE",
      "the key to say Hello with: a file NAME SECRET, as pintuand\n"
      "--make-key writes it (default: $PINTUAN_KEY_FILE)"},
+    {{"tls", no_argument, 0, 'T'}, NULL,
+     "speak TLS, verifying the daemon against the system's CAs"},
+    {{"tls-ca", required_argument, 0, 'C'}, "FILE",
+     "speak TLS, verifying the daemon against this CA (PEM)\n"
+     "(default: $PINTUAN_TLS_CA)"},
+    {{"tls-cert", required_argument, 0, 'E'}, "FILE",
+     "a client certificate (PEM) to show the daemon"},
+    {{"tls-key", required_argument, 0, 'K'}, "FILE", "...and its private key"},
+    {{"tls-server-name", required_argument, 0, 'N'}, "NAME",
+     "the name the daemon's certificate carries (default: the\n"
+     "address's host)"},
     {{"timeout", required_argument, 0, 't'}, "MS",
      "per-reply timeout in milliseconds (default 5000)"},
     {{"help", no_argument, 0, 'h'}, NULL, "this text"},

@@ -27,7 +27,7 @@ typedef struct cli_global_opt {
 /* ends with an entry of opt.name NULL */
 extern const cli_global_opt cli_global_opts[];
 /* getopt_long's short option string for cli_global_opts */
-#define CLI_GLOBAL_SHORTOPTS "+:a:jk:t:hV"
+#define CLI_GLOBAL_SHORTOPTS "+:a:jk:t:hVTC:E:K:N:"
 
 /* The global option word getopt could not take (o is '?' or ':'): says why.
  * Returns EX_USAGE. */

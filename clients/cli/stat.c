@@ -105,9 +105,9 @@ static int on_body(http_parser *p, const char *at, size_t n) {
  * role. 0, or -1 when it cannot be asked (down, or a daemon too old to
  * say: its admin_address is then ""). */
 static int ask(const cli_ctx *c, const pt_addr *at, pt_addr *admin, char *role, size_t rolelen) {
-  char where[PT_HOST_MAX + 16], err[256];
+  char where[PT_HOST_MAX + 16], err[1024];
   pt_addr_str(at, where, sizeof where);
-  pintuan_client *k = pintuan_connect(where, c->timeout_ms, err, sizeof err);
+  pintuan_client *k = cli_dial(c, where, err, sizeof err);
   if (!k) return -1;
   pintuan_set_failover(k, 0, 0); /* this daemon's own answer, not another's */
   pintuan_response *r = NULL;

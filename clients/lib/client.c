@@ -46,6 +46,8 @@ typedef struct saved {
 
 struct pintuan_client {
   int fd;           /* -1: not connected */
+  pintuan__tls *tls; /* NULL: plaintext */
+  SSL *ssl;         /* the connection's TLS session (with tls) */
   int timeout_ms;   /* per wait on the daemon; < 0: forever */
   pt_addr addrs[PINTUAN_MAX_ADDRS];
   int naddrs;
@@ -109,6 +111,8 @@ static int reserve_buf(uint8_t **p, size_t *cap, size_t need) {
 /* ---- one connection ---- */
 
 static void disconnect(pintuan_client *c) {
+  if (c->ssl) pintuan__tls_end(c->ssl);
+  c->ssl = NULL;
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
   c->in_len = c->in_off = 0; /* what the old connection still had to say is void */
@@ -167,6 +171,10 @@ static int connect_to(pintuan_client *c, const pt_addr *a, int timeout_ms, char 
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->tls && !(c->ssl = pintuan__tls_start(c->tls, fd, a->host, timeout_ms, err, errlen))) {
+      close(fd);
+      continue;
+    }
     c->fd = fd;
     c->in_len = c->in_off = 0;
     pt_sockaddr_str(&ss[i], c->peer, sizeof c->peer);
@@ -187,6 +195,7 @@ static int wait_ms(const pintuan_client *c) {
 
 /* Waits for ev on the connection; 0, or -1 (closed) on a timeout. */
 static int wait_fd(pintuan_client *c, short ev) {
+  if (c->ssl && pintuan__tls_pending(c->ssl)) return 0;
   struct pollfd p = {.fd = c->fd, .events = ev};
   for (;;) {
     int ms = wait_ms(c);
@@ -195,6 +204,19 @@ static int wait_fd(pintuan_client *c, short ev) {
     if (n == 0) return lost(c, "timed out after %d ms", ms);
     if (errno != EINTR) return lost(c, "poll: %s", strerror(errno));
   }
+}
+
+/* recv and send, through TLS when the client speaks it; EAGAIN leaves in
+ * *want what to wait for. */
+static ssize_t io_recv(pintuan_client *c, void *buf, size_t n, short *want) {
+  if (c->ssl) return pintuan__tls_recv(c->ssl, buf, n, want);
+  *want = POLLIN;
+  return recv(c->fd, buf, n, 0);
+}
+static ssize_t io_send(pintuan_client *c, const void *buf, size_t n, short *want) {
+  if (c->ssl) return pintuan__tls_send(c->ssl, buf, n, want);
+  *want = POLLOUT;
+  return send(c->fd, buf, n, MSG_NOSIGNAL);
 }
 
 /* Reads what the daemon sent into `in` (waiting up to the timeout); 0, or
@@ -208,14 +230,15 @@ static int read_more(pintuan_client *c) {
   }
   if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
   for (;;) {
-    ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    short want;
+    ssize_t r = io_recv(c, c->in + c->in_len, c->in_cap - c->in_len, &want);
     if (r > 0) {
       c->in_len += (size_t)r;
       return 0;
     }
     if (r == 0) return lost(c, "connection closed by the daemon");
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (wait_fd(c, POLLIN)) return -1;
+      if (wait_fd(c, want)) return -1;
     } else if (errno != EINTR) {
       return lost(c, "recv: %s", strerror(errno));
     }
@@ -230,6 +253,9 @@ static int next_frame(pintuan_client *c, const uint8_t **msg, size_t *len) {
     if (c->in_len - c->in_off >= 4 && !memcmp(c->in + c->in_off, "HTTP", 4))
       return lost(c, "the peer answered in HTTP: this is an HTTP port (pintuand's admin port?), "
                      "not pintuand's protocol port");
+    if (!c->ssl && c->in_len - c->in_off >= 2 && c->in[c->in_off] == 0x15 && c->in[c->in_off + 1] == 0x03)
+      return lost(c, "the peer answered with a TLS alert: it speaks TLS (connect with TLS: "
+                     "pintuan_connect_tls, the CLI's --tls-ca)");
     return lost(c, "reply frame of %zu bytes is too large", *len);
   }
   if (st == PT_FRAME_MORE) {
@@ -248,18 +274,21 @@ static int next_frame(pintuan_client *c, const uint8_t **msg, size_t *len) {
  * buffers deadlock on a long pipeline. 0, or -1 with the connection closed. */
 static int write_out(pintuan_client *c, const uint8_t *p, size_t n, size_t *done) {
   while (*done < n) {
-    ssize_t w = send(c->fd, p + *done, n - *done, MSG_NOSIGNAL);
+    short want;
+    ssize_t w = io_send(c, p + *done, n - *done, &want);
     if (w > 0) {
       *done += (size_t)w;
     } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (reserve_buf(&c->in, &c->in_cap, c->in_len + 65536)) return fail(c, "out of memory");
-      ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+      short rwant;
+      ssize_t r = io_recv(c, c->in + c->in_len, c->in_cap - c->in_len, &rwant);
       if (r > 0) {
         c->in_len += (size_t)r;
         continue;
       }
       if (r == 0) return lost(c, "connection closed by the daemon");
-      struct pollfd pf = {.fd = c->fd, .events = POLLOUT | POLLIN};
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return lost(c, "recv: %s", strerror(errno));
+      struct pollfd pf = {.fd = c->fd, .events = (short)(want | rwant)};
       int ms = wait_ms(c);
       int k = poll(&pf, 1, ms);
       if (k == 0) return lost(c, "timed out writing after %d ms", ms);
@@ -438,9 +467,23 @@ static int recover(pintuan_client *c, bool to_leader) {
 /* ---- connection API ---- */
 
 pintuan_client *pintuan_connect(const char *addrs, int timeout_ms, char *err, size_t errlen) {
+  return pintuan_connect_tls(addrs, timeout_ms, NULL, err, errlen);
+}
+
+static void client_free(pintuan_client *c) {
+  pintuan__tls_free(c->tls);
+  free(c);
+}
+
+pintuan_client *pintuan_connect_tls(const char *addrs, int timeout_ms, const pintuan_tls *tls,
+                                    char *err, size_t errlen) {
   pintuan_client *c = calloc(1, sizeof(*c));
   if (!c) {
     snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if (tls && !(c->tls = pintuan__tls_new(tls, err, errlen))) {
+    free(c);
     return NULL;
   }
   c->fd = -1;
@@ -450,7 +493,7 @@ pintuan_client *pintuan_connect(const char *addrs, int timeout_ms, char *err, si
   c->naddrs = pt_addr_parse_list(addrs, PINTUAN_DEFAULT_PORT, c->addrs, PINTUAN_MAX_ADDRS, err,
                                  errlen);
   if (c->naddrs < 0) {
-    free(c);
+    client_free(c);
     return NULL;
   }
   /* the first that answers; the reasons of the others, in order */
@@ -465,13 +508,13 @@ pintuan_client *pintuan_connect(const char *addrs, int timeout_ms, char *err, si
     if (used < errlen)
       used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? "; " : "", one);
   }
-  free(c);
+  client_free(c);
   return NULL;
 }
 
 void pintuan_close(pintuan_client *c) {
   if (!c) return;
-  if (c->fd >= 0) close(c->fd);
+  disconnect(c);
   saved_free(&c->hello);
   saved_free(&c->subscribe);
   saved_free(&c->cand_hello);
@@ -479,7 +522,7 @@ void pintuan_close(pintuan_client *c) {
   free(c->out);
   free(c->pend);
   free(c->in);
-  free(c);
+  client_free(c);
 }
 
 int pintuan_send(pintuan_client *c, pintuan_request *req) {

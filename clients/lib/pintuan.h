@@ -76,6 +76,20 @@ typedef Pintuan__V1__Response pintuan_response;
  * daemon. NULL on failure, with every address's reason in err. */
 PINTUAN_API pintuan_client *pintuan_connect(const char *addrs, int timeout_ms, char *err,
                                             size_t errlen);
+/* The same over TLS: every connection (failover's too) verifies the
+ * daemon's certificate against ca_file (NULL: the system's CAs) and that it
+ * names the address dialled (an IP address as an IP SAN) or server_name
+ * when given; cert_file and key_file, when given, are the client's own
+ * certificate, which may carry its key's identity (its subject CN). With
+ * TLS, poll pintuan_fd only after pintuan_recv said it has nothing: the
+ * library may hold decrypted bytes the socket no longer shows. */
+typedef struct pintuan_tls {
+  const char *ca_file;
+  const char *cert_file, *key_file;
+  const char *server_name;
+} pintuan_tls;
+PINTUAN_API pintuan_client *pintuan_connect_tls(const char *addrs, int timeout_ms,
+                                                const pintuan_tls *tls, char *err, size_t errlen);
 PINTUAN_API void pintuan_close(pintuan_client *c);
 PINTUAN_API const char *pintuan_error(const pintuan_client *c);
 PINTUAN_API void pintuan_set_timeout(pintuan_client *c, int timeout_ms); /* < 0: wait forever */

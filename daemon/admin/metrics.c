@@ -133,6 +133,9 @@ static void connections(abuf *b, const pt_admin_sources *src) {
               (unsigned long long)ss.dropped_slow, (unsigned long long)ss.dropped_held,
               (unsigned long long)ss.dropped_deadline, (unsigned long long)ss.dropped_budget,
               (unsigned long long)ss.closed_silent, (unsigned long long)ss.closed_idle);
+  one(b, "pintuan_tls_failed_total", "counter",
+      "TLS connections closed on a failed handshake or record (a plaintext client, a bad certificate)",
+      (double)ss.tls_failed);
   one(b, "pintuan_unsent_bytes", "gauge",
       "Replies of every connection not written yet (bounded by output_budget)", (double)ss.unsent);
   one(b, "pintuan_connections_paused", "gauge",

@@ -178,6 +178,15 @@ bool pt_keys_same(const pt_keys *a, uint32_t i, const pt_keys *b, uint32_t *in_b
 }
 
 const char *pt_keys_name(const pt_keys *k, uint32_t i) { return i < k->n ? k->v[i].name : "?"; }
+
+bool pt_keys_find(const pt_keys *k, const char *name, uint32_t *index, pt_key_role *role) {
+  if (!name_ok(name, strlen(name))) return false;
+  const key *e = find(k, name);
+  if (!e) return false;
+  *index = (uint32_t)(e - k->v);
+  *role = e->role;
+  return true;
+}
 uint32_t pt_keys_rate(const pt_keys *k, uint32_t i) { return i < k->n ? k->v[i].rate : 0; }
 
 int pt_keys_make(const char *name, const char *role, char *secret, size_t secret_size, char *line,

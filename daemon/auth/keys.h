@@ -58,6 +58,8 @@ pt_key_check pt_keys_check(const pt_keys *k, const uint8_t *name, size_t name_le
  * index in b, if b has a key of the same name, secret hash and role. */
 bool pt_keys_same(const pt_keys *a, uint32_t i, const pt_keys *b, uint32_t *in_b);
 const char *pt_keys_name(const pt_keys *k, uint32_t i);
+/* The key called name (a TLS certificate's CN): true, its index and role. */
+bool pt_keys_find(const pt_keys *k, const char *name, uint32_t *index, pt_key_role *role);
 uint32_t pt_keys_rate(const pt_keys *k, uint32_t i); /* 0: the daemon's default */
 
 pt_key_role pt_key_role_parse(const char *s); /* PT_KEY_NONE if unknown */

@@ -78,6 +78,8 @@ struct pt_conn {
   bool spoke, keep_idle; /* a whole frame came; pushed messages are awaited (a subscriber) */
   bool input_due;        /* resumed with whole frames kept: the resumer hands them on */
   _Alignas(8) uint8_t data[PT_CONN_DATA]; /* the protocol layer's */
+  pt_tls_conn *tls;      /* NULL: plaintext */
+  bool tls_spoke;        /* TLS bytes came (a plaintext client is told it is on a TLS port) */
   bool ip_counted;       /* counted in the server's connections per address, under ip */
   uint8_t ip[16];
 };
@@ -120,6 +122,7 @@ struct pt_server {
   } *ips;
   uint32_t ips_cap; /* a power of two, twice max_clients at least */
   uint8_t rbuf[RBUF_SIZE]; /* shared by all reads: libuv reads synchronously */
+  uint8_t plain[RBUF_SIZE]; /* TLS: a read's plaintext */
 };
 
 static void conn_close(pt_conn *c);
@@ -337,6 +340,7 @@ static void conn_free(pt_conn *c) {
   buf_release(s, &c->out);
   free(c->in.p);
   if (c->ip_counted) ip_give(s, c->ip);
+  pt_tls_conn_free(c->tls);
   free(c);
   s->st.closed++;
   s->st.clients--;
@@ -389,13 +393,13 @@ static void on_write(uv_write_t *req, int status) {
   conn_resume(c);
 }
 
-/* Sends b: written at once when the socket takes it all (most turns), and
- * whatever it did not take handed to uv_write, b with it until the
- * callback. The try comes first because libuv re-arms epoll after every
+/* Sends b as it is: written at once when the socket takes it all (most
+ * turns), and whatever it did not take handed to uv_write, b with it until
+ * the callback. The try comes first because libuv re-arms epoll after every
  * queued write that drains (an epoll_ctl per reply batch, a third of the
  * syscalls under load); it is only made with no write queued, so order
  * holds (libuv refuses it then anyway). */
-static void write_buf(pt_conn *c, pt_buf *b) {
+static void write_raw(pt_conn *c, pt_buf *b) {
   size_t done = 0;
   if (c->writes == 0) {
     uv_buf_t ub = uv_buf_init((char *)b->p, (unsigned)b->len);
@@ -432,6 +436,33 @@ static void write_buf(pt_conn *c, pt_buf *b) {
     free(w);
     conn_close(c);
   }
+}
+
+/* The ciphertext TLS left (handshake messages, records): to the socket,
+ * in the order it left it. It counts in the unsent output as the write
+ * paths take it back out. */
+static void tls_push(pt_conn *c) {
+  size_t n = c->tls && !c->closing ? pt_tls_pending(c->tls) : 0;
+  if (!n) return;
+  pt_buf b = {0};
+  buf_reserve(c->srv, &b, n);
+  b.len = pt_tls_take(c->tls, b.p, n);
+  c->srv->st.unsent += b.len;
+  write_raw(c, &b);
+}
+
+/* Sends the plaintext b: as it is, or through TLS. */
+static void write_buf(pt_conn *c, pt_buf *b) {
+  if (!c->tls) return write_raw(c, b);
+  pt_server *s = c->srv;
+  s->st.unsent -= b->len; /* its ciphertext counts instead (tls_push) */
+  int rc = pt_tls_established(c->tls) ? pt_tls_write(c->tls, b->p, b->len) : -1;
+  buf_release(s, b);
+  if (rc) { /* before the handshake (a refusal at accept) or a broken one: nothing to send it by */
+    conn_close(c);
+    return;
+  }
+  tls_push(c);
 }
 
 static void flush_conn(pt_conn *c) {
@@ -666,6 +697,48 @@ static void take_input(pt_conn *c, const uint8_t *data, size_t n) {
   }
 }
 
+/* Ciphertext read: through TLS into plaintext frames; what TLS answers
+ * (the handshake) goes out at once. */
+static void tls_input(pt_conn *c, const uint8_t *p, size_t n) {
+  pt_server *s = c->srv;
+  bool was = pt_tls_established(c->tls);
+  if (!was && !c->tls_spoke && n && p[0] != 0x16) {
+    /* not a TLS handshake record: a plaintext pintuan client (a frame's
+     * length begins 0x00). It is told so in its own protocol, then closed:
+     * nothing it sent is read. */
+    const char *detail = "this port speaks TLS: connect with TLS (libpintuan pintuan_connect_tls, "
+                         "pintuan-cli --tls-ca FILE)";
+    s->st.tls_failed++;
+    pt_tls_conn_free(c->tls);
+    c->tls = NULL;
+    log_client(c, PT_LOG_INFO, "client_cut", "a plaintext client on the TLS port");
+    s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
+    pt_conn_close_after_flush(c);
+    return;
+  }
+  c->tls_spoke = true;
+  pt_tls_feed(c->tls, p, n);
+  for (;;) {
+    ssize_t k = pt_tls_read(c->tls, s->plain, sizeof s->plain);
+    if (!was && pt_tls_established(c->tls)) {
+      was = true;
+      const char *peer = pt_tls_peer_name(c->tls);
+      if (peer && s->hooks.on_secure) s->hooks.on_secure(s->hooks.ctx, c, peer);
+    }
+    if (k < 0) {
+      s->st.tls_failed++;
+      tls_push(c); /* the alert saying why, if it can be sent */
+      log_client(c, PT_LOG_INFO, "client_cut", pt_tls_error(c->tls));
+      conn_close(c);
+      return;
+    }
+    if (k == 0) break;
+    take_input(c, s->plain, (size_t)k);
+    if (c->closing || c->draining) break;
+  }
+  tls_push(c);
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   pt_conn *c = st->data;
   pt_server *s = c->srv;
@@ -676,7 +749,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   if (n == 0) return;
   s->st.bytes_in += (uint64_t)n;
   c->last_read_ms = uv_now(s->loop);
-  take_input(c, (const uint8_t *)b->base, (size_t)n);
+  if (c->tls) {
+    tls_input(c, (const uint8_t *)b->base, (size_t)n);
+    if (c->closing) return;
+  } else {
+    take_input(c, (const uint8_t *)b->base, (size_t)n);
+  }
   maybe_pause(c);
 }
 
@@ -784,6 +862,7 @@ static void on_connection(uv_stream_t *l, int status) {
   s->st.accepted++;
   uv_tcp_nodelay(&c->tcp, 1);
   c->opened_ms = c->last_read_ms = uv_now(s->loop);
+  if (s->cfg.tls) c->tls = pt_tls_accept(s->cfg.tls);
   if (s->cfg.max_per_ip && s->st.clients <= s->cfg.max_clients) {
     struct sockaddr_storage ss;
     int len = sizeof ss;

@@ -34,6 +34,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "tls.h"
+
 typedef struct pt_server pt_server;
 typedef struct pt_conn pt_conn;
 
@@ -56,6 +58,7 @@ typedef struct pt_server_config {
   unsigned max_per_ip;        /* connections from one address */
   uint64_t first_frame_ms;    /* from the connect to its first whole frame */
   uint64_t idle_ms;           /* nothing read, nothing to write */
+  pt_tls *tls;                /* TLS on every connection (tls.h); NULL: plaintext */
 } pt_server_config;
 
 #define PT_FRAME_NOTE 128 /* bytes a frame's lookahead may leave for its turn */
@@ -73,6 +76,9 @@ typedef struct pt_server_hooks {
    * a last error reply with this status (a pintuan.v1.Status value). */
   void (*on_protocol_error)(void *ctx, pt_conn *c, int status, const char *detail);
   void (*on_close)(void *ctx, pt_conn *c); /* before the connection is freed */
+  /* Optional: a TLS connection is established with a verified client
+   * certificate whose subject CN is peer_name. */
+  void (*on_secure)(void *ctx, pt_conn *c, const char *peer_name);
   /* Optional: the clock frame timeouts are measured with, in ms. NULL: the
    * loop's monotonic clock. (pintuand --test-clock passes its test clock.) */
   uint64_t (*now_ms)(void *ctx);
@@ -86,6 +92,7 @@ typedef struct pt_server_stats {
   uint64_t refused_ip;       /* over max_per_ip */
   uint64_t closed_silent;    /* no whole frame within first_frame_ms */
   uint64_t closed_idle;      /* idle for idle_ms */
+  uint64_t tls_failed;       /* TLS handshakes or records that failed */
   size_t unsent;             /* now: the output of every connection not written yet */
   uint64_t protocol_errors;         /* = oversize + frame_timeouts */
   uint64_t oversize, frame_timeouts; /* frames over max_frame; left incomplete too long */

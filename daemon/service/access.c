@@ -106,6 +106,14 @@ bool svc_hello_key(svc_ctx *x, const Pintuan__V1__Hello *m) {
   return false;
 }
 
+void pt_service_on_secure(pt_service *s, pt_conn *c, const char *peer_name) {
+  uint32_t index;
+  pt_key_role role;
+  if (!s->keys || !pt_keys_find(s->keys, peer_name, &index, &role)) return;
+  uint32_t *f = pt_conn_flags(c);
+  *f = (*f & ((1u << ROLE_SHIFT) - 1)) | CONN_KEYED | (uint32_t)role << ROLE_SHIFT | index << KEY_SHIFT;
+}
+
 typedef struct rekey {
   pt_service *s;
   const pt_keys *old, *now;

@@ -87,6 +87,9 @@ void pt_service_free(pt_service *s);
  * Connections whose key is gone or changed (role, secret), and with keys
  * where there were none every connection, are closed: their number. */
 unsigned pt_service_set_keys(pt_service *s, pt_server *srv, pt_keys *keys);
+/* A TLS client certificate, verified, names a key (its subject CN): the
+ * connection has that key's role, as after a Hello with it. */
+void pt_service_on_secure(pt_service *s, pt_conn *c, const char *peer_name);
 
 /* --capture: opens the file; from then on every decision (pt_turn's
  * trace) is recorded with its answer, and every file begins with the

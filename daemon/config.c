@@ -191,6 +191,17 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "mirror.redis_password")) {
     if (strlen(v) >= sizeof c->redis_password) return -1;
     snprintf(c->redis_password, sizeof c->redis_password, "%s", v);
+  } else if (!strcmp(key, "mirror.redis_password_file")) { /* its first line (a systemd credential) */
+    if (!*v) return 0;
+    FILE *f = fopen(v, "r");
+    if (!f) return -1;
+    char line[sizeof c->redis_password + 2] = "";
+    bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    if (!got || !*line || strlen(line) >= sizeof c->redis_password) return -1;
+    memcpy(c->redis_password, line, strlen(line) + 1);
+    explicit_bzero(line, sizeof line);
   } else if (!strcmp(key, "mirror.shard")) {
     return word(v, c->shard, sizeof c->shard);
   } else if (!strcmp(key, "mirror.mode")) {
@@ -290,6 +301,9 @@ static void usage(FILE *f) {
     "      --tls-client-certs none|optional|required  (default optional with a CA)\n"
     "      --make-key NAME:ROLE    make a key (ROLE admin, storefront or reader): its secret to\n"
     "                              --key-out FILE (mode 0600), its keys-file line to stdout\n"
+    "      --print-functions LIB   print the Redis functions library LIB (pintuan or\n"
+    "                              pintuan_shard) for an administrator to load, and exit\n"
+    "                              (a Redis user limited to its shard may not: deploy/redis-acl.sh)\n"
     "      --admin-listen HOST:PORT  the admin HTTP port: /metrics, /ready, /stats/stream, ...\n"
     "                              (default 127.0.0.1:%d; off: none; beyond loopback its\n"
     "                              clients send Authorization: Bearer NAME:SECRET)\n"
@@ -371,6 +385,7 @@ static const struct option opts[] = {
     {"max-waitlist", required_argument, 0, 37}, {"max-users-per-campaign", required_argument, 0, 38},
     {"tls-cert", required_argument, 0, 39}, {"tls-key", required_argument, 0, 40},
     {"tls-client-ca", required_argument, 0, 41}, {"tls-client-certs", required_argument, 0, 42},
+    {"print-functions", required_argument, 0, 43},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -458,6 +473,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
       c->shard_command = o - 21;
     } else if (o == 24) {
       c->allow_anonymous = true;
+    } else if (o == 43) {
+      if (strcmp(optarg, "pintuan") && strcmp(optarg, "pintuan_shard")) {
+        fprintf(stderr, "pintuand: --print-functions pintuan or pintuan_shard (the two libraries)\n");
+        return -1;
+      }
+      snprintf(c->print_functions, sizeof c->print_functions, "%s", optarg);
     } else if (o == 25 || o == 26) {
       char *dst = o == 25 ? c->make_key : c->key_out;
       size_t cap = o == 25 ? sizeof c->make_key : sizeof c->key_out;

@@ -44,6 +44,7 @@ typedef struct pt_config {
   bool allow_anonymous;    /* listen beyond loopback without keys: the operator said so */
   char make_key[PT_KEY_NAME_MAX_CFG + 16]; /* --make-key NAME:ROLE: make a key and exit */
   char key_out[4096];      /* --key-out FILE: where --make-key writes the client's key */
+  char print_functions[32]; /* --print-functions LIBRARY: print it (for an administrator to load) and exit */
   /* the admin port ([admin]) */
   char admin_listen[PT_HOST_MAX + 8]; /* as written; "off": none */
   char admin_host[PT_HOST_MAX];

@@ -36,6 +36,7 @@
 #include "latency.h"
 #include "log.h"
 #include "net/server.h"
+#include "mirror/functions.h"
 #include "mirror/mirror.h"
 #include "mirror/shard.h"
 #include "notify.h"
@@ -596,6 +597,10 @@ int main(int argc, char **argv) {
   if (pt_config_load(&d.cfg, argc, argv, &exit_now) != 0) return EX_CONFIG;
   if (exit_now) return EX_OK;
   if (d.cfg.make_key[0]) return make_key(&d.cfg);
+  if (d.cfg.print_functions[0]) {
+    fputs(strcmp(d.cfg.print_functions, "pintuan") ? pt_redis_shard_functions : pt_redis_functions, stdout);
+    return EX_OK;
+  }
   pt_log_set_level(d.cfg.log_level);
   pt_server_config scfg = {.max_frame = d.cfg.max_frame, .out_high = d.cfg.out_high,
                            .out_hard = d.cfg.out_hard, .max_clients = d.cfg.max_clients,

@@ -9,6 +9,9 @@
  * goes into new functions, in a library of its own. */
 #include "functions.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 const char pt_redis_functions[] =
     "#!lua name=pintuan\n"
     "-- pintuan's fenced writes (daemon/mirror/functions.c holds this text).\n"
@@ -98,7 +101,10 @@ const char pt_redis_functions[] =
     "  if old[1] then return {old[1], old[2]} end\n"
     "  return {}\n"
     "end)\n"
-    "\n";
+    "\n"
+    "-- -> this library's version (functions.h): a daemon that may not load it checks\n"
+    "redis.register_function{function_name = 'pintuan_version', flags = {'no-writes'},\n"
+    "  callback = function() return " STR(PT_FUNCTIONS_VERSION) " end}\n";
 
 const char pt_redis_shard_functions[] =
     "#!lua name=pintuan_shard\n"
@@ -217,4 +223,7 @@ const char pt_redis_shard_functions[] =
     "  redis.call('DEL', keys[4])\n"
     "  local epoch = redis.call('INCR', keys[2])\n"
     "  return {args[1], tostring(t), old, redis.call('GET', keys[3]) or '0', epoch}\n"
-    "end)\n";
+    "end)\n"
+    "\n"
+    "redis.register_function{function_name = 'pintuan_shard_version', flags = {'no-writes'},\n"
+    "  callback = function() return " STR(PT_SHARD_FUNCTIONS_VERSION) " end}\n";

@@ -7,6 +7,15 @@
 extern const char pt_redis_functions[];       /* library pintuan: lease and fenced writes */
 extern const char pt_redis_shard_functions[]; /* library pintuan_shard: the shard's identity */
 
+/* Each library's version, which its function pintuan_version (and
+ * pintuan_shard_version) returns: raised whenever a function is added, so
+ * a newer library serves an older daemon. A daemon whose Redis user may not
+ * FUNCTION LOAD (a Redis ACL user limited to its shard, deploy/redis-acl.sh)
+ * uses the libraries an administrator loaded, if theirs are this version or
+ * newer. */
+#define PT_FUNCTIONS_VERSION 2
+#define PT_SHARD_FUNCTIONS_VERSION 2
+
 /* Keys of a shard: "pintuan:{SHARD}:NAME". */
 #define PT_KEY_LEASE "lease"       /* "EPOCH NODE ADDR", PX lease_ms */
 #define PT_KEY_EPOCH "epoch"       /* counter: epochs only grow */

@@ -640,17 +640,15 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   tick_soon(m);
 }
 
-static void on_loaded(redisAsyncContext *ac, void *reply, void *priv) {
-  (void)priv;
-  pt_mirror *m = ac->data;
-  redisReply *r = reply;
-  if (!r) return;
-  if (r->type == REDIS_REPLY_ERROR) {
-    pt_error("mirror: Redis refused the functions library: %.*s (Redis 7 or later is needed)",
-             (int)r->len, r->str);
-    redisAsyncDisconnect(ac);
-    return;
-  }
+/* The function libraries: the mirror's and the shard's (functions.h). */
+static const struct {
+  const char *text, *name, *version_fn;
+  long long version;
+} libs[2] = {{pt_redis_functions, "pintuan", "pintuan_version", PT_FUNCTIONS_VERSION},
+             {pt_redis_shard_functions, "pintuan_shard", "pintuan_shard_version", PT_SHARD_FUNCTIONS_VERSION}};
+
+static void lib_ok(pt_mirror *m) {
+  if (++m->libs_ok < 2) return;
   m->ready = true;
   m->backoff_ms = BACKOFF_MIN_MS;
   pt_info("mirror connected to Redis %s:%d shard=%s", m->cfg.redis.host, m->cfg.redis.port,
@@ -658,11 +656,53 @@ static void on_loaded(redisAsyncContext *ac, void *reply, void *priv) {
   lease_work(m);
 }
 
-static void on_auth(redisAsyncContext *ac, void *reply, void *priv) {
-  (void)ac, (void)priv;
+/* The version of a library an administrator loaded, asked because this
+ * Redis user may not load it: this one or newer serves us. */
+static void on_lib_version(redisAsyncContext *ac, void *reply, void *priv) {
+  pt_mirror *m = ac->data;
   redisReply *r = reply;
-  if (r && r->type == REDIS_REPLY_ERROR)
+  unsigned i = (unsigned)(uintptr_t)priv;
+  if (!r) return;
+  if (r->type == REDIS_REPLY_INTEGER && r->integer >= libs[i].version) {
+    lib_ok(m);
+    return;
+  }
+  char have[80]; /* a version, or what FCALL_RO answered (no such function) */
+  if (r->type == REDIS_REPLY_INTEGER) snprintf(have, sizeof have, "version %lld", r->integer);
+  else snprintf(have, sizeof have, "%.*s", r->str ? (int)(r->len < 70 ? r->len : 70) : 0, r->str ? r->str : "");
+  pt_error("mirror: this Redis user may not load the functions library %s, and Redis has: %s "
+           "(this daemon needs version %lld or newer); load it as a Redis administrator "
+           "(deploy/redis-acl.sh)",
+           libs[i].name, have, libs[i].version);
+  redisAsyncDisconnect(ac);
+}
+
+static void on_loaded(redisAsyncContext *ac, void *reply, void *priv) {
+  pt_mirror *m = ac->data;
+  redisReply *r = reply;
+  unsigned i = (unsigned)(uintptr_t)priv;
+  if (!r) return;
+  if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOPERM", 6)) {
+    if (redisAsyncCommand(ac, on_lib_version, priv, "FCALL_RO %s 0", libs[i].version_fn) != REDIS_OK)
+      redisAsyncDisconnect(ac);
+    return;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    pt_error("mirror: Redis refused the functions library %s: %.*s (Redis 7 or later is needed)",
+             libs[i].name, (int)r->len, r->str);
+    redisAsyncDisconnect(ac);
+    return;
+  }
+  lib_ok(m);
+}
+
+static void on_auth(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)priv;
+  redisReply *r = reply;
+  if (r && r->type == REDIS_REPLY_ERROR) { /* never go on as whatever user Redis gives by default */
     pt_error("mirror: Redis AUTH refused: %.*s", (int)r->len, r->str);
+    redisAsyncDisconnect(ac);
+  }
 }
 
 static void on_connect(const redisAsyncContext *ac, int status) {
@@ -683,8 +723,12 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     else
       redisAsyncCommand(c, on_auth, NULL, "AUTH %s", m->cfg.redis_password);
   }
-  redisAsyncCommand(c, NULL, NULL, "FUNCTION LOAD REPLACE %s", pt_redis_functions);
-  redisAsyncCommand(c, on_loaded, NULL, "FUNCTION LOAD REPLACE %s", pt_redis_shard_functions);
+  m->libs_ok = 0;
+  for (uintptr_t i = 0; i < 2; i++)
+    if (redisAsyncCommand(c, on_loaded, (void *)i, "FUNCTION LOAD REPLACE %s", libs[i].text) != REDIS_OK) {
+      redisAsyncDisconnect(c);
+      return;
+    }
 }
 
 static void connect_now(pt_mirror *m) {

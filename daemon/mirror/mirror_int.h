@@ -50,6 +50,7 @@ struct pt_mirror {
   pt_mirror_hooks hooks;
   redisAsyncContext *ac; /* NULL when not connected */
   bool ready;            /* connected, authenticated, functions loaded */
+  unsigned libs_ok;      /* function libraries loaded (or found: a user that may not load them) */
   pt_role role;
   uint64_t epoch;        /* the lease epoch held (primary, recovering) */
   char leader[PT_HOST_MAX + 8];

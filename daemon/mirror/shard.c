@@ -190,8 +190,27 @@ int pt_shard_command(const pt_mirror_config *cfg, const char *state_file, bool a
     if (!r) goto out;
     freeReplyObject(r);
   }
-  if (!(r = cmd(c, what, "FUNCTION LOAD REPLACE %s", pt_redis_shard_functions))) goto out;
+  /* a Redis user limited to its shard may not load functions: an
+   * administrator's copy, this version or newer, serves (functions.h) */
+  if (!(r = redisCommand(c, "FUNCTION LOAD REPLACE %s", pt_redis_shard_functions))) {
+    pt_error("%s: Redis: %s", what, c->errstr);
+    goto out;
+  }
+  bool denied = r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOPERM", 6);
+  if (r->type == REDIS_REPLY_ERROR && !denied) pt_error("%s: Redis answered: %s", what, r->str);
+  bool failed = r->type == REDIS_REPLY_ERROR && !denied;
   freeReplyObject(r);
+  if (failed) goto out;
+  if (denied) {
+    if (!(r = cmd(c, what, "FCALL_RO pintuan_shard_version 0"))) goto out;
+    failed = r->type != REDIS_REPLY_INTEGER || r->integer < PT_SHARD_FUNCTIONS_VERSION;
+    if (failed)
+      pt_error("%s: this Redis user may not load the functions library pintuan_shard, and Redis "
+               "has an older one (this daemon needs version %d or newer): load it as a Redis "
+               "administrator (deploy/redis-acl.sh)", what, PT_SHARD_FUNCTIONS_VERSION);
+    freeReplyObject(r);
+    if (failed) goto out;
+  }
   char k_shard[160], k_epoch[160], k_seq[160], k_lease[160], id[40];
   snprintf(k_shard, sizeof k_shard, "pintuan:{%s}:" PT_KEY_SHARD, cfg->shard);
   snprintf(k_epoch, sizeof k_epoch, "pintuan:{%s}:" PT_KEY_EPOCH, cfg->shard);

@@ -40,7 +40,7 @@ static size_t frame(Pintuan__V1__Request *q, uint8_t *out) {
 static void add(Pintuan__V1__Request *q) { stream_len += frame(q, stream + stream_len); }
 
 static void put_file(const char *dir, const char *name, const void *p, size_t n) {
-  char path[512];
+  char path[1100];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "wb");
   if (!f || fwrite(p, 1, n, f) != n || fclose(f)) {

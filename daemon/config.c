@@ -34,6 +34,7 @@ static void defaults(pt_config *c) {
   c->max_campaigns = PT_DEFAULT_MAX_CAMPAIGNS;
   c->max_waitlist = PT_DEFAULT_MAX_WAITLIST;
   c->max_users_per_campaign = PT_DEFAULT_MAX_USERS;
+  c->campaign_retention_ms = PT_DEFAULT_RETENTION_MS;
   c->due_per_turn = 4096;
   c->log_level = PT_LOG_INFO;
   c->ready_fd = -1;
@@ -145,6 +146,9 @@ static int apply(pt_config *c, const char *key, const char *v) {
     if (parse_size(v, 1, 1LL << 40, &n)) return -1;
     *(!strcmp(key, "engine.max_campaigns") ? &c->max_campaigns
       : !strcmp(key, "engine.max_waitlist") ? &c->max_waitlist : &c->max_users_per_campaign) = (uint64_t)n;
+  } else if (!strcmp(key, "engine.campaign_retention_ms")) { /* at least the request-id window's worth */
+    if (parse_size(v, 1000, 10LL * 365 * 24 * 3600 * 1000, &n)) return -1;
+    c->campaign_retention_ms = (uint64_t)n;
   } else if (!strcmp(key, "engine.due_per_turn")) {
     if (parse_size(v, 0, 1000000000, &n)) return -1;
     c->due_per_turn = n;
@@ -331,6 +335,9 @@ static void usage(FILE *f) {
     "      --max-campaigns N       live campaigns (default 10000); --max-waitlist N a flash\n"
     "                              sale's waitlist (default 100000); --max-users-per-campaign N\n"
     "                              (default 10000000): past each, RESOURCE_EXHAUSTED\n"
+    "      --campaign-retention MS an ended campaign's holds, groups and users kept this long\n"
+    "                              after its end, then freed, its final counters kept\n"
+    "                              (default 604800000: 7 days)\n"
     "      --user-rate N[:BURST]   requests a second naming one user (default 20:40; 0: none)\n"
     "      --connection-rate N[:BURST]  requests a second on one connection (default 0: none)\n"
     "      --key-rate N            requests a second of one key's connections, burst 2 N\n"
@@ -385,7 +392,7 @@ static const struct option opts[] = {
     {"max-waitlist", required_argument, 0, 37}, {"max-users-per-campaign", required_argument, 0, 38},
     {"tls-cert", required_argument, 0, 39}, {"tls-key", required_argument, 0, 40},
     {"tls-client-ca", required_argument, 0, 41}, {"tls-client-certs", required_argument, 0, 42},
-    {"print-functions", required_argument, 0, 43},
+    {"print-functions", required_argument, 0, 43}, {"campaign-retention", required_argument, 0, 44},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -447,11 +454,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [32] = "server.max_clients_per_ip", [35] = "limits.key_rate",
                                [36] = "engine.max_campaigns", [37] = "engine.max_waitlist",
                                [38] = "engine.max_users_per_campaign", [39] = "tls.cert_file",
-                               [40] = "tls.key_file", [41] = "tls.client_ca_file", [42] = "tls.client_certs"};
+                               [40] = "tls.key_file", [41] = "tls.client_ca_file", [42] = "tls.client_certs",
+                               [44] = "engine.campaign_retention_ms"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || (o >= 35 && o <= 42))
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || (o >= 35 && o <= 42) || o == 44)
       key = keys[o];
     else if (o == 33 || o == 34) { /* N[:BURST] */
       char rate[32], *colon;

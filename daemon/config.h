@@ -33,6 +33,7 @@ typedef struct pt_config {
   int64_t idem_window_ms;  /* reloadable */
   uint64_t max_remembered; /* reloadable: cap on remembered effects */
   uint64_t max_campaigns, max_waitlist, max_users_per_campaign; /* reloadable: the tables' caps (0: default) */
+  uint64_t campaign_retention_ms; /* reloadable: an ended campaign retired this long after its end */
   int64_t due_per_turn;    /* due items (expiries...) a loop turn runs at most; 0: all */
   int prefault;            /* a thread faults in the engine's next big blocks (prefault.h):
                               1 on, 0 off, -1 auto (on where page faults take no address-space lock) */

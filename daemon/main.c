@@ -307,7 +307,8 @@ static void reload_keys(daemon_t *d, const pt_config *n) {
  * and when this daemon becomes the primary of an engine another wrote. */
 static void apply_settings(daemon_t *d) {
   const pt_engine_config *now = pt_engine_settings(d->engine);
-  pt_limits want = {d->cfg.max_campaigns, d->cfg.max_waitlist, d->cfg.max_users_per_campaign};
+  pt_limits want = {d->cfg.max_campaigns, d->cfg.max_waitlist, d->cfg.max_users_per_campaign,
+                    d->cfg.campaign_retention_ms};
   if (now->idem_window_ms != d->cfg.idem_window_ms)
     pt_turn_apply(&d->turn, &(pt_input){.kind = PT_IN_WINDOW, .value = d->cfg.idem_window_ms}, NULL);
   if (now->max_remembered != d->cfg.max_remembered)

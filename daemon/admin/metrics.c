@@ -233,6 +233,9 @@ static void campaigns(abuf *b, const pt_admin_sources *src, const admin_scrape *
   pt_engine_stats es;
   pt_engine_stats_get(e, &es);
   one(b, "pintuan_campaigns", "gauge", "Campaigns known (ended ones included)", (double)es.campaigns);
+  one(b, "pintuan_campaigns_retired", "gauge",
+      "Campaigns retired (ended longer ago than campaign_retention_ms: their final counters kept, the rest freed)",
+      (double)(*src->engine ? pt_campaigns_retired(*src->engine) : 0));
   one(b, "pintuan_holds", "gauge", "Live holds: reservations and seats not yet confirmed",
       (double)es.live_holds);
   one(b, "pintuan_waitlisted", "gauge", "Requests waiting on a waitlist", (double)es.waiting);

@@ -112,7 +112,8 @@ static void campaign_text(pt_engine *e, pt_campaign *cp, int64_t now, abuf *out)
   abuf_i64(out, ci.start_ms);
   abuf_lit(out, ",\"end_ms\":");
   abuf_i64(out, ci.end_ms);
-  if (ci.ended) abuf_lit(out, ",\"ended\":true,\"stock\":");
+  if (ci.retired) abuf_lit(out, ",\"ended\":true,\"retired\":true,\"stock\":");
+  else if (ci.ended) abuf_lit(out, ",\"ended\":true,\"stock\":");
   else abuf_lit(out, ",\"ended\":false,\"stock\":");
   abuf_i64(out, ci.stock);
   abuf_lit(out, ",\"available\":");

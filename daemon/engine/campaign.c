@@ -9,7 +9,8 @@
 #define MAX_HOLD_MS (INT64_C(7) * 24 * 3600 * 1000)
 
 /* A sale day's traffic is mostly one campaign: the last one found is
- * checked before hashing (campaigns are never removed, so it stays valid). */
+ * checked before hashing (a campaign's record is never removed, a retired
+ * one's neither, so it stays valid). */
 pt_campaign *pt_campaign_find(pt_engine *e, pt_bytes id) {
   if (!pt_id_valid(id)) return NULL;
   pt_campaign *c = e->last_camp;
@@ -20,6 +21,7 @@ pt_campaign *pt_campaign_find(pt_engine *e, pt_bytes id) {
 }
 
 size_t pt_campaign_count(const pt_engine *e) { return e->ncamps; }
+size_t pt_campaigns_retired(const pt_engine *e) { return e->nretired; }
 pt_campaign *pt_campaign_at(pt_engine *e, size_t i) {
   return i < e->ncamps ? e->camps[i] : NULL;
 }
@@ -71,7 +73,7 @@ void pt_campaign_create(pt_engine *e, int64_t now, pt_bytes rid,
       result_set(r, PT_ALREADY_EXISTS, "campaign id already exists");
     return;
   }
-  if (e->ncamps >= e->cfg.limits.campaigns)
+  if (e->ncamps - e->nretired >= e->cfg.limits.campaigns)
     return result_set(r, PT_RESOURCE_EXHAUSTED, "this daemon holds as many campaigns as it may (max_campaigns)");
   uint32_t cref;
   c = pt_store_alloc(&e->camp_store, sizeof(*c) + s->id.len, &cref);
@@ -136,6 +138,8 @@ void pt_campaign_update(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
     bad = "end_ms must be after start_ms";
   else if (u->fields == 0)
     bad = "nothing to update";
+  else if (c->retired)
+    bad = "the campaign was retired (it ended more than the retention ago)";
   if (bad) return result_set(r, PT_INVALID_ARGUMENT, bad); /* not remembered */
   if ((u->fields & PT_UPD_STOCK) && u->stock < c->held + c->sold) {
     result_set(r, PT_CONFLICT, "stock cannot drop below held + sold");
@@ -175,6 +179,24 @@ void pt_campaign_end(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_r
   pt__camp_run_due(e, c, now);
 }
 
+void pt__camp_retire(pt_engine *e, pt_campaign *c) {
+  while (c->retireq.head != PT_NIL) { /* finished holds: their ids are forgotten now */
+    uint32_t slot = c->retireq.head;
+    pt__q_remove(e, &c->retireq, slot);
+    pt__hold_free(e, slot);
+  }
+  if (c->kind == PT_GROUP_BUY) pt__group_retire_all(e, c);
+  for (size_t j = 0; j < pt_map_positions(&c->users); j++) {
+    const pt_map_slot *s = pt_map_entry(&c->users, j);
+    if (s) pt__user_free(e, s->ref);
+  }
+  pt_map_destroy(&c->users);
+  pt_map_init(&c->users, &e->users, offsetof(pt_user, klen));
+  c->retired = true;
+  e->nretired++;
+  pt__emit_mut(e, PT_MUT_CAMPAIGN, false, c, camp_id(c), 0);
+}
+
 void pt_campaign_info_get(const pt_engine *e, const pt_campaign *c, int64_t now,
                           pt_campaign_info *o) {
   (void)e;
@@ -192,6 +214,7 @@ void pt_campaign_info_get(const pt_engine *e, const pt_campaign *c, int64_t now,
   o->waitlist = c->waitlist;
   o->waitlist_length = c->waitq.n;
   o->ended = camp_ended(c, now);
+  o->retired = c->retired;
   o->group_size = c->group_size;
   o->group_ttl_ms = c->group_ttl_ms;
   o->new_users_only = c->new_users_only;

@@ -15,6 +15,7 @@ pt_engine *pt_engine_new(const pt_engine_config *cfg) {
   pt_engine_set_limits(e, &cfg->limits);
   e->free_head = PT_NIL;
   e->due_left = UINT64_MAX;
+  for (size_t i = 0; i <= PT_USER_UNITS; i++) e->user_free[i] = PT_NIL;
   pt_store_init(&e->users);
   pt_store_init(&e->camp_store);
   e->camp_store.align8 = 1;
@@ -89,8 +90,19 @@ void pt__camp_heap_add(pt_engine *e, pt_campaign *c) {
   heap_fix(e, c->heap_pos);
 }
 
+/* When c retires: its end plus the retention, once nothing of it is live
+ * (holds to pay, a waitlist, open groups: they have deadlines of their
+ * own, and it is looked at again after them). */
+static int64_t retire_at(const pt_engine *e, const pt_campaign *c) {
+  if (c->retired || c->end_ms == PT_NEVER || c->holdq.n || c->waitq.n || c->groupq.n) return PT_NEVER;
+  uint64_t t = (uint64_t)c->end_ms + e->cfg.limits.retention_ms;
+  return t >= (uint64_t)PT_NEVER ? PT_NEVER : (int64_t)t;
+}
+
 void pt__camp_reschedule(pt_engine *e, pt_campaign *c) {
-  int64_t d = q_head_at(e, &c->holdq);
+  int64_t d = retire_at(e, c);
+  int64_t h = q_head_at(e, &c->holdq);
+  if (h < d) d = h;
   int64_t t = q_head_at(e, &c->retireq);
   if (t < d) d = t;
   if (c->waitq.n && c->end_ms < d) d = c->end_ms;
@@ -110,6 +122,10 @@ void pt__camp_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
     pt__flash_run_due(e, c, now);
   pt__retire_due(e, c, now);
   if (c->kind == PT_GROUP_BUY) pt__group_retire_due(e, c, now);
+  if (e->due_left && retire_at(e, c) <= now) {
+    e->due_left--;
+    pt__camp_retire(e, c);
+  }
   pt__camp_reschedule(e, c);
 }
 
@@ -192,6 +208,8 @@ pt_limits pt_limits_defaulted(pt_limits l) {
   if (!l.campaigns) l.campaigns = PT_DEFAULT_MAX_CAMPAIGNS;
   if (!l.waitlist) l.waitlist = PT_DEFAULT_MAX_WAITLIST;
   if (!l.users) l.users = PT_DEFAULT_MAX_USERS;
+  if (!l.retention_ms) l.retention_ms = PT_DEFAULT_RETENTION_MS;
+  if (l.retention_ms > (uint64_t)PT_TIME_MAX) l.retention_ms = (uint64_t)PT_TIME_MAX;
   return l;
 }
 

@@ -152,6 +152,7 @@ typedef struct pt_campaign_info {
   bool waitlist;
   uint32_t waitlist_length;
   bool ended;
+  bool retired; /* past its retention: the counters are final, nothing else is kept */
   uint32_t group_size, simulate_min_paid;
   int64_t group_ttl_ms, match_margin_ms;
   bool new_users_only;
@@ -256,13 +257,19 @@ typedef struct pt_sink {
 /* Caps on the tables a client can grow, each refused RESOURCE_EXHAUSTED
  * (0: the default). Decisions depend on them: they change by an input. */
 typedef struct pt_limits {
-  uint64_t campaigns; /* live campaigns (default 10000) */
+  uint64_t campaigns; /* live campaigns (default 10000): retired ones do not count */
   uint64_t waitlist;  /* waiting reservations of one flash sale (default 100000) */
   uint64_t users;     /* users of one campaign (default 10000000) */
+  /* An ended campaign is retired this long after its end, once nothing of
+   * it is live (no hold to pay, no open group): its holds, groups, users
+   * and their table are freed (reservation ids then NOT_FOUND); its record
+   * stays with its final counters. Default 7 days. */
+  uint64_t retention_ms;
 } pt_limits;
 #define PT_DEFAULT_MAX_CAMPAIGNS 10000
 #define PT_DEFAULT_MAX_WAITLIST 100000
 #define PT_DEFAULT_MAX_USERS 10000000
+#define PT_DEFAULT_RETENTION_MS (INT64_C(7) * 24 * 3600 * 1000)
 
 typedef struct pt_engine_config {
   int64_t idem_window_ms; /* how long effects are remembered by request id */
@@ -309,6 +316,7 @@ pt_campaign *pt_campaign_find(pt_engine *e, pt_bytes campaign_id);
 void pt_campaign_info_get(const pt_engine *e, const pt_campaign *c,
                           int64_t now, pt_campaign_info *out);
 size_t pt_campaign_count(const pt_engine *e);
+size_t pt_campaigns_retired(const pt_engine *e); /* of those, retired (pt_limits.retention_ms) */
 pt_campaign *pt_campaign_at(pt_engine *e, size_t i); /* creation order */
 
 /* ---- flash sale ---- */
@@ -380,7 +388,7 @@ void pt_engine_set_id_key(pt_engine *e, const uint8_t key[16], uint64_t tag);
 uint64_t pt_engine_id_tag(const pt_engine *e);
 
 /* ---- snapshots (snapshot.c) ---- */
-#define PT_SNAPSHOT_FORMAT 6 /* changes whenever the engine's layout does */
+#define PT_SNAPSHOT_FORMAT 7 /* changes whenever the engine's layout does */
 /* Receives the snapshot in pieces; non-zero stops the writing. */
 typedef int (*pt_snapshot_write)(void *ctx, const void *p, size_t n);
 /* Writes the whole state. Returns 0, or the writer's refusal. */

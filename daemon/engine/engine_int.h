@@ -27,6 +27,7 @@ typedef struct pt_user {
   uint8_t key[];
 } pt_user;
 #define PT_USER_SIZE(len) (offsetof(pt_user, key) + (len))
+#define PT_USER_UNITS ((PT_USER_SIZE(PT_ID_MAX) + 3) / 4) /* the largest, in store units */
 
 /* A reservation. 32 bytes: a million live holds cost 32 MB here. It sits in
  * exactly one of its campaign's queues (hold expiry, waitlist, retire) via
@@ -102,6 +103,7 @@ struct pt_campaign {
   uint64_t group_seq;   /* groups opened so far */
   pt_map users;
   uint64_t idem_count; /* remembered effects of this campaign */
+  bool retired;        /* past its retention: a record of its final counters, nothing more */
   uint64_t key_hash;
   uint8_t klen;
   uint8_t key[];
@@ -126,6 +128,8 @@ struct pt_engine {
   pt_engine_config cfg;
   int64_t now; /* latest time seen: never moves back */
   pt_store users;     /* every campaign's pt_user records */
+  uint32_t user_free[PT_USER_UNITS + 1]; /* freed records by size in store units: lists, PT_NIL-ended */
+  uint32_t nretired;  /* campaigns retired (campaign.c): live ones are ncamps - nretired */
   pt_store camp_store; /* pt_campaign records (8-byte aligned) */
   /* remembered effects, oldest first (idem.c) */
   pt_store idem_log;
@@ -255,6 +259,10 @@ void pt__idem_free_all(pt_engine *e);
 void pt__camp_heap_add(pt_engine *e, pt_campaign *c);
 void pt__camp_reschedule(pt_engine *e, pt_campaign *c);
 void pt__camp_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+/* c ended more than the retention ago and nothing of it is live: its
+ * finished holds and groups, its users and their table are freed; the
+ * record stays, with its final counters. */
+void pt__camp_retire(pt_engine *e, pt_campaign *c);
 static inline bool camp_ended(const pt_campaign *c, int64_t now) {
   return now >= c->end_ms;
 }
@@ -270,6 +278,9 @@ pt_campaign *pt__op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid,
                           uint32_t fp, pt_result *r, pt_idem_key *k);
 void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
                 uint32_t fp, pt_result *r);
+/* A user's record given back (its campaign retired): a later user of that
+ * size takes it. */
+void pt__user_free(pt_engine *e, uint32_t ref);
 /* *ref (if ref) is the user's store reference. */
 pt_user *pt__user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
 /* A new user (absent from c); *ref is its store reference. */
@@ -293,6 +304,8 @@ void group_campaign_free(pt_engine *e, pt_campaign *c);
 uint64_t pt__group_id(pt_engine *e, const pt_group *g);
 int64_t pt__group_next(const pt_campaign *c);
 void pt__group_free_all(pt_engine *e);
+/* Frees every ended group of c (its campaign retires). */
+void pt__group_retire_all(pt_engine *e, pt_campaign *c);
 /* AUTO matching's trees built from the groups (they are not in snapshots). */
 void pt__match_rebuild(pt_engine *e);
 

@@ -10,8 +10,19 @@ pt_user *pt__user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) 
   return pt_map_lookup(&c->users, h, uid, ref);
 }
 
+/* The user arena's records are freed one by one when their campaign
+ * retires, and reused by size: a retired sale's users make room for the
+ * next sale's without the arena growing. */
 pt_user *pt__user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref) {
-  pt_user *u = pt_store_alloc(&e->users, PT_USER_SIZE(uid.len), ref);
+  size_t units = pt_store_units(PT_USER_SIZE(uid.len));
+  pt_user *u;
+  if (e->user_free[units] != PT_NIL) {
+    *ref = e->user_free[units];
+    u = pt_store_at(&e->users, *ref);
+    memcpy(&e->user_free[units], u, sizeof(uint32_t)); /* the next free one */
+  } else {
+    u = pt_store_alloc(&e->users, PT_USER_SIZE(uid.len), ref);
+  }
   u->held = u->sold = 0;
   u->waiting = 0;
   if (c->kind == PT_GROUP_BUY) u->groups = PT_ONIL;
@@ -19,6 +30,13 @@ pt_user *pt__user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, ui
   memcpy(u->key, uid.p, uid.len);
   pt_map_put(&c->users, h, *ref);
   return u;
+}
+
+void pt__user_free(pt_engine *e, uint32_t ref) {
+  pt_user *u = pt_store_at(&e->users, ref);
+  size_t units = pt_store_units(PT_USER_SIZE(u->klen));
+  memcpy(u, &e->user_free[units], sizeof(uint32_t));
+  e->user_free[units] = ref;
 }
 
 static void hold_out(pt_engine *e, uint32_t slot, pt_result *r) {

@@ -501,6 +501,16 @@ void pt__group_run_due(pt_engine *e, pt_campaign *c, int64_t now) {
   }
 }
 
+void pt__group_retire_all(pt_engine *e, pt_campaign *c) {
+  while (c->gretireq.head) {
+    pt_group *g = c->gretireq.head;
+    glist_remove(&c->gretireq, g);
+    e->groups[g->slot] = NULL;
+    e->group_free[e->ngroup_free++] = g->slot;
+    free(g);
+  }
+}
+
 void pt__group_retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
   for (; e->due_left && c->gretireq.head && c->gretireq.head->at_ms <= now; e->due_left--) {
     pt_group *g = c->gretireq.head;

@@ -47,7 +47,7 @@ static void pk_bytes(msgpack_packer *pk, pt_bytes b) {
 static const unsigned NFIELDS[] = {
     [PT_IN_ADVANCE] = 0, [PT_IN_CREATE] = 14, [PT_IN_UPDATE] = 8, [PT_IN_END] = 2,
     [PT_IN_RESERVE] = 4, [PT_IN_CONFIRM] = 4, [PT_IN_CANCEL] = 4, [PT_IN_JOIN] = 6,
-    [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1, [PT_IN_ID_KEY] = 2, [PT_IN_LIMITS] = 3,
+    [PT_IN_WINDOW] = 1, [PT_IN_MAX_REMEMBERED] = 1, [PT_IN_ID_KEY] = 2, [PT_IN_LIMITS] = 4,
 };
 
 
@@ -129,6 +129,7 @@ void pt_input_pack(msgpack_packer *pk, const pt_input *in, const pt_result *r) {
     msgpack_pack_uint64(pk, in->limits.campaigns);
     msgpack_pack_uint64(pk, in->limits.waitlist);
     msgpack_pack_uint64(pk, in->limits.users);
+    msgpack_pack_uint64(pk, in->limits.retention_ms);
     break;
   }
   if (req) {
@@ -288,7 +289,9 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
   bool budget = kind == PT_IN_ADVANCE && c.n == 3;
   /* a confirm or cancel journaled before holds had owners: no user */
   bool ownerless = (kind == PT_IN_CONFIRM || kind == PT_IN_CANCEL) && c.n == 2 + NFIELDS[kind] + 3 - 1;
-  if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0) + budget - ownerless) {
+  /* limits journaled before campaigns retired: no retention (the default) */
+  bool short_limits = kind == PT_IN_LIMITS && c.n == 2 + NFIELDS[kind] - 1;
+  if (c.n != 2 + NFIELDS[kind] + (req ? 3 : 0) + budget - ownerless - short_limits) {
     snprintf(err, errlen, "input kind %llu has %u fields", (unsigned long long)kind, c.n);
     return -1;
   }
@@ -370,6 +373,7 @@ int pt_input_unpack(const msgpack_object *o, pt_input *in, pt_input_digest *d, c
     in->limits.campaigns = get_u(&c);
     in->limits.waitlist = get_u(&c);
     in->limits.users = get_u(&c);
+    if (!short_limits) in->limits.retention_ms = get_u(&c);
     break;
   }
   if (req) {

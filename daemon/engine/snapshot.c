@@ -32,12 +32,15 @@
  * 0 meant 2^14 units. Format 3 has 2 MiB chunks (13 + 19 bits). Formats 2
  * and 3 carry the matching trees (node pool, each campaign's buckets, each
  * group's bucket node), keyed as the engine of their day kept them; format
- * 4 leaves them out. Format 5 adds the ids' eras and keys (ids.c). */
+ * 4 leaves them out. Format 5 adds the ids' eras and keys (ids.c), 6 the
+ * tables' caps, 7 campaigns retired: the retention, the user records freed
+ * (lists by size) and each campaign's flag. */
 #define FORMAT_2 2
 #define FORMAT_3 3
 #define FORMAT_4 4 /* before ids had eras and keys (ids.c): every id unkeyed */
 #define FORMAT_5 5 /* before the tables' caps (pt_limits): the defaults */
-#define FORMAT_6 6
+#define FORMAT_6 6 /* before campaigns retired: no retention, freed users or retired flags */
+#define FORMAT_7 7
 #define PREV_OFF_BITS 14u
 
 /* A format-2 reference in format 3: the same chunk (its number modulo what
@@ -137,6 +140,7 @@ static void put_campaign(wr *w, const pt_campaign *c) {
   put_u(w, c->group_seq);
   put_u(w, c->idem_count);
   put_map(w, &c->users);
+  put_u(w, c->retired);
 }
 
 static void put_group(wr *w, const pt_group *g) {
@@ -168,6 +172,7 @@ int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx) {
   put_u(&w, e->cfg.limits.campaigns);
   put_u(&w, e->cfg.limits.waitlist);
   put_u(&w, e->cfg.limits.users);
+  put_u(&w, e->cfg.limits.retention_ms);
   put_i(&w, e->now);
   put_u(&w, e->event_seq);
   put_bin(&w, &e->st, sizeof e->st);
@@ -191,6 +196,7 @@ int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx) {
     put_bin(&w, e->pages[p], (n < PT_HOLD_PAGE ? n : PT_HOLD_PAGE) * sizeof(pt_hold));
   }
   put_store(&w, &e->users);
+  put_bin(&w, e->user_free, sizeof e->user_free);
   /* remembered effects */
   put_store(&w, &e->idem_log);
   put_map(&w, &e->idem);
@@ -411,6 +417,7 @@ static pt_campaign *get_campaign(rd *r, pt_engine *e, slots *lists) {
   c->group_seq = get_u(r);
   c->idem_count = get_u(r);
   get_map(r, &c->users);
+  if (r->fmt >= FORMAT_7 && (c->retired = get_u32(r, 1))) e->nretired++;
   c->key_hash = pt_hash(e->cfg.hash_seed, c->key, c->klen);
   c->deadline = PT_NEVER;
   if (r->err) return c;
@@ -524,6 +531,18 @@ static void check_holds(rd *r, pt_engine *e) {
   uint64_t *useen = pt_xcalloc((size_t)e->users.nchunks * (PT_STORE_CHUNK_UNITS / 64) + 1, 8);
   for (uint32_t i = 0; i < e->ncamps && !r->err; i++) /* first: owner_ok looks users up */
     if (!map_users_ok(e, &e->camps[i]->users, useen)) r->err = "a campaign's users are not user records of its own";
+  /* the freed records: whole, of their list's size, in no table, once */
+  for (size_t k = 0; k <= PT_USER_UNITS && !r->err; k++)
+    for (uint32_t ref = e->user_free[k]; ref != PT_NIL && !r->err;) {
+      int64_t bit = pt_store_unit_index(&e->users, ref);
+      if (k < pt_store_units(PT_USER_SIZE(1)) || !pt_store_holds(&e->users, ref, k * PT_STORE_UNIT) ||
+          bit < 0 || (useen[bit / 64] >> (bit % 64) & 1)) {
+        r->err = "bad list of freed user records";
+        break;
+      }
+      useen[bit / 64] |= 1ull << (bit % 64);
+      memcpy(&ref, pt_store_at(&e->users, ref), sizeof ref);
+    }
   free(useen);
   uint8_t *seen = pt_xcalloc((size_t)hwm + 1, 1);
   for (uint32_t s = 0; s < hwm && !r->err; s++) {
@@ -578,6 +597,9 @@ static void check(rd *r, pt_engine *e) {
     if (__builtin_add_overflow(c->available, c->held, &sum) || __builtin_add_overflow(sum, c->sold, &sum) ||
         sum != c->stock)
       r->err = "a campaign's stock does not add up";
+    if (c->retired && (c->holdq.n || c->waitq.n || c->retireq.n || c->groupq.n || c->gretireq.n ||
+                       c->users.count))
+      r->err = "a retired campaign that keeps something";
     const pt_queue *qs[] = {&c->holdq, &c->waitq, &c->retireq};
     for (int q = 0; q < 3; q++)
       if ((qs[q]->head != PT_NIL && qs[q]->head >= slots_n) ||
@@ -611,8 +633,8 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     goto out;
   }
   r.fmt = (unsigned)get_u(&r);
-  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_5 && r.fmt != FORMAT_4 && r.fmt != FORMAT_3 &&
-      r.fmt != FORMAT_2) {
+  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_6 && r.fmt != FORMAT_5 && r.fmt != FORMAT_4 &&
+      r.fmt != FORMAT_3 && r.fmt != FORMAT_2) {
     r.err = r.err ? r.err : "snapshot of another format version";
     goto out;
   }
@@ -626,6 +648,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     c2.limits.waitlist = get_u(&r);
     c2.limits.users = get_u(&r);
   }
+  if (r.fmt >= FORMAT_7) c2.limits.retention_ms = get_u(&r);
   if (r.err) goto out;
   e = pt_engine_new(&c2);
   e->now = get_i(&r);
@@ -666,6 +689,10 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   }
   e->nslots = e->npages * PT_HOLD_PAGE;
   get_store(&r, &e->users);
+  if (r.fmt >= FORMAT_7) {
+    const void *fl = get_bin(&r, sizeof e->user_free, NULL);
+    if (fl) memcpy(e->user_free, fl, sizeof e->user_free); /* check_holds checks them */
+  }
   get_store(&r, &e->idem_log);
   get_map(&r, &e->idem);
   e->idem_base = get_i(&r);

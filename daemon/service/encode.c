@@ -64,6 +64,7 @@ void svc_fill_campaign(Pintuan__V1__Campaign *o, const pt_campaign_info *i) {
   o->has_waitlist = 1, o->waitlist = i->waitlist;
   o->has_waitlist_length = 1, o->waitlist_length = i->waitlist_length;
   o->has_ended = 1, o->ended = i->ended;
+  if (i->retired) o->has_retired = 1, o->retired = 1;
   if (i->kind == PT_GROUP_BUY) {
     o->has_group_size = 1, o->group_size = i->group_size;
     o->has_group_ttl_ms = 1, o->group_ttl_ms = i->group_ttl_ms;

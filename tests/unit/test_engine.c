@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "engine_int.h" /* the user arena: test_retired_users_reused */
 #include "input.h"
 #include "map.h"
 
@@ -235,6 +236,110 @@ static void test_table_caps(void **state) {
   pt_engine_free(e2);
   msgpack_unpacked_destroy(&u);
   msgpack_sbuffer_destroy(&sb);
+}
+
+/* An ended campaign is retired once it ended more than the retention ago
+ * and nothing of it is live: its holds and users are forgotten (their ids
+ * NOT_FOUND), its final counters kept; it no longer counts against
+ * max_campaigns; its users' records serve the next campaign's users (the
+ * engine does not grow sale after sale); a snapshot keeps all of it. */
+static void test_campaign_retirement(void **state) {
+  fx *f = *state;
+  pt_limits l = {.campaigns = 2, .retention_ms = 1000};
+  pt_engine_set_limits(f->e, &l);
+  pt_campaign_spec sc = spec("c", 10, 0);
+  sc.hold_ms = 5000;
+  pt_result made;
+  pt_campaign_create(f->e, T0 - 10000, B("mk-c"), &sc, &made);
+  assert_int_equal(made.status, PT_OK);
+  pt_result paid = reserve(f, T0, "r1", "c", "u1", 2), open = reserve(f, T0, "r2", "c", "u2", 1);
+  assert_int_equal(confirm(f, T0, "p1", "c", paid.reservation_id).status, PT_OK);
+  pt_result r;
+  pt_campaign_end(f->e, T0 + 10, B("end-c"), B("c"), &r);
+  assert_int_equal(r.status, PT_OK);
+  /* past the retention, but u2's hold may still be paid: kept */
+  pt_engine_advance(f->e, T0 + 10 + 1000);
+  pt_campaign *c = pt_campaign_find(f->e, B("c"));
+  pt_campaign_info i;
+  pt_campaign_info_get(f->e, c, T0 + 1010, &i);
+  assert_false(i.retired);
+  pt_reservation_info ri;
+  assert_int_equal(pt_reservation_get(f->e, B("c"), paid.reservation_id, B("u1"), &ri), PT_OK);
+  /* the hold expires (T0 + 5000): then it retires */
+  pt_engine_advance(f->e, T0 + 5000);
+  pt_campaign_info_get(f->e, c, T0 + 5000, &i);
+  assert_true(i.retired);
+  assert_true(i.ended);
+  assert_int_equal(i.sold, 2), assert_int_equal(i.held, 0), assert_int_equal(i.available, 8);
+  assert_int_equal(pt_reservation_get(f->e, B("c"), paid.reservation_id, B("u1"), &ri), PT_NOT_FOUND);
+  assert_int_equal(pt_reservation_get(f->e, B("c"), open.reservation_id, B("u2"), &ri), PT_NOT_FOUND);
+  pt_holdings_info hi;
+  if (pt_holdings_get(f->e, B("c"), B("u1"), &hi) == PT_OK) assert_int_equal(hi.sold, 0);
+  pt_result x;
+  pt_campaign_changes ch = {.fields = PT_UPD_END, .end_ms = T0 + 999999};
+  pt_campaign_update(f->e, T0 + 2000, B("reopen"), B("c"), &ch, &x);
+  assert_int_equal(x.status, PT_INVALID_ARGUMENT); /* a retired campaign stays ended */
+  assert_int_equal(reserve(f, T0 + 2000, "r3", "c", "u3", 1).status, PT_ENDED);
+
+  /* max_campaigns counts the live ones */
+  pt_campaign_spec s2 = spec("d", 5, 0), s3 = spec("e", 5, 0), s4 = spec("g", 5, 0);
+  s2.start_ms = s3.start_ms = s4.start_ms = T0 + 2000;
+  pt_campaign_create(f->e, T0 + 2000, B("mk-d"), &s2, &x);
+  assert_int_equal(x.status, PT_OK);
+  pt_campaign_create(f->e, T0 + 2000, B("mk-e"), &s3, &x);
+  assert_int_equal(x.status, PT_OK);
+  pt_campaign_create(f->e, T0 + 2000, B("mk-g"), &s4, &x);
+  assert_int_equal(x.status, PT_RESOURCE_EXHAUSTED);
+
+  /* a snapshot keeps it retired, and the freed records */
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  assert_int_equal(pt_engine_snapshot(f->e, snap_sink, &sb), 0);
+  char err[128];
+  pt_engine_config cfg = {0};
+  pt_engine *e2 = pt_engine_restore(&cfg, (const uint8_t *)sb.data, sb.size, err, sizeof err);
+  assert_non_null(e2);
+  pt_campaign_info_get(e2, pt_campaign_find(e2, B("c")), T0 + 2000, &i);
+  assert_true(i.retired), assert_int_equal(i.sold, 2);
+  assert_int_equal(pt_engine_limits(e2).retention_ms, 1000);
+  pt_campaign_create(e2, T0 + 2000, B("mk-g"), &s4, &x);
+  assert_int_equal(x.status, PT_RESOURCE_EXHAUSTED);
+  pt_engine_free(e2);
+  msgpack_sbuffer_destroy(&sb);
+}
+
+/* Sale after sale, each with its thousand users, each retired: the users'
+ * records and the holds' slots are reused, so the engine keeps one sale's
+ * worth, where without retirement it would hold every sale's. */
+static void test_retired_users_reused(void **state) {
+  fx *f = *state;
+  pt_limits l = {.retention_ms = 1000};
+  pt_engine_set_limits(f->e, &l);
+  size_t first = 0;
+  for (int sale = 0; sale < 20; sale++) {
+    int64_t t = T0 + (int64_t)sale * 100000;
+    char id[16], rid[32];
+    snprintf(id, sizeof id, "sale%d", sale);
+    pt_campaign_spec s = spec(id, 100000, 0);
+    s.start_ms = t, s.end_ms = t + 10000;
+    pt_result r;
+    snprintf(rid, sizeof rid, "mk-%d", sale);
+    pt_campaign_create(f->e, t, str(rid), &s, &r);
+    assert_int_equal(r.status, PT_OK);
+    for (int u = 0; u < 1000; u++) {
+      char user[16];
+      snprintf(rid, sizeof rid, "s%d-r%d", sale, u);
+      snprintf(user, sizeof user, "user%04d", u);
+      assert_int_equal(reserve(f, t, rid, id, user, 1).status, PT_OK);
+    }
+    pt_engine_advance(f->e, t + 50000); /* holds expired, ended, retired */
+    pt_campaign_info i;
+    pt_campaign_info_get(f->e, pt_campaign_find(f->e, str(id)), t + 50000, &i);
+    assert_true(i.retired);
+    if (sale == 0) first = f->e->users.bytes;
+    assert_int_equal(f->e->users.bytes, first); /* the first sale's records, reused */
+    assert_true(f->e->hold_hwm <= 1000);           /* and its holds' slots */
+  }
 }
 
 static void test_create_rules(void **state) {
@@ -806,6 +911,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reserve_statuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_owned_holds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_table_caps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_campaign_retirement, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retired_users_reused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_confirm_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_by_timer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_waitlist, setup, teardown),

@@ -414,6 +414,9 @@ static void run(unsigned seed, long steps) {
     } else if (roll < 80) {
       /* land on boundaries too: a deadline, the instant before it, a start */
       int64_t next = pt_engine_next_deadline(E), pick = rr(0, 9);
+      /* the model lives minutes: a campaign's retirement, days after its
+       * end, is not modelled (test_engine's test_campaign_retirement) */
+      if (next != PT_NEVER && next - now > 24 * 3600 * 1000LL) next = PT_NEVER;
       int64_t st = C[rr(0, NC - 1)].start;
       if (pick < 2 && next != PT_NEVER && next - 1 > now) now = next - 1;
       else if (pick < 4 && next != PT_NEVER && next > now) now = next;

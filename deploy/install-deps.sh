@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config meson ninja-build python3
       libuv1-dev libhiredis-dev libmsgpack-dev libprotobuf-c-dev protobuf-c-compiler
       libinih-dev libjansson-dev libcmocka-dev libzstd-dev redis-server redis-tools
-      libhttp-parser-dev libsystemd-dev libssl-dev openssl systemd prometheus
+      libhttp-parser-dev libsystemd-dev libssl-dev openssl systemd prometheus help2man
       clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do

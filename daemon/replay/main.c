@@ -26,7 +26,7 @@ static void usage(FILE *f) {
           "  --max-divergences N      stop after N divergences\n"
           "  --json                   one JSON object on stdout\n"
           "  --progress, --no-progress  a progress line a second on stderr (default: when a tty)\n"
-          "  -h, --help\n"
+          "  -h, --help, -V, --version\n"
           "exit: 0 every answer the same (or a what-if replayed), 1 divergences, 2 unreadable capture,\n"
           "      3 a --set names a campaign the capture does not have, 64 usage\n");
 }
@@ -190,13 +190,14 @@ int main(int argc, char **argv) {
                                        {"no-progress", no_argument, 0, 'q'},
                                        {"progress", no_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
   pt_whatif *sets = NULL;
   pt_exact_opts o = {.progress = isatty(2)};
   bool json = false, list = false;
   int ch;
   char err[256];
-  while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
     switch (ch) {
     case 's':
       sets = pt_xrealloc(sets, (o.nsets + 1) * sizeof *sets);
@@ -223,6 +224,7 @@ int main(int argc, char **argv) {
     case 'q': o.progress = false; break;
     case 'P': o.progress = true; break;
     case 'h': usage(stdout); free(sets); return 0;
+    case 'V': printf("pintuan-replay %s\n", PT_VERSION); free(sets); return 0;
     default: usage(stderr); free(sets); return 64;
     }
   }

@@ -20,6 +20,19 @@ check "it ships pintuan.pc" test -n "$pc"
 check "it ships pintuan.h and the protocol's header it includes" \
   test -n "$(find "$tmp/root" -path '*include/pintuan/pintuan.h')" -a -n "$(find "$tmp/root" -path '*include/pintuan/pintuan.pb-c.h')"
 check "pintuan.pc requires libprotobuf-c" grep -q '^Requires: libprotobuf-c' "$pc"
+unit=$(find "$tmp/root" -path '*lib/systemd/system/pintuand@.service' | head -1)
+check "it ships the systemd unit" test -n "$unit"
+check "whose ExecStart is this install's pintuand" grep -q "^ExecStart=$(meson introspect "$BUILD" --buildoptions |
+  python3 -c 'import json,sys; o={x["name"]:x["value"] for x in json.load(sys.stdin)}; print(o["prefix"]+"/"+o["bindir"])')/pintuand " "$unit"
+check "the sysusers entry" test -n "$(find "$tmp/root" -path '*lib/sysusers.d/pintuan.conf')"
+check "the example configs" test -n "$(find "$tmp/root" -path '*doc/pintuan/examples/pintuan.conf')"
+check "deploy/redis-acl.sh" test -x "$(find "$tmp/root" -path '*share/pintuan/redis-acl.sh' | head -1)"
+for page in man8/pintuand.8 man1/pintuan-cli.1 man1/pintuan-bench.1 man1/pintuan-replay.1; do
+  f=$(find "$tmp/root" -path "*man/$page" | head -1)
+  check "a man page: $page" test -n "$f"
+  [ -n "$f" ] && check "  with its NAME and its options" \
+    sh -c "grep -q '^\.SH NAME' '$f' && grep -q 'help' '$f'"
+done
 # README's app.c: the C block of its libpintuan section, as written there
 python3 - "$src/README.md" "$tmp/app.c" <<'PY'
 import re, sys

@@ -2,6 +2,7 @@
 
 #include "addr.h"
 #include "engine.h"
+#include "mirror/mirror.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -209,10 +210,7 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "mirror.shard")) {
     return word(v, c->shard, sizeof c->shard);
   } else if (!strcmp(key, "mirror.mode")) {
-    if (!strcmp(v, "durable")) c->mirror_mode = 2;
-    else if (!strcmp(v, "async")) c->mirror_mode = 1;
-    else if (!strcmp(v, "off")) c->mirror_mode = 0;
-    else return -1;
+    if ((c->mirror_mode = (int)pt_mirror_mode_parse(v)) < 0) return -1;
   } else if (!strcmp(key, "mirror.node_id")) {
     if (!*v) return c->node_id[0] = 0, 0; /* empty: the default */
     return word(v, c->node_id, sizeof c->node_id);

@@ -286,11 +286,6 @@ typedef struct pt_engine_stats {
   uint64_t idem_evictions; /* remembered effects dropped by the cap, oldest first */
 } pt_engine_stats;
 
-/* Bytes the engine holds, by part (chunk and table memory, not malloc's). */
-typedef struct pt_engine_memory {
-  size_t holds, users, user_tables, remembered, remembered_table, groups, campaigns;
-} pt_engine_memory;
-
 pt_engine *pt_engine_new(const pt_engine_config *cfg);
 void pt_engine_free(pt_engine *e);
 void pt_engine_set_idem_window(pt_engine *e, int64_t ms);
@@ -398,7 +393,6 @@ int pt_engine_snapshot(const pt_engine *e, pt_snapshot_write out, void *ctx);
  * come from the snapshot). NULL with a reason on a bad snapshot. */
 pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *p, size_t n, char *err,
                              size_t errlen);
-void pt_engine_memory_get(const pt_engine *e, pt_engine_memory *out);
 /* A hint, no effect on state: a request for (campaign, user, request id) is
  * coming; start loading what it will look up. Lets the daemon overlap the
  * cache misses of a batch of pipelined requests. */

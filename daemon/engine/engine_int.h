@@ -255,10 +255,18 @@ void pt__idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid);
 bool pt__idem_check(const pt_engine *e);
 void pt__idem_free_all(pt_engine *e);
 
-/* campaign.c */
+/* engine.c: the deadline heap over campaigns, and effects */
 void pt__camp_heap_add(pt_engine *e, pt_campaign *c);
 void pt__camp_reschedule(pt_engine *e, pt_campaign *c);
 void pt__camp_run_due(pt_engine *e, pt_campaign *c, int64_t now);
+void pt__emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
+              pt_bytes key, uint64_t rid);
+/* Numbers an event (seq grows by one) and hands it to the sink. */
+void pt__emit(pt_engine *e, pt_event *ev);
+void pt__emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
+                const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires);
+
+/* campaign.c */
 /* c ended more than the retention ago and nothing of it is live: its
  * finished holds and groups, its users and their table are freed; the
  * record stays, with its final counters. */
@@ -266,12 +274,6 @@ void pt__camp_retire(pt_engine *e, pt_campaign *c);
 static inline bool camp_ended(const pt_campaign *c, int64_t now) {
   return now >= c->end_ms;
 }
-void pt__emit_mut(pt_engine *e, pt_mut_kind k, bool deleted, const pt_campaign *c,
-              pt_bytes key, uint64_t rid);
-/* Numbers an event (seq grows by one) and hands it to the sink. */
-void pt__emit(pt_engine *e, pt_event *ev);
-void pt__emit_event(pt_engine *e, pt_event_type t, int64_t now, const pt_campaign *c,
-                const pt_user *u, uint64_t rid, uint32_t qty, int64_t expires);
 
 /* flash.c: the preamble and epilogue every campaign-scoped mutation shares */
 pt_campaign *pt__op_begin(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, int op,
@@ -300,7 +302,6 @@ void pt__group_cancel(pt_engine *e, pt_campaign *c, int64_t now, uint64_t resid,
  * named (a retry by another user is a CONFLICT, not another's answer). */
 uint32_t pt__fp_hold(int op, uint64_t resid, pt_bytes uid, pt_bytes cid);
 pt_group *pt__group_of(const pt_engine *e, const pt_hold *h);
-void group_campaign_free(pt_engine *e, pt_campaign *c);
 uint64_t pt__group_id(pt_engine *e, const pt_group *g);
 int64_t pt__group_next(const pt_campaign *c);
 void pt__group_free_all(pt_engine *e);

@@ -15,13 +15,6 @@ void pt_map_init(pt_map *m, const pt_store *store, size_t key_off) {
   m->store = store;
 }
 
-size_t pt_map_bytes(const pt_map *m) {
-  size_t n = 0;
-  if (m->cur.slots) n += (m->cur.mask + 1) * sizeof(pt_map_slot);
-  if (m->old.slots) n += (m->old.mask + 1) * sizeof(pt_map_slot);
-  return n;
-}
-
 void pt_map_tab_alloc(pt_map_tab *t, size_t cap) {
   t->slots = pt_big_alloc(cap * sizeof(pt_map_slot));
   t->mask = (uint32_t)(cap - 1);

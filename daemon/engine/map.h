@@ -52,7 +52,6 @@ static inline void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key) {
 /* The key (of the record at ref) must be absent. */
 void pt_map_put(pt_map *m, uint64_t h, uint32_t ref);
 bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key);
-size_t pt_map_bytes(const pt_map *m);
 
 /* Whole-table walks (restore's checks, format conversion): every position
  * of both tables, i < pt_map_positions(m); pt_map_entry is NULL where no

@@ -632,7 +632,8 @@ int main(int argc, char **argv) {
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
   pt_engine_config ecfg = {.idem_window_ms = d.cfg.idem_window_ms,
                            .max_remembered = d.cfg.max_remembered, .hash_seed = seed,
-                           .limits = {d.cfg.max_campaigns, d.cfg.max_waitlist, d.cfg.max_users_per_campaign},
+                           .limits = {d.cfg.max_campaigns, d.cfg.max_waitlist, d.cfg.max_users_per_campaign,
+                                      d.cfg.campaign_retention_ms},
                            .sink = {.event = on_event, .ctx = &d}};
   d.engine = pt_engine_new(&ecfg);
   d.turn.engine = d.engine;

@@ -211,7 +211,7 @@ static void test_table_caps(void **state) {
   assert_int_equal(x.status, PT_WAITLISTED);
   assert_false(x.replay);
   /* through the journal's encoding, and a snapshot */
-  pt_input in = {.kind = PT_IN_LIMITS, .now = T0, .limits = {7, 8, 9}}, back;
+  pt_input in = {.kind = PT_IN_LIMITS, .now = T0, .limits = {7, 8, 9, 5000}}, back;
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   msgpack_packer pk;
@@ -226,6 +226,7 @@ static void test_table_caps(void **state) {
   pt_input_apply(f->e, &back, NULL);
   pt_limits now = pt_engine_limits(f->e);
   assert_int_equal(now.campaigns, 7), assert_int_equal(now.waitlist, 8), assert_int_equal(now.users, 9);
+  assert_int_equal(now.retention_ms, 5000);
   msgpack_sbuffer_clear(&sb);
   assert_int_equal(pt_engine_snapshot(f->e, snap_sink, &sb), 0);
   pt_engine_config cfg = {0};

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,9 +150,11 @@ type Pending struct {
 	frame []byte // the frame as sent (prefix included): sent again as is
 	req   *pb.Request
 	done  chan struct{}
-	resp  *pb.Response
+	raw   []byte // the reply's message, decoded by the first Wait
 	err   error
 	fin   bool
+	once  sync.Once
+	resp  *pb.Response
 }
 
 // ID is the request's correlation id.
@@ -166,15 +169,32 @@ func (p *Pending) Done() <-chan struct{} { return p.done }
 func (p *Pending) Wait(ctx context.Context) (*pb.Response, error) {
 	select {
 	case <-p.done:
-		return p.resp, p.err
+		return p.result()
 	default:
 	}
 	select {
 	case <-p.done:
-		return p.resp, p.err
+		return p.result()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// result decodes the reply in the caller's goroutine (the reader only
+// scanned its id and status), so that many callers decode in parallel.
+func (p *Pending) result() (*pb.Response, error) {
+	p.once.Do(func() {
+		if p.err != nil {
+			return
+		}
+		r := new(pb.Response)
+		if err := proto.Unmarshal(p.raw, r); err != nil {
+			p.err = errors.New("pintuan: undecodable reply from the daemon")
+			return
+		}
+		p.resp, p.raw = r, nil
+	})
+	return p.resp, p.err
 }
 
 // conn is one connection: its socket, reader, and the writer's wake-up.
@@ -224,6 +244,7 @@ type Client struct {
 	stats      Stats
 	lastErr    error
 	readArmed  bool
+	armedAt    time.Time
 }
 
 // Dial connects to the first address of addrs that answers: "host:port",
@@ -437,25 +458,21 @@ func (c *Client) enqueue(ctx context.Context, p *Pending) (*Pending, error) {
 }
 
 // finish gives p its outcome (c.mu held) and frees its slot.
-func (c *Client) finish(p *Pending, r *pb.Response, err error) {
+func (c *Client) finish(p *Pending, raw []byte, err error) {
 	if p.fin {
 		return
 	}
 	p.fin = true
-	p.resp, p.err = r, err
+	p.raw, p.err = raw, err
 	close(p.done)
 	<-c.slots
 }
 
-// failAll ends every request in flight with r or err (c.mu held), and
-// forgets the session's candidates.
-func (c *Client) failAll(r *pb.Response, err error) {
+// failAll ends every request in flight with the reply raw (a refusal of
+// the stream) or err (c.mu held), and forgets the session's candidates.
+func (c *Client) failAll(raw []byte, err error) {
 	for i, p := range c.pend {
-		if r != nil {
-			c.finish(p, proto.Clone(r).(*pb.Response), nil)
-		} else {
-			c.finish(p, nil, err)
-		}
+		c.finish(p, raw, err)
 		c.pend[i] = nil
 	}
 	c.pend = c.pend[:0]
@@ -473,6 +490,8 @@ func (c *Client) writeLoop(cn *conn) {
 		case <-cn.dead:
 			return
 		}
+		// let the callers woken with this one queue theirs: one write
+		runtime.Gosched()
 		c.mu.Lock()
 		if c.cn != cn {
 			c.mu.Unlock()
@@ -526,11 +545,16 @@ func (c *Client) waitFor() time.Duration {
 
 // armRead bounds the wait for the next reply while requests written on cn
 // wait for theirs, and lifts it when none do (c.mu held).
+// The deadline moves on when the daemon answers, not at every reply: at
+// most t/16 late, which spares a timer update per reply.
 func (c *Client) armRead(cn *conn) {
 	t := c.waitFor()
 	if c.sent > 0 && t > 0 {
-		cn.nc.SetReadDeadline(time.Now().Add(t))
-		c.readArmed = true
+		now := time.Now()
+		if !c.readArmed || now.Sub(c.armedAt) > t/16 || c.run > 0 {
+			cn.nc.SetReadDeadline(now.Add(t))
+			c.readArmed, c.armedAt = true, now
+		}
 	} else if c.readArmed {
 		cn.nc.SetReadDeadline(time.Time{})
 		c.readArmed = false
@@ -579,12 +603,12 @@ func (c *Client) readLoop(cn *conn) {
 			c.connFailed(cn, transportErr(err, c.cfg.timeout))
 			return
 		}
-		r := new(pb.Response)
-		if err := proto.Unmarshal(buf, r); err != nil {
+		h, err := scan(buf)
+		if err != nil {
 			c.brokenStream(cn, errors.New("undecodable reply from the daemon"))
 			return
 		}
-		if !c.handle(cn, r) {
+		if !c.handle(cn, h, buf) {
 			return
 		}
 		if cap(buf) > 1<<20 {
@@ -603,20 +627,21 @@ func transportErr(err error, timeout time.Duration) error {
 	return err
 }
 
-// handle takes one reply off cn: false when cn is done with.
-func (c *Client) handle(cn *conn, r *pb.Response) bool {
+// handle takes one reply off cn (h: its scanned head, msg: the message,
+// which it may keep): false when cn is done with.
+func (c *Client) handle(cn *conn, h head, msg []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cn != cn {
 		return false
 	}
-	id := r.GetId()
+	id := h.id
 	// NOT_LEADER for the oldest request in flight, while failover may act:
 	// to the leader when it is of the list, else on through the list.
-	if id != 0 && r.GetStatus() == pb.Status_NOT_LEADER && len(c.pend) > 0 && c.pend[0].id == id &&
+	if id != 0 && h.status == pb.Status_NOT_LEADER && len(c.pend) > 0 && c.pend[0].id == id &&
 		c.run < c.cfg.attempts {
 		c.mu.Unlock()
-		to := findAddr(c.addrs, r.GetLeader()) // may resolve names: not under the lock
+		to := findAddr(c.addrs, h.leader) // may resolve names: not under the lock
 		c.mu.Lock()
 		if c.cn != cn {
 			return false
@@ -637,11 +662,11 @@ func (c *Client) handle(cn *conn, r *pb.Response) bool {
 	}
 	c.run = 0 // the daemon answers: a later failure starts a new run
 	if id == 0 {
-		if r.GetStatus() != pb.Status_OK && r.GetEvent() == nil {
-			c.failAll(r, nil) // the daemon refused the stream: it is closing it
-		} else if ev := r.GetEvent(); ev != nil && !c.closed {
+		if h.status != pb.Status_OK && !h.event {
+			c.failAll(append([]byte(nil), msg...), nil) // the daemon refused the stream: it is closing it
+		} else if r := new(pb.Response); h.event && !c.closed && proto.Unmarshal(msg, r) == nil {
 			select {
-			case c.events <- ev:
+			case c.events <- r.GetEvent():
 			default:
 				c.stats.EventsDropped++
 			}
@@ -658,7 +683,7 @@ func (c *Client) handle(cn *conn, r *pb.Response) bool {
 			for i := 0; i < k; i++ { // never: replies come in request order
 				c.finish(c.pend[i], nil, errors.New("pintuan: the daemon answered a later request first"))
 			}
-			c.answered(c.pend[k], r)
+			c.answered(c.pend[k], h.status, append([]byte(nil), msg...))
 			for i := 0; i <= k; i++ {
 				c.pend[i] = nil
 			}
@@ -677,19 +702,19 @@ func (c *Client) handle(cn *conn, r *pb.Response) bool {
 
 // answered: p's reply r; a Hello or Subscribe answered OK becomes the
 // session (c.mu held).
-func (c *Client) answered(p *Pending, r *pb.Response) {
+func (c *Client) answered(p *Pending, status pb.Status, raw []byte) {
 	for _, x := range []struct {
 		cand *candidate
 		keep **pb.Request
 	}{{&c.candHello, &c.hello}, {&c.candSub, &c.sub}} {
 		if x.cand.req != nil && x.cand.id == p.id {
-			if r.GetStatus() == pb.Status_OK {
+			if status == pb.Status_OK {
 				*x.keep = x.cand.req
 			}
 			*x.cand = candidate{}
 		}
 	}
-	c.finish(p, r, nil)
+	c.finish(p, raw, nil)
 }
 
 // connFailed: a transport failure on cn. Failover when there is something

@@ -7,6 +7,7 @@ PKGS=(build-essential pkg-config meson ninja-build python3
       libinih-dev libjansson-dev libcmocka-dev libzstd-dev redis-server redis-tools
       libhttp-parser-dev libsystemd-dev libssl-dev openssl systemd prometheus help2man
       clang libclang-rt-14-dev)
+PKGS+=(golang-go golang-google-protobuf-dev protoc-gen-go protobuf-compiler) # the Go client, clients/go
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

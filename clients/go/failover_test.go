@@ -143,3 +143,39 @@ func TestNotLeaderFromARealStandby(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// The session follows a failover: a client that said Hello with an admin
+// key and subscribed, on A, A killed: on B (the list's next) its Hello and
+// Subscribe are said again before anything else, so it may run admin
+// operations there and B's events arrive.
+func TestSessionFollowsFailover(t *testing.T) {
+	dir := t.TempDir()
+	ops := makeKey(t, dir, "ops", "admin")
+	a := startDaemon(t, "--keys", dir+"/keys")
+	b := startDaemon(t, "--keys", dir+"/keys")
+	ctx := ctxT(t)
+	c := dialT(t, a.addr+","+b.addr, WithKeyFile(ops))
+	r, err := c.Subscribe(ctx) // every campaign's
+	must(t, r, err, pb.Status_OK)
+	a.kill9()
+	// the reader sees A close and mends the session at once
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().Reconnects == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := c.Stats(); st.Failures != 1 || st.Reconnects != 1 || st.Resent != 0 || c.Peer() != b.addr {
+		t.Fatalf("stats %+v peer %s", st, c.Peer())
+	}
+	r, err = c.CreateCampaign(ctx, CampaignSpec{CampaignID: "e", Stock: 5, HoldMs: 100}, "c-e") // admin: the Hello came along
+	must(t, r, err, pb.Status_OK)
+	r, err = c.Reserve(ctx, "e", "ann", 1, "o-1")
+	must(t, r, err, pb.Status_OK)
+	select {
+	case ev := <-c.Events():
+		if ev.GetType() != pb.EventType_HOLD_EXPIRED || string(ev.GetCampaignId()) != "e" {
+			t.Fatalf("event %v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event from B: the subscription did not follow")
+	}
+}

@@ -15,6 +15,8 @@ const DefaultPort = 7733
 // MaxAddrs is how many addresses a failover list may hold.
 const MaxAddrs = 16
 
+const noLeader = -2
+
 // hostMax is the C side's PT_HOST_MAX: a longer host is refused.
 const hostMax = 256
 
@@ -111,14 +113,15 @@ func resolve(host string) []string {
 
 // findAddr says which address of the list leader (a NOT_LEADER's
 // Response.Leader) is: the same host and port, or a name of the same
-// address ("localhost" for 127.0.0.1). -1: none of them.
+// address ("localhost" for 127.0.0.1). -1: none of them (a stranger);
+// noLeader: no address named, or none that parses.
 func findAddr(addrs []address, leader string) int {
 	if leader == "" {
-		return -1
+		return noLeader
 	}
 	a, err := parseAddr(leader, DefaultPort)
 	if err != nil {
-		return -1
+		return noLeader
 	}
 	for i, m := range addrs {
 		if m.port == a.port && strings.EqualFold(m.host, a.host) {

@@ -40,7 +40,7 @@ func TestFindAddr(t *testing.T) {
 	list := []address{{"127.0.0.1", 1000}, {"LocalHost", 2000}}
 	for leader, want := range map[string]int{
 		"127.0.0.1:1000": 0, "localhost:2000": 1, "localhost:1000": 0, "127.0.0.1:2000": 1,
-		"10.0.0.1:1000": -1, "127.0.0.1:3000": -1, "": -1, "[::1]:": -1,
+		"10.0.0.1:1000": -1, "127.0.0.1:3000": -1, "": noLeader, "[::1]:": noLeader,
 	} {
 		if got := findAddr(list, leader); got != want {
 			t.Fatalf("%q: %d, want %d", leader, got, want)

@@ -646,7 +646,7 @@ func (c *Client) handle(cn *conn, h head, msg []byte) bool {
 		if c.cn != cn {
 			return false
 		}
-		if to < 0 {
+		if to == -1 {
 			c.stats.Strangers++
 		}
 		if to >= 0 || len(c.addrs) > 1 {
@@ -919,12 +919,15 @@ func (c *Client) replaySession(cn *conn, t time.Duration, saved ...*pb.Request) 
 				continue // an event meanwhile
 			}
 			if r.GetStatus() == pb.Status_NOT_LEADER {
-				if to := findAddr(c.addrs, r.GetLeader()); to >= 0 {
+				to := findAddr(c.addrs, r.GetLeader())
+				if to >= 0 {
 					return to, errors.New("NOT_LEADER")
 				}
-				c.mu.Lock()
-				c.stats.Strangers++
-				c.mu.Unlock()
+				if to == -1 {
+					c.mu.Lock()
+					c.stats.Strangers++
+					c.mu.Unlock()
+				}
 				return -1, errStranger
 			}
 			break

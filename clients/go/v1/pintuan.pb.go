@@ -451,8 +451,6 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_pintuan_proto_rawDescGZIP(), []int{5}
 }
 
-// Optional handshake. Admin operations need a connection that said Hello
-// with the daemon's admin token (when the daemon has one configured).
 // Who the client is: its key's name and secret (the daemon's keys file
 // holds the secret's hash and the key's role). With keys configured, a
 // connection may send nothing but Hello and Ping before a Hello answered

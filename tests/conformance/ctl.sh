@@ -44,7 +44,7 @@ start() {
   setsid "$bin" "${args[@]}" 3>"$dir/$node.ports" </dev/null >/dev/null 2>>"$dir/$node.log" &
   echo $! >"$dir/$node.pid"
   for _ in $(seq 1 600); do
-    [ "$(wc -l <"$dir/$node.ports" 2>/dev/null)" = 2 ] && break
+    [ "$({ wc -l <"$dir/$node.ports"; } 2>/dev/null)" = 2 ] && break
     kill -0 "$(cat "$dir/$node.pid")" 2>/dev/null || { echo "ctl: $node exited:" >&2; tail -5 "$dir/$node.log" >&2; return 1; }
     sleep 0.1
   done

@@ -129,18 +129,27 @@ static int set_scalar(run *r, void *msg, const ProtobufCFieldDescriptor *f, cons
     (*n)++;
     return 0;
   }
-  switch (f->type) {
+  long long sv;
+  unsigned long long uv;
+  bool neg = v[0] == '-';
+  switch (f->type) { /* a number out of its field's range is a bad number, not wrapped */
   case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
-    *(int32_t *)at = (int32_t)strtol(v, &end, 10);
+    sv = strtoll(v, &end, 10);
+    if (sv < INT32_MIN || sv > INT32_MAX) errno = ERANGE;
+    *(int32_t *)at = (int32_t)sv;
     break;
   case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
-    *(uint32_t *)at = (uint32_t)strtoul(v, &end, 10);
+    uv = strtoull(v, &end, 10);
+    if (neg || uv > UINT32_MAX) errno = ERANGE;
+    *(uint32_t *)at = (uint32_t)uv;
     break;
   case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
     *(int64_t *)at = strtoll(v, &end, 10);
     break;
   case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-    *(uint64_t *)at = strtoull(v, &end, 10);
+    uv = strtoull(v, &end, 10);
+    if (neg) errno = ERANGE;
+    *(uint64_t *)at = uv;
     break;
   case PROTOBUF_C_TYPE_BOOL:
     if (strcmp(v, "true") && strcmp(v, "false")) return failf(r, "%s: true or false, not %s", f->name, v);
@@ -321,11 +330,14 @@ static int step_expect(run *r, char **w, int n) {
     snprintf(named, sizeof named, "%s", path); /* get_path cuts path at its dots */
     if (get_path(r, k->last, &pintuan__v1__response__descriptor, path, have, sizeof have)) return -1;
     if (tok[0] == '>') {
-      if (r->nvar == MAX_VARS) return failf(r, "too many saved values");
+      int at = 0; /* saved again: the latest value wins */
+      while (at < r->nvar && strcmp(r->var[at], tok + 1)) at++;
+      if (at == MAX_VARS) return failf(r, "too many saved values");
       if (strlen(tok + 1) >= sizeof r->var[0] || strlen(have) >= sizeof r->val[0])
         return failf(r, "%s: too long to save", w[i]);
-      memcpy(r->var[r->nvar], tok + 1, strlen(tok + 1) + 1);
-      memcpy(r->val[r->nvar++], have, strlen(have) + 1);
+      memcpy(r->var[at], tok + 1, strlen(tok + 1) + 1);
+      memcpy(r->val[at], have, strlen(have) + 1);
+      if (at == r->nvar) r->nvar++;
     } else if (strcmp(have, eq + 1)) {
       return failf(r, "%s is %s, wanted %s", named, have, eq + 1);
     }
@@ -349,8 +361,8 @@ static int play(run *r) {
     if (!strcmp(w[0], "setup")) {
       char args[64];
       snprintf(args, sizeof args, "up %s", n > 1 ? w[1] : "single");
+      r->up = true; /* down even after a setup that failed partway */
       rc = ctl(r, args, r->addrs, sizeof r->addrs);
-      r->up = !rc;
     } else if (!strcmp(w[0], "client")) {
       rc = step_client(r, w, n);
     } else if (!strcmp(w[0], "send")) {

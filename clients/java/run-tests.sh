@@ -22,6 +22,8 @@ fi
 : "${PINTUAND:?set PINTUAND to build/daemon/pintuand}"
 export PINTUAN_JAR="$jars/pintuan-client.jar" PROTOBUF_JAR
 export PINTUAN_JAVA_README=${PINTUAN_JAVA_README:-$here/README.md}
-exec java -Xss1m -jar "$JUNIT_CONSOLE" \
+# no selection given: every test
+[ $# -gt 0 ] || set -- --select-package io.pintuan.client
+exec java -jar "$JUNIT_CONSOLE" \
   --class-path "$jars/pintuan-client.jar:$jars/pintuan-client-tests.jar:$PROTOBUF_JAR" \
-  --select-package io.pintuan.client --disable-banner --disable-ansi-colors --details=tree "$@"
+  --disable-banner --disable-ansi-colors --details=tree "$@"

@@ -8,6 +8,7 @@ PKGS=(build-essential pkg-config meson ninja-build python3
       libhttp-parser-dev libsystemd-dev libssl-dev openssl systemd prometheus help2man
       clang libclang-rt-14-dev)
 PKGS+=(golang-go golang-google-protobuf-dev protoc-gen-go protobuf-compiler) # the Go client, clients/go
+PKGS+=(openjdk-17-jdk-headless protobuf-compiler libprotobuf-java junit5) # the Java client (clients/java)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

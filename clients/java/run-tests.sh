@@ -10,13 +10,13 @@ jars=${1:?usage: run-tests.sh JARDIR [launcher options]}
 shift
 PROTOBUF_JAR=${PROTOBUF_JAR:-/usr/share/java/protobuf.jar}
 JUNIT_CONSOLE=${JUNIT_CONSOLE:-/usr/share/java/junit-platform-console-standalone.jar}
-missing=()
+missing=(${PINTUAN_JAVA_MISSING:-})
 for t in java javac; do command -v "$t" >/dev/null || missing+=("$t"); done
 for f in "$PROTOBUF_JAR" "$JUNIT_CONSOLE" "$jars/pintuan-client.jar" "$jars/pintuan-client-tests.jar"; do
   [ -f "$f" ] || missing+=("$f")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "java client tests: skipped, missing: ${missing[*]}"
+  echo "java client tests: skipped, missing: ${missing[*]} (apt-get install openjdk-17-jdk-headless protobuf-compiler libprotobuf-java junit5, then meson setup --reconfigure)"
   exit 77
 fi
 : "${PINTUAND:?set PINTUAND to build/daemon/pintuand}"

@@ -157,6 +157,25 @@ final class Connection {
   private int run;
   private long runStartMs;
 
+  /** A connection's reader: futures complete on it, and what it sends goes to its own connection. */
+  static final class ReaderThread extends Thread {
+    final Connection conn;
+
+    ReaderThread(Connection conn, String name) {
+      super(name);
+      this.conn = conn;
+    }
+
+    @Override
+    public void run() {
+      conn.readLoop();
+    }
+  }
+
+  PintuanClient client() {
+    return client;
+  }
+
   private volatile Socket connecting; // a socket being set up (closed by close())
   private final Thread reader;
   private final Thread writer;
@@ -186,7 +205,7 @@ final class Connection {
       }
     }
     if (link == null) throw new PintuanException(errs.toString());
-    reader = new Thread(this::readLoop, "pintuan-reader-" + index);
+    reader = new ReaderThread(this, "pintuan-reader-" + index);
     writer = new Thread(this::writeLoop, "pintuan-writer-" + index);
     reader.setDaemon(true);
     writer.setDaemon(true);

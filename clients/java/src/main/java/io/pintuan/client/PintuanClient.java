@@ -122,8 +122,16 @@ public final class PintuanClient implements AutoCloseable {
 
   // ---- any request ----
 
+  /**
+   * Round robin; but a request sent from a connection's reader thread (a
+   * future's callback) goes to that connection: a chain of requests stays
+   * on one pipeline, and no other connection's writer is woken for it.
+   */
   private Connection pick() {
     if (conns.length == 1) return conns[0];
+    Thread t = Thread.currentThread();
+    if (t instanceof Connection.ReaderThread && ((Connection.ReaderThread) t).conn.client() == this)
+      return ((Connection.ReaderThread) t).conn;
     return conns[Math.floorMod(next.getAndIncrement(), conns.length)];
   }
 

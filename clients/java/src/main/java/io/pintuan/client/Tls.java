@@ -2,15 +2,20 @@ package io.pintuan.client;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.KeyStore;
+import java.security.Principal;
 import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.Signature;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.security.spec.InvalidKeySpecException;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.ArrayList;
@@ -18,9 +23,10 @@ import java.util.Base64;
 import java.util.Collection;
 import java.util.List;
 import javax.net.ssl.KeyManager;
-import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedKeyManager;
 
 /**
  * An SSLContext from PEM files, as libpintuan takes them: the CA
@@ -53,13 +59,11 @@ public final class Tls {
           throw new PintuanException("TLS: a client certificate needs both cert_file and key_file");
         List<Certificate> chain = certificates(certFile);
         PrivateKey key = privateKey(keyFile);
-        char[] pw = new char[0];
-        KeyStore ks = KeyStore.getInstance("PKCS12");
-        ks.load(null, null);
-        ks.setKeyEntry("client", key, pw, chain.toArray(new Certificate[0]));
-        KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-        kmf.init(ks, pw);
-        kms = kmf.getKeyManagers();
+        X509Certificate[] xs = new X509Certificate[chain.size()];
+        for (int i = 0; i < xs.length; i++) xs[i] = (X509Certificate) chain.get(i);
+        if (!matches(xs[0].getPublicKey(), key))
+          throw new PintuanException("TLS: " + keyFile + " is not the key of " + certFile);
+        kms = new KeyManager[] {new ClientKey(xs, key)};
       }
       SSLContext ctx = SSLContext.getInstance("TLS");
       ctx.init(kms, tmf.getTrustManagers(), null);
@@ -115,5 +119,86 @@ public final class Tls {
       }
     }
     throw new PintuanException("TLS: " + file + ": not an EC, RSA or EdDSA PKCS#8 key");
+  }
+
+  /** Does key sign what publicKey verifies? */
+  private static boolean matches(PublicKey publicKey, PrivateKey key) {
+    String alg = key.getAlgorithm();
+    if (!publicKey.getAlgorithm().equals(alg)) return false;
+    if (alg.equals("RSASSA-PSS")) return true; // its parameters vary: the handshake will tell
+    String sig = alg.equals("EC") ? "SHA256withECDSA" : alg.equals("RSA") ? "SHA256withRSA" : alg; // EdDSA
+    try {
+      byte[] probe = "pintuan".getBytes(StandardCharsets.US_ASCII);
+      Signature s = Signature.getInstance(sig);
+      s.initSign(key);
+      s.update(probe);
+      byte[] signed = s.sign();
+      Signature v = Signature.getInstance(sig);
+      v.initVerify(publicKey);
+      v.update(probe);
+      return v.verify(signed);
+    } catch (GeneralSecurityException e) {
+      return false;
+    }
+  }
+
+  /**
+   * The one client certificate, offered whatever CAs the daemon names (as
+   * OpenSSL does): a KeyStore would encrypt and decrypt the key with a
+   * password-based cipher, which costs about a second.
+   */
+  private static final class ClientKey extends X509ExtendedKeyManager {
+    private static final String ALIAS = "client";
+    private final X509Certificate[] chain;
+    private final PrivateKey key;
+
+    ClientKey(X509Certificate[] chain, PrivateKey key) {
+      this.chain = chain;
+      this.key = key;
+    }
+
+    private String alias(String[] keyTypes) {
+      String alg = key.getAlgorithm();
+      if (keyTypes == null) return ALIAS;
+      for (String t : keyTypes) {
+        if (t.equals(alg) || t.startsWith(alg + "_") || (alg.startsWith("Ed") && t.equals("EdDSA"))) return ALIAS;
+      }
+      return null;
+    }
+
+    @Override
+    public String chooseClientAlias(String[] keyTypes, Principal[] issuers, Socket socket) {
+      return alias(keyTypes);
+    }
+
+    @Override
+    public String chooseEngineClientAlias(String[] keyTypes, Principal[] issuers, SSLEngine engine) {
+      return alias(keyTypes);
+    }
+
+    @Override
+    public String[] getClientAliases(String keyType, Principal[] issuers) {
+      return alias(new String[] {keyType}) != null ? new String[] {ALIAS} : null;
+    }
+
+    @Override
+    public String[] getServerAliases(String keyType, Principal[] issuers) {
+      return null;
+    }
+
+    @Override
+    public String chooseServerAlias(String keyType, Principal[] issuers, Socket socket) {
+      return null;
+    }
+
+    @Override
+    public X509Certificate[] getCertificateChain(String alias) {
+      return ALIAS.equals(alias) ? chain.clone() : null;
+    }
+
+    @Override
+    public PrivateKey getPrivateKey(String alias) {
+      return ALIAS.equals(alias) ? key : null;
+    }
   }
 }

@@ -156,6 +156,7 @@ final class Connection {
   private int leader;
   private int run;
   private long runStartMs;
+  private boolean readerQueued; // requests queued by callbacks on the reader, the writer not woken yet
 
   /** A connection's reader: futures complete on it, and what it sends goes to its own connection. */
   static final class ReaderThread extends Thread {
@@ -292,7 +293,10 @@ final class Connection {
         pending.addLast(c);
         if (link != null) {
           outbox.addLast(c);
-          if (outbox.size() == 1) writerWake.signal();
+          // sent from this connection's reader (a callback): the writer is
+          // woken once the reader is done with the replies it has read
+          if (Thread.currentThread() == reader) readerQueued = true;
+          else if (outbox.size() == 1) writerWake.signal();
         } else if (idle) { // failover gave up earlier: this request connects again
           idle = false;
           readerWake.signal();
@@ -442,6 +446,15 @@ final class Connection {
         }
         Outcome o = handle(r);
         if (o != null) return o;
+      }
+      if (readerQueued) { // what the callbacks sent, to the writer in one go
+        readerQueued = false;
+        lock.lock();
+        try {
+          if (!outbox.isEmpty()) writerWake.signal();
+        } finally {
+          lock.unlock();
+        }
       }
       try {
         int ms = readTimeout();

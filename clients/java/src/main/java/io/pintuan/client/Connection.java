@@ -233,11 +233,15 @@ final class Connection {
 
   // ---- sending ----
 
-  /** The frame: 4-byte big-endian length, then id (field 1) and the body, as protobuf encodes them. */
-  static byte[] frame(long id, byte[] body) {
+  /**
+   * A frame for a body of bodyLen bytes, the body not written yet: the
+   * 4-byte big-endian length, then the id (field 1, varint) as protobuf
+   * encodes it first; the body (the request's other fields) goes at the end.
+   */
+  static byte[] frameOf(long id, int bodyLen) {
     int idLen = 1;
     for (long v = id >>> 7; v != 0; v >>>= 7) idLen++;
-    int n = 1 + idLen + body.length;
+    int n = 1 + idLen + bodyLen;
     byte[] f = new byte[4 + n];
     f[0] = (byte) (n >>> 24);
     f[1] = (byte) (n >>> 16);
@@ -250,22 +254,50 @@ final class Connection {
       f[p++] = (byte) ((v & 0x7F) | 0x80);
       v >>>= 7;
     }
-    f[p++] = (byte) v;
-    System.arraycopy(body, 0, f, p, body.length);
+    f[p] = (byte) v;
+    return f;
+  }
+
+  /** The frame of an encoded body (a saved Hello or Subscribe) with a new id. */
+  static byte[] frame(long id, byte[] body) {
+    byte[] f = frameOf(id, body.length);
+    System.arraycopy(body, 0, f, f.length - body.length, body.length);
     return f;
   }
 
   /** Sends req (its id is the connection's own); retryBusy: re-send it after UNAVAILABLE/OVERLOADED. */
   CompletableFuture<Response> submit(Request req, boolean retryBusy) {
     if (req.hasId()) req = req.toBuilder().clearId().build();
-    byte[] body = req.toByteArray();
     Request.OpCase op = req.getOpCase();
     boolean session = op == Request.OpCase.HELLO || op == Request.OpCase.SUBSCRIBE;
     acquire();
     long id = nextId.incrementAndGet();
-    Call c = new Call(id, frame(id, body), session ? body : null, op == Request.OpCase.HELLO, retryBusy);
+    byte[] f;
+    try {
+      f = frame(id, req);
+    } catch (RuntimeException e) {
+      permits.release();
+      throw e;
+    }
+    byte[] body = session ? java.util.Arrays.copyOfRange(f, f.length - req.getSerializedSize(), f.length) : null;
+    Call c = new Call(id, f, body, op == Request.OpCase.HELLO, retryBusy);
     enqueue(c);
     return c.future;
+  }
+
+  /** The frame of req (which has no id) with this id: the body encoded in place, no copy. */
+  static byte[] frame(long id, Request req) {
+    int size = req.getSerializedSize();
+    byte[] f = frameOf(id, size);
+    com.google.protobuf.CodedOutputStream out =
+        com.google.protobuf.CodedOutputStream.newInstance(f, f.length - size, size);
+    try {
+      req.writeTo(out);
+    } catch (IOException e) {
+      throw new IllegalStateException("encoding a request", e); // a byte array does not fail
+    }
+    out.checkNoSpaceLeft();
+    return f;
   }
 
   /** A place in flight: waits (up to the timeout and the failover time) while maxInFlight are. */

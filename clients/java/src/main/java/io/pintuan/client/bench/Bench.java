@@ -90,6 +90,13 @@ public final class Bench {
     return 0;
   }
 
+  /** This process's CPU time (every thread), or 0 where the JVM does not say. */
+  private static long cpuNs() {
+    java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    return os instanceof com.sun.management.OperatingSystemMXBean
+        ? ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime() : 0;
+  }
+
   private static void usage(String why) {
     System.err.println((why != null ? why + "\n" : "")
         + "usage: Bench [-a HOST:PORT[,...]] [-c CONNS] [-p DEPTH] [-d SECONDS] [-w SECONDS]"
@@ -146,16 +153,21 @@ public final class Bench {
       b.measureFrom = start + (long) (warm * 1e9);
       b.measureTo = b.measureFrom + (long) (secs * 1e9);
       for (int i = 0; i < conns * depth; i++) b.next(); // round robin: depth per connection
-      long sleep = (b.measureTo - System.nanoTime()) / 1_000_000;
+      long sleep = (b.measureFrom - System.nanoTime()) / 1_000_000;
       if (sleep > 0) Thread.sleep(sleep);
+      long cpu0 = cpuNs();
+      sleep = (b.measureTo - System.nanoTime()) / 1_000_000;
+      if (sleep > 0) Thread.sleep(sleep);
+      long cpu = cpuNs() - cpu0;
       b.stopping = true;
       b.drained.await();
       long n = b.measured.sum();
       Map<String, Long> st = new TreeMap<>();
       b.statuses.forEach((s, v) -> st.put(s.name(), v.sum()));
       System.out.printf("java bench: %d connections x %d in flight, %.1f s: %d requests, %.0f req/s,"
-          + " latency p50 %.3f ms p99 %.3f ms p99.9 %.3f ms, errors %d, statuses %s%n", conns, depth, secs, n,
-          n / secs, b.percentile(50), b.percentile(99), b.percentile(99.9), b.errors.get(), st);
+          + " latency p50 %.3f ms p99 %.3f ms p99.9 %.3f ms, client CPU %.2f us a request, errors %d,"
+          + " statuses %s%n", conns, depth, secs, n, n / secs, b.percentile(50), b.percentile(99), b.percentile(99.9),
+          n > 0 ? cpu / 1000.0 / n : 0.0, b.errors.get(), st);
       long held = c.getCampaign(campaign).getCampaign().getHeld();
       if (held > stock) {
         System.err.println("oversold: held " + held + " of " + stock);

@@ -110,7 +110,8 @@ public final class Config {
     /**
      * Bounds a connect (and TLS handshake) and each wait for the daemon
      * while a request is unanswered: no byte from it for this long and the
-     * connection counts as lost (failover). &lt; 0: wait forever.
+     * connection counts as lost (failover). &lt;= 0: wait forever. Default
+     * 5000.
      */
     public Builder timeoutMs(int ms) {
       timeoutMs = ms;

@@ -33,7 +33,7 @@ class ExampleTest {
     String app = block(readme, "java", 0);
     String build = block(readme, "sh", readme.indexOf("```java"));
     assertTrue(app.contains("public class App"), app);
-    assertTrue(app.split("\n").length <= 12, "a ten-line example");
+    assertTrue(app.split("\n").length <= 11, "a ten-line example");
     assertTrue(build.contains("App 127.0.0.1:7733"), build);
     Path dir = Procs.tempDir("pintuan-java-example-");
     try (Procs.Daemon d = Procs.Daemon.start()) {

@@ -216,17 +216,28 @@ class ClientTest {
 
   @Test
   void aBlockingCallInACallbackIsRefused() throws Exception {
-    try (PintuanClient c = PintuanClient.connect(d.addr)) {
-      CompletableFuture<Throwable> seen = new CompletableFuture<>();
+    // a daemon that answers after 200 ms: the callback is attached before, and runs on the reader
+    try (FakeDaemon slow = new FakeDaemon(q -> {
+          try {
+            Thread.sleep(200);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          return FakeDaemon.reply(q, Status.OK);
+        }, 0);
+        PintuanClient c = PintuanClient.connect(slow.addr)) {
+      CompletableFuture<Object> seen = new CompletableFuture<>();
       c.send(Requests.ping()).thenAccept(r -> {
         try {
           c.ping();
-          seen.complete(null);
+          seen.complete(Thread.currentThread().getName());
         } catch (PintuanException e) {
           seen.complete(e);
         }
       });
-      assertTrue(seen.get(10, TimeUnit.SECONDS) instanceof PintuanException);
+      Object got = seen.get(10, TimeUnit.SECONDS);
+      assertTrue(got instanceof PintuanException, String.valueOf(got));
+      assertEquals(Status.OK, c.ping().getStatus()); // and the client goes on
     }
   }
 

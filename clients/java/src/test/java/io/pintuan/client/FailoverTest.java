@@ -56,7 +56,7 @@ class FailoverTest {
       assertEquals(a.addr, c.peer()); // the first that answers
       assertEquals(Status.OK, c.ping().getStatus());
       a.stop();
-      // the next address: the dead one (refused), then b
+      // the next address of the list: b
       assertEquals(Status.OK, c.ping().getStatus());
       assertEquals(b.addr, c.peer());
       Stats s = c.stats();

@@ -26,4 +26,4 @@ export PINTUAN_JAVA_README=${PINTUAN_JAVA_README:-$here/README.md}
 [ $# -gt 0 ] || set -- --select-package io.pintuan.client
 exec java -jar "$JUNIT_CONSOLE" \
   --class-path "$jars/pintuan-client.jar:$jars/pintuan-client-tests.jar:$PROTOBUF_JAR" \
-  --disable-banner --disable-ansi-colors --details=tree "$@"
+  --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --fail-if-no-tests "$@"

@@ -264,17 +264,22 @@ class FailoverTest {
           Thread.currentThread().interrupt();
         }
       });
+      killer.setDaemon(true);
       killer.start();
-      for (int i = 0; i < total; i++) {
-        window.acquire();
-        CompletableFuture<Response> f = c.reserveAsync("drill", "u" + i, 1, "o-" + i);
-        f.whenComplete((r, e) -> {
-          window.release();
-          if (r != null && r.getStatus() == Status.OK) enough.countDown();
-        });
-        fs.add(f);
+      try {
+        for (int i = 0; i < total; i++) {
+          window.acquire();
+          CompletableFuture<Response> f = c.reserveAsync("drill", "u" + i, 1, "o-" + i);
+          f.whenComplete((r, e) -> {
+            window.release();
+            if (r != null && r.getStatus() == Status.OK) enough.countDown();
+          });
+          fs.add(f);
+        }
+        killer.join(60_000);
+      } finally {
+        killer.interrupt(); // a failed run does not leave it waiting
       }
-      killer.join(60_000);
       assertTrue(!a.proc.isAlive(), "the primary was killed under the load");
       int ok = 0, replays = 0;
       Set<Long> ids = new HashSet<>();

@@ -65,6 +65,29 @@ class FailoverTest {
     }
   }
 
+  /** A daemon that stops answering (SIGSTOP): past the timeout the requests go to the next address. */
+  @Test
+  void aReplyNotInTimeFailsOver() throws Exception {
+    try (Procs.Daemon a = Procs.Daemon.start(); Procs.Daemon b = Procs.Daemon.start();
+        PintuanClient c = PintuanClient.connect(Config.builder(a.addr + "," + b.addr).timeoutMs(500).build())) {
+      assertEquals(Status.OK, c.ping().getStatus());
+      Procs.run(List.of("kill", "-STOP", String.valueOf(a.proc.pid())), null);
+      try {
+        long t0 = System.nanoTime();
+        List<CompletableFuture<Response>> fs = new ArrayList<>();
+        for (int i = 0; i < 8; i++) fs.add(c.call(Requests.ping()));
+        for (CompletableFuture<Response> f : fs) assertEquals(Status.OK, c.await(f).getStatus());
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 450 && ms < 5000, ms + " ms");
+        assertEquals(b.addr, c.peer());
+        assertEquals(1, c.stats().failures);
+        assertEquals(8, c.stats().resent);
+      } finally {
+        Procs.run(List.of("kill", "-CONT", String.valueOf(a.proc.pid())), null);
+      }
+    }
+  }
+
   /** Pipelined requests left unanswered by a daemon that dies are sent again, byte for byte, in order. */
   @Test
   void unansweredRequestsAreResentByteForByte() throws Exception {

@@ -1019,8 +1019,15 @@ void pt_server_stop(pt_server *s, void (*done)(void *), void *arg) {
   s->done = done;
   s->done_arg = arg;
   /* held output is never sent now: forget the seals, close everyone */
-  for (; s->seal_n; s->seal_n--, s->seal_head = (s->seal_head + 1) % s->seal_cap)
-    s->seals[s->seal_head].c->seal_refs--;
+  for (; s->seal_n; s->seal_n--, s->seal_head = (s->seal_head + 1) % s->seal_cap) {
+    pt_conn *c = s->seals[s->seal_head].c;
+    c->seal_refs--;
+    /* a client gone while its replies were held: its handle closed
+     * already, it was kept only for its seals, and no release will come
+     * to free it now (nor would done be called). The listeners and timers
+     * are still open, so this cannot finish the stop under us. */
+    if (c->handle_closed && c->writes == 0 && c->seal_refs == 0) conn_free(c);
+  }
   for (pt_conn *c = s->conns; c; c = c->next) conn_close(c);
   for (unsigned i = 0; i < s->nlisteners; i++)
     if (!s->listener_closed[i]) uv_close((uv_handle_t *)&s->listeners[i], on_server_handle_closed);

@@ -216,6 +216,28 @@ static void test_stop_with_output_held(void **state) {
   close(a);
 }
 
+static void on_stopped(void *arg) { ++*(int *)arg; }
+
+/* The server stopped after a client left with replies still held: its
+ * connection, closed and kept only for its seal, is freed by the stop, and
+ * done is called (fuzz_server found it kept forever, the server with it). */
+static void test_stop_after_held_client_left(void **state) {
+  (void)state;
+  int a = client();
+  send_frame(a, "gone");
+  pt_server_seal(srv, 5);
+  pt_server_flush(srv);
+  shutdown(a, SHUT_WR);
+  int want = closes + 1;
+  while (closes < want) uv_run(&loop, UV_RUN_ONCE); /* the server has closed its end */
+  int stopped = 0;
+  pt_server_stop(srv, on_stopped, &stopped);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(stopped, 1);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  close(a);
+}
+
 /* A doubt between a turn's decisions and its end (the mirror's lease timer
  * runs there): dropping held output also closes the connections with
  * decided replies not yet sealed, which would otherwise leave at the flush
@@ -255,6 +277,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_gone_while_held, start, stop),
       cmocka_unit_test_setup_teardown(test_stop_with_output_held, start, stop),
       cmocka_unit_test_setup_teardown(test_drop_takes_this_turns_unsealed_replies, start, stop),
+      cmocka_unit_test_setup_teardown(test_stop_after_held_client_left, start, NULL),
   };
   return cmocka_run_group_tests_name("server_hold", tests, NULL, NULL);
 }

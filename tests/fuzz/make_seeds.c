@@ -4,8 +4,10 @@
  * snapshot, two small captures (the request stream; a session's decisions
  * from a state, as exact replay reads them), admin port requests (each
  * path, HEAD, bad methods and URLs, huge heads, keys, in pieces) and
- * journal records as the mirror writes them. Run by hand when the protocol
- * or the formats change: make_seeds DIR. */
+ * journal records as the mirror writes them, and scripts of clients for
+ * the storefront port's sockets. Run by hand when the protocol or the
+ * formats change: make_seeds DIR. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,14 +270,258 @@ static int write_records(const char *dir) {
   return rc;
 }
 
+/* ---- scripts of clients for fuzz_server (its header says the format) ---- */
+
+enum { S_CONNECT, S_SEND, S_SEND_RUN, S_SHUT, S_CLOSE, S_READ, S_RUN, S_CTRL };
+enum { C_RELEASE, C_RELEASE_ALL, C_DROP_HELD, C_SEALING, C_PUSH, C_CLOSE_ODD, C_TICK, C_SWEEP, C_SLEEP };
+/* frame actions: the first byte & 7 */
+enum { A_ECHO = 0, A_REFUSAL = 3, A_FAT = 4, A_CLOSE = 5, A_LINGER = 6, A_KEEP = 7 };
+
+typedef struct script {
+  uint8_t b[4096];
+  size_t n;
+} script;
+
+static script *s_new(uint8_t b0, uint8_t b1, uint8_t b2) {
+  static script s;
+  s.n = 0;
+  s.b[s.n++] = b0, s.b[s.n++] = b1, s.b[s.n++] = b2;
+  return &s;
+}
+static void s_op(script *s, int kind, int slot, int arg) { s->b[s->n++] = (uint8_t)(kind << 5 | slot << 3 | arg); }
+static void s_ctrl(script *s, int sub) { s_op(s, S_CTRL, sub >> 3, sub & 7); }
+static void s_send(script *s, int slot, bool run, const uint8_t *p, size_t n) {
+  if (n >= 1 && n <= 7) {
+    s_op(s, run ? S_SEND_RUN : S_SEND, slot, (int)n - 1);
+  } else {
+    s_op(s, run ? S_SEND_RUN : S_SEND, slot, 7);
+    s->b[s->n++] = (uint8_t)n;
+  }
+  memcpy(s->b + s->n, p, n);
+  s->n += n;
+}
+/* one frame: its length, the action byte, then text */
+static size_t s_frame(uint8_t *out, uint8_t action, const char *text) {
+  size_t n = 1 + strlen(text);
+  pt_be32_put(out, (uint32_t)n);
+  out[PT_FRAME_HEADER] = action;
+  memcpy(out + PT_FRAME_HEADER + 1, text, n - 1);
+  return PT_FRAME_HEADER + n;
+}
+
+static void server_seeds(const char *dir) {
+  enum { MF6 = 0, MF24 = 1, MF100 = 2, MF1000 = 3, SEAL = 4, TLS = 8, CERTS = 16, AHEAD = 32 };
+  enum { CLIENTS1 = 0 << 6, CLIENTS2 = 1 << 6, CLIENTS3 = 2 << 6, CLIENTS16 = 3 << 6 };
+  /* byte 1: out_high 16 << 6 = 1 KiB, out_hard x 4096, no inflight bound, no budget */
+  const uint8_t roomy = 6 | 3 << 3;
+  uint8_t f[1200];
+  size_t n;
+  script *s;
+
+  /* a frame split at every byte, the loop run between; a second one too */
+  s = s_new(MF100 | CLIENTS16, roomy, 0);
+  s_op(s, S_CONNECT, 0, 0);
+  n = s_frame(f, A_ECHO, "split at every byte");
+  n += s_frame(f + n, A_REFUSAL, "and this");
+  for (size_t i = 0; i < n; i++) s_send(s, 0, true, f + i, 1);
+  s_op(s, S_READ, 0, 0);
+  put_file(dir, "split-every-byte", s->b, s->n);
+
+  /* several frames in one send, each action once (a lookahead hook) */
+  s = s_new(MF100 | AHEAD | CLIENTS16, roomy, 0);
+  s_op(s, S_CONNECT, 0, 0);
+  n = s_frame(f, A_ECHO, "one");
+  n += s_frame(f + n, A_REFUSAL, "two");
+  n += s_frame(f + n, A_FAT, "three");
+  n += s_frame(f + n, A_KEEP, "four");
+  n += s_frame(f + n, 1, "five");
+  n += s_frame(f + n, A_ECHO, "");
+  s_send(s, 0, true, f, n);
+  s_op(s, S_RUN, 0, 1);
+  s_op(s, S_READ, 0, 0);
+  put_file(dir, "several-in-one-send", s->b, s->n);
+
+  /* closes in the middle of a frame: RST, an orderly close, a shutdown */
+  s = s_new(MF100 | CLIENTS16, roomy, 0);
+  for (int c = 0; c < 3; c++) {
+    s_op(s, S_CONNECT, c, 0);
+    n = s_frame(f, A_ECHO, "whole");
+    n += s_frame(f + n, A_ECHO, "cut in the middle");
+    s_send(s, c, true, f, n - 6);
+  }
+  s_op(s, S_RUN, 0, 0);
+  s_op(s, S_CLOSE, 0, 0);
+  s_op(s, S_CLOSE, 1, 1);
+  s_op(s, S_SHUT, 2, 0);
+  s_op(s, S_RUN, 0, 2);
+  s_op(s, S_READ, 2, 0);
+  put_file(dir, "close-mid-frame", s->b, s->n);
+
+  /* a frame over max_frame (24): the error, then the close; its length
+   * alone, and with a body */
+  s = s_new(MF24 | CLIENTS16, roomy, 0);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 0);
+  n = s_frame(f, A_ECHO, "fits");
+  memset(f + n, 'x', 40);
+  pt_be32_put(f + n, 36);
+  s_send(s, 0, true, f, n + 40);
+  s_send(s, 1, true, f, n + 4);
+  s_op(s, S_RUN, 0, 2);
+  s_op(s, S_READ, 0, 0);
+  put_file(dir, "oversize", s->b, s->n);
+
+  /* held output: sealed turns released one by one, a drop of what is held */
+  s = s_new(MF100 | SEAL | CLIENTS16, roomy, 0);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 0);
+  for (int i = 0; i < 3; i++) {
+    n = s_frame(f, i == 1 ? A_REFUSAL : A_ECHO, "held");
+    s_send(s, 0, true, f, n);
+    s_op(s, S_RUN, 0, 0);
+  }
+  s_ctrl(s, C_RELEASE);
+  s_op(s, S_RUN, 0, 0);
+  s_op(s, S_READ, 0, 0);
+  n = s_frame(f, A_ECHO, "dropped");
+  s_send(s, 1, true, f, n);
+  s_op(s, S_RUN, 0, 0);
+  s_ctrl(s, C_DROP_HELD);
+  s_op(s, S_RUN, 0, 1);
+  put_file(dir, "held-release-drop", s->b, s->n);
+
+  /* replies counted in flight (max_inflight 1): reading stops, the frames
+   * kept are handed on once the held replies go */
+  s = s_new(MF100 | SEAL | CLIENTS16, roomy | 1 << 5, 0);
+  s_op(s, S_CONNECT, 0, 0);
+  n = 0;
+  for (int i = 0; i < 5; i++) n += s_frame(f + n, A_ECHO, "queued");
+  s_send(s, 0, true, f, n);
+  for (int i = 0; i < 4; i++) {
+    s_op(s, S_RUN, 0, 1);
+    s_ctrl(s, C_RELEASE_ALL);
+  }
+  s_op(s, S_READ, 0, 0);
+  put_file(dir, "paused-inflight", s->b, s->n);
+
+  /* large replies to a client with a small receive buffer: writes queue */
+  s = s_new(MF100 | CLIENTS16, 7 | 3 << 3, 0);
+  s_op(s, S_CONNECT, 0, 2);
+  n = s_frame(f, A_FAT | 3 << 3, "fat");
+  n += s_frame(f + n, A_FAT | 2 << 3, "fat");
+  s_send(s, 0, true, f, n);
+  s_op(s, S_RUN, 0, 3);
+  s_op(s, S_READ, 0, 0);
+  s_op(s, S_RUN, 0, 3);
+  put_file(dir, "large-replies-small-buffer", s->b, s->n);
+
+  /* past out_hard, past the budget: dropped */
+  s = s_new(MF100 | CLIENTS16, 2 | 1 << 3 | 1 << 7, 0);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 0);
+  n = s_frame(f, A_ECHO, "0123456789012345678901234567890123456789");
+  s_send(s, 0, true, f, n);
+  s_send(s, 1, true, f, n);
+  n = s_frame(f, A_FAT, "fat");
+  s_send(s, 1, true, f, n);
+  s_op(s, S_RUN, 0, 2);
+  put_file(dir, "dropped-hard-budget", s->b, s->n);
+
+  /* an incomplete frame past frame_timeout_ms; close after a pause */
+  s = s_new(MF100 | CLIENTS16, roomy, 1 << 3);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 0);
+  n = s_frame(f, A_ECHO, "incomplete");
+  s_send(s, 0, true, f, n - 3);
+  n = s_frame(f, A_LINGER | 2 << 3, "pause, then close");
+  s_send(s, 1, true, f, n);
+  s_ctrl(s, C_TICK);
+  s_ctrl(s, C_SWEEP);
+  s_op(s, S_READ, 0, 0);
+  s_op(s, S_READ, 1, 0);
+  put_file(dir, "frame-timeout-linger", s->b, s->n);
+
+  /* max_clients 2, then max_per_ip 1 from 127.0.0.1 and 127.0.0.2 */
+  s = s_new(MF100 | CLIENTS2, roomy, 0);
+  for (int c = 0; c < 3; c++) s_op(s, S_CONNECT, c, 0);
+  s_op(s, S_RUN, 0, 1);
+  s_op(s, S_READ, 2, 0);
+  put_file(dir, "refused-max-clients", s->b, s->n);
+  s = s_new(MF100 | CLIENTS16, roomy, 1);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 4);
+  s_op(s, S_CONNECT, 2, 0);
+  s_op(s, S_RUN, 0, 1);
+  s_op(s, S_READ, 2, 0);
+  put_file(dir, "refused-per-ip", s->b, s->n);
+
+  /* pushes to clients that spoke; the rekey closing the odd ones */
+  s = s_new(MF100 | SEAL | CLIENTS16, roomy, 0);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 0);
+  s_op(s, S_CONNECT, 2, 0);
+  n = s_frame(f, A_ECHO, "subscribe");
+  s_send(s, 0, true, f, n);
+  n = s_frame(f, 1, "odd");
+  s_send(s, 1, true, f, n);
+  s_op(s, S_RUN, 0, 0);
+  s_ctrl(s, C_PUSH);
+  s_ctrl(s, C_CLOSE_ODD);
+  s_op(s, S_RUN, 0, 1);
+  s_ctrl(s, C_RELEASE_ALL);
+  s_op(s, S_RUN, 0, 1);
+  s_op(s, S_READ, 0, 0);
+  put_file(dir, "push-rekey", s->b, s->n);
+
+  /* TLS: frames split at record and byte boundaries, a client
+   * certificate, a plaintext client told so, one sending a 0x16 */
+  s = s_new(MF100 | TLS | CERTS | CLIENTS16, roomy, 0);
+  s_op(s, S_CONNECT, 0, 1);
+  s_op(s, S_CONNECT, 1, 3);
+  s_op(s, S_CONNECT, 2, 0);
+  s_op(s, S_CONNECT, 3, 0);
+  n = s_frame(f, A_ECHO, "over TLS");
+  n += s_frame(f + n, A_FAT, "fat");
+  for (size_t i = 0; i < n; i++) s_send(s, 0, true, f + i, 1);
+  s_send(s, 1, true, f, n);
+  s_send(s, 2, true, f, n);
+  s_send(s, 3, true, (const uint8_t *)"\x16\x03\x01\x00\x05hello", 10);
+  s_op(s, S_RUN, 0, 2);
+  for (int c = 0; c < 4; c++) s_op(s, S_READ, c, 0);
+  n = s_frame(f, A_CLOSE, "bye");
+  s_send(s, 1, true, f, n);
+  put_file(dir, "tls", s->b, s->n);
+
+  /* the real-time bounds (idle, first frame, reply deadline) */
+  s = s_new(MF100 | CLIENTS16, roomy, 0xe0);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 2);
+  n = s_frame(f, A_FAT | 3 << 3, "fat");
+  s_send(s, 1, true, f, n);
+  s_ctrl(s, C_SLEEP);
+  s_ctrl(s, C_SLEEP);
+  s_ctrl(s, C_SLEEP);
+  put_file(dir, "time-bounds", s->b, s->n);
+
+  /* the server stopped with clients open and output held */
+  s = s_new(MF100 | SEAL | CLIENTS16, roomy, 4);
+  s_op(s, S_CONNECT, 0, 0);
+  s_op(s, S_CONNECT, 1, 1);
+  n = s_frame(f, A_ECHO, "held at the stop");
+  s_send(s, 0, true, f, n);
+  s_send(s, 1, true, f, n);
+  s_op(s, S_RUN, 0, 1);
+  put_file(dir, "stop-with-held", s->b, s->n);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: make_seeds DIR\n");
     return 64;
   }
-  char d[6][512];
-  const char *names[] = {"frames", "peek", "snapshot", "capture", "admin_http", "record"};
-  for (int i = 0; i < 6; i++) {
+  char d[7][512];
+  const char *names[] = {"frames", "peek", "snapshot", "capture", "admin_http", "record", "server"};
+  for (int i = 0; i < 7; i++) {
     snprintf(d[i], sizeof d[i], "%s/%s", argv[1], names[i]);
     mkdir(argv[1], 0755);
     mkdir(d[i], 0755);
@@ -492,6 +738,7 @@ int main(int argc, char **argv) {
   pt_capture_close(cap);
   admin_seeds(d[4]);
   if (write_records(d[5])) return 1;
+  server_seeds(d[6]);
   printf("seeds written under %s\n", argv[1]);
   return 0;
 }

@@ -11,8 +11,8 @@
 #      measured part of the run)
 #   3. connection set-up: conn_cost (tests/bench/conn_cost.c), N rounds of
 #      connect (+ handshake) + Ping + close through libpintuan, one after
-#      another: rounds a second, the round's p50/p99, and the daemon's CPU
-#      per connection
+#      another: rounds a second, the round's p50/p99, and the daemon's and
+#      the client's CPU per connection
 # With REDIS=1, one more pair (plaintext, TLS) of 1 and 2 on a daemon
 # mirroring to a private redis-server (--mirror durable).
 # Prints one JSON line per run to RESULTS (default /tmp/pt-tls.jsonl), then
@@ -89,7 +89,7 @@ if os.path.exists(f"{pref}.conn"):
     c = json.load(open(f"{pref}.conn"))
     cpu = int(open(f"{pref}.conn.cpu").read())
     r["conn"] = {"rounds_per_s": c["rounds_per_s"], "p50_us": c["round_us"]["50"], "p99_us": c["round_us"]["99"],
-                 "daemon_us_per_conn": cpu / 1e3 / c["rounds"]}
+                 "daemon_us_per_conn": cpu / 1e3 / c["rounds"], "client_us_per_conn": c["client_cpu_us"]}
 print(json.dumps(r))
 PY
 }
@@ -149,6 +149,7 @@ rows = [("memory", "c1", "rps", "1 conn, depth 1: req/s", 0), ("memory", "c1", "
         ("memory", "conn", "p50_us", "new connection + Ping + close: p50 µs", 0),
         ("memory", "conn", "p99_us", "new connection + Ping + close: p99 µs", 0),
         ("memory", "conn", "daemon_us_per_conn", "new connection: daemon CPU µs", 0),
+        ("memory", "conn", "client_us_per_conn", "new connection: client (libpintuan) CPU µs", 0),
         ("redis", "c1", "p50_us", "Redis mirror, 1 conn, depth 1: p50 µs", 0),
         ("redis", "c1", "p99_us", "Redis mirror, 1 conn, depth 1: p99 µs", 0),
         ("redis", "c16", "rps", "Redis mirror, 16 conns x 16: req/s", 0),

@@ -3,7 +3,7 @@
  * 1000) shared among five kinds by --mix, each kind half one variant and
  * half the other:
  *   noread     pipelines ListCampaigns of 1000 (with a key, after its Hello)
- *              or Pings with a 64-byte payload, and never reads a reply
+ *              or Pings (a 64-byte payload, --ping-payload), never reading
  *   slowloris  a frame's bytes one at a time, one every --slow-ms: a frame
  *              announced as 60000 bytes that never ends, or a Ping, whose
  *              reply is read before the next Ping starts
@@ -21,7 +21,8 @@
  *
  * usage: pintuan-abuse -a 127.0.0.1:PORT [-n N] [-d SECONDS] [--mix N:S:F:B:I]
  *          [-k KEY_FILE] [--campaign ID] [--flood-users N] [--flood-depth N]
- *          [--slow-ms MS] [--reconnect-ms MS] [--from ADDR] [--sources N] [-j]
+ *          [--slow-ms MS] [--reconnect-ms MS] [--from ADDR] [--sources N]
+ *          [--ping-payload BYTES] [-j]
  * Prints a line per kind: connections opened, closed by the daemon (and
  * their lifetime), bytes sent, replies by status; -j: one JSON object.
  * Exit 0, 64 usage, 69 the daemon never accepted a connection. Not part
@@ -84,12 +85,12 @@ typedef struct kstats {
 
 static struct {
   struct sockaddr_in to, from;
-  int n, sources, flood_users, flood_depth, slow_ms, reconnect_ms, json;
+  int n, sources, flood_users, flood_depth, slow_ms, reconnect_ms, ping_payload, json;
   int mix[KINDS];
   double secs;
   const char *campaign, *key_file;
   char key_name[128], secret[128];
-} o = {.n = 1000, .sources = 1, .flood_users = 8, .slow_ms = 1000, .reconnect_ms = 100, .secs = 10,
+} o = {.n = 1000, .sources = 1, .flood_users = 8, .slow_ms = 1000, .reconnect_ms = 100, .ping_payload = 64, .secs = 10,
        .mix = {1, 1, 1, 1, 1}, .campaign = "abuse"};
 
 static kstats ks[KINDS];
@@ -139,7 +140,8 @@ static void make_patterns(void) {
   static const uint8_t payload[64] = {0};
   Pintuan__V1__Ping p;
   pintuan_req_ping(&q, &p);
-  p.has_payload = 1, p.payload = (ProtobufCBinaryData){sizeof payload, (uint8_t *)payload};
+  p.has_payload = o.ping_payload > 0;
+  p.payload = (ProtobufCBinaryData){(size_t)o.ping_payload, (uint8_t *)payload};
   pattern_of(&pat_ping, &q, 512);
   pintuan_req_ping(&q, &p); /* the slow one: no payload */
   pattern_of(&pat_slow_ping, &q, 1);
@@ -377,7 +379,8 @@ static int usage(const char *why) {
   fprintf(stderr,
           "usage: pintuan-abuse -a 127.0.0.1:PORT [-n N] [-d SECONDS] [--mix N:S:F:B:I]\n"
           "         [-k KEY_FILE] [--campaign ID] [--flood-users N] [--flood-depth N]\n"
-          "         [--slow-ms MS] [--reconnect-ms MS] [--from ADDR] [--sources N] [-j]\n"
+          "         [--slow-ms MS] [--reconnect-ms MS] [--from ADDR] [--sources N]\n"
+          "         [--ping-payload BYTES] [-j]\n"
           "  -n N              connections at once (default 1000, at most 20000)\n"
           "  -d SECONDS        how long (default 10); then every socket is closed\n"
           "  --mix N:S:F:B:I   shares of noread, slowloris, flood, badhello, idle (default 1:1:1:1:1)\n"
@@ -391,6 +394,7 @@ static int usage(const char *why) {
           "                    (default 100; -1: never)\n"
           "  --from ADDR       source address (default 127.0.0.2); --sources N: ADDR and the\n"
           "                    N-1 after it, in turn\n"
+          "  --ping-payload B  the Pings' payload, 0..64 bytes (default 64; 0: 12-byte frames)\n"
           "Only 127.0.0.0/8, from and to.\n");
   return 64;
 }
@@ -449,6 +453,8 @@ static int parse(int argc, char **argv) {
       o.reconnect_ms = (int)n;
     } else if (!strcmp(a, "--from")) {
       if (!loopback4(v, &o.from)) return usage("--from: an IPv4 address in 127.0.0.0/8");
+    } else if (!strcmp(a, "--ping-payload") && num && n >= 0 && n <= 64) {
+      o.ping_payload = (int)n;
     } else if (!strcmp(a, "--sources") && num && n >= 1 && n <= 65536) {
       o.sources = (int)n;
     } else {

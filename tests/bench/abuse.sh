@@ -41,13 +41,18 @@ nice_a=(nice -n 10)
 # keys: the storefront's (admin: the bench creates its campaign), the abusers' (a storefront key, rate 1000/s)
 "$D" --make-key shop:admin --key-out "$tmp/shop.key" >>"$tmp/keys"
 "$D" --make-key abuser:storefront --key-out "$tmp/abuser.key" | sed 's/$/ rate=1000/' >>"$tmp/keys"
+# (connection_rate stays off, its default: the storefront may send all of
+# its 5,000/s on one connection, and anonymous Pings meet no rate)
 LIMITS=(--output-budget $((BUDGET << 20)) --reply-deadline 2000 --first-request-timeout 2000
-  --idle-timeout 5000 --frame-timeout 3000 --connection-rate 2000 ${DAEMON_ARGS:-})
+  --idle-timeout 5000 --frame-timeout 3000 ${DAEMON_ARGS:-})
 
-# The sampler: VmRSS every 100 ms, /metrics every 250 ms, until STOP exists.
+# The sampler: VmRSS every 100 ms and /metrics every 250 ms, each in its
+# own thread (a scrape the daemon is slow to answer must not stall the
+# RSS), until STOP exists.
 cat >"$tmp/sample.py" <<'PY'
-import json, os, sys, time, urllib.request
+import json, os, sys, threading, time, urllib.request
 pid, aport, out, stop = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+t0 = time.monotonic(); rs = []; unsent = []; conns = []; failed = [0]
 def rss():
     try:
         for l in open(f"/proc/{pid}/status"):
@@ -57,20 +62,22 @@ def metric(text, name):
     for l in text.splitlines():
         if l.startswith(name + " "): return float(l.split()[1])
     return None
-t0 = time.monotonic(); rs = []; unsent = []; conns = []; failed = 0; last = 0
-while not os.path.exists(stop):
-    t = time.monotonic() - t0
-    r = rss()
-    if r is None: break
-    rs.append((round(t, 2), r))
-    if t - last >= 0.25:
-        last = t
+def scrape():
+    while not os.path.exists(stop):
+        t = time.monotonic() - t0
         try:
             m = urllib.request.urlopen(f"http://127.0.0.1:{aport}/metrics", timeout=2).read().decode()
             unsent.append((round(t, 2), metric(m, "pintuan_unsent_bytes"))); conns.append(metric(m, "pintuan_connections"))
-        except Exception: failed += 1
+        except Exception: failed[0] += 1
+        time.sleep(0.25)
+th = threading.Thread(target=scrape); th.start()
+while not os.path.exists(stop):
+    r = rss()
+    if r is None: break
+    rs.append((round(time.monotonic() - t0, 2), r))
     time.sleep(0.1)
-json.dump({"rss_kb": rs, "unsent": unsent, "conns_max": max(conns or [0]), "scrapes_failed": failed}, open(out, "w"))
+th.join()
+json.dump({"rss_kb": rs, "unsent": unsent, "conns_max": max(conns or [0]), "scrapes_failed": failed[0]}, open(out, "w"))
 PY
 
 counters() { # the limits' counters from /metrics, as JSON
@@ -89,7 +96,7 @@ print(json.dumps(d))'
 run() { # MODE ROUND
   local mode=$1 round=$2
   exec {PF}< <(exec "${pin_d[@]}" "$D" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ready-fd 3 \
-    --log-level warn --keys "$tmp/keys" "${LIMITS[@]}" 3>&1 1>/dev/null 2>"$tmp/d-$mode-$round.log")
+    --log-level info --keys "$tmp/keys" "${LIMITS[@]}" 3>&1 1>/dev/null 2>"$tmp/daemon.log")
   local dpid=$! port aport apid=
   PIDS+=("$dpid")
   read -r port <&$PF
@@ -117,8 +124,16 @@ run() { # MODE ROUND
   kill "$dpid"
   wait "$dpid" 2>/dev/null || true
   python3 - "$mode" "$round" "$tmp" "$BUDGET" >>"$RESULTS" <<'PY'
-import json, sys
+import json, re, sys
 mode, rnd, tmp, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+# the storefront's connections (from 127.0.0.1) the daemon dropped, by reason
+# (a lower bound: client events are logged 20 a second at most)
+dropped = {}
+for l in open(f"{tmp}/daemon.log", errors="replace"):
+    m = re.search(r"client_(?:dropped|cut|refused) .*peer=127\.0\.0\.1:\d+ reason=\"([^\"]*)\"", l)
+    if m:
+        why = re.sub(r"\d+", "N", m.group(1))
+        dropped[why] = dropped.get(why, 0) + 1
 b = json.load(open(f"{tmp}/bench.json")) if open(f"{tmp}/bench.json").read().strip() else {}
 s = json.load(open(f"{tmp}/sample.json"))
 rs = [r for _, r in s["rss_kb"]]
@@ -126,6 +141,7 @@ print(json.dumps({"mode": mode, "round": rnd, "budget_mib": budget,
     "p50_us": b.get("latency_us", {}).get("50"), "p99_us": b.get("latency_us", {}).get("99"),
     "p999_us": b.get("latency_us", {}).get("99.9"), "max_us": b.get("latency_us", {}).get("max"),
     "rps": b.get("throughput_rps"), "unanswered": b.get("unanswered"), "verdict": b.get("verdict", {}).get("pass"),
+    "status": b.get("status"), "storefront_dropped": dropped,
     "rss_start_kb": rs[0] if rs else None, "rss_max_kb": max(rs) if rs else None, "rss_end_kb": rs[-1] if rs else None,
     "unsent_max": max([u for _, u in s["unsent"] if u is not None] or [0]), "conns_max": s["conns_max"],
     "scrapes_failed": s["scrapes_failed"], "rss_timeline": s["rss_kb"][::5],

@@ -4,6 +4,8 @@
 # OUTDIR/pintuan-client.jar        io.pintuan.v1 (protoc --java_out of proto/pintuan.proto)
 #                                  and io.pintuan.client; needs protobuf.jar at run time
 # OUTDIR/pintuan-client-tests.jar  the JUnit 5 tests (with "tests")
+# OUTDIR/pintuan-conformance.jar   the conformance runner, io.pintuan.conformance.Runner
+#                                  (with "tests"; run-conformance.sh plays tests/conformance/ with it)
 # Debian 12: openjdk-17-jdk-headless protobuf-compiler libprotobuf-java junit5.
 # Exits 77 (meson's "skipped") when a tool or jar is missing, saying which.
 set -euo pipefail
@@ -38,4 +40,13 @@ if [ "${2:-}" = tests ]; then
     -cp "$out/pintuan-client.jar:$PROTOBUF_JAR:$JUNIT_JAR" -d "$work/test-classes" @"$work/test-sources"
   jar --create --file "$work/pintuan-client-tests.jar" -C "$work/test-classes" .
   mv "$work/pintuan-client-tests.jar" "$out/pintuan-client-tests.jar"
+  mkdir -p "$work/conformance-classes"
+  find "$here/src/conformance/java" -name '*.java' > "$work/conformance-sources"
+  javac --release 17 -encoding UTF-8 -Xlint:all -Xlint:-serial -Xlint:-processing \
+    -cp "$out/pintuan-client.jar:$PROTOBUF_JAR" -d "$work/conformance-classes" @"$work/conformance-sources"
+  printf 'Main-Class: io.pintuan.conformance.Runner\nClass-Path: pintuan-client.jar %s\n' "$PROTOBUF_JAR" \
+    > "$work/conformance-manifest"
+  jar --create --file "$work/pintuan-conformance.jar" --manifest "$work/conformance-manifest" \
+    -C "$work/conformance-classes" .
+  mv "$work/pintuan-conformance.jar" "$out/pintuan-conformance.jar"
 fi

@@ -58,6 +58,7 @@ static void check_round_trip(pt_engine *e) {
   pt_engine_config cfg = {0};
   char err[128] = "";
   pt_engine *r = pt_engine_restore(&cfg, a.p, a.len, err, sizeof err);
+  if (!r) fprintf(stderr, "restore: %s\n", err);
   if (!r) abort(); /* a live engine's snapshot refused: its state broke a restore check (err) */
   if (pt_engine_snapshot(r, to_buf, &b) != 0) abort();
   if (a.len != b.len || memcmp(a.p, b.p, a.len)) abort();

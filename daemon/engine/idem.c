@@ -201,11 +201,16 @@ void pt__idem_prefetch(pt_engine *e, const pt_campaign *c, pt_bytes rid) {
 bool pt__idem_replay(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k, int op,
                      uint32_t fp, pt_result *r) {
   if (c->idem_count == 0) return false;
-  const uint8_t *p = pt_map_get(&e->idem, k->hash, (pt_bytes){k->b, k->len});
+  uint32_t ref;
+  const uint8_t *p = pt_map_lookup(&e->idem, k->hash, (pt_bytes){k->b, k->len}, &ref);
   if (!p) return false;
   idem_rec d;
   decode(p, &d, e->idem_base);
-  if (d.forget_ms <= now) return false; /* due: pt_engine_advance drops it */
+  if (d.forget_ms <= now) { /* due: forgotten now; its record pops in its turn */
+    pt_map_del_ref(&e->idem, k->hash, ref);
+    pt__emit_mut(e, PT_MUT_IDEM, true, c, (pt_bytes){k->b + k->off, (size_t)(k->len - k->off)}, 0);
+    return false;
+  }
   memset(r, 0, sizeof(*r));
   r->replay = true;
   if (d.op != op || d.fp != fp) {
@@ -230,15 +235,16 @@ static bool is_effect(int op, pt_status s) {
   return s == PT_OK || (op == OP_RESERVE && s == PT_WAITLISTED);
 }
 
-/* Drops the oldest record from the table and the log. */
-static void pop_oldest(pt_engine *e, const uint8_t *p, const idem_rec *d) {
+/* Drops the oldest record (at ref) from the log, and from the table unless
+ * a retry past its window already forgot it there (pt__idem_replay). */
+static void pop_oldest(pt_engine *e, const uint8_t *p, uint32_t ref, const idem_rec *d) {
   uint64_t ci;
   size_t n = get_varint(p + 1, &ci);
   pt_campaign *c = e->camps[ci];
   pt_bytes key = {p + 1, p[0]};
   pt_bytes rid = {p + 1 + n, p[0] - n};
-  pt_map_del(&e->idem, pt_hash(e->cfg.hash_seed, key.p, key.len), key);
-  pt__emit_mut(e, PT_MUT_IDEM, true, c, rid, 0);
+  if (pt_map_del_ref(&e->idem, pt_hash(e->cfg.hash_seed, key.p, key.len), ref))
+    pt__emit_mut(e, PT_MUT_IDEM, true, c, rid, 0);
   c->idem_count--;
   e->st.idem_records--;
   pt_store_pop(&e->idem_log, d->len);
@@ -291,7 +297,7 @@ void pt__idem_store(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key
     const uint8_t *p = pt_store_head(&e->idem_log, &hr);
     idem_rec d;
     decode(p, &d, e->idem_base);
-    pop_oldest(e, p, &d);
+    pop_oldest(e, p, hr, &d);
     e->st.idem_evictions++;
   }
 }
@@ -313,7 +319,7 @@ void pt__idem_expire(pt_engine *e, int64_t now) {
     idem_rec d;
     decode(p, &d, e->idem_base);
     if (d.forget_ms > now) break;
-    pop_oldest(e, p, &d);
+    pop_oldest(e, p, ref, &d);
   }
 }
 

@@ -79,13 +79,14 @@ static void tab_insert(pt_map_tab *t, uint32_t h, uint32_t ref) {
   }
 }
 
-static bool tab_del(const pt_map *m, pt_map_tab *t, uint32_t h, pt_bytes key) {
+/* Deletes the entry of key (key.p), or else the entry that refers to ref. */
+static bool tab_del(const pt_map *m, pt_map_tab *t, uint32_t h, pt_bytes key, uint32_t ref) {
   if (!t->slots) return false;
   uint32_t i = h & t->mask;
   for (uint32_t d = 0;; d++, i = (i + 1) & t->mask) {
     pt_map_slot *s = &t->slots[i];
     if (s->hash == 0 || dist(t->mask, i, s->hash) < d) return false;
-    if (s->hash == h && key_eq(m, rec_of(m, s->ref), key)) break;
+    if (s->hash == h && (key.p ? key_eq(m, rec_of(m, s->ref), key) : s->ref == ref)) break;
   }
   /* Backward shift: pull the following displaced entries one step home. */
   for (uint32_t j = (i + 1) & t->mask; t->slots[j].hash && dist(t->mask, j, t->slots[j].hash) > 0;
@@ -147,10 +148,17 @@ void pt_map_put(pt_map *m, uint64_t hash, uint32_t ref) {
   if (m->old.count) move_some(m, MOVE_BUDGET);
 }
 
-bool pt_map_del(pt_map *m, uint64_t hash, pt_bytes key) {
+static bool del(pt_map *m, uint64_t hash, pt_bytes key, uint32_t ref) {
   uint32_t h = pt_map_fix(hash);
-  bool found = tab_del(m, &m->cur, h, key) || (m->old.count && tab_del(m, &m->old, h, key));
+  bool found = tab_del(m, &m->cur, h, key, ref) || (m->old.count && tab_del(m, &m->old, h, key, ref));
   if (found) m->count--;
   if (m->old.count) move_some(m, MOVE_BUDGET);
   return found;
 }
+
+bool pt_map_del(pt_map *m, uint64_t hash, pt_bytes key) {
+  static const uint8_t none[1];
+  return del(m, hash, key.p ? key : (pt_bytes){none, 0}, 0);
+}
+
+bool pt_map_del_ref(pt_map *m, uint64_t hash, uint32_t ref) { return del(m, hash, (pt_bytes){0}, ref); }

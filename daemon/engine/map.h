@@ -52,6 +52,9 @@ static inline void *pt_map_get(const pt_map *m, uint64_t h, pt_bytes key) {
 /* The key (of the record at ref) must be absent. */
 void pt_map_put(pt_map *m, uint64_t h, uint32_t ref);
 bool pt_map_del(pt_map *m, uint64_t h, pt_bytes key);
+/* Deletes the entry that refers to ref (its key's hash h), if there is one:
+ * a record may have been superseded under its key by a newer one. */
+bool pt_map_del_ref(pt_map *m, uint64_t h, uint32_t ref);
 
 /* Whole-table walks (restore's checks, format conversion): every position
  * of both tables, i < pt_map_positions(m); pt_map_entry is NULL where no

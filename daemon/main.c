@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -603,6 +604,14 @@ int main(int argc, char **argv) {
     return EX_OK;
   }
   pt_log_set_level(d.cfg.log_level);
+#ifdef M_MMAP_THRESHOLD
+  /* A buffer past 256 KiB (a big reply, a client's output) gets its own
+   * mapping, returned whole when freed. Fixed, because glibc's sliding
+   * threshold would otherwise climb after the first such free and keep
+   * them in the heap, which a burst of dropped connections leaves full of
+   * free pages (the server trims what remains, server.c). */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
   pt_server_config scfg = {.max_frame = d.cfg.max_frame, .out_high = d.cfg.out_high,
                            .out_hard = d.cfg.out_hard, .max_clients = d.cfg.max_clients,
                            .frame_timeout_ms = d.cfg.frame_timeout_ms,
@@ -610,6 +619,7 @@ int main(int argc, char **argv) {
                            .out_budget = d.cfg.output_budget,
                            .max_inflight = d.cfg.max_requests_in_flight,
                            .max_per_ip = d.cfg.max_clients_per_ip,
+                           .turn_frames = d.cfg.turn_frames,
                            .first_frame_ms = d.cfg.first_request_ms,
                            .idle_ms = d.cfg.idle_timeout_ms};
   int rc = preflight(&d, &scfg);

@@ -142,6 +142,16 @@ static void connections(abuf *b, const pt_admin_sources *src) {
       "Connections not read now: their unsent replies passed the high water", ss.paused);
   one(b, "pintuan_backpressure_pauses_total", "counter",
       "Times a connection stopped being read because its replies were not read", (double)ss.pauses);
+  one(b, "pintuan_output_memory_bytes", "gauge",
+      "Memory of the connections' output buffers (counted in output_budget, with kept input)",
+      (double)ss.out_mem);
+  one(b, "pintuan_kept_input_bytes", "gauge",
+      "Input read and not yet decided: frames waiting for their turn, partial frames (counted in output_budget)",
+      (double)ss.kept);
+  one(b, "pintuan_turn_yields_total", "counter",
+      "Times a connection took its share of a loop turn's work and waited for the next turn", (double)ss.yields);
+  one(b, "pintuan_memory_trims_total", "counter",
+      "Times freed memory was handed back to the system after connections' buffers were freed", (double)ss.trims);
   one(b, "pintuan_received_bytes_total", "counter", "Bytes read from clients", (double)ss.bytes_in);
   one(b, "pintuan_sent_bytes_total", "counter", "Bytes written to clients", (double)ss.bytes_out);
 }

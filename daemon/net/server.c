@@ -3,6 +3,8 @@
  *                                   exempt from the frame timeout, whose clock
  *                                   restarts on resuming)
  *            -> draining (close_after_flush: no reads, remaining output sent)
+ *            (reading <-> yielded: its share of a turn's work taken; read
+ *                                  again from the next turn)
  *            -> closing (uv_close issued) -> freed (handle closed and every
  *               write callback returned)
  * A connection's output is the open buffer of the current turn, behind
@@ -19,10 +21,13 @@
  * and the life cycle above would have no single place. */
 #include "server.h"
 
+#include <linux/sockios.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "addr.h"
 #include "frame.h"
@@ -30,6 +35,19 @@
 #include "xalloc.h"
 
 #define RBUF_SIZE (64 * 1024)
+/* A turn's work is bounded and shared out, so that floods cannot hold the
+ * loop (and every other client with it): a connection hands on at most its
+ * share of frames a turn, turn_frames / (connections that want work), never
+ * fewer than SHARE_MIN (more than a well-behaved client keeps in flight)
+ * nor more than turn_frames. One that took its share yields: it is not
+ * read, and what it sends meanwhile waits in its socket (TCP's
+ * backpressure), not here. The yielded wait in a queue, and each turn end
+ * lets as many read again, oldest first, as turn_frames / share: the
+ * busiest take turns, and a turn stays about turn_frames frames however
+ * many connections flood. A connection that yielded reads HOT_READ bytes at
+ * a time, so the input it keeps stays small. */
+#define SHARE_MIN 32
+#define HOT_READ (8 * 1024)
 #define SPARE_MAX 64
 #define SPARE_CAP (256 * 1024)
 
@@ -61,22 +79,31 @@ struct pt_conn {
   pt_conn *dirty_prev, *dirty_next; /* connections with output this turn */
   bool dirty, paused, draining, closing, handle_closed;
   bool out_state; /* `out` holds a reply decided on state: sealed at the turn's end */
-  pt_buf in;       /* an incomplete frame, only while one is pending */
+  pt_buf in;       /* input kept, at in.p + in_off (in.len bytes): only while there is some */
+  size_t in_off;
   uint64_t in_since; /* srv_now() when the pending incomplete frame began */
   pt_buf out;      /* this turn's replies */
   pt_seg *held, *held_tail; /* sealed output, oldest first */
   size_t held_bytes;
   unsigned seal_refs; /* entries of the server's seal queue naming this connection */
   size_t inflight; /* bytes handed to uv_write and not yet completed */
+  size_t mem;      /* bytes of its output buffers (capacity) */
   unsigned writes; /* outstanding uv_write requests */
   uint32_t flags;
   uint64_t linger_until; /* pt_conn_close_after: output held until then (srv_now); 0: none */
   /* the bounds in time: the loop's clock, not a test clock (a test that
    * moves its clock by hours must not find its connections idle) */
   uint64_t opened_ms, last_read_ms, progress_ms; /* progress: the last write done while some wait */
+  unsigned outq_seen; /* its socket's unsent bytes when the sweep last looked (SIOCOUTQ) */
   unsigned replies_open, replies_held; /* frames in out, and in held segments: not written yet */
   bool spoke, keep_idle; /* a whole frame came; pushed messages are awaited (a subscriber) */
   bool input_due;        /* resumed with whole frames kept: the resumer hands them on */
+  pt_conn *due_next;     /* the server's list of those */
+  bool yielded;          /* took its share of this turn: not read until the next */
+  pt_conn *yield_prev, *yield_next; /* the server's yielded connections */
+  uint64_t turn;         /* the server's turn that turn_frames counts in */
+  uint64_t hot_turn;     /* the last turn it yielded in */
+  unsigned turn_frames;  /* frames handed on in that turn */
   _Alignas(8) uint8_t data[PT_CONN_DATA]; /* the protocol layer's */
   pt_tls_conn *tls;      /* NULL: plaintext */
   bool tls_spoke;        /* TLS bytes came (a plaintext client is told it is on a TLS port) */
@@ -104,7 +131,12 @@ struct pt_server {
   size_t seal_head, seal_n, seal_cap;
   uv_timer_t sweeper; /* closes connections stuck in the middle of a frame */
   uv_timer_t resumer; /* hands on the input kept by connections that resumed */
-  pt_conn *conns, *dirty;
+  pt_conn *conns, *dirty, *yielded, *yield_tail, *due;
+  uint64_t turn;      /* pt_server_flush counts turns */
+  size_t freed;       /* bytes freed since the last trim */
+  uint64_t trimmed_ms;
+  unsigned busy;      /* connections that handed on frames this turn */
+  unsigned share;     /* frames a connection may hand on this turn */
   uint64_t next_id;
   pt_server_stats st;
   pt_buf spare[SPARE_MAX]; /* recycled output buffers, SPARE_CAP or less */
@@ -128,10 +160,23 @@ struct pt_server {
 static void conn_close(pt_conn *c);
 static void conn_resume(pt_conn *c);
 static void on_resume_input(uv_timer_t *t);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void read_on(pt_conn *c);
 static void maybe_finish_stop(pt_server *s);
 
 static size_t pending(const pt_conn *c) { return c->out.len + c->held_bytes + c->inflight; }
-
+/* What the budget counts of c: the memory of its output (unsent replies
+ * in buffers that grew by doubling) and of the input it keeps. */
+static size_t weight(const pt_conn *c) { return c->mem + c->in.cap; }
+static bool over(const pt_server *s) {
+  return s->cfg.out_budget && s->st.out_mem + s->st.kept > s->cfg.out_budget;
+}
+/* c's kept input changes capacity (only live connections count) */
+static void kept_cap(pt_conn *c, size_t cap) {
+  if (!c->closing) c->srv->st.kept += cap - c->in.cap;
+  c->in.cap = cap;
+}
 /* Stop reading it: too much output unsent, or too many replies unwritten. */
 static bool too_full(const pt_conn *c) {
   const pt_server_config *k = &c->srv->cfg;
@@ -176,24 +221,60 @@ static uint64_t srv_now(pt_server *s) {
  * (a few hundred bytes of replies, written at once), and handing it back to
  * malloc each time made glibc trim and regrow the heap top with brk, each a
  * TLB shootdown across CPUs (5 % of the daemon under load). */
-static void buf_reserve(pt_server *s, pt_buf *b, size_t need) {
+/* c's output buffers hold cap more bytes (or fewer): what the budget
+ * counts is the memory, and only of live connections. */
+static void mem_add(pt_conn *c, ssize_t cap) {
+  c->mem += (size_t)cap;
+  if (!c->closing) c->srv->st.out_mem += (size_t)cap;
+}
+
+/* b, one of c's output buffers, holds need bytes at least. */
+static void buf_reserve(pt_conn *c, pt_buf *b, size_t need) {
+  pt_server *s = c->srv;
   if (b->cap >= need) return;
+  size_t had = b->cap;
   if (!b->p && s->nspare) {
     *b = s->spare[--s->nspare];
+    mem_add(c, (ssize_t)b->cap);
     if (b->cap >= need) return;
+    had = b->cap;
   }
   size_t cap = b->cap ? b->cap : 4096;
   while (cap < need) cap *= 2;
   b->p = pt_xrealloc(b->p, cap);
   b->cap = cap;
+  mem_add(c, (ssize_t)(cap - had));
 }
 
-static void buf_release(pt_server *s, pt_buf *b) {
-  if (b->p && b->cap <= SPARE_CAP && s->nspare < SPARE_MAX)
+static void buf_release(pt_conn *c, pt_buf *b) {
+  pt_server *s = c->srv;
+  mem_add(c, -(ssize_t)b->cap);
+  if (b->p && b->cap <= SPARE_CAP && s->nspare < SPARE_MAX) {
     s->spare[s->nspare++] = (pt_buf){.p = b->p, .cap = b->cap};
-  else
+  } else {
     free(b->p);
+    s->freed += b->cap;
+  }
   *b = (pt_buf){0};
+}
+
+/* Memory given back to malloc stays with the process: after a burst of
+ * connections dropped with their buffers (an attack, a stampede's end),
+ * glibc's heap keeps its pages (an abuse run: 157 MB of heap, 10 MB in
+ * use). Big buffers are mapped on their own (main.c sets the threshold);
+ * the rest is trimmed here, at most once a second, once TRIM_AFTER bytes
+ * have been freed since the last trim. */
+#define TRIM_AFTER (16u << 20)
+static void maybe_trim(pt_server *s, uint64_t now) {
+#ifdef __GLIBC__
+  if (s->freed < TRIM_AFTER || now - s->trimmed_ms < 1000) return;
+  s->freed = 0;
+  s->trimmed_ms = now;
+  s->st.trims++;
+  malloc_trim(0);
+#else
+  (void)s, (void)now;
+#endif
 }
 
 static void dirty_add(pt_conn *c) {
@@ -204,6 +285,35 @@ static void dirty_add(pt_conn *c) {
   c->dirty_next = s->dirty;
   if (s->dirty) s->dirty->dirty_prev = c;
   s->dirty = c;
+}
+
+/* The yielded queue: oldest at its head. */
+static void yield_add(pt_conn *c) {
+  pt_server *s = c->srv;
+  c->yielded = true;
+  c->yield_next = NULL;
+  c->yield_prev = s->yield_tail;
+  if (s->yield_tail)
+    s->yield_tail->yield_next = c;
+  else
+    s->yielded = c;
+  s->yield_tail = c;
+  s->st.waiting++;
+}
+
+static void yield_remove(pt_conn *c) {
+  if (!c->yielded) return;
+  pt_server *s = c->srv;
+  if (c->yield_prev)
+    c->yield_prev->yield_next = c->yield_next;
+  else
+    s->yielded = c->yield_next;
+  if (c->yield_next)
+    c->yield_next->yield_prev = c->yield_prev;
+  else
+    s->yield_tail = c->yield_prev;
+  c->yielded = false;
+  s->st.waiting--;
 }
 
 static void dirty_remove(pt_conn *c) {
@@ -228,7 +338,7 @@ uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len) { return reply(c, len);
 
 static uint8_t *reply(pt_conn *c, size_t len) {
   pt_server *s = c->srv;
-  buf_reserve(s, &c->out, c->out.len + PT_FRAME_HEADER + len);
+  buf_reserve(c, &c->out, c->out.len + PT_FRAME_HEADER + len);
   uint8_t *p = c->out.p + c->out.len;
   pt_be32_put(p, (uint32_t)len);
   c->out.len += PT_FRAME_HEADER + len;
@@ -236,7 +346,7 @@ static uint8_t *reply(pt_conn *c, size_t len) {
   s->st.unsent += PT_FRAME_HEADER + len;
   c->replies_open++;
   dirty_add(c);
-  if (s->cfg.out_budget && s->st.unsent > s->cfg.out_budget) over_budget(s);
+  if (over(s)) over_budget(s);
   if (c->closing) return p + PT_FRAME_HEADER; /* dropped for the budget: the buffer lives until its close */
   if (pending(c) > s->cfg.out_hard) { /* a reader that stopped reading */
     s->st.dropped_slow++;
@@ -254,19 +364,19 @@ uint64_t pt_conn_id(const pt_conn *c) { return c->id; }
 void pt_conn_keep_when_idle(pt_conn *c) { c->keep_idle = true; }
 void *pt_conn_data(pt_conn *c) { return c->data; }
 
-/* The output of every connection together is past the budget: the ones
- * holding the most go, until it is back under (their output stops
- * counting when they close). O(connections) a drop: only when over. */
+/* The unsent output and kept input of every connection together is past
+ * the budget: the ones holding the most go, until it is back under (theirs
+ * stops counting when they close). O(connections) a drop: only when over. */
 static void over_budget(pt_server *s) {
-  while (s->st.unsent > s->cfg.out_budget) {
+  while (over(s)) {
     pt_conn *big = NULL;
     for (pt_conn *c = s->conns; c; c = c->next)
-      if (!c->closing && (!big || pending(c) > pending(big))) big = c;
-    if (!big || !pending(big)) return;
+      if (!c->closing && (!big || weight(c) > weight(big))) big = c;
+    if (!big || !weight(big)) return;
     s->st.dropped_budget++;
-    char why[160];
-    snprintf(why, sizeof why, "%zu bytes of replies unsent, the most of any while all held %zu, past output_budget %zu",
-             pending(big), s->st.unsent, s->cfg.out_budget);
+    char why[200];
+    snprintf(why, sizeof why, "%zu bytes of replies unsent (%zu of buffers) and %zu of input kept, the most of any while all held %zu, past output_budget %zu",
+             pending(big), big->mem, big->in.cap, s->st.out_mem + s->st.kept, s->cfg.out_budget);
     log_client(big, PT_LOG_WARN, "client_dropped", why);
     conn_close(big);
   }
@@ -326,10 +436,16 @@ static void ip_give(pt_server *s, const uint8_t k[16]) {
 static void conn_free(pt_conn *c) {
   pt_server *s = c->srv;
   dirty_remove(c);
+  if (c->input_due) /* its kept frames were never handed on: off the resumer's list (short) */
+    for (pt_conn **p = &s->due; *p; p = &(*p)->due_next)
+      if (*p == c) {
+        *p = c->due_next;
+        break;
+      }
   while (c->held) {
     pt_seg *g = c->held;
     c->held = g->next;
-    buf_release(s, &g->buf);
+    buf_release(c, &g->buf);
     free(g);
   }
   if (c->prev)
@@ -337,8 +453,9 @@ static void conn_free(pt_conn *c) {
   else
     s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
-  buf_release(s, &c->out);
+  buf_release(c, &c->out);
   free(c->in.p);
+  s->freed += c->in.cap;
   if (c->ip_counted) ip_give(s, c->ip);
   pt_tls_conn_free(c->tls);
   free(c);
@@ -359,6 +476,9 @@ static void conn_close(pt_conn *c) {
   if (c->closing) return;
   c->closing = true;
   c->srv->st.unsent -= pending(c); /* the live connections' output only */
+  c->srv->st.kept -= c->in.cap;
+  c->srv->st.out_mem -= c->mem;
+  yield_remove(c);
   if (c->paused) c->srv->st.paused--;
   c->paused = false;
   dirty_remove(c);
@@ -375,7 +495,7 @@ static void on_write(uv_write_t *req, int status) {
   if (!c->closing) s->st.unsent -= w->len;
   c->progress_ms = uv_now(s->loop);
   s->st.bytes_out += status == 0 ? w->len : 0;
-  buf_release(s, &w->buf);
+  buf_release(c, &w->buf);
   free(w);
   if (c->handle_closed) {
     if (c->writes == 0 && c->seal_refs == 0) conn_free(c);
@@ -406,7 +526,7 @@ static void write_raw(pt_conn *c, pt_buf *b) {
     int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
     if (n < 0 && n != UV_EAGAIN) {
       c->srv->st.unsent -= b->len;
-      buf_release(c->srv, b);
+      buf_release(c, b);
       conn_close(c);
       return;
     }
@@ -414,7 +534,7 @@ static void write_raw(pt_conn *c, pt_buf *b) {
     c->srv->st.unsent -= done;
     c->srv->st.bytes_out += done;
     if (done == b->len) {
-      buf_release(c->srv, b);
+      buf_release(c, b);
       conn_resume(c); /* what on_write does for a queued write */
       return;
     }
@@ -432,7 +552,7 @@ static void write_raw(pt_conn *c, pt_buf *b) {
     c->writes--;
     c->inflight -= w->len;
     c->srv->st.unsent -= w->len;
-    buf_release(c->srv, &w->buf);
+    buf_release(c, &w->buf);
     free(w);
     conn_close(c);
   }
@@ -445,7 +565,7 @@ static void tls_push(pt_conn *c) {
   size_t n = c->tls && !c->closing ? pt_tls_pending(c->tls) : 0;
   if (!n) return;
   pt_buf b = {0};
-  buf_reserve(c->srv, &b, n);
+  buf_reserve(c, &b, n);
   b.len = pt_tls_take(c->tls, b.p, n);
   c->srv->st.unsent += b.len;
   write_raw(c, &b);
@@ -457,7 +577,7 @@ static void write_buf(pt_conn *c, pt_buf *b) {
   pt_server *s = c->srv;
   s->st.unsent -= b->len; /* its ciphertext counts instead (tls_push) */
   int rc = pt_tls_established(c->tls) ? pt_tls_write(c->tls, b->p, b->len) : -1;
-  buf_release(s, b);
+  buf_release(c, b);
   if (rc) { /* before the handshake (a refusal at accept) or a broken one: nothing to send it by */
     conn_close(c);
     return;
@@ -493,6 +613,22 @@ void pt_server_flush(pt_server *s) {
     flush_conn(c);
     if (!c->closing && c->draining && pending(c) == 0) conn_close(c);
   }
+  /* the next turn: its share, and which of the connections that took
+   * theirs read on (the ones that waited longest) */
+  unsigned want = s->busy + s->st.waiting, turn = s->cfg.turn_frames;
+  unsigned share = turn / (want ? want : 1);
+  s->share = share < SHARE_MIN ? SHARE_MIN : share;
+  s->busy = 0;
+  s->turn++;
+  for (unsigned n = turn / s->share; n && s->yielded; n--) {
+    pt_conn *c = s->yielded;
+    yield_remove(c);
+    read_on(c);
+  }
+  /* some still wait their turn: the loop must not block on the others
+   * (they may have nothing more to say), so the next turn comes at once */
+  if (s->yielded && !uv_is_active((uv_handle_t *)&s->resumer))
+    uv_timer_start(&s->resumer, on_resume_input, 0, 0);
 }
 
 void pt_server_seal(pt_server *s, uint64_t seq) {
@@ -613,7 +749,8 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   _Alignas(16) uint8_t notes[LOOKAHEAD + 1][PT_FRAME_NOTE];
   const uint8_t *msg;
   size_t len;
-  while (!c->closing && !c->draining && !too_full(c)) { /* too full: the rest waits in c->in */
+  /* too full, or its share of the turn taken: the rest waits in c->in */
+  while (!c->closing && !c->draining && !too_full(c) && c->turn_frames < s->share) {
     if (s->hooks.on_lookahead) {
       if (ahead < off) ahead = off, la = k;
       while (la - k < LOOKAHEAD &&
@@ -637,6 +774,7 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
       return n;
     }
     s->st.frames_in++;
+    c->turn_frames++;
     c->spoke = true;
     s->hooks.on_frame(s->hooks.ctx, c, msg, len, k < la ? notes[k % (LOOKAHEAD + 1)] : NULL);
     k++;
@@ -649,7 +787,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   (void)suggested;
   pt_conn *c = h->data;
   b->base = (char *)c->srv->rbuf;
-  b->len = RBUF_SIZE;
+  b->len = c->hot_turn && c->hot_turn + 1 >= c->srv->turn ? HOT_READ : RBUF_SIZE;
 }
 
 /* Stops reading c while it is too full (too_full); conn_resume reads on. */
@@ -666,35 +804,93 @@ static void maybe_pause(pt_conn *c) {
 
 /* Hands the frames of c's input to the protocol layer: what c->in holds,
  * then data[0..n). What is left (a partial frame, or whole ones while c is
- * too full to take more) is kept in c->in, only while there is some. */
+ * too full or has had its share of the turn) is kept in c->in, only while
+ * there is some. */
 static void take_input(pt_conn *c, const uint8_t *data, size_t n) {
   pt_server *s = c->srv;
+  if (c->turn != s->turn) { /* its first input this turn */
+    c->turn = s->turn;
+    c->turn_frames = 0;
+    s->busy++;
+  }
   if (c->in.len == 0) {
     size_t used = n ? parse_frames(c, data, n) : 0;
     if (used < n && !c->closing && !c->draining) {
       c->in_since = srv_now(s);
       c->in.p = pt_xmalloc(n - used);
-      c->in.cap = n - used;
+      kept_cap(c, n - used);
       memcpy(c->in.p, data + used, n - used);
       c->in.len = n - used;
+      c->in_off = 0;
+      if (over(s)) over_budget(s);
     }
     return;
   }
-  if (c->in.cap < c->in.len + n) {
-    c->in.cap = c->in.len + n;
-    c->in.p = pt_xrealloc(c->in.p, c->in.cap);
+  if (n) { /* appended after what is kept: compacted first (a partial frame: we read only then) */
+    if (c->in_off + c->in.len + n > c->in.cap) {
+      memmove(c->in.p, c->in.p + c->in_off, c->in.len);
+      c->in_off = 0;
+    }
+    if (c->in.cap < c->in.len + n) {
+      c->in.p = pt_xrealloc(c->in.p, c->in.len + n);
+      kept_cap(c, c->in.len + n);
+    }
+    memcpy(c->in.p + c->in_off + c->in.len, data, n);
+    c->in.len += n;
   }
-  if (n) memcpy(c->in.p + c->in.len, data, n);
-  c->in.len += n;
-  size_t used = parse_frames(c, c->in.p, c->in.len);
+  size_t used = parse_frames(c, c->in.p + c->in_off, c->in.len);
   c->in.len -= used;
+  c->in_off += used;
   if (c->in.len == 0 || c->closing || c->draining) {
     free(c->in.p); /* idle connections hold no input buffer */
+    kept_cap(c, 0);
     c->in = (pt_buf){0};
+    c->in_off = 0;
   } else if (used) {
-    memmove(c->in.p, c->in.p + used, c->in.len);
     c->in_since = srv_now(s); /* a new frame began */
   }
+  if (over(s)) over_budget(s);
+}
+
+/* A whole frame (or one too big, which is an answer too) is kept. */
+static bool frame_kept(const pt_conn *c) {
+  const uint8_t *msg;
+  size_t len;
+  return c->in.len &&
+         pt_frame_next(c->in.p + c->in_off, c->in.len, c->srv->cfg.max_frame, &msg, &len) != PT_FRAME_MORE;
+}
+
+/* After input was handed on: c took its share of the turn, so it is not
+ * read again until the next one (pt_server_flush). */
+static void maybe_yield(pt_conn *c) {
+  pt_server *s = c->srv;
+  if (c->closing || c->draining || c->yielded || c->turn_frames < s->share) return;
+  s->st.yields++;
+  c->hot_turn = s->turn;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  yield_add(c);
+}
+
+/* Reads c again (neither paused, yielded, draining nor closing): the whole
+ * frames it keeps first, by the resumer (what is decided must be decided
+ * within a turn: its record, then its replies; a resume can come from a
+ * write at a turn's end), and only then its socket, so the input it keeps
+ * never grows past one read. */
+static void read_on(pt_conn *c) {
+  pt_server *s = c->srv;
+  if (c->closing || c->draining || c->paused || c->yielded) return;
+  if (frame_kept(c)) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (!c->input_due) {
+      c->input_due = true;
+      c->due_next = s->due;
+      s->due = c;
+    }
+    if (!uv_is_active((uv_handle_t *)&s->resumer)) uv_timer_start(&s->resumer, on_resume_input, 0, 0);
+    return;
+  }
+  if (c->in.len) c->in_since = srv_now(s); /* its partial frame waited on us: its timeout starts over */
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 /* Ciphertext read: through TLS into plaintext frames; what TLS answers
@@ -756,55 +952,75 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     take_input(c, (const uint8_t *)b->base, (size_t)n);
   }
   maybe_pause(c);
+  maybe_yield(c);
+  if (!c->closing && !c->paused && !c->yielded && frame_kept(c)) read_on(c); /* kept frames first */
 }
 
 static void conn_resume(pt_conn *c) {
   if (c->paused && drained(c)) {
     c->paused = false;
     c->srv->st.paused--;
-    /* A frame left incomplete because we stopped reading has been waiting
-     * on us, not on the client: its timeout starts over now. */
-    if (c->in.len) c->in_since = srv_now(c->srv);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     pt_debug("client %llu resumed: %zu reply bytes unsent", (unsigned long long)c->id, pending(c));
-    /* whole frames kept when it filled up go first, but not from here: a
-     * resume comes from a write, at a turn's end too, and what is decided
-     * must be decided within a turn (its record, then its replies); the
-     * resumer runs at the next loop iteration's timers */
-    if (c->in.len) {
-      c->input_due = true;
-      if (!uv_is_active((uv_handle_t *)&c->srv->resumer))
-        uv_timer_start(&c->srv->resumer, on_resume_input, 0, 0);
-    }
+    read_on(c);
   }
 }
 
 static void on_resume_input(uv_timer_t *t) {
   pt_server *s = t->data;
-  for (pt_conn *c = s->conns, *next; c; c = next) {
-    next = c->next;
-    if (!c->input_due) continue;
+  pt_conn *list = s->due;
+  s->due = NULL;
+  for (pt_conn *c = list, *next; c; c = next) {
+    next = c->due_next;
     c->input_due = false;
-    if (c->closing || c->paused || c->draining) continue;
+    if (c->closing || c->paused || c->draining || c->yielded) continue;
     take_input(c, NULL, 0);
     maybe_pause(c);
+    maybe_yield(c);
+    read_on(c);
   }
 }
 
-/* The bounds in time, for c at now: true when c was closed for one. */
+/* Bytes that wait in c's socket, unread: the client did send. */
+static bool bytes_waiting(pt_conn *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* The client took some of what its socket held since we last looked: a
+ * write that has not completed yet because the loop was busy. */
+static bool socket_drained(pt_conn *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &n) != 0) return false;
+  bool moved = (unsigned)n != c->outq_seen;
+  c->outq_seen = (unsigned)n;
+  return moved;
+}
+
+/* The bounds in time, for c at now: true when c was closed for one. They
+ * are judged at a timer, before the turn reads: a connection whose bytes
+ * wait unread (or whose reader took some of what its socket held) is not
+ * silent, idle or stuck, however long the last turn was. */
 static bool timed_out(pt_server *s, pt_conn *c, uint64_t now) {
   const pt_server_config *k = &s->cfg;
   char why[128];
   if (c->closing || c->linger_until) return false;
   if (k->reply_deadline_ms && c->writes && now - c->progress_ms > k->reply_deadline_ms) {
+    if (socket_drained(c)) {
+      c->progress_ms = now;
+      return false;
+    }
     s->st.dropped_deadline++;
     snprintf(why, sizeof why, "took none of its replies for %llu ms (%zu bytes waiting)",
              (unsigned long long)(now - c->progress_ms), pending(c));
   } else if (k->first_frame_ms && !c->spoke && !c->draining && now - c->opened_ms > k->first_frame_ms) {
+    if (c->in.len || bytes_waiting(c)) return false; /* it spoke: judged on the frame's timeout */
     s->st.closed_silent++;
     snprintf(why, sizeof why, "no request within %llu ms of connecting", (unsigned long long)k->first_frame_ms);
   } else if (k->idle_ms && !c->keep_idle && !c->draining && !pending(c) && !c->in.len &&
              now - c->last_read_ms > k->idle_ms) {
+    if (bytes_waiting(c)) return false;
     s->st.closed_idle++;
     snprintf(why, sizeof why, "idle for %llu ms", (unsigned long long)(now - c->last_read_ms));
   } else {
@@ -827,9 +1043,10 @@ static void on_sweep(uv_timer_t *t) {
       continue;
     }
     if (timed_out(s, c, loop_now)) continue;
-    /* A paused client is not read: its partial frame is our doing. */
-    if (c->closing || c->draining || c->paused || c->in.len == 0 ||
-        now - c->in_since < s->cfg.frame_timeout_ms)
+    /* A client not read (paused, its share taken, whole frames kept) waits
+     * on us, not we on it. */
+    if (c->closing || c->draining || c->paused || c->yielded || c->input_due || c->in.len == 0 ||
+        now - c->in_since < s->cfg.frame_timeout_ms || frame_kept(c) || bytes_waiting(c))
       continue;
     char detail[96];
     snprintf(detail, sizeof detail, "incomplete frame for over %llu ms",
@@ -840,6 +1057,7 @@ static void on_sweep(uv_timer_t *t) {
     s->hooks.on_protocol_error(s->hooks.ctx, c, 11 /* INVALID_ARGUMENT */, detail);
     pt_conn_close_after_flush(c);
   }
+  maybe_trim(s, loop_now);
 }
 
 static void on_connection(uv_stream_t *l, int status) {
@@ -972,6 +1190,10 @@ pt_server *pt_server_start(uv_loop_t *loop, const pt_server_config *cfg,
   s->resumer.data = s;
   s->open_handles++;
   if (!s->cfg.frame_timeout_ms) s->cfg.frame_timeout_ms = 10000;
+  if (!s->cfg.turn_frames) s->cfg.turn_frames = 512;
+  if (s->cfg.turn_frames < SHARE_MIN) s->cfg.turn_frames = SHARE_MIN;
+  s->share = s->cfg.turn_frames;
+  s->turn = 1; /* a connection's turn 0: none yet */
   if (s->cfg.max_per_ip) {
     for (s->ips_cap = 64; s->ips_cap < 2 * (uint64_t)s->cfg.max_clients + 2;) s->ips_cap *= 2;
     s->ips = pt_xcalloc(s->ips_cap, sizeof *s->ips);

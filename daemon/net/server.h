@@ -18,7 +18,13 @@
  *   within first_frame_ms of connecting; nothing read and nothing to write
  *   for idle_ms (unless the protocol layer says the connection waits for
  *   pushed messages). Past max_inflight replies not yet written, a
- *   connection is not read (as past out_high).
+ *   connection is not read (as past out_high). The budget counts input
+ *   kept too. The time bounds spare a connection whose bytes wait in its
+ *   socket (a long turn is not the client's silence).
+ * - Fairness: a loop turn hands on a bounded share of frames per
+ *   connection (fewer as more connections are busy); past its share a
+ *   connection is not read until the next turn. Input is not read while
+ *   whole frames are kept, so a connection keeps at most one read.
  * - A frame over max_frame is answered with INVALID_ARGUMENT (via the
  *   protocol-error callback) and the connection closed once that is sent;
  *   so is a frame left incomplete for frame_timeout_ms (a slow or stuck
@@ -53,9 +59,10 @@ typedef struct pt_server_config {
   uint64_t frame_timeout_ms; /* an incomplete frame older than this: error, close */
   /* 0: no such bound */
   uint64_t reply_deadline_ms; /* replies waiting on a client that takes none of them this long */
-  size_t out_budget;          /* unsent output of every connection together */
+  size_t out_budget;          /* memory of every connection's output buffers and kept input together */
   unsigned max_inflight;      /* replies of one connection not written yet: reading stops */
   unsigned max_per_ip;        /* connections from one address */
+  unsigned turn_frames;       /* frames a loop turn hands on, shared out (0: 512) */
   uint64_t first_frame_ms;    /* from the connect to its first whole frame */
   uint64_t idle_ms;           /* nothing read, nothing to write */
   pt_tls *tls;                /* TLS on every connection (tls.h); NULL: plaintext */
@@ -94,10 +101,15 @@ typedef struct pt_server_stats {
   uint64_t closed_idle;      /* idle for idle_ms */
   uint64_t tls_failed;       /* TLS handshakes or records that failed */
   size_t unsent;             /* now: the output of every connection not written yet */
+  size_t kept;               /* now: input kept (frames waiting for their turn, partial frames) */
+  size_t out_mem;            /* now: memory of the output buffers (what output_budget counts, with kept) */
+  uint64_t yields;           /* times a connection took its share of a turn's work */
+  uint64_t trims;            /* times freed memory was handed back to the system */
   uint64_t protocol_errors;         /* = oversize + frame_timeouts */
   uint64_t oversize, frame_timeouts; /* frames over max_frame; left incomplete too long */
   uint64_t pauses;                  /* times a connection stopped being read (backpressure) */
   unsigned clients, paused;         /* now */
+  unsigned waiting;                 /* now: connections that took their share, waiting for a turn */
 } pt_server_stats;
 
 /* Resolves host (a name, or a numeric IPv4 or IPv6 address without

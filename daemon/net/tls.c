@@ -36,6 +36,11 @@ pt_tls *pt_tls_new(const char *cert_file, const char *key_file, const char *ca_f
   if (!ctx) return why(err, errlen, "TLS"), NULL;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+  /* No pintuan client resumes a session: issuing TLS 1.3 tickets (two a
+   * connection) and caching TLS 1.2 sessions was a third of a handshake's
+   * cost in the daemon (BENCHMARKS.md, TLS) for nothing. */
+  SSL_CTX_set_num_tickets(ctx, 0);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   char what[600];
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
     snprintf(what, sizeof what, "TLS certificate %s", cert_file);

@@ -150,7 +150,9 @@ unsigned pt_service_set_keys(pt_service *s, pt_server *srv, pt_keys *keys) {
 
 static const char *const SCOPES[] = {"connection", "key", "user"};
 
-int svc_rates_take(pt_service *s, pt_conn *c, pt_bytes user, uint32_t *over) {
+/* -1 (a token of each taken), or the scope of the rate that refuses
+ * (0 connection, 1 key, 2 user) and in *over its rate (none taken). */
+static int svc_rates_take(pt_service *s, pt_conn *c, pt_bytes user, uint32_t *over) {
   int64_t now = pt_turn_now(s->turn);
   uint32_t f = *pt_conn_flags(c), krate = 0;
   pt_bucket *conn = pt_conn_data(c), *key = NULL, *usr = NULL;
@@ -173,15 +175,27 @@ int svc_rates_take(pt_service *s, pt_conn *c, pt_bytes user, uint32_t *over) {
   return -1;
 }
 
-bool svc_rate_ok(pt_service *s, pt_conn *c, pt_bytes user, Pintuan__V1__Response *r) {
+const char *svc_rate_limited(pt_service *s, pt_conn *c, pt_bytes user) {
   uint32_t rate;
   int scope = svc_rates_take(s, c, user, &rate);
-  if (scope < 0) return true;
+  if (scope < 0) return NULL;
   s->st.limited[scope]++;
-  static char why[96]; /* the reply points at it until it is packed */
-  snprintf(why, sizeof why, "over the %s's rate of %u requests a second: retry later", SCOPES[scope], rate);
+  /* a flood is refused here by the million: its text is made once a rate */
+  static char why[3][96];
+  static uint32_t made_for[3];
+  if (!why[scope][0] || made_for[scope] != rate) {
+    snprintf(why[scope], sizeof why[scope], "over the %s's rate of %u requests a second: retry later",
+             SCOPES[scope], rate);
+    made_for[scope] = rate;
+  }
+  auth_log(s, c, "rate_limited", "%s", why[scope]);
+  return why[scope];
+}
+
+bool svc_rate_ok(pt_service *s, pt_conn *c, pt_bytes user, Pintuan__V1__Response *r) {
+  const char *why = svc_rate_limited(s, c, user);
+  if (!why) return true;
   svc_set_status(r, PT_RATE_LIMITED, why);
-  auth_log(s, c, "rate_limited", "%s", why);
   return false;
 }
 

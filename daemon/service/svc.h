@@ -96,9 +96,8 @@ bool svc_hello_key(svc_ctx *x, const Pintuan__V1__Hello *m);
 /* A token of each rate this request is under (the connection's, its key's,
  * its user's, when it names one): true, or false with x->r RATE_LIMITED. */
 bool svc_rate_ok(pt_service *s, pt_conn *c, pt_bytes user, Pintuan__V1__Response *r);
-/* The same, saying nothing: -1 (the tokens taken), or the rate's scope
- * (0 connection, 1 key, 2 user) and in *over its rate (none taken). */
-int svc_rates_take(pt_service *s, pt_conn *c, pt_bytes user, uint32_t *over);
+/* The same: NULL (the tokens taken), or why not (counted, logged). */
+const char *svc_rate_limited(pt_service *s, pt_conn *c, pt_bytes user);
 /* The user a request names (empty when none): what its rate is kept by. */
 pt_bytes svc_request_user(const Pintuan__V1__Request *q);
 

@@ -15,7 +15,8 @@
 # CPU 1. The abusers come from 127.0.0.2-5 (250 an address: under
 # max_clients_per_ip, so each kind meets its own limit); the storefront
 # (8 connections, 16 requests in flight each) from 127.0.0.1.
-# ABUSE_ARGS adds pintuan-abuse flags, DAEMON_ARGS pintuand flags.
+# ABUSE_ARGS adds pintuan-abuse flags, DAEMON_ARGS pintuand flags; KEEP_LOGS=DIR
+# keeps each run's daemon log there.
 # Prints one JSON line per run to RESULTS (default /tmp/pt-abuse.jsonl),
 # then a table of medians. Only 127.0.0.0/8 is used; every process is
 # started and stopped here.
@@ -36,7 +37,7 @@ pin_d=() pin_c=() nice_a=()
 if [ "${PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   pin_d=(taskset -c 0) pin_c=(taskset -c 1)
 fi
-nice_a=(nice -n 10)
+nice_a=(nice -n "${ABUSE_NICE:-10}")
 
 # keys: the storefront's (admin: the bench creates its campaign), the abusers' (a storefront key, rate 1000/s)
 "$D" --make-key shop:admin --key-out "$tmp/shop.key" >>"$tmp/keys"
@@ -85,7 +86,8 @@ counters() { # the limits' counters from /metrics, as JSON
 import json, re, sys
 want = ("pintuan_connections_dropped_total", "pintuan_connections_refused_total", "pintuan_rate_limited_total",
         "pintuan_auth_refused_total", "pintuan_frame_errors_total", "pintuan_backpressure_pauses_total",
-        "pintuan_connections_accepted_total", "pintuan_tls_failed_total")
+        "pintuan_connections_accepted_total", "pintuan_tls_failed_total", "pintuan_turn_yields_total",
+        "pintuan_memory_trims_total")
 d = {}
 for l in sys.stdin:
     m = re.match(r"(\w+)(\{[^}]*\})? (\S+)", l)
@@ -123,6 +125,7 @@ run() { # MODE ROUND
   wait "$spid"
   kill "$dpid"
   wait "$dpid" 2>/dev/null || true
+  if [ -n "${KEEP_LOGS:-}" ]; then cp "$tmp/daemon.log" "$KEEP_LOGS/daemon-$mode-$round.log"; fi
   python3 - "$mode" "$round" "$tmp" "$BUDGET" >>"$RESULTS" <<'PY'
 import json, re, sys
 mode, rnd, tmp, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])

@@ -238,13 +238,15 @@ static void cleanup(void) {
 }
 
 static char snapshot_arg[24]; /* --snapshot-after, if given */
+static bool in_parts; /* --kill-in-parts: the daemons' turns unbounded, so records go in parts */
 
 static int start(pt_daemon *d, const char *node, bool primary) {
   const char *args[] = {"--redis", R.addr, "--shard", "chaos", "--node-id", node, "--lease-ms",
-                        lease_arg, "--log-level", "info", NULL, NULL, NULL, NULL, NULL};
+                        lease_arg, "--log-level", "info", NULL, NULL, NULL, NULL, NULL, NULL, NULL};
   int n = 10;
   if (snapshot_arg[0]) args[n++] = "--snapshot-after", args[n++] = snapshot_arg;
   if (conf_path[0]) args[n++] = "-c", args[n++] = conf_path;
+  if (in_parts) args[n++] = "--turn-frames", args[n++] = "16777216";
   if (daemon_start(d, args)) return -1;
   return daemon_log_wait(d, primary ? "mirror role=primary" : "mirror role=standby", PT_WAIT_MS,
                          NULL, 0);
@@ -305,7 +307,7 @@ static pid_t snapshot_writing(pt_daemon *p, int cy) {
 int main(int argc, char **argv) {
   int cycles = 5, nthreads = 4, lease_ms = 600, conns = 4, depth = 8;
   long bench_stock = 5000;
-  bool in_parts = false, in_snapshot = false;
+  bool in_snapshot = false;
   int growth = -1;
   const char *bench = NULL;
   bool json = false;

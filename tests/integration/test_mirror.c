@@ -95,7 +95,7 @@ static void kill9(pt_daemon *d) { assert_int_equal(shard_kill9(d), 0); }
  * PREFIX0..PREFIX(n-1), each by its own user. The caller reads the replies. */
 static void send_reserves(pintuan_client *c, const char *camp, const char *prefix, int n) {
   for (int i = 0; i < n; i++) {
-    char rid[32], user[40];
+    char rid[72], user[80];
     snprintf(rid, sizeof rid, "%s%d", prefix, i), snprintf(user, sizeof user, "u-%s", rid);
     pintuan_request q;
     Pintuan__V1__Reserve m;
@@ -1029,24 +1029,27 @@ static void test_turns_join_one_record_while_redis_stalls(void **state) {
   unlink(conf);
 }
 
-/* The daemon stopped while 8 clients pipeline 2,000 reserves each: once
- * continued, its first turn reads 64 KiB from each (some 12,000 requests,
- * a record of ~1 MB). The record goes to Redis in parts of at most 256 KiB,
- * every reserve is answered OK, and a restart finds them all. */
+/* The daemon (its turns unbounded: --turn-frames as high as it goes) stopped
+ * while 8 clients pipeline 2,000 reserves each, with ids near their 64-byte
+ * limit: once continued, its first turn takes what it reads of each (a
+ * record of a MB or more). The record goes to Redis in parts of at most
+ * 256 KiB, every reserve is answered OK, and a restart finds them all. */
+#define BIG_CAMPAIGN "big-campaign-with-a-long-id-0123456789abcdefghijklmnopqr" /* "create-" and it: 63 bytes */
 static void test_big_turn_goes_in_parts(void **state) {
   (void)state;
   pt_daemon d;
-  start(&d, "a", true, NULL);
+  const char *unbounded[] = {"--turn-frames", "16777216", NULL};
+  start(&d, "a", true, unbounded);
   pintuan_client *o = connect_or_die(&d);
-  assert_int_equal(create_flash(o, "big", 1000000, 0, 600000, 0), OK);
+  assert_int_equal(create_flash(o, BIG_CAMPAIGN, 1000000, 0, 600000, 0), OK);
   enum { C = 8, N = 2000 };
   pintuan_client *c[C];
   for (int k = 0; k < C; k++) c[k] = connect_or_die(&d);
   kill(d.pid, SIGSTOP);
   for (int k = 0; k < C; k++) {
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "b%d.", k);
-    send_reserves(c[k], "big", prefix, N); /* into the stopped daemon's socket */
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "b%d.request-id-padded-towards-the-limit-0123456789.", k);
+    send_reserves(c[k], BIG_CAMPAIGN, prefix, N); /* into the stopped daemon's socket */
   }
   kill(d.pid, SIGCONT);
   for (int k = 0; k < C; k++) {
@@ -1085,7 +1088,7 @@ static void test_big_turn_goes_in_parts(void **state) {
   start(&d, "a", true, NULL);
   o = connect_or_die(&d);
   pintuan_response *r;
-  Pintuan__V1__Campaign *cp = get_campaign(o, "big", &r);
+  Pintuan__V1__Campaign *cp = get_campaign(o, BIG_CAMPAIGN, &r);
   assert_int_equal(cp->held, C * N);
   pintuan_response_free(r);
   pintuan_close(o);

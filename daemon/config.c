@@ -28,6 +28,7 @@ static void defaults(pt_config *c) {
   c->max_requests_in_flight = 4096;
   c->max_clients_per_ip = 1024;
   c->turn_frames = 512;
+  c->socket_buffer = 128 << 10;
   c->user_rate = 20, c->user_burst = 40;
   c->tls_client_certs = 1;
   c->max_rated_users = 1 << 20;
@@ -121,8 +122,11 @@ static int apply(pt_config *c, const char *key, const char *v) {
   } else if (!strcmp(key, "server.max_requests_in_flight")) {
     if (parse_size(v, 0, 1 << 24, &n)) return -1;
     c->max_requests_in_flight = (unsigned)n;
+  } else if (!strcmp(key, "server.socket_buffer")) {
+    if (parse_size(v, 0, 64 << 20, &n)) return -1;
+    c->socket_buffer = (size_t)n;
   } else if (!strcmp(key, "server.turn_frames")) {
-    if (parse_size(v, 32, 1 << 24, &n)) return -1;
+    if (parse_size(v, 128, 1 << 24, &n)) return -1;
     c->turn_frames = (unsigned)n;
   } else if (!strcmp(key, "server.max_clients_per_ip")) {
     if (parse_size(v, 0, 1000000, &n)) return -1;
@@ -335,7 +339,9 @@ static void usage(FILE *f) {
     "                              read (default 4096; 0: no cap)\n"
     "      --max-clients-per-ip N  connections from one address (default 1024; 0: no cap)\n"
     "      --turn-frames N         requests a loop turn decides, shared out among the busy\n"
-    "                              connections (default 512; 32..16777216): bounds a turn\n"
+    "                              connections (default 512; 128..16777216): bounds a turn\n"
+    "      --socket-buffer BYTES   each client socket's kernel send and receive buffers\n"
+    "                              (default 128 KiB; 0: the kernel's autotuning, up to MBs)\n"
     "      --max-campaigns N       live campaigns (default 10000); --max-waitlist N a flash\n"
     "                              sale's waitlist (default 100000); --max-users-per-campaign N\n"
     "                              (default 10000000): past each, RESOURCE_EXHAUSTED\n"
@@ -397,7 +403,7 @@ static const struct option opts[] = {
     {"tls-cert", required_argument, 0, 39}, {"tls-key", required_argument, 0, 40},
     {"tls-client-ca", required_argument, 0, 41}, {"tls-client-certs", required_argument, 0, 42},
     {"print-functions", required_argument, 0, 43}, {"campaign-retention", required_argument, 0, 44},
-    {"turn-frames", required_argument, 0, 45},
+    {"turn-frames", required_argument, 0, 45}, {"socket-buffer", required_argument, 0, 46},
     {"test-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
 
@@ -460,11 +466,12 @@ int pt_config_load(pt_config *c, int argc, char **argv, int *exit_now) {
                                [36] = "engine.max_campaigns", [37] = "engine.max_waitlist",
                                [38] = "engine.max_users_per_campaign", [39] = "tls.cert_file",
                                [40] = "tls.key_file", [41] = "tls.client_ca_file", [42] = "tls.client_certs",
-                               [44] = "engine.campaign_retention_ms", [45] = "server.turn_frames"};
+                               [44] = "engine.campaign_retention_ms", [45] = "server.turn_frames",
+                               [46] = "server.socket_buffer"};
   while ((o = getopt_long(argc, argv, "c:l:thV", opts, NULL)) != -1) {
     const char *key = NULL;
     if (o == 'l') key = "server.listen";
-    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || (o >= 35 && o <= 42) || o == 44 || o == 45)
+    else if ((o >= 1 && o <= 5) || (o >= 7 && o <= 9) || (o >= 11 && o <= 21) || (o >= 27 && o <= 32) || (o >= 35 && o <= 42) || o == 44 || o == 45 || o == 46)
       key = keys[o];
     else if (o == 33 || o == 34) { /* N[:BURST] */
       char rate[32], *colon;

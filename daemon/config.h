@@ -28,6 +28,7 @@ typedef struct pt_config {
   size_t output_budget;
   unsigned max_requests_in_flight, max_clients_per_ip;
   unsigned turn_frames; /* frames a loop turn hands on, shared out among connections */
+  size_t socket_buffer; /* each connection's kernel send and receive buffers (0: the kernel's autotuning) */
   /* [limits]: requests a second (0: none) and bursts */
   uint32_t connection_rate, connection_burst, key_rate, user_rate, user_burst;
   size_t max_rated_users;  /* users whose rate is kept at once */

@@ -620,6 +620,7 @@ int main(int argc, char **argv) {
                            .max_inflight = d.cfg.max_requests_in_flight,
                            .max_per_ip = d.cfg.max_clients_per_ip,
                            .turn_frames = d.cfg.turn_frames,
+                           .socket_buffer = d.cfg.socket_buffer,
                            .first_frame_ms = d.cfg.first_request_ms,
                            .idle_ms = d.cfg.idle_timeout_ms};
   int rc = preflight(&d, &scfg);

@@ -68,8 +68,10 @@ if [ "$MEMORY_ONLY" != 1 ]; then
 fi
 
 start_daemon() {
+  # (tee must not hold the readiness pipe: without an admin port, its
+  # second line never comes and only the pipe's end says so)
   exec {READY}< <(exec "$B/daemon/pintuand" --listen "$LISTEN" --ready-fd 3 "${MIRROR[@]}" \
-    3>&1 1>&2 2> >(tee -a "$LOG" >&2))
+    3>&1 1>&2 2> >(exec tee -a "$LOG" >&2 3>&-))
   DPID=$!
   if ! read -r _ <&$READY; then
     echo "pintuand did not start (is $LISTEN free?)" >&2

@@ -38,7 +38,9 @@
 /* A turn's work is bounded and shared out, so that floods cannot hold the
  * loop (and every other client with it): a connection hands on at most its
  * share of frames a turn, turn_frames / (connections that want work), never
- * fewer than SHARE_MIN (more than a well-behaved client keeps in flight)
+ * fewer than SHARE_MIN (more than a well-behaved client keeps in flight,
+ * and replies enough to a write: smaller shares cost deep pipelines a
+ * third of their throughput in write calls)
  * nor more than turn_frames. One that took its share yields: it is not
  * read, and what it sends meanwhile waits in its socket (TCP's
  * backpressure), not here. The yielded wait in a queue, and each turn end
@@ -46,7 +48,7 @@
  * busiest take turns, and a turn stays about turn_frames frames however
  * many connections flood. A connection that yielded reads HOT_READ bytes at
  * a time, so the input it keeps stays small. */
-#define SHARE_MIN 32
+#define SHARE_MIN 128
 #define HOT_READ (8 * 1024)
 #define SPARE_MAX 64
 #define SPARE_CAP (256 * 1024)
@@ -103,6 +105,7 @@ struct pt_conn {
   pt_conn *yield_prev, *yield_next; /* the server's yielded connections */
   uint64_t turn;         /* the server's turn that turn_frames counts in */
   uint64_t hot_turn;     /* the last turn it yielded in */
+  uint64_t yield_turn;   /* the turn it took its share in, staying armed (reads declined) */
   unsigned turn_frames;  /* frames handed on in that turn */
   _Alignas(8) uint8_t data[PT_CONN_DATA]; /* the protocol layer's */
   pt_tls_conn *tls;      /* NULL: plaintext */
@@ -136,6 +139,7 @@ struct pt_server {
   size_t freed;       /* bytes freed since the last trim */
   uint64_t trimmed_ms;
   unsigned busy;      /* connections that handed on frames this turn */
+  unsigned soft;      /* of them, those that took their share and stay armed */
   unsigned share;     /* frames a connection may hand on this turn */
   uint64_t next_id;
   pt_server_stats st;
@@ -163,6 +167,7 @@ static void on_resume_input(uv_timer_t *t);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void read_on(pt_conn *c);
+static bool frame_kept(const pt_conn *c);
 static void maybe_finish_stop(pt_server *s);
 
 static size_t pending(const pt_conn *c) { return c->out.len + c->held_bytes + c->inflight; }
@@ -618,16 +623,17 @@ void pt_server_flush(pt_server *s) {
   unsigned want = s->busy + s->st.waiting, turn = s->cfg.turn_frames;
   unsigned share = turn / (want ? want : 1);
   s->share = share < SHARE_MIN ? SHARE_MIN : share;
-  s->busy = 0;
+  unsigned soft = s->soft;
+  s->busy = s->soft = 0;
   s->turn++;
-  for (unsigned n = turn / s->share; n && s->yielded; n--) {
+  for (unsigned n = turn / s->share > soft ? turn / s->share - soft : 0; n && s->yielded; n--) {
     pt_conn *c = s->yielded;
     yield_remove(c);
     read_on(c);
   }
-  /* some still wait their turn: the loop must not block on the others
-   * (they may have nothing more to say), so the next turn comes at once */
-  if (s->yielded && !uv_is_active((uv_handle_t *)&s->resumer))
+  /* kept frames to hand on, or connections still waiting their turn (the
+   * others may have nothing more to say): the next turn comes at once */
+  if ((s->due || s->yielded) && !uv_is_active((uv_handle_t *)&s->resumer))
     uv_timer_start(&s->resumer, on_resume_input, 0, 0);
 }
 
@@ -786,8 +792,12 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   (void)suggested;
   pt_conn *c = h->data;
-  b->base = (char *)c->srv->rbuf;
-  b->len = c->hot_turn && c->hot_turn + 1 >= c->srv->turn ? HOT_READ : RBUF_SIZE;
+  pt_server *s = c->srv;
+  b->base = (char *)s->rbuf;
+  /* declined (UV_ENOBUFS, the socket keeps it): its share of this turn is
+   * taken, or whole frames it sent wait to be handed on first */
+  if (c->yield_turn == s->turn || frame_kept(c)) b->len = 0;
+  else b->len = c->hot_turn && c->hot_turn + 1 >= s->turn ? HOT_READ : RBUF_SIZE;
 }
 
 /* Stops reading c while it is too full (too_full); conn_resume reads on. */
@@ -862,11 +872,33 @@ static bool frame_kept(const pt_conn *c) {
 
 /* After input was handed on: c took its share of the turn, so it is not
  * read again until the next one (pt_server_flush). */
+/* c's kept frames are handed on by the resumer, a timer the turn's end
+ * starts (pt_server_flush): at the next turn, never in this one. (Not
+ * started here: libuv 1.44 runs a timer started at 0 from its own callback
+ * again in the same pass, for ever.) */
+static void due_add(pt_conn *c) {
+  pt_server *s = c->srv;
+  if (c->input_due) return;
+  c->input_due = true;
+  c->due_next = s->due;
+  s->due = c;
+}
+
+/* As many as the next turn can serve (turn_frames / share) only skip the
+ * rest of this turn: they stay armed (on_alloc declines their reads until
+ * the turn ends), which costs no system call. Past that, a yield is a stop
+ * and a place in the queue. */
 static void maybe_yield(pt_conn *c) {
   pt_server *s = c->srv;
-  if (c->closing || c->draining || c->yielded || c->turn_frames < s->share) return;
+  if (c->closing || c->draining || c->yielded || c->yield_turn == s->turn || c->turn_frames < s->share) return;
   s->st.yields++;
   c->hot_turn = s->turn;
+  if (s->soft < s->cfg.turn_frames / s->share) {
+    s->soft++;
+    c->yield_turn = s->turn;
+    if (frame_kept(c)) due_add(c); /* handed on next turn, by the resumer */
+    return;
+  }
   uv_read_stop((uv_stream_t *)&c->tcp);
   yield_add(c);
 }
@@ -879,17 +911,8 @@ static void maybe_yield(pt_conn *c) {
 static void read_on(pt_conn *c) {
   pt_server *s = c->srv;
   if (c->closing || c->draining || c->paused || c->yielded) return;
-  if (frame_kept(c)) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    if (!c->input_due) {
-      c->input_due = true;
-      c->due_next = s->due;
-      s->due = c;
-    }
-    if (!uv_is_active((uv_handle_t *)&s->resumer)) uv_timer_start(&s->resumer, on_resume_input, 0, 0);
-    return;
-  }
-  if (c->in.len) c->in_since = srv_now(s); /* its partial frame waited on us: its timeout starts over */
+  if (frame_kept(c)) due_add(c); /* reads are declined meanwhile (on_alloc) */
+  else if (c->in.len) c->in_since = srv_now(s); /* its partial frame waited on us: its timeout starts over */
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -938,6 +961,7 @@ static void tls_input(pt_conn *c, const uint8_t *p, size_t n) {
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   pt_conn *c = st->data;
   pt_server *s = c->srv;
+  if (n == UV_ENOBUFS) return; /* declined by on_alloc: read in a later turn */
   if (n < 0) { /* EOF or error: an incomplete frame is simply dropped */
     conn_close(c);
     return;
@@ -1079,6 +1103,17 @@ static void on_connection(uv_stream_t *l, int status) {
   }
   s->st.accepted++;
   uv_tcp_nodelay(&c->tcp, 1);
+  if (s->cfg.socket_buffer) {
+    /* Bounded: the kernel would otherwise grow a socket's buffers to MBs
+     * (tcp_wmem, tcp_rmem), and what a never-reader leaves unread or a
+     * flood leaves unsent while it waits its turn would sit there: a
+     * thousand such clients took loopback TCP to its memory pressure
+     * threshold (1.5 GB), slowing every socket of the host. */
+    int n = (int)s->cfg.socket_buffer;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &n);
+    n = (int)s->cfg.socket_buffer;
+    uv_recv_buffer_size((uv_handle_t *)&c->tcp, &n);
+  }
   c->opened_ms = c->last_read_ms = uv_now(s->loop);
   if (s->cfg.tls) c->tls = pt_tls_accept(s->cfg.tls);
   if (s->cfg.max_per_ip && s->st.clients <= s->cfg.max_clients) {

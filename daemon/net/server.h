@@ -63,6 +63,7 @@ typedef struct pt_server_config {
   unsigned max_inflight;      /* replies of one connection not written yet: reading stops */
   unsigned max_per_ip;        /* connections from one address */
   unsigned turn_frames;       /* frames a loop turn hands on, shared out (0: 512) */
+  size_t socket_buffer;       /* SO_SNDBUF and SO_RCVBUF of each connection; 0: the kernel's */
   uint64_t first_frame_ms;    /* from the connect to its first whole frame */
   uint64_t idle_ms;           /* nothing read, nothing to write */
   pt_tls *tls;                /* TLS on every connection (tls.h); NULL: plaintext */

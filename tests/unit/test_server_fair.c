@@ -175,7 +175,7 @@ static void test_flood_takes_turns(void **state) {
     drain(a);
   }
   assert_true(most_in_a_turn[0] <= 512); /* turn_frames' default */
-  assert_true(most_in_a_turn[0] >= 32);
+  assert_true(most_in_a_turn[0] >= 128); /* the least share */
   pt_server_stats st;
   pt_server_stats_get(srv, &st);
   assert_true(st.yields > 0);
@@ -239,14 +239,14 @@ static void test_long_turn_spares_waiting_first_frame(void **state) {
   close(x), close(y);
 }
 
-/* turn_frames 64: a share of 32, two connections let read again a turn.
- * Six connections send 32 frames, then 32 more each, in order: each takes
- * its share and waits in the queue, and the first two are let read again.
- * Then only the other four send 8 more: the two let read have nothing to
- * say, and the four must still get their turns without anything else
- * waking the loop: no turn ends with connections waiting and the loop free
- * to sleep (else they would wait for the next timer, the sweep's, up to a
- * second each). (A watchdog of 30 s ends a loop that slept for good.) */
+/* turn_frames 256: a share of 128 (the least), two connections let read
+ * again a turn. Six connections send 128 frames, then 128 more each, in
+ * order: each takes its share, two stay armed for the next turn and four
+ * wait in the queue. Then only the four send 8 more: the two let read have
+ * nothing to say, and the four must still get their turns without anything
+ * else waking the loop: no turn ends with connections waiting and the loop
+ * free to sleep (else they would wait for the next timer, the sweep's, up
+ * to a second each). (A watchdog of 30 s ends a loop that slept for good.) */
 static bool stalled;
 static void on_watchdog(uv_timer_t *t) {
   stalled = true;
@@ -260,18 +260,18 @@ static unsigned handed_on(void) {
 static void test_waiting_connections_get_their_turn(void **state) {
   (void)state;
   start_with((pt_server_config){.max_frame = 1024, .out_high = 1 << 20, .out_hard = 16 << 20,
-                                .max_clients = 10, .frame_timeout_ms = 10000, .turn_frames = 64});
-  enum { K = 6 };
+                                .max_clients = 10, .frame_timeout_ms = 10000, .turn_frames = 256});
+  enum { K = 6, F = 128 };
   int fd[K];
-  uint8_t *burst = pings(32);
+  uint8_t *burst = pings(F);
   for (int i = 0; i < K; i++) fd[i] = client();
   uv_timer_t dog;
   uv_timer_init(&loop, &dog);
   uv_timer_start(&dog, on_watchdog, 30000, 0);
   stalled = false;
   for (int round = 1; round <= 2; round++) {
-    for (int i = 0; i < K; i++) send_all(fd[i], burst, 32 * 5);
-    while (handed_on() < (unsigned)(round * K * 32) && !stalled) {
+    for (int i = 0; i < K; i++) send_all(fd[i], burst, F * 5);
+    while (handed_on() < (unsigned)(round * K * F) && !stalled) {
       uv_run(&loop, UV_RUN_ONCE);
       for (int i = 0; i < K; i++) drain(fd[i]);
     }
@@ -280,14 +280,14 @@ static void test_waiting_connections_get_their_turn(void **state) {
   pt_server_stats_get(srv, &st);
   assert_true(st.yields >= K);
   for (int i = 2; i < K; i++) send_all(fd[i], burst, 8 * 5);
-  while (handed_on() < K * 64 + (K - 2) * 8 && !stalled) {
+  while (handed_on() < K * 2 * F + (K - 2) * 8 && !stalled) {
     uv_run(&loop, UV_RUN_ONCE);
     for (int i = 0; i < K; i++) drain(fd[i]);
   }
   uv_close((uv_handle_t *)&dog, NULL);
   assert_false(stalled);
   assert_false(slept_on_waiters);
-  for (int i = 0; i < K; i++) assert_true(most_in_a_turn[i] <= 32);
+  for (int i = 0; i < K; i++) assert_true(most_in_a_turn[i] <= F);
   free(burst);
   for (int i = 0; i < K; i++) close(fd[i]);
 }

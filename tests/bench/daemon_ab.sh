@@ -4,6 +4,9 @@
 # run, to tell a regression from noise on a shared machine.
 #
 # Usage: tests/bench/daemon_ab.sh BUILD_A BUILD_B [ROUNDS] [SECONDS]
+# CONNS and DEPTH (default 50 and 16): the bench's connections and requests
+# in flight each; A_ARGS and B_ARGS: flags for each daemon (the same build
+# twice with different settings is a fair A/B too).
 # SCRAPE=1: while each run lasts, scrape /metrics every second and follow
 # /stats/stream (pintuan-cli stat) on daemons that have an admin port, as
 # Prometheus and an operator would.
@@ -12,10 +15,11 @@ set -euo pipefail
 A=$1 B=$2 ROUNDS=${3:-3} SECS=${4:-3}
 BENCH=$A/clients/pintuan-bench
 for r in $(seq 1 "$ROUNDS"); do
-  for build in "$A" "$B"; do
+  for side in A B; do
+    if [ $side = A ]; then build=$A extra=(${A_ARGS:-}); else build=$B extra=(${B_ARGS:-}); fi
     admin=()
     "$build/daemon/pintuand" --help | grep -q -- --admin-listen && admin=(--admin-listen 127.0.0.1:0)
-    exec {PF}< <(exec "$build/daemon/pintuand" --listen 127.0.0.1:0 "${admin[@]}" --ready-fd 3 \
+    exec {PF}< <(exec "$build/daemon/pintuand" "${extra[@]}" --listen 127.0.0.1:0 "${admin[@]}" --ready-fd 3 \
       --log-level error 3>&1 1>/dev/null 2>/dev/null)
     pid=$!
     read -r port <&$PF
@@ -31,9 +35,9 @@ for r in $(seq 1 "$ROUNDS"); do
        done) &
       watchers+=($!)
     fi
-    "$BENCH" -a "127.0.0.1:$port" -s stampede -c 50 -p 16 -d "$SECS" -w 1 --stock 1000000000 \
+    "$BENCH" -a "127.0.0.1:$port" -s stampede -c "${CONNS:-50}" -p "${DEPTH:-16}" -d "$SECS" -w 1 --stock 1000000000 \
       --limit 0 --users 1000000 --json --no-progress |
-      python3 -c "import json,sys; d=json.load(sys.stdin); print('$build', int(d['throughput_rps']), 'req/s, p99', d['latency_us']['99'], 'us')"
+      python3 -c "import json,sys; d=json.load(sys.stdin); print('$side $build', int(d['throughput_rps']), 'req/s, p99', d['latency_us']['99'], 'us')"
     for w in "${watchers[@]}"; do kill "$w" 2>/dev/null || true; done
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done

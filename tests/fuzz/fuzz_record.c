@@ -6,8 +6,8 @@
  * that changed nothing, or is refused with a reason (and the rest dropped:
  * recovery gives up there). Whatever was applied leaves an engine whose
  * stock adds up, that snapshots, restores into an engine that snapshots to
- * the same bytes (a standby taking over from it decides alike), and runs
- * its due work.
+ * the same bytes from then on (a standby taking over from it decides
+ * alike), and runs its due work.
  *
  * Build: meson setup build-fuzz -Dfuzz=true (clang); run: tests/fuzz/run.sh */
 #include <stdlib.h>
@@ -50,18 +50,31 @@ static void check_stock(pt_engine *e) {
 }
 
 /* The engine as a standby would get it from a snapshot: restored without
- * complaint, and the same state byte for byte. */
-static void check_round_trip(pt_engine *e) {
-  static buf a, b;
-  a.len = b.len = 0;
-  if (pt_engine_snapshot(e, to_buf, &a) != 0) abort();
+ * complaint, into the same state. Byte for byte from the first restore
+ * on: AUTO matching's trees are not written but built anew on restore
+ * (snapshot.c), so the node a group buy's user record names as its tree's
+ * root may differ from the live engine's (same tree, other slots); the
+ * size may not. */
+static pt_engine *restored(const buf *from) {
   pt_engine_config cfg = {0};
   char err[128] = "";
-  pt_engine *r = pt_engine_restore(&cfg, a.p, a.len, err, sizeof err);
+  pt_engine *r = pt_engine_restore(&cfg, from->p, from->len, err, sizeof err);
   if (!r) fprintf(stderr, "restore: %s\n", err);
-  if (!r) abort(); /* a live engine's snapshot refused: its state broke a restore check (err) */
+  if (!r) abort(); /* a snapshot refused: its state broke a restore check (err) */
+  return r;
+}
+
+static void check_round_trip(pt_engine *e) {
+  static buf a, b, c;
+  a.len = b.len = c.len = 0;
+  if (pt_engine_snapshot(e, to_buf, &a) != 0) abort();
+  pt_engine *r = restored(&a);
   if (pt_engine_snapshot(r, to_buf, &b) != 0) abort();
-  if (a.len != b.len || memcmp(a.p, b.p, a.len)) abort();
+  if (a.len != b.len) abort();
+  pt_engine *r2 = restored(&b);
+  if (pt_engine_snapshot(r2, to_buf, &c) != 0) abort();
+  if (b.len != c.len || memcmp(b.p, c.p, b.len)) abort();
+  pt_engine_free(r2);
   pt_engine_free(r);
 }
 

@@ -265,7 +265,7 @@ static void test_waiting_connections_get_their_turn(void **state) {
   int fd[K];
   uint8_t *burst = pings(F);
   for (int i = 0; i < K; i++) fd[i] = client();
-  uv_timer_t dog;
+  static uv_timer_t dog; /* closed by stop()'s loop run, after this returns */
   uv_timer_init(&loop, &dog);
   uv_timer_start(&dog, on_watchdog, 30000, 0);
   stalled = false;

@@ -17,6 +17,11 @@
 
 typedef struct pt_latency {
   pt_histo hist; /* µs */
+  /* How long each loop turn kept the loop busy (from the wait's end to the
+   * next wait): what a request that arrives during a turn waits at most
+   * before it is read. µs. */
+  pt_histo busy;
+  int64_t turn_ns, idle_ns; /* the last turn's end, the loop's idle time then */
   struct { uint64_t seq, n; int64_t t0_ns; } ring[PT_LATENCY_RING];
   unsigned head, len;
 } pt_latency;
@@ -27,6 +32,9 @@ void pt_latency_init(pt_latency *l);
 void pt_latency_turn(pt_latency *l, uint64_t n, int64_t t0_ns, uint64_t seq);
 /* Output sealed up to seq was released now. */
 void pt_latency_release(pt_latency *l, uint64_t seq);
+/* A loop turn ends now (monotonic), the loop's idle time so far idle_ns
+ * (uv_metrics_idle_time). */
+void pt_latency_loop(pt_latency *l, int64_t now_ns, int64_t idle_ns);
 /* Held output was dropped (its connections closed): not counted. */
 void pt_latency_drop(pt_latency *l);
 

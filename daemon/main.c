@@ -160,6 +160,7 @@ static void on_turn_end(uv_prepare_t *h) {
   }
   pt_server_flush(d->server); /* 3. */
   pt_latency_turn(&d->latency, d->svc.turn_requests, d->svc.turn_t0_ns, seq);
+  pt_latency_loop(&d->latency, pt_mono_ns(), (int64_t)uv_metrics_idle_time(&d->loop));
   d->svc.turn_requests = 0;
   arm_timer(d, now);          /* 4. */
 }
@@ -681,6 +682,7 @@ int main(int argc, char **argv) {
   int64_t started_ms = pt_wall_ms();
 
   int uvrc = uv_loop_init(&d.loop);
+  if (!uvrc) uvrc = uv_loop_configure(&d.loop, UV_METRICS_IDLE_TIME); /* pintuan_loop_busy_seconds */
   if (uvrc) {
     pt_error("event loop: %s", uv_strerror(uvrc));
     pt_service_free(&d.svc);
@@ -742,7 +744,7 @@ int main(int argc, char **argv) {
   if (d.nadmin) {
     d.admin_src = (pt_admin_sources){
         .engine = &d.engine, .server = &d.server, .mirror = &d.mirror, .svc = &d.svc,
-        .latency = &d.latency.hist, .cfg = &d.cfg, .turn = &d.turn, .mode = mode,
+        .latency = &d.latency.hist, .loop_busy = &d.latency.busy, .cfg = &d.cfg, .turn = &d.turn, .mode = mode,
         .node_id = d.mirror ? d.mcfg.node_id : "", .started_ms = started_ms};
     d.admin = pt_admin_start(&d.loop, d.admin_at, d.nadmin, &d.admin_src, err, sizeof err);
     if (d.admin) {

@@ -44,6 +44,7 @@ typedef struct pt_admin_sources {
   pt_mirror *const *mirror; /* *mirror NULL: memory-only (or stopped) */
   const pt_service *svc;
   const pt_histo *latency;  /* request latency inside the daemon, µs */
+  const pt_histo *loop_busy; /* each loop turn's busy time, µs */
   const pt_config *cfg;
   pt_turn *turn;            /* the daemon's clock (a test clock in tests) */
   pt_mirror_mode mode;

@@ -42,18 +42,20 @@ static void one(abuf *b, const char *name, const char *type, const char *help, d
   abuf_printf(b, "%s %s\n", name, num(n, v));
 }
 
-/* h's bounds are in `unit`s of the exposed base unit (1e-6: µs as seconds) */
-static void histogram(abuf *b, const char *name, const char *help, const pt_histo *h, double unit) {
+/* Observations are kept in 1/per of the base unit (µs: per = 1e6); dividing
+ * (not multiplying by 1e-6) prints the bounds as written: 0.025, not
+ * 0.024999999999999998. */
+static void histogram(abuf *b, const char *name, const char *help, const pt_histo *h, double per) {
   head(b, name, "histogram", help);
   uint64_t cum = 0;
   char n[32];
   for (unsigned i = 0; i < h->n; i++) {
     cum += h->count[i];
-    abuf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, num(n, (double)h->le[i] * unit),
+    abuf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, num(n, (double)h->le[i] / per),
                 (unsigned long long)cum);
   }
   abuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->total);
-  abuf_printf(b, "%s_sum %s\n%s_count %llu\n", name, num(n, (double)h->sum * unit), name,
+  abuf_printf(b, "%s_sum %s\n%s_count %llu\n", name, num(n, (double)h->sum / per), name,
               (unsigned long long)h->total);
 }
 
@@ -75,7 +77,11 @@ static void requests(abuf *b, const pt_admin_sources *src) {
   histogram(b, "pintuan_request_duration_seconds",
             "Time inside the daemon, per loop turn: from the turn's first request read to its "
             "replies written (durable: after Redis acknowledged the turn)",
-            src->latency, 1e-6);
+            src->latency, 1e6);
+  histogram(b, "pintuan_loop_busy_seconds",
+            "Each loop turn's busy time, from the end of its wait for I/O to the next wait: "
+            "the longest a request that arrives meanwhile waits to be read",
+            src->loop_busy, 1e6);
   head(b, "pintuan_frame_errors_total", "counter",
        "Frames refused, by class: oversize and timeout close the connection");
   pt_server_stats ss = {0};
@@ -346,7 +352,7 @@ static void mirror(abuf *b, const pt_admin_sources *src) {
   histogram(b, "pintuan_mirror_batch_requests", "State-changing requests per journal record",
             &st.batch, 1);
   histogram(b, "pintuan_mirror_append_duration_seconds",
-            "A journal record's round trip: sent to acknowledged by Redis", &st.append_us, 1e-6);
+            "A journal record's round trip: sent to acknowledged by Redis", &st.append_us, 1e6);
   one(b, "pintuan_mirror_reconnects_total", "counter", "Connections to Redis made again", (double)st.reconnects);
   one(b, "pintuan_mirror_snapshots_total", "counter", "Snapshots written", (double)st.snapshots);
   one(b, "pintuan_mirror_snapshot_failures_total", "counter", "Snapshots that failed",

@@ -174,9 +174,13 @@ static size_t pending(const pt_conn *c) { return c->out.len + c->held_bytes + c-
 /* What the budget counts of c: the memory of its output (unsent replies
  * in buffers that grew by doubling) and of the input it keeps. */
 static size_t weight(const pt_conn *c) { return c->mem + c->in.cap; }
-static bool over(const pt_server *s) {
-  return s->cfg.out_budget && s->st.out_mem + s->st.kept > s->cfg.out_budget;
+/* All the budget counts: besides output and kept input, each live
+ * connection's own state and the recycled buffers (a cache: given back
+ * first when over). */
+static size_t budget_used(const pt_server *s) {
+  return s->st.out_mem + s->st.kept + s->st.spare_mem + (size_t)s->st.clients * sizeof(pt_conn);
 }
+static bool over(const pt_server *s) { return s->cfg.out_budget && budget_used(s) > s->cfg.out_budget; }
 /* c's kept input changes capacity (only live connections count) */
 static void kept_cap(pt_conn *c, size_t cap) {
   if (!c->closing) c->srv->st.kept += cap - c->in.cap;
@@ -240,6 +244,7 @@ static void buf_reserve(pt_conn *c, pt_buf *b, size_t need) {
   size_t had = b->cap;
   if (!b->p && s->nspare) {
     *b = s->spare[--s->nspare];
+    s->st.spare_mem -= b->cap;
     mem_add(c, (ssize_t)b->cap);
     if (b->cap >= need) return;
     had = b->cap;
@@ -256,6 +261,7 @@ static void buf_release(pt_conn *c, pt_buf *b) {
   mem_add(c, -(ssize_t)b->cap);
   if (b->p && b->cap <= SPARE_CAP && s->nspare < SPARE_MAX) {
     s->spare[s->nspare++] = (pt_buf){.p = b->p, .cap = b->cap};
+    s->st.spare_mem += b->cap;
   } else {
     free(b->p);
     s->freed += b->cap;
@@ -373,6 +379,12 @@ void *pt_conn_data(pt_conn *c) { return c->data; }
  * the budget: the ones holding the most go, until it is back under (theirs
  * stops counting when they close). O(connections) a drop: only when over. */
 static void over_budget(pt_server *s) {
+  while (over(s) && s->nspare) { /* the cache first */
+    pt_buf *b = &s->spare[--s->nspare];
+    s->st.spare_mem -= b->cap;
+    s->freed += b->cap;
+    free(b->p);
+  }
   while (over(s)) {
     pt_conn *big = NULL;
     for (pt_conn *c = s->conns; c; c = c->next)
@@ -381,7 +393,7 @@ static void over_budget(pt_server *s) {
     s->st.dropped_budget++;
     char why[200];
     snprintf(why, sizeof why, "%zu bytes of replies unsent (%zu of buffers) and %zu of input kept, the most of any while all held %zu, past output_budget %zu",
-             pending(big), big->mem, big->in.cap, s->st.out_mem + s->st.kept, s->cfg.out_budget);
+             pending(big), big->mem, big->in.cap, budget_used(s), s->cfg.out_budget);
     log_client(big, PT_LOG_WARN, "client_dropped", why);
     conn_close(big);
   }

@@ -104,6 +104,7 @@ typedef struct pt_server_stats {
   size_t unsent;             /* now: the output of every connection not written yet */
   size_t kept;               /* now: input kept (frames waiting for their turn, partial frames) */
   size_t out_mem;            /* now: memory of the output buffers (what output_budget counts, with kept) */
+  size_t spare_mem;          /* now: recycled output buffers kept for reuse (counted in output_budget) */
   uint64_t yields;           /* times a connection took its share of a turn's work */
   uint64_t trims;            /* times freed memory was handed back to the system */
   uint64_t protocol_errors;         /* = oversize + frame_timeouts */

@@ -34,10 +34,10 @@ cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wa
 trap cleanup EXIT
 
 pin_d=() pin_c=() nice_a=()
-if [ "${PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   pin_d=(taskset -c 0) pin_c=(taskset -c 1)
 fi
-nice_a=(nice -n "${ABUSE_NICE:-10}")
+if [ -n "${ABUSE_NICE:-}" ]; then nice_a=(nice -n "$ABUSE_NICE"); else nice_a=(chrt -i 0); fi
 
 # keys: the storefront's (admin: the bench creates its campaign), the abusers' (a storefront key, rate 1000/s)
 "$D" --make-key shop:admin --key-out "$tmp/shop.key" >>"$tmp/keys"
@@ -87,7 +87,7 @@ import json, re, sys
 want = ("pintuan_connections_dropped_total", "pintuan_connections_refused_total", "pintuan_rate_limited_total",
         "pintuan_auth_refused_total", "pintuan_frame_errors_total", "pintuan_backpressure_pauses_total",
         "pintuan_connections_accepted_total", "pintuan_tls_failed_total", "pintuan_turn_yields_total",
-        "pintuan_memory_trims_total")
+        "pintuan_memory_trims_total", "pintuan_loop_busy_seconds_bucket", "pintuan_loop_busy_seconds_count")
 d = {}
 for l in sys.stdin:
     m = re.match(r"(\w+)(\{[^}]*\})? (\S+)", l)
@@ -106,7 +106,7 @@ run() { # MODE ROUND
   "$BUILD/clients/pintuan-cli" -a "127.0.0.1:$port" -k "$tmp/shop.key" campaign create abuse --stock 100000000 \
     --limit 0 >/dev/null
   rm -f "$tmp/stop"
-  python3 "$tmp/sample.py" "$dpid" "$aport" "$tmp/sample.json" "$tmp/stop" &
+  "${pin_c[@]}" python3 "$tmp/sample.py" "$dpid" "$aport" "$tmp/sample.json" "$tmp/stop" &
   local spid=$!
   if [ "$mode" = abused ]; then
     "${pin_c[@]}" "${nice_a[@]}" "$BUILD/tests/pintuan-abuse" -a "127.0.0.1:$port" -k "$tmp/abuser.key" -n 1000 \
@@ -117,7 +117,7 @@ run() { # MODE ROUND
   fi
   sleep "$RAMP"
   "${pin_c[@]}" "$BUILD/clients/pintuan-bench" -a "127.0.0.1:$port" -k "$tmp/shop.key" -s stampede -c 8 -p 16 -R "$RATE" \
-    -d "$SECS" -w 1 --stock 100000000 --limit 0 --json --no-progress >"$tmp/bench.json" || true
+    -d "$SECS" -w 1 --stock 100000000 --limit 0 --json --progress >"$tmp/bench.json" 2>"$tmp/bench.log" || true
   [ -n "$apid" ] && wait "$apid"
   sleep 1 # what the abusers left, closed
   counters "$aport" >"$tmp/counters.json"
@@ -125,7 +125,10 @@ run() { # MODE ROUND
   wait "$spid"
   kill "$dpid"
   wait "$dpid" 2>/dev/null || true
-  if [ -n "${KEEP_LOGS:-}" ]; then cp "$tmp/daemon.log" "$KEEP_LOGS/daemon-$mode-$round.log"; fi
+  if [ -n "${KEEP_LOGS:-}" ]; then
+    cp "$tmp/daemon.log" "$KEEP_LOGS/daemon-$mode-$round.log"
+    cp "$tmp/bench.log" "$KEEP_LOGS/bench-$mode-$round.log"
+  fi
   python3 - "$mode" "$round" "$tmp" "$BUDGET" >>"$RESULTS" <<'PY'
 import json, re, sys
 mode, rnd, tmp, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
@@ -137,6 +140,13 @@ for l in open(f"{tmp}/daemon.log", errors="replace"):
     if m:
         why = re.sub(r"\d+", "N", m.group(1))
         dropped[why] = dropped.get(why, 0) + 1
+cnt = json.load(open(f"{tmp}/counters.json"))
+# the daemon's loop turns (pintuan_loop_busy_seconds): how many were long, and the longest's bucket
+busy = {float(k.split('"')[1]): v for k, v in cnt.items() if k.startswith("pintuan_loop_busy_seconds_bucket")}
+n = cnt.pop("pintuan_loop_busy_seconds_count", 0)
+for k in [k for k in cnt if k.startswith("pintuan_loop_busy_seconds_bucket")]: del cnt[k]
+turns = {"count": n, "over_5ms": n - busy.get(0.005, n), "over_25ms": n - busy.get(0.025, n),
+         "over_100ms": n - busy.get(0.1, n), "max_le_s": min([le for le, v in busy.items() if v >= n] or [None])}
 b = json.load(open(f"{tmp}/bench.json")) if open(f"{tmp}/bench.json").read().strip() else {}
 s = json.load(open(f"{tmp}/sample.json"))
 rs = [r for _, r in s["rss_kb"]]
@@ -148,7 +158,7 @@ print(json.dumps({"mode": mode, "round": rnd, "budget_mib": budget,
     "rss_start_kb": rs[0] if rs else None, "rss_max_kb": max(rs) if rs else None, "rss_end_kb": rs[-1] if rs else None,
     "unsent_max": max([u for _, u in s["unsent"] if u is not None] or [0]), "conns_max": s["conns_max"],
     "scrapes_failed": s["scrapes_failed"], "rss_timeline": s["rss_kb"][::5],
-    "counters": json.load(open(f"{tmp}/counters.json")), "abuse": json.load(open(f"{tmp}/abuse.json"))}))
+    "counters": cnt, "turns": turns, "abuse": json.load(open(f"{tmp}/abuse.json"))}))
 PY
 }
 
@@ -156,9 +166,9 @@ PY
 echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; storefront -R $RATE -c 8 -p 16 -d $SECS; 1,000 abusers ($MIX);" \
   "output budget $BUDGET MiB; $ROUNDS rounds" >&2
 for r in $(seq 1 "$ROUNDS"); do
-  for mode in baseline abused; do
+  for mode in ${MODES:-baseline abused}; do
     run "$mode" "$r"
-    tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["mode"], d["round"], "p50", d["p50_us"], "p99", d["p99_us"], "us; RSS max", d["rss_max_kb"]//1024, "MiB", file=sys.stderr)'
+    tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["mode"], d["round"], "p50", d["p50_us"], "p99", d["p99_us"], "us; RSS max", d["rss_max_kb"]//1024, "MiB; loop turns > 25 ms", d["turns"]["over_25ms"], "longest <=", d["turns"]["max_le_s"], "s", file=sys.stderr)'
   done
 done
 python3 - "$RESULTS" <<'PY'
@@ -174,7 +184,12 @@ def fmt(v, scale=1, nd=0):
 rows = [("storefront p50, µs", lambda r: r["p50_us"], 1, 0), ("storefront p99, µs", lambda r: r["p99_us"], 1, 0),
         ("storefront p99.9, µs", lambda r: r["p999_us"], 1, 0), ("storefront max, µs", lambda r: r["max_us"], 1, 0),
         ("daemon RSS max, MiB", lambda r: r["rss_max_kb"], 1024, 0), ("daemon RSS after, MiB", lambda r: r["rss_end_kb"], 1024, 0),
-        ("unsent bytes max (sampled), MiB", lambda r: r["unsent_max"], 1 << 20, 1)]
+        ("unsent bytes max (sampled), MiB", lambda r: r["unsent_max"], 1 << 20, 1),
+        ("daemon loop turns", lambda r: r["turns"]["count"], 1, 0),
+        ("of them busy > 5 ms", lambda r: r["turns"]["over_5ms"], 1, 0),
+        ("of them busy > 25 ms", lambda r: r["turns"]["over_25ms"], 1, 0),
+        ("of them busy > 100 ms", lambda r: r["turns"]["over_100ms"], 1, 0),
+        ("longest turn, ms (bucket bound)", lambda r: r["turns"]["max_le_s"] and r["turns"]["max_le_s"] * 1000, 1, 1)]
 print("| | baseline | with 1,000 abusers |")
 print("|---|---|---|")
 for name, f, sc, nd in rows:

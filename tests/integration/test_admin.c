@@ -173,7 +173,8 @@ static void test_metrics_move_with_traffic(void **state) {
   double accepted0 = metric_value(before, "pintuan_connections_accepted_total");
   double in0 = metric_value(before, "pintuan_received_bytes_total");
   double lat0 = metric_value(before, "pintuan_request_duration_seconds_count");
-  assert_true(accepted0 >= 0 && in0 >= 0 && lat0 >= 0);
+  double busy0 = metric_value(before, "pintuan_loop_busy_seconds_count");
+  assert_true(accepted0 >= 0 && in0 >= 0 && lat0 >= 0 && busy0 >= 0);
   assert_true(metric_value(before, "process_resident_memory_bytes") > 0);
   assert_true(metric_value(before, "process_open_fds") > 0);
   assert_true(metric_value(before, "pintuan_prefault_bytes_total") >= 0); /* present, 0 or more */
@@ -209,6 +210,10 @@ static void test_metrics_move_with_traffic(void **state) {
   assert_true(metric_value(after, "pintuan_received_bytes_total") > in0);
   /* every request went through a turn whose latency was recorded */
   assert_true(metric_value(after, "pintuan_request_duration_seconds_count") >= lat0 + 10);
+  /* each request read ended a loop turn, each counted once */
+  assert_true(metric_value(after, "pintuan_loop_busy_seconds_count") >= busy0 + 10);
+  assert_true(metric_value(after, "pintuan_loop_busy_seconds_bucket{le=\"+Inf\"}") ==
+              metric_value(after, "pintuan_loop_busy_seconds_count"));
   assert_int_equal(metric_value(after, "pintuan_holds"), 5);
   assert_int_equal(metric_value(after, "pintuan_campaign_held{campaign=\"m1\"}"), 5);
   assert_int_equal(metric_value(after, "pintuan_campaign_available{campaign=\"m1\"}"), 0);

@@ -9,7 +9,10 @@
  * - a turn that outlasts first_frame_ms does not drop, as silent, a
  *   connection whose first frame waits in its socket;
  * - connections waiting for their turn get it though nothing else
- *   happens (the loop does not sleep on them). */
+ *   happens (the loop does not sleep on them);
+ * - the recycled buffers are counted (they are given back before any
+ *   connection is dropped for output_budget), and past the budget the
+ *   connection that holds the most is dropped, the others served. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -292,12 +295,62 @@ static void test_waiting_connections_get_their_turn(void **state) {
   for (int i = 0; i < K; i++) close(fd[i]);
 }
 
+/* A reader's exchange leaves recycled buffers (counted in the budget);
+ * then a client that never reads (small kernel buffers: its replies stay
+ * in the server) passes the 1 MiB budget: it is dropped, once, and the
+ * reader is still served. */
+static void test_output_budget_counts_buffers(void **state) {
+  (void)state;
+  start_with((pt_server_config){.max_frame = 1024, .out_high = 64 << 20, .out_hard = 128 << 20,
+                                .max_clients = 10, .frame_timeout_ms = 10000, .out_budget = 1 << 20,
+                                .socket_buffer = 4096});
+  enum { N = 4000 };
+  int a = client();
+  uint8_t *burst = pings(N);
+  send_all(a, burst, N * 5);
+  while (total[0] < N) {
+    uv_run(&loop, UV_RUN_ONCE);
+    drain(a);
+  }
+  pt_server_stats st;
+  for (int i = 0; i < 100 && (pt_server_stats_get(srv, &st), st.unsent); i++) {
+    uv_run(&loop, UV_RUN_NOWAIT); /* its last replies' writes complete */
+    drain(a);
+  }
+  pt_server_stats_get(srv, &st);
+  print_message("recycled buffers after the exchange: %zu bytes\n", st.spare_mem);
+  assert_true(st.spare_mem > 0);
+
+  int b = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+  setsockopt(b, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)pt_server_port(srv)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(connect(b, (struct sockaddr *)&addr, sizeof addr), 0);
+  size_t off = 0;
+  while (closes == 0) { /* b sends and never reads, until it is dropped */
+    ssize_t k = send(b, burst + off, N * 5 - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (k > 0) off = (off + (size_t)k) % (N * 5);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    drain(a);
+  }
+  pt_server_stats_get(srv, &st);
+  assert_int_equal(st.dropped_budget, 1);
+  assert_int_equal(closes, 1);
+  unsigned had = total[0];
+  send_all(a, burst, 5);
+  while (total[0] == had) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(closes, 1); /* a served; b was the one dropped */
+  free(burst);
+  close(a), close(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_flood_takes_turns, stop),
       cmocka_unit_test_teardown(test_kept_input_bounded, stop),
       cmocka_unit_test_teardown(test_long_turn_spares_waiting_first_frame, stop),
       cmocka_unit_test_teardown(test_waiting_connections_get_their_turn, stop),
+      cmocka_unit_test_teardown(test_output_budget_counts_buffers, stop),
   };
   return cmocka_run_group_tests_name("server_fair", tests, NULL, NULL);
 }

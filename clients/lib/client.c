@@ -248,6 +248,7 @@ static int read_more(pintuan_client *c) {
 /* The next whole frame in `in`: 1 (msg, len; consumed), 0 (read more), or
  * -1 (a broken stream: closed). */
 static int next_frame(pintuan_client *c, const uint8_t **msg, size_t *len) {
+  if (!c->in) return 0; /* nothing read yet (and no offset from NULL) */
   pt_frame_status st = pt_frame_next(c->in + c->in_off, c->in_len - c->in_off, MAX_REPLY, msg, len);
   if (st == PT_FRAME_TOO_BIG) {
     if (c->in_len - c->in_off >= 4 && !memcmp(c->in + c->in_off, "HTTP", 4))

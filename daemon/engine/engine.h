@@ -383,7 +383,7 @@ void pt_engine_set_id_key(pt_engine *e, const uint8_t key[16], uint64_t tag);
 uint64_t pt_engine_id_tag(const pt_engine *e);
 
 /* ---- snapshots (snapshot.c) ---- */
-#define PT_SNAPSHOT_FORMAT 7 /* changes whenever the engine's layout does */
+#define PT_SNAPSHOT_FORMAT 8 /* changes whenever the engine's layout does */
 /* Receives the snapshot in pieces; non-zero stops the writing. */
 typedef int (*pt_snapshot_write)(void *ctx, const void *p, size_t n);
 /* Writes the whole state. Returns 0, or the writer's refusal. */

@@ -18,6 +18,9 @@
 /* A user's counters in one campaign, in the engine's user store (13 bytes
  * plus the id: no back-pointer, the hold knows its campaign). */
 typedef struct pt_user {
+  /* holds that name it, in any state (live, or finished and remembered):
+   * with none, and nothing held, sold or waiting, the record is freed */
+  uint32_t refs;
   uint32_t held, sold; /* units (seats), by hold state; group buy: held counts PAID too */
   union {
     uint32_t waiting; /* flash sale: units on the waitlist */
@@ -283,6 +286,10 @@ void pt__op_end(pt_engine *e, pt_campaign *c, int64_t now, const pt_idem_key *k,
 /* A user's record given back (its campaign retired): a later user of that
  * size takes it. */
 void pt__user_free(pt_engine *e, uint32_t ref);
+/* A hold naming the user at ref was freed: the user goes too (out of c's
+ * table) once no hold names it and it holds, bought and waits for nothing
+ * (its answers are then those of a user never seen). */
+void pt__user_unref(pt_engine *e, pt_campaign *c, uint32_t ref);
 /* *ref (if ref) is the user's store reference. */
 pt_user *pt__user_find(pt_campaign *c, pt_bytes uid, uint64_t h, uint32_t *ref);
 /* A new user (absent from c); *ref is its store reference. */

@@ -23,7 +23,7 @@ pt_user *pt__user_get(pt_engine *e, pt_campaign *c, pt_bytes uid, uint64_t h, ui
   } else {
     u = pt_store_alloc(&e->users, PT_USER_SIZE(uid.len), ref);
   }
-  u->held = u->sold = 0;
+  u->refs = u->held = u->sold = 0;
   u->waiting = 0;
   if (c->kind == PT_GROUP_BUY) u->groups = PT_ONIL;
   u->klen = (uint8_t)uid.len;
@@ -37,6 +37,14 @@ void pt__user_free(pt_engine *e, uint32_t ref) {
   size_t units = pt_store_units(PT_USER_SIZE(u->klen));
   memcpy(u, &e->user_free[units], sizeof(uint32_t));
   e->user_free[units] = ref;
+}
+
+void pt__user_unref(pt_engine *e, pt_campaign *c, uint32_t ref) {
+  pt_user *u = pt_store_at(&e->users, ref);
+  if (--u->refs || u->held || u->sold || (c->kind == PT_GROUP_BUY ? u->groups != PT_ONIL : u->waiting != 0))
+    return;
+  pt_map_del_ref(&c->users, pt_hash(e->cfg.hash_seed, u->key, u->klen), ref);
+  pt__user_free(e, ref);
 }
 
 static void hold_out(pt_engine *e, uint32_t slot, pt_result *r) {
@@ -146,7 +154,9 @@ void pt__retire_due(pt_engine *e, pt_campaign *c, int64_t now) {
     pt_hold *h = hold_at(e, slot);
     pt__q_remove(e, &c->retireq, slot);
     pt__emit_mut(e, PT_MUT_HOLD, true, c, user_id(hold_user(e, h)), hold_rid(e, slot, h));
+    uint32_t user = h->user;
     pt__hold_free(e, slot);
+    pt__user_unref(e, c, user);
   }
 }
 
@@ -228,6 +238,7 @@ void pt_reserve(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes 
   uint32_t slot = pt__hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
   h->user = uref;
+  u->refs++;
   h->camp = c->index;
   h->qty = (uint32_t)qty;
   if (fits) {

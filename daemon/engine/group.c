@@ -588,6 +588,7 @@ void pt_join(pt_engine *e, int64_t now, pt_bytes rid, pt_bytes cid, pt_bytes uid
   uint32_t slot = pt__hold_alloc(e);
   pt_hold *h = hold_at(e, slot);
   h->user = uref;
+  u->refs++;
   h->camp = c->index;
   h->group = g->slot;
   hold_set_state(h, PT_HELD);

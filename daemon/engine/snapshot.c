@@ -34,13 +34,15 @@
  * group's bucket node), keyed as the engine of their day kept them; format
  * 4 leaves them out. Format 5 adds the ids' eras and keys (ids.c), 6 the
  * tables' caps, 7 campaigns retired: the retention, the user records freed
- * (lists by size) and each campaign's flag. */
+ * (lists by size) and each campaign's flag. Format 8's user records begin
+ * with their count of holds (recounted on restore, whatever it says). */
 #define FORMAT_2 2
 #define FORMAT_3 3
 #define FORMAT_4 4 /* before ids had eras and keys (ids.c): every id unkeyed */
 #define FORMAT_5 5 /* before the tables' caps (pt_limits): the defaults */
 #define FORMAT_6 6 /* before campaigns retired: no retention, freed users or retired flags */
-#define FORMAT_7 7
+#define FORMAT_7 7 /* before user records counted their holds */
+#define FORMAT_8 8
 #define PREV_OFF_BITS 14u
 
 /* A format-2 reference in format 3: the same chunk (its number modulo what
@@ -56,6 +58,13 @@ static void map_refs_from_prev(pt_map *m) {
     if (s) s->ref = ref_from_prev(s->ref);
   }
 }
+
+/* A user record before format 8: no count of holds in front. */
+typedef struct user7 {
+  uint32_t held, sold, waiting;
+  uint8_t klen;
+  uint8_t key[];
+} user7;
 
 /* ---- writing ---- */
 
@@ -521,6 +530,80 @@ static bool seat_ok(const pt_engine *e, uint32_t slot, const pt_hold *h) {
   return false;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Before format 8: each campaign's user records copied into a new store in
+ * today's layout, the tables and the holds pointed at the copies (old to new
+ * found in a sorted list); freed records are not carried over. */
+static void users_from_prev(rd *r, pt_engine *e) {
+  if (r->err) return;
+  pt_store old = e->users;
+  pt_store_init(&e->users);
+  memset(e->user_free, 0xff, sizeof e->user_free); /* PT_NIL: no freed records */
+  size_t n = 0, cap = 0;
+  uint64_t *moved = NULL; /* old ref << 32 | new ref */
+  for (uint32_t i = 0; i < e->ncamps && !r->err; i++) {
+    pt_map *m = &e->camps[i]->users;
+    for (size_t j = 0; j < pt_map_positions(m); j++) {
+      pt_map_slot *sl = pt_map_entry(m, j);
+      if (!sl) continue;
+      const user7 *o = pt_store_holds(&old, sl->ref, offsetof(user7, key)) ? pt_store_at(&old, sl->ref) : NULL;
+      if (!o || o->klen < 1 || o->klen > PT_ID_MAX || !pt_store_holds(&old, sl->ref, offsetof(user7, key) + o->klen)) {
+        r->err = "a campaign's users are not user records of its own";
+        break;
+      }
+      uint32_t ref;
+      pt_user *u = pt_store_alloc(&e->users, PT_USER_SIZE(o->klen), &ref);
+      u->refs = 0, u->held = o->held, u->sold = o->sold, u->waiting = o->waiting;
+      u->klen = o->klen;
+      memcpy(u->key, o->key, o->klen);
+      if (n == cap) moved = pt_xrealloc(moved, (cap = cap ? 2 * cap : 1024) * sizeof *moved);
+      moved[n++] = (uint64_t)sl->ref << 32 | ref;
+      sl->ref = ref;
+    }
+  }
+  if (n) qsort(moved, n, sizeof *moved, cmp_u64);
+  for (uint32_t s = 0; s < e->hold_hwm && !r->err; s++) {
+    pt_hold *h = hold_at(e, s);
+    if (hold_state(h) == PT_HOLD_FREE) continue;
+    size_t lo = 0, hi = n; /* the first entry at or past the old ref */
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (moved[mid] >> 32 < h->user) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo == n || moved[lo] >> 32 != h->user) r->err = "a hold of no campaign or user";
+    else h->user = (uint32_t)moved[lo];
+  }
+  free(moved);
+  pt_store_free(&old);
+}
+
+/* Each user's count of the holds that name it (check_holds passed): every
+ * used hold must name a user of its own campaign's table, or freeing the
+ * user with its last hold would free another campaign's record. */
+static void count_refs(rd *r, pt_engine *e) {
+  size_t units = (size_t)e->users.nchunks * PT_STORE_CHUNK_UNITS + 1;
+  uint32_t *camp = pt_xcalloc(units, sizeof *camp); /* per store unit: its user's campaign + 1 */
+  for (uint32_t i = 0; i < e->ncamps; i++)
+    for (size_t j = 0; j < pt_map_positions(&e->camps[i]->users); j++) {
+      const pt_map_slot *sl = pt_map_entry(&e->camps[i]->users, j);
+      if (!sl) continue;
+      ((pt_user *)pt_store_at(&e->users, sl->ref))->refs = 0;
+      camp[pt_store_unit_index(&e->users, sl->ref)] = i + 1;
+    }
+  for (uint32_t s = 0; s < e->hold_hwm && !r->err; s++) {
+    const pt_hold *h = hold_at(e, s);
+    if (hold_state(h) == PT_HOLD_FREE) continue;
+    if (camp[pt_store_unit_index(&e->users, h->user)] != h->camp + 1) r->err = "a hold of another campaign's user";
+    else ((pt_user *)pt_store_at(&e->users, h->user))->refs++;
+  }
+  free(camp);
+}
+
 #define ST(s) (1u << (s))
 /* Holds: each used slot of a campaign, naming a user record; each queue a
  * list (links both ways, as long as counted, ending at its tail) of its
@@ -633,7 +716,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     goto out;
   }
   r.fmt = (unsigned)get_u(&r);
-  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_6 && r.fmt != FORMAT_5 && r.fmt != FORMAT_4 &&
+  if (r.fmt != PT_SNAPSHOT_FORMAT && r.fmt != FORMAT_7 && r.fmt != FORMAT_6 && r.fmt != FORMAT_5 && r.fmt != FORMAT_4 &&
       r.fmt != FORMAT_3 && r.fmt != FORMAT_2) {
     r.err = r.err ? r.err : "snapshot of another format version";
     goto out;
@@ -689,7 +772,9 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   }
   e->nslots = e->npages * PT_HOLD_PAGE;
   get_store(&r, &e->users);
-  if (r.fmt >= FORMAT_7) {
+  if (r.fmt == FORMAT_7) { /* lists by the old records' sizes: the records are copied (users_from_prev) */
+    get_bin(&r, ((offsetof(user7, key) + PT_ID_MAX + 3) / 4 + 1) * sizeof(uint32_t), NULL);
+  } else if (r.fmt >= FORMAT_8) {
     const void *fl = get_bin(&r, sizeof e->user_free, NULL);
     if (fl) memcpy(e->user_free, fl, sizeof e->user_free); /* check_holds checks them */
   }
@@ -714,6 +799,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
     map_refs_from_prev(&e->idem);
     for (uint32_t i = 0; i < e->ncamps; i++) map_refs_from_prev(&e->camps[i]->users);
   }
+  if (r.fmt < FORMAT_8) users_from_prev(&r, e);
   uint32_t ngroups = get_u32(&r, UINT32_MAX);
   size_t nfree = 0;
   const void *gen = get_bin(&r, (size_t)ngroups * sizeof(uint32_t), NULL);
@@ -747,6 +833,7 @@ pt_engine *pt_engine_restore(const pt_engine_config *cfg, const void *buf, size_
   if (!r.err && r.off != len) r.err = "bytes after the end mark";
   check(&r, e);
   check_holds(&r, e);
+  if (!r.err) count_refs(&r, e);
   if (!r.err && !pt__idem_check(e)) r.err = "the remembered effects are not whole records";
   if (!r.err) pt__match_rebuild(e);
   for (uint32_t i = 0; !r.err && i < e->ncamps; i++) pt__camp_reschedule(e, e->camps[i]);

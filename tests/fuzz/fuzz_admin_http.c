@@ -113,7 +113,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   storefront = pt_server_start(&loop, &sc, &hooks, err, sizeof err);
   if (!storefront) fprintf(stderr, "storefront: %s\n", err), abort();
   src = (pt_admin_sources){.engine = &engine, .server = &server, .mirror = &mirror, .svc = &svc,
-                           .latency = &latency, .cfg = &cfg, .turn = &turn, .mode = PT_MIRROR_OFF,
+                           .latency = &latency, .loop_busy = &latency, .cfg = &cfg, .turn = &turn, .mode = PT_MIRROR_OFF,
                            .node_id = "", .started_ms = T0};
   return 0;
 }

@@ -343,6 +343,74 @@ static void test_retired_users_reused(void **state) {
   }
 }
 
+/* A user who holds nothing in an ended campaign is freed with the last
+ * hold that names it (the review: users were kept until the campaign
+ * retired, a week by default): the waitlisted, the cancelled and the
+ * expired go once their reservations are forgotten; a buyer stays (their
+ * holdings are answered) until the campaign retires. A freed user's answers
+ * are those of a user never seen, and its record serves the next sale. A
+ * snapshot counts each user's holds anew and restores the same engine. */
+static void test_users_freed_with_their_last_hold(void **state) {
+  fx *f = *state;
+  pt_campaign_spec s = spec("c", 2, 0);
+  s.waitlist = true, s.end_ms = T0 + 10000;
+  pt_result r;
+  pt_campaign_create(f->e, T0, B("mk-c"), &s, &r);
+  assert_int_equal(r.status, PT_OK);
+  uint64_t res[10];
+  for (int u = 0; u < 10; u++) {
+    char rid[8], user[8];
+    snprintf(rid, sizeof rid, "r%d", u), snprintf(user, sizeof user, "u%d", u);
+    pt_result x = reserve(f, T0, rid, "c", user, 1);
+    assert_int_equal(x.status, u < 2 ? PT_OK : PT_WAITLISTED);
+    res[u] = x.reservation_id;
+  }
+  assert_int_equal(confirm(f, T0 + 100, "p0", "c", res[0]).status, PT_OK); /* u0 buys */
+  assert_int_equal(cancel(f, T0 + 100, "x1", "c", res[1]).status, PT_OK);  /* u1 leaves: u2 granted */
+  pt_campaign *c = pt_campaign_find(f->e, B("c"));
+  assert_int_equal(c->users.count, 10);
+  pt_engine_advance(f->e, T0 + 10000); /* ended: the waitlist dropped, u2's hold expired */
+  assert_int_equal(c->users.count, 10); /* their reservations are still answered */
+  pt_engine_advance(f->e, T0 + 10000 + 60000 + 1000); /* every id forgotten (window 60 s) */
+  assert_int_equal(c->users.count, 1);
+  pt_campaign_info i;
+  pt_campaign_info_get(f->e, c, T0 + 71000, &i);
+  assert_false(i.retired);
+  assert_int_equal(i.sold, 1), assert_int_equal(i.held, 0), assert_int_equal(i.available, 1);
+  pt_holdings_info h;
+  assert_int_equal(pt_holdings_get(f->e, B("c"), B("u0"), &h), PT_OK);
+  assert_int_equal(h.sold, 1);
+  assert_int_equal(pt_holdings_get(f->e, B("c"), B("u5"), &h), PT_OK); /* as if never seen */
+  assert_int_equal(h.held + h.sold + h.waiting, 0);
+
+  /* a snapshot: the same engine back, byte for byte */
+  msgpack_sbuffer a, b;
+  msgpack_sbuffer_init(&a), msgpack_sbuffer_init(&b);
+  assert_int_equal(pt_engine_snapshot(f->e, snap_sink, &a), 0);
+  char err[128];
+  pt_engine_config cfg = {0};
+  pt_engine *e2 = pt_engine_restore(&cfg, (const uint8_t *)a.data, a.size, err, sizeof err);
+  assert_non_null(e2);
+  assert_int_equal(pt_engine_snapshot(e2, snap_sink, &b), 0);
+  assert_int_equal(a.size, b.size);
+  assert_memory_equal(a.data, b.data, a.size);
+  pt_engine_free(e2);
+  msgpack_sbuffer_destroy(&a), msgpack_sbuffer_destroy(&b);
+
+  /* the nine freed records serve the next sale's nine users */
+  size_t bytes = f->e->users.bytes;
+  pt_campaign_spec s2 = spec("d", 100, 0);
+  s2.start_ms = T0 + 71000;
+  pt_campaign_create(f->e, T0 + 71000, B("mk-d"), &s2, &r);
+  assert_int_equal(r.status, PT_OK);
+  for (int u = 1; u < 10; u++) {
+    char rid[8], user[8];
+    snprintf(rid, sizeof rid, "d%d", u), snprintf(user, sizeof user, "v%d", u);
+    assert_int_equal(reserve(f, T0 + 71000, rid, "d", user, 1).status, PT_OK);
+  }
+  assert_int_equal(f->e->users.bytes, bytes);
+}
+
 static void test_create_rules(void **state) {
   fx *f = *state;
   pt_result r;
@@ -964,6 +1032,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_table_caps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_campaign_retirement, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retired_users_reused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_users_freed_with_their_last_hold, setup, teardown),
       cmocka_unit_test_setup_teardown(test_confirm_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_by_timer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_waitlist, setup, teardown),

@@ -49,6 +49,11 @@
  * many connections flood. A connection that yielded reads HOT_READ bytes at
  * a time, so the input it keeps stays small. */
 #define SHARE_MIN 128
+/* The share of a connection refused for its rate, or that has not said who
+ * it is where keys are required (pt_conn_demote), in the turns that follow:
+ * a flood that is refused anyway should not cost the turns the others wait
+ * on. 16 frames a turn is still thousands a second, above any rate. */
+#define SHARE_DEMOTED 16
 #define HOT_READ (8 * 1024)
 #define SPARE_MAX 64
 #define SPARE_CAP (256 * 1024)
@@ -106,6 +111,7 @@ struct pt_conn {
   uint64_t turn;         /* the server's turn that turn_frames counts in */
   uint64_t hot_turn;     /* the last turn it yielded in */
   uint64_t yield_turn;   /* the turn it took its share in, staying armed (reads declined) */
+  uint64_t demoted_turn; /* the last turn it was demoted in (pt_conn_demote); 0: never */
   unsigned turn_frames;  /* frames handed on in that turn */
   _Alignas(8) uint8_t data[PT_CONN_DATA]; /* the protocol layer's */
   pt_tls_conn *tls;      /* NULL: plaintext */
@@ -758,6 +764,15 @@ void pt_conn_close_after_flush(pt_conn *c) {
  * many bytes were consumed. */
 #define LOOKAHEAD 4 /* frames whose lookups are started ahead of their turn */
 
+/* Frames c may hand on this turn: the turn's share, or SHARE_DEMOTED in
+ * the turn it was demoted in and the next. */
+static unsigned share_of(const pt_conn *c) {
+  const pt_server *s = c->srv;
+  return c->demoted_turn && c->demoted_turn + 1 >= s->turn && s->share > SHARE_DEMOTED ? SHARE_DEMOTED : s->share;
+}
+
+void pt_conn_demote(pt_conn *c) { c->demoted_turn = c->srv->turn; }
+
 static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   pt_server *s = c->srv;
   size_t off = 0;
@@ -768,7 +783,7 @@ static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   const uint8_t *msg;
   size_t len;
   /* too full, or its share of the turn taken: the rest waits in c->in */
-  while (!c->closing && !c->draining && !too_full(c) && c->turn_frames < s->share) {
+  while (!c->closing && !c->draining && !too_full(c) && c->turn_frames < share_of(c)) {
     if (s->hooks.on_lookahead) {
       if (ahead < off) ahead = off, la = k;
       while (la - k < LOOKAHEAD &&
@@ -902,7 +917,7 @@ static void due_add(pt_conn *c) {
  * and a place in the queue. */
 static void maybe_yield(pt_conn *c) {
   pt_server *s = c->srv;
-  if (c->closing || c->draining || c->yielded || c->yield_turn == s->turn || c->turn_frames < s->share) return;
+  if (c->closing || c->draining || c->yielded || c->yield_turn == s->turn || c->turn_frames < share_of(c)) return;
   s->st.yields++;
   c->hot_turn = s->turn;
   if (s->soft < s->cfg.turn_frames / s->share) {

@@ -163,6 +163,10 @@ uint8_t *pt_conn_reply(pt_conn *c, size_t len);
 uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len);
 /* Stop reading; close once everything queued is written. */
 void pt_conn_close_after_flush(pt_conn *c);
+/* c was refused for its rate (or has not said who it is where that is
+ * required): in this turn and the next it hands on a few frames a turn at
+ * most, then waits its turn as any connection that took its share. */
+void pt_conn_demote(pt_conn *c);
 /* Stop reading now; hold what is queued for ms (the hooks' clock), then
  * write it and close: a failed Hello is answered late, so guessing keys
  * costs a connection and a pause each. */

@@ -179,6 +179,7 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
   pt_service *s = vs;
   s->st.requests++;
   if (!s->turn_requests++) s->turn_t0_ns = pt_mono_ns();
+  if (s->keys && svc_role(s, c) == PT_KEY_NONE) pt_conn_demote(c); /* who it is, first */
   if (s->capture) pt_service_capture_request(s, c, msg, len);
   const frame_note *fn = note;
   pt_fast_req fq;

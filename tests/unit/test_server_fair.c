@@ -10,6 +10,8 @@
  *   connection whose first frame waits in its socket;
  * - connections waiting for their turn get it though nothing else
  *   happens (the loop does not sleep on them);
+ * - a demoted connection (refused for its rate) hands on a few frames a
+ *   turn while another floods at its full share;
  * - the recycled buffers are counted (they are given back before any
  *   connection is dropped for output_budget), and past the budget the
  *   connection that holds the most is dropped, the others served. */
@@ -59,6 +61,7 @@ static void on_frame(void *ctx, pt_conn *c, const uint8_t *msg, size_t len, cons
   int i = index_of(c);
   total[i]++, this_turn[i]++;
   memcpy(pt_conn_reply_stateless(c, len), msg, len);
+  if (len == 1 && msg[0] == 'd') pt_conn_demote(c); /* as the service does for a refused rate */
   if (len == 4 && !memcmp(msg, "spin", 4) && spin_fd >= 0) {
     uint8_t f[5] = {0, 0, 0, 1, 'x'};
     send_all(spin_fd, f, sizeof f);
@@ -344,12 +347,40 @@ static void test_output_budget_counts_buffers(void **state) {
   close(a), close(b);
 }
 
+/* Two floods of 4,000 frames each: a's frames demote it (as a refused rate
+ * does), b's do not. a hands on at most 16 frames a turn, b its share. */
+static void test_demoted_connection_takes_little(void **state) {
+  (void)state;
+  start_with((pt_server_config){.max_frame = 1024, .out_high = 64 << 20, .out_hard = 128 << 20,
+                                .max_clients = 10, .frame_timeout_ms = 10000});
+  enum { N = 4000 };
+  int a = client();
+  uint8_t one[5] = {0, 0, 0, 1, 'd'};
+  send_all(a, one, sizeof one);
+  while (total[0] < 1) uv_run(&loop, UV_RUN_ONCE); /* a is connection 0 */
+  int b = client();
+  uint8_t *da = pings(N), *pb = pings(N);
+  for (size_t i = 0; i < N; i++) da[5 * i + 4] = 'd';
+  send_all(a, da, N * 5);
+  send_all(b, pb, N * 5);
+  while (total[0] < N + 1 || total[1] < N) {
+    uv_run(&loop, UV_RUN_ONCE);
+    drain(a), drain(b);
+  }
+  print_message("most in a turn: demoted %u, other %u\n", most_in_a_turn[0], most_in_a_turn[1]);
+  assert_true(most_in_a_turn[0] <= 16);
+  assert_true(most_in_a_turn[1] >= 128);
+  free(da), free(pb);
+  close(a), close(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_flood_takes_turns, stop),
       cmocka_unit_test_teardown(test_kept_input_bounded, stop),
       cmocka_unit_test_teardown(test_long_turn_spares_waiting_first_frame, stop),
       cmocka_unit_test_teardown(test_waiting_connections_get_their_turn, stop),
+      cmocka_unit_test_teardown(test_demoted_connection_takes_little, stop),
       cmocka_unit_test_teardown(test_output_budget_counts_buffers, stop),
   };
   return cmocka_run_group_tests_name("server_fair", tests, NULL, NULL);

@@ -9,12 +9,15 @@ void pt_latency_init(pt_latency *l) {
   l->turn_ns = l->idle_ns = 0;
 }
 
-void pt_latency_loop(pt_latency *l, int64_t now_ns, int64_t idle_ns) {
+int64_t pt_latency_loop(pt_latency *l, int64_t now_ns, int64_t idle_ns) {
+  int64_t us = 0;
   if (l->turn_ns) {
     int64_t busy = (now_ns - l->turn_ns) - (idle_ns - l->idle_ns);
-    pt_histo_add(&l->busy, busy > 0 ? (uint64_t)busy / 1000 : 0, 1);
+    us = busy > 0 ? busy / 1000 : 0;
+    pt_histo_add(&l->busy, (uint64_t)us, 1);
   }
   l->turn_ns = now_ns, l->idle_ns = idle_ns;
+  return us;
 }
 
 static void observe(pt_latency *l, uint64_t n, int64_t t0_ns, int64_t now_ns) {

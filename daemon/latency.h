@@ -34,7 +34,7 @@ void pt_latency_turn(pt_latency *l, uint64_t n, int64_t t0_ns, uint64_t seq);
 void pt_latency_release(pt_latency *l, uint64_t seq);
 /* A loop turn ends now (monotonic), the loop's idle time so far idle_ns
  * (uv_metrics_idle_time). */
-void pt_latency_loop(pt_latency *l, int64_t now_ns, int64_t idle_ns);
+int64_t pt_latency_loop(pt_latency *l, int64_t now_ns, int64_t idle_ns); /* the turn's busy µs */
 /* Held output was dropped (its connections closed): not counted. */
 void pt_latency_drop(pt_latency *l);
 

@@ -67,6 +67,8 @@ typedef struct daemon {
   uv_signal_t sig_int, sig_term, sig_hup;
   int stopping;
   uint64_t evictions_logged; /* remembered effects evicted by the cap, as last logged */
+  pt_server_stats turn_was;  /* the server's counters at the last turn's end (long_turn) */
+  int64_t long_logged_ms;    /* when a long turn was last logged */
   pt_keys *keys; /* read by preflight, then the service's */
   pt_tls *tls;   /* the storefront port's TLS (preflight), NULL: plaintext */
   char admin_address[PT_HOST_MAX + 16]; /* HOST:PORT the admin port listens on, as told by Hello */
@@ -97,6 +99,27 @@ static void log_evictions_once(daemon_t *d) {
             (unsigned long long)d->cfg.max_remembered);
     d->evictions_logged = st.idem_evictions;
   }
+}
+
+/* A turn that kept the loop busy LONG_TURN_US or more: one line (at most
+ * a second) with what it did, so that an operator sees what the clients
+ * waited for (pintuan_loop_busy_seconds counts them all). */
+#define LONG_TURN_US 20000
+static void long_turn(daemon_t *d, int64_t busy_us, uint64_t requests) {
+  pt_server_stats st;
+  pt_server_stats_get(d->server, &st);
+  const pt_server_stats *was = &d->turn_was;
+  int64_t now = (int64_t)uv_now(&d->loop);
+  if (busy_us >= LONG_TURN_US && now - d->long_logged_ms >= 1000) {
+    d->long_logged_ms = now;
+    pt_info("long_turn busy_ms=%lld requests=%llu frames=%llu accepted=%llu closed=%llu trims=%llu "
+            "clients=%u waiting=%u",
+            (long long)busy_us / 1000, (unsigned long long)requests,
+            (unsigned long long)(st.frames_in - was->frames_in), (unsigned long long)(st.accepted - was->accepted),
+            (unsigned long long)(st.closed - was->closed), (unsigned long long)(st.trims - was->trims),
+            st.clients, st.waiting);
+  }
+  d->turn_was = st;
 }
 
 static void arm_timer(daemon_t *d, int64_t now) {
@@ -160,7 +183,8 @@ static void on_turn_end(uv_prepare_t *h) {
   }
   pt_server_flush(d->server); /* 3. */
   pt_latency_turn(&d->latency, d->svc.turn_requests, d->svc.turn_t0_ns, seq);
-  pt_latency_loop(&d->latency, pt_mono_ns(), (int64_t)uv_metrics_idle_time(&d->loop));
+  int64_t busy = pt_latency_loop(&d->latency, pt_mono_ns(), (int64_t)uv_metrics_idle_time(&d->loop));
+  if (d->server) long_turn(d, busy, d->svc.turn_requests);
   d->svc.turn_requests = 0;
   arm_timer(d, now);          /* 4. */
 }

@@ -51,6 +51,7 @@ uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len) { return pt_conn_reply(
 uint32_t *pt_conn_flags(pt_conn *c) { return &c->flags; }
 uint64_t pt_conn_id(const pt_conn *c) { (void)c; return 1; }
 void pt_conn_close_after_flush(pt_conn *c) { (void)c; }
+void pt_conn_demote(pt_conn *c) { (void)c; }
 void pt_conn_close_after(pt_conn *c, uint64_t ms) { (void)c, (void)ms; }
 void pt_conn_keep_when_idle(pt_conn *c) { (void)c; }
 const char *pt_conn_peer(pt_conn *c, char *buf, size_t size) {

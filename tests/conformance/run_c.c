@@ -313,6 +313,8 @@ static int step_send(run *r, char **w, int n) {
   return rc;
 }
 
+static int check(run *r, const void *msg, const ProtobufCMessageDescriptor *d, char **w, int n);
+
 static int step_expect(run *r, char **w, int n) {
   if (n < 3) return failf(r, "expect NAME STATUS [PATH=VALUE ...] [>VAR=PATH ...]");
   client *k = find_client(r, w[1]);
@@ -321,14 +323,39 @@ static int step_expect(run *r, char **w, int n) {
   const char *got = pintuan_status_str(k->last->status);
   if (strcmp(got, w[2]))
     return failf(r, "status %s, wanted %s (%s)", got, w[2], k->last->detail ? k->last->detail : "");
-  for (int i = 3; i < n; i++) {
+  return check(r, k->last, &pintuan__v1__response__descriptor, w + 3, n - 3);
+}
+
+/* The next event pushed to NAME's connection (it subscribed with `send NAME
+ * subscribe`), within the client's timeout: its type, then its fields. */
+static int step_event(run *r, char **w, int n) {
+  if (n < 3) return failf(r, "event NAME TYPE [PATH=VALUE ...] [>VAR=PATH ...]");
+  client *k = find_client(r, w[1]);
+  if (!k) return -1;
+  pintuan_response *e = NULL;
+  for (;;) { /* replies with an id were their calls' (pintuan_call took them) */
+    if (pintuan_recv(k->c, &e)) return failf(r, "no event: %s", pintuan_error(k->c));
+    if (e->id == 0 && e->event) break;
+    pintuan_response_free(e);
+  }
+  pintuan_response_free(k->last);
+  k->last = e;
+  char type[64];
+  if (get_path(r, e->event, &pintuan__v1__event__descriptor, (char[]){"type"}, type, sizeof type)) return -1;
+  if (strcmp(type, w[2])) return failf(r, "event %s, wanted %s", type, w[2]);
+  return check(r, e->event, &pintuan__v1__event__descriptor, w + 3, n - 3);
+}
+
+/* Each PATH=VALUE of w[0..n) holds in msg (a d); each >VAR=PATH is saved. */
+static int check(run *r, const void *msg, const ProtobufCMessageDescriptor *d, char **w, int n) {
+  for (int i = 0; i < n; i++) {
     char tok[512], have[512], *eq;
     if (expand(r, w[i], tok, sizeof tok)) return -1;
     if (!(eq = strchr(tok, '='))) return failf(r, "%s: PATH=VALUE", w[i]);
     *eq = 0;
     char *path = tok[0] == '>' ? eq + 1 : tok, named[512];
     snprintf(named, sizeof named, "%s", path); /* get_path cuts path at its dots */
-    if (get_path(r, k->last, &pintuan__v1__response__descriptor, path, have, sizeof have)) return -1;
+    if (get_path(r, msg, d, path, have, sizeof have)) return -1;
     if (tok[0] == '>') {
       int at = 0; /* saved again: the latest value wins */
       while (at < r->nvar && strcmp(r->var[at], tok + 1)) at++;
@@ -369,6 +396,8 @@ static int play(run *r) {
       rc = step_send(r, w, n);
     } else if (!strcmp(w[0], "expect")) {
       rc = step_expect(r, w, n);
+    } else if (!strcmp(w[0], "event")) {
+      rc = step_event(r, w, n);
     } else if (!strcmp(w[0], "ctl")) {
       rc = n == 2 ? ctl(r, w[1], NULL, 0) : failf(r, "ctl COMMAND");
     } else {

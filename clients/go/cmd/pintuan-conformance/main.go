@@ -375,7 +375,38 @@ func (r *run) stepExpect(w []string) error {
 	if got := statusName(k.last.GetStatus()); got != w[2] {
 		return r.failf("status %s, wanted %s (%s)", got, w[2], k.last.GetDetail())
 	}
-	for _, word := range w[3:] {
+	return r.check(k.last.ProtoReflect(), w[3:])
+}
+
+// stepEvent: the next event pushed to NAME (it subscribed with `send NAME
+// subscribe`), within connectTimeout: its type, then its fields.
+func (r *run) stepEvent(w []string) error {
+	if len(w) < 3 {
+		return r.failf("event NAME TYPE [PATH=VALUE ...] [>VAR=PATH ...]")
+	}
+	k, err := r.findClient(w[1])
+	if err != nil {
+		return err
+	}
+	var ev *pb.Event
+	select {
+	case e, ok := <-k.c.Events():
+		if !ok {
+			return r.failf("no event: the client closed")
+		}
+		ev = e
+	case <-time.After(connectTimeout):
+		return r.failf("no event within %v", connectTimeout)
+	}
+	if got := ev.GetType().String(); got != w[2] {
+		return r.failf("event %s, wanted %s", got, w[2])
+	}
+	return r.check(ev.ProtoReflect(), w[3:])
+}
+
+// check: each PATH=VALUE of w holds in m; each >VAR=PATH is saved.
+func (r *run) check(m protoreflect.Message, w []string) error {
+	for _, word := range w {
 		tok, err := r.expand(word)
 		if err != nil {
 			return err
@@ -388,7 +419,7 @@ func (r *run) stepExpect(w []string) error {
 		if strings.HasPrefix(lhs, ">") {
 			path = rhs
 		}
-		have, err := r.getPath(k.last.ProtoReflect(), path)
+		have, err := r.getPath(m, path)
 		if err != nil {
 			return err
 		}
@@ -430,6 +461,8 @@ func (r *run) play() error {
 			err = r.stepSend(w)
 		case "expect":
 			err = r.stepExpect(w)
+		case "event":
+			err = r.stepEvent(w)
 		case "ctl":
 			if len(w) == 2 {
 				_, err = r.ctlCmd(w[1])

@@ -10,6 +10,7 @@ import io.pintuan.client.Config;
 import io.pintuan.client.KeyFile;
 import io.pintuan.client.PintuanClient;
 import io.pintuan.client.PintuanException;
+import io.pintuan.v1.Event;
 import io.pintuan.v1.Request;
 import io.pintuan.v1.Response;
 import io.pintuan.v1.Status;
@@ -23,6 +24,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 /**
@@ -63,6 +66,7 @@ public final class Runner {
     final String name;
     final PintuanClient c;
     Response last;
+    final LinkedBlockingQueue<Event> events = new LinkedBlockingQueue<>(); // after `send NAME subscribe`
 
     Client(String name, PintuanClient c) {
       this.name = name;
@@ -356,7 +360,14 @@ public final class Runner {
     }
     k.last = null;
     try {
-      k.last = k.c.await(k.c.call(q.build()));
+      if (w[2].equals("subscribe")) { // events go to a listener: the client's own call
+        Request built = q.build();
+        String[] ids = built.getSubscribe().getCampaignIdsList().stream()
+            .map(b -> b.toString(StandardCharsets.UTF_8)).toArray(String[]::new);
+        k.last = k.c.subscribe(k.events::add, ids);
+      } else {
+        k.last = k.c.await(k.c.call(q.build()));
+      }
     } catch (PintuanException e) {
       throw fail("%s: %s", w[2], e.getMessage());
     }
@@ -368,14 +379,35 @@ public final class Runner {
     if (k.last == null) throw fail("%s has no reply", w[1]);
     String got = statusName(k.last);
     if (!got.equals(w[2])) throw fail("status %s, wanted %s (%s)", got, w[2], k.last.getDetail());
-    for (int i = 3; i < w.length; i++) {
+    check(k.last, w, 3);
+  }
+
+  /** The next event pushed to NAME (subscribed with `send NAME subscribe`): its type, then its fields. */
+  private void stepEvent(String[] w) throws Failure {
+    if (w.length < 3) throw fail("event NAME TYPE [PATH=VALUE ...] [>VAR=PATH ...]");
+    Client k = findClient(w[1]);
+    Event ev;
+    try {
+      ev = k.events.poll(CONNECT_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw fail("interrupted");
+    }
+    if (ev == null) throw fail("no event within %d ms", CONNECT_TIMEOUT_MS);
+    if (!ev.getType().name().equals(w[2])) throw fail("event %s, wanted %s", ev.getType().name(), w[2]);
+    check(ev, w, 3);
+  }
+
+  /** Each PATH=VALUE of w[from..] holds in m; each >VAR=PATH is saved. */
+  private void check(MessageOrBuilder m, String[] w, int from) throws Failure {
+    for (int i = from; i < w.length; i++) {
       String tok = expand(w[i]);
       int eq = tok.indexOf('=');
       if (eq < 0) throw fail("%s: PATH=VALUE", w[i]);
       String lhs = tok.substring(0, eq), rhs = tok.substring(eq + 1);
       boolean save = lhs.startsWith(">");
       String path = save ? rhs : lhs;
-      String have = getPath(k.last, path);
+      String have = getPath(m, path);
       if (save) vars.put(lhs.substring(1), have); // saved again: the latest value wins
       else if (!have.equals(rhs)) throw fail("%s is %s, wanted %s", path, have, rhs);
     }
@@ -410,6 +442,9 @@ public final class Runner {
           break;
         case "expect":
           stepExpect(w);
+          break;
+        case "event":
+          stepEvent(w);
           break;
         case "ctl":
           if (w.length != 2) throw fail("ctl COMMAND");

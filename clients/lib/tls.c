@@ -8,6 +8,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,11 +62,39 @@ static SSL *give_up(SSL *s, char *err, size_t errlen, const char *fmt, const cha
   return NULL;
 }
 
+/* OpenSSL's socket BIO writes with write(2): a daemon gone (killed, say)
+ * would raise SIGPIPE in the application, which a library must not. This
+ * BIO is the socket BIO with its writes made by send(MSG_NOSIGNAL), as the
+ * plaintext path's are. */
+static BIO_METHOD *nosig_method;
+static int nosig_write(BIO *b, const char *buf, int len) {
+  int fd = -1;
+  BIO_get_fd(b, &fd);
+  ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+  BIO_clear_retry_flags(b);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
+  return (int)n;
+}
+static void nosig_init(void) {
+  const BIO_METHOD *sock = BIO_s_socket();
+  BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "pintuan socket (no SIGPIPE)");
+  if (!m || !BIO_meth_set_write(m, nosig_write) || !BIO_meth_set_read(m, BIO_meth_get_read(sock)) ||
+      !BIO_meth_set_puts(m, BIO_meth_get_puts(sock)) || !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) ||
+      !BIO_meth_set_create(m, BIO_meth_get_create(sock)) || !BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock)))
+    abort(); /* out of memory */
+  nosig_method = m;
+}
+
 SSL *pintuan__tls_start(pintuan__tls *p, int fd, const char *host, int timeout_ms, char *err,
                         size_t errlen) {
   const char *name = p->server_name[0] ? p->server_name : host;
   SSL *s = pt_tls_client_ssl(p->t, name);
-  if (SSL_set_fd(s, fd) != 1) return give_up(s, err, errlen, "TLS with %s: cannot use the socket", name, 0);
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, nosig_init);
+  BIO *b = BIO_new(nosig_method);
+  if (!b) return give_up(s, err, errlen, "TLS with %s: cannot use the socket", name, 0);
+  BIO_set_fd(b, fd, BIO_NOCLOSE);
+  SSL_set_bio(s, b, b);
   int64_t end = pt_mono_ns() / 1000000 + timeout_ms;
   for (;;) {
     int rc = SSL_connect(s);

@@ -3,10 +3,13 @@
 # starts, kills and stops the real processes a scenario names, keeping
 # their state in DIR between calls. Only 127.0.0.1; every wait is bounded.
 #
-#   ctl.sh up DIR single|shard  the daemons (shard: a redis-server, a primary
-#                               "a" and a standby "b"), with keys; prints
-#                               their addresses "H:P[,H:P]" and writes
-#                               DIR/keys/{admin,storefront,reader}.key
+#   ctl.sh up DIR single|shard [tls]  the daemons (shard: a redis-server, a
+#                               primary "a" and a standby "b"), with keys;
+#                               prints their addresses "H:P[,H:P]" and writes
+#                               DIR/keys/{admin,storefront,reader}.key; with
+#                               tls they speak TLS with a certificate of a CA
+#                               made here, DIR/tls/ca.pem (a runner that finds
+#                               it speaks TLS, verifying against it)
 #   ctl.sh kill-primary DIR     kill -9 of the primary; returns once the
 #                               other daemon serves as the primary
 #   ctl.sh restart-primary DIR  the killed daemon started again (a standby)
@@ -40,6 +43,7 @@ start() {
   [ -f "$dir/redis.port" ] && args+=(--redis "127.0.0.1:$(cat "$dir/redis.port")" --shard c --node-id "$node"
                                      --lease-ms 1000)
   [ -f "$dir/$node.port" ] && args[1]=127.0.0.1:$(cat "$dir/$node.port") # the same address again
+  [ -f "$dir/tls/server.pem" ] && args+=(--tls-cert "$dir/tls/server.pem" --tls-key "$dir/tls/server.key")
   rm -f "$dir/$node.ports"
   setsid "$bin" "${args[@]}" 3>"$dir/$node.ports" </dev/null >/dev/null 2>>"$dir/$node.log" &
   echo $! >"$dir/$node.pid"
@@ -62,6 +66,17 @@ await_primary() {
 case $cmd in
 up)
   mode=${3:?single|shard}
+  if [ "${4:-}" = tls ]; then # a CA, and the daemons' certificate for 127.0.0.1
+    mkdir -p "$dir/tls"
+    (cd "$dir/tls" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem.new \
+        -days 2 -subj /CN=conformance-ca &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
+        -subj /CN=pintuand -addext subjectAltName=IP:127.0.0.1,DNS:localhost &&
+      openssl x509 -req -in server.csr -CA ca.pem.new -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+        -copy_extensions copy) >/dev/null 2>&1 || { echo "ctl: openssl failed" >&2; exit 1; }
+    mv "$dir/tls/ca.pem.new" "$dir/tls/ca.pem" # last: a runner speaks TLS once it exists
+  fi
   mkdir -p "$dir/keys"
   : >"$dir/keys/keys"
   for role in admin storefront reader; do

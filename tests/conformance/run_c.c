@@ -271,8 +271,12 @@ static int step_client(run *r, char **w, int n) {
   if (n != 3) return failf(r, "client NAME ROLE");
   if (r->ncl == MAX_CLIENTS) return failf(r, "too many clients");
   client *k = &r->cl[r->ncl];
-  char err[1024];
-  if (!(k->c = pintuan_connect(r->addrs, 10000, err, sizeof err))) return failf(r, "connect: %s", err);
+  char err[1024], ca[128];
+  snprintf(ca, sizeof ca, "%s/tls/ca.pem", r->dir); /* ctl.sh up ... tls made it: TLS */
+  pintuan_tls tls = {.ca_file = ca};
+  k->c = access(ca, R_OK) == 0 ? pintuan_connect_tls(r->addrs, 10000, &tls, err, sizeof err)
+                               : pintuan_connect(r->addrs, 10000, err, sizeof err);
+  if (!k->c) return failf(r, "connect: %s", err);
   snprintf(k->name, sizeof k->name, "%s", w[1]);
   r->ncl++;
   if (!strcmp(w[2], "none")) return 0;
@@ -387,7 +391,7 @@ static int play(run *r) {
     if (!n) continue;
     if (!strcmp(w[0], "setup")) {
       char args[64];
-      snprintf(args, sizeof args, "up %s", n > 1 ? w[1] : "single");
+      snprintf(args, sizeof args, "up %s%s%s", n > 1 ? w[1] : "single", n > 2 ? " " : "", n > 2 ? w[2] : "");
       r->up = true; /* down even after a setup that failed partway */
       rc = ctl(r, args, r->addrs, sizeof r->addrs);
     } else if (!strcmp(w[0], "client")) {

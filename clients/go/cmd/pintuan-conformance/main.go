@@ -291,13 +291,26 @@ func (r *run) ctlCmd(args ...string) (string, error) {
 	return line, nil
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func (r *run) stepClient(w []string) error {
 	if len(w) != 3 {
 		return r.failf("client NAME ROLE")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	c, err := pintuan.Dial(ctx, r.addrs, pintuan.WithTimeout(connectTimeout))
+	opts := []pintuan.Option{pintuan.WithTimeout(connectTimeout)}
+	if ca := filepath.Join(r.dir, "tls", "ca.pem"); fileExists(ca) { // ctl.sh up ... tls made it
+		cfg, err := pintuan.TLSConfig(ca, "", "")
+		if err != nil {
+			return r.failf("TLS: %v", err)
+		}
+		opts = append(opts, pintuan.WithTLS(cfg))
+	}
+	c, err := pintuan.Dial(ctx, r.addrs, opts...)
 	if err != nil {
 		return r.failf("connect: %v", err)
 	}
@@ -454,7 +467,11 @@ func (r *run) play() error {
 				mode = w[1]
 			}
 			r.up = true // ctl.sh down after it, even when it failed halfway
-			r.addrs, err = r.ctlCmd("up", mode)
+			args := []string{"up", mode}
+			if len(w) > 2 {
+				args = append(args, w[2]) // tls
+			}
+			r.addrs, err = r.ctlCmd(args...)
 		case "client":
 			err = r.stepClient(w)
 		case "send":

@@ -324,7 +324,10 @@ public final class Runner {
     if (w.length != 3) throw fail("client NAME ROLE");
     PintuanClient c;
     try {
-      c = PintuanClient.connect(Config.builder(addrs).timeoutMs(CONNECT_TIMEOUT_MS).build());
+      Config.Builder b = Config.builder(addrs).timeoutMs(CONNECT_TIMEOUT_MS);
+      Path ca = dir.resolve("tls").resolve("ca.pem"); // ctl.sh up ... tls made it: TLS
+      if (Files.exists(ca)) b.tls(ca);
+      c = PintuanClient.connect(b.build());
     } catch (RuntimeException e) {
       throw fail("connect: %s", e.getMessage());
     }
@@ -432,7 +435,7 @@ public final class Runner {
       switch (w[0]) {
         case "setup":
           up = true; // ctl.sh down after it, even when it failed partway
-          addrs = ctlCmd("up", w.length > 1 ? w[1] : "single");
+          addrs = w.length > 2 ? ctlCmd("up", w[1], w[2]) : ctlCmd("up", w.length > 1 ? w[1] : "single");
           break;
         case "client":
           stepClient(w);

@@ -13,6 +13,12 @@
 #   ctl.sh kill-primary DIR     kill -9 of the primary; returns once the
 #                               other daemon serves as the primary
 #   ctl.sh restart-primary DIR  the killed daemon started again (a standby)
+#   ctl.sh forge-lease DIR      a stranger takes the shard's lease (written
+#                               straight into Redis, as anyone who can write
+#                               its keys could): the daemons answer NOT_LEADER
+#                               naming the stranger's address, where a trap
+#                               listens and counts who connects
+#   ctl.sh no-stranger DIR      fails if anyone connected to the trap
 #   ctl.sh down DIR             stops everything (kill -9)
 #
 # $PINTUAND is the daemon (default: pintuand on PATH).
@@ -110,6 +116,33 @@ kill-primary)
   ;;
 restart-primary)
   start "$(cat "$dir/killed")" || exit 1
+  ;;
+forge-lease)
+  [ -f "$dir/redis.port" ] || { echo "ctl: forge-lease needs a shard" >&2; exit 1; }
+  trap_port=$(free_port)
+  : >"$dir/trap.count"
+  setsid python3 - "$trap_port" "$dir/trap.count" </dev/null >/dev/null 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+while True:
+    c, _ = s.accept()
+    open(sys.argv[2], "a").write("connected\n"); c.close()
+PY
+  echo $! >"$dir/trap.pid"
+  for _ in $(seq 1 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $trap_port), 1)" 2>/dev/null && break; sleep 0.05; done
+  : >"$dir/trap.count" # the probe above is not a client
+  rp=$(cat "$dir/redis.port") # the next epoch, as a daemon taking the lease would
+  e=$(redis-cli -p "$rp" INCR 'pintuan:{c}:epoch') || exit 1
+  redis-cli -p "$rp" SET 'pintuan:{c}:lease' "$e stranger 127.0.0.1:$trap_port" PX 60000 >/dev/null || exit 1
+  p=$(cat "$dir/primary") # until it has stepped down (its next renewal fails: a third of the lease)
+  for _ in $(seq 1 300); do ready "$(cat "$dir/$p.admin")" || exit 0; sleep 0.1; done
+  echo "ctl: $p never stepped down" >&2
+  exit 1
+  ;;
+no-stranger)
+  n=$(grep -c . "$dir/trap.count" 2>/dev/null)
+  [ "${n:-0}" = 0 ] || { echo "ctl: $n connections to the stranger" >&2; exit 1; }
   ;;
 down)
   for f in "$dir"/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done

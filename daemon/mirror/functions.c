@@ -9,6 +9,17 @@
  * goes into new functions, in a library of its own. */
 #include "functions.h"
 
+/* Both libraries read the lease: "EPOCH NODE ADDR" -> epoch, node, addr (nil
+ * when nobody holds it). Each library is a Lua chunk of its own, so the
+ * text is shared here. */
+#define LUA_HOLDER                                                     \
+  "local function holder(lease)\n"                                      \
+  "  local cur = redis.call('GET', lease)\n"                            \
+  "  if not cur then return nil end\n"                                  \
+  "  local e, n, a = string.match(cur, '^(%d+) (%S+) (%S+)$')\n"        \
+  "  return tonumber(e), n, a\n"                                        \
+  "end\n"
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -23,12 +34,7 @@ const char pt_redis_functions[] =
     "  return cur and string.sub(cur, 1, #want) == want\n"
     "end\n"
     "\n"
-    "local function holder(lease)\n"
-    "  local cur = redis.call('GET', lease)\n"
-    "  if not cur then return nil end\n"
-    "  local e, n, a = string.match(cur, '^(%d+) (%S+) (%S+)$')\n"
-    "  return tonumber(e), n, a\n"
-    "end\n"
+    LUA_HOLDER
     "\n"
     "-- KEYS lease, epoch counter; ARGV node, addr, ttl_ms\n"
     "-- -> {epoch, addr}: epoch 0 when another node holds it (addr is theirs)\n"
@@ -120,12 +126,7 @@ const char pt_redis_shard_functions[] =
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "end\n"
     "\n"
-    "local function holder(lease)\n"
-    "  local cur = redis.call('GET', lease)\n"
-    "  if not cur then return nil end\n"
-    "  local e, n, a = string.match(cur, '^(%d+) (%S+) (%S+)$')\n"
-    "  return tonumber(e), n, a\n"
-    "end\n"
+    LUA_HOLDER
     "\n"
     "-- shard, epoch counter, last seq; known id, created_ms, epoch, seq\n"
     "-- -> nil when Redis holds at least what was known, else why not\n"

@@ -38,6 +38,8 @@ func main() {
 	keyFile := flag.String("k", os.Getenv("PINTUAN_KEY_FILE"), "key file (NAME SECRET): an admin key")
 	asJSON := flag.Bool("json", false, "a JSON summary on stdout")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured part to FILE")
+	pipeline := flag.Bool("pipeline", false, "one goroutine per connection keeps -p requests in flight "+
+		"(Send, then Wait in order), instead of -p goroutines each calling Reserve")
 	flag.Parse()
 	if *conns < 1 || *depth < 1 || *dur <= 0 || *warm < 0 || *users < 1 {
 		fmt.Fprintln(os.Stderr, "pintuan-gobench: -c, -p, -d and --users must be positive")
@@ -71,7 +73,68 @@ func main() {
 	var ok, soldOut, other, failed, units atomic.Int64
 	lat := make([][]time.Duration, *conns**depth)
 	var wg sync.WaitGroup
+	record := func(slot int, r *pb.Response, err error, took time.Duration) {
+		switch {
+		case err != nil:
+			failed.Add(1)
+		case r.GetStatus() == pb.Status_OK:
+			ok.Add(1)
+			units.Add(1)
+		case r.GetStatus() == pb.Status_SOLD_OUT || r.GetStatus() == pb.Status_LIMIT_EXCEEDED:
+			soldOut.Add(1)
+		default:
+			other.Add(1)
+		}
+		if measuring.Load() {
+			lat[slot] = append(lat[slot], took)
+		}
+	}
 	for ci, c := range clients {
+		if *pipeline { // one goroutine: a ring of -p requests in flight, answered in order
+			wg.Add(1)
+			go func(c *pintuan.Client, slot int) {
+				defer wg.Done()
+				rng := rand.New(rand.NewSource(int64(slot) + 1))
+				prefix := "p" + strconv.Itoa(slot) + "-"
+				type inflight struct {
+					p     *pintuan.Pending
+					start time.Time
+				}
+				ring := make([]inflight, *depth)
+				seq := 0
+				send := func(i int) {
+					user := "user-" + strconv.Itoa(rng.Intn(*users))
+					ring[i].start = time.Now()
+					p, err := c.Send(ctx, pintuan.ReserveRequest(camp, user, 1, prefix+strconv.Itoa(seq)))
+					seq++
+					ring[i].p = p
+					if err != nil {
+						record(slot, nil, err, 0)
+					}
+				}
+				for i := range ring {
+					send(i)
+				}
+				for i := 0; ; i = (i + 1) % *depth {
+					if f := ring[i]; f.p != nil {
+						r, err := f.p.Wait(ctx)
+						record(slot, r, err, time.Since(f.start))
+						ring[i].p = nil
+					}
+					if stop.Load() {
+						break
+					}
+					send(i)
+				}
+				for _, f := range ring { // the rest, answered after the end: counted for the verdict
+					if f.p != nil {
+						r, err := f.p.Wait(ctx)
+						record(slot, r, err, time.Since(f.start))
+					}
+				}
+			}(c, ci**depth)
+			continue
+		}
 		for g := 0; g < *depth; g++ {
 			wg.Add(1)
 			slot := ci**depth + g
@@ -83,21 +146,7 @@ func main() {
 					user := "user-" + strconv.Itoa(rng.Intn(*users))
 					start := time.Now()
 					r, err := c.Reserve(ctx, camp, user, 1, prefix+strconv.Itoa(seq))
-					took := time.Since(start)
-					switch {
-					case err != nil:
-						failed.Add(1)
-					case r.GetStatus() == pb.Status_OK:
-						ok.Add(1)
-						units.Add(1)
-					case r.GetStatus() == pb.Status_SOLD_OUT || r.GetStatus() == pb.Status_LIMIT_EXCEEDED:
-						soldOut.Add(1)
-					default:
-						other.Add(1)
-					}
-					if measuring.Load() {
-						lat[slot] = append(lat[slot], took)
-					}
+					record(slot, r, err, time.Since(start))
 				}
 			}(c, slot)
 		}

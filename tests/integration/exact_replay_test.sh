@@ -45,6 +45,13 @@ run() {
   done
   wait $bpid
   check "$name: pintuan-bench against the capturing daemon passed its verdict" py 'd["verdict"]["pass"]' "$tmp/$name.bench.json"
+  # UNTIL=FILE: more traffic until the daemon has made FILE (a rotation),
+  # however slow the machine (a bounded number of runs)
+  for _ in $(seq 1 60); do
+    [ -z "${UNTIL:-}" ] || [ -e "$UNTIL" ] && break
+    "$BENCH" -a "127.0.0.1:$PORT" -s "$scen" -c 8 -p 8 -d 1 -w 0 --stock 20000 --users 200000 $mix --no-progress \
+      >/dev/null 2>&1
+  done
   T=$((T + 86400000)); set_clock $T # past every hold's and group's deadline
   "$CLI" -a "127.0.0.1:$PORT" reserve late-campaign late-user --request-id late-1 >/dev/null 2>&1 # any decision starts a turn at the new time
   kill $PID; wait $PID 2>/dev/null; PID=
@@ -63,7 +70,7 @@ check "group: exact replay exits 0 with 0 divergences" py 'd["divergences"] == 0
 check "group: failed groups and expired seats are in it" py 'd["advances"] > 0 and d["events"] > 0' "$tmp/group.json"
 
 # a capture rotated many times: each of the two files kept re-decides alone
-run rotated mixed "" --capture-max-bytes 8000000
+UNTIL="$tmp/rotated.cap.1" run rotated mixed "" --capture-max-bytes 8000000
 for f in rotated.cap rotated.cap.1; do
   "$REPLAY" --json --no-progress "$tmp/$f" >"$tmp/$f.json"; rc=$?
   check "$f: begins with the engine's state and replays with 0 divergences" \

@@ -156,6 +156,9 @@ static void connections(abuf *b, const pt_admin_sources *src) {
       (double)ss.kept);
   one(b, "pintuan_turn_yields_total", "counter",
       "Times a connection took its share of a loop turn's work and waited for the next turn", (double)ss.yields);
+  one(b, "pintuan_demotions_total", "counter",
+      "Turns in which a connection was held to a few requests: refused for its own or its key's rate, "
+      "or anonymous where keys are required", (double)ss.demoted);
   one(b, "pintuan_memory_trims_total", "counter",
       "Times freed memory was handed back to the system after connections' buffers were freed", (double)ss.trims);
   one(b, "pintuan_received_bytes_total", "counter", "Bytes read from clients", (double)ss.bytes_in);

@@ -771,7 +771,11 @@ static unsigned share_of(const pt_conn *c) {
   return c->demoted_turn && c->demoted_turn + 1 >= s->turn && s->share > SHARE_DEMOTED ? SHARE_DEMOTED : s->share;
 }
 
-void pt_conn_demote(pt_conn *c) { c->demoted_turn = c->srv->turn; }
+void pt_conn_demote(pt_conn *c) {
+  if (c->demoted_turn == c->srv->turn) return;
+  c->demoted_turn = c->srv->turn;
+  c->srv->st.demoted++;
+}
 
 static size_t parse_frames(pt_conn *c, const uint8_t *p, size_t n) {
   pt_server *s = c->srv;

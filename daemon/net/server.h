@@ -106,6 +106,7 @@ typedef struct pt_server_stats {
   size_t out_mem;            /* now: memory of the output buffers (what output_budget counts, with kept) */
   size_t spare_mem;          /* now: recycled output buffers kept for reuse (counted in output_budget) */
   uint64_t yields;           /* times a connection took its share of a turn's work */
+  uint64_t demoted;          /* turns in which a connection was demoted (pt_conn_demote) */
   uint64_t trims;            /* times freed memory was handed back to the system */
   uint64_t protocol_errors;         /* = oversize + frame_timeouts */
   uint64_t oversize, frame_timeouts; /* frames over max_frame; left incomplete too long */
@@ -163,9 +164,10 @@ uint8_t *pt_conn_reply(pt_conn *c, size_t len);
 uint8_t *pt_conn_reply_stateless(pt_conn *c, size_t len);
 /* Stop reading; close once everything queued is written. */
 void pt_conn_close_after_flush(pt_conn *c);
-/* c was refused for its rate (or has not said who it is where that is
- * required): in this turn and the next it hands on a few frames a turn at
- * most, then waits its turn as any connection that took its share. */
+/* c was refused for its own or its key's rate (or has not said who it is
+ * where that is required): in this turn and the next it hands on a few
+ * frames a turn at most, then waits its turn as any connection that took
+ * its share. */
 void pt_conn_demote(pt_conn *c);
 /* Stop reading now; hold what is queued for ms (the hooks' clock), then
  * write it and close: a failed Hello is answered late, so guessing keys

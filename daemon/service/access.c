@@ -180,7 +180,10 @@ const char *svc_rate_limited(pt_service *s, pt_conn *c, pt_bytes user) {
   int scope = svc_rates_take(s, c, user, &rate);
   if (scope < 0) return NULL;
   s->st.limited[scope]++;
-  pt_conn_demote(c); /* a flood refused anyway: a few frames a turn (server.h) */
+  /* the connection or its key over its rate: a flood refused anyway, a few
+   * frames a turn (server.h). Not for a user's rate: one shopper over it
+   * says nothing of the storefront connection that carries every shopper. */
+  if (scope < 2) pt_conn_demote(c);
   /* a flood is refused here by the million: its text is made once a rate */
   static char why[3][96];
   static uint32_t made_for[3];

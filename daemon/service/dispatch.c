@@ -179,7 +179,6 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
   pt_service *s = vs;
   s->st.requests++;
   if (!s->turn_requests++) s->turn_t0_ns = pt_mono_ns();
-  if (s->keys && svc_role(s, c) == PT_KEY_NONE) pt_conn_demote(c); /* who it is, first */
   if (s->capture) pt_service_capture_request(s, c, msg, len);
   const frame_note *fn = note;
   pt_fast_req fq;
@@ -189,6 +188,9 @@ void pt_service_on_frame(void *vs, pt_conn *c, const uint8_t *msg, size_t len, c
   r.has_id = 1;
   Pintuan__V1__Request *q = pintuan__v1__request__unpack(&arena, len, msg);
   s->op = q && (unsigned)q->op_case < PT_SVC_OPS ? (unsigned)q->op_case : 0;
+  /* anything but a Hello from who has not said who it is, where keys are
+   * required: a few frames a turn (a Ping flood, say) */
+  if (s->keys && s->op != PINTUAN__V1__REQUEST__OP_HELLO && svc_role(s, c) == PT_KEY_NONE) pt_conn_demote(c);
   /* Result storage is big (a group's 64 members) and each part is
    * initialized where it is used: static, not zeroed per request. */
   static svc_ctx x;

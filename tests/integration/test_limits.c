@@ -293,6 +293,10 @@ static void test_user_rate(void **state) {
   assert_int_equal(cp->held, 9 + 1 + 5); /* what was refused changed nothing */
   pintuan_response_free(r);
   assert_int_equal(metric_await(&D, "pintuan_rate_limited_total{scope=\"user\"}", 3, NULL), 0);
+  /* a shopper over the user rate does not slow the connection that carries it */
+  char *m = admin_get(&D, "/metrics");
+  assert_int_equal(metric_value(m, "pintuan_demotions_total"), 0);
+  free(m);
   pintuan_close(c);
 }
 
@@ -325,6 +329,8 @@ static void test_connection_and_key_rates(void **state) {
   double got = 0;
   if (metric_await(&D, "pintuan_rate_limited_total{scope=\"key\"}", 2, &got)) fail_msg("key limited %g", got);
   assert_int_equal(metric_await(&D, "pintuan_rate_limited_total{scope=\"connection\"}", 1, NULL), 0);
+  /* the connection or key over its rate: held to a few requests a turn */
+  assert_int_equal(metric_at_least(&D, "pintuan_demotions_total", 3), 0); /* the admin once, the shop connections once each */
   pintuan_close(admin), pintuan_close(s1), pintuan_close(s2);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   assert_int_equal(system(cmd), 0);
